@@ -1,0 +1,63 @@
+"""The `recyclab` command: one entry point for every part of the system."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from lims.app import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def main() -> None:
+    """Recyclab: LIMS and process-data system for recyclate test centres."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default: settings web_host).")
+@click.option("--port", default=None, type=int, help="Port (default: settings web_port, 8000).")
+@click.option("--threads", default=8, show_default=True, help="Worker threads.")
+@with_appcontext
+def web(host: str | None, port: int | None, threads: int) -> None:
+    """Serve the web app and API with waitress."""
+    from waitress import serve
+
+    settings = current_app.config["RECYCLAB"]
+    host = host or settings.web_host
+    port = port or settings.web_port
+    click.echo(f"Recyclab web on http://{host}:{port}/  (health: /healthz)")
+    serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads", show_default=True, help="Target revision.")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations to the configured database."""
+    from lims.migrate import upgrade
+
+    url = current_app.config["RECYCLAB"].database_url
+    upgrade(url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+@with_appcontext
+def seed() -> None:
+    """Load the reference data under config/ (idempotent)."""
+    from lims.seed import SeedError, seed_all
+    from lims.settings import config_dir
+
+    sessions = current_app.extensions["recyclab.sessions"]
+    try:
+        with sessions.begin() as session:
+            counts = seed_all(session, config_dir())
+    except SeedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
