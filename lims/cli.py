@@ -61,3 +61,7 @@ def seed() -> None:
     except SeedError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -70,5 +70,5 @@ def _resolve_sqlite_url(url: str, var_dir: Path) -> str:
     """sqlite:///name.db is taken relative to var_dir; sqlite:////abs/path stays as it is."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str(var_dir / url[len(prefix):])
+        return prefix + str(var_dir / url[len(prefix) :])
     return url

@@ -1,0 +1,31 @@
+# The two commands: `make run` starts the whole system on embedded defaults,
+# `make test` installs what the tests need and runs them all.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint services bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/recyclab db upgrade
+	$(BIN)/recyclab seed
+	$(BIN)/recyclab web
+
+services:
+	bash tests/ensure-services.sh
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+test: $(INSTALLED) services lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache
