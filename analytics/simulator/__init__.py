@@ -1,0 +1,1 @@
+"""The pilot-line simulator: SIMULATED process data, lots and lab results for demo, tests and bench."""

@@ -1,0 +1,588 @@
+"""Process models of the pilot installations: SIMULATED sensor series and lot properties.
+
+Pure numpy with a caller-supplied ``numpy.random.Generator``, so a seed reproduces a run.
+Every lot gets hidden factors (feed contamination, feed moisture, PE-in-PP, screen state,
+set-points, upsets) that the sensors see only partly and with noise; the true material
+properties of the lot follow from them by the cause-and-effect relations documented on each
+model. ``measure`` adds the scatter a real lab method would add.
+
+The relations are deliberately simple, monotonic, literature-shaped approximations; the
+numbers are plausible magnitudes for recyclate, not fitted to any plant. Sources (general):
+
+* PP chain scission: MFR rises with melt temperature, shear (screw speed / specific energy)
+  and residence time -- e.g. Gonzalez-Gonzalez et al., Polym. Degrad. Stab. (PP multiple
+  extrusion); da Costa et al., Polym. Degrad. Stab. (PP degradation in extrusion).
+* PE under the same conditions tends to branch/crosslink, so its MFR falls slightly
+  (e.g. Pinheiro et al., Polym. Degrad. Stab., on HDPE reprocessing).
+* PET hydrolysis in the melt lowers the intrinsic viscosity with melt moisture and
+  temperature -- e.g. Assadi et al., Polymer; Seo & Cloyd, J. Appl. Polym. Sci.
+  (hydrolytic degradation of PET during melt processing).
+* Non-melting contamination (paper, wood, aluminium, sand) clogs the melt screen -- rising
+  pressure drop before/after the screen changer -- and what passes raises the filter
+  pressure value (EN ISO 23900-5) and the ash (ISO 3451).
+* PE in PP recyclate forms an incompatible blend and lowers notched impact strength
+  (ISO 179) -- e.g. Bertin & Robin, Eur. Polym. J.; Vilaplana & Karlsson, Macromol. Mater. Eng.
+* Mechanical tearing shortens fibres more at higher drum speed and more passes --
+  e.g. Lindström et al., Textile Res. J.; Le, "Textile recycling technologies" (review).
+* Glycolysis of PES: conversion rises with temperature and residence time (Arrhenius); too
+  severe conditions form side products (DEG) that lower Tm and yellow the product --
+  e.g. Ghaemy & Mossaddegh, Polym. Degrad. Stab.; Chen et al., J. Appl. Polym. Sci.
+* Hot caustic washing removes more organic contamination at higher temperature and NaOH
+  concentration; dissolved dirt raises the wash water conductivity (e.g. Cardon et al. and
+  the Plastics Recyclers Europe wash-line guidance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from scipy.signal import lfilter
+
+from ingest.registry import Installation
+
+SIMULATED = "SIMULATED"
+
+# Repeatability (1 s) of the lab methods, added by measure(); absolute in the property's unit
+# unless the key is in _RELATIVE. Magnitudes follow the precision statements of the methods
+# (ISO 1133, 1183, 3451, 15512, 527, 179, 11357, EN ISO 23900-5, ISO 1628-5, ISO 1833).
+LAB_REPEATABILITY: dict[str, float] = {
+    "mfr": 0.03,
+    "density": 0.0008,
+    "ash": 0.03,
+    "moisture": 0.003,
+    "tensile_modulus": 0.02,
+    "tensile_strength": 0.02,
+    "elongation_at_break": 0.06,
+    "charpy_notched": 0.04,
+    "dsc_tm": 0.5,
+    "pe_in_pp": 0.3,
+    "filter_pressure_value": 0.05,
+    "intrinsic_viscosity": 0.005,
+    "colour_l": 0.3,
+    "colour_a": 0.15,
+    "colour_b": 0.2,
+    "cotton_content": 0.8,
+    "polyester_content": 0.8,
+    "mean_fibre_length": 0.03,
+    "fabric_tensile_strength": 0.04,
+}
+_RELATIVE = {
+    "mfr",
+    "tensile_modulus",
+    "tensile_strength",
+    "elongation_at_break",
+    "charpy_notched",
+    "filter_pressure_value",
+    "mean_fibre_length",
+    "fabric_tensile_strength",
+}
+_NON_NEGATIVE = {
+    "mfr", "ash", "moisture", "pe_in_pp", "filter_pressure_value", "cotton_content",
+    "polyester_content", "mean_fibre_length",
+}
+
+
+def measure(
+    properties: Mapping[str, float],
+    rng: np.random.Generator,
+    repeatability: Mapping[str, float] = LAB_REPEATABILITY,
+) -> dict[str, float]:
+    """What a lab would report for the lot's true properties: value + method scatter."""
+    out: dict[str, float] = {}
+    for key, true in properties.items():
+        sd = repeatability.get(key, 0.0)
+        value = true * (1 + sd * rng.standard_normal()) if key in _RELATIVE else true + sd * rng.standard_normal()
+        if key in _NON_NEGATIVE:
+            value = max(value, 0.0)
+        out[key] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class LotPlan:
+    """A production lot before it runs: metadata plus the hidden factors the physics uses."""
+
+    lot_key: str
+    installation: str
+    material: str
+    input_stream: str  # post-consumer | post-industrial
+    source: str  # human description, always starting with SIMULATED
+    recycled_content: float  # % of recycled input
+    start: datetime
+    end: datetime
+    hidden: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimulatedLot:
+    plan: LotPlan
+    t: np.ndarray  # seconds since plan.start
+    series: dict[str, np.ndarray]  # per sensor key, same length as t
+    properties: dict[str, float]  # true properties of the produced material
+
+    def timestamps_ns(self) -> np.ndarray:
+        start_ns = int(self.plan.start.timestamp()) * 1_000_000_000
+        return start_ns + (self.t * 1e9).astype(np.int64)
+
+
+def _wander(rng: np.random.Generator, n: int, sd: float, phi: float = 0.97) -> np.ndarray:
+    """Slow AR(1) drift with stationary standard deviation ``sd`` (process wander)."""
+    e = rng.standard_normal(n) * sd * math.sqrt(1 - phi * phi)
+    x0 = rng.standard_normal() * sd
+    return lfilter([1.0], [1.0, -phi], e, zi=[phi * x0])[0]
+
+
+def _sensor(rng: np.random.Generator, level: np.ndarray | float, n: int, noise: float, wander: float = 0.0) -> np.ndarray:
+    base = np.broadcast_to(np.asarray(level, dtype=float), (n,))
+    out = base + noise * rng.standard_normal(n)
+    if wander:
+        out = out + _wander(rng, n, wander)
+    return out
+
+
+def _lognormal(rng: np.random.Generator, median: float, sigma: float) -> float:
+    return float(median * math.exp(sigma * rng.standard_normal()))
+
+
+def _season(start: datetime) -> float:
+    """+1 in mid winter, -1 in mid summer: wetter, dirtier post-consumer feed in winter."""
+    return math.cos(2 * math.pi * (start.timetuple().tm_yday - 15) / 365.25)
+
+
+def _upset(rng: np.random.Generator, t: np.ndarray, probability: float) -> np.ndarray:
+    """0/1 mask of a process upset (heater fault, blocked feed) over part of the window."""
+    mask = np.zeros_like(t)
+    if rng.random() < probability:
+        duration = t[-1] if len(t) else 0.0
+        a = rng.uniform(0.1, 0.6) * duration
+        mask[(t >= a) & (t < a + rng.uniform(0.15, 0.35) * duration)] = 1.0
+    return mask
+
+
+class ProcessModel:
+    """One installation kind. Subclasses define materials, hidden factors, sensors, properties."""
+
+    materials: tuple[tuple[str, float], ...] = ()  # (material, share of lots)
+    post_consumer_share = 0.7
+
+    def hidden(self, rng: np.random.Generator, material: str, post_consumer: bool, season: float) -> dict[str, float]:
+        raise NotImplementedError
+
+    def run(self, rng: np.random.Generator, material: str, h: Mapping[str, float], t: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        raise NotImplementedError
+
+    def source(self, material: str, post_consumer: bool) -> str:
+        stream = "post-consumer" if post_consumer else "post-industrial"
+        return f"{SIMULATED} {stream} {material} feed"
+
+
+class PolyolefinExtrusion(ProcessModel):
+    """ntk-ext1: regranulation of PP, PE and PO-mix with melt filter and vacuum degassing.
+
+    Cause and effect (hidden -> observed -> property):
+
+    * contamination c (wt %, mostly non-melting) -> screen clogs at a rate ~ c * throughput:
+      melt pressure before the screen rises over the window while the pressure after it does
+      not -> filter pressure value and ash rise with c; Charpy and elongation fall with c
+      (particles act as crack starters).
+    * feed moisture -> residual moisture after vacuum degassing (worse vacuum = more) ->
+      inline melt moisture sensor and lab moisture.
+    * melt temperature (set-point + shear heating) x screw speed x residence time (~1/throughput)
+      -> PP chain scission: ln(MFR) rises; PE crosslinks slightly: ln(MFR) falls. Higher MFR
+      = lower viscosity = lower die pressure (melt pressure after the screen) and motor load.
+    * PE in PP (post-consumer sorting impurity) -> lower Charpy, modulus, elongation; slightly
+      lower Tm; higher density.
+    * yellowing (colour b*) rises with thermal dose; L* falls with contamination.
+    """
+
+    materials = (("PP", 0.5), ("PE-HD", 0.25), ("PE-LD", 0.1), ("PO-mix", 0.15))
+    _mfr_median = {"PP": 11.0, "PE-HD": 0.7, "PE-LD": 1.6, "PO-mix": 3.5}
+    _density = {"PP": 0.905, "PE-HD": 0.958, "PE-LD": 0.922, "PO-mix": 0.930}
+    _modulus = {"PP": 1450.0, "PE-HD": 1000.0, "PE-LD": 230.0, "PO-mix": 800.0}
+    _strength = {"PP": 31.0, "PE-HD": 25.0, "PE-LD": 11.0, "PO-mix": 19.0}
+    _elongation = {"PP": 260.0, "PE-HD": 500.0, "PE-LD": 450.0, "PO-mix": 120.0}
+    _charpy = {"PP": 7.5, "PE-HD": 9.0, "PE-LD": 40.0, "PO-mix": 6.0}
+    _tm = {"PP": 163.5, "PE-HD": 131.0, "PE-LD": 110.0, "PO-mix": 128.0}
+
+    def hidden(self, rng, material, post_consumer, season):
+        pp_like = material in ("PP", "PO-mix")
+        pe_in_pp = 0.0
+        if material == "PP":
+            pe_in_pp = float(np.clip(rng.gamma(2.0, 2.4) if post_consumer else rng.gamma(1.5, 0.4), 0, 30))
+        return {
+            "melt_setpoint": rng.uniform(205, 255) if pp_like else rng.uniform(195, 245),
+            "screw_speed": rng.uniform(170, 390),
+            "throughput": rng.uniform(170, 380),
+            "vacuum": _lognormal(rng, 35, 0.3) if rng.random() > 0.1 else rng.uniform(100, 190),
+            "feed_moisture": _lognormal(rng, 0.55 * (1 + 0.3 * season), 0.55) if post_consumer else _lognormal(rng, 0.08, 0.4),
+            "contamination": _lognormal(rng, 0.45 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.07, 0.5),
+            "pe_in_pp": pe_in_pp,
+            "mfr_feed": _lognormal(rng, self._mfr_median[material] * (1.1 if post_consumer else 0.9), 0.12),
+            "filler": rng.uniform(0.3, 1.5) if post_consumer else rng.uniform(0.0, 0.4),
+            "screen_start": rng.uniform(0.0, 0.25),
+            "toughness": _lognormal(rng, 1.0, 0.04),
+        }
+
+    def run(self, rng, material, h, t):
+        n = len(t)
+        hours = t / 3600.0
+        upset = _upset(rng, t, 0.06)
+        # Shear heating: melt runs hotter than the set-point with screw speed; an upset is a
+        # zone heater controller overshoot.
+        melt_temp = h["melt_setpoint"] + 0.05 * (h["screw_speed"] - 250) + 22 * upset + _wander(rng, n, 1.5)
+        residence_min = 1.6 * 250 / h["throughput"]
+        sme = h["screw_speed"] / h["throughput"]  # specific energy proxy (rpm per kg/h)
+        dose = math.exp((float(np.mean(melt_temp)) - 230) / 28) * (sme / 1.0) ** 0.5 * (residence_min / 1.6) ** 0.5
+        x_pe = h["pe_in_pp"]
+        ln_mfr = math.log(h["mfr_feed"])
+        if material == "PP":
+            ln_mfr = (1 - x_pe / 100) * ln_mfr + (x_pe / 100) * math.log(0.8) + 0.32 * dose
+        elif material == "PO-mix":
+            ln_mfr += 0.12 * dose
+        else:
+            ln_mfr -= 0.07 * dose
+        mfr = math.exp(ln_mfr)
+        # Die pressure ~ melt viscosity x throughput^0.4 (shear thinning); viscosity ~ MFR^-0.75.
+        viscosity = (mfr / self._mfr_median[material]) ** -0.75 * np.exp(-(melt_temp - 230) / 60)
+        p_out = 95 * (h["throughput"] / 275) ** 0.4 * viscosity
+        clog = h["screen_start"] + 0.0042 * h["contamination"] * h["throughput"] * hours
+        dp = 12 + 90 * clog
+        residual_moisture = h["feed_moisture"] * min(1.0, 0.012 * h["vacuum"] ** 0.85) * (1 + 0.5 * upset.mean())
+        c = h["contamination"]
+        series = {
+            "zone1_temp_c": _sensor(rng, h["melt_setpoint"] - 45, n, 0.6, 0.8),
+            "zone2_temp_c": _sensor(rng, h["melt_setpoint"] - 22, n, 0.6, 0.8),
+            "zone3_temp_c": _sensor(rng, h["melt_setpoint"] - 6 + 18 * upset, n, 0.6, 0.8),
+            "melt_temp_c": melt_temp + rng.standard_normal(n) * 0.8,
+            "melt_pressure_out_bar": _sensor(rng, p_out, n, 1.5, 2.0),
+            "melt_pressure_in_bar": _sensor(rng, p_out + dp, n, 1.5, 2.0),
+            "screw_speed_rpm": _sensor(rng, h["screw_speed"], n, 1.0),
+            "motor_load_pct": _sensor(rng, 22 + 0.12 * h["throughput"] * viscosity ** 0.6 + 0.06 * (h["screw_speed"] - 250) + 0.25 * x_pe, n, 1.2, 1.0),
+            "throughput_kg_h": _sensor(rng, h["throughput"], n, 4.0, 3.0),
+            "vacuum_mbar": _sensor(rng, h["vacuum"], n, 2.0, 4.0),
+            "melt_moisture_ppm": np.abs(_sensor(rng, residual_moisture * 10_000, n, 15.0, 0.12 * residual_moisture * 10_000)),
+        }
+        filler = h["filler"]
+        fpv = 0.15 + 1.1 * c * (1 + 0.5 * float(np.mean(clog)))  # cake on a clogged screen forces fines through
+        props = {
+            "mfr": mfr,
+            "density": self._density[material] + 0.0065 * filler + (0.045 * x_pe / 100 if material == "PP" else 0.0),
+            "ash": 0.55 * filler + 0.28 * c,
+            "moisture": 0.01 + residual_moisture,
+            "tensile_modulus": self._modulus[material] * (1 - 0.011 * x_pe) * (1 + 0.02 * filler),
+            "tensile_strength": self._strength[material] * (1 - 0.006 * x_pe) * (1 - 0.05 * c),
+            "elongation_at_break": self._elongation[material] * math.exp(-0.45 * c) * (1 - 0.025 * x_pe),
+            "charpy_notched": self._charpy[material] * h["toughness"] * (1 - 0.032 * x_pe) * (mfr / self._mfr_median[material]) ** -0.25 * (1 - 0.09 * c),
+            "dsc_tm": self._tm[material] - 0.06 * x_pe,
+            "filter_pressure_value": fpv,
+            "colour_l": 74 - 3.2 * c - 0.04 * (float(np.mean(melt_temp)) - 230),
+            "colour_a": -0.5 + 0.3 * c,
+            "colour_b": 2.5 + 1.6 * (dose - 1) + 0.4 * c,
+        }
+        if material == "PP":
+            props["pe_in_pp"] = x_pe
+        return series, props
+
+
+class PetExtrusion(ProcessModel):
+    """ntk-ext2: PET regranulation with a desiccant dryer and vacuum degassing.
+
+    * dryer dew point (worse = higher) and flake moisture -> moisture reaching the melt ->
+      inline melt moisture sensor -> hydrolysis lowers IV: dIV ~ -k * ppm * exp((T-280)/25)
+      * residence; thermal degradation lowers IV a little more at high melt temperature.
+    * lower IV = lower melt viscosity = lower die pressure (observable).
+    * contamination (PVC, paper, glue) -> screen clogging (pressure drop rising), filter
+      pressure value, ash; PVC and heat yellow the product (b* up) and darken it (L* down).
+    """
+
+    materials = (("PET", 1.0),)
+    post_consumer_share = 0.8
+
+    def hidden(self, rng, material, post_consumer, season):
+        return {
+            "melt_setpoint": rng.uniform(268, 292),
+            "screw_speed": rng.uniform(150, 350),
+            "throughput": rng.uniform(150, 350),
+            "dewpoint": rng.uniform(-62, -38) if rng.random() > 0.15 else rng.uniform(-35, -15),
+            "flake_moisture": _lognormal(rng, 0.45 * (1 + 0.3 * season), 0.4),
+            "iv_feed": rng.normal(0.78 if post_consumer else 0.80, 0.012),
+            "contamination": _lognormal(rng, 0.25 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.04, 0.5),
+            "screen_start": rng.uniform(0.0, 0.25),
+            "comonomer": rng.uniform(1.0, 3.0),
+        }
+
+    def run(self, rng, material, h, t):
+        n = len(t)
+        hours = t / 3600.0
+        upset = _upset(rng, t, 0.05)
+        melt_temp = h["melt_setpoint"] + 0.04 * (h["screw_speed"] - 250) + 15 * upset + _wander(rng, n, 1.2)
+        residence = 250 / h["throughput"]
+        # Residual water after the dryer: an equilibrium with the dew point (roughly a decade
+        # per 20 K) times what the flakes brought in.
+        melt_ppm = 30 * 10 ** ((h["dewpoint"] + 50) / 30) * (h["flake_moisture"] / 0.45) ** 0.5 * (1 + 0.5 * upset)
+        ppm_mean = float(np.mean(melt_ppm))
+        t_mean = float(np.mean(melt_temp))
+        iv = h["iv_feed"] - 0.00045 * ppm_mean * math.exp((t_mean - 280) / 25) * residence ** 0.7 - 0.0009 * max(t_mean - 275, 0) * residence
+        viscosity = (iv / 0.75) ** 3.4 * np.exp(-(melt_temp - 280) / 45)
+        p_out = 80 * (h["throughput"] / 250) ** 0.5 * viscosity
+        c = h["contamination"]
+        clog = h["screen_start"] + 0.006 * c * h["throughput"] * hours
+        dp = 15 + 95 * clog
+        series = {
+            "melt_temp_c": melt_temp + rng.standard_normal(n) * 0.7,
+            "melt_pressure_out_bar": _sensor(rng, p_out, n, 1.5, 1.5),
+            "melt_pressure_in_bar": _sensor(rng, p_out + dp, n, 1.5, 1.5),
+            "screw_speed_rpm": _sensor(rng, h["screw_speed"], n, 1.0),
+            "throughput_kg_h": _sensor(rng, h["throughput"], n, 3.0, 3.0),
+            "dryer_dewpoint_c": _sensor(rng, h["dewpoint"], n, 0.8, 1.5),
+            "melt_moisture_ppm": np.abs(_sensor(rng, melt_ppm, n, 4.0, 0.1 * ppm_mean)),
+        }
+        dose = math.exp((t_mean - 280) / 20) * residence
+        props = {
+            "intrinsic_viscosity": iv,
+            "moisture": 0.005 + ppm_mean / 10_000 * 0.5,
+            "filter_pressure_value": 0.1 + 1.4 * c * (1 + 0.5 * float(np.mean(clog))),
+            "ash": 0.02 + 0.2 * c,
+            "dsc_tm": 253.0 - 1.6 * h["comonomer"] - 0.5 * max(dose - 1, 0),
+            "density": 1.335 + 0.002 * rng.standard_normal(),
+            "colour_l": 78 - 6 * c - 1.2 * (dose - 1),
+            "colour_a": -0.8 + 0.6 * c,
+            "colour_b": 1.5 + 2.0 * (dose - 1) + 3 * c,
+        }
+        return series, props
+
+
+class WashLine(ProcessModel):
+    """ntk-wash1: hot caustic wash, friction washer and float-sink for PO and PET flakes.
+
+    * dirt load d (organics, labels, glue; post-consumer >> post-industrial) -> dissolved and
+      suspended dirt raise the wash water conductivity (together with the NaOH dosing).
+    * wash efficiency rises with water temperature and NaOH concentration and falls with
+      throughput (shorter contact time): residual = d * exp(-k(T, NaOH, throughput)).
+    * residual contamination -> ash, filter pressure value, lower L*; throughput -> flake
+      moisture after the centrifugal dryer.
+    """
+
+    materials = (("PE-HD", 0.4), ("PP", 0.3), ("PET", 0.3))
+
+    def hidden(self, rng, material, post_consumer, season):
+        return {
+            "water_temp": rng.uniform(62, 92) if rng.random() > 0.1 else rng.uniform(45, 60),
+            "naoh": rng.uniform(0.6, 2.6),
+            "throughput": rng.uniform(300, 900),
+            "dirt": _lognormal(rng, 3.0 * (1 + 0.2 * season), 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4),
+            "fresh_water": rng.uniform(0.8, 1.2),
+        }
+
+    def run(self, rng, material, h, t):
+        n = len(t)
+        upset = _upset(rng, t, 0.06)
+        water_temp = h["water_temp"] - 15 * upset + _wander(rng, n, 1.0)
+        k = 0.9 * math.exp((float(np.mean(water_temp)) - 75) / 25) * (h["naoh"] / 1.5) ** 0.5 * (600 / h["throughput"]) ** 0.6
+        residual = h["dirt"] * math.exp(-k * 2.2)
+        conductivity = 12 * h["naoh"] + 6 * h["dirt"] * h["throughput"] / 600 / h["fresh_water"]
+        series = {
+            "water_temp_c": water_temp + rng.standard_normal(n) * 0.5,
+            "naoh_pct": _sensor(rng, h["naoh"], n, 0.04, 0.05),
+            "conductivity_ms_cm": _sensor(rng, conductivity, n, 0.8, 1.5),
+            "throughput_kg_h": _sensor(rng, h["throughput"], n, 8.0, 6.0),
+        }
+        moisture = 0.2 + 0.6 * (h["throughput"] / 600) ** 1.5
+        props = {
+            "ash": 0.05 + 0.45 * residual,
+            "moisture": moisture,
+            "filter_pressure_value": 0.12 + 1.3 * residual,
+            "colour_l": 76 - 4.5 * residual,
+            "colour_a": -0.6 + 0.3 * residual,
+            "colour_b": 2.0 + 1.2 * residual,
+        }
+        return series, props
+
+
+class TearingLine(ProcessModel):
+    """dctv-tear1: tearing/opening of post-consumer textile into fibres.
+
+    * drum speed -> fibre length: each pass cuts fibres; mean length falls roughly
+      exponentially with drum speed (and more with a high feed rate packing the drum).
+    * the inline fibre length monitor sees the mean length with bias and noise.
+    * the polyester share of the feed (blends) raises the drum motor load (PES is tougher).
+    * fabric (nonwoven/yarn) tensile strength made from the fibres rises with fibre length.
+    """
+
+    materials = (("cotton", 0.4), ("polyester", 0.25), ("PES/CO blend", 0.35))
+    post_consumer_share = 0.85
+
+    def source(self, material, post_consumer):
+        kind = "sorted post-consumer garments" if post_consumer else "post-industrial cutting waste"
+        return f"{SIMULATED} {kind}, {material}"
+
+    def hidden(self, rng, material, post_consumer, season):
+        pes = {"cotton": rng.uniform(0, 6), "polyester": rng.uniform(90, 100), "PES/CO blend": rng.uniform(30, 70)}[material]
+        return {
+            "drum_speed": rng.uniform(1000, 2300) if rng.random() > 0.08 else rng.uniform(2300, 2800),
+            "feed_rate": rng.uniform(200, 900),
+            "input_length": _lognormal(rng, 30.0 if post_consumer else 36.0, 0.1),
+            "pes_share": pes,
+        }
+
+    def run(self, rng, material, h, t):
+        n = len(t)
+        upset = _upset(rng, t, 0.05)
+        drum = h["drum_speed"] + 250 * upset + _wander(rng, n, 15)
+        length = h["input_length"] * np.exp(-0.00075 * (drum - 1000)) * (1 - 0.00018 * (h["feed_rate"] - 500))
+        mean_length = float(np.mean(length))
+        series = {
+            "drum_speed_rpm": drum + rng.standard_normal(n) * 5,
+            "feed_rate_kg_h": _sensor(rng, h["feed_rate"], n, 10.0, 12.0),
+            "fibre_length_mm": _sensor(rng, length * 0.95, n, 1.5, 0.8),
+            "motor_load_pct": _sensor(rng, 35 + 0.04 * h["feed_rate"] + 0.012 * (drum - 1000) + 0.12 * h["pes_share"], n, 1.5, 1.0),
+        }
+        pes = h["pes_share"]
+        props = {
+            "mean_fibre_length": mean_length,
+            "polyester_content": pes,
+            "cotton_content": max(100 - pes - rng.uniform(0.0, 2.0), 0.0),  # elastane and other fibres
+            "fabric_tensile_strength": 180 * (mean_length / 20) ** 1.2 * (1 + 0.004 * pes),
+        }
+        return series, props
+
+
+class GlycolysisReactor(ProcessModel):
+    """dctv-chem1: glycolysis of polyester textile to BHET, repolymerised to rPET.
+
+    * conversion ~ 1 - exp(-k(T) * residence), k Arrhenius-like (doubling per ~12 K).
+    * severity beyond full conversion (high T x long residence) forms DEG side products:
+      lower Tm, yellower (b* up), lower IV of the repolymerised rPET.
+    * feed impurities (cotton, elastane, dyes) raise the reactor pressure (volatiles) and
+      lower L* / IV.
+    """
+
+    materials = (("PET", 1.0),)
+    post_consumer_share = 0.9
+
+    def source(self, material, post_consumer):
+        kind = "post-consumer polyester textile" if post_consumer else "post-industrial polyester offcuts"
+        return f"{SIMULATED} {kind} (glycolysis feed), product r{material}"
+
+    def hidden(self, rng, material, post_consumer, season):
+        return {
+            "temp": rng.uniform(185, 235),
+            "residence": rng.uniform(60, 300),
+            "impurity": _lognormal(rng, 3.0, 0.5) if post_consumer else _lognormal(rng, 0.8, 0.4),
+        }
+
+    def run(self, rng, material, h, t):
+        n = len(t)
+        upset = _upset(rng, t, 0.05)
+        temp = h["temp"] + 12 * upset + _wander(rng, n, 1.0)
+        t_mean = float(np.mean(temp))
+        k = 0.012 * 2 ** ((t_mean - 200) / 12)
+        conversion = 1 - math.exp(-k * h["residence"])
+        severity = max(k * h["residence"] - 3.0, 0.0)
+        imp = h["impurity"]
+        series = {
+            "reactor_temp_c": temp + rng.standard_normal(n) * 0.5,
+            "reactor_pressure_bar": _sensor(rng, 1.5 + 0.02 * (temp - 200) + 0.35 * imp, n, 0.08, 0.1),
+            "residence_time_min": _sensor(rng, h["residence"], n, 2.0, 3.0),
+        }
+        props = {
+            "intrinsic_viscosity": 0.62 * conversion ** 2 + 0.08 - 0.012 * severity - 0.008 * imp,
+            "dsc_tm": 252 - 2.5 * severity - 0.3 * imp,
+            "colour_l": 88 - 1.5 * imp - 1.2 * severity,
+            "colour_a": -0.4 + 0.1 * imp,
+            "colour_b": 1.0 + 1.5 * severity + 0.5 * imp,
+        }
+        return series, props
+
+
+MODELS_BY_KIND: dict[str, type[ProcessModel]] = {
+    "extrusion-po": PolyolefinExtrusion,
+    "extrusion-pet": PetExtrusion,
+    "wash": WashLine,
+    "tearing": TearingLine,
+    "chemical": GlycolysisReactor,
+}
+# The registry's kind "extrusion" covers both extruders; which polymer they run is plant
+# knowledge, so the two are told apart here by installation key.
+MODEL_FOR_INSTALLATION: dict[str, type[ProcessModel]] = {
+    "ntk-ext1": PolyolefinExtrusion,
+    "ntk-ext2": PetExtrusion,
+    "ntk-wash1": WashLine,
+    "dctv-tear1": TearingLine,
+    "dctv-chem1": GlycolysisReactor,
+}
+
+
+def model_for(installation: str, kind: str) -> ProcessModel:
+    cls = MODEL_FOR_INSTALLATION.get(installation)
+    if cls is None:
+        cls = MODELS_BY_KIND.get(kind)
+    if cls is None:
+        raise ValueError(f"no process model for installation {installation!r} (kind {kind!r})")
+    return cls()
+
+
+class PilotPlant:
+    """Produces consecutive SIMULATED lots on each installation, reproducible from a seed."""
+
+    def __init__(
+        self,
+        installations: Mapping[str, Installation],
+        seed: int,
+        start: datetime,
+        lot_minutes: tuple[float, float] = (60.0, 150.0),
+        gap_minutes: tuple[float, float] = (5.0, 30.0),
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self.rng = np.random.default_rng(seed)
+        self.installations = dict(installations)
+        self.models = {key: model_for(key, inst.kind) for key, inst in installations.items()}
+        self.clock = {key: start.astimezone(UTC) for key in installations}
+        self.counter = dict.fromkeys(installations, 0)
+        self.lot_minutes = lot_minutes
+        self.gap_minutes = gap_minutes
+        self.prefix = f"SIM{seed}"
+
+    def plan(self, installation: str) -> LotPlan:
+        model = self.models[installation]
+        rng = self.rng
+        names = [m for m, _ in model.materials]
+        shares = np.array([s for _, s in model.materials])
+        material = names[int(rng.choice(len(names), p=shares / shares.sum()))]
+        post_consumer = bool(rng.random() < model.post_consumer_share)
+        start = self.clock[installation] + timedelta(minutes=float(rng.uniform(*self.gap_minutes)))
+        start = start.replace(second=0, microsecond=0)
+        end = start + timedelta(minutes=round(float(rng.uniform(*self.lot_minutes))))
+        self.clock[installation] = end
+        self.counter[installation] += 1
+        return LotPlan(
+            lot_key=f"{self.prefix}-{installation}-{self.counter[installation]:06d}",
+            installation=installation,
+            material=material,
+            input_stream="post-consumer" if post_consumer else "post-industrial",
+            source=model.source(material, post_consumer),
+            recycled_content=100.0 if rng.random() > 0.2 else float(round(rng.uniform(30, 95), 0)),
+            start=start,
+            end=end,
+            hidden=model.hidden(rng, material, post_consumer, _season(start)),
+        )
+
+    def run(self, plan: LotPlan, step_s: float = 60.0) -> SimulatedLot:
+        duration = (plan.end - plan.start).total_seconds()
+        t = np.arange(0.0, duration, step_s)
+        series, props = self.models[plan.installation].run(self.rng, plan.material, plan.hidden, t)
+        # Real transmitters saturate at their range ends; the ingester would reject the rest.
+        sensors = self.installations[plan.installation].sensors
+        series = {k: np.clip(v, sensors[k].min, sensors[k].max) for k, v in series.items()}
+        return SimulatedLot(plan=plan, t=t, series=series, properties=props)
+
+    def lots(self, count: int, step_s: float = 60.0):
+        """``count`` lots in production order, round robin over installations (by clock)."""
+        for _ in range(count):
+            installation = min(self.clock, key=lambda k: self.clock[k])
+            yield self.run(self.plan(installation), step_s)
