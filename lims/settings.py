@@ -32,6 +32,8 @@ class Settings:
     web_port: int
     timezone: str
     lab_name: str
+    public_url: str
+    signing_key_file: str
 
     def public_dict(self) -> dict[str, object]:
         """The settings without secrets, for logs and the health page."""
