@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from ingest.cli import ingest_command
 from lims.app import create_app
 
 
@@ -61,6 +62,9 @@ def seed() -> None:
     except SeedError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+main.add_command(ingest_command)
 
 
 if __name__ == "__main__":

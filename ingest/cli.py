@@ -1,0 +1,90 @@
+"""`recyclab ingest` (registered by lims/cli.py) and `python -m ingest`: run the ingester."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from ingest.alarms import AlarmTracker
+from ingest.records import LimsRecorder
+from ingest.registry import load_registry
+from ingest.service import IngestConfig, Ingester
+from ingest.status import STATUS_FILE
+from ingest.store.base import open_store
+from ingest.validate import Validator
+from lims.db import make_engine, make_session_factory
+from lims.settings import load_settings
+
+
+@click.command("ingest")
+@click.option("--broker-url", default=None, help="mqtt://host:port or mqtts:// (TLS); default: settings.")
+@click.option("--username", envvar="RECYCLAB_BROKER_USERNAME", default=None)
+@click.option("--password", envvar="RECYCLAB_BROKER_PASSWORD", default=None)
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA certificate for mqtts://.")
+@click.option("--client-id", default="recyclab-ingest", show_default=True,
+              help="Fixed client id: the broker keeps this session's queue while we are away.")
+@click.option("--shared-group", default=None,
+              help="MQTT 5 shared subscription group: ingesters with the same group split the stream.")
+@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.option("--batch-values", default=5000, show_default=True, help="Values per store write.")
+@click.option("--linger-ms", default=50, show_default=True, help="Longest wait to fill a batch.")
+@click.option("--receive-maximum", default=10_000, show_default=True,
+              help="Unacknowledged messages the broker may send us (MQTT 5).")
+@click.option("--spool-max-values", default=20_000_000, show_default=True)
+@click.option("--spool-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Default: <var_dir>/ingest-spool.<client id>.db")
+@click.option("--status-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"Default: <var_dir>/{STATUS_FILE}")
+def ingest_command(
+    broker_url: str | None,
+    username: str | None,
+    password: str | None,
+    ca_file: str | None,
+    client_id: str,
+    shared_group: str | None,
+    mqtt_version: str,
+    batch_values: int,
+    linger_ms: int,
+    receive_maximum: int,
+    spool_max_values: int,
+    spool_file: Path | None,
+    status_file: Path | None,
+) -> None:
+    """Consume pilot-installation MQTT data into the time-series store (runs until stopped)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    config = IngestConfig(
+        broker_url=broker_url or settings.broker_url,
+        username=username or settings.broker_username or None,
+        password=password or settings.broker_password or None,
+        ca_file=ca_file,
+        client_id=client_id,
+        shared_group=shared_group,
+        mqtt_version=mqtt_version,
+        batch_values=batch_values,
+        linger_s=linger_ms / 1000,
+        receive_maximum=receive_maximum,
+        spool_path=spool_file or settings.var_dir / f"ingest-spool.{client_id}.db",
+        spool_max_values=spool_max_values,
+        status_path=status_file or settings.var_dir / STATUS_FILE,
+    )
+    registry = load_registry()
+    engine = make_engine(settings.database_url)
+    recorder = LimsRecorder(make_session_factory(engine), AlarmTracker(registry))
+    store = open_store(settings)
+    ingester = Ingester(config, store, recorder, Validator(registry))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: ingester.stop())
+    click.echo(
+        f"ingesting {', '.join(config.subscriptions())} from {config.broker_url}"
+        f" into {settings.timeseries_backend} as client {client_id}"
+    )
+    try:
+        ingester.run()
+    finally:
+        store.close()
+        engine.dispose()

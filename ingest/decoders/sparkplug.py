@@ -1,0 +1,155 @@
+"""Sparkplug B (spBv1.0/<group>/<message type>/<edge node>[/<device>]).
+
+No maintained Sparkplug library fits: pysparkplug and mqtt-spb-wrapper both pin paho-mqtt < 2,
+which the ingester cannot use. So the Eclipse Tahu protobuf schema (sparkplug_b.proto) is
+compiled with protoc into sparkplug_b_pb2 and run with the `protobuf` package; the session
+rules (BIRTH alias tables, DATA by alias, sequence numbers, DEATH) are implemented here.
+
+Mapping: edge node id -> installation key; metric name (last path segment) -> sensor key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ingest.decoders import sparkplug_b_pb2 as pb
+from ingest.decoders.base import Decoded, ts_ok
+
+NAMESPACE = "spBv1.0"
+DATA_TYPES = {"NBIRTH", "NDATA", "NDEATH", "DBIRTH", "DDATA", "DDEATH"}
+# Session bookkeeping metrics, not process values.
+_SKIP_NAMES = {"bdSeq"}
+_SKIP_PREFIXES = ("Node Control/", "Device Control/", "Properties/", "Node Info/")
+_SIGNED_BITS = {pb.Int8: 8, pb.Int16: 16, pb.Int32: 32, pb.Int64: 64}
+REBIRTH_INTERVAL_S = 10.0
+
+
+@dataclass
+class EdgeNodeState:
+    aliases: dict[int, str] = field(default_factory=dict)
+    seq: int | None = None
+    online: bool = False
+    rebirth_requested_at: float = 0.0
+
+
+class SparkplugDecoder:
+    """Stateful: alias tables and sequence numbers per edge node. Used by one thread."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple[str, str], EdgeNodeState] = {}
+        self.seq_gaps = 0
+        # (group, edge node) that should be asked for a rebirth (NCMD Node Control/Rebirth).
+        self.rebirth_wanted: set[tuple[str, str]] = set()
+
+    def decode(self, topic: str, payload: bytes) -> Decoded | None:
+        """None for Sparkplug topics that carry no data for us (STATE, NCMD, DCMD)."""
+        parts = topic.split("/")
+        if len(parts) < 4 or parts[2] not in DATA_TYPES:
+            return None
+        _, group, kind, edge = parts[:4]
+        out = Decoded()
+        device_level = kind[0] == "D"
+        if (device_level and len(parts) != 5) or (not device_level and len(parts) != 4):
+            out.error("malformed", f"bad Sparkplug topic for {kind}", topic, edge)
+            return out
+        try:
+            msg = pb.Payload.FromString(payload)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises several types on garbage
+            out.error("malformed", f"not a Sparkplug B payload: {exc}", payload, edge)
+            return out
+        key = (group, edge)
+        node = self.nodes.setdefault(key, EdgeNodeState())
+        if kind == "NDEATH":
+            # The node's aliases die with its session; DATA before the next BIRTH is unusable.
+            node.online, node.aliases, node.seq = False, {}, None
+            return out
+        if kind == "NBIRTH":
+            node.aliases = {}
+            node.online = True
+            node.seq = msg.seq if msg.HasField("seq") else None
+        else:
+            self._check_seq(key, node, msg)
+        if kind.endswith("BIRTH"):
+            for m in msg.metrics:
+                if m.HasField("alias") and m.name:
+                    node.aliases[m.alias] = m.name
+        if kind == "DDEATH":
+            return out
+        self._readings(key, node, edge, msg, out)
+        return out
+
+    def _check_seq(self, key: tuple[str, str], node: EdgeNodeState, msg: pb.Payload) -> None:
+        if not msg.HasField("seq"):
+            return
+        if node.seq is not None and msg.seq != (node.seq + 1) % 256:
+            self.seq_gaps += 1
+            self._want_rebirth(key, node)
+        node.seq = msg.seq
+
+    def _want_rebirth(self, key: tuple[str, str], node: EdgeNodeState) -> None:
+        now = time.monotonic()
+        if now - node.rebirth_requested_at >= REBIRTH_INTERVAL_S:
+            node.rebirth_requested_at = now
+            self.rebirth_wanted.add(key)
+
+    def _readings(
+        self, key: tuple[str, str], node: EdgeNodeState, edge: str, msg: pb.Payload, out: Decoded
+    ) -> None:
+        payload_ts = msg.timestamp if msg.HasField("timestamp") else None
+        for m in msg.metrics:
+            name = m.name
+            if not name and m.HasField("alias"):
+                name = node.aliases.get(m.alias, "")
+                if not name:
+                    out.error("unknown_alias", f"alias {m.alias} not in the last BIRTH of {edge}",
+                              f"alias={m.alias}", edge)
+                    self._want_rebirth(key, node)
+                    continue
+            if not name:
+                out.error("malformed", "metric with neither name nor alias", str(m), edge)
+                continue
+            if name in _SKIP_NAMES or name.startswith(_SKIP_PREFIXES):
+                continue
+            sensor = name.rsplit("/", 1)[-1]
+            ms = m.timestamp if m.HasField("timestamp") else payload_ts
+            ts = ms * 1_000_000 if ms is not None else -1
+            if not ts_ok(ts):
+                out.error("bad_timestamp", "metric and payload have no valid timestamp",
+                          f"{name} timestamp={ms}", edge, sensor)
+                continue
+            out.readings.append((edge, sensor, ts, metric_value(m)))
+
+
+def metric_value(m: pb.Payload.Metric) -> object:
+    """The metric's value as a Python object; validation rejects what is not a number."""
+    if m.is_null:
+        return None
+    which = m.WhichOneof("value")
+    if which == "int_value" or which == "long_value":
+        v = getattr(m, which)
+        bits = _SIGNED_BITS.get(m.datatype)
+        if bits is not None:
+            # Signed types travel as unsigned two's complement, in their own width or widened
+            # to the 32/64-bit carrier depending on the sender.
+            carrier = 32 if which == "int_value" else 64
+            if bits < carrier and (1 << (bits - 1)) <= v < (1 << bits):
+                v -= 1 << bits
+            elif v >= 1 << (carrier - 1):
+                v -= 1 << carrier
+        return v
+    if which in ("float_value", "double_value", "boolean_value", "string_value"):
+        return getattr(m, which)
+    if which is None:
+        return None
+    return f"<{which}>"
+
+
+def rebirth_command(now_ms: int) -> bytes:
+    """NCMD payload asking an edge node to publish its BIRTH again (after an alias/seq gap)."""
+    msg = pb.Payload(timestamp=now_ms)
+    metric = msg.metrics.add()
+    metric.name = "Node Control/Rebirth"
+    metric.datatype = pb.Boolean
+    metric.boolean_value = True
+    return msg.SerializeToString()

@@ -1,0 +1,349 @@
+"""The ingester: MQTT (paho 2.x) -> decode -> validate -> time-series store (or spool) -> ack.
+
+Threads: paho's network thread only appends incoming messages to a deque (it never blocks);
+one worker thread decodes, validates and writes batches, records rejects and alarms in the
+LIMS database and then acknowledges the batch's messages in arrival order (manual acks).
+A message is acknowledged only once its values are durable (store write returned, or the
+spool's fsync), so a crash or restart anywhere makes the broker redeliver, and idempotent
+writes turn the redelivery into a no-op.
+
+The in-memory queue is bounded by MQTT flow control: the broker never has more than
+receive_maximum unacknowledged QoS 1 messages in flight to us (MQTT 5 Receive Maximum; for
+3.1.1 Mosquitto's max_inflight_messages), and we only acknowledge what is durable.
+
+Sparkplug B session state (aliases, seq) lives in this process; with a shared subscription the
+edge nodes of one group should be pinned to one ingester, or rebirth requests fill the gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy.exc import SQLAlchemyError
+
+from ingest.decoders import PayloadDecoder
+from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
+from ingest.records import LimsRecorder
+from ingest.spool import Spool
+from ingest.status import IngestStatus, StatusWriter
+from ingest.store.base import Row, StoreError, StoreUnavailable, TimeSeriesStore
+from ingest.validate import Reject, Validator, count_by_reason
+
+log = logging.getLogger("recyclab.ingest")
+
+TOPICS = ("recyclab/v1/+/+", f"{NAMESPACE}/#")
+# Incoming item: (connection generation, mid, qos, topic, payload, arrival epoch seconds)
+Item = tuple[int, int, int, str, bytes, float]
+
+
+@dataclass
+class IngestConfig:
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    client_id: str = "recyclab-ingest"
+    shared_group: str | None = None
+    mqtt_version: str = "5"  # "5" or "3.1.1"
+    topics: tuple[str, ...] = TOPICS
+    batch_values: int = 5000
+    linger_s: float = 0.05
+    receive_maximum: int = 10_000
+    session_expiry_s: int = 7 * 24 * 3600
+    keepalive_s: int = 30
+    spool_path: Path = Path("var/ingest-spool.db")
+    spool_max_values: int = 20_000_000
+    spool_max_bytes: int = 1 << 30
+    status_path: Path = Path("var/ingest-status.json")
+    retry_max_s: float = 5.0
+
+    def subscriptions(self) -> list[str]:
+        if self.shared_group:
+            return [f"$share/{self.shared_group}/{t}" for t in self.topics]
+        return list(self.topics)
+
+
+@dataclass
+class Batch:
+    items: list[Item] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    first_ts: list[int] = field(default_factory=list)  # per message, for latency
+    installations: set[str] = field(default_factory=set)
+    alarms: list = field(default_factory=list)
+    durable: bool = False
+
+
+class Ingester:
+    def __init__(
+        self,
+        config: IngestConfig,
+        store: TimeSeriesStore,
+        recorder: LimsRecorder,
+        validator: Validator,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.recorder = recorder
+        self.validator = validator
+        self.decoder = PayloadDecoder()
+        self.spool = Spool(config.spool_path, config.spool_max_values, config.spool_max_bytes)
+        self.status = IngestStatus()
+        self._queue: deque[Item] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._gen = 0  # bumped per connection: mids from an older connection are not acked
+        self._next_store_try = 0.0
+        self._store_backoff = 0.0
+        self.client = self._make_client()
+
+    # --- MQTT (network thread) -------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config
+        v5 = cfg.mqtt_version == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        client.manual_ack_set(True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password or None)
+        if urlsplit(cfg.broker_url).scheme == "mqtts":
+            client.tls_set(ca_certs=cfg.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.warning("event=mqtt_connect_refused reason=%s", reason_code)
+            return
+        self._gen += 1
+        self.status.broker_connected = True
+        log.info("event=mqtt_connected session_present=%s", flags.session_present)
+        if self.config.mqtt_version == "5":
+            client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.config.subscriptions()])
+        else:
+            client.subscribe([(t, 1) for t in self.config.subscriptions()])
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self.status.broker_connected = False
+        log.warning("event=mqtt_disconnected reason=%s", reason_code)
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        self._queue.append((self._gen, msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def connect(self) -> None:
+        cfg = self.config
+        parts = urlsplit(cfg.broker_url)
+        tls = parts.scheme == "mqtts"
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"broker URL must be mqtt:// or mqtts://, not {cfg.broker_url!r}")
+        port = parts.port or (8883 if tls else 1883)
+        if cfg.mqtt_version == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = cfg.session_expiry_s
+            props.ReceiveMaximum = cfg.receive_maximum
+            self.client.connect_async(parts.hostname, port, cfg.keepalive_s, clean_start=False,
+                                      properties=props)
+        else:
+            self.client.connect_async(parts.hostname, port, cfg.keepalive_s)
+        self.client.loop_start()
+
+    # --- worker ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until stop(); the caller's thread becomes the worker."""
+        writer = StatusWriter(self.status, self.config.status_path)
+        writer.start()
+        self.connect()
+        pending: Batch | None = None
+        try:
+            while not self._stop.is_set():
+                if pending is None:
+                    pending = self._collect()
+                if pending is not None and self._finish(pending):
+                    pending = None
+                elif pending is not None:
+                    self._stop.wait(min(self.config.retry_max_s, 0.5))
+                if len(self.spool):
+                    self._replay()
+                self._update_status()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            writer.stop()
+            self.spool.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _collect(self) -> Batch | None:
+        """Up to batch_values values, waiting at most linger_s after the first message."""
+        q = self._queue
+        if not q:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            if not q:
+                return None
+        batch = Batch()
+        deadline = time.monotonic() + self.config.linger_s
+        received_at = datetime.now(UTC)
+        decode, check = self.decoder.decode, self.validator.check
+        limit = self.config.batch_values
+        while len(batch.rows) < limit:
+            if not q:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+                self._wake.clear()
+                continue
+            item = q.popleft()
+            batch.items.append(item)
+            decoded = decode(item[3], item[4])
+            if decoded is None:
+                batch.first_ts.append(-1)
+                continue
+            rows, rejects = check(item[3], decoded, received_at)
+            batch.rows.extend(rows)
+            batch.rejects.extend(rejects)
+            if decoded.readings:
+                batch.first_ts.append(decoded.readings[0][2])
+                batch.installations.add(decoded.readings[0][0])
+            else:
+                batch.first_ts.append(-1)
+        batch.alarms = self.recorder.tracker.observe(batch.rows)
+        return batch
+
+    def _finish(self, batch: Batch) -> bool:
+        """Make the batch durable, record rejects/alarms, ack. False: retry later (no ack)."""
+        if not batch.durable:
+            if not self._make_durable(batch):
+                return False
+            batch.durable = True
+        try:
+            self.recorder.record(batch.rejects, batch.alarms)
+        except SQLAlchemyError as exc:
+            log.warning("event=lims_db_unavailable error=%s", exc.__class__.__name__)
+            return False
+        self._ack(batch)
+        return True
+
+    def _make_durable(self, batch: Batch) -> bool:
+        rows = batch.rows
+        if not rows:
+            return True
+        if not len(self.spool) and time.monotonic() >= self._next_store_try:
+            try:
+                self.store.write_rows(rows)
+                self._store_ok()
+                self.status.values_stored += len(rows)
+                return True
+            except StoreUnavailable as exc:
+                self._store_failed(exc)
+            except StoreError as exc:
+                log.error("event=store_refused_batch values=%d error=%s", len(rows), exc)
+                batch.rejects.extend(self._store_rejects(batch, str(exc)))
+                return True
+        if self.spool.append(rows):
+            self.status.values_spooled += len(rows)
+            return True
+        log.warning("event=spool_full values=%d action=stop_acking", self.spool.stats().values)
+        return False
+
+    def _store_rejects(self, batch: Batch, detail: str) -> list[Reject]:
+        now = datetime.now(UTC)
+        return [
+            Reject("(store)", inst, sensor, "store_rejected", detail[:400], f"{sensor}={v!r}", now)
+            for inst, sensor, _, v in batch.rows
+        ]
+
+    def _store_ok(self) -> None:
+        if not self.status.store_available:
+            log.info("event=store_available")
+        self.status.store_available = True
+        self._store_backoff = 0.0
+
+    def _store_failed(self, exc: Exception) -> None:
+        if self.status.store_available:
+            log.warning("event=store_unavailable error=%s action=spool", exc)
+        self.status.store_available = False
+        self._store_backoff = min(max(self._store_backoff * 2, 0.25), self.config.retry_max_s)
+        self._next_store_try = time.monotonic() + self._store_backoff
+
+    def _replay(self) -> None:
+        """Write spooled batches to the store, oldest first, for at most ~0.2 s per call."""
+        deadline = time.monotonic() + 0.2
+        while time.monotonic() < deadline and time.monotonic() >= self._next_store_try:
+            oldest = self.spool.oldest()
+            if oldest is None:
+                return
+            batch_id, rows = oldest
+            try:
+                self.store.write_rows(rows)
+            except StoreUnavailable as exc:
+                self._store_failed(exc)
+                return
+            except StoreError as exc:
+                log.error("event=store_refused_spooled_batch values=%d error=%s", len(rows), exc)
+                self.recorder.record(
+                    self._store_rejects(Batch(rows=rows), str(exc)), []
+                )
+            self._store_ok()
+            self.spool.remove(batch_id)
+            if not len(self.spool):
+                log.info("event=spool_replayed")
+
+    def _ack(self, batch: Batch) -> None:
+        gen, ack = self._gen, self.client.ack
+        for item_gen, mid, qos, *_ in batch.items:
+            # A message from an older connection is redelivered on the new one (same session),
+            # and its mid may already name another message there.
+            if qos and item_gen == gen:
+                ack(mid, qos)
+        st = self.status
+        st.messages += len(batch.items)
+        st.add_rejects(count_by_reason(batch.rejects))
+        now_ns = time.time_ns()
+        st.latencies_ms.extend((now_ns - ts) / 1e6 for ts in batch.first_ts if ts >= 0)
+        if batch.items:
+            arrived = datetime.fromtimestamp(batch.items[-1][5], UTC).isoformat()
+            for inst in batch.installations:
+                st.last_message[inst] = arrived
+        wanted = self.decoder.sparkplug.rebirth_wanted
+        while wanted:
+            group, edge = wanted.pop()
+            self.client.publish(f"{NAMESPACE}/{group}/NCMD/{edge}",
+                                rebirth_command(time.time_ns() // 1_000_000), qos=0)
+
+    def _update_status(self) -> None:
+        st, q = self.status, self._queue
+        st.queue_depth = len(q)
+        try:
+            st.queue_age_s = time.time() - q[0][5] if q else 0.0
+        except IndexError:
+            st.queue_age_s = 0.0
+        st.sparkplug_seq_gaps = self.decoder.sparkplug.seq_gaps
+        st.spool = self.spool.stats().as_dict()

@@ -1,0 +1,55 @@
+"""Process-data records kept in the LIMS database: ingest rejects and alarm events.
+
+Installation and sensor are stored as registry keys (strings), not foreign keys: the ingester
+writes them at full rate and must not depend on reference tables being seeded first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lims.db import Base
+
+
+class IngestReject(Base):
+    """A part of an MQTT message that was not stored, and why."""
+
+    __tablename__ = "ingest_reject"
+    __table_args__ = (
+        Index("ix_ingest_reject_installation_reason", "installation", "reason"),
+        Index("ix_ingest_reject_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime]
+    topic: Mapped[str] = mapped_column(String(300))
+    installation: Mapped[str | None] = mapped_column(String(80))
+    sensor: Mapped[str | None] = mapped_column(String(120))
+    # a code from ingest.validate.REASONS
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(400))
+    excerpt: Mapped[str] = mapped_column(String(400))
+
+
+class AlarmEvent(Base):
+    """A sensor beyond an alarm limit from started_at until ended_at (NULL while active)."""
+
+    __tablename__ = "alarm_event"
+    __table_args__ = (
+        Index("ix_alarm_event_installation_sensor", "installation", "sensor"),
+        Index("ix_alarm_event_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation: Mapped[str] = mapped_column(String(80))
+    sensor: Mapped[str] = mapped_column(String(120))
+    # low | high
+    kind: Mapped[str] = mapped_column(String(4))
+    limit: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime]
+    # the most extreme value while active (highest for high, lowest for low)
+    peak_value: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[datetime | None]

@@ -1,0 +1,276 @@
+"""Payload decoders: round trips for every format, and garbage never crashes a decoder."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from influxdb_client import Point as LPPoint
+from influxdb_client import WritePrecision
+
+from ingest.decoders import PayloadDecoder
+from ingest.decoders import sparkplug_b_pb2 as pb
+from ingest.decoders.json_payload import parse_ts
+from ingest.decoders.sparkplug import metric_value
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+sensor_names = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20
+)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+# Backslashes in names are ambiguous in line protocol itself; '#' starts a comment line.
+lp_names = sensor_names.filter(lambda s: "\\" not in s and not s.startswith("#"))
+ts_ms = st.integers(min_value=0, max_value=9_000_000_000_000)
+
+
+def ns(dt: datetime) -> int:
+    d = dt - EPOCH
+    return (d.days * 86400 + d.seconds) * 10**9 + d.microseconds * 1000
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(ts_ms, st.dictionaries(sensor_names, finite, min_size=1, max_size=5)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_json_round_trip_epoch_ms_or_rfc3339_single_or_list(readings, as_text, as_list):
+    docs = []
+    for ms, values in readings:
+        ts = (EPOCH + timedelta(milliseconds=ms)).isoformat() if as_text else ms
+        docs.append({"ts": ts, "seq": 1, "values": values})
+    payload = orjson.dumps(docs if as_list or len(docs) > 1 else docs[0])
+    out = PayloadDecoder().decode("recyclab/v1/inst-a/main", payload)
+    assert out.errors == []
+    expected = [("inst-a", k, ms * 10**6, v) for ms, values in readings for k, v in values.items()]
+    assert out.readings == expected
+
+
+def test_json_timestamps_in_all_accepted_forms():
+    want = ns(datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC))
+    assert parse_ts("2026-03-01T08:00:00.123456Z") == want
+    assert parse_ts("2026-03-01T09:00:00.123456+01:00") == want
+    assert parse_ts("2026-03-01T08:00:00.123456789Z") == want + 789
+    assert parse_ts(want // 10**6) == want - 456_000
+    assert parse_ts(1.5) == 1_500_000
+    for bad in ("2026-03-01T08:00:00", "yesterday", None, True, [], -1, float("nan"), 10**20):
+        assert parse_ts(bad) is None, bad
+
+
+def test_json_bad_elements_are_errors_and_good_ones_kept():
+    payload = orjson.dumps(
+        [
+            {"ts": 1000, "values": {"a": 1.0, "b": "high"}},
+            {"ts": "not a time", "values": {"a": 2.0}},
+            {"ts": 2000, "values": [1, 2]},
+            42,
+            {"ts": 3000, "values": {"a": None}},
+        ]
+    )
+    out = PayloadDecoder().decode("recyclab/v1/x/main", payload)
+    assert out.readings == [
+        ("x", "a", 10**9, 1.0),
+        ("x", "b", 10**9, "high"),
+        ("x", "a", 3 * 10**9, None),
+    ]
+    assert [e.reason for e in out.errors] == ["bad_timestamp", "malformed", "malformed"]
+    assert all(e.installation == "x" and e.excerpt for e in out.errors)
+
+
+# --- line protocol --------------------------------------------------------------------------
+
+lp_values = st.one_of(
+    finite,
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=10),
+)
+
+
+@given(
+    measurement=lp_names,
+    tags=st.dictionaries(lp_names, lp_names, max_size=3),
+    fields=st.dictionaries(lp_names, lp_values, min_size=1, max_size=5),
+    ts=st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_line_protocol_round_trip_with_the_influx_client_encoder(measurement, tags, fields, ts):
+    p = LPPoint(measurement)
+    for k, v in tags.items():
+        p = p.tag(k, v)
+    for k, v in fields.items():
+        p = p.field(k, v)
+    line = p.time(ts, WritePrecision.NS).to_line_protocol()
+    out = PayloadDecoder().decode("recyclab/v1/inst-b/lp", line.encode())
+    assert out.errors == []
+    got = {sensor: value for _, sensor, _, value in out.readings}
+    assert {r[2] for r in out.readings} == {ts}
+    assert set(got) == set(fields)
+    for k, v in fields.items():
+        if isinstance(v, float):
+            assert got[k] == v or math.isclose(got[k], v, rel_tol=1e-15)
+        else:
+            assert got[k] == v and type(got[k]) is type(v)
+
+
+def test_line_protocol_bad_lines_are_errors_and_good_lines_kept():
+    payload = (
+        b"ext temp=1.5,rpm=300i 1700000000000000000\n"
+        b"# a comment\n\n"
+        b"ext temp=2.5\n"  # no timestamp
+        b"ext temp=abc 1700000000000000001\n"
+        b"ext temp=nan 1700000000000000001\n"
+        b"ext,line=1 temp=3.5 1700000000000000002\n"
+    )
+    out = PayloadDecoder().decode("recyclab/v1/x/lp", payload)
+    assert out.readings == [
+        ("x", "temp", 1700000000000000000, 1.5),
+        ("x", "rpm", 1700000000000000000, 300),
+        ("x", "temp", 1700000000000000002, 3.5),
+    ]
+    assert [e.reason for e in out.errors] == ["bad_timestamp", "malformed", "malformed"]
+
+
+# --- Sparkplug B -----------------------------------------------------------------------------
+
+
+def spb(seq: int | None, metrics: list[dict], ts: int | None = 1_700_000_000_000) -> bytes:
+    msg = pb.Payload()
+    if ts is not None:
+        msg.timestamp = ts
+    if seq is not None:
+        msg.seq = seq
+    for m in metrics:
+        metric = msg.metrics.add()
+        for k, v in m.items():
+            setattr(metric, k, v)
+    return msg.SerializeToString()
+
+
+def test_sparkplug_birth_alias_table_then_data_by_alias_and_death():
+    d = PayloadDecoder()
+    birth = spb(0, [
+        {"name": "bdSeq", "datatype": pb.Int64, "long_value": 3},
+        {"name": "Node Control/Rebirth", "datatype": pb.Boolean, "boolean_value": False},
+        {"name": "Extruder/melt_temp_c", "alias": 1, "datatype": pb.Double, "double_value": 210.0},
+        {"name": "screw_speed_rpm", "alias": 2, "datatype": pb.Int32, "int_value": 300},
+    ])
+    out = d.decode("spBv1.0/ntk/NBIRTH/ntk-ext1", birth)
+    assert out.errors == []
+    assert out.readings == [
+        ("ntk-ext1", "melt_temp_c", 1_700_000_000_000 * 10**6, 210.0),
+        ("ntk-ext1", "screw_speed_rpm", 1_700_000_000_000 * 10**6, 300),
+    ]
+    data = spb(1, [
+        {"alias": 1, "datatype": pb.Double, "double_value": 211.5, "timestamp": 1_700_000_000_500},
+        {"alias": 2, "datatype": pb.Int32, "int_value": 301},
+        {"alias": 9, "datatype": pb.Double, "double_value": 1.0},
+    ])
+    out = d.decode("spBv1.0/ntk/NDATA/ntk-ext1", data)
+    assert out.readings == [
+        ("ntk-ext1", "melt_temp_c", 1_700_000_000_500 * 10**6, 211.5),
+        ("ntk-ext1", "screw_speed_rpm", 1_700_000_000_000 * 10**6, 301),
+    ]
+    assert [e.reason for e in out.errors] == ["unknown_alias"]
+    assert d.sparkplug.seq_gaps == 0
+    # a device BIRTH adds aliases to the node's table
+    dbirth = spb(2, [{"name": "pump/pressure_bar", "alias": 7, "datatype": pb.Float,
+                      "float_value": 2.5}])
+    assert d.decode("spBv1.0/ntk/DBIRTH/ntk-ext1/pump1", dbirth).readings[0][1] == "pressure_bar"
+    ddata = spb(3, [{"alias": 7, "datatype": pb.Float, "float_value": 3.0}])
+    assert d.decode("spBv1.0/ntk/DDATA/ntk-ext1/pump1", ddata).readings[0][3] == 3.0
+    # a gap in seq is counted and a rebirth is wanted
+    d.decode("spBv1.0/ntk/NDATA/ntk-ext1", spb(9, []))
+    assert d.sparkplug.seq_gaps == 1 and ("ntk", "ntk-ext1") in d.sparkplug.rebirth_wanted
+    # after DEATH the aliases are gone until the next BIRTH
+    assert d.decode("spBv1.0/ntk/NDEATH/ntk-ext1", spb(None, [])).readings == []
+    out = d.decode("spBv1.0/ntk/NDATA/ntk-ext1", spb(0, [{"alias": 1, "double_value": 1.0}]))
+    assert out.readings == [] and out.errors[0].reason == "unknown_alias"
+    assert d.decode("spBv1.0/STATE/host", b"ONLINE") is None
+    assert d.decode("spBv1.0/ntk/NCMD/ntk-ext1", b"") is None
+
+
+def test_sparkplug_metric_without_timestamp_and_null_and_signed_ints():
+    d = PayloadDecoder()
+    out = d.decode("spBv1.0/g/NBIRTH/e", spb(0, [{"name": "a", "double_value": 1.0}], ts=None))
+    assert [e.reason for e in out.errors] == ["bad_timestamp"]
+    out = d.decode("spBv1.0/g/NDATA/e", spb(1, [{"name": "a", "is_null": True}]))
+    assert out.readings[0][3] is None
+    m = pb.Payload.Metric(datatype=pb.Int8, int_value=2**8 - 5)
+    assert metric_value(m) == -5
+    m = pb.Payload.Metric(datatype=pb.Int16, int_value=2**32 - 5)
+    assert metric_value(m) == -5
+    m = pb.Payload.Metric(datatype=pb.Int64, long_value=2**64 - 1)
+    assert metric_value(m) == -1
+    m = pb.Payload.Metric(datatype=pb.UInt32, int_value=2**32 - 1)
+    assert metric_value(m) == 2**32 - 1
+
+
+@given(
+    st.lists(st.tuples(sensor_names.filter(lambda s: "/" not in s), finite), min_size=1,
+             max_size=8, unique_by=lambda t: t[0]),
+    ts_ms,
+)
+def test_sparkplug_round_trip_birth_then_data_by_alias(metrics, ms):
+    d = PayloadDecoder()
+    birth = spb(0, [{"name": n, "alias": i, "datatype": pb.Double, "double_value": v}
+                    for i, (n, v) in enumerate(metrics)], ts=ms)
+    data = spb(1, [{"alias": i, "datatype": pb.Double, "double_value": v + 1}
+                   for i, (_, v) in enumerate(metrics)], ts=ms + 1)
+    assert d.decode("spBv1.0/g/NBIRTH/edge", birth).readings == [
+        ("edge", n, ms * 10**6, v) for n, v in metrics
+    ]
+    out = d.decode("spBv1.0/g/NDATA/edge", data)
+    assert out.errors == []
+    assert out.readings == [("edge", n, (ms + 1) * 10**6, v + 1) for n, v in metrics]
+
+
+# --- garbage -------------------------------------------------------------------------------
+
+topics = st.sampled_from(
+    [
+        "recyclab/v1/inst/main",
+        "recyclab/v1/inst/lp",
+        "recyclab/v1/inst",
+        "recyclab/v1//lp",
+        "spBv1.0/g/NBIRTH/e",
+        "spBv1.0/g/NDATA/e",
+        "spBv1.0/g/DDATA/e/d",
+        "spBv1.0/g/DDATA/e",
+        "spBv1.0/g",
+        "other/topic",
+    ]
+)
+
+
+@settings(max_examples=300)
+@given(topics, st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
+def test_garbage_never_crashes_any_decoder(topic, payload):
+    out = PayloadDecoder().decode(topic, payload)
+    if out is not None:
+        for _, sensor, ts, _ in out.readings:
+            assert isinstance(sensor, str) and 0 <= ts < 2**63
+        for e in out.errors:
+            assert e.reason and len(e.excerpt) <= 200
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | finite | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["ts", "values", "seq", "x"]), children, max_size=4),
+    max_leaves=12,
+))
+def test_json_shaped_garbage_never_crashes(doc):
+    try:
+        payload = orjson.dumps(doc)
+    except TypeError:  # integers beyond 64 bits
+        return
+    PayloadDecoder().decode("recyclab/v1/inst/main", payload)

@@ -1,0 +1,193 @@
+"""One contract for every time-series store: SQLite (embedded) and InfluxDB (real influxd 1.6)."""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.store import Point, StoreUnavailable, TimeSeriesStore, open_store
+from ingest.store.influx_store import InfluxStore
+from ingest.store.sqlite_store import SQLiteStore
+from lims.settings import load_settings
+from tests.support.influx import free_port
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+def store(request, tmp_path) -> TimeSeriesStore:
+    if request.param == "sqlite":
+        s: TimeSeriesStore = SQLiteStore(tmp_path / "ts.db")
+    else:
+        influx = request.getfixturevalue("influxdb")
+        s = InfluxStore(influx.url, influx.token, influx.org, influx.bucket, influx.query_url)
+    yield s
+    s.close()
+
+
+def inst() -> str:
+    """A fresh installation key, so hypothesis examples never see each other's points."""
+    return f"inst-{uuid.uuid4().hex[:8]}"
+
+
+def test_store_implements_protocol(store):
+    assert isinstance(store, TimeSeriesStore)
+    assert store.ping()
+
+
+def test_written_points_come_back_in_time_order_within_half_open_range(store):
+    i = inst()
+    pts = [Point(i, "melt_temp_c", T0 + timedelta(seconds=s), 200.0 + s) for s in (5, 1, 3, 0, 9)]
+    pts.append(Point(i, "other", T0 + timedelta(seconds=2), 1.5))
+    store.write(pts)
+    got = store.raw(i, "melt_temp_c", T0, T0 + timedelta(seconds=9))
+    assert [p.ts for p in got] == [T0 + timedelta(seconds=s) for s in (0, 1, 3, 5)]
+    assert [p.value for p in got] == [200.0, 201.0, 203.0, 205.0]
+    assert all(p.installation == i and p.sensor == "melt_temp_c" for p in got)
+    assert got[0].ts.tzinfo is not None
+    assert [p.value for p in store.raw(i, "melt_temp_c", T0, T0 + timedelta(hours=1), limit=2)] == [
+        200.0,
+        201.0,
+    ]
+    assert store.raw(i, "missing", T0, T0 + timedelta(hours=1)) == []
+    assert store.raw("no-such-installation", "melt_temp_c", T0, T0 + timedelta(hours=1)) == []
+
+
+def test_rewriting_a_point_never_duplicates_and_last_write_wins(store):
+    i = inst()
+    pts = [Point(i, "s", T0 + timedelta(milliseconds=ms), float(ms)) for ms in range(100)]
+    store.write(pts)
+    store.write(pts)
+    store.write(pts[:10])
+    store.write([Point(i, "s", T0, -1.0)])
+    got = store.raw(i, "s", T0, T0 + timedelta(seconds=1))
+    assert len(got) == 100
+    assert got[0].value == -1.0
+    assert got[1:] == pts[1:]
+
+
+def test_microsecond_timestamps_survive(store):
+    i = inst()
+    ts = T0 + timedelta(microseconds=123457)
+    store.write([Point(i, "s", ts, 1.25)])
+    assert store.raw(i, "s", T0, T0 + timedelta(seconds=1)) == [Point(i, "s", ts, 1.25)]
+
+
+def test_latest_gives_the_newest_point_per_sensor(store):
+    i = inst()
+    store.write(
+        [
+            Point(i, "a", T0, 1.0),
+            Point(i, "a", T0 + timedelta(seconds=10), 2.0),
+            Point(i, "b", T0 + timedelta(seconds=5), 3.0),
+            Point(inst(), "a", T0 + timedelta(hours=1), 99.0),
+        ]
+    )
+    assert store.latest(i) == {
+        "a": Point(i, "a", T0 + timedelta(seconds=10), 2.0),
+        "b": Point(i, "b", T0 + timedelta(seconds=5), 3.0),
+    }
+    assert store.latest("no-such-installation") == {}
+
+
+def test_aggregate_buckets_are_aligned_to_start_and_empty_ones_left_out(store):
+    i = inst()
+    start = T0 + timedelta(seconds=7)  # deliberately not aligned to the epoch
+    values = {0: 1.0, 3: 2.0, 9: 6.0, 30: 10.0, 31: 11.0}
+    store.write([Point(i, "s", start + timedelta(seconds=s), v) for s, v in values.items()])
+    store.write([Point(i, "s", start - timedelta(seconds=1), 1000.0)])  # before the range
+    buckets = store.aggregate(i, "s", start, start + timedelta(seconds=40), timedelta(seconds=10))
+    assert [b.start for b in buckets] == [start, start + timedelta(seconds=30)]
+    first, second = buckets
+    assert (first.count, first.min, first.max) == (3, 1.0, 6.0)
+    assert first.mean == pytest.approx(3.0)
+    assert first.std == pytest.approx(statistics.stdev([1.0, 2.0, 6.0]))
+    assert (second.count, second.mean) == (2, pytest.approx(10.5))
+    one = store.aggregate(i, "s", start, start + timedelta(seconds=1), timedelta(seconds=10))
+    assert len(one) == 1 and one[0].count == 1 and one[0].std == 0.0
+
+
+def test_window_summary_per_sensor_with_first_and_last(store):
+    i = inst()
+    store.write(
+        [Point(i, "a", T0 + timedelta(seconds=s), v) for s, v in [(3, 5.0), (1, 7.0), (2, 3.0)]]
+        + [Point(i, "b", T0 + timedelta(seconds=1), 42.0)]
+        + [Point(i, "a", T0 + timedelta(seconds=100), 1e6)]  # outside the window
+    )
+    summary = store.window_summary(i, T0, T0 + timedelta(seconds=60))
+    assert set(summary) == {"a", "b"}
+    a = summary["a"]
+    assert (a.sensor, a.count, a.min, a.max, a.first, a.last) == ("a", 3, 3.0, 7.0, 7.0, 5.0)
+    assert a.mean == pytest.approx(5.0)
+    assert a.std == pytest.approx(2.0)
+    b = summary["b"]
+    assert (b.count, b.first, b.last, b.std) == (1, 42.0, 42.0, 0.0)
+    assert store.window_summary(i, T0 - timedelta(days=1), T0) == {}
+
+
+points_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(min_value=0, max_value=3_600_000_000),  # µs within one hour
+        st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw_points=points_strategy, every_s=st.integers(min_value=1, max_value=900))
+def test_any_points_round_trip_and_aggregate_like_a_reference(store, raw_points, every_s):
+    i = inst()
+    pts = [Point(i, s, T0 + timedelta(microseconds=us), v) for s, us, v in raw_points]
+    store.write(pts)
+    expected: dict[tuple[str, datetime], float] = {}
+    for p in pts:
+        expected[(p.sensor, p.ts)] = p.value  # later writes of the same point win
+    end = T0 + timedelta(hours=2)
+    for sensor in {"a", "b", "c"}:
+        want = sorted((ts, v) for (s, ts), v in expected.items() if s == sensor)
+        got = store.raw(i, sensor, T0, end)
+        assert [(p.ts, p.value) for p in got] == want
+        buckets = store.aggregate(i, sensor, T0, end, timedelta(seconds=every_s))
+        assert sum(b.count for b in buckets) == len(want)
+        for b in buckets:
+            vals = [v for ts, v in want if b.start <= ts < b.start + timedelta(seconds=every_s)]
+            assert b.count == len(vals)
+            assert (b.min, b.max) == (min(vals), max(vals))
+            assert b.mean == pytest.approx(statistics.fmean(vals), rel=1e-9, abs=1e-6)
+            ref_std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            assert b.std == pytest.approx(ref_std, rel=1e-6, abs=1e-6)
+    summary = store.window_summary(i, T0, end)
+    for sensor, s in summary.items():
+        want = sorted((ts, v) for (k, ts), v in expected.items() if k == sensor)
+        assert (s.count, s.first, s.last) == (len(want), want[0][1], want[-1][1])
+
+
+def test_unreachable_influxdb_raises_store_unavailable_and_ping_is_false():
+    url = f"http://127.0.0.1:{free_port()}"
+    s = InfluxStore(url, "t", "recyclab", "db", timeout_s=2)
+    assert not s.ping()
+    with pytest.raises(StoreUnavailable):
+        s.write([Point("x", "y", T0, 1.0)])
+    with pytest.raises(StoreUnavailable):
+        s.latest("x")
+    s.close()
+
+
+def test_open_store_follows_settings(tmp_path):
+    settings = load_settings({"var_dir": str(tmp_path), "timeseries_backend": "sqlite"})
+    s = open_store(settings)
+    assert isinstance(s, SQLiteStore) and s.path == tmp_path / "timeseries.db"
+    s.close()
+    s = open_store(load_settings({"timeseries_backend": "influxdb"}))
+    assert isinstance(s, InfluxStore)
+    s.close()
+    with pytest.raises(ValueError, match="timeseries_backend"):
+        open_store(load_settings({"timeseries_backend": "csv"}))
