@@ -46,3 +46,6 @@ def _register_blueprints(app: Flask, api: Api) -> None:
     from lims.web.health import blp as health_blp
 
     app.register_blueprint(health_blp)
+    from lims.api import register_api
+
+    register_api(app, api)

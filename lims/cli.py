@@ -64,6 +64,25 @@ def seed() -> None:
     click.echo("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Recompute the chain; exit 1 naming the first broken event."""
+    from lims.services.audit import verify_chain
+
+    with current_app.extensions["recyclab.sessions"]() as session:
+        report = verify_chain(session)
+    if not report.ok:
+        click.echo(f"audit chain BROKEN at event {report.broken_seq}: {report.reason}", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit chain ok: {report.events} events")
+
+
 main.add_command(ingest_command)
 
 

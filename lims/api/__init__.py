@@ -1,0 +1,69 @@
+"""The REST API under /api/v1: flask-smorest blueprints, one per resource."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask_smorest import Api
+from sqlalchemy.exc import DataError, IntegrityError
+from werkzeug.http import HTTP_STATUS_CODES
+
+from lims.services.errors import DomainError, InputError
+
+
+def _body(status: int, message: str, errors: dict | None = None):
+    body = {"code": status, "status": HTTP_STATUS_CODES.get(status, ""), "message": message}
+    if errors:
+        body["errors"] = {"json": errors}
+    return body, status
+
+
+def _constraint_field(exc: IntegrityError) -> str:
+    """Best effort: the column a violated constraint is about (uq_lot_code -> code)."""
+    diag = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    if diag:
+        for prefix in ("uq_", "fk_", "ck_", "pk_"):
+            if diag.startswith(prefix):
+                return diag[len(prefix) :]
+        return diag
+    found = re.search(r"constraint failed: ([\w.]+)", str(exc.orig))
+    return found.group(1).split(".")[-1] if found else "request"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        return _body(exc.status, exc.message, exc.errors if isinstance(exc, InputError) else None)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError):
+        field = _constraint_field(exc)
+        return _body(
+            409,
+            f"conflicts with existing data ({field})",
+            {field: ["conflicts with existing data"]},
+        )
+
+    @app.errorhandler(DataError)
+    def _data(exc: DataError):
+        return _body(
+            422, "a value does not fit its column", {"request": [str(exc.orig).splitlines()[0]]}
+        )
+
+    @app.errorhandler(ValueError)
+    def _value(exc: ValueError):
+        return _body(422, str(exc), {"request": [str(exc)]})
+
+
+def register_api(app: Flask, api: Api) -> None:
+    from lims.api import analyses, audit, auth, imports, lots, people, reference, samples
+
+    register_error_handlers(app)
+    api.spec.components.security_scheme(
+        "bearer",
+        {"type": "http", "scheme": "bearer", "description": "API token (POST /api/v1/tokens)"},
+    )
+    for module in (auth, people, reference, lots, samples, analyses, imports, audit):
+        for blp in module.BLUEPRINTS:
+            api.register_blueprint(blp)

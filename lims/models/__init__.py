@@ -1,6 +1,39 @@
 """All tables. Importing this package registers every model on Base.metadata (Alembic needs that)."""
 
+from lims.models.audit import AuditEvent, AuditHead
 from lims.models.organization import Organization
 from lims.models.process import AlarmEvent, IngestReject
+from lims.models.reference import (
+    GradeLimit,
+    GradeSpec,
+    Installation,
+    Material,
+    Method,
+    ProgrammeLine,
+    Sensor,
+    TestPlanItem,
+)
+from lims.models.sample import Analysis, Lot, Sample, SampleCounter
+from lims.models.user import ApiToken, User
 
-__all__ = ["AlarmEvent", "IngestReject", "Organization"]
+__all__ = [
+    "AlarmEvent",
+    "IngestReject",
+    "Analysis",
+    "ApiToken",
+    "AuditEvent",
+    "AuditHead",
+    "GradeLimit",
+    "GradeSpec",
+    "Installation",
+    "Lot",
+    "Material",
+    "Method",
+    "Organization",
+    "ProgrammeLine",
+    "Sample",
+    "SampleCounter",
+    "Sensor",
+    "TestPlanItem",
+    "User",
+]

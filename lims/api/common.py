@@ -1,0 +1,30 @@
+"""What every API blueprint shares: login required, the caller, pagination over a query."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from flask_smorest.pagination import PaginationParameters
+from sqlalchemy import Select, func, select
+
+from lims.app import API_PREFIX
+from lims.auth import require_user
+from lims.request_db import db
+
+
+class ApiBlueprint(Blueprint):
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 500}
+
+
+def blueprint(name: str, path: str, description: str, *, public: bool = False) -> ApiBlueprint:
+    blp = ApiBlueprint(name, __name__, url_prefix=f"{API_PREFIX}{path}", description=description)
+    if not public:
+        blp.before_request(lambda: require_user() and None)
+    return blp
+
+
+def page(stmt: Select, params: PaginationParameters) -> list:
+    """One page of a query; the total goes to the X-Pagination header."""
+    params.item_count = db().scalar(
+        select(func.count()).select_from(stmt.order_by(None).subquery())
+    )
+    return db().scalars(stmt.limit(params.page_size).offset(params.first_item)).unique().all()

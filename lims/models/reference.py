@@ -1,0 +1,130 @@
+"""Reference data seeded from config/: programme lines, installations, materials, methods,
+test plans and grade specifications."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lims.db import Base
+
+# Enough digits for every method's range and decimals (IV 0.001 dl/g .. modulus 9999 MPa).
+Amount = Numeric(18, 6)
+
+
+class ProgrammeLine(Base):
+    __tablename__ = "programme_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sample_prefix: Mapped[str] = mapped_column(String(10), unique=True)
+
+
+class Installation(Base):
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+
+    line: Mapped[ProgrammeLine] = relationship(lazy="joined")
+    sensors: Mapped[list[Sensor]] = relationship(
+        back_populates="installation", order_by="Sensor.id", cascade="all, delete-orphan"
+    )
+
+
+class Sensor(Base):
+    __tablename__ = "sensor"
+    __table_args__ = (UniqueConstraint("installation_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installation.id"))
+    key: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(20))
+    range_min: Mapped[float]
+    range_max: Mapped[float]
+    alarm_low: Mapped[float | None]
+    alarm_high: Mapped[float | None]
+
+    installation: Mapped[Installation] = relationship(back_populates="sensors")
+
+
+class Material(Base):
+    __tablename__ = "material"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
+
+    line: Mapped[ProgrammeLine] = relationship(lazy="joined")
+    test_plan: Mapped[list[TestPlanItem]] = relationship(
+        order_by="TestPlanItem.position", cascade="all, delete-orphan"
+    )
+
+
+class Method(Base):
+    __tablename__ = "method"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(60), unique=True)
+    # The property a result of this method measures (mfr, density, ...): grade limits use it.
+    property: Mapped[str] = mapped_column(String(60), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    standard: Mapped[str] = mapped_column(String(100))
+    conditions: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(20))
+    decimals: Mapped[int]
+    # Expanded uncertainty (k=2): absolute in the method's unit, or relative in % of the value.
+    uncertainty_abs: Mapped[Decimal | None] = mapped_column(Amount)
+    uncertainty_rel_pct: Mapped[Decimal | None] = mapped_column(Amount)
+    detection_limit: Mapped[Decimal | None] = mapped_column(Amount)
+
+
+class TestPlanItem(Base):
+    """One method a material is tested by, in the order the lab runs them."""
+
+    __tablename__ = "test_plan_item"
+    __table_args__ = (UniqueConstraint("material_id", "method_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"))
+    method_id: Mapped[int] = mapped_column(ForeignKey("method.id"))
+    position: Mapped[int]
+
+    method: Mapped[Method] = relationship(lazy="joined")
+
+
+class GradeSpec(Base):
+    __tablename__ = "grade_spec"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), unique=True)
+    # simple | guard_band (ISO/IEC 17025 7.8.6, ILAC G8: the band is the expanded uncertainty)
+    decision_rule: Mapped[str] = mapped_column(String(20))
+
+    material: Mapped[Material] = relationship(lazy="joined")
+    limits: Mapped[list[GradeLimit]] = relationship(
+        order_by="(GradeLimit.rank, GradeLimit.property)", cascade="all, delete-orphan"
+    )
+
+
+class GradeLimit(Base):
+    __tablename__ = "grade_limit"
+    __table_args__ = (UniqueConstraint("grade_spec_id", "grade", "property"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grade_spec_id: Mapped[int] = mapped_column(ForeignKey("grade_spec.id"))
+    grade: Mapped[str] = mapped_column(String(10))
+    # 1 is the best grade.
+    rank: Mapped[int]
+    property: Mapped[str] = mapped_column(String(60))
+    min: Mapped[Decimal | None] = mapped_column(Amount)
+    max: Mapped[Decimal | None] = mapped_column(Amount)

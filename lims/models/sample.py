@@ -1,0 +1,137 @@
+"""Lots, samples and analyses: what the lab receives and measures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lims.db import Base, utcnow
+from lims.models.organization import Organization
+from lims.models.reference import Amount, Installation, Material, Method, ProgrammeLine
+from lims.models.user import User
+
+SAMPLE_STATES = (
+    "registered",
+    "received",
+    "to_be_verified",
+    "verified",
+    "certified",
+    "cancelled",
+    "rejected",
+    "invalid",
+)
+ANALYSIS_STATES = ("unassigned", "submitted", "verified", "retracted")
+INPUT_STREAMS = ("post-consumer", "post-industrial")
+
+
+class Lot(Base):
+    __tablename__ = "lot"
+    __table_args__ = (
+        CheckConstraint("production_start < production_end", name="window"),
+        CheckConstraint(
+            "recycled_content_pct >= 0 AND recycled_content_pct <= 100", name="recycled_content"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installation.id"), index=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    # [start, end): the installation's process data in this window belongs to the lot.
+    production_start: Mapped[datetime] = mapped_column(index=True)
+    production_end: Mapped[datetime]
+    input_stream: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(400), default="")
+    recycled_content_pct: Mapped[Decimal] = mapped_column(Amount)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+    installation: Mapped[Installation] = relationship(lazy="joined")
+    material: Mapped[Material] = relationship(lazy="joined")
+    owner: Mapped[Organization] = relationship(lazy="joined")
+
+
+class SampleCounter(Base):
+    """The last number handed out per ID prefix and year; incremented atomically."""
+
+    __tablename__ = "sample_counter"
+
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(default=0)
+
+
+class Sample(Base):
+    __tablename__ = "sample"
+    __table_args__ = (
+        # The list page filters on one of these and shows the newest first.
+        Index("ix_sample_state_id", "state", "id"),
+        Index("ix_sample_material_id_id", "material_id", "id"),
+        Index("ix_sample_owner_org_id_id", "owner_org_id", "id"),
+        Index("ix_sample_line_id_id", "line_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The human ID printed on the label: NTK-2026-000123, partitions NTK-2026-000123-01.
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"))
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), index=True)
+    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="registered")
+    storage_location: Mapped[str] = mapped_column(String(120), default="")
+    description: Mapped[str] = mapped_column(String(400), default="")
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    received_at: Mapped[datetime | None]
+    grade: Mapped[str | None] = mapped_column(String(20))
+    # Per property: {"mfr": {"verdict": "...", "reason": "..."}}; set with the grade.
+    grade_reasons: Mapped[dict | None] = mapped_column(JSON)
+    graded_at: Mapped[datetime | None]
+
+    line: Mapped[ProgrammeLine] = relationship(lazy="joined")
+    material: Mapped[Material] = relationship(lazy="joined")
+    lot: Mapped[Lot | None] = relationship()
+    owner: Mapped[Organization] = relationship(lazy="joined")
+    parent: Mapped[Sample | None] = relationship(remote_side=[id], back_populates="partitions")
+    partitions: Mapped[list[Sample]] = relationship(back_populates="parent", order_by="Sample.id")
+    analyses: Mapped[list[Analysis]] = relationship(back_populates="sample", order_by="Analysis.id")
+
+
+class Analysis(Base):
+    """One method on one sample. A retest is a new analysis; the retracted original stays."""
+
+    __tablename__ = "analysis"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("sample.id"), index=True)
+    method_id: Mapped[int] = mapped_column(ForeignKey("method.id"))
+    state: Mapped[str] = mapped_column(String(20), default="unassigned")
+    retest_of_id: Mapped[int | None] = mapped_column(ForeignKey("analysis.id"))
+    value: Mapped[Decimal | None] = mapped_column(Amount)
+    # "< 0.05": the flag is set and value holds the limit.
+    below_detection_limit: Mapped[bool] = mapped_column(default=False)
+    uncertainty: Mapped[Decimal | None] = mapped_column(Amount)
+    unit: Mapped[str | None] = mapped_column(String(20))
+    instrument: Mapped[str] = mapped_column(String(100), default="")
+    analyst_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    measured_at: Mapped[datetime | None]
+    # in_spec | warn | out_of_spec, computed from the grade specification, never entered.
+    evaluation: Mapped[str | None] = mapped_column(String(20))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    submitted_at: Mapped[datetime | None]
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    verified_at: Mapped[datetime | None]
+    retract_reason: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    sample: Mapped[Sample] = relationship(back_populates="analyses")
+    method: Mapped[Method] = relationship(lazy="joined")
+    analyst: Mapped[User | None] = relationship(foreign_keys=[analyst_id])
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
+    verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])

@@ -1,0 +1,1 @@
+"""marshmallow schemas: the one definition of what the API accepts and returns."""

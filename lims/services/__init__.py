@@ -1,0 +1,1 @@
+"""Domain services: they take a Session and know nothing about HTTP."""

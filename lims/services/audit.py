@@ -1,0 +1,169 @@
+"""The hash-chained, append-only audit trail.
+
+Every change in the service layer appends one event in the same transaction as the change.
+Appends are serialized by locking the single chain-head row, so the chain never forks even
+with many app processes; `verify_chain` recomputes every hash and names the first broken event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect, select, update
+from sqlalchemy.orm import Session
+
+from lims.db import utcnow
+from lims.models import AuditEvent, AuditHead, User
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+# Secrets never enter the trail.
+_HIDDEN = {"password_hash", "token_hash"}
+
+
+def plain(value: Any) -> Any:
+    """A JSON value that reads back exactly as written (so hashes recompute)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def snapshot(obj: object) -> dict[str, Any]:
+    """The column values of a model instance, secrets left out."""
+    mapper = inspect(obj).mapper
+    return {
+        attr.key: plain(getattr(obj, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in _HIDDEN
+    }
+
+
+def canonical(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(fields)).encode()).hexdigest()
+
+
+def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor": event.actor,
+        "action": event.action,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "before": event.before,
+        "after": event.after,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def _lock_head(session: Session) -> AuditHead:
+    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    if head is None:
+        _create_head(session)
+        head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    return head
+
+
+def _create_head(session: Session) -> None:
+    """Insert the head row once; a concurrent creator wins harmlessly (ON CONFLICT DO NOTHING)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(
+        insert(AuditHead)
+        .values(id=HEAD_ID, seq=0, last_hash=GENESIS)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+def record(
+    session: Session,
+    actor: User | None,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    session.flush()  # so `after` snapshots carry database-assigned ids and defaults
+    head = _lock_head(session)
+    event = AuditEvent(
+        seq=head.seq + 1,
+        at=utcnow(),
+        actor_id=actor.id if actor else None,
+        actor=actor.username if actor else "system",
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=plain(before) if before is not None else None,
+        after=plain(after) if after is not None else None,
+        prev_hash=head.last_hash,
+    )
+    event.hash = event_hash(event.prev_hash, _hashed_fields(event))
+    session.add(event)
+    session.execute(
+        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=event.seq, last_hash=event.hash)
+    )
+    session.expire(head)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
+    """Recompute every hash in order; report the first event that does not match."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    count = 0
+    last_seq = 0
+    while True:
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.seq > last_seq)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
+        ).all()
+        if not events:
+            break
+        for event in events:
+            if event.seq != expected_seq:
+                return ChainReport(False, count, expected_seq, f"event {expected_seq} is missing")
+            if event.prev_hash != prev_hash:
+                return ChainReport(
+                    False, count, event.seq, "prev_hash does not match the event before"
+                )
+            if event_hash(prev_hash, _hashed_fields(event)) != event.hash:
+                return ChainReport(False, count, event.seq, "content does not match its hash")
+            prev_hash = event.hash
+            expected_seq += 1
+            count += 1
+        last_seq = events[-1].seq
+        session.expunge_all()
+    head = session.get(AuditHead, HEAD_ID)
+    if head is not None and (head.seq != count or head.last_hash != prev_hash):
+        return ChainReport(False, count, count + 1, "events after the last one were removed")
+    return ChainReport(True, count)

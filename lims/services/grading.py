@@ -1,0 +1,140 @@
+"""Grading and result evaluation: pure functions over plain values (no database).
+
+A result is checked against a limit under a decision rule (ISO/IEC 17025 7.8.6, ILAC G8):
+- simple: the measured value is compared with the limit;
+- guard_band: acceptance needs the whole interval value ± U (U = expanded uncertainty) inside
+  the limit, so a result within U of a limit is not accepted.
+A result within U of a limit is shown as "warn" under either rule. A below-detection-limit
+result "< L" means the true value lies in [0, L): it meets a maximum when L <= max, fails a
+minimum when L <= min, and is indeterminate (warn, not accepted) otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+DECISION_RULES = ("simple", "guard_band")
+OFF_SPEC = "off-spec"
+
+
+@dataclass(frozen=True)
+class Limit:
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    def __str__(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"{self.min}..{self.max}"
+        return f"min {self.min}" if self.min is not None else f"max {self.max}"
+
+
+@dataclass(frozen=True)
+class Grade:
+    name: str
+    limits: dict[str, Limit]
+
+
+@dataclass(frozen=True)
+class Spec:
+    decision_rule: str
+    grades: tuple[Grade, ...]  # best first
+
+
+@dataclass(frozen=True)
+class Result:
+    value: Decimal
+    unit: str = ""
+    uncertainty: Decimal | None = None
+    below_detection_limit: bool = False
+
+    def __str__(self) -> str:
+        unit = "" if self.unit in ("", "1") else f" {self.unit}"
+        if self.below_detection_limit:
+            return f"< {self.value}{unit}"
+        if self.uncertainty:
+            return f"{self.value} ± {self.uncertainty}{unit}"
+        return f"{self.value}{unit}"
+
+
+@dataclass(frozen=True)
+class Check:
+    evaluation: str  # in_spec | warn | out_of_spec
+    accepted: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class GradeOutcome:
+    grade: str
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def check(result: Result, limit: Limit, rule: str) -> Check:
+    """One result against one limit under a decision rule."""
+    if rule not in DECISION_RULES:
+        raise ValueError(f"unknown decision rule {rule!r}")
+    v, u = result.value, result.uncertainty or Decimal(0)
+    if result.below_detection_limit:
+        if limit.min is not None and v <= limit.min:
+            return Check("out_of_spec", False, f"< {v} is below min {limit.min}")
+        if (limit.min is not None and limit.min > 0) or (limit.max is not None and v > limit.max):
+            return Check("warn", False, f"< {v} cannot show conformity with {limit}")
+        return Check("in_spec", True, f"< {v} is within {limit}")
+    if limit.min is not None and v < limit.min:
+        return Check("out_of_spec", False, f"{v} is below min {limit.min}")
+    if limit.max is not None and v > limit.max:
+        return Check("out_of_spec", False, f"{v} is above max {limit.max}")
+    near_min = limit.min is not None and v - u < limit.min
+    near_max = limit.max is not None and v + u > limit.max
+    if near_min or near_max:
+        side = f"min {limit.min}" if near_min else f"max {limit.max}"
+        if rule == "guard_band":
+            return Check("warn", False, f"{v} ± {u} crosses {side} (guard band)")
+        return Check("warn", True, f"{v} is within {limit} but within U {u} of {side}")
+    return Check("in_spec", True, f"{v} is within {limit}")
+
+
+def envelope(spec: Spec, prop: str) -> tuple[str, Limit] | None:
+    """The least strict grade that limits a property: failing it means off-spec."""
+    for grade in reversed(spec.grades):
+        if prop in grade.limits:
+            return grade.name, grade.limits[prop]
+    return None
+
+
+def evaluate(spec: Spec, prop: str, result: Result) -> tuple[str | None, str]:
+    """in_spec / warn / out_of_spec of one result against the specification's envelope."""
+    found = envelope(spec, prop)
+    if found is None:
+        return None, f"no limit on {prop}"
+    grade, limit = found
+    c = check(result, limit, spec.decision_rule)
+    return c.evaluation, f"grade {grade}: {c.why}"
+
+
+def grade_sample(spec: Spec, results: dict[str, Result]) -> GradeOutcome:
+    """The best grade whose every limit is met under the decision rule, else off-spec,
+    with a reason for each limited property."""
+    notes: dict[str, list[str]] = {}
+    awarded = OFF_SPEC
+    for grade in spec.grades:
+        met = True
+        for prop, limit in grade.limits.items():
+            result = results.get(prop)
+            if result is None:
+                notes.setdefault(prop, []).append(f"fails {grade.name}: no result")
+                met = False
+                continue
+            c = check(result, limit, spec.decision_rule)
+            verb = "meets" if c.accepted else "fails"
+            notes.setdefault(prop, []).append(f"{verb} {grade.name}: {c.why}")
+            met = met and c.accepted
+        if met:
+            awarded = grade.name
+            break
+    reasons = {}
+    for prop, lines in notes.items():
+        shown = str(results[prop]) if prop in results else "no result"
+        reasons[prop] = f"{shown}; " + "; ".join(lines)
+    return GradeOutcome(awarded, reasons)

@@ -1,0 +1,89 @@
+"""LIMS test helpers: a seeded database and API clients acting as the demo users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from lims.models import User
+from lims.seed import seed_all
+from lims.services.auth import create_token
+from lims.settings import config_dir
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def seeded(session_factory) -> None:
+    with session_factory.begin() as session:
+        seed_all(session, config_dir())
+
+
+@dataclass
+class Caller:
+    """An API client with one user's bearer token; paths are relative to /api/v1."""
+
+    client: FlaskClient
+    username: str
+    token: str
+
+    def _call(self, method: str, path: str, **kwargs):
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.open(API + path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self._call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs):
+        return self._call("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs):
+        return self._call("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs):
+        return self._call("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs):
+        return self._call("DELETE", path, **kwargs)
+
+
+@dataclass
+class Lab:
+    client: FlaskClient
+    session_factory: object
+    _callers: dict[str, Caller] = field(default_factory=dict)
+
+    def as_(self, username: str) -> Caller:
+        if username not in self._callers:
+            with self.session_factory.begin() as session:
+                user = session.scalar(select(User).where(User.username == username))
+                _, token = create_token(session, user, user, "tests")
+            self._callers[username] = Caller(self.client, username, token)
+        return self._callers[username]
+
+
+@pytest.fixture
+def lab(client, seeded, session_factory) -> Lab:
+    return Lab(client, session_factory)
+
+
+def ok(response, status: int = 200):
+    """The JSON of a response that must have this status (the body is shown when it has not)."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    return response.get_json()
+
+
+PP_LOT = {
+    "code": "L-EXT1-2026-0042",
+    "installation": "ntk-ext1",
+    "material": "pp",
+    "owner": "polyvorm",
+    "production_start": "2026-03-02T06:00:00+01:00",
+    "production_end": "2026-03-02T14:00:00+01:00",
+    "input_stream": "post-consumer",
+    "source": "PMD household packaging, Tilburg sorting plant, PP fraction",
+    "recycled_content_pct": "100",
+}
