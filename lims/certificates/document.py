@@ -1,0 +1,110 @@
+"""The signed JSON certificate file and its offline verification.
+
+File layout (`recyclab-certificate/1`):
+
+    {"format": "recyclab-certificate/1",
+     "certificate": {...content, see lims.services.certificates...},
+     "content_hash": "sha256:<hex of the RFC 8785 canonical content>",
+     "signature": {"algorithm": "Ed25519", "key_id": "<16 hex>", "value": "<base64>"}}
+
+The signature is over the canonical content bytes. Verification needs only this file and the
+lab's public key, so `recyclab certificate verify` works without network access.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from lims.certificates import signing
+
+FORMAT = "recyclab-certificate/1"
+
+
+def envelope(content: dict[str, Any], content_hash: str, signature: str, key_id: str) -> dict:
+    return {
+        "format": FORMAT,
+        "certificate": content,
+        "content_hash": content_hash,
+        "signature": {"algorithm": signing.ALGORITHM, "key_id": key_id, "value": signature},
+    }
+
+
+def to_bytes(document: dict) -> bytes:
+    """The downloadable file: indented for people; verification does not depend on the layout."""
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Verification:
+    valid: bool
+    reason: str
+    number: str | None = None
+    content_hash: str | None = None
+    canonical: bytes | None = None
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    # Two values for one key could be read differently by another parser than by us.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Malformed(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> None:
+    raise _Malformed(f"{name} is not JSON")
+
+
+def parse(raw: bytes) -> dict:
+    try:
+        doc = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
+    except UnicodeDecodeError as exc:
+        raise _Malformed("not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise _Malformed(f"not JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise _Malformed(f"not a {FORMAT} document")
+    sig = doc.get("signature")
+    if (
+        not isinstance(doc.get("certificate"), dict)
+        or not isinstance(doc.get("content_hash"), str)
+        or not isinstance(sig, dict)
+        or not isinstance(sig.get("value"), str)
+    ):
+        raise _Malformed("certificate, content_hash or signature is missing")
+    if sig.get("algorithm") != signing.ALGORITHM:
+        raise _Malformed(f"signature algorithm must be {signing.ALGORITHM}")
+    return doc
+
+
+def verify(raw: bytes, public_key: Ed25519PublicKey) -> Verification:
+    """Is this file an unaltered certificate signed by the holder of `public_key`?"""
+    try:
+        doc = parse(raw)
+        canonical = signing.canonical(doc["certificate"])
+    except (_Malformed, ValueError, TypeError) as exc:  # rfc8785 raises on non-I-JSON values
+        return Verification(False, f"malformed: {exc}")
+    number = doc["certificate"].get("number")
+    number = number if isinstance(number, str) else None
+    digest = signing.content_hash(canonical)
+    if digest != doc["content_hash"]:
+        return Verification(False, "content does not match its content_hash", number, digest)
+    if not signing.signature_valid(public_key, canonical, doc["signature"]["value"]):
+        kid = doc["signature"].get("key_id")
+        why = "signature does not verify with the lab's public key"
+        if kid and kid != signing.key_id(public_key):
+            why += f" (signed with key {kid}, this key is {signing.key_id(public_key)})"
+        return Verification(False, why, number, digest)
+    return Verification(True, "signature valid", number, digest, canonical)
