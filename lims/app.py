@@ -43,9 +43,11 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
 
 
 def _register_blueprints(app: Flask, api: Api) -> None:
+    from lims.web import init_web
     from lims.web.health import blp as health_blp
 
     app.register_blueprint(health_blp)
     from lims.api import register_api
 
     register_api(app, api)
+    init_web(app, API_PREFIX)

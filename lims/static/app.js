@@ -1,0 +1,86 @@
+// Recyclab pages: small progressive enhancements; every page works without them.
+"use strict";
+
+// Live dashboard: poll the JSON endpoint every second and patch the values in place.
+(function liveDashboard() {
+  const grid = document.getElementById("live-grid");
+  if (!grid) return;
+  const note = document.getElementById("live-note");
+  const url = grid.dataset.liveUrl;
+  const stateClass = { running: "ok", ok: "ok", alarm: "alarm", stale: "stale", nodata: "stale" };
+  let busy = false;
+  async function tick() {
+    if (busy || document.hidden) return;
+    busy = true;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) throw new Error(String(response.status));
+      const data = await response.json();
+      for (const [inst, info] of Object.entries(data.installations)) {
+        const badge = grid.querySelector(`[data-live-state="${CSS.escape(inst)}"]`);
+        if (badge) {
+          badge.className = "badge " + (stateClass[info.state] || "stale");
+          badge.textContent = info.label;
+        }
+        for (const [sensor, s] of Object.entries(info.sensors)) {
+          const row = grid.querySelector(`[data-sensor="${CSS.escape(inst + "/" + sensor)}"]`);
+          if (!row) continue;
+          row.className = s.state;
+          row.querySelector("[data-live-value]").textContent = s.display;
+          row.querySelector("[data-live-time]").textContent = s.time;
+        }
+      }
+      note.textContent = note.dataset.ok;
+      note.classList.remove("lost");
+    } catch (err) {
+      note.textContent = note.dataset.lost;
+      note.classList.add("lost");
+    } finally {
+      busy = false;
+    }
+  }
+  setInterval(tick, 1000);
+})();
+
+// Worksheet: ask the server how a value compares with the specification while it is typed.
+(function specFlags() {
+  const inputs = document.querySelectorAll("input[data-evaluate]");
+  inputs.forEach((input) => {
+    const row = input.closest("tr");
+    const flag = document.getElementById(input.dataset.flag);
+    let timer = null;
+    let asked = 0;
+    async function ask() {
+      const value = input.value.trim();
+      if (!value) { flag.textContent = ""; flag.className = "flag"; return; }
+      const params = new URLSearchParams({ value });
+      const unit = row.querySelector('input[name^="unit-"]');
+      const uncertainty = row.querySelector('input[name^="uncertainty-"]');
+      if (unit) params.set("unit", unit.value);
+      if (uncertainty && uncertainty.value.trim()) params.set("uncertainty", uncertainty.value.trim());
+      const mine = ++asked;
+      try {
+        const response = await fetch(`${input.dataset.evaluate}?${params}`, { headers: { Accept: "application/json" } });
+        const data = await response.json();
+        if (mine !== asked) return; // a newer keystroke has asked since
+        flag.className = "flag " + (data.evaluation || "");
+        flag.textContent = data.error || data.label || data.why || "";
+        flag.title = data.why || "";
+      } catch (err) {
+        flag.textContent = "";
+      }
+    }
+    row.querySelectorAll("input").forEach((el) => el.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(ask, 150);
+    }));
+    if (input.value) ask();
+  });
+})();
+
+// "Tick all" boxes in table headers.
+document.querySelectorAll("input[data-check-all]").forEach((box) => {
+  box.addEventListener("change", () => {
+    document.querySelectorAll(`input[name="${box.dataset.checkAll}"]`).forEach((el) => { el.checked = box.checked; });
+  });
+});

@@ -1,0 +1,288 @@
+"""Process engineer pages: live dashboard of all installations, sensor charts, alarms and the
+lot view (a lot's production-window process data beside its lab results)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+from flask import abort, current_app, jsonify, render_template, request
+from flask_babel import format_datetime, format_decimal
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ingest.store import Point, StoreError, TimeSeriesStore, open_store
+from lims.db import utcnow
+from lims.models import Analysis, Installation, Lot, Sample
+from lims.models.process import AlarmEvent
+from lims.request_db import db
+from lims.services.errors import InputError
+from lims.web import charts
+from lims.web.errors import web_blueprint
+from lims.web.i18n import local_input_value, parse_local_datetime
+from lims.web.labels import STATE_NAMES
+from lims.web.session_auth import PROCESS, login_required
+
+bp = web_blueprint("process", __name__, url_prefix="/process")
+
+# A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
+STALE_AFTER = timedelta(seconds=30)
+ALARMS_PER_PAGE = 100
+_store_lock = threading.Lock()
+
+
+def timeseries_store() -> TimeSeriesStore:
+    """One store client per app process, opened on first use (stores are thread-safe)."""
+    extensions = current_app.extensions
+    if "recyclab.store" not in extensions:
+        with _store_lock:
+            if "recyclab.store" not in extensions:
+                extensions["recyclab.store"] = open_store(current_app.config["RECYCLAB"])
+    return extensions["recyclab.store"]
+
+
+def _installations() -> list[Installation]:
+    return list(
+        db().scalars(
+            select(Installation).options(selectinload(Installation.sensors)).order_by(Installation.key)
+        )
+    )
+
+
+def _active_alarms() -> list[AlarmEvent]:
+    return list(
+        db().scalars(
+            select(AlarmEvent).where(AlarmEvent.ended_at.is_(None)).order_by(AlarmEvent.started_at)
+        )
+    )
+
+
+def _live_state(installations: list[Installation]) -> tuple[dict, str | None]:
+    """Per installation: state and each sensor's latest value; plus a store error, if any."""
+    now = utcnow()
+    alarms = {(a.installation, a.sensor): a for a in _active_alarms()}
+    store_error = None
+    result = {}
+    for inst in installations:
+        try:
+            latest: dict[str, Point] = timeseries_store().latest(inst.key)
+        except StoreError as exc:
+            latest, store_error = {}, str(exc)
+        sensors = {}
+        for sensor in inst.sensors:
+            point = latest.get(sensor.key)
+            alarm = alarms.get((inst.key, sensor.key))
+            if point is None:
+                state = "nodata"
+            elif alarm is not None:
+                state = "alarm"
+            elif now - point.ts > STALE_AFTER:
+                state = "stale"
+            else:
+                state = "ok"
+            sensors[sensor.key] = {
+                "value": point.value if point else None,
+                "display": format_decimal(point.value, format="#,##0.##") if point else "–",
+                "ts": point.ts.isoformat() if point else None,
+                "time": format_datetime(point.ts, "HH:mm:ss") if point else "",
+                "state": state,
+                "alarm": alarm.kind if alarm else None,
+            }
+        states = {s["state"] for s in sensors.values()}
+        if "alarm" in states:
+            inst_state = "alarm"
+        elif "ok" in states:
+            inst_state = "running"
+        elif "stale" in states:
+            inst_state = "stale"
+        else:
+            inst_state = "nodata"
+        result[inst.key] = {
+            "state": inst_state,
+            "label": str(STATE_NAMES[inst_state]),
+            "sensors": sensors,
+        }
+    return result, store_error
+
+
+STATE_LABELS = {
+    "running": "ok",
+    "alarm": "alarm",
+    "stale": "stale",
+    "nodata": "stale",
+    "ok": "ok",
+}
+
+
+@bp.get("/")
+@login_required(*PROCESS)
+def dashboard():
+    installations = _installations()
+    live, store_error = _live_state(installations)
+    return render_template(
+        "process/dashboard.html",
+        installations=installations,
+        live=live,
+        store_error=store_error,
+        active_alarms=_active_alarms(),
+        state_classes=STATE_LABELS,
+    )
+
+
+@bp.get("/live.json")
+@login_required(*PROCESS)
+def live_json():
+    """Polled every second by the dashboard; cheap: one latest() per installation."""
+    live, store_error = _live_state(_installations())
+    response = jsonify(generated_at=utcnow().isoformat(), installations=live, store_error=store_error)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def chart_range() -> tuple[str, datetime, datetime]:
+    """The range chosen on the page: 1h / 24h / 7d back from now, or custom start..end."""
+    chosen = request.args.get("range", "1h")
+    if chosen == "custom":
+        start = parse_local_datetime(request.args.get("start", ""), "start")
+        end = parse_local_datetime(request.args.get("end", ""), "end")
+        if end <= start:
+            raise InputError("end", _("the end must be after the start"))
+        if end - start > charts.MAX_SPAN:
+            raise InputError("end", _("a chart covers at most one year"))
+        return chosen, start, end
+    if chosen not in charts.RANGES:
+        raise InputError("range", _("choose 1h, 24h, 7d or custom"))
+    end = utcnow()
+    return chosen, end - charts.RANGES[chosen], end
+
+
+def _time_formatter(start: datetime, end: datetime):
+    pattern = "HH:mm" if end - start <= timedelta(hours=36) else "d MMM HH:mm"
+    return lambda ts: format_datetime(ts, pattern)
+
+
+def sensor_charts(
+    installation: Installation,
+    start: datetime,
+    end: datetime,
+    window: tuple[datetime, datetime] | None = None,
+) -> tuple[list[tuple], str | None]:
+    every = charts.bucket_width(start, end)
+    fmt = _time_formatter(start, end)
+    drawn = []
+    try:
+        for sensor in installation.sensors:
+            buckets = timeseries_store().aggregate(installation.key, sensor.key, start, end, every)
+            drawn.append(
+                (
+                    sensor,
+                    charts.chart(
+                        buckets, start, end, every, fmt, (sensor.alarm_low, sensor.alarm_high), window
+                    ),
+                )
+            )
+    except StoreError as exc:
+        return drawn, str(exc)
+    return drawn, None
+
+
+@bp.get("/installations/<key>")
+@login_required(*PROCESS)
+def installation(key: str):
+    inst = db().scalar(
+        select(Installation).where(Installation.key == key).options(selectinload(Installation.sensors))
+    )
+    if inst is None:
+        abort(404)
+    chosen, start, end = chart_range()
+    drawn, store_error = sensor_charts(inst, start, end)
+    return render_template(
+        "process/installation.html",
+        installation=inst,
+        charts=drawn,
+        store_error=store_error,
+        chosen=chosen,
+        ranges=list(charts.RANGES),
+        start_local=local_input_value(start),
+        end_local=local_input_value(end),
+        start=start,
+        end=end,
+        alarms=list(
+            db().scalars(
+                select(AlarmEvent)
+                .where(AlarmEvent.installation == key)
+                .order_by(AlarmEvent.started_at.desc())
+                .limit(20)
+            )
+        ),
+    )
+
+
+@bp.get("/alarms")
+@login_required(*PROCESS)
+def alarms():
+    query = select(AlarmEvent).order_by(AlarmEvent.id.desc())
+    installation_key = request.args.get("installation", "")
+    if installation_key:
+        query = query.where(AlarmEvent.installation == installation_key)
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(AlarmEvent.id < before)
+    past = list(db().scalars(query.where(AlarmEvent.ended_at.is_not(None)).limit(ALARMS_PER_PAGE)))
+    return render_template(
+        "process/alarms.html",
+        active=[a for a in _active_alarms() if not installation_key or a.installation == installation_key],
+        past=past,
+        installations=[i.key for i in _installations()],
+        installation_key=installation_key,
+        next_before=past[-1].id if len(past) == ALARMS_PER_PAGE else None,
+    )
+
+
+@bp.get("/lots/<int:lot_id>")
+@login_required(*PROCESS)
+def lot(lot_id: int):
+    lot_row = db().get(Lot, lot_id)
+    if lot_row is None:
+        abort(404)
+    inst = db().scalar(
+        select(Installation)
+        .where(Installation.id == lot_row.installation_id)
+        .options(selectinload(Installation.sensors))
+    )
+    samples = list(
+        db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id))
+    )
+    analyses = list(
+        db().scalars(
+            select(Analysis)
+            .join(Sample)
+            .where(Sample.lot_id == lot_id)
+            .options(selectinload(Analysis.sample))
+            .order_by(Analysis.sample_id, Analysis.id)
+        )
+    )
+    margin = (lot_row.production_end - lot_row.production_start) / 10
+    window = (lot_row.production_start, lot_row.production_end)
+    drawn, store_error = sensor_charts(inst, window[0] - margin, window[1] + margin, window)
+    try:
+        summary = timeseries_store().window_summary(inst.key, *window)
+    except StoreError as exc:
+        summary, store_error = {}, str(exc)
+    return render_template(
+        "process/lot.html",
+        lot=lot_row,
+        installation=inst,
+        samples=samples,
+        analyses=analyses,
+        charts=drawn,
+        summary=summary,
+        store_error=store_error,
+        prediction=predicted_grade(lot_row),
+    )
+
+
+def predicted_grade(lot_row: Lot):
+    """The analytics prediction for a lot, once the analytics code provides one."""
+    return None

@@ -1,0 +1,118 @@
+"""Reviewer pages: results to verify (never one's own: four eyes), verify or retract them,
+certify verified samples and invalidate certified ones."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from lims.models import Analysis, Sample
+from lims.request_db import db
+from lims.services import certificates, workflow
+from lims.services.access import get_analysis, get_sample
+from lims.services.errors import DomainError
+from lims.web.errors import web_blueprint
+from lims.web.session_auth import REVIEW, current_user, login_required
+
+bp = web_blueprint("review", __name__, url_prefix="/review")
+
+QUEUE_LIMIT = 200
+
+
+def _queue_data() -> dict[str, object]:
+    user = current_user()
+    pending = list(
+        db().scalars(
+            select(Analysis)
+            .where(Analysis.state == "submitted", Analysis.submitted_by_id != user.id)
+            .options(selectinload(Analysis.sample), selectinload(Analysis.submitted_by))
+            .order_by(Analysis.submitted_at, Analysis.id)
+            .limit(QUEUE_LIMIT)
+        )
+    )
+    own = db().scalar(
+        select(Analysis.id).where(Analysis.state == "submitted", Analysis.submitted_by_id == user.id).limit(1)
+    )
+    verified = list(
+        db().scalars(select(Sample).where(Sample.state == "verified").order_by(Sample.id).limit(QUEUE_LIMIT))
+    )
+    return {"pending": pending, "has_own": own is not None, "verified": verified}
+
+
+@bp.get("/")
+@login_required(*REVIEW)
+def queue():
+    return render_template("review/queue.html", errors=[], **_queue_data())
+
+
+@bp.post("/verify")
+@login_required(*REVIEW)
+def verify():
+    """Verify the ticked results together: all of them or, if one is refused, none."""
+    user = current_user()
+    ids = request.form.getlist("analysis", type=int)
+    errors = []
+    for analysis_id in ids:
+        try:
+            workflow.verify(db(), user, get_analysis(db(), user, analysis_id, for_update=True))
+        except DomainError as exc:
+            errors.append(exc.message)
+    if errors or not ids:
+        db().rollback()
+        return render_template(
+            "review/queue.html", errors=errors or [_("Tick at least one result.")], **_queue_data()
+        ), 409 if errors else 422
+    flash(ngettext("%(num)d result verified.", "%(num)d results verified.", len(ids)), "success")
+    return redirect(url_for("review.queue"))
+
+
+@bp.post("/analyses/<int:analysis_id>/retract")
+@login_required(*REVIEW)
+def retract(analysis_id: int):
+    user = current_user()
+    analysis = get_analysis(db(), user, analysis_id, for_update=True)
+    try:
+        workflow.retract(db(), user, analysis, request.form.get("reason", ""))
+    except DomainError as exc:
+        db().rollback()
+        return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
+    flash(
+        _("Result %(method)s of %(code)s retracted; a new analysis is open for the retest.",
+          method=analysis.method.name, code=analysis.sample.code),
+        "success",
+    )
+    return redirect(url_for("review.queue"))
+
+
+@bp.post("/samples/<code>/certify")
+@login_required(*REVIEW)
+def certify(code: str):
+    user = current_user()
+    sample = get_sample(db(), user, code, for_update=True)
+    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    try:
+        cert = certificates.issue_for_sample(db(), issuer, user, sample)
+    except DomainError as exc:
+        db().rollback()
+        return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
+    flash(_("Certificate %(number)s issued for %(code)s.", number=cert.number, code=code), "success")
+    return redirect(url_for("review.queue"))
+
+
+@bp.post("/samples/<code>/invalidate")
+@login_required(*REVIEW)
+def invalidate(code: str):
+    """A certified sample found wrong after release becomes invalid."""
+    user = current_user()
+    sample = get_sample(db(), user, code, for_update=True)
+    try:
+        workflow.invalidate(db(), user, sample, request.form.get("reason", ""))
+    except DomainError as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("lab.sample", code=code)), exc.status
+    flash(_("Sample %(code)s is now invalid.", code=code), "success")
+    return redirect(url_for("lab.sample", code=code))
