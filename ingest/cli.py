@@ -11,7 +11,7 @@ import click
 from ingest.alarms import AlarmTracker
 from ingest.records import LimsRecorder
 from ingest.registry import load_registry
-from ingest.service import IngestConfig, Ingester
+from ingest.service import TOPICS, IngestConfig, Ingester
 from ingest.status import STATUS_FILE
 from ingest.store.base import open_store
 from ingest.validate import Validator
@@ -29,6 +29,8 @@ from lims.settings import load_settings
               help="Fixed client id: the broker keeps this session's queue while we are away.")
 @click.option("--shared-group", default=None,
               help="MQTT 5 shared subscription group: ingesters with the same group split the stream.")
+@click.option("--topic", "topics", multiple=True, default=TOPICS, show_default=True,
+              help="Topic filter to subscribe to (repeatable).")
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.option("--batch-values", default=5000, show_default=True, help="Values per store write.")
 @click.option("--linger-ms", default=50, show_default=True, help="Longest wait to fill a batch.")
@@ -46,6 +48,7 @@ def ingest_command(
     ca_file: str | None,
     client_id: str,
     shared_group: str | None,
+    topics: tuple[str, ...],
     mqtt_version: str,
     batch_values: int,
     linger_ms: int,
@@ -64,6 +67,7 @@ def ingest_command(
         ca_file=ca_file,
         client_id=client_id,
         shared_group=shared_group,
+        topics=tuple(topics),
         mqtt_version=mqtt_version,
         batch_values=batch_values,
         linger_s=linger_ms / 1000,

@@ -101,18 +101,18 @@ class StatusWriter(threading.Thread):
     def __init__(self, status: IngestStatus, path: Path, interval_s: float = 1.0) -> None:
         super().__init__(name="ingest-status", daemon=True)
         self.status, self.path, self.interval_s = status, path, interval_s
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        while not self._stop.wait(self.interval_s):
+        while not self._halt.wait(self.interval_s):
             self.write()
 
     def write(self) -> None:
         write_atomically(self.path, self.status.snapshot())
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
         self.write()
 

@@ -51,3 +51,6 @@ def _register_blueprints(app: Flask, api: Api) -> None:
 
     register_api(app, api)
     init_web(app, API_PREFIX)
+    from lims.api.ingest import register_ingest_api
+
+    register_ingest_api(app, api)

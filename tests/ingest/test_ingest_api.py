@@ -1,0 +1,104 @@
+"""Story: a process engineer lists and counts rejected data, sees active and past alarms and
+the ingester's health over the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.status import IngestStatus, write_atomically
+from lims.models.process import AlarmEvent, IngestReject
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def recorded(session_factory):
+    with session_factory.begin() as s:
+        for i in range(7):
+            s.add(IngestReject(received_at=T0 + timedelta(minutes=i), topic="recyclab/v1/a/main",
+                               installation="a", sensor="temp_c", reason="out_of_range",
+                               detail="999.0 outside [0, 400]", excerpt="temp_c=999.0"))
+        s.add(IngestReject(received_at=T0, topic="recyclab/v1/b/main", installation="b",
+                           sensor=None, reason="malformed", detail="not JSON", excerpt="{x"))
+        s.add(AlarmEvent(installation="a", sensor="temp_c", kind="high", limit=250.0,
+                         started_at=T0, peak_value=270.0, ended_at=T0 + timedelta(minutes=5)))
+        s.add(AlarmEvent(installation="a", sensor="temp_c", kind="low", limit=100.0,
+                         started_at=T0 + timedelta(hours=1), peak_value=80.0, ended_at=None))
+        s.add(AlarmEvent(installation="b", sensor="rpm", kind="high", limit=450.0,
+                         started_at=T0 + timedelta(hours=2), peak_value=460.0, ended_at=None))
+
+
+def test_rejects_are_listed_newest_first_with_filters_and_pages(client, recorded):
+    resp = client.get("/api/v1/ingest/rejects?installation=a&page_size=3")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert len(body) == 3
+    assert json.loads(resp.headers["X-Pagination"])["total"] == 7
+    assert body[0]["received_at"].startswith("2026-03-01T08:06")
+    assert body[0]["reason"] == "out_of_range"
+    assert body[0]["reason_text"] == "value outside the sensor's physical range"
+    assert body[0]["excerpt"] == "temp_c=999.0"
+    resp = client.get("/api/v1/ingest/rejects?reason=malformed")
+    assert [r["installation"] for r in resp.get_json()] == ["b"]
+    resp = client.get("/api/v1/ingest/rejects?since=2026-03-01T09:03:00%2B01:00")
+    assert len(resp.get_json()) == 4
+
+
+def test_reject_summary_counts_per_installation_and_reason(client, recorded):
+    body = client.get("/api/v1/ingest/rejects/summary").get_json()
+    assert body["total"] == 8
+    assert [(c["installation"], c["reason"], c["count"]) for c in body["counts"]] == [
+        ("a", "out_of_range", 7),
+        ("b", "malformed", 1),
+    ]
+    assert client.get("/api/v1/ingest/rejects/summary?installation=b").get_json()["total"] == 1
+
+
+def test_bad_filters_are_422_naming_the_field(client):
+    resp = client.get("/api/v1/ingest/rejects?reason=bogus")
+    assert resp.status_code == 422
+    assert "reason" in resp.get_json()["errors"]["query"]
+    resp = client.get("/api/v1/alarms?state=sometimes")
+    assert resp.status_code == 422 and "state" in resp.get_json()["errors"]["query"]
+    resp = client.get("/api/v1/ingest/rejects?since=yesterday")
+    assert resp.status_code == 422 and "since" in resp.get_json()["errors"]["query"]
+
+
+def test_alarms_active_and_past(client, recorded):
+    everything = client.get("/api/v1/alarms").get_json()
+    assert [(a["sensor"], a["kind"], a["active"]) for a in everything] == [
+        ("rpm", "high", True), ("temp_c", "low", True), ("temp_c", "high", False)
+    ]
+    active = client.get("/api/v1/alarms?state=active&installation=a").get_json()
+    assert [(a["kind"], a["peak_value"], a["ended_at"]) for a in active] == [("low", 80.0, None)]
+    past = client.get("/api/v1/alarms?state=past").get_json()
+    assert [(a["kind"], a["limit"]) for a in past] == [("high", 250.0)]
+    assert past[0]["ended_at"].startswith("2026-03-01T08:05")
+
+
+def test_status_and_metrics_come_from_the_status_file(app, client):
+    assert client.get("/api/v1/ingest/status").get_json() == {
+        "available": False, "fresh": False, "age_s": None, "status": None
+    }
+    assert b"no ingester status file" in client.get("/metrics").data
+    st = IngestStatus()
+    st.messages, st.values_stored = 10, 200
+    st.add_rejects({"out_of_range": 3})
+    st.broker_connected = True
+    st.spool = {"batches": 0, "values": 0, "bytes": 0, "oldest_age_s": None, "full": False}
+    var = app.config["RECYCLAB"].var_dir
+    var.mkdir(parents=True, exist_ok=True)
+    write_atomically(var / "ingest-status.json", st.snapshot())
+    body = client.get("/api/v1/ingest/status").get_json()
+    assert body["available"] and body["fresh"]
+    assert body["status"]["messages_total"] == 10
+    assert body["status"]["rejects_by_reason"] == {"out_of_range": 3}
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "recyclab_ingest_up 1" in text
+    assert "recyclab_ingest_values_stored_total 200.0" in text
+    assert 'recyclab_ingest_rejects_total{reason="out_of_range"} 3.0' in text

@@ -1,0 +1,199 @@
+"""Story: a pilot line publishes a mix of good and bad data; exactly the good values end up in
+the time-series store, every bad part is a reject with its reason, alarms open and close."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from ingest.alarms import AlarmTracker
+from ingest.decoders import sparkplug_b_pb2 as pb
+from ingest.records import LimsRecorder
+from ingest.service import IngestConfig, Ingester
+from ingest.status import read_status
+from ingest.store.influx_store import InfluxStore
+from ingest.store.sqlite_store import SQLiteStore
+from ingest.validate import Validator
+from lims.models.process import AlarmEvent, IngestReject
+from tests.ingest.support import (
+    T0_MS,
+    IngesterThread,
+    Publisher,
+    json_message,
+    private_config,
+    wait_until,
+)
+
+pytestmark = [
+    pytest.mark.mqtt,
+    pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True),
+]
+
+T0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
+FAR = T0 + timedelta(days=1)
+
+
+def ts(seq: int) -> datetime:
+    return T0 + timedelta(milliseconds=seq)
+
+
+def make_ingester(tmp_path, broker, registry, topics, store, session_factory, **kw) -> Ingester:
+    config = IngestConfig(
+        broker_url=broker.url,
+        client_id=f"ingest-{uuid.uuid4().hex[:10]}",
+        topics=tuple(topics),
+        spool_path=tmp_path / "spool.db",
+        status_path=tmp_path / "var" / "ingest-status.json",
+        **kw,
+    )
+    recorder = LimsRecorder(session_factory, AlarmTracker(registry))
+    return Ingester(config, store, recorder, Validator(registry))
+
+
+@pytest.fixture(params=["influxdb", "sqlite"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "ts.db")
+    else:
+        influx = request.getfixturevalue("influxdb")
+        s = InfluxStore(influx.url, influx.token, influx.org, influx.bucket, influx.query_url)
+    yield s
+    s.close()
+
+
+def spb(seq: int, ts_ms: int, metrics: list[dict]) -> bytes:
+    msg = pb.Payload(timestamp=ts_ms, seq=seq)
+    for m in metrics:
+        metric = msg.metrics.add()
+        for k, v in m.items():
+            setattr(metric, k, v)
+    return msg.SerializeToString()
+
+
+def test_mixed_traffic_stores_exactly_the_valid_values(
+    tmp_path, mqtt_broker, store, session_factory
+):
+    _, inst, registry = private_config(tmp_path)
+    group = f"g{uuid.uuid4().hex[:8]}"
+    stranger = f"nope{uuid.uuid4().hex[:6]}"
+    topic = f"recyclab/v1/{inst}/main"
+    want_temp: dict[datetime, float] = {}
+    want_pressure: dict[datetime, float] = {}
+    want_rejects: dict[str, int] = {}
+    messages: list[tuple[str, bytes]] = []
+
+    def reject(reason: str) -> None:
+        want_rejects[reason] = want_rejects.get(reason, 0) + 1
+
+    for seq in range(300):
+        if seq % 25 == 13:
+            messages.append((topic, b'{"ts": 1, "values": '))  # cut off: malformed
+            reject("malformed")
+            continue
+        temp = 200.0 + seq % 7
+        if 50 <= seq < 60:
+            temp = 260.0 + (seq - 50)  # high alarm, peak 269 at seq 59, closed by seq 60
+        if seq >= 290:
+            temp = 90.0 - (seq - 290)  # low alarm still active at the end, peak 81
+        values: dict[str, object] = {"temp_c": temp, "pressure_bar": float(seq)}
+        if seq % 10 == 3:
+            values["bogus_sensor"] = 1.0
+            reject("unknown_sensor")
+        if seq % 15 == 7:
+            values["temp_c"] = 999.0
+            reject("out_of_range")
+        if seq % 20 == 11:
+            values["pressure_bar"] = "n/a"
+            reject("non_numeric")
+        if values["temp_c"] != 999.0:
+            want_temp[ts(seq)] = float(values["temp_c"])
+        if values["pressure_bar"] != "n/a":
+            want_pressure[ts(seq)] = float(values["pressure_bar"])
+        messages.append((topic, json_message(seq, values)))
+
+    # line protocol (low alarm goes on): two good lines, one without timestamp, one with a NaN-ish bad value
+    lp_ns = (T0_MS + 1000) * 10**6
+    messages.append((f"recyclab/v1/{inst}/lp",
+                     f"ext temp_c=95.5,pressure_bar=7i {lp_ns}\n"
+                     f"ext temp_c=96.5 {lp_ns + 10**6}\n"
+                     f"ext temp_c=203.5\n"
+                     f"ext pressure_bar=inf {lp_ns}".encode()))
+    want_temp[T0 + timedelta(milliseconds=1000)] = 95.5
+    want_pressure[T0 + timedelta(milliseconds=1000)] = 7.0
+    want_temp[T0 + timedelta(milliseconds=1001)] = 96.5
+    reject("bad_timestamp")
+    reject("malformed")
+
+    # Sparkplug B: BIRTH with aliases, DATA by alias, an unknown alias, an unknown edge node
+    messages.append((f"spBv1.0/{group}/NBIRTH/{inst}", spb(0, T0_MS + 2000, [
+        {"name": "bdSeq", "datatype": pb.Int64, "long_value": 0},
+        {"name": "Line/pressure_bar", "alias": 1, "datatype": pb.Double, "double_value": 11.0},
+    ])))
+    want_pressure[T0 + timedelta(milliseconds=2000)] = 11.0
+    messages.append((f"spBv1.0/{group}/NDATA/{inst}", spb(1, T0_MS + 2001, [
+        {"alias": 1, "datatype": pb.Double, "double_value": 12.0},
+        {"alias": 5, "datatype": pb.Double, "double_value": 13.0},
+    ])))
+    want_pressure[T0 + timedelta(milliseconds=2001)] = 12.0
+    reject("unknown_alias")
+    messages.append((f"spBv1.0/{group}/NBIRTH/{stranger}", spb(0, T0_MS + 2002, [
+        {"name": "temp_c", "alias": 1, "datatype": pb.Double, "double_value": 1.0},
+    ])))
+    reject("unknown_installation")
+
+    ingester = make_ingester(
+        tmp_path, mqtt_broker, registry, [f"recyclab/v1/{inst}/+", f"spBv1.0/{group}/#"],
+        store, session_factory,
+    )
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    with IngesterThread(ingester):
+        for t, payload in messages:
+            pub.publish(t, payload)
+        pub.wait_all_acked(20)
+        wait_until(lambda: ingester.status.messages >= len(messages), 30,
+                   "the ingester to process every message")
+        status = wait_until(
+            lambda: (s := read_status(ingester.config.status_path))
+            and s["messages_total"] >= len(messages) and s,
+            5, "the status file",
+        )
+    pub.close()
+
+    got_temp = store.raw(inst, "temp_c", T0, FAR)
+    got_pressure = store.raw(inst, "pressure_bar", T0, FAR)
+    assert {p.ts: p.value for p in got_temp} == want_temp
+    assert {p.ts: p.value for p in got_pressure} == want_pressure
+    assert len(got_temp) == len(want_temp) and len(got_pressure) == len(want_pressure)
+    assert set(store.latest(inst)) == {"temp_c", "pressure_bar"}
+
+    with session_factory() as s:
+        by_reason = dict(s.execute(
+            select(IngestReject.reason, func.count()).group_by(IngestReject.reason)
+        ).all())
+        assert by_reason == want_rejects
+        sample = s.scalars(select(IngestReject).where(IngestReject.reason == "out_of_range")).first()
+        assert sample.installation == inst and sample.sensor == "temp_c"
+        assert sample.topic == topic and "999" in sample.excerpt and sample.received_at.tzinfo
+        malformed = s.scalars(
+            select(IngestReject).where(IngestReject.reason == "malformed",
+                                       IngestReject.topic == topic)
+        ).first()
+        assert malformed.excerpt.startswith('{"ts": 1')
+        alarms = s.scalars(select(AlarmEvent).order_by(AlarmEvent.started_at)).all()
+    assert [(a.installation, a.sensor, a.kind, a.limit) for a in alarms] == [
+        (inst, "temp_c", "high", 250.0),
+        (inst, "temp_c", "low", 100.0),
+    ]
+    high, low = alarms
+    assert (high.started_at, high.peak_value, high.ended_at) == (ts(50), 269.0, ts(60))
+    assert (low.started_at, low.peak_value, low.ended_at) == (ts(290), 81.0, None)
+
+    assert status["rejects_by_reason"] == want_rejects
+    assert status["values_stored_total"] == len(want_temp) + len(want_pressure)
+    assert status["spool"]["values"] == 0
+    assert inst in status["last_message"]
+    assert orjson.loads(orjson.dumps(status))  # plain JSON
