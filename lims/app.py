@@ -54,3 +54,9 @@ def _register_blueprints(app: Flask, api: Api) -> None:
     from lims.api.ingest import register_ingest_api
 
     register_ingest_api(app, api)
+    from lims.api.certificates import BLUEPRINTS as certificate_blueprints
+    from lims.certificates.web import bp as verify_bp
+
+    for blp in certificate_blueprints:
+        api.register_blueprint(blp)
+    app.register_blueprint(verify_bp)

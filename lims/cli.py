@@ -8,6 +8,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from ingest.cli import ingest_command
 from lims.app import create_app
+from lims.certificates.cli import certificate as certificate_command
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
@@ -84,6 +85,7 @@ def audit_verify() -> None:
 
 
 main.add_command(ingest_command)
+main.add_command(certificate_command)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on Base.metadata (Alembic needs that)."""
 
 from lims.models.audit import AuditEvent, AuditHead
+from lims.models.certificate import Certificate, CertificateGrant
 from lims.models.organization import Organization
 from lims.models.process import AlarmEvent, IngestReject
 from lims.models.reference import (
@@ -23,6 +24,8 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AuditHead",
+    "Certificate",
+    "CertificateGrant",
     "GradeLimit",
     "GradeSpec",
     "Installation",

@@ -669,19 +669,16 @@ def search_statement(user: User, query: Query) -> Select:
         stmt = stmt.where(Certificate.issued_at < query.issued_to)
     if query.q:
         stmt = stmt.where(Certificate.search_text.like(_like(query.q), escape="\\"))
-    return stmt
+    return stmt.order_by(Certificate.issued_at.desc(), Certificate.id.desc())
 
 
 def search(
     session: Session, user: User, query: Query, page: int, per_page: int
 ) -> tuple[list[Certificate], int]:
+    """One page (1-based) of the caller's certificates, newest first, and the total count."""
     stmt = search_statement(user, query)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = session.scalars(
-        stmt.order_by(Certificate.issued_at.desc(), Certificate.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
 
 

@@ -109,6 +109,10 @@ def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sa
         "invalid",
         description=_note(sample, "invalidated", reason),
     )
+    # ISO/IEC 17025 7.8.8: the certificates covering the sample are withdrawn with it.
+    from lims.services import certificates  # it imports this module
+
+    certificates.withdraw_for_sample(session, actor, sample, reason)
     return sample
 
 

@@ -91,5 +91,9 @@ def verified_sample(
     return sample
 
 
-def sample_by_code(session: Session, code: str) -> Sample:
-    return session.scalar(select(Sample).where(Sample.code == code))
+def user(session: Session, username: str) -> User:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def lot_by_code(session: Session, code: str) -> Lot:
+    return session.scalar(select(Lot).where(Lot.code == code))

@@ -1,0 +1,208 @@
+"""The certificate story: a reviewer certifies a sample; the manufacturer finds it, downloads the
+PDF and the signed JSON and verifies it (library, CLI, public upload); a changed byte fails; the
+sample is invalidated, its certificate withdrawn and replaced by a new revision; another
+organization sees none of it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from lims.certificates import document, signing
+from lims.models import AuditEvent
+from lims.services.audit import verify_chain
+from tests.certificates.conftest import ok, pdf_text
+from tests.certificates.support import PP_GRADE_A
+
+LOT = "L-EXT1-2026-0042"
+DEVIATION = "Moisture measured 2 days after receipt instead of on the day of receipt."
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lims.cli", "certificate", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_certificate_story(lab, client, live_server, session_factory, tmp_path: Path, artifacts_dir: Path):
+    reviewer, customer = lab.as_("reviewer"), lab.as_("polyvorm")
+    lab.lot(LOT, owner="polyvorm")
+    sample = lab.verified_sample(LOT, description="Regranulate PP, big bag 3 of 12")
+
+    # --- certify ---------------------------------------------------------------------------------
+    cert = ok(
+        reviewer.post("/certificates", json={"sample": sample, "deviations": [DEVIATION]}), 201
+    )
+    number = cert["number"]
+    assert re.fullmatch(r"NTK-COA-\d{4}-000001", number)
+    assert cert["status"] == "valid" and cert["grade"] == "A" and cert["samples"] == [sample]
+    assert ok(reviewer.get(f"/samples/{sample}"))["state"] == "certified"
+
+    # --- the customer finds it and downloads both files ------------------------------------------
+    listed = ok(customer.get("/certificates", query_string={"lot": LOT}))
+    assert [c["number"] for c in listed] == [number]
+    pdf = customer.get(f"/certificates/{cert['id']}.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-")
+    signed = customer.get(f"/certificates/{cert['id']}.json")
+    assert signed.status_code == 200 and signed.mimetype == "application/json"
+    assert f'filename="{number}.json"' in signed.headers["Content-Disposition"]
+
+    # Every ISO/IEC 17025:2017 7.8.2.1 item is printed.
+    text = pdf_text(pdf.data, tmp_path)
+    pages = [p for p in text.split("\f") if p.strip()]
+    flat = " ".join(text.split())
+    for i, page_text in enumerate(pages, start=1):
+        assert number in page_text, f"number missing on page {i}"
+        assert f"Page {i}/{len(pages)}" in page_text
+    content = json.loads(signed.data)["certificate"]
+    expected = [
+        "Certificate of Analysis",  # a) title
+        "Nationaal Testcentrum Kunststoffen",  # b) lab name
+        "Laboratoriumweg 1, 5600 AA Eindhoven",  # b) lab address
+        f"End of certificate {number}",  # d) a clear end
+        "Polyvorm Spuitgiettechniek B.V.",  # e) customer
+        "Industrieweg 14, 7602 PK Almelo",
+        "Regranulate PP, big bag 3 of 12",  # g) description of the item
+        "Recycled polypropylene",  # material
+        LOT,  # lot
+        "post-consumer",  # input stream
+        "Recycled content 100 %",
+        "Condition on receipt",  # h) condition
+        "Sampling",  # i) dates of sampling, receipt, testing and issue
+        "Receipt",
+        "Testing",
+        f"Issue {content['dates']['issue']}",
+        "ISO 1133-1, 230 °C, 2.16 kg",  # f) method, standard and conditions
+        "ISO 1183-1",
+        "12.00 g/10 min 0.60 8 - 16 (A) in",  # value, unit, U, limit, in/out
+        "U (k=2)",
+        "Grade: A",  # statement of conformity with the decision rule (7.8.6)
+        "grade specification for PP",
+        "guarded acceptance",
+        "The results relate only to the items tested.",  # 7.8.2.1 c)... 7.8.2.2
+        "Authorised by",  # o) who authorised it
+        "Reviewer (senior technician)",
+        DEVIATION,  # deviations
+        content["authorised_by"]["name"],
+        cert["content_hash"],  # authenticity: the content hash is printed
+    ]
+    missing = [item for item in expected if item not in flat]
+    assert not missing, missing
+
+    # Page 1 as an image, for a person to look at.
+    pdf_path = tmp_path / "story.pdf"
+    pdf_path.write_bytes(pdf.data)
+    png_base = artifacts_dir / "certificate-story"
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf_path), str(png_base)],
+        check=True,
+        timeout=60,
+    )
+    assert png_base.with_suffix(".png").stat().st_size > 10_000
+
+    # --- the signature verifies: library, CLI (key file and URL) and public upload ---------------
+    pem = client.get("/.well-known/recyclab-signing-key.pem")
+    assert pem.status_code == 200
+    public_key = signing.load_public_pem(pem.data)
+    jwks = ok(client.get("/.well-known/recyclab-signing-key.json"))
+    assert jwks["keys"][0]["kid"] == signing.key_id(public_key) == cert["key_id"]
+    assert document.verify(signed.data, public_key).valid
+
+    key_file, good_file = tmp_path / "lab.pem", tmp_path / "good.json"
+    key_file.write_bytes(pem.data)
+    good_file.write_bytes(signed.data)
+    passed = run_cli(str(good_file), "--public-key", str(key_file))
+    assert passed.returncode == 0, passed.stderr
+    assert f"VALID: {number}" in passed.stdout
+    online = run_cli(str(good_file), "--url", live_server)
+    assert online.returncode == 0 and "status valid at the lab" in online.stdout, online.stderr
+
+    upload = ok(client.post("/api/v1/public/certificates/verify", data=signed.data, content_type="application/json"))
+    assert upload["valid"] and upload["signature_valid"] and upload["matches_registered"]
+
+    # --- one changed byte fails ------------------------------------------------------------------
+    tampered = signed.data.replace(b'"value": "12.00"', b'"value": "13.00"', 1)
+    assert len(tampered) == len(signed.data) and tampered != signed.data
+    assert not document.verify(tampered, public_key).valid
+    bad_file = tmp_path / "tampered.json"
+    bad_file.write_bytes(tampered)
+    failed = run_cli(str(bad_file), "--public-key", str(key_file))
+    assert failed.returncode == 1
+    assert "INVALID: content does not match its content_hash" in failed.stderr
+    rejected = ok(client.post("/api/v1/public/certificates/verify", data=tampered, content_type="application/json"))
+    assert not rejected["valid"] and "content_hash" in rejected["reason"]
+
+    # The public status says valid and shows no customer data.
+    public = client.get(f"/api/v1/public/certificates/{number}", query_string={"hash": cert["content_hash"]})
+    assert ok(public)["status"] == "valid" and public.get_json()["hash_matches"] is True
+    assert "Polyvorm" not in public.get_data(as_text=True)
+    assert "Valid" in client.get(f"/verify/{number}?hash={cert['content_hash']}").get_data(as_text=True)
+
+    # --- invalidate: the certificate is withdrawn ------------------------------------------------
+    reason = "MFR instrument found out of calibration"
+    ok(reviewer.post(f"/samples/{sample}/invalidate", json={"reason": reason}))
+    withdrawn = ok(client.get(f"/api/v1/public/certificates/{number}"))
+    assert withdrawn["status"] == "withdrawn"
+    assert reason in withdrawn["withdrawn_reason"] and withdrawn["withdrawn_at"]
+    assert run_cli(str(good_file), "--public-key", str(key_file)).returncode == 0  # still genuine
+    withdrawn_upload = ok(client.post("/api/v1/public/certificates/verify", data=signed.data, content_type="application/json"))
+    assert not withdrawn_upload["valid"] and withdrawn_upload["signature_valid"]
+    assert "withdrawn" in withdrawn_upload["reason"]
+
+    # --- the corrected certificate: a new revision that references the old one -------------------
+    retest = lab.verified_sample(LOT, {**PP_GRADE_A, "mfr": "11.50"}, description="Retest of big bag 3")
+    revised = ok(reviewer.post("/certificates", json={"sample": retest, "replaces": number}), 201)
+    assert revised["number"] == f"{number}-R1" and revised["revision"] == 1
+    assert revised["replaces"] == number
+    assert revised["content"]["replaces"]["number"] == number
+    assert reason in revised["content"]["replaces"]["reason"]
+
+    old = ok(client.get(f"/api/v1/public/certificates/{number}"))
+    assert old["status"] == "superseded" and old["superseded_by"] == revised["number"]
+    assert reason in old["withdrawn_reason"]
+    new = ok(client.get(f"/api/v1/public/certificates/{revised['number']}"))
+    assert new["status"] == "valid" and new["replaces"] == number
+    page = client.get(f"/verify/{number}").get_data(as_text=True)
+    assert "Superseded" in page and revised["number"] in page
+
+    # Both stay retrievable by the customer; the revision's PDF names the one it replaces.
+    both = ok(customer.get("/certificates", query_string={"lot": LOT}))
+    assert [c["number"] for c in both] == [revised["number"], number]
+    assert ok(customer.get(f"/certificates/{cert['id']}"))["status"] == "superseded"
+    new_pdf = customer.get(f"/certificates/{revised['id']}.pdf")
+    assert f"replaces certificate {number}" in " ".join(pdf_text(new_pdf.data, tmp_path).split())
+
+    # The CLI asking the running lab: the old file is genuine but superseded.
+    stale = run_cli(str(good_file), "--url", live_server)
+    assert stale.returncode == 1 and f"{number} is superseded" in stale.stderr
+    assert f"current revision: {revised['number']}" in stale.stderr
+
+    # --- another organization sees neither -------------------------------------------------------
+    other = lab.as_("vezelwerk")
+    for cert_id in (cert["id"], revised["id"]):
+        for suffix in ("", ".pdf", ".json", "/grants"):
+            assert other.get(f"/certificates/{cert_id}{suffix}").status_code == 404
+    assert ok(other.get("/certificates")) == []
+    assert ok(other.get("/certificates", query_string={"lot": LOT})) == []
+
+    # --- every certificate action is in the audit trail ------------------------------------------
+    with session_factory() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.entity_type == "certificate").order_by(AuditEvent.seq)
+        ).all()
+        assert actions == [
+            "certificate.issue",
+            "certificate.withdraw",
+            "certificate.issue",
+            "certificate.supersede",
+        ]
+        assert verify_chain(session).ok
