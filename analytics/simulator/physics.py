@@ -4,7 +4,7 @@ Pure numpy with a caller-supplied ``numpy.random.Generator``, so a seed reproduc
 Every lot gets hidden factors (feed contamination, feed moisture, PE-in-PP, screen state,
 set-points, upsets) that the sensors see only partly and with noise; the true material
 properties of the lot follow from them by the cause-and-effect relations documented on each
-model. ``measure`` adds the scatter a real lab method would add.
+model. The lab's method scatter is added by analytics.lims_link from the LIMS methods.
 
 The relations are deliberately simple, monotonic, literature-shaped approximations; the
 numbers are plausible magnitudes for recyclate, not fitted to any plant. Sources (general):
@@ -35,7 +35,7 @@ numbers are plausible magnitudes for recyclate, not fitted to any plant. Sources
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -45,62 +45,6 @@ from scipy.signal import lfilter
 from ingest.registry import Installation
 
 SIMULATED = "SIMULATED"
-
-# Repeatability (1 s) of the lab methods, added by measure(); absolute in the property's unit
-# unless the key is in _RELATIVE. Magnitudes follow the precision statements of the methods
-# (ISO 1133, 1183, 3451, 15512, 527, 179, 11357, EN ISO 23900-5, ISO 1628-5, ISO 1833).
-LAB_REPEATABILITY: dict[str, float] = {
-    "mfr": 0.03,
-    "density": 0.0008,
-    "ash": 0.03,
-    "moisture": 0.003,
-    "tensile_modulus": 0.02,
-    "tensile_strength": 0.02,
-    "elongation_at_break": 0.06,
-    "charpy_notched": 0.04,
-    "dsc_tm": 0.5,
-    "pe_in_pp": 0.3,
-    "filter_pressure_value": 0.05,
-    "intrinsic_viscosity": 0.005,
-    "colour_l": 0.3,
-    "colour_a": 0.15,
-    "colour_b": 0.2,
-    "cotton_content": 0.8,
-    "polyester_content": 0.8,
-    "mean_fibre_length": 0.03,
-    "fabric_tensile_strength": 0.04,
-}
-_RELATIVE = {
-    "mfr",
-    "tensile_modulus",
-    "tensile_strength",
-    "elongation_at_break",
-    "charpy_notched",
-    "filter_pressure_value",
-    "mean_fibre_length",
-    "fabric_tensile_strength",
-}
-_NON_NEGATIVE = {
-    "mfr", "ash", "moisture", "pe_in_pp", "filter_pressure_value", "cotton_content",
-    "polyester_content", "mean_fibre_length",
-}
-
-
-def measure(
-    properties: Mapping[str, float],
-    rng: np.random.Generator,
-    repeatability: Mapping[str, float] = LAB_REPEATABILITY,
-) -> dict[str, float]:
-    """What a lab would report for the lot's true properties: value + method scatter."""
-    out: dict[str, float] = {}
-    for key, true in properties.items():
-        sd = repeatability.get(key, 0.0)
-        value = true * (1 + sd * rng.standard_normal()) if key in _RELATIVE else true + sd * rng.standard_normal()
-        if key in _NON_NEGATIVE:
-            value = max(value, 0.0)
-        out[key] = float(value)
-    return out
-
 
 @dataclass(frozen=True)
 class LotPlan:
@@ -199,19 +143,20 @@ class PolyolefinExtrusion(ProcessModel):
     * yellowing (colour b*) rises with thermal dose; L* falls with contamination.
     """
 
-    materials = (("PP", 0.5), ("PE-HD", 0.25), ("PE-LD", 0.1), ("PO-mix", 0.15))
-    _mfr_median = {"PP": 11.0, "PE-HD": 0.7, "PE-LD": 1.6, "PO-mix": 3.5}
-    _density = {"PP": 0.905, "PE-HD": 0.958, "PE-LD": 0.922, "PO-mix": 0.930}
-    _modulus = {"PP": 1450.0, "PE-HD": 1000.0, "PE-LD": 230.0, "PO-mix": 800.0}
-    _strength = {"PP": 31.0, "PE-HD": 25.0, "PE-LD": 11.0, "PO-mix": 19.0}
-    _elongation = {"PP": 260.0, "PE-HD": 500.0, "PE-LD": 450.0, "PO-mix": 120.0}
-    _charpy = {"PP": 7.5, "PE-HD": 9.0, "PE-LD": 40.0, "PO-mix": 6.0}
-    _tm = {"PP": 163.5, "PE-HD": 131.0, "PE-LD": 110.0, "PO-mix": 128.0}
+    materials = (("pp", 0.5), ("pe-hd", 0.25), ("pe-ld", 0.1), ("po-mix", 0.15))
+    _mfr_median = {"pp": 11.0, "pe-hd": 0.55, "pe-ld": 0.9, "po-mix": 5.0}
+    _density = {"pp": 0.903, "pe-hd": 0.955, "pe-ld": 0.921, "po-mix": 0.918}
+    _modulus = {"pp": 1450.0, "pe-hd": 1090.0, "pe-ld": 230.0, "po-mix": 900.0}
+    _strength = {"pp": 31.0, "pe-hd": 25.0, "pe-ld": 12.0, "po-mix": 19.0}
+    _elongation = {"pp": 260.0, "pe-hd": 500.0, "pe-ld": 450.0, "po-mix": 120.0}
+    _charpy = {"pp": 7.5, "pe-hd": 10.5, "pe-ld": 40.0, "po-mix": 6.0}
+    _tm = {"pp": 163.5, "pe-hd": 131.0, "pe-ld": 110.0, "po-mix": 128.0}
+    _lightness = {"pp": 74.5, "pe-hd": 79.0, "pe-ld": 76.0, "po-mix": 71.0}
 
     def hidden(self, rng, material, post_consumer, season):
-        pp_like = material in ("PP", "PO-mix")
+        pp_like = material in ("pp", "po-mix")
         pe_in_pp = 0.0
-        if material == "PP":
+        if material == "pp":
             pe_in_pp = float(np.clip(rng.gamma(2.0, 2.4) if post_consumer else rng.gamma(1.5, 0.4), 0, 30))
         return {
             "melt_setpoint": rng.uniform(205, 255) if pp_like else rng.uniform(195, 245),
@@ -239,9 +184,9 @@ class PolyolefinExtrusion(ProcessModel):
         dose = math.exp((float(np.mean(melt_temp)) - 230) / 28) * (sme / 1.0) ** 0.5 * (residence_min / 1.6) ** 0.5
         x_pe = h["pe_in_pp"]
         ln_mfr = math.log(h["mfr_feed"])
-        if material == "PP":
+        if material == "pp":
             ln_mfr = (1 - x_pe / 100) * ln_mfr + (x_pe / 100) * math.log(0.8) + 0.32 * dose
-        elif material == "PO-mix":
+        elif material == "po-mix":
             ln_mfr += 0.12 * dose
         else:
             ln_mfr -= 0.07 * dose
@@ -251,7 +196,7 @@ class PolyolefinExtrusion(ProcessModel):
         p_out = 95 * (h["throughput"] / 275) ** 0.4 * viscosity
         clog = h["screen_start"] + 0.0042 * h["contamination"] * h["throughput"] * hours
         dp = 12 + 90 * clog
-        residual_moisture = h["feed_moisture"] * min(1.0, 0.012 * h["vacuum"] ** 0.85) * (1 + 0.5 * upset.mean())
+        residual_moisture = h["feed_moisture"] * min(1.0, 0.003 * h["vacuum"] ** 0.85) * (1 + 0.5 * upset.mean())
         c = h["contamination"]
         series = {
             "zone1_temp_c": _sensor(rng, h["melt_setpoint"] - 45, n, 0.6, 0.8),
@@ -270,7 +215,7 @@ class PolyolefinExtrusion(ProcessModel):
         fpv = 0.15 + 1.1 * c * (1 + 0.5 * float(np.mean(clog)))  # cake on a clogged screen forces fines through
         props = {
             "mfr": mfr,
-            "density": self._density[material] + 0.0065 * filler + (0.045 * x_pe / 100 if material == "PP" else 0.0),
+            "density": self._density[material] + 0.0065 * filler + (0.045 * x_pe / 100 if material == "pp" else 0.0),
             "ash": 0.55 * filler + 0.28 * c,
             "moisture": 0.01 + residual_moisture,
             "tensile_modulus": self._modulus[material] * (1 - 0.011 * x_pe) * (1 + 0.02 * filler),
@@ -279,11 +224,11 @@ class PolyolefinExtrusion(ProcessModel):
             "charpy_notched": self._charpy[material] * h["toughness"] * (1 - 0.032 * x_pe) * (mfr / self._mfr_median[material]) ** -0.25 * (1 - 0.09 * c),
             "dsc_tm": self._tm[material] - 0.06 * x_pe,
             "filter_pressure_value": fpv,
-            "colour_l": 74 - 3.2 * c - 0.04 * (float(np.mean(melt_temp)) - 230),
+            "colour_l": self._lightness[material] - 3.2 * c - 0.04 * (float(np.mean(melt_temp)) - 230),
             "colour_a": -0.5 + 0.3 * c,
             "colour_b": 2.5 + 1.6 * (dose - 1) + 0.4 * c,
         }
-        if material == "PP":
+        if material == "pp":
             props["pe_in_pp"] = x_pe
         return series, props
 
@@ -299,7 +244,7 @@ class PetExtrusion(ProcessModel):
       pressure value, ash; PVC and heat yellow the product (b* up) and darken it (L* down).
     """
 
-    materials = (("PET", 1.0),)
+    materials = (("pet", 1.0),)
     post_consumer_share = 0.8
 
     def hidden(self, rng, material, post_consumer, season):
@@ -309,7 +254,7 @@ class PetExtrusion(ProcessModel):
             "throughput": rng.uniform(150, 350),
             "dewpoint": rng.uniform(-62, -38) if rng.random() > 0.15 else rng.uniform(-35, -15),
             "flake_moisture": _lognormal(rng, 0.45 * (1 + 0.3 * season), 0.4),
-            "iv_feed": rng.normal(0.78 if post_consumer else 0.80, 0.012),
+            "iv_feed": rng.normal(0.825 if post_consumer else 0.835, 0.008),
             "contamination": _lognormal(rng, 0.25 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.04, 0.5),
             "screen_start": rng.uniform(0.0, 0.25),
             "comonomer": rng.uniform(1.0, 3.0),
@@ -351,23 +296,30 @@ class PetExtrusion(ProcessModel):
             "density": 1.335 + 0.002 * rng.standard_normal(),
             "colour_l": 78 - 6 * c - 1.2 * (dose - 1),
             "colour_a": -0.8 + 0.6 * c,
-            "colour_b": 1.5 + 2.0 * (dose - 1) + 3 * c,
+            "colour_b": 0.6 + 1.5 * (dose - 1) + 2.5 * c,
         }
         return series, props
 
 
 class WashLine(ProcessModel):
-    """ntk-wash1: hot caustic wash, friction washer and float-sink for PO and PET flakes.
+    """ntk-wash1: hot caustic wash, friction washer, float-sink and thermal dryer for flakes.
 
     * dirt load d (organics, labels, glue; post-consumer >> post-industrial) -> dissolved and
       suspended dirt raise the wash water conductivity (together with the NaOH dosing).
     * wash efficiency rises with water temperature and NaOH concentration and falls with
       throughput (shorter contact time): residual = d * exp(-k(T, NaOH, throughput)).
-    * residual contamination -> ash, filter pressure value, lower L*; throughput -> flake
-      moisture after the centrifugal dryer.
+    * residual contamination -> ash, filter pressure value, lower L*, higher b*; throughput
+      -> flake moisture after the dryer (shorter drying time).
+    * polymer properties (MFR, density, modulus, IV, ...) are those of the sorted feed: the
+      wash does not change them, so they scatter narrowly around the material's typical value.
     """
 
-    materials = (("PE-HD", 0.4), ("PP", 0.3), ("PET", 0.3))
+    materials = (("pe-hd", 0.4), ("pp", 0.3), ("pet", 0.3))
+    _feed = {
+        "pe-hd": {"mfr": 0.5, "density": 0.956, "tensile_modulus": 1120.0, "tensile_strength": 25.0, "charpy_notched": 11.0, "colour_l": 80.0},
+        "pp": {"mfr": 12.0, "density": 0.905, "tensile_modulus": 1480.0, "charpy_notched": 6.0, "dsc_tm": 163.5, "pe_in_pp": 2.0, "colour_l": 75.0},
+        "pet": {"intrinsic_viscosity": 0.815, "dsc_tm": 250.0, "colour_l": 78.0},
+    }
 
     def hidden(self, rng, material, post_consumer, season):
         return {
@@ -376,6 +328,7 @@ class WashLine(ProcessModel):
             "throughput": rng.uniform(300, 900),
             "dirt": _lognormal(rng, 3.0 * (1 + 0.2 * season), 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4),
             "fresh_water": rng.uniform(0.8, 1.2),
+            "feed_scatter": rng.standard_normal(),
         }
 
     def run(self, rng, material, h, t):
@@ -391,15 +344,17 @@ class WashLine(ProcessModel):
             "conductivity_ms_cm": _sensor(rng, conductivity, n, 0.8, 1.5),
             "throughput_kg_h": _sensor(rng, h["throughput"], n, 8.0, 6.0),
         }
-        moisture = 0.2 + 0.6 * (h["throughput"] / 600) ** 1.5
-        props = {
-            "ash": 0.05 + 0.45 * residual,
-            "moisture": moisture,
-            "filter_pressure_value": 0.12 + 1.3 * residual,
-            "colour_l": 76 - 4.5 * residual,
-            "colour_a": -0.6 + 0.3 * residual,
-            "colour_b": 2.0 + 1.2 * residual,
-        }
+        props = {key: value * (1 + 0.01 * h["feed_scatter"]) for key, value in self._feed[material].items()}
+        if "density" in props:
+            props["density"] = self._feed[material]["density"] + 0.001 * h["feed_scatter"]
+        props.update(
+            ash=0.03 + 0.3 * residual,
+            moisture=0.004 + 0.02 * (h["throughput"] / 600) ** 2 + 0.005 * residual,
+            filter_pressure_value=0.1 + 0.9 * residual,
+            colour_l=props["colour_l"] - 4.0 * residual,
+            colour_a=-0.6 + 0.3 * residual,
+            colour_b=0.5 + 1.2 * residual,
+        )
         return series, props
 
 
@@ -409,70 +364,80 @@ class TearingLine(ProcessModel):
     * drum speed -> fibre length: each pass cuts fibres; mean length falls roughly
       exponentially with drum speed (and more with a high feed rate packing the drum).
     * the inline fibre length monitor sees the mean length with bias and noise.
-    * the polyester share of the feed (blends) raises the drum motor load (PES is tougher).
-    * fabric (nonwoven/yarn) tensile strength made from the fibres rises with fibre length.
+    * the polyester share of the feed raises the drum motor load (PES is tougher to tear).
+    * fabric (nonwoven/yarn) tensile strength made from the fibres rises with fibre length
+      and with the polyester share.
     """
 
-    materials = (("cotton", 0.4), ("polyester", 0.25), ("PES/CO blend", 0.35))
+    materials = (("cotton", 0.4), ("polyester", 0.25), ("pes-co", 0.35))
     post_consumer_share = 0.85
+    _input_length = {"cotton": 30.0, "polyester": 46.0, "pes-co": 38.0}
 
     def source(self, material, post_consumer):
         kind = "sorted post-consumer garments" if post_consumer else "post-industrial cutting waste"
         return f"{SIMULATED} {kind}, {material}"
 
     def hidden(self, rng, material, post_consumer, season):
-        pes = {"cotton": rng.uniform(0, 6), "polyester": rng.uniform(90, 100), "PES/CO blend": rng.uniform(30, 70)}[material]
+        # Sorting by NIR (e.g. Fibersort) keeps the composition near nominal; the tails are
+        # mis-sorted garments.
+        pes = {
+            "cotton": rng.gamma(1.2, 1.5),
+            "polyester": 100 - rng.gamma(1.2, 1.5),
+            "pes-co": rng.normal(65, 2.5),
+        }[material]
         return {
             "drum_speed": rng.uniform(1000, 2300) if rng.random() > 0.08 else rng.uniform(2300, 2800),
             "feed_rate": rng.uniform(200, 900),
-            "input_length": _lognormal(rng, 30.0 if post_consumer else 36.0, 0.1),
-            "pes_share": pes,
+            "input_length": _lognormal(rng, self._input_length[material] * (1.0 if post_consumer else 1.15), 0.06),
+            "pes_share": float(np.clip(pes, 0, 100)),
+            "elastane": rng.uniform(0.0, 1.5),
         }
 
     def run(self, rng, material, h, t):
         n = len(t)
         upset = _upset(rng, t, 0.05)
         drum = h["drum_speed"] + 250 * upset + _wander(rng, n, 15)
-        length = h["input_length"] * np.exp(-0.00075 * (drum - 1000)) * (1 - 0.00018 * (h["feed_rate"] - 500))
+        length = h["input_length"] * np.exp(-0.00065 * (drum - 1000)) * (1 - 0.00018 * (h["feed_rate"] - 500))
         mean_length = float(np.mean(length))
+        pes = h["pes_share"]
         series = {
             "drum_speed_rpm": drum + rng.standard_normal(n) * 5,
             "feed_rate_kg_h": _sensor(rng, h["feed_rate"], n, 10.0, 12.0),
             "fibre_length_mm": _sensor(rng, length * 0.95, n, 1.5, 0.8),
-            "motor_load_pct": _sensor(rng, 35 + 0.04 * h["feed_rate"] + 0.012 * (drum - 1000) + 0.12 * h["pes_share"], n, 1.5, 1.0),
+            "motor_load_pct": _sensor(rng, 35 + 0.04 * h["feed_rate"] + 0.012 * (drum - 1000) + 0.12 * pes, n, 1.5, 1.0),
         }
-        pes = h["pes_share"]
         props = {
             "mean_fibre_length": mean_length,
             "polyester_content": pes,
-            "cotton_content": max(100 - pes - rng.uniform(0.0, 2.0), 0.0),  # elastane and other fibres
-            "fabric_tensile_strength": 180 * (mean_length / 20) ** 1.2 * (1 + 0.004 * pes),
+            "cotton_content": max(100 - pes - h["elastane"], 0.0),
+            "fabric_tensile_strength": 200 * (mean_length / 20) ** 1.2 * (1 + 0.012 * pes),
         }
         return series, props
 
 
 class GlycolysisReactor(ProcessModel):
-    """dctv-chem1: glycolysis of polyester textile to BHET, repolymerised to rPET.
+    """dctv-chem1: glycolysis of polyester textile to BHET, purified and repolymerised to rPET.
 
-    * conversion ~ 1 - exp(-k(T) * residence), k Arrhenius-like (doubling per ~12 K).
-    * severity beyond full conversion (high T x long residence) forms DEG side products:
-      lower Tm, yellower (b* up), lower IV of the repolymerised rPET.
+    * depolymerisation dose = k(T) * residence with k Arrhenius-like (doubling per ~12 K);
+      conversion = 1 - exp(-dose); incomplete conversion leaves oligomers -> lower IV.
+    * severity beyond complete conversion forms DEG and coloured side products: lower Tm,
+      yellower (b* up), slightly lower IV.
     * feed impurities (cotton, elastane, dyes) raise the reactor pressure (volatiles) and
       lower L* / IV.
     """
 
-    materials = (("PET", 1.0),)
+    materials = (("pet", 1.0),)
     post_consumer_share = 0.9
 
     def source(self, material, post_consumer):
         kind = "post-consumer polyester textile" if post_consumer else "post-industrial polyester offcuts"
-        return f"{SIMULATED} {kind} (glycolysis feed), product r{material}"
+        return f"{SIMULATED} {kind} (glycolysis feed), product r{material.upper()}"
 
     def hidden(self, rng, material, post_consumer, season):
         return {
-            "temp": rng.uniform(185, 235),
+            "temp": rng.uniform(190, 232),
             "residence": rng.uniform(60, 300),
-            "impurity": _lognormal(rng, 3.0, 0.5) if post_consumer else _lognormal(rng, 0.8, 0.4),
+            "impurity": _lognormal(rng, 2.0, 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4),
         }
 
     def run(self, rng, material, h, t):
@@ -480,9 +445,9 @@ class GlycolysisReactor(ProcessModel):
         upset = _upset(rng, t, 0.05)
         temp = h["temp"] + 12 * upset + _wander(rng, n, 1.0)
         t_mean = float(np.mean(temp))
-        k = 0.012 * 2 ** ((t_mean - 200) / 12)
-        conversion = 1 - math.exp(-k * h["residence"])
-        severity = max(k * h["residence"] - 3.0, 0.0)
+        dose = 0.012 * 2 ** ((t_mean - 200) / 12) * h["residence"]
+        conversion = 1 - math.exp(-dose)
+        severity = math.log1p(max(dose - 4.0, 0.0))
         imp = h["impurity"]
         series = {
             "reactor_temp_c": temp + rng.standard_normal(n) * 0.5,
@@ -490,11 +455,12 @@ class GlycolysisReactor(ProcessModel):
             "residence_time_min": _sensor(rng, h["residence"], n, 2.0, 3.0),
         }
         props = {
-            "intrinsic_viscosity": 0.62 * conversion ** 2 + 0.08 - 0.012 * severity - 0.008 * imp,
+            "intrinsic_viscosity": 0.60 + 0.24 * conversion - 0.025 * severity - 0.006 * imp,
+            "moisture": 0.008 + 0.002 * imp,
             "dsc_tm": 252 - 2.5 * severity - 0.3 * imp,
             "colour_l": 88 - 1.5 * imp - 1.2 * severity,
             "colour_a": -0.4 + 0.1 * imp,
-            "colour_b": 1.0 + 1.5 * severity + 0.5 * imp,
+            "colour_b": 0.6 + 1.3 * severity + 0.2 * imp,
         }
         return series, props
 
@@ -581,7 +547,7 @@ class PilotPlant:
         series = {k: np.clip(v, sensors[k].min, sensors[k].max) for k, v in series.items()}
         return SimulatedLot(plan=plan, t=t, series=series, properties=props)
 
-    def lots(self, count: int, step_s: float = 60.0):
+    def lots(self, count: int, step_s: float = 60.0) -> Iterator[SimulatedLot]:
         """``count`` lots in production order, round robin over installations (by clock)."""
         for _ in range(count):
             installation = min(self.clock, key=lambda k: self.clock[k])

@@ -1,5 +1,6 @@
 """All tables. Importing this package registers every model on Base.metadata (Alembic needs that)."""
 
+from lims.models.analytics import ModelVersion, Prediction
 from lims.models.audit import AuditEvent, AuditHead
 from lims.models.certificate import Certificate, CertificateGrant
 from lims.models.organization import Organization
@@ -18,6 +19,8 @@ from lims.models.sample import Analysis, Lot, Sample, SampleCounter
 from lims.models.user import ApiToken, User
 
 __all__ = [
+    "ModelVersion",
+    "Prediction",
     "AlarmEvent",
     "IngestReject",
     "Analysis",

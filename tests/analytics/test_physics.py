@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from analytics.simulator.physics import (
-    LAB_REPEATABILITY,
     SIMULATED,
     GlycolysisReactor,
     PetExtrusion,
@@ -16,7 +15,6 @@ from analytics.simulator.physics import (
     PolyolefinExtrusion,
     TearingLine,
     WashLine,
-    measure,
 )
 from ingest.registry import load_registry
 
@@ -130,13 +128,3 @@ def test_plant_is_reproducible_labelled_and_inside_sensor_ranges():
         by_inst.setdefault(lot.plan.installation, []).append(lot.plan)
     for plans in by_inst.values():  # one installation never runs two lots at once
         assert all(p.end <= q.start for p, q in zip(plans, plans[1:], strict=False))
-
-
-def test_lab_measurement_scatters_around_the_true_value_by_the_method_repeatability():
-    rng = np.random.default_rng(0)
-    values = [measure({"intrinsic_viscosity": 0.75, "mfr": 10.0}, rng) for _ in range(4000)]
-    iv = np.array([v["intrinsic_viscosity"] for v in values])
-    mfr = np.array([v["mfr"] for v in values])
-    assert abs(iv.mean() - 0.75) < 0.001
-    assert iv.std() == pytest.approx(LAB_REPEATABILITY["intrinsic_viscosity"], rel=0.1)
-    assert mfr.std() == pytest.approx(10.0 * LAB_REPEATABILITY["mfr"], rel=0.1)

@@ -1,0 +1,78 @@
+"""What analytics takes from the LIMS: methods, test plans and grade specifications.
+
+Grades of simulated lots are computed exactly as the LIMS computes them: the value is
+checked and rounded by the method (lims.services.results.measure), turned into a grading
+result with the method's expanded uncertainty, and graded by lims.services.grading against
+the material's specification loaded from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.models import Material, Method
+from lims.services import grading, results
+
+
+@dataclass(frozen=True)
+class MaterialLab:
+    material_id: int
+    spec: grading.Spec | None
+    methods: tuple[Method, ...]  # the test plan, in order
+
+
+class LabCatalogue:
+    """Test plans and specifications per material key, read once from the LIMS database."""
+
+    def __init__(self, materials: Mapping[str, MaterialLab]) -> None:
+        self.materials = dict(materials)
+
+    @classmethod
+    def load(cls, session: Session) -> LabCatalogue:
+        out = {}
+        for material in session.scalars(select(Material)):
+            methods = tuple(item.method for item in material.test_plan)
+            out[material.key] = MaterialLab(material.id, results.load_spec(session, material.id), methods)
+        return cls(out)
+
+    def lab_values(self, material: str, properties: Mapping[str, float], rng: np.random.Generator) -> dict[str, float]:
+        """What the lab would report per method of the test plan: the true property plus a
+        draw of the method's standard uncertainty (U / 2, k = 2)."""
+        values = {}
+        for method in self.materials[material].methods:
+            true = properties.get(method.property)
+            if true is None:
+                continue
+            if method.uncertainty_abs is not None:
+                sd = float(method.uncertainty_abs) / 2
+            else:
+                sd = abs(true) * float(method.uncertainty_rel_pct or 0) / 200
+            value = true + sd * float(rng.standard_normal())
+            # Colour a*/b* may be negative; a content, length or MFR never is.
+            values[method.key] = max(value, 0.0) if true >= 0 else value
+        return values
+
+    def grade(self, material: str, values: Mapping[str, float]) -> str | None:
+        """The LIMS grade for lab values keyed by method; None when the material has no spec."""
+        lab = self.materials[material]
+        if lab.spec is None:
+            return None
+        graded = {}
+        for method in lab.methods:
+            if method.key in values:
+                measured = results.measure(method, f"{values[method.key]:.6f}", method.unit)
+                graded[method.property] = results.as_result(method, measured)
+        return grading.grade_sample(lab.spec, graded).grade
+
+    def grades(self) -> dict[str, list[str]]:
+        """Possible grades per material, best first, off-spec last."""
+        return {
+            key: [g.name for g in lab.spec.grades] + [grading.OFF_SPEC]
+            for key, lab in self.materials.items()
+            if lab.spec is not None
+        }

@@ -1,0 +1,130 @@
+"""Model registry: artifacts on disk (skops), versions in the LIMS database.
+
+An artifact is loaded only when its SHA-256 matches the one recorded when it was registered,
+and then only with skops' explicit list of trusted types: never with bare pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import skops.io as sio
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.db import utcnow
+from lims.models.analytics import ModelVersion
+
+# Everything a trained grade pipeline holds beyond what skops trusts by default; a type not
+# listed here makes loading fail instead of executing unknown code.
+TRUSTED_TYPES = [
+    "collections.OrderedDict",
+    "numpy.dtype",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+]
+
+
+class ArtifactRefused(RuntimeError):
+    """The artifact file is missing or not the one the registry recorded."""
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_artifact(obj: object, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(obj, path)
+    return sha256_file(path)
+
+
+def load_artifact(path: Path, expected_sha256: str) -> object:
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise ArtifactRefused(f"artifact {path} cannot be read: {exc}") from exc
+    if actual != expected_sha256:
+        raise ArtifactRefused(
+            f"artifact {path} has sha256 {actual}, the registry recorded {expected_sha256}: refused"
+        )
+    return sio.load(path, trusted=TRUSTED_TYPES)
+
+
+def get_version(session: Session, version: str) -> ModelVersion:
+    mv = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if mv is None:
+        raise RegistryError(f"no model version {version!r}")
+    return mv
+
+
+def production(session: Session) -> ModelVersion | None:
+    return session.scalar(select(ModelVersion).where(ModelVersion.status == "production"))
+
+
+def list_versions(session: Session) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())))
+
+
+def promote(session: Session, version: str) -> ModelVersion:
+    """Make ``version`` the production model; the previous production model is retired."""
+    mv = get_version(session, version)
+    if mv.status == "production":
+        return mv
+    current = production(session)
+    if current is not None:
+        current.status = "retired"
+    mv.status = "production"
+    mv.promoted_at = utcnow()
+    session.flush()
+    return mv
+
+
+def rollback(session: Session) -> ModelVersion:
+    """Retire the production model and bring back the one promoted before it.
+
+    The rolled-back model leaves the promotion history (promoted_at cleared), so repeated
+    rollbacks walk further back instead of toggling between two versions.
+    """
+    current = production(session)
+    if current is None:
+        raise RegistryError("no production model to roll back")
+    previous = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.id != current.id, ModelVersion.promoted_at.is_not(None))
+        .where(ModelVersion.promoted_at <= current.promoted_at)
+        .order_by(ModelVersion.promoted_at.desc())
+        .limit(1)
+    )
+    if previous is None:
+        raise RegistryError(f"{current.version} is the only model promoted; nothing to roll back to")
+    current.status = "retired"
+    current.promoted_at = None
+    current.note = (current.note + " rolled back").strip()
+    session.flush()
+    previous.status = "production"
+    session.flush()
+    return previous
