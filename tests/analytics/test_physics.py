@@ -33,30 +33,30 @@ def _hidden(model, material, seed=3):
 @pytest.mark.parametrize("factor,low,high", [("melt_setpoint", 210, 250), ("screw_speed", 180, 380)])
 def test_pp_chain_scission_raises_mfr_with_temperature_and_shear(factor, low, high):
     m = PolyolefinExtrusion()
-    h = _hidden(m, "PP")
-    _, cold = _run(m, "PP", h, **{factor: low})
-    _, hot = _run(m, "PP", h, **{factor: high})
+    h = _hidden(m, "pp")
+    _, cold = _run(m, "pp", h, **{factor: low})
+    _, hot = _run(m, "pp", h, **{factor: high})
     assert hot["mfr"] > cold["mfr"] * 1.05
 
 
 def test_pe_crosslinks_instead_mfr_falls_with_thermal_dose():
     m = PolyolefinExtrusion()
-    h = _hidden(m, "PE-HD")
-    _, cold = _run(m, "PE-HD", h, melt_setpoint=200)
-    _, hot = _run(m, "PE-HD", h, melt_setpoint=245)
+    h = _hidden(m, "pe-hd")
+    _, cold = _run(m, "pe-hd", h, melt_setpoint=200)
+    _, hot = _run(m, "pe-hd", h, melt_setpoint=245)
     assert hot["mfr"] < cold["mfr"]
 
 
 def test_pe_in_pp_lowers_charpy_and_shows_in_the_lab_value():
     m = PolyolefinExtrusion()
-    h = _hidden(m, "PP")
-    _, clean = _run(m, "PP", h, pe_in_pp=1.0)
-    _, mixed = _run(m, "PP", h, pe_in_pp=12.0)
+    h = _hidden(m, "pp")
+    _, clean = _run(m, "pp", h, pe_in_pp=1.0)
+    _, mixed = _run(m, "pp", h, pe_in_pp=12.0)
     assert mixed["charpy_notched"] < 0.75 * clean["charpy_notched"]
     assert mixed["pe_in_pp"] == 12.0
 
 
-@pytest.mark.parametrize("model,material", [(PolyolefinExtrusion(), "PP"), (PetExtrusion(), "PET")])
+@pytest.mark.parametrize("model,material", [(PolyolefinExtrusion(), "pp"), (PetExtrusion(), "pet")])
 def test_contamination_clogs_the_screen_and_raises_fpv_and_ash(model, material):
     h = _hidden(model, material)
     s_clean, p_clean = _run(model, material, h, contamination=0.05)
@@ -73,9 +73,9 @@ def test_contamination_clogs_the_screen_and_raises_fpv_and_ash(model, material):
 
 def test_moisture_hydrolyses_pet_and_lowers_iv():
     m = PetExtrusion()
-    h = _hidden(m, "PET")
-    s_dry, dry = _run(m, "PET", h, dewpoint=-60)
-    s_wet, wet = _run(m, "PET", h, dewpoint=-20)
+    h = _hidden(m, "pet")
+    s_dry, dry = _run(m, "pet", h, dewpoint=-60)
+    s_wet, wet = _run(m, "pet", h, dewpoint=-20)
     assert s_wet["melt_moisture_ppm"].mean() > 3 * s_dry["melt_moisture_ppm"].mean()
     assert wet["intrinsic_viscosity"] < dry["intrinsic_viscosity"] - 0.02
 
@@ -92,18 +92,18 @@ def test_faster_tearing_drum_shortens_fibres_and_weakens_fabric():
 
 def test_hotter_caustic_wash_leaves_less_ash():
     m = WashLine()
-    h = _hidden(m, "PP")
-    _, cold = _run(m, "PP", h, water_temp=55)
-    _, hot = _run(m, "PP", h, water_temp=90)
+    h = _hidden(m, "pp")
+    _, cold = _run(m, "pp", h, water_temp=55)
+    _, hot = _run(m, "pp", h, water_temp=90)
     assert hot["ash"] < cold["ash"]
     assert hot["colour_l"] > cold["colour_l"]
 
 
 def test_too_severe_glycolysis_yellows_and_lowers_tm():
     m = GlycolysisReactor()
-    h = _hidden(m, "PET")
-    _, mild = _run(m, "PET", h, temp=205, residence=200)
-    _, severe = _run(m, "PET", h, temp=235, residence=300)
+    h = _hidden(m, "pet")
+    _, mild = _run(m, "pet", h, temp=205, residence=200)
+    _, severe = _run(m, "pet", h, temp=235, residence=300)
     assert severe["colour_b"] > mild["colour_b"]
     assert severe["dsc_tm"] < mild["dsc_tm"]
 
