@@ -87,14 +87,17 @@ def chart(
         return top + plot_h * (1 - (v - lo) / (hi - lo))
 
     half = every / 2
+    # A gap much wider than the usual spacing of the data is a gap in the data: lift the pen.
+    # (Sparse data in narrow buckets is not a gap: it leaves every other bucket empty.)
+    spacings = sorted(b.start - a.start for a, b in zip(buckets, buckets[1:], strict=False))
+    gap = max(every * 2, spacings[len(spacings) // 2] * 3) if spacings else every * 2
     mean_parts: list[str] = []
     upper: list[str] = []
     lower: list[str] = []
     previous: datetime | None = None
     for b in buckets:
         cx = x(b.start + half)
-        # A gap of more than two buckets is a gap in the data: lift the pen.
-        command = "M" if previous is None or b.start - previous > every * 2 else "L"
+        command = "M" if previous is None or b.start - previous > gap else "L"
         mean_parts.append(f"{command}{cx:.1f},{y(b.mean):.1f}")
         upper.append(f"{cx:.1f},{y(b.max):.1f}")
         lower.append(f"{cx:.1f},{y(b.min):.1f}")

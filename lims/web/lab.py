@@ -203,18 +203,25 @@ def sample_action(code: str, action: str):
 
 
 def _spec_limits(sample: Sample) -> dict[str, str]:
-    """Per property, the envelope limit shown beside the input (for the eye; the flag itself
-    comes from the evaluate endpoint, which applies the decision rule)."""
+    """Per property, the loosest grade's limit, shown beside the input for the eye (the flag
+    itself comes from the evaluate endpoint, which applies the decision rule)."""
     spec = load_spec(db(), sample.material_id)
     if spec is None:
         return {}
     shown = {}
-    for grade in spec.grades:
-        for prop in grade.limits:
-            found = grading.envelope(spec, prop)
-            if found:
-                shown[prop] = f"{found[0]}: {found[1]}"
+    for prop in {p for grade in spec.grades for p in grade.limits}:
+        grade, limit = grading.envelope(spec, prop)
+        low, high = (_plain(v) for v in (limit.min, limit.max))
+        if low is not None and high is not None:
+            shown[prop] = f"{grade}: {low} – {high}"
+        else:
+            shown[prop] = f"{grade}: ≥ {low}" if low is not None else f"{grade}: ≤ {high}"
     return shown
+
+
+def _plain(value: Decimal | None) -> str | None:
+    """12.500000 -> 12.5 (limits are stored with six decimals)."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
@@ -307,7 +314,7 @@ def import_csv():
 
 def label_url(code: str, fmt: str) -> str:
     """The LIMS label endpoint (PNG or PDF) for a sample."""
-    return f"{API_PREFIX}/samples/{code}/label.{fmt}"
+    return f"{API_PREFIX}/samples/{code}/label?format={fmt}"
 
 
 bp.add_app_template_global(label_url)

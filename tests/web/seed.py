@@ -1,0 +1,98 @@
+"""Test data for the page tests, made through the service functions (as a user would)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.db import utcnow
+from lims.models import Analysis, Sample, User
+from lims.seed import seed_all
+from lims.services import grading, samples, workflow
+from lims.services.results import load_spec
+from lims.settings import config_dir
+
+# config/users.toml (demo credentials); polyvorm and vezelwerk are customer users.
+PASSWORDS = {
+    "admin": "demo-admin",
+    "tech": "demo-tech",
+    "tech2": "demo-tech2",
+    "reviewer": "demo-reviewer",
+    "engineer": "demo-engineer",
+    "polyvorm": "demo-polyvorm",
+    "vezelwerk": "demo-vezelwerk",
+}
+
+
+def seed_reference(session_factory) -> None:
+    with session_factory.begin() as s:
+        seed_all(s, config_dir())
+
+
+def user(s: Session, username: str) -> User:
+    return s.scalar(select(User).where(User.username == username))
+
+
+@dataclass
+class LotSeed:
+    lot_id: int
+    lot_code: str
+    sample_codes: list[str]
+
+
+def lot_with_samples(
+    session_factory, count: int = 1, *, owner: str = "polyvorm", receive: bool = True
+) -> LotSeed:
+    """A PP lot from regranulation line 1 that ended an hour ago, with `count` samples."""
+    with session_factory.begin() as s:
+        tech = user(s, "tech")
+        end = utcnow() - timedelta(hours=1)
+        lot = samples.create_lot(
+            s, tech, code=f"LOT-{utcnow():%H%M%S%f}", installation="ntk-ext1", material="pp",
+            owner=owner, production_start=end - timedelta(hours=2), production_end=end,
+            input_stream="post-consumer", recycled_content_pct=Decimal("90"),
+        )
+        made = samples.register_samples(s, tech, [samples.SampleRequest(lot=lot.code)] * count)
+        if receive:
+            for sample in made:
+                workflow.receive(s, tech, sample)
+        return LotSeed(lot.id, lot.code, [m.code for m in made])
+
+
+def in_spec_value(s: Session, analysis: Analysis) -> str:
+    """The middle of the best grade's limit (or 1 when the property is not limited)."""
+    spec = load_spec(s, analysis.sample.material_id)
+    limit = spec.grades[0].limits.get(analysis.method.property) if spec else None
+    if limit is None:
+        return "1"
+    if limit.min is not None and limit.max is not None:
+        return str((limit.min + limit.max) / 2)
+    return str(limit.min * 2 + 1) if limit.min is not None else str(limit.max / 2)
+
+
+def submit_all(session_factory, code: str, username: str = "tech") -> None:
+    with session_factory.begin() as s:
+        actor = user(s, username)
+        sample = s.scalar(select(Sample).where(Sample.code == code))
+        for analysis in list(sample.analyses):
+            if analysis.state == "unassigned":
+                workflow.submit(s, actor, analysis, value=in_spec_value(s, analysis), unit=analysis.method.unit)
+
+
+def verify_all(session_factory, code: str, username: str = "reviewer") -> None:
+    with session_factory.begin() as s:
+        actor = user(s, username)
+        sample = s.scalar(select(Sample).where(Sample.code == code))
+        for analysis in list(sample.analyses):
+            if analysis.state == "submitted":
+                workflow.verify(s, actor, analysis)
+
+
+def envelope_limit(s: Session, analysis: Analysis) -> grading.Limit | None:
+    spec = load_spec(s, analysis.sample.material_id)
+    found = grading.envelope(spec, analysis.method.property) if spec else None
+    return found[1] if found else None

@@ -1,0 +1,190 @@
+"""Each role's main path through the pages in headless Chromium, with screenshots under
+test-artifacts/web/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from ingest.store import Point, open_store
+from lims.db import utcnow
+from lims.models import Sample
+from lims.services import certificates
+from tests.web import seed
+
+pytestmark = pytest.mark.browser
+
+
+def login(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(seed.PASSWORDS[username])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def shot(page: Page, artifacts_dir, name: str) -> None:
+    folder = artifacts_dir / "web"
+    folder.mkdir(exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    page = browser_page
+    login(page, live_server, "tech")
+    page.get_by_role("link", name="Register lot and samples").click()
+    page.get_by_label("Lot code").fill("EXT1-2026-0412")
+    page.get_by_label("Installation").select_option("ntk-ext1")
+    page.get_by_label("Material").select_option("pp")
+    page.get_by_label("Owner (customer)").select_option("polyvorm")
+    page.get_by_label("Production start").fill("2026-11-29T08:00")
+    page.get_by_label("Production end").fill("2026-11-29T16:00")
+    page.get_by_label("Number of samples").fill("2")
+    page.get_by_label("Storage location").fill("rack B3")
+    shot(page, artifacts_dir, "tech-1-register-form")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_text("Lot EXT1-2026-0412 registered")).to_be_visible()
+    codes = page.locator("table a[href*='/lab/samples/']").all_inner_texts()
+    assert len(codes) == 2 and all(re.fullmatch(r"NTK-\d{4}-\d{6}", c) for c in codes)
+    expect(page.get_by_role("link", name="PDF").first).to_have_attribute("href", re.compile(r"/label\?format=pdf"))
+    shot(page, artifacts_dir, "tech-2-lot-registered")
+
+    # A barcode scanner types the ID followed by Enter.
+    page.get_by_role("link", name="Samples", exact=True).click()
+    page.get_by_role("link", name="Receive", exact=True).click()
+    page.get_by_label("Sample ID").fill(codes[0])
+    page.get_by_label("Sample ID").press("Enter")
+    expect(page.get_by_test_id("received")).to_contain_text(codes[0])
+    expect(page.get_by_label("Sample ID")).to_be_focused()
+    shot(page, artifacts_dir, "tech-3-received")
+
+    page.goto(f"{live_server}/lab/samples/{codes[0]}/worksheet")
+    values = page.locator("input[data-evaluate]")
+    count = values.count()
+    assert count >= 3
+    # An absurd value is flagged out of spec while typing, before anything is submitted.
+    first = values.first
+    first.fill("99999")
+    flag = page.locator(f"#{first.get_attribute('data-flag')}")
+    expect(flag).to_have_text("out of spec")
+    with session_factory() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == codes[0]))
+        good = {a.id: seed.in_spec_value(s, a) for a in sample.analyses}
+    for i in range(count):
+        box = values.nth(i)
+        box.fill(good[int(box.get_attribute("name").split("-")[1])])
+    expect(flag).to_have_text(re.compile("in spec|near limit"))
+    shot(page, artifacts_dir, "tech-4-worksheet")
+    page.get_by_role("button", name="Submit results").click()
+    expect(page.get_by_text(f"{count} result(s) submitted")).to_be_visible()
+    expect(page.locator("h1 .badge")).to_have_text("to be verified")
+    shot(page, artifacts_dir, "tech-5-submitted")
+
+
+def test_reviewer_verifies_others_results_and_certifies(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    lot = seed.lot_with_samples(session_factory, 1)
+    code = lot.sample_codes[0]
+    seed.submit_all(session_factory, code, "tech")
+    page = browser_page
+    login(page, live_server, "reviewer")
+    expect(page.get_by_role("heading", name="Results to verify")).to_be_visible()
+    rows = page.locator("input[name=analysis]")
+    assert rows.count() >= 3
+    shot(page, artifacts_dir, "reviewer-1-queue")
+    page.get_by_label("Tick all").check()
+    page.get_by_role("button", name="Verify ticked results").click()
+    expect(page.get_by_text(re.compile(r"\d+ results verified"))).to_be_visible()
+    expect(page.get_by_text("Nothing to verify.")).to_be_visible()
+    ready = page.locator("tr", has_text=code)
+    expect(ready.locator(".grade")).to_have_text(re.compile(r"\S+"))
+    shot(page, artifacts_dir, "reviewer-2-ready-to-certify")
+    ready.get_by_role("button", name="Certify").click()
+    expect(page.get_by_text(re.compile(r"Certificate \S+ issued for " + code))).to_be_visible()
+    page.get_by_role("link", name="Certificates").click()
+    expect(page.locator("tr[data-certificate]")).to_have_count(1)
+    shot(page, artifacts_dir, "reviewer-3-certificates")
+
+
+def _certified_sample(session_factory, settings) -> str:
+    lot = seed.lot_with_samples(session_factory, 1)
+    code = lot.sample_codes[0]
+    seed.submit_all(session_factory, code, "tech")
+    seed.verify_all(session_factory, code, "reviewer")
+    with session_factory.begin() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == code))
+        issuer = certificates.Issuer.from_settings(settings)
+        return certificates.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
+
+
+def test_customer_finds_downloads_and_verifies_a_certificate(
+    app, live_server, browser_page, session_factory, artifacts_dir, tmp_path
+):
+    seed.seed_reference(session_factory)
+    number = _certified_sample(session_factory, app.config["RECYCLAB"])
+    page = browser_page
+    login(page, live_server, "polyvorm")
+    expect(page.get_by_role("heading", name="Certificates of analysis")).to_be_visible()
+    # Customers see no lab navigation.
+    expect(page.get_by_role("link", name="Samples", exact=True)).to_have_count(0)
+    page.get_by_label("Search").fill(number)
+    page.get_by_role("button", name="Search").click()
+    row = page.locator("tr[data-certificate]", has_text=number)
+    expect(row).to_have_count(1)
+    shot(page, artifacts_dir, "customer-1-certificates")
+    with page.expect_download() as pdf:
+        row.get_by_role("link", name="PDF").click()
+    pdf_path = tmp_path / "c.pdf"
+    pdf.value.save_as(pdf_path)
+    assert pdf_path.read_bytes().startswith(b"%PDF")
+    with page.expect_download() as js:
+        row.get_by_role("link", name="JSON").click()
+    assert number in (js.value.path()).read_text()
+    verify_href = row.get_by_role("link", name="Verify").get_attribute("href")
+    assert f"/verify/{number}?hash=" in verify_href
+    page.goto(verify_href)
+    expect(page.get_by_text(number).first).to_be_visible()
+    expect(page.get_by_text(re.compile("valid", re.I)).first).to_be_visible()
+    shot(page, artifacts_dir, "customer-2-verify")
+
+
+def test_engineer_sees_a_new_value_within_two_seconds(
+    app, live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    store = open_store(app.config["RECYCLAB"])
+    now = utcnow()
+    store.write(
+        [Point("ntk-ext1", "melt_temp_c", now - timedelta(minutes=m), 215.0 + m % 7) for m in range(60, 0, -1)]
+        + [Point("ntk-ext1", "melt_temp_c", now, 212.4)]
+    )
+    page = browser_page
+    login(page, live_server, "engineer")
+    cell = page.locator('[data-sensor="ntk-ext1/melt_temp_c"] [data-live-value]')
+    expect(cell).to_have_text("212.4")
+    shot(page, artifacts_dir, "engineer-1-dashboard")
+    written = time.monotonic()
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow(), 233.7)])
+    expect(cell).to_have_text("233.7", timeout=2000)
+    assert time.monotonic() - written < 2.0
+    store.close()
+
+    page.get_by_role("link", name=re.compile("Regranulation line 1")).click()
+    chart = page.get_by_role("img", name=re.compile("Melt temperature"))
+    expect(chart).to_have_attribute("data-points", re.compile(r"[1-9]\d*"))
+    shot(page, artifacts_dir, "engineer-2-charts-1h")
+    page.get_by_role("button", name="24h").click()
+    expect(page.get_by_role("img", name=re.compile("Melt temperature"))).to_be_visible()
+    shot(page, artifacts_dir, "engineer-3-charts-24h")
+    page.goto(f"{live_server}/process/alarms")
+    expect(page.get_by_role("heading", name="Alarms")).to_be_visible()
