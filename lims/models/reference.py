@@ -32,7 +32,7 @@ class Installation(Base):
     kind: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
 
-    line: Mapped[ProgrammeLine] = relationship(lazy="joined")
+    line: Mapped[ProgrammeLine] = relationship(lazy="joined", innerjoin=True)
     sensors: Mapped[list[Sensor]] = relationship(
         back_populates="installation", order_by="Sensor.id", cascade="all, delete-orphan"
     )
@@ -64,7 +64,7 @@ class Material(Base):
     name: Mapped[str] = mapped_column(String(200))
     line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
 
-    line: Mapped[ProgrammeLine] = relationship(lazy="joined")
+    line: Mapped[ProgrammeLine] = relationship(lazy="joined", innerjoin=True)
     test_plan: Mapped[list[TestPlanItem]] = relationship(
         order_by="TestPlanItem.position", cascade="all, delete-orphan"
     )
@@ -99,7 +99,7 @@ class TestPlanItem(Base):
     method_id: Mapped[int] = mapped_column(ForeignKey("method.id"))
     position: Mapped[int]
 
-    method: Mapped[Method] = relationship(lazy="joined")
+    method: Mapped[Method] = relationship(lazy="joined", innerjoin=True)
 
 
 class GradeSpec(Base):
@@ -110,7 +110,7 @@ class GradeSpec(Base):
     # simple | guard_band (ISO/IEC 17025 7.8.6, ILAC G8: the band is the expanded uncertainty)
     decision_rule: Mapped[str] = mapped_column(String(20))
 
-    material: Mapped[Material] = relationship(lazy="joined")
+    material: Mapped[Material] = relationship(lazy="joined", innerjoin=True)
     limits: Mapped[list[GradeLimit]] = relationship(
         order_by="(GradeLimit.rank, GradeLimit.property)", cascade="all, delete-orphan"
     )

@@ -50,9 +50,9 @@ class Lot(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
-    installation: Mapped[Installation] = relationship(lazy="joined")
-    material: Mapped[Material] = relationship(lazy="joined")
-    owner: Mapped[Organization] = relationship(lazy="joined")
+    installation: Mapped[Installation] = relationship(lazy="joined", innerjoin=True)
+    material: Mapped[Material] = relationship(lazy="joined", innerjoin=True)
+    owner: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)
 
 
 class SampleCounter(Base):
@@ -94,10 +94,10 @@ class Sample(Base):
     grade_reasons: Mapped[dict | None] = mapped_column(JSON)
     graded_at: Mapped[datetime | None]
 
-    line: Mapped[ProgrammeLine] = relationship(lazy="joined")
-    material: Mapped[Material] = relationship(lazy="joined")
+    line: Mapped[ProgrammeLine] = relationship(lazy="joined", innerjoin=True)
+    material: Mapped[Material] = relationship(lazy="joined", innerjoin=True)
     lot: Mapped[Lot | None] = relationship()
-    owner: Mapped[Organization] = relationship(lazy="joined")
+    owner: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)
     parent: Mapped[Sample | None] = relationship(remote_side=[id], back_populates="partitions")
     partitions: Mapped[list[Sample]] = relationship(back_populates="parent", order_by="Sample.id")
     analyses: Mapped[list[Analysis]] = relationship(back_populates="sample", order_by="Analysis.id")
@@ -131,7 +131,7 @@ class Analysis(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sample: Mapped[Sample] = relationship(back_populates="analyses")
-    method: Mapped[Method] = relationship(lazy="joined")
+    method: Mapped[Method] = relationship(lazy="joined", innerjoin=True)
     analyst: Mapped[User | None] = relationship(foreign_keys=[analyst_id])
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
     verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])

@@ -65,5 +65,5 @@ def get_analysis(
         raise NotFound(f"analysis {analysis_id} not found")
     if for_update:
         get_sample(session, user, analysis.sample.code, for_update=True)
-        session.refresh(analysis, with_for_update=True)
+        session.refresh(analysis)
     return analysis

@@ -18,15 +18,14 @@ class WorkflowError(DomainError):
 
 
 class InputError(DomainError):
-    """Bad input, naming the field (HTTP 422). `errors` maps field -> messages."""
+    """Bad input, naming the field (HTTP 422). `errors` maps field -> messages (or, for
+    lists of entries, index/row -> field -> messages)."""
 
     status = 422
 
-    def __init__(self, field: str | dict[str, list[str]], message: str = "") -> None:
+    def __init__(self, field: str | dict, message: str = "") -> None:
         self.errors = field if isinstance(field, dict) else {field: [message]}
-        super().__init__(
-            message or "; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items())
-        )
+        super().__init__(message or "invalid " + ", ".join(self.errors))
 
 
 class NotFound(DomainError):

@@ -19,6 +19,8 @@ from lims.services import grading
 from lims.services.errors import InputError
 
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
+# What the Numeric(18, 6) columns hold.
+_LARGEST = Decimal(10) ** 12
 _BELOW = re.compile(r"^\s*<\s*(?P<limit>\S+)\s*$")
 
 
@@ -45,8 +47,8 @@ def _decimal(raw: object, field: str) -> Decimal:
         value = Decimal(str(raw).strip().replace(",", "."))
     except InvalidOperation as exc:
         raise InputError(field, f"not a number: {raw!r}") from exc
-    if not value.is_finite():
-        raise InputError(field, "must be a finite number")
+    if not value.is_finite() or abs(value) >= _LARGEST:
+        raise InputError(field, f"must be a finite number below {_LARGEST:.0e} in size")
     return value
 
 

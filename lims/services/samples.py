@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
@@ -110,8 +110,8 @@ def create_lot(
         installation_id=inst.id,
         material_id=mat.id,
         owner_org_id=org.id,
-        production_start=production_start,
-        production_end=production_end,
+        production_start=production_start.astimezone(UTC),
+        production_end=production_end.astimezone(UTC),
         input_stream=input_stream,
         source=source,
         recycled_content_pct=recycled_content_pct,

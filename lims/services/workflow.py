@@ -14,7 +14,7 @@ writes an audit event in the caller's transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -169,7 +169,7 @@ def submit(
     analysis.unit = analysis.method.unit
     analysis.instrument = instrument
     analysis.analyst_id = (analyst or actor).id
-    analysis.measured_at = measured_at or now
+    analysis.measured_at = (measured_at or now).astimezone(UTC)
     analysis.evaluation = evaluation
     analysis.state = "submitted"
     analysis.submitted_by_id = actor.id

@@ -87,3 +87,19 @@ PP_LOT = {
     "source": "PMD household packaging, Tilburg sorting plant, PP fraction",
     "recycled_content_pct": "100",
 }
+
+
+def register(caller: Caller, lot: dict | None = PP_LOT, receive: bool = True, **sample) -> dict:
+    """A lot (created once) and one sample on it, received unless told otherwise; its detail."""
+    if lot is not None:
+        if caller.get(f"/lots?q={lot['code']}").get_json() == []:
+            ok(caller.post("/lots", json=lot), 201)
+        sample.setdefault("lot", lot["code"])
+    code = ok(caller.post("/samples", json=sample), 201)["sample_id"]
+    if receive:
+        ok(caller.post(f"/samples/{code}/receive", json={}))
+    return ok(caller.get(f"/samples/{code}"))
+
+
+def analyses_by_method(sample: dict) -> dict[str, int]:
+    return {a["method"]: a["id"] for a in sample["analyses"] if a["state"] != "retracted"}

@@ -1,0 +1,139 @@
+"""Entering results: units, detection limits, CSV import all or nothing, guarded transitions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from lims.models import Analysis, AuditEvent, Sample
+from tests.lims.conftest import analyses_by_method, ok, register
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+def test_wrong_unit_is_422_naming_the_expected_unit_and_changes_nothing(lab, session_factory):
+    tech = lab.as_("tech")
+    sample = register(tech, methods=["mfr_230_2_16", "charpy_179"])
+    ids = analyses_by_method(sample)
+    with session_factory() as s:
+        events = s.scalar(select(func.count()).select_from(AuditEvent))
+    for unit in ("g/10min", "kJ/m²x", "", "MPa"):
+        r = tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": 12, "unit": unit})
+        assert r.status_code == 422
+        assert r.get_json()["errors"]["json"]["unit"] == [
+            f"expected 'g/10 min' for method mfr_230_2_16, got '{unit}'"
+        ]
+    # Superscripts are spelling, not another unit.
+    ok(tech.post(f"/analyses/{ids['charpy_179']}/result", json={"value": "4.25", "unit": "kJ/m²"}))
+    bad = tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": "twelve", "unit": "g/10 min"})
+    assert bad.status_code == 422 and "value" in bad.get_json()["errors"]["json"]
+    missing = tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": 1})
+    assert missing.status_code == 422 and "unit" in missing.get_json()["errors"]["json"]
+    with session_factory() as s:
+        mfr = s.get(Analysis, ids["mfr_230_2_16"])
+        assert (mfr.state, mfr.value) == ("unassigned", None)
+        # Only the charpy result (and nothing from the refused requests) was written.
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == events + 1
+
+
+CSV_HEADER = "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at"
+
+
+def test_csv_import_is_all_or_nothing_and_lists_every_bad_row(lab, session_factory):
+    tech = lab.as_("tech")
+    a = register(tech, methods=["mfr_230_2_16", "ash_3451", "density_1183"])["sample_id"]
+    b = register(tech, methods=["mfr_230_2_16"], receive=False)["sample_id"]
+    rows = [
+        CSV_HEADER,
+        f"{a},mfr_230_2_16,12.3,g/10 min,,MFR-02,tech2,2026-03-03T10:00:00+01:00",  # good
+        f"{a},ash_3451,0.4,kg,,,,",  # wrong unit
+        f"{a},iv_1628,0.8,dl/g,,,,",  # not in this sample's plan
+        "NTK-2026-999999,mfr_230_2_16,12,g/10 min,,,,",  # unknown sample
+        f"{b},mfr_230_2_16,12,g/10 min,,,,",  # not received yet
+        f"{a},density_1183,0.91,g/cm3,,,,2026-03-03T10:00:00",  # time without offset
+        f"{a},mfr_230_2_16,12.4,g/10 min,,,,",  # the same analysis twice
+    ]
+    r = tech.post("/imports/results", data={"file": (__import__("io").BytesIO("\n".join(rows).encode()), "run.csv")})
+    assert r.status_code == 422, r.get_data(as_text=True)
+    errors = {e["row"]: e["errors"] for e in r.get_json()["errors"]["json"]["rows"]}
+    assert set(errors) == {3, 4, 5, 6, 7, 8}
+    assert "g/10 min" not in str(errors[3]) and "expected '%'" in errors[3]["unit"][0]
+    assert "not tested by method 'iv_1628'" in errors[4]["method"][0]
+    assert "not found" in errors[5]["sample_id"][0]
+    assert "registered" in errors[6]["row"][0]
+    assert "UTC offset" in errors[7]["measured_at"][0]
+    assert "no open analysis" in errors[8]["method"][0]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0
+
+    good = "\n".join([CSV_HEADER, f"{a},mfr_230_2_16,12.3,g/10 min,,MFR-02,tech2,2026-03-03T10:00:00+01:00",
+                      f"{a},ash_3451,< 0.05,%,,,,"])
+    done = ok(tech.post("/imports/results", data=good.encode(), content_type="text/csv"), 201)
+    assert done["imported"] == 2
+    mfr = done["analyses"][0]
+    assert (mfr["analyst"], mfr["submitted_by"], mfr["instrument"]) == ("tech2", "tech", "MFR-02")
+    assert mfr["measured_at"] == "2026-03-03T09:00:00+00:00"
+    assert tech.post("/imports/results", data=b"method,value\n1,2", content_type="text/csv").status_code == 422
+
+
+def test_transitions_that_are_not_allowed_answer_409_with_the_reason(lab):
+    tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
+    sample = register(tech, methods=["ash_3451"])
+    code, ash = sample["sample_id"], analyses_by_method(sample)["ash_3451"]
+    r = tech.post(f"/samples/{code}/receive", json={})
+    assert r.status_code == 409 and "it is received (needs registered)" in r.get_json()["message"]
+    assert tech.post(f"/samples/{code}/cancel", json={"reason": "x"}).status_code == 409
+    assert reviewer.post(f"/samples/{code}/certify").status_code == 409
+    assert reviewer.post(f"/analyses/{ash}/verify").status_code == 409  # nothing submitted yet
+    ok(tech.post(f"/analyses/{ash}/result", json={"value": "0.31", "unit": "%"}))
+    again = tech.post(f"/analyses/{ash}/result", json={"value": "0.32", "unit": "%"})
+    assert again.status_code == 409 and "retest instead" in again.get_json()["message"]
+    assert tech.post(f"/analyses/{ash}/verify").status_code == 403  # technicians do not verify
+    assert tech.post(f"/samples/{code}/reject", json={"reason": "wet"}).status_code == 409
+    # A reviewer retracts it: a new analysis replaces it, the original is kept.
+    new = ok(reviewer.post(f"/analyses/{ash}/retract", json={"reason": "crucible not tared"}))
+    assert ok(tech.get(f"/analyses/{ash}"))["state"] == "retracted"
+    assert reviewer.post(f"/analyses/{ash}/retract", json={"reason": "again"}).status_code == 409
+    ok(tech.post(f"/analyses/{new['id']}/result", json={"value": "0.30", "unit": "%"}))
+    ok(reviewer.post(f"/analyses/{new['id']}/verify"))
+    verified = ok(tech.get(f"/samples/{code}"))
+    assert verified["state"] == "verified" and verified["grade"] == "off-spec"  # most of the plan is missing
+    assert tech.post(f"/samples/{code}/certify").status_code == 403
+    ok(reviewer.post(f"/samples/{code}/certify"))
+    assert reviewer.post(f"/analyses/{new['id']}/retest", json={"reason": "x"}).status_code == 409
+    assert reviewer.post(f"/samples/{code}/invalidate", json={"reason": " "}).status_code == 422
+    assert ok(reviewer.post(f"/samples/{code}/invalidate", json={"reason": "wrong lot"}))["state"] == "invalid"
+
+
+def test_bulk_registration_is_all_or_nothing(lab, session_factory):
+    tech = lab.as_("tech")
+    register(tech, receive=False, methods=[])
+    with session_factory() as s:
+        before = s.scalar(select(func.count()).select_from(Sample))
+    bad = tech.post("/samples/bulk", json={"samples": [
+        {"material": "pp", "owner": "polyvorm"},
+        {"material": "unobtainium", "owner": "polyvorm"},
+        {"lot": "L-EXT1-2026-0042", "methods": ["mfr_230_2_16", "nope"]},
+        {"owner": "polyvorm"},
+    ]})
+    assert bad.status_code == 422
+    assert set(bad.get_json()["errors"]["json"]["samples"]) == {"1", "2", "3"}
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Sample)) == before
+    good = ok(tech.post("/samples/bulk", json={"samples": [{"material": "cotton", "owner": "vezelwerk"}] * 30}), 201)
+    codes = [s["sample_id"] for s in good["samples"]]
+    assert len(set(codes)) == 30 and all(c.startswith("DCTV-") for c in codes)
+
+
+def test_partitions_keep_their_parent(lab):
+    tech = lab.as_("tech")
+    parent = register(tech, methods=["mfr_230_2_16"])["sample_id"]
+    parts = ok(tech.post(f"/samples/{parent}/partitions", json={"count": 2, "methods": ["ash_3451"]}), 201)["samples"]
+    assert [p["sample_id"] for p in parts] == [f"{parent}-01", f"{parent}-02"]
+    more = ok(tech.post(f"/samples/{parent}/partitions", json={"storage_location": "Freezer 2"}), 201)["samples"]
+    assert more[0]["sample_id"] == f"{parent}-03" and more[0]["storage_location"] == "Freezer 2"
+    detail = ok(tech.get(f"/samples/{parent}-01"))
+    assert detail["parent"] == parent and detail["lot"] == "L-EXT1-2026-0042" and detail["state"] == "received"
+    assert [a["method"] for a in detail["analyses"]] == ["ash_3451"]
+    assert ok(tech.get(f"/samples/{parent}"))["partitions"] == [f"{parent}-01", f"{parent}-02", f"{parent}-03"]
+    assert tech.post(f"/samples/{parent}-01/partitions", json={}).status_code == 409
