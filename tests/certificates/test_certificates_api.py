@@ -1,0 +1,259 @@
+"""Issuing rules, lot certificates, search, sharing by grant, the public checks and the lab key."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import stat
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from lims.certificates import signing
+from lims.models import Sample
+from lims.models.certificate import Certificate
+from lims.services import certificates
+from lims.services.errors import WorkflowError
+from lims.settings import load_settings
+from tests.certificates import support
+from tests.certificates.conftest import ok, pdf_text
+from tests.certificates.support import PP_GRADE_A
+
+
+def _certify(lab, sample: str, **extra) -> dict:
+    return ok(lab.as_("reviewer").post("/certificates", json={"sample": sample, **extra}), 201)
+
+
+def test_only_reviewers_certify_verified_samples_and_bad_input_names_the_field(lab):
+    lab.lot("L-RULES")
+    sample = lab.verified_sample("L-RULES")
+    reviewer = lab.as_("reviewer")
+
+    for who in ("tech", "polyvorm"):
+        assert lab.as_(who).post("/certificates", json={"sample": sample}).status_code == 403
+    both = reviewer.post("/certificates", json={"sample": sample, "lot": "L-RULES"})
+    assert both.status_code == 422 and "sample" in both.get_json()["errors"]["json"]
+    assert reviewer.post("/certificates", json={}).status_code == 422
+    assert reviewer.post("/certificates", json={"sample": "NTK-1999-999999"}).status_code == 404
+    unknown = reviewer.post("/certificates", json={"sample": sample, "replaces": "NTK-COA-1999-000001"})
+    assert unknown.status_code == 422 and "replaces" in unknown.get_json()["errors"]["json"]
+
+    first = _certify(lab, sample)
+    again = reviewer.post("/certificates", json={"sample": sample})
+    assert again.status_code == 409 and "certified" in again.get_json()["message"]
+
+    # A valid certificate cannot be replaced: its sample must be invalidated first (7.8.8).
+    other = lab.verified_sample("L-RULES")
+    clash = reviewer.post("/certificates", json={"sample": other, "replaces": first["number"]})
+    assert clash.status_code == 409 and "still valid" in clash.get_json()["message"]
+    # The refused requests left nothing behind.
+    assert ok(reviewer.get(f"/samples/{other}"))["state"] == "verified"
+    assert [c["number"] for c in ok(reviewer.get("/certificates"))] == [first["number"]]
+
+
+def test_a_lot_certificate_covers_its_verified_samples_once_none_is_in_testing(lab, tmp_path):
+    lab.lot("L-LOT")
+    s1 = lab.verified_sample("L-LOT")
+    s2 = lab.verified_sample("L-LOT", {**PP_GRADE_A, "mfr": "20.00"})  # grade B
+    reviewer = lab.as_("reviewer")
+    with lab.session_factory.begin() as session:
+        from lims.services import samples
+
+        samples.register_samples(session, support.user(session, "tech"), [samples.SampleRequest(lot="L-LOT")])
+    busy = reviewer.post("/certificates", json={"lot": "L-LOT"})
+    assert busy.status_code == 409 and "not yet verified" in busy.get_json()["message"]
+
+    with lab.session_factory.begin() as session:
+        pending = session.scalar(select(Sample).where(Sample.state == "registered"))
+        from lims.services import workflow
+
+        workflow.cancel(session, support.user(session, "tech"), pending, "bag torn in transport")
+    cert = ok(reviewer.post("/certificates", json={"lot": "L-LOT"}), 201)
+    assert cert["kind"] == "lot" and cert["samples"] == [s1, s2]
+    assert cert["grade"] == "B"  # the lot is as good as its worst sample
+    assert {r["sample"] for r in cert["content"]["results"]} == {s1, s2}
+    text = " ".join(pdf_text(lab.as_("polyvorm").get(f"/certificates/{cert['id']}.pdf").data, tmp_path).split())
+    assert s1 in text and s2 in text and "Grade: B" in text
+    # Nothing is left to certify in the lot now.
+    assert reviewer.post("/certificates", json={"lot": "L-LOT"}).status_code == 409
+
+
+def test_search_filters_and_pages(lab):
+    lab.lot("L-SEARCH-1")
+    lab.lot("L-SEARCH-2", owner="vezelwerk")
+    a = _certify(lab, lab.verified_sample("L-SEARCH-1", description="silo 4 pellets"))
+    b = _certify(lab, lab.verified_sample("L-SEARCH-1", {**PP_GRADE_A, "mfr": "20.00"}))
+    c = _certify(lab, lab.verified_sample("L-SEARCH-2"))
+    staff, customer = lab.as_("reviewer"), lab.as_("polyvorm")
+
+    def numbers(caller, **query):
+        return [x["number"] for x in ok(caller.get("/certificates", query_string=query))]
+
+    assert numbers(staff) == [c["number"], b["number"], a["number"]]
+    assert numbers(customer) == [b["number"], a["number"]]
+    assert numbers(customer, grade="B") == [b["number"]]
+    assert numbers(staff, lot="L-SEARCH-2") == [c["number"]]
+    assert numbers(customer, lot="L-SEARCH-2") == []
+    assert numbers(customer, material="pp", line="ntk") == [b["number"], a["number"]]
+    assert numbers(customer, material="pe-hd") == []
+    assert numbers(customer, q="SILO 4") == [a["number"]]
+    assert numbers(customer, q="polyvorm") == [b["number"], a["number"]]
+    assert numbers(customer, q="%") == []  # wildcards are taken literally
+    assert numbers(customer, status="withdrawn") == []
+    issued = a["issued_at"]
+    assert numbers(customer, issued_from=issued) == [b["number"], a["number"]]
+    assert numbers(customer, issued_to=issued) == []
+    bad = customer.get("/certificates", query_string={"issued_from": "2026-01-01T00:00:00"})
+    assert bad.status_code == 422 and "issued_from" in bad.get_json()["errors"]["query"]
+
+    first = customer.get("/certificates", query_string={"page_size": 1})
+    assert [x["number"] for x in first.get_json()] == [b["number"]]
+    assert '"total": 2' in first.headers["X-Pagination"]
+
+
+def test_a_grant_shares_one_certificate_with_a_buyer_and_follows_its_revisions(lab):
+    lab.lot("L-GRANT")
+    sample = lab.verified_sample("L-GRANT")
+    cert = _certify(lab, sample)
+    admin, buyer = lab.as_("admin"), lab.as_("buyer")
+    assert buyer.get(f"/certificates/{cert['id']}.pdf").status_code == 404
+
+    for who in ("reviewer", "polyvorm"):
+        refused = lab.as_(who).post(f"/certificates/{cert['id']}/grants", json={"organization": "kunststofkringloop"})
+        assert refused.status_code == 403
+    assert admin.post(f"/certificates/{cert['id']}/grants", json={"organization": "nope"}).status_code == 422
+    assert admin.post(f"/certificates/{cert['id']}/grants", json={"organization": "polyvorm"}).status_code == 422
+    grant = ok(admin.post(f"/certificates/{cert['id']}/grants", json={"organization": "kunststofkringloop"}), 201)
+    assert grant["organization"] == "kunststofkringloop"
+
+    assert [c["number"] for c in ok(buyer.get("/certificates"))] == [cert["number"]]
+    assert buyer.get(f"/certificates/{cert['id']}.json").status_code == 200
+    assert lab.as_("vezelwerk").get(f"/certificates/{cert['id']}").status_code == 404
+
+    # The revision that replaces a shared certificate is shared with the same buyer.
+    ok(lab.as_("reviewer").post(f"/samples/{sample}/invalidate", json={"reason": "label mix-up"}))
+    revised = _certify(lab, lab.verified_sample("L-GRANT"), replaces=cert["number"])
+    assert [c["number"] for c in ok(buyer.get("/certificates"))] == [revised["number"], cert["number"]]
+
+    assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 204
+    assert buyer.get(f"/certificates/{cert['id']}").status_code == 404
+    assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 404
+
+
+def test_public_checks_show_the_summary_only(lab, client):
+    lab.lot("L-PUBLIC")
+    cert = _certify(lab, lab.verified_sample("L-PUBLIC"))
+    number = cert["number"]
+
+    assert client.get("/api/v1/public/certificates/NTK-COA-1999-000001").status_code == 404
+    page = client.get("/verify/NTK-COA-1999-000001")
+    assert page.status_code == 404 and "No certificate with this number" in page.get_data(as_text=True)
+
+    wrong = ok(client.get(f"/api/v1/public/certificates/{number}", query_string={"hash": "sha256:00"}))
+    assert wrong["hash_matches"] is False and wrong["status"] == "valid"
+    assert set(wrong) >= {"number", "material", "grade", "issued_on", "laboratory"}
+    assert "does NOT match" in client.get(f"/verify/{number}?hash=sha256:00").get_data(as_text=True)
+
+    check = "/api/v1/public/certificates/verify"
+    for junk in (b"not json", b"\xff\xfe", b"[]", b'{"format": "recyclab-certificate/1"}', b"{}"):
+        result = ok(client.post(check, data=junk, content_type="application/json"))
+        assert not result["valid"] and result["reason"].startswith("malformed")
+    assert client.post(check, data=b"", content_type="application/json").status_code == 422
+    huge = b" " * (600 * 1024)
+    assert client.post(check, data=huge, content_type="application/json").status_code == 413
+
+    signed = lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").data
+    from io import BytesIO
+
+    multipart = ok(client.post(check, data={"file": (BytesIO(signed), "c.json")}, content_type="multipart/form-data"))
+    assert multipart["valid"] and multipart["certificate"]["number"] == number
+
+    # The same check as a page, for people (the form carries a CSRF token like every form).
+    form = client.get("/verify").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    shown = client.post(
+        "/verify", data={"csrf_token": token, "file": (BytesIO(signed), "c.json")}, content_type="multipart/form-data"
+    )
+    assert shown.status_code == 200 and "Genuine and valid." in shown.get_data(as_text=True)
+
+
+def test_a_file_signed_with_another_key_is_refused_even_with_a_valid_signature(lab, client, tmp_path):
+    lab.lot("L-FORGE")
+    cert = _certify(lab, lab.verified_sample("L-FORGE"))
+    signed = lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").get_json()
+    # A forger re-signs altered content with a key of their own.
+    forged_key = signing.load_or_create_key(tmp_path / "forger.pem")
+    content = {**signed["certificate"], "grade": "A+"}
+    canonical = signing.canonical(content)
+    from lims.certificates import document
+
+    forged = document.to_bytes(
+        document.envelope(content, signing.content_hash(canonical), signing.sign(forged_key, canonical), "forged")
+    )
+    result = ok(client.post("/api/v1/public/certificates/verify", data=forged, content_type="application/json"))
+    assert not result["valid"] and not result["signature_valid"]
+    assert "signed with key forged" in result["reason"]
+
+
+def test_the_lab_key_is_made_once_private_and_can_come_from_a_file(app, client, tmp_path):
+    settings = app.config["RECYCLAB"]
+    pem = client.get("/.well-known/recyclab-signing-key.pem").data
+    path = signing.key_path(settings)
+    assert path.parent == settings.var_dir / "keys"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert client.get("/.well-known/recyclab-signing-key.pem").data == pem  # not regenerated
+    public = signing.load_public_pem(pem)
+    jwk = client.get("/.well-known/recyclab-signing-key.json").get_json()["keys"][0]
+    raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    assert signing.load_public_pem(pem) and raw == signing._raw(public)
+    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519"
+
+    own = tmp_path / "hsm-export.pem"
+    key = signing.load_or_create_key(own)
+    configured = load_settings({"var_dir": tmp_path / "other", "signing_key_file": str(own)})
+    assert signing.key_id(signing.signing_key(configured).public_key()) == signing.key_id(key.public_key())
+
+
+def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, app, session_factory):
+    """PostgreSQL row locks: the second waits for the first and then finds the sample certified."""
+    lab.lot("L-RACE")
+    code = lab.verified_sample("L-RACE")
+    issuer = certificates.Issuer.from_settings(app.config["RECYCLAB"])
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        with session_factory() as session:
+            sample = session.scalar(select(Sample).where(Sample.code == code))
+            try:
+                certificates.issue_for_sample(session, issuer, support.user(session, "admin"), sample)
+                session.commit()
+                outcome["second"] = "issued"
+            except WorkflowError as exc:
+                session.rollback()
+                outcome["second"] = exc.message
+
+    with session_factory() as first:
+        sample = first.scalar(select(Sample).where(Sample.code == code))
+        certificates.issue_for_sample(first, issuer, support.user(first, "reviewer"), sample)
+        racer = threading.Thread(target=second)
+        racer.start()
+        time.sleep(0.5)
+        assert racer.is_alive()  # blocked on the sample's row lock
+        first.commit()
+    racer.join(timeout=30)
+    assert "it is certified" in str(outcome["second"])
+    with session_factory() as session:
+        assert len(session.scalars(select(Certificate)).all()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_issue_and_withdraw_on_sqlite(lab):
+    lab.lot("L-SQLITE")
+    sample = lab.verified_sample("L-SQLITE")
+    cert = _certify(lab, sample)
+    ok(lab.as_("reviewer").post(f"/samples/{sample}/invalidate", json={"reason": "wrong bag"}))
+    status = ok(lab.client.get(f"/api/v1/public/certificates/{cert['number']}"))
+    assert status["status"] == "withdrawn" and "wrong bag" in status["withdrawn_reason"]
