@@ -6,6 +6,7 @@ Every change goes through lims.services; these views only read forms and render 
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal, InvalidOperation
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -13,6 +14,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from analytics import predict
+from analytics.registry import ArtifactRefused
+from ingest.registry import load_registry
+from ingest.store import StoreError
 from lims.app import API_PREFIX
 from lims.models import Analysis, Installation, Lot, Material, Organization, Sample
 from lims.models.sample import INPUT_STREAMS, SAMPLE_STATES
@@ -25,9 +30,11 @@ from lims.services.results import as_result, load_spec, measure
 from lims.web.errors import web_blueprint
 from lims.web.i18n import parse_local_datetime
 from lims.web.labels import STATE_NAMES
+from lims.web.process import timeseries_store
 from lims.web.session_auth import LAB, current_user, login_required
 
 bp = web_blueprint("lab", __name__, url_prefix="/lab")
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_SAMPLES_PER_LOT_FORM = 50
@@ -127,6 +134,7 @@ def new_lot():
         except DomainError as exc:
             errors = _failed(exc)
         else:
+            _predict(lot)
             flash(_("Lot %(code)s registered with its samples.", code=lot.code), "success")
             return redirect(url_for("lab.lot", lot_id=lot.id))
     return (
@@ -135,16 +143,22 @@ def new_lot():
     )
 
 
+def _predict(lot: Lot) -> None:
+    """Ask the production model for the lot's grade; registration never fails for want of one."""
+    try:
+        predict.predict_lot(db(), timeseries_store(), load_registry(), lot)
+    except (predict.NoProductionModel, StoreError, ArtifactRefused) as exc:
+        log.info("no grade prediction for lot %s: %s", lot.code, exc)
+
+
 @bp.get("/lots/<int:lot_id>")
 @login_required(*LAB)
 def lot(lot_id: int):
-    from lims.web.process import predicted_grade
-
     lot_row = db().get(Lot, lot_id)
     if lot_row is None:
         abort(404)
     lot_samples = list(db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id)))
-    return render_template("lab/lot.html", lot=lot_row, samples=lot_samples, prediction=predicted_grade(lot_row))
+    return render_template("lab/lot.html", lot=lot_row, samples=lot_samples, prediction=predict.latest_prediction(db(), lot_id))
 
 
 @bp.route("/receive", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from analytics import predict
 from ingest.store import Point, StoreError, TimeSeriesStore, open_store
 from lims.db import utcnow
 from lims.models import Analysis, Installation, Lot, Sample
@@ -279,10 +280,5 @@ def lot(lot_id: int):
         charts=drawn,
         summary=summary,
         store_error=store_error,
-        prediction=predicted_grade(lot_row),
+        prediction=predict.latest_prediction(db(), lot_id),
     )
-
-
-def predicted_grade(lot_row: Lot):
-    """The analytics prediction for a lot, once the analytics code provides one."""
-    return None

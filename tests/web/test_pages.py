@@ -1,0 +1,193 @@
+"""Page behaviour through the Flask test client: login, CSRF, roles, languages, error pages,
+the CSV import's row errors, the live endpoint and query counts on list pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, select
+
+from ingest.store import Point, open_store
+from lims.db import utcnow
+from lims.models import Analysis, Sample
+from tests.web import seed
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    return CSRF.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+def log_in(client, username: str):
+    return client.post(
+        "/login",
+        data={"username": username, "password": seed.PASSWORDS[username], "csrf_token": csrf_token(client)},
+    )
+
+
+@pytest.fixture
+def seeded(session_factory):
+    seed.seed_reference(session_factory)
+    return session_factory
+
+
+def test_login_sends_each_role_to_its_start_page_and_logout_ends_the_session(client, seeded):
+    assert client.get("/lab/samples").headers["Location"].startswith("/login?next=/lab/samples")
+    wrong = client.post("/login", data={"username": "tech", "password": "nope", "csrf_token": csrf_token(client)})
+    assert wrong.status_code == 401 and "wrong password" in wrong.get_data(as_text=True)
+    for username, start in [("tech", "/lab/samples"), ("reviewer", "/review/"), ("engineer", "/process/"), ("polyvorm", "/certificates/")]:
+        client.get("/")  # fresh page, fresh token
+        assert log_in(client, username).status_code == 302
+        assert client.get("/").headers["Location"] == start
+        token = csrf_token(client, start)
+        assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+        assert client.get(start).status_code == 302
+
+
+def test_login_does_not_redirect_to_another_site(client, seeded):
+    response = client.post(
+        "/login?next=//evil.example/x",
+        data={"username": "tech", "password": seed.PASSWORDS["tech"], "csrf_token": csrf_token(client)},
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_a_form_without_its_csrf_token_is_refused_with_an_explanation(client, seeded):
+    response = client.post("/login", data={"username": "tech", "password": seed.PASSWORDS["tech"]})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "expired or was sent from elsewhere" in page and "Go back, reload the page" in page
+    log_in(client, "tech")
+    assert client.post("/lab/receive", data={"code": "NTK-2026-000001"}).status_code == 400
+
+
+def test_roles_see_only_their_pages_and_errors_say_what_to_do(client, seeded):
+    log_in(client, "polyvorm")
+    nav = client.get("/certificates/").get_data(as_text=True)
+    assert 'href="/lab/samples"' not in nav and 'href="/process/"' not in nav
+    forbidden = client.get("/lab/samples")
+    assert forbidden.status_code == 403 and "Your role does not include this page" in forbidden.get_data(as_text=True)
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404 and "does not exist" in missing.get_data(as_text=True)
+    # The API keeps its JSON errors.
+    assert client.get("/api/v1/no-such-thing").is_json
+
+
+def test_customer_sees_no_foreign_sample(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1, owner="vezelwerk")
+    log_in(client, "tech")
+    assert client.get(f"/lab/samples/{lot.sample_codes[0]}").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/lab/samples")})
+    log_in(client, "polyvorm")
+    assert client.get(f"/lab/samples/{lot.sample_codes[0]}").status_code == 403
+
+
+def test_dutch_pages_and_amsterdam_times(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    log_in(client, "tech")
+    client.post("/lang", data={"lang": "nl", "next": "/lab/samples", "csrf_token": csrf_token(client, "/lab/samples")})
+    page = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
+    assert "Monsters" in page and "Productievenster" in page
+    with seeded() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == lot.sample_codes[0]))
+        registered = sample.registered_at
+    from zoneinfo import ZoneInfo
+
+    local = registered.astimezone(ZoneInfo("Europe/Amsterdam"))
+    detail = client.get(f"/lab/samples/{lot.sample_codes[0]}").get_data(as_text=True)
+    assert f"{local:%H:%M}" in detail
+    assert 'lang="nl"' in detail
+
+
+def test_worksheet_rejects_a_wrong_unit_and_saves_nothing(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    with seeded() as s:
+        analyses = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).all()
+        good = {a.id: seed.in_spec_value(s, a) for a in analyses}
+        first, second = analyses[0], analyses[1]
+        unit = first.method.unit
+    log_in(client, "tech")
+    token = csrf_token(client, f"/lab/samples/{code}/worksheet")
+    form = {"csrf_token": token, f"value-{first.id}": good[first.id], f"unit-{first.id}": unit,
+            f"value-{second.id}": good[second.id], f"unit-{second.id}": "furlong"}
+    response = client.post(f"/lab/samples/{code}/worksheet", data=form)
+    assert response.status_code == 422
+    assert "expected" in response.get_data(as_text=True) and "furlong" in response.get_data(as_text=True)
+    with seeded() as s:
+        assert {a.state for a in s.scalars(select(Analysis).join(Sample).where(Sample.code == code))} == {"unassigned"}
+    flag = client.get(f"/lab/analyses/{first.id}/evaluate?value=99999&unit={unit}").get_json()
+    assert flag["evaluation"] == "out_of_spec"
+    assert client.get(f"/lab/analyses/{first.id}/evaluate?value=abc&unit={unit}").get_json()["error"]
+
+
+def test_csv_import_lists_every_bad_row_and_imports_nothing(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    with seeded() as s:
+        a = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).first()
+        key, unit, value = a.method.key, a.method.unit, seed.in_spec_value(s, a)
+    text = (
+        "sample_id,method,value,unit\n"
+        f"{code},{key},{value},{unit}\n"
+        f"NTK-1999-999999,{key},{value},{unit}\n"
+        f"{code},no-such-method,1,{unit}\n"
+    )
+    log_in(client, "tech")
+    response = client.post("/lab/import", data={"text": text, "csrf_token": csrf_token(client, "/lab/import")})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    rows = re.findall(r'<tr><td class="num">(\d+)</td><td>(\w+)</td>', page)
+    assert rows == [("3", "sample_id"), ("4", "method")]
+    with seeded() as s:
+        assert s.scalar(select(Analysis.state).where(Analysis.id == a.id)) == "unassigned"
+    ok = client.post("/lab/import", data={"text": "\n".join(text.splitlines()[:2]), "csrf_token": csrf_token(client, "/lab/import")})
+    assert ok.status_code == 200 and "1 result imported" in ok.get_data(as_text=True)
+
+
+def test_live_endpoint_and_chart_ranges(app, client, seeded):
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow() - timedelta(seconds=1), 221.5)])
+    store.close()
+    log_in(client, "engineer")
+    live = client.get("/process/live.json").get_json()
+    melt = live["installations"]["ntk-ext1"]["sensors"]["melt_temp_c"]
+    assert melt["value"] == 221.5 and melt["state"] == "ok"
+    assert live["installations"]["ntk-ext1"]["state"] == "running"
+    assert live["installations"]["ntk-ext2"]["state"] == "nodata"
+    page = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
+    assert page.status_code == 200
+    bad = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-02T00:00&end=2026-01-01T00:00")
+    assert bad.status_code == 422 and "the end must be after the start" in bad.get_data(as_text=True)
+    assert client.get("/process/installations/ntk-ext1?range=5y").status_code == 422
+
+
+def _count_queries(app, client, path: str) -> int:
+    engine = app.extensions["recyclab.engine"]
+    seen = []
+
+    def count(*_args):
+        seen.append(1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_list_pages_do_not_query_per_row(app, client, seeded):
+    lot = seed.lot_with_samples(seeded, 2)
+    for code in lot.sample_codes:
+        seed.submit_all(seeded, code)
+    log_in(client, "reviewer")
+    few = {p: _count_queries(app, client, p) for p in ("/lab/samples", "/review/")}
+    more = seed.lot_with_samples(seeded, 6)
+    for code in more.sample_codes:
+        seed.submit_all(seeded, code)
+    many = {p: _count_queries(app, client, p) for p in ("/lab/samples", "/review/")}
+    assert many == few
