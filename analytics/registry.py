@@ -16,27 +16,16 @@ from sqlalchemy.orm import Session
 from lims.db import utcnow
 from lims.models.analytics import ModelVersion
 
-# Everything a trained grade pipeline holds beyond what skops trusts by default; a type not
-# listed here makes loading fail instead of executing unknown code.
+# What a trained grade pipeline holds beyond the types skops trusts by default (sklearn
+# estimators, numpy arrays). A type not listed here makes loading fail instead of running
+# unknown code. functools.partial is listed because the boosted model keeps one wrapping
+# sklearn.utils.validation.check_array, which is listed too (and nothing else callable).
 TRUSTED_TYPES = [
-    "collections.OrderedDict",
-    "numpy.dtype",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.MultinomialLogit",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss.loss.HalfMultinomialLoss",
-    "sklearn.calibration.CalibratedClassifierCV",
+    "functools.partial",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.frozen._frozen.FrozenEstimator",
-    "sklearn.isotonic.IsotonicRegression",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.utils.validation.check_array",
 ]
 
 

@@ -59,4 +59,8 @@ def _register_blueprints(app: Flask, api: Api) -> None:
 
     for blp in certificate_blueprints:
         api.register_blueprint(blp)
+    from lims.api.predictions import BLUEPRINTS as prediction_blueprints
+
+    for blp in prediction_blueprints:
+        api.register_blueprint(blp)
     app.register_blueprint(verify_bp)

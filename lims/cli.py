@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from analytics.cli import model_group, simulate_command, train_command
 from ingest.cli import ingest_command
 from lims.app import create_app
 from lims.certificates.cli import certificate as certificate_command
@@ -85,6 +86,9 @@ def audit_verify() -> None:
 
 
 main.add_command(ingest_command)
+main.add_command(simulate_command)
+main.add_command(train_command)
+main.add_command(model_group)
 main.add_command(certificate_command)
 
 

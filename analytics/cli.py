@@ -1,0 +1,235 @@
+"""`recyclab simulate`, `recyclab train` and `recyclab model ...` (registered by lims/cli.py).
+
+No Flask here: settings, database and time-series store are opened from the settings, like
+the ingester does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from ingest.registry import load_registry
+from ingest.store.base import open_store
+from lims.db import make_engine, make_session_factory
+from lims.settings import load_settings
+
+
+def _context():
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    return settings, make_session_factory(engine)
+
+
+def _installations(value: str | None, registry) -> list[str]:
+    if not value:
+        return sorted(registry.installations)
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in registry.installations]
+    if unknown:
+        raise click.BadParameter(f"unknown installation(s): {', '.join(unknown)}", param_hint="--installations")
+    return keys
+
+
+def _start(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC).replace(second=0, microsecond=0)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@click.command("simulate")
+@click.option("--broker-url", default=None, help="mqtt://host:port (default: settings broker_url).")
+@click.option("--rate", default=2.0, show_default=True, help="Messages per second per installation.")
+@click.option("--speedup", default=60.0, show_default=True, help="Simulated seconds per real second.")
+@click.option("--lots", default=None, type=int, help="Stop after this many lots (default: run until --duration).")
+@click.option("--duration", default=None, type=float, help="Stop after this many real seconds.")
+@click.option("--installations", default=None, help="Comma-separated installation keys (default: all).")
+@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same lots.")
+@click.option("--start", default=None, type=click.DateTime(), help="Simulated start time, UTC (default: now).")
+@click.option("--stream", default="process", show_default=True, help="Topic stream: recyclab/v1/<installation>/<stream>.")
+@click.option("--sampled-fraction", default=0.3, show_default=True, help="Share of lots the lab tests (results entered in the LIMS).")
+@click.option("--no-lims", is_flag=True, help="Only publish sensor data; create no lots in the LIMS.")
+@click.option("--offline", is_flag=True, help="No MQTT: write the lots' data straight into the time-series store (fast, for training sets).")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="--offline: where to write the lot manifest (default: <var_dir>/simulated/lots-<seed>.jsonl).")
+@click.option("--step", default=60.0, show_default=True, help="--offline: seconds between readings.")
+def simulate_command(broker_url, rate, speedup, lots, duration, installations, seed, start, stream,
+                     sampled_fraction, no_lims, offline, manifest, step) -> None:
+    """Run the SIMULATED pilot lines: sensor data, lots and lab results."""
+    from analytics.lims_link import LabCatalogue
+    from analytics.simulator import lims_entry, publisher
+
+    settings, sessions = _context()
+    registry = load_registry()
+    keys = _installations(installations, registry)
+    begin = _start(start)
+    with sessions() as session:
+        catalogue = LabCatalogue.load(session)
+    if offline:
+        from analytics.simulator.dataset import generate, save_manifest
+
+        if lots is None:
+            raise click.BadParameter("--offline needs --lots", param_hint="--lots")
+        manifest = manifest or settings.var_dir / "simulated" / f"lots-{seed}.jsonl"
+        store = open_store(settings)
+        sub = type(registry)(registry.lines, {k: registry.installations[k] for k in keys})
+        with tqdm(total=lots, desc="simulating lots", unit="lot") as bar:
+            n = save_manifest(generate(store, sub, catalogue, lots, seed, begin, sampled_fraction, step, bar), manifest)
+        store.close()
+        click.echo(f"SIMULATED {n} lots into the {settings.timeseries_backend} store; manifest {manifest}")
+        return
+    if lots is None and duration is None:
+        raise click.BadParameter("give --lots or --duration (or both)", param_hint="--lots")
+    lab_rng = np.random.default_rng([seed, 2])
+    actors = lims_entry.Actors()
+
+    def on_lot_end(lot) -> None:
+        if no_lims:
+            return
+        with sessions.begin() as session:
+            row = lims_entry.create_lot(session, actors, lot)
+            if lab_rng.random() < sampled_fraction:
+                lims_entry.enter_lab_results(session, actors, row, catalogue.lab_values(lot.plan.material, lot.properties, lab_rng))
+        click.echo(f"lot {lot.plan.lot_key} closed ({lot.plan.material}, {lot.plan.start:%Y-%m-%d %H:%M}–{lot.plan.end:%H:%M} UTC)")
+
+    pub = publisher.MqttPublisher(broker_url or settings.broker_url, username=settings.broker_username or None,
+                                  password=settings.broker_password or None)
+    try:
+        stats = publisher.run(pub, registry, installations=keys, seed=seed, start=begin, rate=rate, speedup=speedup,
+                              lots=lots, duration=duration, stream=stream, on_lot_end=on_lot_end)
+        pub.flush()
+    except KeyboardInterrupt:
+        stats = None
+    finally:
+        pub.close()
+    if stats is not None:
+        click.echo(f"SIMULATED {stats.messages} messages, {stats.lots_finished} lots")
+
+
+@click.command("train")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Train on a simulated manifest (recyclab simulate --offline) instead of the LIMS lots.")
+@click.option("--test-fraction", default=0.2, show_default=True, help="Newest share of lots held out for testing.")
+@click.option("--max-iter", default=150, show_default=True, help="Boosting iterations.")
+@click.option("--promote", is_flag=True, help="Make the new version the production model.")
+@click.option("--note", default="", help="Free text stored with the version.")
+def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
+    """Train the grade model on graded lots, evaluate against baselines, register it."""
+    from analytics import registry as model_registry
+    from analytics import train
+    from analytics.features import numeric_feature_names
+    from analytics.simulator.dataset import load_manifest
+
+    settings, sessions = _context()
+    registry = load_registry()
+    if manifest:
+        records = load_manifest(manifest)
+    else:
+        with sessions() as session:
+            records = train.lims_records(session)
+    graded = [r for r in records if r.grade]
+    if len(graded) < train.MIN_LOTS:
+        raise click.ClickException(f"{len(graded)} graded lots; training needs at least {train.MIN_LOTS}")
+    store = open_store(settings)
+    numeric = numeric_feature_names(registry)
+    with tqdm(total=len(graded), desc="features", unit="lot") as bar:
+        data = train.build_dataset(store, registry, graded, bar)
+    store.close()
+    with tqdm(total=5, desc="training", unit="step") as bar:
+        outcome = train.fit(data, numeric, test_fraction=test_fraction, max_iter=max_iter, progress=bar)
+    with sessions.begin() as session:
+        mv = train.register(session, outcome, settings.var_dir / "models", numeric, note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))
+        if promote:
+            model_registry.promote(session, mv.version)
+        version, status = mv.version, mv.status
+    click.echo(train.summary(outcome.metrics))
+    click.echo(f"registered {version} ({status}); artifact and plots in {settings.var_dir / 'models' / version}")
+
+
+@click.group("model")
+def model_group() -> None:
+    """The grade model registry: list, promote, rollback, drift, agreement."""
+
+
+@model_group.command("list")
+def model_list() -> None:
+    from analytics import registry as model_registry
+
+    _, sessions = _context()
+    with sessions() as session:
+        for mv in model_registry.list_versions(session):
+            m = mv.metrics.get("model", {})
+            click.echo(f"{mv.version:32s} {mv.status:10s} macro-F1 {m.get('macro_f1', float('nan')):.3f} "
+                       f"ECE {m.get('ece', float('nan')):.3f} train {mv.n_train} test {mv.n_test}  {mv.note}")
+
+
+@model_group.command("promote")
+@click.argument("version")
+def model_promote(version: str) -> None:
+    from analytics import registry as model_registry
+
+    _, sessions = _context()
+    try:
+        with sessions.begin() as session:
+            model_registry.promote(session, version)
+    except model_registry.RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{version} is the production model")
+
+
+@model_group.command("rollback")
+def model_rollback() -> None:
+    from analytics import registry as model_registry
+
+    _, sessions = _context()
+    try:
+        with sessions.begin() as session:
+            mv = model_registry.rollback(session)
+            version = mv.version
+    except model_registry.RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"rolled back: {version} is the production model again")
+
+
+@model_group.command("drift")
+@click.option("--days", default=30, show_default=True, help="Recent lots: production window ended in the last N days.")
+@click.option("--version", default=None, help="Model version (default: production).")
+@click.option("--top", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None:
+    """PSI per feature between the model's training lots and recent lots."""
+    from analytics.drift import recent_drift
+
+    settings, sessions = _context()
+    registry = load_registry()
+    store = open_store(settings)
+    try:
+        with sessions() as session:
+            report = recent_drift(session, store, registry, datetime.now(UTC) - timedelta(days=days), version)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"version": report.version, "lots": report.lots, "features": [d.__dict__ for d in report.features]}, indent=2))
+        return
+    click.echo(f"model {report.version}: {report.lots} recent lots")
+    for d in report.features[:top]:
+        click.echo(f"  {d.feature:55s} PSI {d.psi:7.3f}  {d.level:8s} (n={d.n_recent})")
+
+
+@model_group.command("agreement")
+def model_agreement() -> None:
+    """Predicted against lab grade, per model version and month."""
+    from analytics.predict import agreement_report
+
+    _, sessions = _context()
+    with sessions.begin() as session:
+        rows = agreement_report(session)
+    for r in rows:
+        click.echo(f"{r['version']:32s} {r['month']}  {r['with_lab_grade']:5d} with lab grade  agreement {r['agreement']:.3f}")

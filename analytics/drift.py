@@ -1,0 +1,80 @@
+"""Feature drift: population stability index (PSI) between training and recent lots.
+
+PSI = sum over bins of (recent% - train%) * ln(recent% / train%), with the training deciles
+as bins. Usual reading: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 major shift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analytics import registry as model_registry
+from analytics.features import feature_rows
+from analytics.train import frame, window_of_lot
+from ingest.registry import Registry
+from ingest.store.base import TimeSeriesStore
+from lims.models import Lot
+
+EPS = 1e-4
+MODERATE, MAJOR = 0.1, 0.25
+
+
+def psi(edges: Sequence[float], reference_shares: Sequence[float], values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan")
+    counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="right"), minlength=len(edges) + 1)
+    actual = np.clip(counts / counts.sum(), EPS, None)
+    expected = np.clip(np.asarray(reference_shares, dtype=float), EPS, None)
+    return float(((actual - expected) * np.log(actual / expected)).sum())
+
+
+def level(value: float) -> str:
+    if np.isnan(value):
+        return "no data"
+    return "major" if value > MAJOR else "moderate" if value > MODERATE else "stable"
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    psi: float
+    n_recent: int
+    level: str
+
+
+def drift(reference: dict, recent: pd.DataFrame) -> list[FeatureDrift]:
+    """PSI of every feature with a training histogram, largest first (no-data features last)."""
+    out = []
+    for feature, ref in reference.items():
+        if feature not in recent:
+            continue
+        values = recent[feature].to_numpy(dtype=float)
+        value = psi(ref["edges"], ref["shares"], values)
+        out.append(FeatureDrift(feature, value, int((~np.isnan(values)).sum()), level(value)))
+    return sorted(out, key=lambda d: (np.isnan(d.psi), -np.nan_to_num(d.psi)))
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    version: str
+    lots: int
+    features: list[FeatureDrift]
+
+
+def recent_drift(session: Session, store: TimeSeriesStore, registry: Registry, since: datetime, version: str | None = None) -> DriftReport:
+    """Drift of the lots whose production window ended after ``since`` against a model's training."""
+    mv = model_registry.get_version(session, version) if version else model_registry.production(session)
+    if mv is None:
+        raise LookupError("no production model; name a version with --version")
+    lots = list(session.scalars(select(Lot).where(Lot.production_end >= since).order_by(Lot.production_end)))
+    rows = feature_rows(store, registry, [window_of_lot(lot) for lot in lots])
+    numeric = [f for f in mv.features if f in mv.reference]
+    return DriftReport(mv.version, len(lots), drift(mv.reference, frame(rows, numeric)))

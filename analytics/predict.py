@@ -1,0 +1,199 @@
+"""Predict a lot's grade from its process window with the production model; store it.
+
+Top features of one prediction: for the lot's most important features (global permutation
+importance, restricted to those the lot has), the drop in the predicted grade's probability
+when the feature is set to its training median. The out-of-training-range flag is raised
+when a numeric feature lies outside what training saw, a category was never seen, or the
+lot has no process data at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analytics import registry as model_registry
+from analytics.features import CATEGORICAL, lot_features, sensor_count
+from analytics.train import frame, window_of_lot
+from ingest.registry import Registry
+from ingest.store.base import TimeSeriesStore
+from lims.models import Lot, Sample
+from lims.models.analytics import ModelVersion, Prediction
+
+TOP_CANDIDATES = 12
+TOP_SHOWN = 5
+
+
+class NoProductionModel(LookupError):
+    pass
+
+
+@dataclass
+class Outcome:
+    grade: str
+    probabilities: dict[str, float]
+    top_features: list[dict] = field(default_factory=list)
+    out_of_range: list[str] = field(default_factory=list)
+
+
+class Predictor:
+    """A loaded model version with what prediction needs from its registry row."""
+
+    def __init__(self, mv: ModelVersion, pipeline) -> None:
+        self.version_id = mv.id
+        self.version = mv.version
+        self.pipeline = pipeline
+        self.classes = [str(c) for c in pipeline.classes_]
+        self.numeric = [f for f in mv.features if f not in CATEGORICAL]
+        self.ranges = mv.feature_ranges["numeric"]
+        self.categories = mv.feature_ranges["categories"]
+        self.importance = [
+            t["feature"] for t in (mv.metrics or {}).get("permutation_importance", []) if t["mean"] > 0
+        ]
+
+    def out_of_range(self, row: dict) -> list[str]:
+        out = []
+        if sensor_count(row) == 0:
+            out.append("no process data")
+        for c in CATEGORICAL:
+            if str(row.get(c)) not in self.categories.get(c, []):
+                out.append(c)
+        for name in self.numeric:
+            v = row.get(name)
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            r = self.ranges.get(name)
+            if r is None or not r[0] <= v <= r[1]:
+                out.append(name)
+        return out
+
+    def predict_rows(self, rows: list[dict]) -> list[Outcome]:
+        """Batch prediction (no per-lot explanation)."""
+        proba = self.pipeline.predict_proba(frame(rows, self.numeric))
+        return [self._outcome(p, row) for p, row in zip(proba, rows, strict=True)]
+
+    def _outcome(self, p: np.ndarray, row: dict) -> Outcome:
+        k = int(p.argmax())
+        return Outcome(self.classes[k], {c: round(float(v), 4) for c, v in zip(self.classes, p, strict=True)}, out_of_range=self.out_of_range(row))
+
+    def predict_one(self, row: dict) -> Outcome:
+        """One lot with its top features: one batch call for the lot and its what-ifs."""
+        candidates = [f for f in self.importance if f in row and f not in CATEGORICAL and f in self.ranges][:TOP_CANDIDATES]
+        variants = [row] + [{**row, f: self.ranges[f][2]} for f in candidates]
+        proba = self.pipeline.predict_proba(frame(variants, self.numeric))
+        outcome = self._outcome(proba[0], row)
+        k = int(proba[0].argmax())
+        contributions = [
+            {"feature": f, "value": round(float(row[f]), 4), "training_median": round(self.ranges[f][2], 4), "contribution": round(float(proba[0][k] - proba[i + 1][k]), 4)}
+            for i, f in enumerate(candidates)
+        ]
+        contributions.sort(key=lambda c: -abs(c["contribution"]))
+        outcome.top_features = contributions[:TOP_SHOWN]
+        return outcome
+
+
+_cache: dict[tuple[int, str], Predictor] = {}
+_cache_lock = threading.Lock()
+
+
+def load_predictor(mv: ModelVersion) -> Predictor:
+    """The version's predictor; the artifact is read (and its hash checked) once per process."""
+    key = (mv.id, mv.artifact_sha256)
+    with _cache_lock:
+        if key not in _cache:
+            pipeline = model_registry.load_artifact(Path(mv.artifact_path), mv.artifact_sha256)
+            _cache[key] = Predictor(mv, pipeline)
+        return _cache[key]
+
+
+def production_predictor(session: Session) -> Predictor:
+    mv = model_registry.production(session)
+    if mv is None:
+        raise NoProductionModel("no production grade model; train one and `recyclab model promote` it")
+    return load_predictor(mv)
+
+
+def predict_lot(
+    session: Session,
+    store: TimeSeriesStore,
+    registry: Registry,
+    lot: Lot,
+    sample: Sample | None = None,
+    predictor: Predictor | None = None,
+) -> Prediction:
+    """Predict and store the grade of a lot (optionally on behalf of one of its samples)."""
+    predictor = predictor or production_predictor(session)
+    window = window_of_lot(lot)
+    row = lot_features(store, registry.installations[window.installation], window)
+    outcome = predictor.predict_one(row)
+    prediction = Prediction(
+        lot_id=lot.id,
+        sample_id=sample.id if sample is not None else None,
+        model_version_id=predictor.version_id,
+        predicted_grade=outcome.grade,
+        probabilities=outcome.probabilities,
+        top_features=outcome.top_features,
+        out_of_training_range=bool(outcome.out_of_range),
+        out_of_range_features=outcome.out_of_range,
+    )
+    session.add(prediction)
+    session.flush()
+    update_agreement(session, [lot.id])
+    return prediction
+
+
+def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
+    return session.scalar(
+        select(Prediction).where(Prediction.lot_id == lot_id).order_by(Prediction.id.desc()).limit(1)
+    )
+
+
+def lab_grades(session: Session, lot_ids: list[int] | None = None) -> dict[int, tuple[str, datetime | None]]:
+    """The latest lab grade per lot (graded top-level samples)."""
+    q = (
+        select(Sample.lot_id, Sample.grade, Sample.graded_at)
+        .where(Sample.grade.is_not(None), Sample.lot_id.is_not(None), Sample.parent_id.is_(None))
+        .order_by(Sample.graded_at, Sample.id)
+    )
+    if lot_ids is not None:
+        q = q.where(Sample.lot_id.in_(lot_ids))
+    return {lot_id: (grade, at) for lot_id, grade, at in session.execute(q)}
+
+
+def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
+    """Copy the lab grade onto the lots' predictions and mark agreement; returns how many changed."""
+    grades = lab_grades(session, lot_ids)
+    if not grades:
+        return 0
+    changed = 0
+    q = select(Prediction).where(Prediction.lot_id.in_(list(grades)))
+    for p in session.scalars(q):
+        grade, at = grades[p.lot_id]
+        if p.lab_grade != grade:
+            p.lab_grade = grade
+            p.lab_graded_at = at or datetime.now(UTC)
+            p.agrees = p.predicted_grade == grade
+            changed += 1
+    session.flush()
+    return changed
+
+
+def agreement_report(session: Session) -> list[dict]:
+    """Per model version and month of prediction: predictions with a lab grade and agreement."""
+    update_agreement(session)
+    rows: dict[tuple[str, str], list[int]] = {}
+    q = select(ModelVersion.version, Prediction.created_at, Prediction.agrees).join(ModelVersion).where(Prediction.agrees.is_not(None))
+    for version, created, agrees in session.execute(q):
+        acc = rows.setdefault((version, created.strftime("%Y-%m")), [0, 0])
+        acc[0] += 1
+        acc[1] += int(agrees)
+    return [
+        {"version": v, "month": m, "with_lab_grade": n, "agreement": round(a / n, 4)}
+        for (v, m), (n, a) in sorted(rows.items())
+    ]
