@@ -17,13 +17,19 @@ from flask_babel import gettext as _
 from lims.services.errors import InputError
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
+# English pages format dates and numbers the British way: 24-hour clock, day before month.
+_BABEL_LOCALES = {"en": "en_GB", "nl": "nl_NL"}
 
 
-def select_locale() -> str:
+def chosen_language() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
     return request.accept_languages.best_match(list(LANGUAGES)) or "en"
+
+
+def select_locale() -> str:
+    return _BABEL_LOCALES[chosen_language()]
 
 
 def select_timezone() -> str:
@@ -39,7 +45,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _languages() -> dict[str, object]:
-        return {"languages": LANGUAGES, "current_lang": select_locale()}
+        return {"languages": LANGUAGES, "current_lang": chosen_language()}
 
 
 def lab_zone() -> ZoneInfo:

@@ -188,3 +188,85 @@ def test_engineer_sees_a_new_value_within_two_seconds(
     shot(page, artifacts_dir, "engineer-3-charts-24h")
     page.goto(f"{live_server}/process/alarms")
     expect(page.get_by_role("heading", name="Alarms")).to_be_visible()
+
+
+def _model_version(s, lot_id: int) -> str:
+    """A registered model version with the metrics analytics.train stores, and one prediction."""
+    from lims.models.analytics import ModelVersion, Prediction
+
+    classes = ["A", "B", "C", "off-spec"]
+    scores = {
+        "macro_f1": 0.71, "balanced_accuracy": 0.73, "accuracy": 0.78,
+        "recall": dict.fromkeys(classes, 0.7),
+        "confusion_matrix": [[40, 6, 1, 0], [5, 30, 4, 1], [1, 3, 20, 2], [0, 1, 2, 9]],
+    }
+    reliability = [
+        {"bin": [i / 10, (i + 1) / 10], "confidence": i / 10 + 0.05, "accuracy": min(1, i / 10 + 0.02), "count": 5 + i * 4}
+        for i in range(3, 10)
+    ]
+    now = utcnow()
+    mv = ModelVersion(
+        version="grade-test-1", status="production", promoted_at=now,
+        metrics={
+            "model": scores | {"ece": 0.04, "ece_uncalibrated": 0.09, "reliability": reliability},
+            "majority": scores | {"macro_f1": 0.17, "balanced_accuracy": 0.25, "accuracy": 0.36},
+            "logistic_regression": scores | {"macro_f1": 0.55, "balanced_accuracy": 0.57, "accuracy": 0.62},
+            "classes": classes,
+        },
+        train_start=now - timedelta(days=60), train_end=now - timedelta(days=12),
+        test_start=now - timedelta(days=12), test_end=now - timedelta(days=1), n_train=480, n_test=125,
+        features=["melt_temp_c_mean"], feature_ranges={}, reference={}, classes=classes,
+        artifact_path="/nonexistent", artifact_sha256="0" * 64,
+    )
+    s.add(mv)
+    s.flush()
+    s.add(Prediction(
+        lot_id=lot_id, model_version_id=mv.id, predicted_grade="A",
+        probabilities={"A": 0.81, "B": 0.15, "C": 0.03, "off-spec": 0.01}, top_features=[],
+        lab_grade="A", agrees=True,
+    ))
+    return mv.version
+
+
+def test_engineer_relates_a_lot_to_its_process_window_and_reads_the_model_pages(
+    app, live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    lot = seed.lot_with_samples(session_factory, 1)
+    code = lot.sample_codes[0]
+    seed.submit_all(session_factory, code, "tech")
+    seed.verify_all(session_factory, code, "reviewer")
+    with session_factory.begin() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == code))
+        start, end, grade = sample.lot.production_start, sample.lot.production_end, sample.grade
+        version = _model_version(s, lot.lot_id)
+    store = open_store(app.config["RECYCLAB"])
+    minutes = int((end - start).total_seconds() // 60)
+    store.write(
+        [Point("ntk-ext1", "melt_temp_c", start + timedelta(minutes=m), 220.0 + (m % 10)) for m in range(-20, minutes + 20)]
+        + [Point("ntk-ext1", "melt_pressure_in_bar", start + timedelta(minutes=m), 150.0 + m / 10) for m in range(minutes)]
+    )
+    store.close()
+    page = browser_page
+    login(page, live_server, "engineer")
+    page.goto(f"{live_server}/process/lots/{lot.lot_id}")
+    expect(page.get_by_role("heading", name=f"Lot {lot.lot_code}")).to_be_visible()
+    melt = page.locator("tr", has_text="Melt temperature").first
+    expect(melt).to_contain_text("224.5")  # mean of the window only, not the margins
+    expect(page.locator(".kv")).to_contain_text(grade)
+    expect(page.get_by_text(code).first).to_be_visible()
+    expect(page.locator(".kv")).to_contain_text(version)
+    shot(page, artifacts_dir, "engineer-4-lot-view")
+
+    page.get_by_role("link", name="Models").click()
+    page.get_by_role("link", name=version).click()
+    expect(page.locator("table.matrix").first).to_contain_text("40")
+    expect(page.get_by_role("img", name="Reliability diagram")).to_be_visible()
+    shot(page, artifacts_dir, "engineer-5-model")
+
+    # The same pages on a lab tablet in portrait.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.goto(f"{live_server}/process/")
+    expect(page.locator('[data-sensor="ntk-ext1/melt_temp_c"]')).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    shot(page, artifacts_dir, "tablet-dashboard")
