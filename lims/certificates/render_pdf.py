@@ -137,18 +137,30 @@ class _CertificatePDF(FPDF):
             self.set_x(x)
             self.set_font("Helvetica", "B", 8.5)
             self.set_text_color(*MUTED)
-            self.cell(label_width, 4.6, pdf_text(label))
+            self.put(x, self.get_y(), label_width, 4.6, pdf_text(label))
             self.set_font("Helvetica", "", 8.5)
             self.set_text_color(*INK)
             self.lines(value, value_w, 4.6, x=x + label_width)
         return self.get_y()
 
     def lines(self, text: str, width: float, line_h: float, x: float | None = None) -> None:
-        """Wrapped text, left-aligned, one cell per line; the cursor ends below it at the margin."""
+        """Wrapped text, left-aligned; the cursor ends below it at the margin."""
         x = self.l_margin if x is None else x
         for line in _wrap(self, pdf_text(text), width - 2 * self.c_margin):
-            self.set_x(x)
-            self.cell(width, line_h, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            if self.get_y() + line_h > self.page_break_trigger:
+                self.add_page()
+            self.put(x, self.get_y(), width, line_h, line)
+            self.set_y(self.get_y() + line_h)
+
+    def put(self, x: float, y: float, width: float, line_h: float, text: str, align: str = "L") -> None:
+        """One line of text in the box (x, y, width, line_h), like cell() but without its layout
+        machinery: FPDF.text() is an order of magnitude faster, which matters for throughput."""
+        if align == "L":
+            left = x + self.c_margin
+        else:
+            spare = width - _text_width(self, text)
+            left = x + (spare - self.c_margin if align == "R" else spare / 2)
+        self.text(left, y + line_h / 2 + 0.3 * self.font_size, text)
 
     def paragraph(self, text: str, style: str = "", size: float = 9) -> None:
         self.set_font("Helvetica", style, size)
@@ -162,18 +174,23 @@ class _CertificatePDF(FPDF):
         module = size / n
         self.set_fill_color(255, 255, 255)
         self.rect(x, y, size, size, style="F")
-        self.set_fill_color(0, 0, 0)
+        # All dark runs as one filled path: one rect() per run costs more than the rest of the page.
+        k = self.k
+        ops = []
         for r, row in enumerate(matrix):
+            top = self.h - (y + (4 + r) * module)
             c = 0
             while c < len(row):
                 if row[c]:
                     run = c
                     while run < len(row) and row[run]:
                         run += 1
-                    self.rect(x + (4 + c) * module, y + (4 + r) * module, (run - c) * module, module, style="F")
+                    left = x + (4 + c) * module
+                    ops.append(f"{left * k:.2f} {top * k:.2f} {(run - c) * module * k:.2f} {-module * k:.2f} re")
                     c = run
                 else:
                     c += 1
+        self._out("q 0 g " + " ".join(ops) + " f Q")
 
 
 def render(content: dict[str, Any], content_hash: str, verify_url: str, issued_at: datetime) -> bytes:
@@ -329,8 +346,7 @@ def _table_row(pdf: _CertificatePDF, cells: list[str], widths: list[float], alig
         pdf.rect(x, y, sum(widths), height, style="F")
     for lines, w, a in zip(wrapped, widths, align, strict=True):
         for k, line in enumerate(lines):
-            pdf.set_xy(x + pad, y + pad + k * line_h)
-            pdf.cell(w - 2 * pad, line_h, line, align=a)
+            pdf.put(x + pad, y + pad + k * line_h, w - 2 * pad, line_h, line, a)
         x += w
     pdf.set_draw_color(*RULE)
     pdf.line(MARGIN, y + height, MARGIN + sum(widths), y + height)

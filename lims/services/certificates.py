@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from lims.certificates import document, signing
+from lims.certificates import document, render_pdf, signing
 from lims.db import utcnow
 from lims.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample, User
 from lims.models.certificate import Certificate, CertificateGrant, certificate_sample
@@ -289,8 +289,9 @@ def _lab(session: Session) -> Organization | None:
 
 def _lock_sample(session: Session, sample: Sample) -> None:
     # Two reviewers certifying the same sample at once: the second waits, then sees "certified".
-    session.execute(select(Sample.id).where(Sample.id == sample.id).with_for_update())
-    session.refresh(sample, attribute_names=["state"])
+    state = session.scalar(select(Sample.state).where(Sample.id == sample.id).with_for_update())
+    if state != sample.state:
+        session.refresh(sample)
 
 
 def _check_replaces(
@@ -700,8 +701,6 @@ def verify_url(public_url: str, cert: Certificate) -> str:
 
 
 def pdf_file(cert: Certificate, public_url: str) -> bytes:
-    from lims.certificates import render_pdf
-
     return render_pdf.render(
         content_of(cert), cert.content_hash, verify_url(public_url, cert), cert.issued_at
     )
