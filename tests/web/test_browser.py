@@ -60,11 +60,20 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     # A barcode scanner types the ID followed by Enter.
     page.get_by_role("link", name="Samples", exact=True).click()
     page.get_by_role("link", name="Receive", exact=True).click()
+    page.evaluate("window.notReloaded = true")
+    page.get_by_label("Sample ID").fill("NTK-1999-000000")
+    page.get_by_label("Sample ID").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("not found")
     page.get_by_label("Sample ID").fill(codes[0])
     page.get_by_label("Sample ID").press("Enter")
     expect(page.get_by_test_id("received")).to_contain_text(codes[0])
+    expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.get_by_label("Sample ID")).to_be_focused()
+    expect(page.get_by_label("Sample ID")).to_have_value("")
+    assert page.evaluate("window.notReloaded") is True  # only the panel was replaced
     shot(page, artifacts_dir, "tech-3-received")
+    label = page.request.get(f"{live_server}/api/v1/samples/{codes[0]}/label?format=pdf")
+    assert label.ok and label.body().startswith(b"%PDF")
 
     page.goto(f"{live_server}/lab/samples/{codes[0]}/worksheet")
     values = page.locator("input[data-evaluate]")
