@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
@@ -72,12 +73,29 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _lock_head(session: Session) -> AuditHead:
-    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    if head is None:
+_CHAIN_KEY = "recyclab.audit_chain"
+
+
+def _chain_state(session: Session) -> list:
+    """[seq, last_hash] of the chain head, locked once per transaction and then kept in the
+    session (the lock holds until commit, so nobody else can move the head meanwhile)."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_CHAIN_KEY)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]
+    lock = select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == HEAD_ID).with_for_update()
+    row = session.execute(lock).one_or_none()
+    if row is None:
         _create_head(session)
-        head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    return head
+        row = session.execute(lock).one()
+    state = [row.seq, row.last_hash]
+    session.info[_CHAIN_KEY] = (transaction, state)
+    return state
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_chain_state(session: Session, _previous) -> None:
+    session.info.pop(_CHAIN_KEY, None)
 
 
 def _create_head(session: Session) -> None:
@@ -104,9 +122,9 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     session.flush()  # so `after` snapshots carry database-assigned ids and defaults
-    head = _lock_head(session)
+    state = _chain_state(session)
     event = AuditEvent(
-        seq=head.seq + 1,
+        seq=state[0] + 1,
         at=utcnow(),
         actor_id=actor.id if actor else None,
         actor=actor.username if actor else "system",
@@ -115,14 +133,14 @@ def record(
         entity_id=str(entity_id),
         before=plain(before) if before is not None else None,
         after=plain(after) if after is not None else None,
-        prev_hash=head.last_hash,
+        prev_hash=state[1],
     )
     event.hash = event_hash(event.prev_hash, _hashed_fields(event))
     session.add(event)
     session.execute(
         update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=event.seq, last_hash=event.hash)
     )
-    session.expire(head)
+    state[0], state[1] = event.seq, event.hash
     return event
 
 

@@ -16,6 +16,15 @@ from lims.settings import config_dir
 API = "/api/v1"
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch) -> None:
+    """Real argon2id, with the library's cheapest parameters: production's cost (~0.3 s a
+    hash here) would make every seeded test seconds slower and test nothing more."""
+    from argon2 import PasswordHasher, profiles
+
+    monkeypatch.setattr("lims.services.auth._hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
 @pytest.fixture
 def seeded(session_factory) -> None:
     with session_factory.begin() as session:

@@ -1,0 +1,75 @@
+"""People and access: argon2 passwords, session login, tokens shown once and revocable, roles."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from lims.models import ApiToken, User
+from tests.lims.conftest import API, ok
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+def test_session_login_and_logout(client, seeded, session_factory):
+    assert client.get(f"{API}/auth/me").status_code == 401
+    assert client.post(f"{API}/auth/login", json={"username": "tech", "password": "nope"}).status_code == 401
+    assert client.post(f"{API}/auth/login", json={"username": "ghost", "password": "nope"}).status_code == 401
+    me = ok(client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
+    assert (me["role"], me["organization"]) == ("technician", "ntk")
+    assert ok(client.get(f"{API}/samples")) == []
+    ok(client.post(f"{API}/auth/logout"))
+    assert client.get(f"{API}/samples").status_code == 401
+    with session_factory() as s:
+        assert s.scalar(select(User.password_hash).where(User.username == "tech")).startswith("$argon2id$")
+
+
+def test_token_is_shown_once_stored_hashed_and_revocable(lab, client, session_factory):
+    tech = lab.as_("tech")
+    created = ok(tech.post("/tokens", json={"name": "balance PC"}), 201)
+    token = created["token"]
+    assert token.startswith("rcl_") and len(token) > 40
+    listed = ok(tech.get("/tokens"))
+    assert "token" not in listed[-1] and listed[-1]["prefix"] == token[:10]
+    with session_factory() as s:
+        stored = s.scalar(select(ApiToken.token_hash).where(ApiToken.id == created["id"]))
+        assert token not in stored and len(stored) == 64
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"{API}/auth/me", headers=bearer).get_json()["username"] == "tech"
+    assert client.delete(f"{API}/tokens/{created['id']}", headers=bearer).status_code == 204
+    assert client.get(f"{API}/auth/me", headers=bearer).status_code == 401
+    assert client.get(f"{API}/auth/me", headers={"Authorization": "Basic abc"}).status_code == 401
+    # Someone else's token is not even visible.
+    other = lab.as_("tech2")
+    assert other.delete(f"/tokens/{created['id']}").status_code == 404
+
+
+def test_admin_manages_users_and_roles_are_enforced(lab, client):
+    admin, tech = lab.as_("admin"), lab.as_("tech")
+    assert tech.get("/users").status_code == 403
+    assert tech.post("/organizations", json={"key": "xy", "name": "X", "kind": "customer"}).status_code == 403
+    ok(admin.post("/organizations", json={"key": "recytex", "name": "Recytex B.V.", "kind": "customer"}), 201)
+    dup = admin.post("/organizations", json={"key": "recytex", "name": "Again", "kind": "customer"})
+    assert dup.status_code == 422 and "key" in dup.get_json()["errors"]["json"]
+    bad = admin.post("/users", json={"username": "eve", "password": "short", "role": "god", "organization": "recytex"})
+    assert set(bad.get_json()["errors"]["json"]) == {"password", "role"}
+    wrong_org = admin.post("/users", json={"username": "eve", "password": "long-enough", "role": "technician",
+                                            "organization": "recytex"})
+    assert wrong_org.status_code == 422 and "role" in wrong_org.get_json()["errors"]["json"]
+    ok(admin.post("/users", json={"username": "eve", "password": "long-enough", "role": "customer",
+                                  "organization": "recytex"}), 201)
+    ok(client.post(f"{API}/auth/login", json={"username": "eve", "password": "long-enough"}))
+    assert ok(client.get(f"{API}/organizations")) == [
+        {"id": pytest.approx(0, abs=10**9), "key": "recytex", "name": "Recytex B.V.", "kind": "customer", "address": ""}
+    ]
+    ok(admin.patch("/users/eve", json={"active": False}))
+    assert client.get(f"{API}/auth/me").status_code == 401
+    assert ok(tech.get("/users/tech"))["username"] == "tech"
+    assert tech.get("/users/admin").status_code == 404
+    customer = lab.as_("polyvorm")
+    assert customer.post("/lots", json={}).status_code == 422
+    from tests.lims.conftest import PP_LOT
+
+    assert customer.post("/lots", json=PP_LOT).status_code == 403
+    assert customer.post("/samples", json={"material": "pp", "owner": "polyvorm"}).status_code == 403
+    assert customer.get("/audit/events").status_code == 403
