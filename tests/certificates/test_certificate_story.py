@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import zxingcpp
+from PIL import Image
 from sqlalchemy import select
 
 from lims.certificates import document, signing
@@ -32,7 +34,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_certificate_story(lab, client, live_server, session_factory, tmp_path: Path, artifacts_dir: Path):
+def test_certificate_story(lab, app, client, live_server, session_factory, tmp_path: Path, artifacts_dir: Path):
     reviewer, customer = lab.as_("reviewer"), lab.as_("polyvorm")
     lab.lot(LOT, owner="polyvorm")
     sample = lab.verified_sample(LOT, description="Regranulate PP, big bag 3 of 12")
@@ -108,6 +110,18 @@ def test_certificate_story(lab, client, live_server, session_factory, tmp_path: 
         timeout=60,
     )
     assert png_base.with_suffix(".png").stat().st_size > 10_000
+
+    # The QR code (in the signature block on the last page) leads to the public verify page.
+    qr_base = tmp_path / "last-page"
+    last = str(len(pages))
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "150", "-f", last, "-l", last, "-singlefile", str(pdf_path), str(qr_base)],
+        check=True,
+        timeout=60,
+    )
+    codes = zxingcpp.read_barcodes(Image.open(qr_base.with_suffix(".png")))
+    public_url = app.config["RECYCLAB"].public_url
+    assert [c.text for c in codes] == [f"{public_url}/verify/{number}?hash={cert['content_hash']}"]
 
     # --- the signature verifies: library, CLI (key file and URL) and public upload ---------------
     pem = client.get("/.well-known/recyclab-signing-key.pem")
