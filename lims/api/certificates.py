@@ -134,7 +134,10 @@ def revoke_grant(cert_id: int, org_key: str):
 
 def public_view(cert: Certificate, given_hash: str | None) -> dict:
     view = service.public_summary(cert)
-    view["hash_matches"] = None if given_hash is None else given_hash == cert.content_hash
+    # The QR code carries "sha256:<hex>"; a bare hex digest typed by a person counts too.
+    view["hash_matches"] = (
+        None if given_hash is None else given_hash.strip().lower().removeprefix("sha256:") == cert.content_hash.removeprefix("sha256:")
+    )
     return view
 
 

@@ -356,7 +356,8 @@ def _issue(
         series, revision = format_code(prefix, year, next_numbers(session, prefix, year)[0]), 0
         number = series
     for sample in samples:
-        workflow.certify_sample(session, sample, actor)
+        if sample.state == "verified":  # a lot revision carries over samples certified before
+            workflow.certify_sample(session, sample, actor)
 
     content = build_content(
         kind=kind,
@@ -487,7 +488,11 @@ def issue_for_lot(
     deviations: list[str] | None = None,
     replaces: str | None = None,
 ) -> Certificate:
-    """One certificate for a lot from all its verified samples (none may still be in testing)."""
+    """One certificate for a lot from all its verified samples (none may still be in testing).
+
+    A revision of a withdrawn lot certificate also keeps the samples of the old certificate that
+    are still certified (the invalidated ones drop out), next to any newly verified ones.
+    """
     require_role(actor, ISSUERS, "issue certificates")
     samples = session.scalars(
         select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).with_for_update(of=Sample)
@@ -497,7 +502,11 @@ def issue_for_lot(
         raise WorkflowError(
             f"cannot certify lot {lot.code}: sample(s) {', '.join(busy)} not yet verified"
         )
-    ready = [s for s in samples if s.state == "verified" and _reported([s])]
+    old = by_number(session, replaces) if replaces else None
+    kept = {s.id for s in old.samples if s.state == "certified"} if old and old.lot_id == lot.id else set()
+    ready = [
+        s for s in samples if (s.state == "verified" and _reported([s])) or s.id in kept
+    ]
     if not ready:
         raise WorkflowError(
             f"cannot certify lot {lot.code}: it has no verified samples left to certify"

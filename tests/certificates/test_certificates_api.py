@@ -80,6 +80,15 @@ def test_a_lot_certificate_covers_its_verified_samples_once_none_is_in_testing(l
     # Nothing is left to certify in the lot now.
     assert reviewer.post("/certificates", json={"lot": "L-LOT"}).status_code == 409
 
+    # One sample turns out wrong: the lot certificate is withdrawn; its revision keeps the good
+    # sample, drops the invalid one and adds the retest.
+    ok(reviewer.post(f"/samples/{s2}/invalidate", json={"reason": "sample from the wrong big bag"}))
+    assert ok(reviewer.get(f"/certificates/{cert['id']}"))["status"] == "withdrawn"
+    s3 = lab.verified_sample("L-LOT")
+    revised = ok(reviewer.post("/certificates", json={"lot": "L-LOT", "replaces": cert["number"]}), 201)
+    assert revised["samples"] == [s1, s3] and revised["grade"] == "A"
+    assert revised["number"] == cert["number"] + "-R1"
+
 
 def test_search_filters_and_pages(lab):
     lab.lot("L-SEARCH-1")
@@ -156,6 +165,8 @@ def test_public_checks_show_the_summary_only(lab, client):
     assert wrong["hash_matches"] is False and wrong["status"] == "valid"
     assert set(wrong) >= {"number", "material", "grade", "issued_on", "laboratory"}
     assert "does NOT match" in client.get(f"/verify/{number}?hash=sha256:00").get_data(as_text=True)
+    bare = cert["content_hash"].removeprefix("sha256:").upper()
+    assert ok(client.get(f"/api/v1/public/certificates/{number}", query_string={"hash": bare}))["hash_matches"]
 
     check = "/api/v1/public/certificates/verify"
     for junk in (b"not json", b"\xff\xfe", b"[]", b'{"format": "recyclab-certificate/1"}', b"{}"):
