@@ -1,0 +1,104 @@
+"""List endpoints: filters, pagination, 4xx naming the field, and no query per row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import event
+
+from tests.lims.conftest import PP_LOT, analyses_by_method, ok, register
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+def _fill(lab) -> dict[str, list[str]]:
+    tech = lab.as_("tech")
+    pp = register(tech, methods=["ash_3451", "mfr_230_2_16"], description="bumper regrind")
+    ok(tech.post("/lots", json=PP_LOT | {"code": "L-EXT1-2026-0043", "owner": "kunststofkringloop"}), 201)
+    bulk = [{"lot": "L-EXT1-2026-0043", "methods": ["ash_3451"]}] * 12 + [
+        {"material": "cotton", "owner": "vezelwerk", "methods": ["fibre_length"], "storage_location": "Shelf T4"}
+    ] * 7
+    codes = [s["sample_id"] for s in ok(tech.post("/samples/bulk", json={"samples": bulk}), 201)["samples"]]
+    return {"pp": [pp["sample_id"]], "lot43": codes[:12], "cotton": codes[12:]}
+
+
+def _codes(response) -> list[str]:
+    return [s["sample_id"] for s in ok(response)]
+
+
+def test_sample_list_filters_and_pagination(lab):
+    made = _fill(lab)
+    tech = lab.as_("tech")
+    assert set(_codes(tech.get("/samples", query_string={"line": "dctv"}))) == set(made["cotton"])
+    assert set(_codes(tech.get("/samples", query_string={"lot": "L-EXT1-2026-0043"}))) == set(made["lot43"])
+    assert _codes(tech.get("/samples", query_string={"state": "received"})) == made["pp"]
+    assert _codes(tech.get("/samples", query_string={"q": "regrind"})) == made["pp"]
+    assert len(_codes(tech.get("/samples", query_string={"q": "shelf t4", "material": "cotton"}))) == 7
+    assert _codes(tech.get("/samples", query_string={"owner": "polyvorm", "material": "pp"})) == made["pp"]
+    assert _codes(tech.get("/samples", query_string={"registered_to": "2020-01-01T00:00:00Z"})) == []
+    assert len(_codes(tech.get("/samples", query_string={"registered_from": "2020-01-01T00:00:00Z"}))) == 20
+
+    first = tech.get("/samples", query_string={"page_size": 8})
+    assert json.loads(first.headers["X-Pagination"]) | {} == {
+        "total": 20, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 1, "next_page": 2
+    }
+    third = _codes(tech.get("/samples", query_string={"page_size": 8, "page": 3}))
+    assert len(third) == 4 and third[-1] == made["pp"][0]  # newest first
+
+    bad = tech.get("/samples", query_string={"state": "lost", "registered_from": "yesterday"})
+    assert bad.status_code == 422
+    assert set(bad.get_json()["errors"]["query"]) == {"state", "registered_from"}
+    naive = tech.get("/samples", query_string={"registered_from": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422 and "registered_from" in naive.get_json()["errors"]["query"]
+
+    lots = ok(tech.get("/lots", query_string={"owner": "kunststofkringloop", "line": "ntk"}))
+    assert [lot["code"] for lot in lots] == ["L-EXT1-2026-0043"]
+    ash = ok(tech.get("/analyses", query_string={"method": "ash_3451", "state": "unassigned"}))
+    assert len(ash) == 13
+    assert ok(tech.get("/analyses", query_string={"sample": made["pp"][0]}))[0]["sample_id"] == made["pp"][0]
+
+
+def test_lot_input_is_checked_field_by_field(lab):
+    tech = lab.as_("tech")
+    r = tech.post("/lots", json=PP_LOT | {"production_end": PP_LOT["production_start"], "recycled_content_pct": "101"})
+    assert r.status_code == 422 and set(r.get_json()["errors"]["json"]) == {"recycled_content_pct"}
+    r = tech.post("/lots", json=PP_LOT | {"production_end": PP_LOT["production_start"]})
+    assert r.status_code == 422 and "production_end" in r.get_json()["errors"]["json"]
+    r = tech.post("/lots", json=PP_LOT | {"material": "cotton"})
+    assert r.status_code == 422 and "material" in r.get_json()["errors"]["json"]
+    r = tech.post("/lots", json=PP_LOT | {"input_stream": "ocean"})
+    assert r.status_code == 422 and "input_stream" in r.get_json()["errors"]["json"]
+    ok(tech.post("/lots", json=PP_LOT), 201)
+    r = tech.post("/lots", json=PP_LOT)
+    assert r.status_code == 422 and "code" in r.get_json()["errors"]["json"]
+    assert tech.get("/lots/999").status_code == 404
+
+
+def test_list_pages_cost_the_same_number_of_queries_for_5_or_50_rows(app, lab):
+    tech = lab.as_("tech")
+    made = _fill(lab)
+    pp = made["pp"][0]
+    ok(tech.post(f"/samples/{pp}/partitions", json={"count": 2}), 201)
+    ash = analyses_by_method(ok(tech.get(f"/samples/{pp}")))["ash_3451"]
+    ok(tech.post(f"/analyses/{ash}/result", json={"value": "0.5", "unit": "%"}))
+    statements: list[str] = []
+    engine = app.extensions["recyclab.engine"]
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        costs = {}
+        for path in ("/samples", "/analyses", "/lots"):
+            for size in (5, 50):
+                statements.clear()
+                ok(tech.get(path, query_string={"page_size": size}))
+                costs[(path, size)] = len(statements)
+            assert costs[(path, 5)] == costs[(path, 50)], (path, costs)
+        statements.clear()
+        ok(tech.get(f"/samples/{pp}"))
+        assert len(statements) <= 8, statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
