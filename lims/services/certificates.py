@@ -335,6 +335,7 @@ def _issue(
     deviations: list[str] | None,
     replaces: str | None,
 ) -> Certificate:
+    deviations = _clean_texts(deviations, "deviations")
     first = samples[0]
     owner, material = first.owner, first.material
     old = None
@@ -374,7 +375,7 @@ def _issue(
         authorised_by=actor,
         tz=issuer.timezone,
         condition=(condition or "").strip() or DEFAULT_CONDITION,
-        deviations=_clean_texts(deviations, "deviations"),
+        deviations=deviations,
         replaces=old,
         description=description,
     )
