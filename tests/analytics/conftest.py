@@ -1,0 +1,22 @@
+"""Analytics test helpers: a seeded LIMS and cheap password hashing for the seeded users."""
+
+from __future__ import annotations
+
+import pytest
+
+from lims.seed import seed_all
+from lims.settings import config_dir
+
+
+@pytest.fixture
+def cheap_argon2(monkeypatch) -> None:
+    """Real argon2id with the library's cheapest parameters (seeding hashes demo passwords)."""
+    from argon2 import PasswordHasher, profiles
+
+    monkeypatch.setattr("lims.services.auth._hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
+@pytest.fixture
+def seeded(session_factory, cheap_argon2) -> None:
+    with session_factory.begin() as session:
+        seed_all(session, config_dir())

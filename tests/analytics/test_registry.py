@@ -1,0 +1,99 @@
+"""Model registry: artifacts load only when their hash matches and their types are trusted;
+promote and rollback move the production flag (CLI on both database backends)."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+import skops.io as sio
+from click.testing import CliRunner
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sqlalchemy import select
+
+from analytics import registry
+from analytics.cli import model_group
+from lims.models.analytics import ModelVersion
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+def _tiny_model() -> Pipeline:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.where(X[:, 0] > 0, "A", "B")
+    return Pipeline([("model", HistGradientBoostingClassifier(max_iter=5))]).fit(X, y)
+
+
+def test_a_tampered_or_swapped_artifact_is_refused(tmp_path, database_url):
+    path = tmp_path / "m" / "model.skops"
+    sha = registry.save_artifact(_tiny_model(), path)
+    loaded = registry.load_artifact(path, sha)
+    assert list(loaded.predict(np.array([[1.0, 0, 0], [-1.0, 0, 0]]))) == ["A", "B"]
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(registry.ArtifactRefused, match="refused"):
+        registry.load_artifact(path, sha)
+
+    other = tmp_path / "other.skops"
+    registry.save_artifact(_tiny_model().set_params(model__max_iter=6).fit(np.zeros((4, 3)), ["A", "B", "A", "B"]), other)
+    other.replace(path)
+    with pytest.raises(registry.ArtifactRefused):
+        registry.load_artifact(path, sha)
+    path.unlink()
+    with pytest.raises(registry.ArtifactRefused, match="cannot be read"):
+        registry.load_artifact(path, sha)
+
+
+def test_an_artifact_with_untrusted_types_is_refused_even_when_its_hash_matches(tmp_path, database_url):
+    path = tmp_path / "evil.skops"
+    sha = registry.save_artifact({"model": functools.partial(print, "pwned")}, path)
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        registry.load_artifact(path, sha)
+
+
+def _version(session, name: str, created: datetime) -> ModelVersion:
+    mv = ModelVersion(
+        version=name, created_at=created, metrics={"model": {"macro_f1": 0.8, "ece": 0.03}},
+        train_start=created, train_end=created, n_train=10, n_test=2, features=[], feature_ranges={},
+        reference={}, classes=["A", "B"], artifact_path="/nonexistent", artifact_sha256="0" * 64,
+    )
+    session.add(mv)
+    return mv
+
+
+def test_promote_and_rollback_walk_the_history(session_factory, database_url, monkeypatch):
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    with session_factory.begin() as s:
+        for i, name in enumerate(["v1", "v2", "v3"]):
+            _version(s, name, datetime(2026, 1, 1 + i, tzinfo=UTC))
+    runner = CliRunner()
+
+    def status() -> dict[str, str]:
+        with session_factory() as s:
+            return {mv.version: mv.status for mv in s.scalars(select(ModelVersion))}
+
+    assert runner.invoke(model_group, ["rollback"]).exit_code == 1  # nothing in production
+    for name in ["v1", "v2", "v3"]:
+        result = runner.invoke(model_group, ["promote", name])
+        assert result.exit_code == 0, result.output
+    assert status() == {"v1": "retired", "v2": "retired", "v3": "production"}
+
+    result = runner.invoke(model_group, ["rollback"])
+    assert result.exit_code == 0 and "v2" in result.output
+    assert status() == {"v1": "retired", "v2": "production", "v3": "retired"}
+    assert runner.invoke(model_group, ["rollback"]).exit_code == 0
+    assert status()["v1"] == "production"
+    result = runner.invoke(model_group, ["rollback"])
+    assert result.exit_code == 1 and "nothing to roll back" in result.output
+    assert status()["v1"] == "production"
+
+    result = runner.invoke(model_group, ["promote", "v9"])
+    assert result.exit_code == 1 and "no model version 'v9'" in result.output
+    listing = runner.invoke(model_group, ["list"]).output
+    assert listing.index("v3") < listing.index("v1")  # newest first
