@@ -271,7 +271,6 @@ def build_content(
         "deviations": deviations,
         "authorised_by": {
             "name": authorised_by.full_name or authorised_by.username,
-            "username": authorised_by.username,
             "role": ROLE_TITLES.get(authorised_by.role, authorised_by.role),
         },
         "end": END,
