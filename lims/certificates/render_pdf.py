@@ -258,6 +258,7 @@ def render(content: dict[str, Any], content_hash: str, verify_url: str, issued_a
         ("Source", item.get("source") or "not stated"),
         ("Recycled content", f"{recycled} %" if recycled is not None else "not stated"),
         ("Condition on receipt", item["condition"]),
+        ("Place of testing", c["laboratory"]["place_of_testing"]),
     ]
     pdf.fields(rows)
 
@@ -360,7 +361,7 @@ def _results_table(pdf: _CertificatePDF, results: list[dict], multi_sample: bool
     align: tuple[str, ...] = ("L", "L", "R", "L", "R", "L", "C")
     if multi_sample:
         headings.insert(0, "Sample")
-        widths = [25, 22, 47, 14, 14, 12, 32, 14]
+        widths = [24, 22, 50, 13, 14, 12, 31, 14]
         align = ("L", *align)
     pdf.set_text_color(*INK)
     _table_row(pdf, headings, widths, align, HEAD_FILL, bold=True)

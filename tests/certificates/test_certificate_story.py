@@ -66,10 +66,12 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
         assert number in page_text, f"number missing on page {i}"
         assert f"Page {i}/{len(pages)}" in page_text
     content = json.loads(signed.data)["certificate"]
+    dates = content["dates"]
     expected = [
         "Certificate of Analysis",  # a) title
         "Nationaal Testcentrum Kunststoffen",  # b) lab name
         "Laboratoriumweg 1, 5600 AA Eindhoven",  # b) lab address
+        "Place of testing the laboratory's permanent facilities",  # c) location of testing
         f"End of certificate {number}",  # d) a clear end
         "Polyvorm Spuitgiettechniek B.V.",  # e) customer
         "Industrieweg 14, 7602 PK Almelo",
@@ -78,23 +80,23 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
         LOT,  # lot
         "post-consumer",  # input stream
         "Recycled content 100 %",
-        "Condition on receipt",  # h) condition
-        "Sampling",  # i) dates of sampling, receipt, testing and issue
-        "Receipt",
-        "Testing",
-        f"Issue {content['dates']['issue']}",
-        "ISO 1133-1, 230 °C, 2.16 kg",  # f) method, standard and conditions
-        "ISO 1183-1",
-        "12.00 g/10 min 0.60 8 - 16 (A) in",  # value, unit, U, limit, in/out
+        "Condition on receipt No anomalies recorded at receipt.",  # g) condition
+        f"Sampling {dates['sampling']}",  # h) dates of sampling and receipt
+        f"Receipt {dates['receipt']}",
+        f"Testing {dates['testing_start']}",  # i) dates of testing
+        f"Issue {dates['issue']}",  # j) date of issue
+        "ISO 1133-1, 230 °C, 2.16 kg",  # f) method: standard and conditions
+        "ISO 1183-1, method A (immersion), 23 °C",
+        "12.00 g/10 min 0.60 8 - 16 (A) in",  # m) value, unit, U, limit, in/out (7.8.3, 7.8.6)
         "U (k=2)",
-        "Grade: A",  # statement of conformity with the decision rule (7.8.6)
+        "Grade: A",  # statement of conformity and its decision rule (7.8.6)
         "grade specification for PP",
         "guarded acceptance",
-        "The results relate only to the items tested.",  # 7.8.2.1 c)... 7.8.2.2
-        "Authorised by",  # o) who authorised it
-        "Reviewer (senior technician)",
-        DEVIATION,  # deviations
+        "The results relate only to the items tested.",  # l)
+        DEVIATION,  # n) deviations from the method
+        "Authorised by",  # o) who authorised it: name and role
         content["authorised_by"]["name"],
+        "Reviewer (senior technician)",
         cert["content_hash"],  # authenticity: the content hash is printed
     ]
     missing = [item for item in expected if item not in flat]
