@@ -7,7 +7,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 
 from lims.api.common import blueprint, page
 from lims.auth import require_user
@@ -41,7 +41,15 @@ BLUEPRINTS = (blp, public_blp)
 
 # A certificate file is a few kB; anything far larger is not one.
 MAX_UPLOAD = 512 * 1024
-LIST_LOAD = (selectinload(Certificate.samples), selectinload(Certificate.superseded_by))
+# What a list row shows, loaded up front (no query per row).
+LIST_LOAD = (
+    selectinload(Certificate.samples),
+    selectinload(Certificate.superseded_by),
+    selectinload(Certificate.supersedes),
+    selectinload(Certificate.issued_by),
+    defer(Certificate.content),  # kB per row, and the list does not show it
+    defer(Certificate.search_text),
+)
 
 
 def settings():

@@ -238,7 +238,7 @@ def build_content(
             "name": lab.name if lab else lab_name,
             "address": lab.address if lab else "",
             # 7.8.2.1 c): every method runs in the lab itself, none at a customer's site.
-            "place_of_testing": "the laboratory's permanent facilities"
+            "place_of_testing": "The laboratory's permanent facilities"
             + (f", {lab.address}" if lab and lab.address else ""),
         },
         "customer": {"name": owner.name, "address": owner.address},

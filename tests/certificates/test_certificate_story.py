@@ -71,7 +71,7 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
         "Certificate of Analysis",  # a) title
         "Nationaal Testcentrum Kunststoffen",  # b) lab name
         "Laboratoriumweg 1, 5600 AA Eindhoven",  # b) lab address
-        "Place of testing the laboratory's permanent facilities",  # c) location of testing
+        "Place of testing The laboratory's permanent facilities",  # c) location of testing
         f"End of certificate {number}",  # d) a clear end
         "Polyvorm Spuitgiettechniek B.V.",  # e) customer
         "Industrieweg 14, 7602 PK Almelo",
