@@ -7,7 +7,6 @@
   if (!grid) return;
   const note = document.getElementById("live-note");
   const url = grid.dataset.liveUrl;
-  const stateClass = { running: "ok", ok: "ok", alarm: "alarm", stale: "stale", nodata: "stale" };
   let busy = false;
   async function tick() {
     if (busy || document.hidden) return;
@@ -19,7 +18,7 @@
       for (const [inst, info] of Object.entries(data.installations)) {
         const badge = grid.querySelector(`[data-live-state="${CSS.escape(inst)}"]`);
         if (badge) {
-          badge.className = "badge " + (stateClass[info.state] || "stale");
+          badge.className = "badge " + info.badge;
           badge.textContent = info.label;
         }
         for (const [sensor, s] of Object.entries(info.sensors)) {

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from analytics import predict
 from ingest.store import Point, StoreError, TimeSeriesStore, open_store
 from lims.db import utcnow
-from lims.models import Analysis, Installation, Lot, Sample
+from lims.models import Analysis, Installation, Lot, Sample, Sensor
 from lims.models.process import AlarmEvent
 from lims.request_db import db
 from lims.services.errors import InputError
@@ -30,6 +30,8 @@ bp = web_blueprint("process", __name__, url_prefix="/process")
 # A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
 STALE_AFTER = timedelta(seconds=30)
 ALARMS_PER_PAGE = 100
+# Badge colour (CSS class) of each installation state; the live updates send it along.
+STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
 _store_lock = threading.Lock()
 
 
@@ -102,18 +104,12 @@ def _live_state(installations: list[Installation]) -> tuple[dict, str | None]:
         result[inst.key] = {
             "state": inst_state,
             "label": str(STATE_NAMES[inst_state]),
+            "badge": STATE_BADGES[inst_state],
             "sensors": sensors,
         }
     return result, store_error
 
 
-STATE_LABELS = {
-    "running": "ok",
-    "alarm": "alarm",
-    "stale": "stale",
-    "nodata": "stale",
-    "ok": "ok",
-}
 
 
 @bp.get("/")
@@ -127,7 +123,6 @@ def dashboard():
         live=live,
         store_error=store_error,
         active_alarms=_active_alarms(),
-        state_classes=STATE_LABELS,
     )
 
 
@@ -163,46 +158,39 @@ def _time_formatter(start: datetime, end: datetime):
     return lambda ts: format_datetime(ts, pattern)
 
 
-def sensor_charts(
+def sensor_chart(
     installation: Installation,
+    sensor: Sensor,
     start: datetime,
     end: datetime,
     window: tuple[datetime, datetime] | None = None,
-) -> tuple[list[tuple], str | None]:
+) -> charts.Chart:
+    """One sensor's chart over [start, end), downsampled by the store. Raises StoreError."""
     every = charts.bucket_width(start, end)
-    fmt = _time_formatter(start, end)
-    drawn = []
-    try:
-        for sensor in installation.sensors:
-            buckets = timeseries_store().aggregate(installation.key, sensor.key, start, end, every)
-            drawn.append(
-                (
-                    sensor,
-                    charts.chart(
-                        buckets, start, end, every, fmt, (sensor.alarm_low, sensor.alarm_high), window
-                    ),
-                )
-            )
-    except StoreError as exc:
-        return drawn, str(exc)
-    return drawn, None
+    buckets = timeseries_store().aggregate(installation.key, sensor.key, start, end, every)
+    return charts.chart(
+        buckets, start, end, every, _time_formatter(start, end), (sensor.alarm_low, sensor.alarm_high), window
+    )
 
 
-@bp.get("/installations/<key>")
-@login_required(*PROCESS)
-def installation(key: str):
+def _installation(key: str) -> Installation:
     inst = db().scalar(
         select(Installation).where(Installation.key == key).options(selectinload(Installation.sensors))
     )
     if inst is None:
         abort(404)
+    return inst
+
+
+@bp.get("/installations/<key>")
+@login_required(*PROCESS)
+def installation(key: str):
+    """The page comes at once; each chart is fetched on its own (htmx), in parallel."""
+    inst = _installation(key)
     chosen, start, end = chart_range()
-    drawn, store_error = sensor_charts(inst, start, end)
     return render_template(
         "process/installation.html",
         installation=inst,
-        charts=drawn,
-        store_error=store_error,
         chosen=chosen,
         ranges=list(charts.RANGES),
         start_local=local_input_value(start),
@@ -218,6 +206,21 @@ def installation(key: str):
             )
         ),
     )
+
+
+@bp.get("/installations/<key>/charts/<sensor_key>")
+@login_required(*PROCESS)
+def chart_fragment(key: str, sensor_key: str):
+    inst = _installation(key)
+    sensor = next((x for x in inst.sensors if x.key == sensor_key), None)
+    if sensor is None:
+        abort(404)
+    _, start, end = chart_range()
+    try:
+        drawn = sensor_chart(inst, sensor, start, end)
+    except StoreError as exc:
+        return render_template("process/_chart.html", sensor=sensor, chart=None, store_error=str(exc)), 503
+    return render_template("process/_chart.html", sensor=sensor, chart=drawn, store_error=None)
 
 
 @bp.get("/alarms")
@@ -266,11 +269,17 @@ def lot(lot_id: int):
     )
     margin = (lot_row.production_end - lot_row.production_start) / 10
     window = (lot_row.production_start, lot_row.production_end)
-    drawn, store_error = sensor_charts(inst, window[0] - margin, window[1] + margin, window)
     try:
         summary = timeseries_store().window_summary(inst.key, *window)
+        # Charts only for the sensors that have data in the window (the table lists the rest).
+        drawn = [
+            (sensor, sensor_chart(inst, sensor, window[0] - margin, window[1] + margin, window))
+            for sensor in inst.sensors
+            if sensor.key in summary
+        ]
+        store_error = None
     except StoreError as exc:
-        summary, store_error = {}, str(exc)
+        summary, drawn, store_error = {}, [], str(exc)
     return render_template(
         "process/lot.html",
         lot=lot_row,

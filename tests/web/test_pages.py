@@ -160,6 +160,11 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert live["installations"]["ntk-ext2"]["state"] == "nodata"
     page = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
     assert page.status_code == 200
+    chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=1h").get_data(as_text=True)
+    assert 'data-points="1"' in chart and "<path class=\"mean\"" in chart
+    empty = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
+    assert 'data-points="0"' in empty.get_data(as_text=True)
+    assert client.get("/process/installations/ntk-ext1/charts/no_such_sensor").status_code == 404
     bad = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-02T00:00&end=2026-01-01T00:00")
     assert bad.status_code == 422 and "the end must be after the start" in bad.get_data(as_text=True)
     assert client.get("/process/installations/ntk-ext1?range=5y").status_code == 422
@@ -191,3 +196,20 @@ def test_list_pages_do_not_query_per_row(app, client, seeded):
         seed.submit_all(seeded, code)
     many = {p: _count_queries(app, client, p) for p in ("/lab/samples", "/review/")}
     assert many == few
+
+
+def test_review_queue_never_offers_a_reviewer_their_own_results(client, seeded):
+    lot = seed.lot_with_samples(seeded, 2)
+    own, other = lot.sample_codes
+    seed.submit_all(seeded, own, "reviewer")
+    seed.submit_all(seeded, other, "tech")
+    log_in(client, "reviewer")
+    page = client.get("/review/").get_data(as_text=True)
+    assert other in page and own not in page
+    with seeded() as s:
+        own_analysis = s.scalar(select(Analysis.id).join(Sample).where(Sample.code == own).limit(1))
+    # Forcing it through the form is refused by the workflow service, and nothing changes.
+    refused = client.post("/review/verify", data={"analysis": own_analysis, "csrf_token": csrf_token(client, "/review/")})
+    assert refused.status_code == 409 and "four eyes" in refused.get_data(as_text=True)
+    with seeded() as s:
+        assert s.scalar(select(Analysis.state).where(Analysis.id == own_analysis)) == "submitted"
