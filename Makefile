@@ -14,9 +14,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/recyclab db upgrade
-	$(BIN)/recyclab seed
-	$(BIN)/recyclab web
+	$(BIN)/recyclab demo
 
 services:
 	bash tests/ensure-services.sh

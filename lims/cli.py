@@ -51,8 +51,10 @@ def db_upgrade(revision: str) -> None:
 
 
 @main.command()
+@click.option("--demo-users", is_flag=True,
+              help="Also create the demo users of config/users.toml (demo passwords: never in production).")
 @with_appcontext
-def seed() -> None:
+def seed(demo_users: bool) -> None:
     """Load the reference data under config/ (idempotent)."""
     from lims.seed import SeedError, seed_all
     from lims.settings import config_dir
@@ -60,7 +62,7 @@ def seed() -> None:
     sessions = current_app.extensions["recyclab.sessions"]
     try:
         with sessions.begin() as session:
-            counts = seed_all(session, config_dir())
+            counts = seed_all(session, config_dir(), demo_users=demo_users)
     except SeedError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -83,6 +85,46 @@ def audit_verify() -> None:
         click.echo(f"audit chain BROKEN at event {report.broken_seq}: {report.reason}", err=True)
         raise SystemExit(1)
     click.echo(f"audit chain ok: {report.events} events")
+
+
+@main.command()
+@click.option("--port", default=None, type=int, help="Web port (default: settings web_port, 8000).")
+@click.option("--broker-port", default=1883, show_default=True,
+              help="Port of the embedded MQTT broker (a free one is taken if this is busy).")
+@click.option("--no-model", is_flag=True, help="Do not train a first grade model.")
+@with_appcontext
+def demo(port: int | None, broker_port: int, no_model: bool) -> None:
+    """Run the whole system on embedded defaults: broker, simulator, ingester, web app."""
+    import socket
+
+    from analytics.registry import production
+    from lims.demo import Demo, print_demo_users
+    from lims.migrate import upgrade
+    from lims.seed import seed_all
+    from lims.settings import config_dir
+
+    settings = current_app.config["RECYCLAB"]
+    upgrade(settings.database_url)
+    sessions = current_app.extensions["recyclab.sessions"]
+    with sessions.begin() as session:
+        seed_all(session, config_dir(), demo_users=True)
+        has_model = production(session) is not None
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", broker_port)) == 0:
+            with socket.socket() as free:
+                free.bind(("127.0.0.1", 0))
+                broker_port = free.getsockname()[1]
+    port = port or settings.web_port
+    run = Demo(settings, port, broker_port, train_first_model=not (no_model or has_model),
+               echo=click.echo)
+    try:
+        run.start()
+        print_demo_users(config_dir() / "users.toml", click.echo)
+        click.echo(f"\nRecyclab is running: http://127.0.0.1:{port}/   (Ctrl-C stops everything)\n")
+        code = run.wait()
+    finally:
+        run.stop()
+    raise SystemExit(code)
 
 
 main.add_command(ingest_command)

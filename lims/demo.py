@@ -10,12 +10,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from lims.db import utcnow
 from lims.embedded_broker import EmbeddedBroker
 from lims.settings import Settings
+
+# The first model is trained on a month of SIMULATED history (written straight into the
+# store, so the dashboard has history too); live data then arrives in real time.
+HISTORY_LOTS = 600
+HISTORY_DAYS = 30
+LIVE_SECONDS = 30 * 24 * 3600
 
 
 @dataclass
@@ -30,14 +39,18 @@ class Demo:
     settings: Settings
     web_port: int
     broker_port: int
+    train_first_model: bool = True
     echo: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
     broker: EmbeddedBroker | None = None
+    _env: dict[str, str] = field(default_factory=dict)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _job: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.broker = EmbeddedBroker(port=self.broker_port).start()
         self.echo(f"MQTT broker (embedded amqtt) on {self.broker.url}")
-        env = {
+        self._env = {
             **os.environ,
             "RECYCLAB_BROKER_URL": self.broker.url,
             "RECYCLAB_VAR_DIR": str(self.settings.var_dir),
@@ -48,18 +61,65 @@ class Demo:
         # a subscriber that is not there yet.
         self.children = [
             Child("ingest", ["ingest", "--mqtt-version", "3.1.1"]),
-            Child("simulate", ["simulate", "--realtime"]),
+            Child(
+                "simulate",
+                ["simulate", "--speedup", "1", "--rate", "1", "--duration", str(LIVE_SECONDS)],
+            ),
             Child("web", ["web", "--port", str(self.web_port)]),
         ]
         for child in self.children:
-            child.process = subprocess.Popen(
-                [sys.executable, "-m", "lims.cli", *child.args], env=env, start_new_session=True
-            )
+            child.process = self._spawn(child.args)
             self.echo(f"started {child.name} (pid {child.process.pid})")
             time.sleep(1.0)
+        if self.train_first_model:
+            threading.Thread(target=self._first_model, daemon=True, name="first-model").start()
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lims.cli", *args], env=self._env, start_new_session=True
+        )
+
+    def _first_model(self) -> None:
+        """Simulated history, then a first production model, in the background."""
+        start = (utcnow() - timedelta(days=HISTORY_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
+        manifest = self.settings.var_dir / "simulated" / "demo-history.jsonl"
+        steps = [
+            [
+                "simulate",
+                "--offline",
+                "--lots",
+                str(HISTORY_LOTS),
+                "--seed",
+                "1",
+                "--start",
+                start,
+                "--manifest",
+                str(manifest),
+            ],
+            [
+                "train",
+                "--manifest",
+                str(manifest),
+                "--promote",
+                "--note",
+                "first model of the demo, trained on SIMULATED history",
+            ],
+        ]
+        self.echo("training a first grade model on simulated history in the background ...")
+        for args in steps:
+            if self._stopping.is_set():
+                return
+            self._job = self._spawn(args)
+            if self._job.wait() != 0:
+                self.echo(
+                    f"first model: `recyclab {args[0]}` failed; the demo runs without a model"
+                )
+                return
+        self.echo("first grade model trained and promoted")
 
     def wait(self) -> int:
-        """Until Ctrl-C or until a child dies; returns that child's exit code (0 on Ctrl-C)."""
+        """Until Ctrl-C (or SIGTERM) or until a child dies; returns that child's exit code."""
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
                 for child in self.children:
@@ -73,6 +133,9 @@ class Demo:
             return 0
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._job and self._job.poll() is None:
+            self._job.terminate()
         for child in reversed(self.children):
             if child.process and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -85,3 +148,20 @@ class Demo:
                     child.process.wait()
         if self.broker:
             self.broker.stop()
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def print_demo_users(users_file, echo: Callable[[str], None]) -> None:
+    """The seeded demo users, printed once at start so nobody has to look them up."""
+    import tomllib
+
+    with open(users_file, "rb") as fh:
+        users = tomllib.load(fh).get("user", [])
+    echo("demo users (DEMO CREDENTIALS, local use only):")
+    for u in users:
+        echo(
+            f"  {u['role']:<11} {u['username']:<12} password {u['password']:<16} ({u['organization']})"
+        )

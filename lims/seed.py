@@ -320,11 +320,14 @@ SEEDERS = (
 )
 
 
-def seed_all(session: Session, config: Path, only: tuple[str, ...] | None = None) -> dict[str, int]:
+def seed_all(
+    session: Session, config: Path, only: tuple[str, ...] | None = None, demo_users: bool = True
+) -> dict[str, int]:
     """Every reference-data file, in dependency order, in the caller's transaction.
-    Returns how many rows each file changed (0 everywhere on a second run)."""
+    Returns how many rows each file changed (0 everywhere on a second run).
+    demo_users=False leaves out users.toml, whose passwords are demo credentials."""
     return {
         name: seeder(session, config / filename)
         for name, filename, seeder in SEEDERS
-        if only is None or name in only
+        if (only is None or name in only) and (demo_users or name != "users")
     }

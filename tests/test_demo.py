@@ -1,0 +1,68 @@
+"""`make run` is the whole system: broker, simulator, ingester and web app from one command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.support.influx import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status
+    except OSError:
+        return 0
+
+
+def test_demo_serves_live_process_data_and_stops_cleanly_on_ctrl_c(tmp_path):
+    web_port, broker_port = free_port(), free_port()
+    env = {**os.environ, "RECYCLAB_VAR_DIR": str(tmp_path)}
+    env.pop("RECYCLAB_DATABASE_URL", None)
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lims.cli",
+            "demo",
+            "--port",
+            str(web_port),
+            "--broker-port",
+            str(broker_port),
+            "--no-model",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    status_file = tmp_path / "ingest-status.json"
+    try:
+        deadline = time.monotonic() + 60
+        stored = 0
+        while time.monotonic() < deadline:
+            if demo.poll() is not None:
+                pytest.fail(f"demo exited early:\n{demo.stdout.read()}")
+            if status_file.exists():
+                stored = json.loads(status_file.read_text()).get("values_stored_total", 0)
+            if stored > 0 and _get(f"http://127.0.0.1:{web_port}/healthz") == 200:
+                break
+            time.sleep(0.5)
+        assert stored > 0, "no simulated value reached the store within a minute"
+        assert _get(f"http://127.0.0.1:{web_port}/healthz") == 200
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 0, out
+    assert "DEMO CREDENTIALS" in out and f"http://127.0.0.1:{web_port}/" in out
+    assert _get(f"http://127.0.0.1:{web_port}/healthz") == 0, "web app still running after Ctrl-C"
