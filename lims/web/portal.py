@@ -1,11 +1,15 @@
 """Certificates: the manufacturer's portal (own and shared certificates), search and filters,
-PDF/JSON download and the link to the public verify page. Lab staff see every certificate."""
+links to the PDF/JSON downloads of the certificates API and to the public verify page.
+Lab staff see every certificate."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, render_template, request
+from datetime import timedelta
+
+from flask import render_template, request
 from sqlalchemy import select
 
+from lims.app import API_PREFIX
 from lims.models import Material
 from lims.models.certificate import CERTIFICATE_STATUSES
 from lims.request_db import db
@@ -23,9 +27,11 @@ PER_PAGE = 25
 def _query() -> certificates.Query:
     args = request.args
     dates = {}
-    for field in ("issued_from", "issued_to"):
-        if args.get(field):
-            dates[field] = parse_local_datetime(args[field] + "T00:00", field)
+    if args.get("issued_from"):
+        dates["issued_from"] = parse_local_datetime(args["issued_from"] + "T00:00", "issued_from")
+    if args.get("issued_to"):
+        # The day chosen as "to" is included: the search end is the midnight after it.
+        dates["issued_to"] = parse_local_datetime(args["issued_to"] + "T00:00", "issued_to") + timedelta(days=1)
     status = args.get("status") or None
     if status is not None and status not in CERTIFICATE_STATUSES:
         raise InputError("status", f"must be one of {', '.join(CERTIFICATE_STATUSES)}")
@@ -54,21 +60,5 @@ def certificates_list():
         statuses=CERTIFICATE_STATUSES,
         materials=list(db().scalars(select(Material).order_by(Material.name))),
         verify_url=lambda cert: certificates.verify_url(request.host_url, cert),
-    )
-
-
-@bp.get("/<int:cert_id>.<fmt>")
-@login_required(*CERTIFICATES)
-def download(cert_id: int, fmt: str):
-    cert = certificates.get(db(), current_user(), cert_id)
-    if fmt == "pdf":
-        body, mimetype = certificates.pdf_file(cert, current_app.config["RECYCLAB"].public_url), "application/pdf"
-    elif fmt == "json":
-        body, mimetype = certificates.json_file(cert), "application/json"
-    else:
-        raise InputError("format", "pdf or json")
-    return Response(
-        body,
-        mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{cert.number}.{fmt}"'},
+        download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )

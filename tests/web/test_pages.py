@@ -213,3 +213,79 @@ def test_review_queue_never_offers_a_reviewer_their_own_results(client, seeded):
     assert refused.status_code == 409 and "four eyes" in refused.get_data(as_text=True)
     with seeded() as s:
         assert s.scalar(select(Analysis.state).where(Analysis.id == own_analysis)) == "submitted"
+
+
+def _certify(app, session_factory, code: str) -> str:
+    from lims.services import certificates
+
+    seed.submit_all(session_factory, code, "tech")
+    seed.verify_all(session_factory, code, "reviewer")
+    with session_factory.begin() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == code))
+        issuer = certificates.Issuer.from_settings(app.config["RECYCLAB"])
+        return certificates.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
+
+
+def test_certificates_are_filtered_and_kept_to_their_owner(app, client, seeded):
+    mine = seed.lot_with_samples(seeded, 1, owner="polyvorm")
+    theirs = seed.lot_with_samples(seeded, 1, owner="vezelwerk")
+    number = _certify(app, seeded, mine.sample_codes[0])
+    other = _certify(app, seeded, theirs.sample_codes[0])
+    log_in(client, "polyvorm")
+    page = client.get("/certificates/").get_data(as_text=True)
+    assert number in page and other not in page
+    assert number in client.get(f"/certificates/?lot={mine.lot_code}&status=valid").get_data(as_text=True)
+    assert number not in client.get("/certificates/?status=withdrawn").get_data(as_text=True)
+    today = utcnow().date().isoformat()
+    assert number in client.get(f"/certificates/?issued_from={today}&issued_to={today}").get_data(as_text=True)
+    bad = client.get("/certificates/?status=lost")
+    assert bad.status_code == 422 and "status" in bad.get_data(as_text=True)
+
+
+def test_retest_retract_and_invalidate_from_the_pages(app, client, seeded):
+    lot = seed.lot_with_samples(seeded, 2)
+    tested, certified = lot.sample_codes
+    seed.submit_all(seeded, tested, "tech")
+    number = _certify(app, seeded, certified)
+    with seeded() as s:
+        first, second = s.scalars(select(Analysis.id).join(Sample).where(Sample.code == tested).order_by(Analysis.id).limit(2))
+    log_in(client, "reviewer")
+    token = csrf_token(client, "/review/")
+    assert client.post(f"/review/analyses/{first}/retract", data={"reason": "", "csrf_token": token}).status_code == 422
+    assert client.post(f"/review/analyses/{first}/retract", data={"reason": "drift on the balance", "csrf_token": token}).status_code == 302
+    assert client.post(f"/lab/analyses/{second}/retest", data={"reason": "outlier", "csrf_token": token}).status_code == 302
+    with seeded() as s:
+        rows = s.execute(
+            select(Analysis.state, Analysis.retest_of_id).join(Sample).where(Sample.code == tested).order_by(Analysis.id)
+        ).all()
+    assert rows[0].state == rows[1].state == "retracted"
+    assert {(r.state, r.retest_of_id) for r in rows[-2:]} == {("unassigned", first), ("unassigned", second)}
+    assert "drift on the balance" in client.get(f"/lab/samples/{tested}").get_data(as_text=True)
+
+    invalidated = client.post(f"/review/samples/{certified}/invalidate", data={"reason": "mixed up with another lot", "csrf_token": token})
+    assert invalidated.status_code == 302
+    assert "invalid" in client.get(f"/lab/samples/{certified}").get_data(as_text=True)
+    listing = client.get(f"/certificates/?q={number}").get_data(as_text=True)
+    assert re.search(r'badge withdrawn', listing)
+
+
+def test_lab_lot_page_shows_the_model_prediction(client, seeded):
+    from lims.models.analytics import ModelVersion, Prediction
+
+    lot = seed.lot_with_samples(seeded, 1, receive=False)
+    log_in(client, "tech")
+    assert "no model prediction available" in client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
+    now = utcnow()
+    with seeded.begin() as s:
+        mv = ModelVersion(
+            version="grade-x", status="production", metrics={}, train_start=now, train_end=now, n_train=1,
+            n_test=0, features=[], feature_ranges={}, reference={}, classes=["A", "B"], artifact_path="-",
+            artifact_sha256="0" * 64,
+        )
+        s.add(mv)
+        s.flush()
+        s.add(Prediction(lot_id=lot.lot_id, model_version_id=mv.id, predicted_grade="B",
+                         probabilities={"A": 0.3, "B": 0.7}, top_features=[], out_of_training_range=True))
+    shown = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
+    assert re.search(r'predicted-grade"><span class="grade">B</span>', shown)
+    assert "grade-x, 70 %" in shown and "outside the training range" in shown
