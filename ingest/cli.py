@@ -41,6 +41,8 @@ from lims.settings import load_settings
               help="Default: <var_dir>/ingest-spool.<client id>.db")
 @click.option("--status-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"Default: <var_dir>/{STATUS_FILE}")
+@click.option("--status-interval-ms", default=1000, show_default=True,
+              help="How often the status file is rewritten.")
 def ingest_command(
     broker_url: str | None,
     username: str | None,
@@ -56,6 +58,7 @@ def ingest_command(
     spool_max_values: int,
     spool_file: Path | None,
     status_file: Path | None,
+    status_interval_ms: int,
 ) -> None:
     """Consume pilot-installation MQTT data into the time-series store (runs until stopped)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -75,6 +78,7 @@ def ingest_command(
         spool_path=spool_file or settings.var_dir / f"ingest-spool.{client_id}.db",
         spool_max_values=spool_max_values,
         status_path=status_file or settings.var_dir / STATUS_FILE,
+        status_interval_s=status_interval_ms / 1000,
     )
     registry = load_registry()
     engine = make_engine(settings.database_url)

@@ -1,8 +1,9 @@
 """The ingester: MQTT (paho 2.x) -> decode -> validate -> time-series store (or spool) -> ack.
 
 Threads: paho's network thread only appends incoming messages to a deque (it never blocks);
-one worker thread decodes, validates and writes batches, records rejects and alarms in the
-LIMS database and then acknowledges the batch's messages in arrival order (manual acks).
+a collector thread decodes and validates them into batches; a writer thread writes each batch
+to the store (or the spool), records rejects and alarms in the LIMS database and then
+acknowledges the batch's messages in arrival order (manual acks).
 A message is acknowledged only once its values are durable (store write returned, or the
 spool's fsync), so a crash or restart anywhere makes the broker redeliver, and idempotent
 writes turn the redelivery into a no-op.
@@ -18,6 +19,7 @@ edge nodes of one group should be pinned to one ingester, or rebirth requests fi
 from __future__ import annotations
 
 import logging
+import queue
 import ssl
 import threading
 import time
@@ -68,6 +70,7 @@ class IngestConfig:
     spool_max_values: int = 20_000_000
     spool_max_bytes: int = 1 << 30
     status_path: Path = Path("var/ingest-status.json")
+    status_interval_s: float = 1.0
     retry_max_s: float = 5.0
 
     def subscriptions(self) -> list[str]:
@@ -103,6 +106,8 @@ class Ingester:
         self.spool = Spool(config.spool_path, config.spool_max_values, config.spool_max_bytes)
         self.status = IngestStatus()
         self._queue: deque[Item] = deque()
+        # Collector -> writer; two batches in hand is enough to overlap decoding and writing.
+        self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._gen = 0  # bumped per connection: mids from an older connection are not acked
@@ -173,27 +178,50 @@ class Ingester:
     # --- worker ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Run until stop(); the caller's thread becomes the worker."""
-        writer = StatusWriter(self.status, self.config.status_path)
+        """Run until stop(). The caller's thread decodes and validates (collector); a writer
+        thread stores, records and acks, so decoding the next batch overlaps the store's I/O."""
+        status_writer = StatusWriter(self.status, self.config.status_path,
+                                     self.config.status_interval_s)
+        status_writer.start()
+        writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         writer.start()
         self.connect()
-        pending: Batch | None = None
         try:
             while not self._stop.is_set():
-                if pending is None:
-                    pending = self._collect()
-                if pending is not None and self._finish(pending):
-                    pending = None
-                elif pending is not None:
-                    self._stop.wait(min(self.config.retry_max_s, 0.5))
-                if len(self.spool):
-                    self._replay()
+                batch = self._collect()
+                while batch is not None and not self._stop.is_set():
+                    try:
+                        self._handoff.put(batch, timeout=0.2)
+                        batch = None
+                    except queue.Full:  # writer is retrying: back pressure, no acks meanwhile
+                        pass
+                self._request_rebirths()
                 self._update_status()
         finally:
+            self._handoff.put(None)
+            writer.join(30)
             self.client.disconnect()
             self.client.loop_stop()
-            writer.stop()
+            status_writer.stop()
             self.spool.close()
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                batch = self._handoff.get(timeout=0.2)
+            except queue.Empty:
+                batch = False
+            if batch is None:
+                return
+            if batch:
+                while not self._finish(batch):
+                    if self._stop.wait(0.5):
+                        return  # not durable: unacked, the broker redelivers after restart
+                    if len(self.spool):
+                        self._replay()
+            if len(self.spool):
+                self._replay()
+            self.status.spool = self.spool.stats().as_dict()
 
     def stop(self) -> None:
         self._stop.set()
@@ -332,6 +360,9 @@ class Ingester:
             arrived = datetime.fromtimestamp(batch.items[-1][5], UTC).isoformat()
             for inst in batch.installations:
                 st.last_message[inst] = arrived
+
+    def _request_rebirths(self) -> None:
+        """Ask Sparkplug edge nodes whose aliases or seq we lost to publish a new BIRTH."""
         wanted = self.decoder.sparkplug.rebirth_wanted
         while wanted:
             group, edge = wanted.pop()
@@ -340,10 +371,9 @@ class Ingester:
 
     def _update_status(self) -> None:
         st, q = self.status, self._queue
-        st.queue_depth = len(q)
+        st.queue_depth = len(q) + self._handoff.qsize()
         try:
             st.queue_age_s = time.time() - q[0][5] if q else 0.0
-        except IndexError:
+        except IndexError:  # emptied by now
             st.queue_age_s = 0.0
         st.sparkplug_seq_gaps = self.decoder.sparkplug.seq_gaps
-        st.spool = self.spool.stats().as_dict()
