@@ -21,12 +21,15 @@ def _body(status: int, message: str, errors: dict | None = None):
 
 def _constraint_field(exc: IntegrityError) -> str:
     """Best effort: the column a violated constraint is about (uq_lot_code -> code)."""
-    diag = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
-    if diag:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        table = getattr(diag, "table_name", None) or ""
         for prefix in ("uq_", "fk_", "ck_", "pk_"):
-            if diag.startswith(prefix):
-                return diag[len(prefix) :]
-        return diag
+            for start in (f"{prefix}{table}_", prefix):
+                if name.startswith(start):
+                    return name[len(start):]
+        return name
     found = re.search(r"constraint failed: ([\w.]+)", str(exc.orig))
     return found.group(1).split(".")[-1] if found else "request"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from lims.api.common import blueprint, page
 from lims.auth import require_user
@@ -19,10 +19,10 @@ blp = blueprint("analyses", "/analyses", "One method on one sample, with its res
 BLUEPRINTS = (blp,)
 
 LOAD = (
-    selectinload(Analysis.sample).options(selectinload(Sample.analyses)),
-    selectinload(Analysis.analyst),
-    selectinload(Analysis.submitted_by),
-    selectinload(Analysis.verified_by),
+    selectinload(Analysis.sample),
+    joinedload(Analysis.analyst),
+    joinedload(Analysis.submitted_by),
+    joinedload(Analysis.verified_by),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func
 
 from lims.app import API_PREFIX
 from lims.auth import require_user
@@ -24,7 +24,7 @@ def blueprint(name: str, path: str, description: str, *, public: bool = False) -
 
 def page(stmt: Select, params: PaginationParameters) -> list:
     """One page of a query; the total goes to the X-Pagination header."""
-    params.item_count = db().scalar(
-        select(func.count()).select_from(stmt.order_by(None).subquery())
-    )
+    # count(*) over the same FROM and WHERE, without the eager loads and columns of the page.
+    counting = stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
+    params.item_count = db().scalar(counting)
     return db().scalars(stmt.limit(params.page_size).offset(params.first_item)).unique().all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 from flask.views import MethodView
 from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from lims import labels
 from lims.api.common import blueprint, page
@@ -39,9 +39,7 @@ DETAIL_LOAD = (
     *LIST_LOAD,
     selectinload(Sample.partitions),
     selectinload(Sample.analyses).options(
-        selectinload(Analysis.analyst),
-        selectinload(Analysis.submitted_by),
-        selectinload(Analysis.verified_by),
+        joinedload(Analysis.analyst), joinedload(Analysis.submitted_by), joinedload(Analysis.verified_by)
     ),
 )
 

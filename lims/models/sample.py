@@ -68,11 +68,12 @@ class SampleCounter(Base):
 class Sample(Base):
     __tablename__ = "sample"
     __table_args__ = (
-        # The list page filters on one of these and shows the newest first.
+        # The list page filters on these (state mostly with material or line) and shows the
+        # newest first: each index serves the filter, the order and the page's count.
         Index("ix_sample_state_id", "state", "id"),
-        Index("ix_sample_material_id_id", "material_id", "id"),
+        Index("ix_sample_material_state_id", "material_id", "state", "id"),
+        Index("ix_sample_line_state_id", "line_id", "state", "id"),
         Index("ix_sample_owner_org_id_id", "owner_org_id", "id"),
-        Index("ix_sample_line_id_id", "line_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

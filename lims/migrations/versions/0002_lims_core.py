@@ -284,9 +284,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sample")),
         sa.UniqueConstraint("code", name=op.f("uq_sample_code")),
     )
-    op.create_index("ix_sample_line_id_id", "sample", ["line_id", "id"], unique=False)
+    op.create_index("ix_sample_line_state_id", "sample", ["line_id", "state", "id"], unique=False)
     op.create_index(op.f("ix_sample_lot_id"), "sample", ["lot_id"], unique=False)
-    op.create_index("ix_sample_material_id_id", "sample", ["material_id", "id"], unique=False)
+    op.create_index(
+        "ix_sample_material_state_id", "sample", ["material_id", "state", "id"], unique=False
+    )
     op.create_index("ix_sample_owner_org_id_id", "sample", ["owner_org_id", "id"], unique=False)
     op.create_index(op.f("ix_sample_parent_id"), "sample", ["parent_id"], unique=False)
     op.create_index(op.f("ix_sample_registered_at"), "sample", ["registered_at"], unique=False)
@@ -342,9 +344,9 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_sample_registered_at"), table_name="sample")
     op.drop_index(op.f("ix_sample_parent_id"), table_name="sample")
     op.drop_index("ix_sample_owner_org_id_id", table_name="sample")
-    op.drop_index("ix_sample_material_id_id", table_name="sample")
+    op.drop_index("ix_sample_material_state_id", table_name="sample")
     op.drop_index(op.f("ix_sample_lot_id"), table_name="sample")
-    op.drop_index("ix_sample_line_id_id", table_name="sample")
+    op.drop_index("ix_sample_line_state_id", table_name="sample")
     op.drop_table("sample")
     op.drop_table("grade_limit")
     op.drop_table("test_plan_item")
