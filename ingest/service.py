@@ -198,7 +198,13 @@ class Ingester:
                 self._request_rebirths()
                 self._update_status()
         finally:
-            self._handoff.put(None)
+            self._stop.set()
+            while writer.is_alive():
+                try:
+                    self._handoff.put(None, timeout=0.2)
+                    break
+                except queue.Full:  # the writer drops a batch it cannot store once stopping
+                    continue
             writer.join(30)
             self.client.disconnect()
             self.client.loop_stop()
@@ -295,10 +301,12 @@ class Ingester:
                 log.error("event=store_refused_batch values=%d error=%s", len(rows), exc)
                 batch.rejects.extend(self._store_rejects(batch, str(exc)))
                 return True
+        was_full = self.spool.last_refused
         if self.spool.append(rows):
             self.status.values_spooled += len(rows)
             return True
-        log.warning("event=spool_full values=%d action=stop_acking", self.spool.stats().values)
+        if not was_full:
+            log.warning("event=spool_full values=%d action=stop_acking", self.spool.stats().values)
         return False
 
     def _store_rejects(self, batch: Batch, detail: str) -> list[Reject]:

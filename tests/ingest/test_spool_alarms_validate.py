@@ -1,0 +1,175 @@
+"""The pieces between decoding and storing: validation, the alarm tracker, the spool, and
+back pressure when the spool is full."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.alarms import AlarmTracker
+from ingest.decoders import PayloadDecoder
+from ingest.decoders import sparkplug_b_pb2 as pb
+from ingest.records import LimsRecorder
+from ingest.service import IngestConfig, Ingester
+from ingest.spool import Spool
+from ingest.store.base import from_ns
+from ingest.store.influx_store import InfluxStore
+from ingest.validate import REASONS, Validator
+from tests.ingest.support import (
+    T0_MS,
+    IngesterThread,
+    Publisher,
+    json_message,
+    private_config,
+    wait_until,
+)
+from tests.support.influx import V2WriteProxy, free_port
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    _, inst, reg = private_config(tmp_path)
+    return inst, reg
+
+
+def test_validation_keeps_good_values_and_names_every_bad_one(registry):
+    inst, reg = registry
+    msg = pb.Payload(timestamp=T0_MS, seq=0)
+    for name, value in [("temp_c", 200.0), ("temp_c", math.nan), ("pressure_bar", math.inf),
+                        ("pressure_bar", -1.0), ("pressure_bar", 5.0)]:
+        msg.metrics.add(name=name, datatype=pb.Double, double_value=value)
+    msg.metrics.add(name="temp_c", datatype=pb.Boolean, boolean_value=True)
+    msg.metrics.add(name="nope", datatype=pb.Int32, int_value=1)
+    decoded = PayloadDecoder().decode(f"spBv1.0/g/NBIRTH/{inst}", msg.SerializeToString())
+    rows, rejects = Validator(reg).check("topic/x", decoded, NOW)
+    ns = T0_MS * 10**6
+    assert rows == [(inst, "temp_c", ns, 200.0), (inst, "pressure_bar", ns, 5.0)]
+    assert [(r.sensor, r.reason) for r in rejects] == [
+        ("temp_c", "non_finite"), ("pressure_bar", "non_finite"),
+        ("pressure_bar", "out_of_range"), ("temp_c", "non_numeric"), ("nope", "unknown_sensor"),
+    ]
+    assert all(r.reason in REASONS and r.topic == "topic/x" and r.received_at == NOW
+               for r in rejects)
+    assert "[0, 600]" in rejects[2].detail
+
+
+@pytest.fixture(scope="module")
+def module_registry(tmp_path_factory):
+    _, inst, reg = private_config(tmp_path_factory.mktemp("registry"))
+    return inst, reg
+
+
+@given(values=st.lists(
+    st.one_of(st.floats(), st.integers(), st.booleans(), st.none(), st.text()), max_size=20
+))
+def test_validation_partitions_any_values(module_registry, values):
+    inst, reg = module_registry
+    decoded = PayloadDecoder().decode(f"recyclab/v1/{inst}/x", b"[]")
+    decoded.readings.extend((inst, "pressure_bar", i, v) for i, v in enumerate(values))
+    rows, rejects = Validator(reg).check("t", decoded, NOW)
+    assert len(rows) + len(rejects) == len(values)
+    assert all(type(v) is float and 0 <= v <= 600 for *_, v in rows)
+    assert {r.reason for r in rejects} <= {"non_numeric", "non_finite", "out_of_range"}
+
+
+def test_alarm_opens_tracks_peak_closes_and_ignores_late_values(registry):
+    inst, reg = registry
+    tracker = AlarmTracker(reg)
+
+    def feed(*pairs):
+        return tracker.observe([(inst, "temp_c", t * 10**9, v) for t, v in pairs])
+
+    assert feed((1, 200.0)) == []
+    (ev,) = feed((2, 260.0), (3, 280.0), (4, 270.0))
+    assert (ev.kind, ev.limit, ev.started_at, ev.peak_value, ev.ended_at) == (
+        "high", 250.0, from_ns(2 * 10**9), 280.0, None)
+    assert feed((1, 50.0)) == []  # older than what we saw: neither opens nor closes anything
+    closed, opened = feed((5, 90.0))  # straight from high to low: one closes, one opens
+    assert closed is ev and ev.ended_at == from_ns(5 * 10**9)
+    assert (opened.kind, opened.peak_value) == ("low", 90.0)
+    assert feed((6, 95.0)) == []  # not a new extreme
+    assert feed((7, 85.0))[0].peak_value == 85.0
+    assert feed((8, 150.0))[0].ended_at == from_ns(8 * 10**9)
+    assert tracker.active == {}
+    # pressure_bar has no alarm limits: never an alarm
+    assert tracker.observe([(inst, "pressure_bar", 9 * 10**9, 599.0)]) == []
+
+
+def test_spool_is_bounded_durable_and_replays_oldest_first(tmp_path):
+    path = tmp_path / "spool.db"
+    spool = Spool(path, max_values=5)
+    assert spool.append([("a", "s", 1, 1.0), ("a", "s", 2, 2.0)])
+    assert spool.append([("a", "s", 3, 3.0)])
+    assert not spool.append([("a", "s", 4, 4.0)] * 3)  # would exceed 5 values
+    stats = spool.stats()
+    assert (stats.batches, stats.values, stats.full) == (2, 3, True)
+    assert stats.oldest_age_s is not None and stats.oldest_age_s >= 0
+    spool.close()
+    spool = Spool(path, max_values=5)  # a restart finds everything again
+    batch_id, rows = spool.oldest()
+    assert rows == [("a", "s", 1, 1.0), ("a", "s", 2, 2.0)]
+    spool.remove(batch_id)
+    assert spool.oldest()[1] == [("a", "s", 3, 3.0)]
+    assert spool.stats().values == 1 and len(spool) == 1
+    spool.close()
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_full_spool_stops_acking_and_nothing_is_lost(tmp_path, mqtt_broker, influxdb,
+                                                     session_factory):
+    """Store down and spool full: the ingester stops acknowledging, so the broker keeps the
+    rest; after a restart with the store back, every value is there exactly once."""
+    _, inst, reg = private_config(tmp_path)
+    port = free_port()
+    client_id = f"ingest-{uuid.uuid4().hex[:8]}"
+    topic = f"recyclab/v1/{inst}/main"
+
+    def ingester(store) -> Ingester:
+        config = IngestConfig(
+            broker_url=mqtt_broker.url, client_id=client_id, topics=(topic,),
+            spool_path=tmp_path / "spool.db", spool_max_values=60,
+            status_path=tmp_path / "status.json", retry_max_s=0.5, batch_values=10,
+        )
+        return Ingester(config, store, LimsRecorder(session_factory, AlarmTracker(reg)),
+                        Validator(reg))
+
+    down = InfluxStore(f"http://127.0.0.1:{port}", "t", "o", influxdb.bucket, timeout_s=2)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    count = 100
+    first = ingester(down)
+    with IngesterThread(first):
+        for seq in range(count):
+            pub.publish(topic, json_message(seq, {"temp_c": 200.0, "pressure_bar": float(seq)}))
+        pub.wait_all_acked(10)
+        wait_until(lambda: first.spool.stats().full, 10, "the spool to fill up")
+        time.sleep(1)
+        spooled = first.spool.stats().values
+        assert spooled <= 60
+        assert first.status.messages < count  # the rest was never acknowledged
+    down.close()
+
+    proxy = V2WriteProxy(influxdb.server.url, port=port).start()
+    store = InfluxStore(proxy.url, "t", "o", influxdb.bucket)
+    try:
+        second = ingester(store)
+        with IngesterThread(second):
+            wait_until(lambda: len(store.raw(inst, "pressure_bar", NOW, NOW.replace(year=2027)))
+                       >= count, 20, "spool replay plus redelivered messages", interval=0.3)
+            wait_until(lambda: not len(second.spool), 5, "the spool to empty")
+        t0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
+        points = store.raw(inst, "pressure_bar", t0, t0 + timedelta(days=1))
+        assert [p.value for p in points] == [float(s) for s in range(count)]  # sent = stored
+        assert len(store.raw(inst, "temp_c", t0, t0 + timedelta(days=1))) == count
+    finally:
+        pub.close()
+        store.close()
+        proxy.stop()
