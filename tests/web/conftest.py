@@ -1,0 +1,14 @@
+"""Page tests log in a lot; they use a cheap argon2 setting so seeding users takes milliseconds.
+(The production parameters are covered by the LIMS auth tests.)"""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+
+from lims.services import auth
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
