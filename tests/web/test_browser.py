@@ -96,6 +96,10 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     expect(page.get_by_text(f"{count} result(s) submitted")).to_be_visible()
     expect(page.locator("h1 .badge")).to_have_text("to be verified")
     shot(page, artifacts_dir, "tech-5-submitted")
+    page.get_by_role("button", name="NL").click()
+    expect(page.locator("h1 .badge")).to_have_text("te verifiëren")
+    expect(page.get_by_role("link", name="Monsters", exact=True)).to_be_visible()
+    shot(page, artifacts_dir, "tech-6-dutch")
 
 
 def test_reviewer_verifies_others_results_and_certifies(
