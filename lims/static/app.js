@@ -29,6 +29,9 @@
           row.querySelector("[data-live-time]").textContent = s.time;
         }
       }
+      const ingest = document.getElementById("ingest-status");
+      ingest.className = "badge " + data.ingest.badge;
+      ingest.textContent = data.ingest.text;
       note.textContent = note.dataset.ok;
       note.classList.remove("lost");
     } catch (err) {

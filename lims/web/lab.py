@@ -97,6 +97,8 @@ def _register_lot_and_samples(form) -> Lot:
         count = 0
     try:
         recycled = Decimal(form.get("recycled_content_pct", "").replace(",", "."))
+        if not recycled.is_finite():
+            raise InvalidOperation
     except InvalidOperation:
         errors["recycled_content_pct"] = [_("give a percentage, e.g. 85")]
     window = {}
@@ -212,7 +214,7 @@ def sample_action(code: str, action: str):
     except DomainError as exc:
         db().rollback()
         return render_template("lab/sample.html", errors=_failed(exc), **_sample_page_data(code)), exc.status
-    flash(_("Sample %(code)s is now %(state)s.", code=code, state=target.state), "success")
+    flash(_("Sample %(code)s is now %(state)s.", code=code, state=STATE_NAMES[target.state]), "success")
     return redirect(url_for("lab.sample", code=code))
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
+from ingest.status import read_status, status_path
 from ingest.store import Point, StoreError, TimeSeriesStore, open_store
 from lims.db import utcnow
 from lims.models import Analysis, Installation, Lot, Sample, Sensor
@@ -30,6 +31,7 @@ bp = web_blueprint("process", __name__, url_prefix="/process")
 # A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
 STALE_AFTER = timedelta(seconds=30)
 ALARMS_PER_PAGE = 100
+INGEST_SILENT_AFTER = timedelta(seconds=10)
 # Badge colour (CSS class) of each installation state; the live updates send it along.
 STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
 _store_lock = threading.Lock()
@@ -59,6 +61,25 @@ def _active_alarms() -> list[AlarmEvent]:
             select(AlarmEvent).where(AlarmEvent.ended_at.is_(None)).order_by(AlarmEvent.started_at)
         )
     )
+
+
+def _ingest_summary() -> dict[str, str]:
+    """One line about the ingester, from the status file it rewrites every second."""
+    status = read_status(status_path(current_app.config["RECYCLAB"].var_dir))
+    updated = datetime.fromisoformat(status["updated_at"]) if status else None
+    if updated is None or utcnow() - updated > INGEST_SILENT_AFTER:
+        return {"badge": "stale", "text": _("Ingester: no recent status (not running?)")}
+    problems = []
+    if not status.get("broker_connected"):
+        problems.append(_("broker disconnected"))
+    if not status.get("store_available"):
+        problems.append(_("store down, spooling"))
+    text = _(
+        "Ingester: %(rate)s values/s, lag %(lag)s s",
+        rate=format_decimal(status.get("values_per_s") or 0, format="#,##0"),
+        lag=format_decimal(status.get("lag_s") or 0, format="0.0"),
+    )
+    return {"badge": "alarm" if problems else "ok", "text": "; ".join([text, *problems])}
 
 
 def _live_state(installations: list[Installation]) -> tuple[dict, str | None]:
@@ -123,6 +144,7 @@ def dashboard():
         live=live,
         store_error=store_error,
         active_alarms=_active_alarms(),
+        ingest=_ingest_summary(),
     )
 
 
@@ -131,7 +153,12 @@ def dashboard():
 def live_json():
     """Polled every second by the dashboard; cheap: one latest() per installation."""
     live, store_error = _live_state(_installations())
-    response = jsonify(generated_at=utcnow().isoformat(), installations=live, store_error=store_error)
+    response = jsonify(
+        generated_at=utcnow().isoformat(),
+        installations=live,
+        store_error=store_error,
+        ingest=_ingest_summary(),
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
+from ingest.status import status_path, write_atomically
 from ingest.store import Point, open_store
 from lims.db import utcnow
 from lims.models import Analysis, Sample
@@ -158,6 +159,15 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert melt["value"] == 221.5 and melt["state"] == "ok"
     assert live["installations"]["ntk-ext1"]["state"] == "running"
     assert live["installations"]["ntk-ext2"]["state"] == "nodata"
+    assert live["ingest"]["badge"] == "stale"  # no ingester has written its status file
+    var_dir = app.config["RECYCLAB"].var_dir
+    var_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(status_path(var_dir), {
+        "updated_at": utcnow().isoformat(), "broker_connected": True, "store_available": False,
+        "values_per_s": 1234.0, "lag_s": 0.2,
+    })
+    ingest = client.get("/process/live.json").get_json()["ingest"]
+    assert ingest["badge"] == "alarm" and "1,234 values/s" in ingest["text"] and "spooling" in ingest["text"]
     page = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
     assert page.status_code == 200
     chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=1h").get_data(as_text=True)
