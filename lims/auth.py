@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import g, request, session
 from flask_smorest import abort
 
@@ -41,14 +39,3 @@ def require_user() -> User:
             401, message="authentication required: log in or send 'Authorization: Bearer <token>'"
         )
     return user
-
-
-def login_required(view):
-    """Every API view but login needs a user; roles are checked by the services."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        require_user()
-        return view(*args, **kwargs)
-
-    return wrapper

@@ -6,7 +6,7 @@ import re
 
 from flask import Flask
 from flask_smorest import Api
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from lims.services.errors import DomainError, InputError
@@ -53,6 +53,12 @@ def register_error_handlers(app: Flask) -> None:
         return _body(
             422, "a value does not fit its column", {"request": [str(exc.orig).splitlines()[0]]}
         )
+
+    @app.errorhandler(OperationalError)
+    def _busy(exc: OperationalError):
+        # The database is unreachable or (embedded SQLite) another writer holds it: retryable.
+        body, status = _body(503, "the database is busy or unavailable; retry shortly")
+        return body, status, {"Retry-After": "1"}
 
     @app.errorhandler(ValueError)
     def _value(exc: ValueError):

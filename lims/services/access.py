@@ -7,7 +7,8 @@ A foreign object is reported as not found, never as forbidden (that would confir
 from __future__ import annotations
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from lims.models import Analysis, Lot, Sample, User
 from lims.services.errors import Forbidden, NotFound
@@ -55,15 +56,28 @@ def get_sample(
     return sample
 
 
-def get_analysis(
-    session: Session, user: User, analysis_id: int, *, for_update: bool = False
-) -> Analysis:
-    """With for_update, its sample is locked first (the order every change takes, so no deadlock)."""
-    stmt = scope_analyses(select(Analysis).where(Analysis.id == analysis_id), user)
-    analysis = session.scalar(stmt)
-    if analysis is None:
+def get_analysis(session: Session, user: User, analysis_id: int, *, for_update: bool = False) -> Analysis:
+    """With for_update, its sample is locked first (the order every change takes, so no
+    deadlock) and the sample's analyses are read after the lock."""
+    if not for_update:
+        analysis = session.scalar(scope_analyses(select(Analysis).where(Analysis.id == analysis_id), user))
+        if analysis is None:
+            raise NotFound(f"analysis {analysis_id} not found")
+        return analysis
+    sample_id = session.scalar(
+        scope_analyses(select(Analysis.sample_id).where(Analysis.id == analysis_id), user)
+    )
+    if sample_id is None:
         raise NotFound(f"analysis {analysis_id} not found")
-    if for_update:
-        get_sample(session, user, analysis.sample.code, for_update=True)
-        session.refresh(analysis)
-    return analysis
+    sample = session.scalar(
+        select(Sample)
+        .where(Sample.id == sample_id)
+        .options(selectinload(Sample.analyses))
+        .with_for_update(of=Sample)
+        .execution_options(populate_existing=True)
+    )
+    for analysis in sample.analyses:
+        # The loaded collection does not fill in the reverse side; without it the sample
+        # (only weakly held by the session) would be read again.
+        set_committed_value(analysis, "sample", sample)
+    return next(a for a in sample.analyses if a.id == analysis_id)

@@ -212,18 +212,21 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
             codes[i] = format_code(prefix, now.year, number)
     samples = []
     for i, (req, r) in enumerate(zip(requests, resolved, strict=True)):
+        # Related objects are set, not just their ids, so answering needs no further queries.
         sample = Sample(
             code=codes[i],
-            line_id=r.material.line_id,
-            material_id=r.material.id,
-            lot_id=r.lot.id if r.lot else None,
-            owner_org_id=r.owner.id,
+            line=r.material.line,
+            material=r.material,
+            lot=r.lot,
+            owner=r.owner,
+            parent=None,
+            partitions=[],
             storage_location=req.storage_location,
             description=req.description,
             registered_at=now,
             registered_by_id=actor.id,
+            analyses=[Analysis(method_id=m.id, method=m) for m in r.methods],
         )
-        sample.analyses = [Analysis(method_id=m.id, method=m) for m in r.methods]
         session.add(sample)
         samples.append(sample)
     session.flush()
