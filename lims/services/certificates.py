@@ -100,7 +100,8 @@ def _limit_dict(grade: str, limit: grading.Limit) -> dict[str, str | None]:
 
 
 def _reported(samples: list[Sample]) -> list[tuple[Sample, Analysis]]:
-    """The results a certificate reports: the verified (not retracted) analyses, in plan order."""
+    """The results a certificate reports: the verified analyses (a retest's retracted original
+    is not reported), sample by sample."""
     return [(s, a) for s in samples for a in s.analyses if a.state == "verified"]
 
 
@@ -347,7 +348,7 @@ def _issue(
             raise InputError("replaces", f"no certificate {replaces!r}")
         _check_replaces(session, old, owner.id, material.id, lot)
     spec = load_spec(session, material.id)
-    grade = _worst_grade(spec, [s.grade for s in samples]) if spec else "ungraded"
+    grade = _worst_grade(spec, [s.grade for s in samples])
     now = utcnow().replace(microsecond=0)
     if old is not None:
         series, revision = old.series, old.revision + 1
