@@ -18,6 +18,7 @@ delivery rate, RSS <= 200 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -91,7 +92,9 @@ def publisher(
 
 
 def bare_subscriber(host: str, port: int, topics: list[str], expected: int, out: mp.Queue,
-                    ready: mp.Event) -> None:
+                    ready: mp.Event, go: mp.Event | None = None) -> None:
+    """Counts QoS 1 messages. With `go`: first only sets up a persistent session, then waits
+    for `go` (messages queued meanwhile) and drains the queue."""
     state = {"n": 0, "first": 0.0, "last": 0.0}
 
     def on_message(_c, _u, _m) -> None:
@@ -101,21 +104,37 @@ def bare_subscriber(host: str, port: int, topics: list[str], expected: int, out:
         state["n"] += 1
         state["last"] = now
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    client.on_message = on_message
-    client.on_subscribe = lambda *_: ready.set()
-    props = Properties(PacketTypes.CONNECT)
-    props.ReceiveMaximum = 65535  # the same flow-control window the ingester asks for
-    client.connect(host, port, keepalive=30, properties=props)
+    client_id = f"bench-raw-{uuid.uuid4().hex[:8]}"
+
+    def connect() -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=mqtt.MQTTv5)
+        client.on_message = on_message
+        client.on_subscribe = lambda *_: ready.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = 65535  # the same flow-control window the ingester asks for
+        props.SessionExpiryInterval = 3600
+        client.connect(host, port, keepalive=30, clean_start=False, properties=props)
+        return client
+
+    client = connect()
     client.subscribe([(t, 1) for t in topics])
     client.loop_start()
+    start = 0.0
+    if go is not None:
+        ready.wait(10)
+        client.disconnect()
+        client.loop_stop()
+        go.wait(600)
+        start = time.time()
+        client = connect()
+        client.loop_start()
     deadline = time.time() + 300
     while state["n"] < expected and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
     client.disconnect()
     client.loop_stop()
-    out.put((state["n"], state["first"], state["last"]))
+    out.put((state["n"], start or state["first"], state["last"]))
 
 
 def run_publishers(
@@ -151,6 +170,24 @@ def measure_raw(args, topics: list[str]) -> dict[str, float]:
             "seconds": seconds}
 
 
+def measure_raw_drain(args, topics: list[str]) -> dict[str, float]:
+    out: mp.Queue = mp.Queue()
+    ready, go = mp.Event(), mp.Event()
+    total = (args.messages // len(topics)) * len(topics)
+    sub = mp.Process(target=bare_subscriber,
+                     args=(args.host, args.port, topics, total, out, ready, go))
+    sub.start()
+    ready.wait(10)
+    time.sleep(0.5)  # disconnected, session kept
+    run_publishers(args, topics)
+    go.set()
+    n, start, last = out.get(timeout=600)
+    sub.join()
+    seconds = max(last - start, 1e-9)
+    return {"messages": n, "msg_s": n / seconds, "values_s": n * args.values / seconds,
+            "seconds": seconds}
+
+
 def rss_peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -158,41 +195,68 @@ def rss_peak_mb(pid: int) -> float:
     return float("nan")
 
 
-def wait_stored(status_file: Path, total_values: int, values: int, proc) -> tuple[dict, float]:
+class IngesterProcess:
+    """`python -m ingest` with a fixed client id, so a restart resumes its broker session."""
+
+    def __init__(self, args, backend: str, topics: list[str], work: Path, env: dict) -> None:
+        self.status_file = work / f"status-{backend}.json"
+        self.cmd = [
+            sys.executable, "-m", "ingest", "--broker-url", f"mqtt://{args.host}:{args.port}",
+            "--client-id", f"bench-ingest-{uuid.uuid4().hex[:8]}", "--receive-maximum", "65535",
+            "--batch-values", str(args.batch_values), "--status-interval-ms", "100",
+            "--status-file", str(self.status_file),
+            "--spool-file", str(work / f"spool-{backend}.db"),
+        ]
+        for t in topics:
+            self.cmd += ["--topic", t]
+        self.env = {**os.environ, **env, "RECYCLAB_TIMESERIES_BACKEND": backend}
+        self.log = work / f"ingester-{backend}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        """Start and wait for the broker connection; returns the time it connected."""
+        self.status_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=open(self.log, "ab"),
+                                     stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.time() + 30
+        while not ((s := read_status(self.status_file)) and s["broker_connected"]):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"ingester did not start; see {self.log}")
+            time.sleep(0.02)
+        return time.time()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_stored(ing: IngesterProcess, total_values: int, values: int) -> tuple[dict, float]:
     deadline = time.time() + 600
     while True:
-        s = read_status(status_file)
+        s = read_status(ing.status_file)
         if s and s["values_stored_total"] >= total_values:
             return s, time.time()
         messages_done = s and s["messages_total"] >= total_values // values
         if messages_done and s["rejects_total"]:
             raise RuntimeError(f"rejects: {s['rejects_by_reason']}")
-        if time.time() > deadline or proc.poll() is not None:
+        if time.time() > deadline or ing.proc.poll() is not None:
             raise RuntimeError(f"stored {s and s['values_stored_total']} of {total_values}")
         time.sleep(0.02)
 
 
 def measure_e2e(args, backend: str, topics: list[str], work: Path, env: dict[str, str]) -> dict:
-    status_file = work / f"status-{backend}.json"
-    cmd = [sys.executable, "-m", "ingest", "--broker-url", f"mqtt://{args.host}:{args.port}",
-           "--client-id", f"bench-ingest-{uuid.uuid4().hex[:8]}", "--receive-maximum", "65535",
-           "--batch-values", str(args.batch_values), "--status-interval-ms", "100",
-           "--status-file", str(status_file), "--spool-file", str(work / f"spool-{backend}.db")]
-    for t in topics:
-        cmd += ["--topic", t]
-    proc_env = {**os.environ, **env, "RECYCLAB_TIMESERIES_BACKEND": backend}
-    log = open(work / f"ingester-{backend}.log", "wb")
-    proc = subprocess.Popen(cmd, env=proc_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    ing = IngesterProcess(args, backend, topics, work, env)
     try:
-        deadline = time.time() + 30
-        while not ((s := read_status(status_file)) and s["broker_connected"]):
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"ingester did not start; see {log.name}")
-            time.sleep(0.1)
+        ing.start()
         time.sleep(0.5)  # subscriptions acknowledged
         total_values = (args.messages // len(topics)) * len(topics) * args.values
         start, _ = run_publishers(args, topics)
-        s, end = wait_stored(status_file, total_values, args.values, proc)
+        s, end = wait_stored(ing, total_values, args.values)
         seconds = end - start
         result = {"values": s["values_stored_total"], "values_s": total_values / seconds,
                   "seconds": seconds, "sat_p50": s["latency_ms"]["p50"],
@@ -202,17 +266,29 @@ def measure_e2e(args, backend: str, topics: list[str], work: Path, env: dict[str
         paced_rate = 0.5 * result["values_s"] / args.values
         paced = 20_000 // len(topics) * len(topics)
         run_publishers(args, topics, paced, paced_rate)
-        s, _ = wait_stored(status_file, total_values + paced * args.values, args.values, proc)
+        s, _ = wait_stored(ing, total_values + paced * args.values, args.values)
         result.update(p50=s["latency_ms"]["p50"], p99=s["latency_ms"]["p99"],
-                      paced_msg_s=paced_rate, rss_mb=rss_peak_mb(proc.pid))
+                      paced_msg_s=paced_rate, rss_mb=rss_peak_mb(ing.proc.pid))
         return result
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        ing.stop()
+
+
+def measure_e2e_drain(args, backend: str, topics: list[str], work: Path, env: dict) -> dict:
+    """Messages queued in the broker while the ingester is away, then drained."""
+    ing = IngesterProcess(args, backend, topics, work, env)
+    try:
+        ing.start()
+        time.sleep(0.5)
+        ing.stop()
+        run_publishers(args, topics)
+        total_values = (args.messages // len(topics)) * len(topics) * args.values
+        start = ing.start()
+        s, end = wait_stored(ing, total_values, args.values)
+        return {"values_s": total_values / (end - start), "seconds": end - start,
+                "rss_mb": rss_peak_mb(ing.proc.pid)}
+    finally:
+        ing.stop()
 
 
 def main() -> None:
@@ -224,6 +300,9 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument("--batch-values", type=int, default=5000)
     ap.add_argument("--backends", default="influxdb,sqlite")
+    ap.add_argument("--drain", action="store_true",
+                    help="also: queue the whole load first, then time the consumers draining it"
+                         " (private mosquitto with config/mosquitto.conf limits)")
     args = ap.parse_args()
 
     run = uuid.uuid4().hex[:6]
@@ -246,20 +325,8 @@ def main() -> None:
               f"{raw['values_s']:,.0f} values/s ({raw['messages']} messages in "
               f"{raw['seconds']:.2f} s)")
         for backend in args.backends.split(","):
-            influxd = proxy = None
-            if backend == "influxdb":
-                influxd = PrivateInfluxd().start()
-                proxy = V2WriteProxy(influxd.url).start()
-                influxd.create_database("bench")
-                env.update(RECYCLAB_INFLUX_URL=proxy.url, RECYCLAB_INFLUX_BUCKET="bench",
-                           RECYCLAB_INFLUX_TOKEN="bench")
-            try:
+            with backend_env(backend, env):
                 r = measure_e2e(args, backend, topics, work, env)
-            finally:
-                if proxy:
-                    proxy.stop()
-                if influxd:
-                    influxd.cleanup()
             print(f"end to end into {backend}: {r['values_s']:,.0f} values/s stored "
                   f"({r['values']} values in {r['seconds']:.2f} s, "
                   f"{100 * r['values_s'] / raw['values_s']:.0f} % of raw), "
@@ -267,6 +334,45 @@ def main() -> None:
             print(f"  publish-to-stored latency at {r['paced_msg_s']:,.0f} msg/s (half that rate):"
                   f" p50 {r['p50']} ms, p99 {r['p99']} ms; at full load: p50 {r['sat_p50']} ms,"
                   f" p99 {r['sat_p99']} ms")
+        if args.drain:
+            drain(args, topics, work, env)
+
+
+def drain(args, topics: list[str], work: Path, env: dict) -> None:
+    from tests.ingest.support import PrivateMosquitto
+
+    broker = PrivateMosquitto(work / "mosquitto").start()
+    args.host, args.port = broker.host, broker.port
+    try:
+        raw = measure_raw_drain(args, topics)
+        print(f"drain of {args.messages} queued messages (private mosquitto, project limits):"
+              f" bare paho subscriber {raw['msg_s']:,.0f} msg/s, {raw['values_s']:,.0f} values/s")
+        for backend in args.backends.split(","):
+            with backend_env(backend, env):
+                r = measure_e2e_drain(args, backend, topics, work, env)
+            print(f"  ingester into {backend}: {r['values_s']:,.0f} values/s stored "
+                  f"({100 * r['values_s'] / raw['values_s']:.0f} % of raw drain), "
+                  f"peak RSS {r['rss_mb']:.0f} MB")
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def backend_env(backend: str, env: dict):
+    """For InfluxDB: a private Debian influxd behind the test v2-write proxy."""
+    if backend != "influxdb":
+        yield
+        return
+    influxd = PrivateInfluxd().start()
+    proxy = V2WriteProxy(influxd.url).start()
+    try:
+        influxd.create_database("bench")
+        env.update(RECYCLAB_INFLUX_URL=proxy.url, RECYCLAB_INFLUX_BUCKET="bench",
+                   RECYCLAB_INFLUX_TOKEN="bench")
+        yield
+    finally:
+        proxy.stop()
+        influxd.cleanup()
 
 
 if __name__ == "__main__":

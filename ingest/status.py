@@ -1,8 +1,8 @@
 """Ingester counters, written atomically to var/ingest-status.json every second.
 
 The web app serves that file (GET /api/v1/ingest/status, /metrics) without talking to the
-ingester, so any number of ingester processes and web processes stay decoupled. Each ingester
-writes its own file (the client id is part of the name when several run).
+ingester, so ingester and web processes stay decoupled. Several ingesters on one host each
+need their own file (`recyclab ingest --status-file`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 STATUS_FILE = "ingest-status.json"
-
-
-def status_path(var_dir: Path, client_id: str | None = None) -> Path:
-    return Path(var_dir) / (STATUS_FILE if not client_id else f"ingest-status.{client_id}.json")
 
 
 class IngestStatus:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 # (installation, sensor, ts_ns, value as sent): validation decides whether the value is usable.
 Reading = tuple[str, str, int, object]
@@ -49,7 +48,3 @@ def excerpt(part: bytes | str | object) -> str:
 
 def ts_ok(ts_ns: int) -> bool:
     return 0 <= ts_ns <= MAX_TS_NS
-
-
-def ns_to_iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat()

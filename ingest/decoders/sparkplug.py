@@ -23,13 +23,13 @@ _SKIP_NAMES = {"bdSeq"}
 _SKIP_PREFIXES = ("Node Control/", "Device Control/", "Properties/", "Node Info/")
 _SIGNED_BITS = {pb.Int8: 8, pb.Int16: 16, pb.Int32: 32, pb.Int64: 64}
 REBIRTH_INTERVAL_S = 10.0
+MAX_NODES = 10_000
 
 
 @dataclass
 class EdgeNodeState:
     aliases: dict[int, str] = field(default_factory=dict)
     seq: int | None = None
-    online: bool = False
     rebirth_requested_at: float = 0.0
 
 
@@ -59,14 +59,18 @@ class SparkplugDecoder:
             out.error("malformed", f"not a Sparkplug B payload: {exc}", payload, edge)
             return out
         key = (group, edge)
-        node = self.nodes.setdefault(key, EdgeNodeState())
+        node = self.nodes.get(key)
+        if node is None:
+            node = EdgeNodeState()
+            # Topic names come from the network: cap the state they can make us keep.
+            if len(self.nodes) < MAX_NODES:
+                self.nodes[key] = node
         if kind == "NDEATH":
             # The node's aliases die with its session; DATA before the next BIRTH is unusable.
-            node.online, node.aliases, node.seq = False, {}, None
+            node.aliases, node.seq = {}, None
             return out
         if kind == "NBIRTH":
             node.aliases = {}
-            node.online = True
             node.seq = msg.seq if msg.HasField("seq") else None
         else:
             self._check_seq(key, node, msg)
@@ -88,6 +92,8 @@ class SparkplugDecoder:
         node.seq = msg.seq
 
     def _want_rebirth(self, key: tuple[str, str], node: EdgeNodeState) -> None:
+        if key not in self.nodes:
+            return
         now = time.monotonic()
         if now - node.rebirth_requested_at >= REBIRTH_INTERVAL_S:
             node.rebirth_requested_at = now
