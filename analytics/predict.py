@@ -197,3 +197,25 @@ def agreement_report(session: Session) -> list[dict]:
         {"version": v, "month": m, "with_lab_grade": n, "agreement": round(a / n, 4)}
         for (v, m), (n, a) in sorted(rows.items())
     ]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a lot or sample page shows of the latest prediction."""
+
+    grade: str
+    model_version: str
+    confidence: float | None
+    out_of_training_range: bool
+    lab_grade: str | None
+    agrees: bool | None
+
+
+def shown_for_lot(session: Session, lot_id: int) -> Shown | None:
+    p = latest_prediction(session, lot_id)
+    if p is None:
+        return None
+    return Shown(
+        p.predicted_grade, p.model_version.version, p.probabilities.get(p.predicted_grade),
+        p.out_of_training_range, p.lab_grade, p.agrees,
+    )

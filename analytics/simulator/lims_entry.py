@@ -53,12 +53,19 @@ def create_lot(session: Session, actors: Actors, lot: SimulatedLot) -> Lot:
 def enter_lab_results(session: Session, actors: Actors, lot: Lot, lab_values: dict[str, float]) -> Sample:
     """Register a sample of the lot, enter the (simulated) lab values and verify them."""
     tech = actors.user(session, actors.technician)
-    reviewer = actors.user(session, actors.reviewer)
     (sample,) = sample_service.register_samples(
         session,
         tech,
         [sample_service.SampleRequest(lot=lot.code, description=f"SIMULATED lab results for {lot.code}")],
     )
+    return enter_results(session, actors, sample, lab_values)
+
+
+def enter_results(session: Session, actors: Actors, sample: Sample, lab_values: dict[str, float]) -> Sample:
+    """Receive a registered sample, submit the lab values per method and verify them (four
+    eyes: technician submits, reviewer verifies); the LIMS grades the sample."""
+    tech = actors.user(session, actors.technician)
+    reviewer = actors.user(session, actors.reviewer)
     workflow.receive(session, tech, sample)
     for analysis in list(sample.analyses):
         value = lab_values.get(analysis.method.key)

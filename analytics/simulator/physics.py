@@ -97,6 +97,11 @@ def _season(start: datetime) -> float:
     return math.cos(2 * math.pi * (start.timetuple().tm_yday - 15) / 365.25)
 
 
+def _bad_batch(rng: np.random.Generator, probability: float = 0.08) -> float:
+    """Factor on the feed's contamination: now and then a badly sorted batch (x3 to x6)."""
+    return float(rng.uniform(3, 6)) if rng.random() < probability else 1.0
+
+
 def _upset(rng: np.random.Generator, t: np.ndarray, probability: float) -> np.ndarray:
     """0/1 mask of a process upset (heater fault, blocked feed) over part of the window."""
     mask = np.zeros_like(t)
@@ -164,7 +169,7 @@ class PolyolefinExtrusion(ProcessModel):
             "throughput": rng.uniform(170, 380),
             "vacuum": _lognormal(rng, 35, 0.3) if rng.random() > 0.1 else rng.uniform(100, 190),
             "feed_moisture": _lognormal(rng, 0.55 * (1 + 0.3 * season), 0.55) if post_consumer else _lognormal(rng, 0.08, 0.4),
-            "contamination": _lognormal(rng, 0.45 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.07, 0.5),
+            "contamination": _bad_batch(rng) * (_lognormal(rng, 0.45 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.07, 0.5)),
             "pe_in_pp": pe_in_pp,
             "mfr_feed": _lognormal(rng, self._mfr_median[material] * (1.1 if post_consumer else 0.9), 0.12),
             "filler": rng.uniform(0.3, 1.5) if post_consumer else rng.uniform(0.0, 0.4),
@@ -255,7 +260,7 @@ class PetExtrusion(ProcessModel):
             "dewpoint": rng.uniform(-62, -38) if rng.random() > 0.15 else rng.uniform(-35, -15),
             "flake_moisture": _lognormal(rng, 0.45 * (1 + 0.3 * season), 0.4),
             "iv_feed": rng.normal(0.825 if post_consumer else 0.835, 0.008),
-            "contamination": _lognormal(rng, 0.25 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.04, 0.5),
+            "contamination": _bad_batch(rng) * (_lognormal(rng, 0.25 * (1 + 0.15 * season), 0.7) if post_consumer else _lognormal(rng, 0.04, 0.5)),
             "screen_start": rng.uniform(0.0, 0.25),
             "comonomer": rng.uniform(1.0, 3.0),
         }
@@ -326,7 +331,7 @@ class WashLine(ProcessModel):
             "water_temp": rng.uniform(62, 92) if rng.random() > 0.1 else rng.uniform(45, 60),
             "naoh": rng.uniform(0.6, 2.6),
             "throughput": rng.uniform(300, 900),
-            "dirt": _lognormal(rng, 3.0 * (1 + 0.2 * season), 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4),
+            "dirt": _bad_batch(rng) * (_lognormal(rng, 3.0 * (1 + 0.2 * season), 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4)),
             "fresh_water": rng.uniform(0.8, 1.2),
             "feed_scatter": rng.standard_normal(),
         }
@@ -335,7 +340,7 @@ class WashLine(ProcessModel):
         n = len(t)
         upset = _upset(rng, t, 0.06)
         water_temp = h["water_temp"] - 15 * upset + _wander(rng, n, 1.0)
-        k = 0.9 * math.exp((float(np.mean(water_temp)) - 75) / 25) * (h["naoh"] / 1.5) ** 0.5 * (600 / h["throughput"]) ** 0.6
+        k = 0.7 * math.exp((float(np.mean(water_temp)) - 75) / 25) * (h["naoh"] / 1.5) ** 0.5 * (600 / h["throughput"]) ** 0.6
         residual = h["dirt"] * math.exp(-k * 2.2)
         conductivity = 12 * h["naoh"] + 6 * h["dirt"] * h["throughput"] / 600 / h["fresh_water"]
         series = {
@@ -386,7 +391,8 @@ class TearingLine(ProcessModel):
             "pes-co": rng.normal(65, 2.5),
         }[material]
         return {
-            "drum_speed": rng.uniform(1000, 2300) if rng.random() > 0.08 else rng.uniform(2300, 2800),
+            # A tenth of the lots run the drum hard (dense, stiff garments): short fibres.
+            "drum_speed": rng.uniform(1000, 2300) if rng.random() > 0.1 else rng.uniform(2400, 3000),
             "feed_rate": rng.uniform(200, 900),
             "input_length": _lognormal(rng, self._input_length[material] * (1.0 if post_consumer else 1.15), 0.06),
             "pes_share": float(np.clip(pes, 0, 100)),
@@ -416,28 +422,31 @@ class TearingLine(ProcessModel):
 
 
 class GlycolysisReactor(ProcessModel):
-    """dctv-chem1: glycolysis of polyester textile to BHET, purified and repolymerised to rPET.
+    """dctv-chem1: glycolysis of polyester textile to BHET, repolymerised and spun to fibre.
 
     * depolymerisation dose = k(T) * residence with k Arrhenius-like (doubling per ~12 K);
-      conversion = 1 - exp(-dose); incomplete conversion leaves oligomers -> lower IV.
+      conversion = 1 - exp(-dose); incomplete conversion leaves oligomers -> lower IV and
+      a less pure polyester.
     * severity beyond complete conversion forms DEG and coloured side products: lower Tm,
       yellower (b* up), slightly lower IV.
     * feed impurities (cotton, elastane, dyes) raise the reactor pressure (volatiles) and
-      lower L* / IV.
+      lower L*, IV and purity.
+    * the fibre spun from the rPES: lower IV = more breaks (shorter mean length) and a weaker
+      fabric (tensile strength ~ IV^3).
     """
 
-    materials = (("pet", 1.0),)
+    materials = (("polyester", 1.0),)
     post_consumer_share = 0.9
 
     def source(self, material, post_consumer):
         kind = "post-consumer polyester textile" if post_consumer else "post-industrial polyester offcuts"
-        return f"{SIMULATED} {kind} (glycolysis feed), product r{material.upper()}"
+        return f"{SIMULATED} {kind} (glycolysis feed), product recycled {material} fibre"
 
     def hidden(self, rng, material, post_consumer, season):
         return {
-            "temp": rng.uniform(190, 232),
-            "residence": rng.uniform(60, 300),
-            "impurity": _lognormal(rng, 2.0, 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4),
+            "temp": rng.uniform(185, 232),
+            "residence": rng.uniform(40, 300),
+            "impurity": _bad_batch(rng) * (_lognormal(rng, 2.0, 0.5) if post_consumer else _lognormal(rng, 0.6, 0.4)),
         }
 
     def run(self, rng, material, h, t):
@@ -454,8 +463,12 @@ class GlycolysisReactor(ProcessModel):
             "reactor_pressure_bar": _sensor(rng, 1.5 + 0.02 * (temp - 200) + 0.35 * imp, n, 0.08, 0.1),
             "residence_time_min": _sensor(rng, h["residence"], n, 2.0, 3.0),
         }
+        iv = 0.52 + 0.32 * conversion - 0.025 * severity - 0.006 * imp
         props = {
-            "intrinsic_viscosity": 0.60 + 0.24 * conversion - 0.025 * severity - 0.006 * imp,
+            "intrinsic_viscosity": iv,
+            "polyester_content": 99.8 - 0.8 * imp - 6.0 * (1 - conversion),
+            "mean_fibre_length": 38.0 * min(1.0, iv / 0.80) ** 4,
+            "fabric_tensile_strength": 700 * (iv / 0.78) ** 3 - 20 * severity,
             "moisture": 0.008 + 0.002 * imp,
             "dsc_tm": 252 - 2.5 * severity - 0.3 * imp,
             "colour_l": 88 - 1.5 * imp - 1.2 * severity,
