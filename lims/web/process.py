@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
-from ingest.status import read_status, status_path
+from ingest.status import STATUS_FILE, read_status
 from ingest.store import Point, StoreError, TimeSeriesStore, open_store
 from lims.db import utcnow
 from lims.models import Analysis, Installation, Lot, Sample, Sensor
@@ -65,7 +65,7 @@ def _active_alarms() -> list[AlarmEvent]:
 
 def _ingest_summary() -> dict[str, str]:
     """One line about the ingester, from the status file it rewrites every second."""
-    status = read_status(status_path(current_app.config["RECYCLAB"].var_dir))
+    status = read_status(current_app.config["RECYCLAB"].var_dir / STATUS_FILE)
     updated = datetime.fromisoformat(status["updated_at"]) if status else None
     if updated is None or utcnow() - updated > INGEST_SILENT_AFTER:
         return {"badge": "stale", "text": _("Ingester: no recent status (not running?)")}

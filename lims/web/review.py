@@ -13,13 +13,14 @@ from lims.models import Analysis, Sample
 from lims.request_db import db
 from lims.services import certificates, workflow
 from lims.services.access import get_analysis, get_sample
-from lims.services.errors import DomainError
+from lims.services.errors import DomainError, InputError
 from lims.web.errors import web_blueprint
 from lims.web.session_auth import REVIEW, current_user, login_required
 
 bp = web_blueprint("review", __name__, url_prefix="/review")
 
-QUEUE_LIMIT = 200
+# A reviewer works through the oldest first; more than this on one page only slows it down.
+QUEUE_LIMIT = 100
 
 
 def _queue_data() -> dict[str, object]:
@@ -43,7 +44,7 @@ def _queue_data() -> dict[str, object]:
     verified = list(
         db().scalars(select(Sample).where(Sample.state == "verified").order_by(Sample.id).limit(QUEUE_LIMIT))
     )
-    return {"pending": pending, "verified": verified}
+    return {"pending": pending, "verified": verified, "limit": QUEUE_LIMIT}
 
 
 @bp.get("/")
@@ -52,40 +53,49 @@ def queue():
     return render_template("review/queue.html", errors=[], **_queue_data())
 
 
+def _each_ticked(action) -> int:
+    """Apply a workflow action to every ticked result; a refusal of any one propagates and the
+    caller rolls all of them back. Returns how many were done."""
+    user = current_user()
+    ids = request.form.getlist("analysis", type=int)
+    if not ids:
+        raise InputError("analysis", _("Tick at least one result."))
+    for analysis_id in ids:
+        action(user, get_analysis(db(), user, analysis_id, for_update=True))
+    return len(ids)
+
+
+def _refused(exc: DomainError):
+    db().rollback()
+    return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
+
+
 @bp.post("/verify")
 @login_required(*REVIEW)
 def verify():
-    """Verify the ticked results together: all of them or, if one is refused, none."""
-    user = current_user()
-    ids = request.form.getlist("analysis", type=int)
-    errors = []
-    for analysis_id in ids:
-        try:
-            workflow.verify(db(), user, get_analysis(db(), user, analysis_id, for_update=True))
-        except DomainError as exc:
-            errors.append(exc.message)
-    if errors or not ids:
-        db().rollback()
-        return render_template(
-            "review/queue.html", errors=errors or [_("Tick at least one result.")], **_queue_data()
-        ), 409 if errors else 422
-    flash(ngettext("%(num)d result verified.", "%(num)d results verified.", len(ids)), "success")
+    try:
+        count = _each_ticked(lambda user, analysis: workflow.verify(db(), user, analysis))
+    except DomainError as exc:
+        return _refused(exc)
+    flash(ngettext("%(num)d result verified.", "%(num)d results verified.", count), "success")
     return redirect(url_for("review.queue"))
 
 
-@bp.post("/analyses/<int:analysis_id>/retract")
+@bp.post("/retract")
 @login_required(*REVIEW)
-def retract(analysis_id: int):
-    user = current_user()
-    analysis = get_analysis(db(), user, analysis_id, for_update=True)
+def retract():
+    """Refuse the ticked results with one reason; each gets a new open analysis for the retest."""
+    reason = request.form.get("reason", "")
     try:
-        workflow.retract(db(), user, analysis, request.form.get("reason", ""))
+        count = _each_ticked(lambda user, analysis: workflow.retract(db(), user, analysis, reason))
     except DomainError as exc:
-        db().rollback()
-        return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
+        return _refused(exc)
     flash(
-        _("Result %(method)s of %(code)s retracted; a new analysis is open for the retest.",
-          method=analysis.method.name, code=analysis.sample.code),
+        ngettext(
+            "%(num)d result retracted; a new analysis is open for the retest.",
+            "%(num)d results retracted; new analyses are open for the retests.",
+            count,
+        ),
         "success",
     )
     return redirect(url_for("review.queue"))
@@ -100,8 +110,7 @@ def certify(code: str):
     try:
         cert = certificates.issue_for_sample(db(), issuer, user, sample)
     except DomainError as exc:
-        db().rollback()
-        return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
+        return _refused(exc)
     flash(_("Certificate %(number)s issued for %(code)s.", number=cert.number, code=code), "success")
     return redirect(url_for("review.queue"))
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from ingest.status import status_path, write_atomically
+from ingest.status import STATUS_FILE, write_atomically
 from ingest.store import Point, open_store
 from lims.db import utcnow
 from lims.models import Analysis, Sample
@@ -162,7 +162,7 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert live["ingest"]["badge"] == "stale"  # no ingester has written its status file
     var_dir = app.config["RECYCLAB"].var_dir
     var_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(status_path(var_dir), {
+    write_atomically(var_dir / STATUS_FILE, {
         "updated_at": utcnow().isoformat(), "broker_connected": True, "store_available": False,
         "values_per_s": 1234.0, "lag_s": 0.2,
     })
@@ -261,8 +261,9 @@ def test_retest_retract_and_invalidate_from_the_pages(app, client, seeded):
         first, second = s.scalars(select(Analysis.id).join(Sample).where(Sample.code == tested).order_by(Analysis.id).limit(2))
     log_in(client, "reviewer")
     token = csrf_token(client, "/review/")
-    assert client.post(f"/review/analyses/{first}/retract", data={"reason": "", "csrf_token": token}).status_code == 422
-    assert client.post(f"/review/analyses/{first}/retract", data={"reason": "drift on the balance", "csrf_token": token}).status_code == 302
+    assert client.post("/review/retract", data={"analysis": first, "reason": "", "csrf_token": token}).status_code == 422
+    assert client.post("/review/retract", data={"reason": "x", "csrf_token": token}).status_code == 422
+    assert client.post("/review/retract", data={"analysis": first, "reason": "drift on the balance", "csrf_token": token}).status_code == 302
     assert client.post(f"/lab/analyses/{second}/retest", data={"reason": "outlier", "csrf_token": token}).status_code == 302
     with seeded() as s:
         rows = s.execute(
