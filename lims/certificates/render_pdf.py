@@ -23,6 +23,7 @@ ACCENT = (0, 92, 120)
 RULE = (190, 198, 205)
 HEAD_FILL = (228, 238, 242)
 OUT_FILL = (250, 225, 222)
+STAMP = (247, 205, 199)
 _SUBSTITUTES = {"≤": "<=", "≥": ">=", "−": "-", "→": "->", "×": "x", "✓": "yes"}
 
 
@@ -65,11 +66,12 @@ def _value_text(result: dict) -> str:
 
 
 class _CertificatePDF(FPDF):
-    def __init__(self, content: dict[str, Any], content_hash: str) -> None:
+    def __init__(self, content: dict[str, Any], content_hash: str, stamp: str | None) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.core_fonts_encoding = ENCODING
         self.content = content
         self.content_hash = content_hash
+        self.stamp = stamp
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=True, margin=20)
         self.alias_nb_pages()
@@ -78,6 +80,8 @@ class _CertificatePDF(FPDF):
         self.set_creator("Recyclab")
 
     def header(self) -> None:
+        if self.stamp:
+            self._stamp()
         lab = self.content["laboratory"]
         self.set_text_color(*ACCENT)
         self.set_font("Helvetica", "B", 13)
@@ -98,6 +102,16 @@ class _CertificatePDF(FPDF):
         self.line(MARGIN, top + 12, self.w - MARGIN, top + 12)
         self.set_line_width(0.2)
         self.set_y(top + 16)
+
+    def _stamp(self) -> None:
+        """A withdrawn certificate downloaded later says so across every page, under the text."""
+        self.set_text_color(*STAMP)
+        self.set_font("Helvetica", "B", 54)
+        with self.rotation(40, self.w / 2, self.h / 2):
+            self.put(0, self.h / 2 - 12, self.w, 24, "WITHDRAWN", "C")
+        self.set_font("Helvetica", "B", 14)
+        with self.rotation(40, self.w / 2, self.h / 2):
+            self.put(0, self.h / 2 + 10, self.w, 10, pdf_text(self.stamp), "C")
 
     def footer(self) -> None:
         self.set_y(-16)
@@ -193,9 +207,16 @@ class _CertificatePDF(FPDF):
         self._out("q 0 g " + " ".join(ops) + " f Q")
 
 
-def render(content: dict[str, Any], content_hash: str, verify_url: str, issued_at: datetime) -> bytes:
-    """The PDF; the same inputs give the same bytes (the creation date is the issue time)."""
-    pdf = _CertificatePDF(content, content_hash)
+def render(
+    content: dict[str, Any],
+    content_hash: str,
+    verify_url: str,
+    issued_at: datetime,
+    stamp: str | None = None,
+) -> bytes:
+    """The PDF; the same inputs give the same bytes (the creation date is the issue time).
+    `stamp` (e.g. "replaced by ...-R1") marks every page WITHDRAWN."""
+    pdf = _CertificatePDF(content, content_hash, stamp)
     pdf.set_creation_date(issued_at)
     pdf.add_page()
     c = content

@@ -714,8 +714,14 @@ def verify_url(public_url: str, cert: Certificate) -> str:
 
 
 def pdf_file(cert: Certificate, public_url: str) -> bytes:
+    """The PDF as issued; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
+    stamp = None
+    if cert.status != "valid":
+        stamp = f"on {cert.withdrawn_at:%Y-%m-%d}"
+        if cert.superseded_by is not None:
+            stamp += f", replaced by {cert.superseded_by.number}"
     return render_pdf.render(
-        content_of(cert), cert.content_hash, verify_url(public_url, cert), cert.issued_at
+        content_of(cert), cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp
     )
 
 

@@ -86,12 +86,13 @@ def ok(response, status: int = 200):
     return response.get_json()
 
 
-def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    """The PDF's text as poppler's pdftotext extracts it (pages separated by form feeds)."""
+def pdf_text(pdf: bytes, tmp_path: Path, mode: str = "-layout") -> str:
+    """The PDF's text as poppler's pdftotext extracts it (pages separated by form feeds);
+    mode "-raw" keeps content-stream order, which keeps rotated text together."""
     if shutil.which("pdftotext") is None:
         pytest.fail("pdftotext missing (Debian package poppler-utils)")
     path = tmp_path / "certificate.pdf"
     path.write_bytes(pdf)
     return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True, timeout=60
+        ["pdftotext", mode, str(path), "-"], check=True, capture_output=True, text=True, timeout=60
     ).stdout

@@ -196,6 +196,10 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     assert ok(customer.get(f"/certificates/{cert['id']}"))["status"] == "superseded"
     new_pdf = customer.get(f"/certificates/{revised['id']}.pdf")
     assert f"replaces certificate {number}" in " ".join(pdf_text(new_pdf.data, tmp_path).split())
+    assert "WITHDRAWN" not in pdf_text(new_pdf.data, tmp_path)
+    old_pdf = "".join(pdf_text(customer.get(f"/certificates/{cert['id']}.pdf").data, tmp_path, "-raw").split())
+    assert old_pdf.count("WITHDRAWN") == len(pages)  # stamped across every page
+    assert f"replacedby{revised['number']}" in old_pdf
 
     # The CLI asking the running lab: the old file is genuine but superseded.
     stale = run_cli(str(good_file), "--url", live_server)
