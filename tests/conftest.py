@@ -83,9 +83,19 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 def _truncate_all(url: str) -> None:
+    """Empty every table. The database is private to this run, so a connection some test
+    left inside a transaction is ended rather than allowed to block TRUNCATE's lock."""
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state <> 'idle'"
+            )
+        )
+        conn.execute(text("SET LOCAL lock_timeout = '20s'"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
