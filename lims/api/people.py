@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from lims.api.common import blueprint
 from lims.auth import require_user
@@ -80,7 +81,7 @@ class Users(MethodView):
     @users_blp.response(200, UserSchema(many=True))
     def get(self):
         require_role(require_user(), ADMIN, "list users")
-        return db().scalars(select(User).order_by(User.id)).all()
+        return db().scalars(select(User).options(joinedload(User.organization)).order_by(User.id)).all()
 
     @users_blp.arguments(UserCreateSchema)
     @users_blp.response(201, UserSchema)

@@ -32,7 +32,8 @@ class Installation(Base):
     kind: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
 
-    line: Mapped[ProgrammeLine] = relationship(lazy="joined", innerjoin=True)
+    # Two lines in all: a lazy load is answered from the identity map after the first.
+    line: Mapped[ProgrammeLine] = relationship()
     sensors: Mapped[list[Sensor]] = relationship(
         back_populates="installation", order_by="Sensor.id", cascade="all, delete-orphan"
     )
@@ -64,7 +65,8 @@ class Material(Base):
     name: Mapped[str] = mapped_column(String(200))
     line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
 
-    line: Mapped[ProgrammeLine] = relationship(lazy="joined", innerjoin=True)
+    # Two lines in all: a lazy load is answered from the identity map after the first.
+    line: Mapped[ProgrammeLine] = relationship()
     test_plan: Mapped[list[TestPlanItem]] = relationship(
         order_by="TestPlanItem.position", cascade="all, delete-orphan"
     )

@@ -25,7 +25,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    organization: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)
+    # Loaded when asked for: most requests need only organization_id (the scoping rule).
+    organization: Mapped[Organization] = relationship()
 
     @property
     def is_customer(self) -> bool:
