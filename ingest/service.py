@@ -110,6 +110,7 @@ class Ingester:
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.failed = False
         self._gen = 0  # bumped per connection: mids from an older connection are not acked
         self._next_store_try = 0.0
         self._store_backoff = 0.0
@@ -210,8 +211,19 @@ class Ingester:
             self.client.loop_stop()
             status_writer.stop()
             self.spool.close()
+        if self.failed:
+            raise RuntimeError("the ingest writer failed; see the log")
 
     def _write_loop(self) -> None:
+        try:
+            self._write_batches()
+        except Exception:
+            # Whatever was not acknowledged is redelivered; a supervisor restarts us.
+            log.exception("event=writer_failed action=stop")
+            self.failed = True
+            self.stop()
+
+    def _write_batches(self) -> None:
         while True:
             try:
                 batch = self._handoff.get(timeout=0.2)
