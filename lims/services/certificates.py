@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from lims.certificates import document, render_pdf, signing
 from lims.db import utcnow
@@ -291,10 +291,16 @@ def _lab(session: Session) -> Organization | None:
 
 
 def _lock_sample(session: Session, sample: Sample) -> None:
-    # Two reviewers certifying the same sample at once: the second waits, then sees "certified".
-    state = session.scalar(select(Sample.state).where(Sample.id == sample.id).with_for_update())
-    if state != sample.state:
-        session.refresh(sample)
+    """Lock the sample and read it afresh with what the certificate shows (one round trip for the
+    row and its lot): of two reviewers certifying it at once, the second waits, then sees
+    "certified"."""
+    session.scalars(
+        select(Sample)
+        .where(Sample.id == sample.id)
+        .options(joinedload(Sample.lot), selectinload(Sample.analyses))
+        .with_for_update(of=Sample)
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _check_replaces(
