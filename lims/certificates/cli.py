@@ -53,7 +53,11 @@ def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> No
         elif base_url:
             pem = _fetch(base_url.rstrip("/") + "/.well-known/recyclab-signing-key.pem")
         else:
-            pem = signing.public_pem(signing.signing_key(load_settings()).public_key())
+            # Only an existing key: verifying must never create a lab key as a side effect.
+            path = signing.key_path(load_settings())
+            if not path.exists():
+                raise click.UsageError(f"no lab key at {path}; give --public-key or --url")
+            pem = signing.public_pem(signing.load_or_create_key(path).public_key())
         public_key = signing.load_public_pem(pem)
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot get the public key: {exc}") from exc
