@@ -160,7 +160,7 @@ def lot(lot_id: int):
     if lot_row is None:
         abort(404)
     lot_samples = list(db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id)))
-    return render_template("lab/lot.html", lot=lot_row, samples=lot_samples, prediction=predict.latest_prediction(db(), lot_id))
+    return render_template("lab/lot.html", lot=lot_row, samples=lot_samples, prediction=predict.shown_for_lot(db(), lot_id))
 
 
 @bp.route("/receive", methods=["GET", "POST"])

@@ -4,19 +4,20 @@ lot view (a lot's production-window process data beside its lab results)."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import datetime, timedelta
 
 from flask import abort, current_app, jsonify, render_template, request
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
 from ingest.status import STATUS_FILE, read_status
 from ingest.store import Point, StoreError, TimeSeriesStore, open_store
 from lims.db import utcnow
-from lims.models import Analysis, Installation, Lot, Sample, Sensor
+from lims.models import Analysis, Installation, Lot, Method, Sample, Sensor
 from lims.models.process import AlarmEvent
 from lims.request_db import db
 from lims.services.errors import InputError
@@ -285,15 +286,6 @@ def lot(lot_id: int):
     samples = list(
         db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id))
     )
-    analyses = list(
-        db().scalars(
-            select(Analysis)
-            .join(Sample)
-            .where(Sample.lot_id == lot_id)
-            .options(selectinload(Analysis.sample))
-            .order_by(Analysis.sample_id, Analysis.id)
-        )
-    )
     margin = (lot_row.production_end - lot_row.production_start) / 10
     window = (lot_row.production_start, lot_row.production_end)
     try:
@@ -312,9 +304,35 @@ def lot(lot_id: int):
         lot=lot_row,
         installation=inst,
         samples=samples,
-        analyses=analyses,
+        grades=sorted(Counter(s.grade for s in samples if s.grade).items()),
+        results=_lot_results(lot_id),
         charts=drawn,
         summary=summary,
         store_error=store_error,
-        prediction=predict.latest_prediction(db(), lot_id),
+        prediction=predict.shown_for_lot(db(), lot_id),
     )
+
+
+def _lot_results(lot_id: int) -> list:
+    """Per method, the entered results of the lot's samples (retracted ones left out): count,
+    mean/min/max of the measured values, how many were below the detection limit and how many
+    out of spec. A lot has up to hundreds of samples: one grouped query, not a row per result."""
+    entered = Analysis.state.in_(("submitted", "verified"))
+    measured = case((Analysis.below_detection_limit, None), else_=Analysis.value)
+    return db().execute(
+        select(
+            Method.name,
+            Method.unit,
+            func.count().label("n"),
+            func.avg(measured).label("mean"),
+            func.min(measured).label("min"),
+            func.max(measured).label("max"),
+            func.sum(case((Analysis.below_detection_limit, 1), else_=0)).label("below_dl"),
+            func.sum(case((Analysis.evaluation == "out_of_spec", 1), else_=0)).label("out_of_spec"),
+        )
+        .join(Sample, Sample.id == Analysis.sample_id)
+        .join(Method, Method.id == Analysis.method_id)
+        .where(Sample.lot_id == lot_id, entered)
+        .group_by(Method.id, Method.name, Method.unit)
+        .order_by(Method.name)
+    ).all()

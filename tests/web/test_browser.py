@@ -267,7 +267,8 @@ def test_engineer_relates_a_lot_to_its_process_window_and_reads_the_model_pages(
     melt = page.locator("tr", has_text="Melt temperature").first
     expect(melt).to_contain_text("224.5")  # mean of the window only, not the margins
     expect(page.locator(".kv")).to_contain_text(grade)
-    expect(page.get_by_text(code).first).to_be_visible()
+    expect(page.get_by_role("link", name=code)).to_be_visible()
+    expect(page.locator("tr", has_text="Density").first).to_contain_text("0.905")
     expect(page.locator(".kv")).to_contain_text(version)
     shot(page, artifacts_dir, "engineer-4-lot-view")
 
