@@ -119,9 +119,9 @@ def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sa
 def _note(sample: Sample, what: str, reason: str) -> str:
     if not reason.strip():
         raise InputError("reason", f"say why the sample is {what}")
-    return (f"{sample.description} | " if sample.description else "") + f"{what}: {reason.strip()}"[
-        :390
-    ]
+    note = f"{what}: {reason.strip()}"
+    # The column holds 400 characters: the newest note is kept whole, older text gives way.
+    return ((f"{sample.description} | " if sample.description else "") + note)[-400:]
 
 
 def _record_analysis(
