@@ -29,6 +29,7 @@
           row.querySelector("[data-live-time]").textContent = s.time;
         }
       }
+      document.getElementById("alarm-count").textContent = data.active_alarms;
       const ingest = document.getElementById("ingest-status");
       ingest.className = "badge " + data.ingest.badge;
       ingest.textContent = data.ingest.text;

@@ -83,10 +83,10 @@ def _ingest_summary() -> dict[str, str]:
     return {"badge": "alarm" if problems else "ok", "text": "; ".join([text, *problems])}
 
 
-def _live_state(installations: list[Installation]) -> tuple[dict, str | None]:
+def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> tuple[dict, str | None]:
     """Per installation: state and each sensor's latest value; plus a store error, if any."""
     now = utcnow()
-    alarms = {(a.installation, a.sensor): a for a in _active_alarms()}
+    alarms = {(a.installation, a.sensor): a for a in active}
     store_error = None
     result = {}
     for inst in installations:
@@ -138,27 +138,36 @@ def _live_state(installations: list[Installation]) -> tuple[dict, str | None]:
 @login_required(*PROCESS)
 def dashboard():
     installations = _installations()
-    live, store_error = _live_state(installations)
+    active = _active_alarms()
+    live, store_error = _live_state(installations, active)
     return render_template(
         "process/dashboard.html",
         installations=installations,
         live=live,
         store_error=store_error,
-        active_alarms=_active_alarms(),
+        active_alarms=active,
         ingest=_ingest_summary(),
     )
+
+
+@bp.get("/alarms/active")
+@login_required(*PROCESS)
+def active_alarms():
+    return render_template("process/_active_alarms.html", active_alarms=_active_alarms())
 
 
 @bp.get("/live.json")
 @login_required(*PROCESS)
 def live_json():
     """Polled every second by the dashboard; cheap: one latest() per installation."""
-    live, store_error = _live_state(_installations())
+    active = _active_alarms()
+    live, store_error = _live_state(_installations(), active)
     response = jsonify(
         generated_at=utcnow().isoformat(),
         installations=live,
         store_error=store_error,
         ingest=_ingest_summary(),
+        active_alarms=len(active),
     )
     response.headers["Cache-Control"] = "no-store"
     return response

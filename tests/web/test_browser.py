@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from datetime import timedelta
 
+import orjson
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from ingest.alarms import AlarmTracker
+from ingest.records import LimsRecorder
+from ingest.service import IngestConfig, Ingester
+from ingest.status import STATUS_FILE
 from ingest.store import Point, open_store
+from ingest.validate import Validator
 from lims.db import utcnow
 from lims.models import Sample
+from lims.seed import seed_installations
 from lims.services import certificates
+from tests.ingest.support import IngesterThread, Publisher, private_config
 from tests.web import seed
 
 pytestmark = pytest.mark.browser
@@ -284,3 +293,55 @@ def test_engineer_relates_a_lot_to_its_process_window_and_reads_the_model_pages(
     expect(page.locator('[data-sensor="ntk-ext1/melt_temp_c"]')).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 768
     shot(page, artifacts_dir, "tablet-dashboard")
+
+
+@pytest.mark.mqtt
+def test_engineer_sees_a_published_value_within_two_seconds_and_its_alarm(
+    app, live_server, browser_page, session_factory, mqtt_broker, tmp_path, artifacts_dir
+):
+    """Broker -> ingester -> store -> dashboard, with a private installation so runs sharing
+    the broker never see each other's messages."""
+    seed.seed_reference(session_factory)
+    _, inst, registry = private_config(tmp_path)
+    with session_factory.begin() as s:
+        seed_installations(s, tmp_path / "config" / "installations.toml")
+    settings = app.config["RECYCLAB"]
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings)
+    ingester = Ingester(
+        IngestConfig(
+            broker_url=mqtt_broker.url,
+            client_id=f"web-{uuid.uuid4().hex[:10]}",
+            topics=(f"recyclab/v1/{inst}/+",),
+            spool_path=tmp_path / "spool.db",
+            status_path=settings.var_dir / STATUS_FILE,
+        ),
+        store,
+        LimsRecorder(session_factory, AlarmTracker(registry)),
+        Validator(registry),
+    )
+    publisher = Publisher(mqtt_broker.host, mqtt_broker.port)
+
+    def publish(seq: int, value: float) -> None:
+        payload = orjson.dumps({"ts": int(time.time() * 1000), "seq": seq, "values": {"temp_c": value}})
+        publisher.publish(f"recyclab/v1/{inst}/data", payload)
+
+    page = browser_page
+    login(page, live_server, "engineer")
+    cell = page.locator(f'[data-sensor="{inst}/temp_c"] [data-live-value]')
+    try:
+        with IngesterThread(ingester):
+            publish(1, 212.4)
+            expect(cell).to_have_text("212.4", timeout=10_000)
+            published = time.monotonic()
+            publish(2, 260.5)  # above the alarm limit of 250
+            expect(cell).to_have_text("260.5", timeout=2000)
+            assert time.monotonic() - published < 2.0
+            expect(page.locator(f'[data-live-state="{inst}"]')).to_have_text("alarm")
+            expect(page.locator(f'[data-alarm="{inst}/temp_c"]')).to_contain_text("high")
+            expect(page.locator("#alarm-count")).to_have_text("1")
+            expect(page.locator("#ingest-status")).to_contain_text("values/s")
+            shot(page, artifacts_dir, "engineer-6-published-alarm")
+    finally:
+        publisher.close()
+        store.close()
