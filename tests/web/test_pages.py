@@ -300,3 +300,21 @@ def test_lab_lot_page_shows_the_model_prediction(client, seeded):
     shown = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
     assert re.search(r'predicted-grade"><span class="grade">B</span>', shown)
     assert "grade-x, 70 %" in shown and "outside the training range" in shown
+
+
+def test_refusals_and_failures_get_pages_that_say_what_to_do(app, client, seeded):
+    def boom():
+        raise RuntimeError("disk on fire")
+
+    app.add_url_rule("/lab/boom", "boom", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    lot = seed.lot_with_samples(seeded, 1)
+    log_in(client, "tech")
+    token = csrf_token(client, "/lab/samples")
+    twice = client.post(f"/lab/samples/{lot.sample_codes[0]}/receive", data={"csrf_token": token})
+    assert twice.status_code == 409 and "cannot receive" in twice.get_data(as_text=True)
+    failed = client.get("/lab/boom")
+    page = failed.get_data(as_text=True)
+    assert failed.status_code == 500 and "Nothing was saved" in page and "disk on fire" not in page
+    unknown = client.get("/lab/samples/NTK-1999-000000")
+    assert unknown.status_code == 404 and "sample NTK-1999-000000 not found" in unknown.get_data(as_text=True)
