@@ -107,10 +107,10 @@ def chart(
     step = _nice_step(hi - lo)
     first = step * -(-lo // step)
     y_ticks = []
-    value = first
-    while value <= hi:
+    # An empty chart gets no value axis: a made-up 0..1 scale would read like data.
+    for i in range(int((hi - first) // step) + 1 if buckets else 0):
+        value = round(first + i * step, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
         y_ticks.append(Tick(y(value), f"{value:g}"))
-        value += step
     x_ticks = [
         Tick(left + plot_w * i / 4, format_time(start + (end - start) * i / 4)) for i in range(5)
     ]
