@@ -197,3 +197,41 @@ def test_mixed_traffic_stores_exactly_the_valid_values(
     assert status["spool"]["values"] == 0
     assert inst in status["last_message"]
     assert orjson.loads(orjson.dumps(status))  # plain JSON
+
+
+def test_mqtt_311_fallback_and_shared_subscription_split_the_stream(
+    tmp_path, mqtt_broker, session_factory
+):
+    """Two ingesters in one shared-subscription group (MQTT 5) split the stream; a third on
+    MQTT 3.1.1 gets its own copy. Each value is stored once per store."""
+    _, inst, registry = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    group = f"grp{uuid.uuid4().hex[:6]}"
+    shared_store = SQLiteStore(tmp_path / "shared.db")
+    v311_store = SQLiteStore(tmp_path / "v311.db")
+    members = [
+        make_ingester(tmp_path / f"m{i}", mqtt_broker, registry, [topic], shared_store,
+                      session_factory, shared_group=group)
+        for i in range(2)
+    ]
+    v311 = make_ingester(tmp_path / "v311", mqtt_broker, registry, [topic], v311_store,
+                         session_factory, mqtt_version="3.1.1")
+    assert members[0].config.subscriptions() == [f"$share/{group}/{topic}"]
+    count = 200
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    try:
+        with IngesterThread(members[0]), IngesterThread(members[1]), IngesterThread(v311):
+            for seq in range(count):
+                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+            pub.wait_all_acked(20)
+            wait_until(lambda: sum(m.status.messages for m in members) >= count
+                       and v311.status.messages >= count, 20, "both consumers to finish")
+        assert all(m.status.messages > 0 for m in members)  # really split
+        assert sum(m.status.messages for m in members) == count
+        for store in (shared_store, v311_store):
+            points = store.raw(inst, "pressure_bar", T0, FAR)
+            assert [p.value for p in points] == [float(s) for s in range(count)]
+    finally:
+        pub.close()
+        shared_store.close()
+        v311_store.close()
