@@ -150,6 +150,9 @@ def test_mixed_traffic_stores_exactly_the_valid_values(
         store, session_factory,
     )
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    commands: list[tuple[str, bytes]] = []
+    pub.client.on_message = lambda _c, _u, m: commands.append((m.topic, m.payload))
+    pub.client.subscribe(f"spBv1.0/{group}/NCMD/+", qos=1)
     with IngesterThread(ingester):
         for t, payload in messages:
             pub.publish(t, payload)
@@ -161,7 +164,13 @@ def test_mixed_traffic_stores_exactly_the_valid_values(
             and s["messages_total"] >= len(messages) and s,
             5, "the status file",
         )
+        # the unknown alias made the ingester ask that edge node for a new BIRTH
+        wait_until(lambda: commands, 5, "a rebirth command")
     pub.close()
+    (cmd_topic, cmd_payload), = commands
+    assert cmd_topic == f"spBv1.0/{group}/NCMD/{inst}"
+    (metric,) = pb.Payload.FromString(cmd_payload).metrics
+    assert (metric.name, metric.boolean_value) == ("Node Control/Rebirth", True)
 
     got_temp = store.raw(inst, "temp_c", T0, FAR)
     got_pressure = store.raw(inst, "pressure_bar", T0, FAR)
