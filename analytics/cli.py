@@ -115,7 +115,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Train on a simulated manifest (recyclab simulate --offline) instead of the LIMS lots.")
 @click.option("--test-fraction", default=0.2, show_default=True, help="Newest share of lots held out for testing.")
-@click.option("--max-iter", default=150, show_default=True, help="Boosting iterations.")
+@click.option("--max-iter", default=120, show_default=True, help="Boosting iterations.")
 @click.option("--promote", is_flag=True, help="Make the new version the production model.")
 @click.option("--note", default="", help="Free text stored with the version.")
 def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
@@ -143,7 +143,7 @@ def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
     with tqdm(total=5, desc="training", unit="step") as bar:
         outcome = train.fit(data, numeric, test_fraction=test_fraction, max_iter=max_iter, progress=bar)
     with sessions.begin() as session:
-        mv = train.register(session, outcome, settings.var_dir / "models", numeric, note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))
+        mv = train.register(session, outcome, settings.var_dir / "models", note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))
         if promote:
             model_registry.promote(session, mv.version)
         version, status = mv.version, mv.status

@@ -23,7 +23,7 @@ from lims.models.analytics import ModelVersion
 TRUSTED_TYPES = [
     "functools.partial",
     "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._TemperatureScaling",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 ]

@@ -91,14 +91,14 @@ def window_of_lot(lot: Lot) -> LotWindow:
     )
 
 
-def hgb_pipeline(numeric: Sequence[str], max_iter: int = 200) -> Pipeline:
+def hgb_pipeline(numeric: Sequence[str], max_iter: int = 120) -> Pipeline:
     prep = ColumnTransformer(
         [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1), list(CATEGORICAL))],
         remainder="passthrough",
         verbose_feature_names_out=False,
     )
     model = HistGradientBoostingClassifier(
-        max_iter=max_iter, learning_rate=0.08, l2_regularization=1.0, max_leaf_nodes=15,
+        max_iter=max_iter, learning_rate=0.1, l2_regularization=1.0, max_leaf_nodes=15, max_bins=63,
         categorical_features=list(range(len(CATEGORICAL))), early_stopping=False, random_state=0,
     )
     return Pipeline([("prep", prep), ("model", model)])
@@ -189,10 +189,10 @@ class Outcome:
     test_range: tuple[datetime, datetime] | None
     n_train: int
     n_test: int
-    plots: dict[str, Path] = field(default_factory=dict)
+    numeric: list[str] = field(default_factory=list)
 
 
-def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calibration_fraction: float = 0.1, max_iter: int = 200, progress=None) -> Outcome:
+def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calibration_fraction: float = 0.1, max_iter: int = 120, progress=None) -> Outcome:
     n = len(data.y)
     if n < MIN_LOTS:
         raise ValueError(f"{n} graded lots; training needs at least {MIN_LOTS}")
@@ -200,7 +200,10 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     n_cal = max(int(n * calibration_fraction), 1)
     n_fit = n - n_test - n_cal
     fit_sl, cal_sl, test_sl = slice(0, n_fit), slice(n_fit, n_fit + n_cal), slice(n_fit + n_cal, n)
-    X, y = data.X, data.y
+    # Only features the training lots have: an installation without graded lots yet adds
+    # nothing but empty columns (its lots will be flagged out of the training range).
+    numeric = [c for c in numeric if data.X[c].iloc[fit_sl].notna().any()]
+    X, y = data.X[list(CATEGORICAL) + numeric], data.y
     timings: dict[str, float] = {}
 
     def step(name: str, fn):
@@ -254,6 +257,7 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
         test_range=(data.ends[n_fit + n_cal], data.ends[-1]),
         n_train=n_fit + n_cal,
         n_test=n_test,
+        numeric=numeric,
     )
 
 
@@ -312,7 +316,7 @@ def new_version_name(now: datetime | None = None) -> str:
     return "grade-" + now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def register(session: Session, outcome: Outcome, artifacts_root: Path, numeric: Sequence[str], note: str = "") -> ModelVersion:
+def register(session: Session, outcome: Outcome, artifacts_root: Path, note: str = "") -> ModelVersion:
     version = new_version_name()
     directory = artifacts_root / version
     path = directory / "model.skops"
@@ -330,7 +334,7 @@ def register(session: Session, outcome: Outcome, artifacts_root: Path, numeric: 
         test_end=outcome.test_range[1] if outcome.test_range else None,
         n_train=outcome.n_train,
         n_test=outcome.n_test,
-        features=list(CATEGORICAL) + list(numeric),
+        features=list(CATEGORICAL) + outcome.numeric,
         feature_ranges=outcome.ranges,
         reference=outcome.reference,
         classes=outcome.classes,

@@ -96,7 +96,7 @@ def main() -> None:
     print(f"training time incl. feature query: {t_features + t_train:.1f} s (target <= 60 s for the training itself: {t_train:.1f} s)")
     print(train.summary(outcome.metrics))
     with sessions.begin() as s:
-        mv = train.register(s, outcome, work / "models", numeric, note="bench")
+        mv = train.register(s, outcome, work / "models", note="bench")
         promote(s, mv.version)
     with sessions() as s:
         predictor = load_predictor(train.model_registry.production(s))

@@ -20,3 +20,11 @@ def cheap_argon2(monkeypatch) -> None:
 def seeded(session_factory, cheap_argon2) -> None:
     with session_factory.begin() as session:
         seed_all(session, config_dir())
+
+
+@pytest.fixture
+def lab(client, seeded, session_factory):
+    """API clients acting as the seeded demo users (the LIMS tests' helper)."""
+    from tests.lims.conftest import Lab
+
+    return Lab(client, session_factory)

@@ -99,11 +99,21 @@ def test_hotter_caustic_wash_leaves_less_ash():
     assert hot["colour_l"] > cold["colour_l"]
 
 
+def test_incomplete_glycolysis_gives_weaker_fibre():
+    m = GlycolysisReactor()
+    h = _hidden(m, "polyester")
+    _, short = _run(m, "polyester", h, temp=195, residence=60)
+    _, full = _run(m, "polyester", h, temp=215, residence=200)
+    assert short["intrinsic_viscosity"] < full["intrinsic_viscosity"]
+    assert short["fabric_tensile_strength"] < full["fabric_tensile_strength"]
+    assert short["polyester_content"] < full["polyester_content"]
+
+
 def test_too_severe_glycolysis_yellows_and_lowers_tm():
     m = GlycolysisReactor()
-    h = _hidden(m, "pet")
-    _, mild = _run(m, "pet", h, temp=205, residence=200)
-    _, severe = _run(m, "pet", h, temp=235, residence=300)
+    h = _hidden(m, "polyester")
+    _, mild = _run(m, "polyester", h, temp=205, residence=200)
+    _, severe = _run(m, "polyester", h, temp=235, residence=300)
     assert severe["colour_b"] > mild["colour_b"]
     assert severe["dsc_tm"] < mild["dsc_tm"]
 
