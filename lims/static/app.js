@@ -13,6 +13,7 @@
     busy = true;
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.status === 401) { window.location.reload(); return; }
       if (!response.ok) throw new Error(String(response.status));
       const data = await response.json();
       for (const [inst, info] of Object.entries(data.installations)) {
@@ -86,4 +87,13 @@ document.querySelectorAll("input[data-check-all]").forEach((box) => {
   box.addEventListener("change", () => {
     document.querySelectorAll(`input[name="${box.dataset.checkAll}"]`).forEach((el) => { el.checked = box.checked; });
   });
+});
+
+// A background request answered 401 means the session ended: reload into the login page
+// instead of swapping a login prompt into a chart or panel.
+document.body.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.xhr.status === 401) {
+    event.detail.shouldSwap = false;
+    window.location.reload();
+  }
 });

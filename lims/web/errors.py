@@ -13,6 +13,10 @@ from lims.services.errors import DomainError
 # status -> (title, what to do)
 ADVICE = {
     400: (_l("The request could not be understood"), _l("Go back, reload the page and try again.")),
+    401: (
+        _l("You are not logged in (any more)"),
+        _l("Your session has ended. Log in again; the page you were on opens afterwards."),
+    ),
     403: (
         _l("You may not open this page"),
         _l("Your role does not include this page. Log in as a different user or ask an administrator."),
@@ -48,7 +52,7 @@ def init_app(app: Flask, api_prefix: str) -> None:
             detail = _l("The form had expired or was sent from elsewhere (%(reason)s).", reason=exc.description)
         return render_error(exc.code or 500, str(detail))
 
-    for code in (400, 403, 404, 405, 409, 422):
+    for code in (400, 401, 403, 404, 405, 409, 422):
         app.register_error_handler(code, _http_error)
 
     @app.errorhandler(500)

@@ -65,6 +65,10 @@ def login_required(*roles: str) -> Callable:
         def wrapper(*args: Any, **kwargs: Any):
             user = current_user()
             if user is None:
+                # A page's own background requests (live values, charts) cannot follow a
+                # redirect to a login form: they get 401 and the page reloads into the login.
+                if request.headers.get("HX-Request") or request.accept_mimetypes.best == "application/json":
+                    abort(401)
                 return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
             if roles and user.role not in roles:
                 abort(403)

@@ -48,6 +48,12 @@ def test_login_sends_each_role_to_its_start_page_and_logout_ends_the_session(cli
         assert client.get(start).status_code == 302
 
 
+def test_background_requests_of_an_ended_session_get_401_not_a_login_form(client, seeded):
+    assert client.get("/process/live.json", headers={"Accept": "application/json"}).status_code == 401
+    chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c", headers={"HX-Request": "true"})
+    assert chart.status_code == 401 and "Log in again" in chart.get_data(as_text=True)
+
+
 def test_login_does_not_redirect_to_another_site(client, seeded):
     response = client.post(
         "/login?next=//evil.example/x",
