@@ -173,3 +173,12 @@ def test_docker_compose_file_parses_and_demands_its_secrets():
     assert without.returncode != 0 and "set in .env" in without.stderr
     ok = config({**base_env, **{k: "placeholder" for k in secrets}})
     assert ok.returncode == 0, ok.stderr
+
+
+def test_migrations_have_one_head():
+    from alembic.script import ScriptDirectory
+
+    from lims.migrate import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"several Alembic heads, add a merge migration: {heads}"
