@@ -378,15 +378,16 @@ def main() -> None:
               f"{args.messages * args.values} values, {args.publishers} publishers, QoS 1, "
               f"broker {args.host}:{args.port}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}")
-        raw = measure_raw(args, topics, work)
-        print(f"raw delivery to a bare paho subscriber: {raw['msg_s']:,.0f} msg/s, "
-              f"{raw['values_s']:,.0f} values/s ({raw['messages']} messages in "
-              f"{raw['seconds']:.2f} s)")
-        sent = args.messages // len(topics) * len(topics)
-        if raw["messages"] < sent:
-            print(f"  the broker dropped {sent - raw['messages']} of {sent} messages for the bare"
-                  " subscriber (queue limits): use --private-broker")
+        # The machine may be shared: each backend is compared with a raw run just before it.
         for backend in args.backends.split(","):
+            raw = measure_raw(args, topics, work)
+            print(f"raw delivery to a bare paho subscriber: {raw['msg_s']:,.0f} msg/s, "
+                  f"{raw['values_s']:,.0f} values/s ({raw['messages']} messages in "
+                  f"{raw['seconds']:.2f} s)")
+            sent = args.messages // len(topics) * len(topics)
+            if raw["messages"] < sent:
+                print(f"  the broker dropped {sent - raw['messages']} of {sent} messages for the"
+                      " bare subscriber (queue limits): use --private-broker")
             with backend_env(backend, env):
                 r = measure_e2e(args, backend, topics, work, env)
             print(f"end to end into {backend} ({args.ingesters} ingester process(es)): "
@@ -412,10 +413,11 @@ def private_broker(workdir: Path):
 
 def drain(args, topics: list[str], work: Path, env: dict) -> None:
     with private_broker(work / "mosquitto-drain") as (args.host, args.port):
-        raw = measure_raw_drain(args, topics, work)
-        print(f"drain of {args.messages} queued messages (private mosquitto, project limits):"
-              f" bare paho subscriber {raw['msg_s']:,.0f} msg/s, {raw['values_s']:,.0f} values/s")
         for backend in args.backends.split(","):
+            raw = measure_raw_drain(args, topics, work)
+            print(f"drain of {args.messages} queued messages (private mosquitto, project limits):"
+                  f" bare paho subscriber {raw['msg_s']:,.0f} msg/s,"
+                  f" {raw['values_s']:,.0f} values/s")
             with backend_env(backend, env):
                 r = measure_e2e_drain(args, backend, topics, work, env)
             print(f"  ingester into {backend}: {r['values_s']:,.0f} values/s stored "
