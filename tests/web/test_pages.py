@@ -306,6 +306,13 @@ def test_lab_lot_page_shows_the_model_prediction(client, seeded):
     shown = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
     assert re.search(r'predicted-grade"><span class="grade">B</span>', shown)
     assert "grade-x, 70 %" in shown and "outside the training range" in shown
+    # A version registered without metrics still has readable pages.
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/lab/samples")})
+    log_in(client, "engineer")
+    assert "grade-x" in client.get("/models/").get_data(as_text=True)
+    version = client.get("/models/grade-x")
+    assert version.status_code == 200 and "No calibration data stored" in version.get_data(as_text=True)
+    assert client.get("/models/no-such-version").status_code == 404
 
 
 def test_refusals_and_failures_get_pages_that_say_what_to_do(app, client, seeded):
