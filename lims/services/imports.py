@@ -73,21 +73,27 @@ def _import_row(session: Session, actor: User, row: dict[str, str]) -> Analysis:
 
 def import_results(session: Session, actor: User, text: str) -> list[Analysis]:
     require_role(actor, workflow.HANDLERS, "import results")
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
+    try:
+        table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    except csv.Error as exc:
+        raise InputError("file", f"not a readable CSV file: {exc}") from exc
+    header = [h.strip() for h in (table[0] if table else [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
             "file",
             f"missing column(s): {', '.join(missing)}; expected {', '.join(REQUIRED + OPTIONAL)}",
         )
-    reader.fieldnames = header
+    if len(table) - 1 > MAX_ROWS:
+        raise InputError("file", f"more than {MAX_ROWS} rows; split the file")
     imported, bad = [], []
-    for number, row in enumerate(reader, start=2):  # row 1 is the header
-        if number - 1 > MAX_ROWS:
-            raise InputError("file", f"more than {MAX_ROWS} rows; split the file")
+    for number, cells in enumerate(table[1:], start=2):  # row 1 is the header
+        if not any(c.strip() for c in cells):
+            continue  # a blank line, as spreadsheets leave at the end
         try:
-            imported.append(_import_row(session, actor, row))
+            if len(cells) > len(header):
+                raise InputError("row", f"{len(cells)} cells for {len(header)} columns")
+            imported.append(_import_row(session, actor, dict(zip(header, cells, strict=False))))
         except DomainError as exc:
             errors = exc.errors if isinstance(exc, InputError) else {"row": [exc.message]}
             bad.append({"row": number, "errors": errors})
