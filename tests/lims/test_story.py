@@ -133,6 +133,10 @@ def test_lot_to_graded_sample_with_verifiable_audit_trail(lab, database_url, ses
     for e in analysis_events:
         counts[e["action"]] = counts.get(e["action"], 0) + 1
     assert counts == {"analysis.submit": 11, "analysis.retest": 1, "analysis.create": 1, "analysis.verify": 10}
+    lot_events = ok(admin.get("/audit/events", query_string={"entity_type": "lot"}))
+    assert [(e["action"], e["actor"], e["after"]["code"]) for e in lot_events] == [
+        ("lot.create", "tech", lot["code"])
+    ]
     assert ok(admin.get("/audit/verify"))["ok"] is True
 
     cli = CliRunner()
