@@ -73,6 +73,8 @@ def register_api(app: Flask, api: Api) -> None:
         "bearer",
         {"type": "http", "scheme": "bearer", "description": "API token (POST /api/v1/tokens)"},
     )
+    # Every operation needs the token (or the session cookie) unless it says otherwise.
+    api.spec.options["security"] = [{"bearer": []}]
     for module in (auth, people, reference, lots, samples, analyses, imports, audit):
         for blp in module.BLUEPRINTS:
             api.register_blueprint(blp)

@@ -28,6 +28,7 @@ BLUEPRINTS = (login_blp, tokens_blp)
 
 
 @login_blp.route("/login", methods=["POST"])
+@login_blp.doc(security=[])
 @login_blp.arguments(LoginSchema)
 @login_blp.response(200, UserSchema)
 def login(creds: dict):

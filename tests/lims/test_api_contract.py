@@ -19,6 +19,8 @@ def test_openapi_describes_the_lims_resources(client):
                  "/api/v1/imports/results", "/api/v1/lots", "/api/v1/grade-specs", "/api/v1/audit/verify"):
         assert path in spec["paths"], path
     assert "bearer" in spec["components"]["securitySchemes"]
+    assert spec["security"] == [{"bearer": []}]
+    assert spec["paths"]["/api/v1/auth/login"]["post"]["security"] == []
     assert "unit" in spec["components"]["schemas"]["Result"]["required"]
 
 
