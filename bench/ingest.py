@@ -347,7 +347,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=40_000)
     ap.add_argument("--values", type=int, default=20, help="values per message")
     ap.add_argument("--publishers", type=int, default=2)
-    ap.add_argument("--batch-values", type=int, default=5000)
+    ap.add_argument("--batch-values", type=int, default=20_000)
     ap.add_argument("--ingesters", type=int, default=1,
                     help="ingester processes sharing the stream (MQTT 5 shared subscription)")
     ap.add_argument("--backends", default="influxdb,sqlite")

@@ -32,7 +32,8 @@ from lims.settings import load_settings
 @click.option("--topic", "topics", multiple=True, default=TOPICS, show_default=True,
               help="Topic filter to subscribe to (repeatable).")
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
-@click.option("--batch-values", default=5000, show_default=True, help="Values per store write.")
+@click.option("--batch-values", default=20_000, show_default=True,
+              help="Most values per store write (fewer under light load: see --linger-ms).")
 @click.option("--linger-ms", default=50, show_default=True, help="Longest wait to fill a batch.")
 @click.option("--receive-maximum", default=10_000, show_default=True,
               help="Unacknowledged messages the broker may send us (MQTT 5).")

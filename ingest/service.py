@@ -61,7 +61,9 @@ class IngestConfig:
     shared_group: str | None = None
     mqtt_version: str = "5"  # "5" or "3.1.1"
     topics: tuple[str, ...] = TOPICS
-    batch_values: int = 5000
+    # Under backlog, 20k-value batches drained ~30 % faster than 5k on the 2-core bench box;
+    # under light load linger_s ends a batch long before.
+    batch_values: int = 20_000
     linger_s: float = 0.05
     receive_maximum: int = 10_000
     session_expiry_s: int = 7 * 24 * 3600
