@@ -47,9 +47,11 @@ def init_app(app: Flask, api_prefix: str) -> None:
         if request.path.startswith(api_prefix):
             api = app.extensions["recyclab.api"]
             return api.handle_http_exception(exc)
-        detail = exc.description if isinstance(exc, CSRFError) or exc.code in (400, 409, 422) else ""
         if isinstance(exc, CSRFError):
             detail = _l("The form had expired or was sent from elsewhere (%(reason)s).", reason=exc.description)
+        else:
+            # Werkzeug's text for 404/403 says nothing the advice does not; for the others it names the problem.
+            detail = exc.description if exc.code in (400, 409, 422) else ""
         return render_error(exc.code or 500, str(detail))
 
     for code in (400, 401, 403, 404, 405, 409, 422):
@@ -60,7 +62,6 @@ def init_app(app: Flask, api_prefix: str) -> None:
         if request.path.startswith(api_prefix):
             return {"code": 500, "status": "Internal Server Error"}, 500
         return render_error(500)
-
 
 
 def _domain_error_page(exc: DomainError):
