@@ -156,11 +156,20 @@ def _predict(lot: Lot) -> None:
 @bp.get("/lots/<int:lot_id>")
 @login_required(*LAB)
 def lot(lot_id: int):
+    return lot_page(lot_id)
+
+
+def lot_page(lot_id: int, errors: dict[str, list[str]] | None = None, status: int = 200):
+    """The lot page, also as the answer to a refused action on the lot."""
     lot_row = db().get(Lot, lot_id)
     if lot_row is None:
         abort(404)
     lot_samples = list(db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id)))
-    return render_template("lab/lot.html", lot=lot_row, samples=lot_samples, prediction=predict.shown_for_lot(db(), lot_id))
+    page = render_template(
+        "lab/lot.html", lot=lot_row, samples=lot_samples, errors=errors or {},
+        prediction=predict.shown_for_lot(db(), lot_id),
+    )
+    return page, status
 
 
 @bp.route("/receive", methods=["GET", "POST"])
@@ -196,7 +205,13 @@ def _sample_page_data(code: str) -> dict[str, object]:
 @bp.get("/samples/<code>")
 @login_required(*LAB)
 def sample(code: str):
-    return render_template("lab/sample.html", **_sample_page_data(code))
+    return sample_page(code)
+
+
+def sample_page(code: str, errors: dict[str, list[str]] | None = None, status: int = 200):
+    """The sample page, also as the answer to a refused action on the sample (after the
+    caller rolled the request back, so it shows the stored state)."""
+    return render_template("lab/sample.html", errors=errors or {}, **_sample_page_data(code)), status
 
 
 @bp.post("/samples/<code>/<action>")
@@ -213,7 +228,7 @@ def sample_action(code: str, action: str):
             getattr(workflow, action)(db(), user, target, request.form.get("reason", ""))
     except DomainError as exc:
         db().rollback()
-        return render_template("lab/sample.html", errors=_failed(exc), **_sample_page_data(code)), exc.status
+        return sample_page(code, _failed(exc), exc.status)
     flash(_("Sample %(code)s is now %(state)s.", code=code, state=STATE_NAMES[target.state]), "success")
     return redirect(url_for("lab.sample", code=code))
 
@@ -305,7 +320,7 @@ def retest(analysis_id: int):
         workflow.retest(db(), current_user(), analysis, request.form.get("reason", ""))
     except DomainError as exc:
         db().rollback()
-        return render_template("lab/sample.html", errors=_failed(exc), **_sample_page_data(code)), exc.status
+        return sample_page(code, _failed(exc), exc.status)
     flash(_("Retest of %(method)s created; the original result is kept.", method=analysis.method.name), "success")
     return redirect(url_for("lab.sample", code=code))
 

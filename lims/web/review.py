@@ -12,8 +12,9 @@ from sqlalchemy.orm import selectinload
 from lims.models import Analysis, Sample
 from lims.request_db import db
 from lims.services import certificates, workflow
-from lims.services.access import get_analysis, get_sample
+from lims.services.access import get_analysis, get_lot, get_sample
 from lims.services.errors import DomainError, InputError
+from lims.web import lab
 from lims.web.errors import web_blueprint
 from lims.web.session_auth import REVIEW, current_user, login_required
 
@@ -115,6 +116,22 @@ def certify(code: str):
     return redirect(url_for("review.queue"))
 
 
+@bp.post("/lots/<int:lot_id>/certify")
+@login_required(*REVIEW)
+def certify_lot(lot_id: int):
+    """One certificate for the lot from all its verified samples."""
+    user = current_user()
+    lot = get_lot(db(), user, lot_id)
+    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    try:
+        cert = certificates.issue_for_lot(db(), issuer, user, lot)
+    except DomainError as exc:
+        db().rollback()
+        return lab.lot_page(lot_id, {"_": [exc.message]}, exc.status)
+    flash(_("Certificate %(number)s issued for lot %(code)s.", number=cert.number, code=lot.code), "success")
+    return redirect(url_for("lab.lot", lot_id=lot_id))
+
+
 @bp.post("/samples/<code>/invalidate")
 @login_required(*REVIEW)
 def invalidate(code: str):
@@ -125,7 +142,6 @@ def invalidate(code: str):
         workflow.invalidate(db(), user, sample, request.form.get("reason", ""))
     except DomainError as exc:
         db().rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("lab.sample", code=code)), exc.status
+        return lab.sample_page(code, {"_": [exc.message]}, exc.status)
     flash(_("Sample %(code)s is now invalid.", code=code), "success")
     return redirect(url_for("lab.sample", code=code))

@@ -331,3 +331,27 @@ def test_refusals_and_failures_get_pages_that_say_what_to_do(app, client, seeded
     assert failed.status_code == 500 and "Nothing was saved" in page and "disk on fire" not in page
     unknown = client.get("/lab/samples/NTK-1999-000000")
     assert unknown.status_code == 404 and "sample NTK-1999-000000 not found" in unknown.get_data(as_text=True)
+
+
+def test_reviewer_certifies_a_lot_once_every_sample_is_verified(client, seeded):
+    from lims.models.certificate import Certificate
+
+    lot = seed.lot_with_samples(seeded, 2)
+    first, second = lot.sample_codes
+    for code in lot.sample_codes:
+        seed.submit_all(seeded, code, "tech")
+    seed.verify_all(seeded, first, "reviewer")
+    log_in(client, "reviewer")
+    page = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
+    assert "Certify the lot" in page
+    token = csrf_token(client, f"/lab/lots/{lot.lot_id}")
+    early = client.post(f"/review/lots/{lot.lot_id}/certify", data={"csrf_token": token})
+    assert early.status_code == 409 and second in early.get_data(as_text=True)
+    seed.verify_all(seeded, second, "reviewer")
+    done = client.post(f"/review/lots/{lot.lot_id}/certify", data={"csrf_token": token})
+    assert done.status_code == 302
+    with seeded() as s:
+        cert = s.scalar(select(Certificate))
+        assert cert.kind == "lot" and {x.code for x in cert.samples} == {first, second}
+    no_reason = client.post(f"/review/samples/{first}/invalidate", data={"reason": " ", "csrf_token": token})
+    assert no_reason.status_code == 422 and "say why" in no_reason.get_data(as_text=True)
