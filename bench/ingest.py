@@ -13,6 +13,12 @@ For InfluxDB the bench starts a private Debian influxd behind the test v2-write 
 delivery rate, RSS <= 200 MB.
 
     .venv/bin/python bench/ingest.py [--messages 40000] [--values 20] [--publishers 2]
+        [--private-broker] [--drain] [--ingesters N] [--backends influxdb,sqlite]
+
+A Mosquitto with stock limits (like the one on 127.0.0.1:1883 on the CI machines) drops QoS 1
+messages for any subscriber that falls behind a burst ("Outgoing messages are being dropped"
+in its log); the bench then says so. --private-broker runs the same Mosquitto with the limits
+of config/mosquitto.conf, which is what production uses.
 """
 
 from __future__ import annotations
