@@ -5,7 +5,7 @@ Seeds a PostgreSQL database with N samples (default 100,000) carrying 10 results
 originals of retests) by COPY, then measures through the Flask app (test client, in-process,
 so HTTP parsing is not included) the p50/p95 latency of:
 
-  - the sample list page, filtered (state+material, line+state, lot, owner+material);
+  - the sample list page, filtered (state+material, line+state, lot, owner+material, text);
   - the sample detail page;
   - registering one sample (with its test plan's analyses);
   - entering one result.
@@ -227,12 +227,15 @@ def measure(url: str, iterations: int, rng: random.Random) -> dict[str, list[flo
         {"line": "ntk", "state": "to_be_verified"},
         {"lot": "LOT"},
         {"owner": "polyvorm", "material": "pe-hd"},
+        {"q": "Q"},
     ]
 
     def list_page() -> None:
         query = dict(rng.choice(filters))
         if "lot" in query:
             query["lot"] = rng.choice(lot_codes)
+        if "q" in query:  # a piece of a sample ID, as typed from a label
+            query["q"] = f"{rng.randint(0, 9999):04d}"
         get("/samples", page=rng.randint(1, 5), page_size=50, **query)
 
     # Samples with open analyses for the result entries, registered and received untimed.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 from flask.views import MethodView
-from sqlalchemy import or_, select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from lims import labels
@@ -44,6 +44,13 @@ DETAIL_LOAD = (
 )
 
 
+# What the text filter searches; migration 0007 indexes exactly this expression (trigrams).
+_SPACE = literal_column("' '")
+SEARCH_TEXT = Sample.code.concat(_SPACE).concat(Sample.description).concat(_SPACE).concat(
+    Sample.storage_location
+)
+
+
 def sample_query(args: dict):
     stmt = select(Sample).options(*LIST_LOAD).order_by(Sample.id.desc())
     if "state" in args:
@@ -59,14 +66,7 @@ def sample_query(args: dict):
     if "owner" in args:
         stmt = stmt.where(Sample.owner_org_id == _key_id(Organization, args["owner"]))
     if "q" in args:
-        like = f"%{args['q']}%"
-        stmt = stmt.where(
-            or_(
-                Sample.code.ilike(like),
-                Sample.description.ilike(like),
-                Sample.storage_location.ilike(like),
-            )
-        )
+        stmt = stmt.where(SEARCH_TEXT.ilike(f"%{args['q']}%"))
     if "registered_from" in args:
         stmt = stmt.where(Sample.registered_at >= args["registered_from"])
     if "registered_to" in args:
