@@ -146,11 +146,15 @@ def new_lot():
 
 
 def _predict(lot: Lot) -> None:
-    """Ask the production model for the lot's grade; registration never fails for want of one."""
+    """Ask the production model for the lot's grade. Registration never fails for want of a
+    prediction: a failing one is undone to its savepoint and logged, the lot stays."""
     try:
-        predict.predict_lot(db(), timeseries_store(), load_registry(), lot)
+        with db().begin_nested():
+            predict.predict_lot(db(), timeseries_store(), load_registry(), lot)
     except (predict.NoProductionModel, StoreError, ArtifactRefused) as exc:
         log.info("no grade prediction for lot %s: %s", lot.code, exc)
+    except Exception:  # noqa: BLE001 - a model fault must not lose the registration
+        log.exception("grade prediction for lot %s failed", lot.code)
 
 
 @bp.get("/lots/<int:lot_id>")

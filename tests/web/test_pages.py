@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from ingest.status import STATUS_FILE, write_atomically
 from ingest.store import Point, open_store
@@ -355,3 +355,44 @@ def test_reviewer_certifies_a_lot_once_every_sample_is_verified(client, seeded):
         assert cert.kind == "lot" and {x.code for x in cert.samples} == {first, second}
     no_reason = client.post(f"/review/samples/{first}/invalidate", data={"reason": " ", "csrf_token": token})
     assert no_reason.status_code == 422 and "say why" in no_reason.get_data(as_text=True)
+
+
+def test_a_failing_prediction_never_costs_the_registration(client, seeded, monkeypatch):
+    from analytics import predict
+    from lims.models import Lot
+    from lims.models.analytics import ModelVersion, Prediction
+
+    def broken_model(session, store, registry, lot, *args, **kwargs):
+        now = utcnow()
+        mv = ModelVersion(
+            version="grade-broken", metrics={}, train_start=now, train_end=now, n_train=1, n_test=0,
+            features=[], feature_ranges={}, reference={}, classes=["A"], artifact_path="-", artifact_sha256="0" * 64,
+        )
+        session.add(mv)
+        session.flush()
+        session.add(Prediction(lot_id=lot.id, model_version_id=mv.id, predicted_grade="A", probabilities={}, top_features=[]))
+        session.flush()
+        raise RuntimeError("model exploded half-way")
+
+    monkeypatch.setattr(predict, "predict_lot", broken_model)
+    log_in(client, "tech")
+    form = {
+        "csrf_token": csrf_token(client, "/lab/lots/new"), "code": "LOT-PRED-1", "installation": "ntk-ext1",
+        "material": "pp", "owner": "polyvorm", "production_start": "2026-11-29T08:00",
+        "production_end": "2026-11-29T16:00", "input_stream": "post-consumer", "recycled_content_pct": "85",
+        "sample_count": "3", "storage_location": "",
+    }
+    response = client.post("/lab/lots/new", data=form)
+    assert response.status_code == 302
+    with seeded() as s:
+        lot = s.scalar(select(Lot).where(Lot.code == "LOT-PRED-1"))
+        assert s.scalar(select(func.count()).select_from(Sample).where(Sample.lot_id == lot.id)) == 3
+        assert s.scalar(select(func.count()).select_from(Prediction)) == 0
+        assert s.scalar(select(func.count()).select_from(ModelVersion)) == 0
+    assert "no model prediction available" in client.get(response.headers["Location"]).get_data(as_text=True)
+    bad = client.post("/lab/lots/new", data=form | {"code": "LOT-PRED-2", "recycled_content_pct": "NaN", "production_end": "2026-11-29T07:00"})
+    assert bad.status_code == 422
+    page = bad.get_data(as_text=True)
+    assert "give a percentage" in page
+    with seeded() as s:
+        assert s.scalar(select(Lot.id).where(Lot.code == "LOT-PRED-2")) is None
