@@ -19,6 +19,10 @@ from ingest.store.base import open_store
 from lims.db import make_engine, make_session_factory
 from lims.settings import load_settings
 
+# The default simulated training set: enough lots that the newest fifth (the test set) holds
+# the rare grades in numbers.
+DEFAULT_OFFLINE_LOTS = 6000
+
 
 def _context():
     settings = load_settings()
@@ -46,7 +50,8 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--broker-url", default=None, help="mqtt://host:port (default: settings broker_url).")
 @click.option("--rate", default=2.0, show_default=True, help="Messages per second per installation.")
 @click.option("--speedup", default=60.0, show_default=True, help="Simulated seconds per real second.")
-@click.option("--lots", default=None, type=int, help="Stop after this many lots (default: run until --duration).")
+@click.option("--lots", default=None, type=int,
+              help=f"Stop after this many lots (default: run until --duration; --offline: {DEFAULT_OFFLINE_LOTS}).")
 @click.option("--duration", default=None, type=float, help="Stop after this many real seconds.")
 @click.option("--installations", default=None, help="Comma-separated installation keys (default: all).")
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same lots.")
@@ -73,8 +78,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
     if offline:
         from analytics.simulator.dataset import generate, save_manifest
 
-        if lots is None:
-            raise click.BadParameter("--offline needs --lots", param_hint="--lots")
+        lots = lots or DEFAULT_OFFLINE_LOTS
         manifest = manifest or settings.var_dir / "simulated" / f"lots-{seed}.jsonl"
         store = open_store(settings)
         sub = type(registry)(registry.lines, {k: registry.installations[k] for k in keys})

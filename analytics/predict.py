@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from analytics import registry as model_registry
 from analytics.features import CATEGORICAL, lot_features, sensor_count
-from analytics.train import frame, window_of_lot
+from analytics.train import matrix, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.models import Lot, Sample
@@ -45,14 +46,14 @@ class Outcome:
 class Predictor:
     """A loaded model version with what prediction needs from its registry row."""
 
-    def __init__(self, mv: ModelVersion, pipeline) -> None:
+    def __init__(self, mv: ModelVersion, artifact: dict) -> None:
         self.version_id = mv.id
         self.version = mv.version
-        self.pipeline = pipeline
-        self.classes = [str(c) for c in pipeline.classes_]
-        self.numeric = [f for f in mv.features if f not in CATEGORICAL]
+        self.model = artifact["model"]
+        self.categories = artifact["categories"]
+        self.numeric = artifact["numeric"]
+        self.classes = [str(c) for c in self.model.classes_]
         self.ranges = mv.feature_ranges["numeric"]
-        self.categories = mv.feature_ranges["categories"]
         self.importance = [
             t["feature"] for t in (mv.metrics or {}).get("permutation_importance", []) if t["mean"] > 0
         ]
@@ -73,9 +74,12 @@ class Predictor:
                 out.append(name)
         return out
 
+    def _proba(self, rows: list[dict]) -> np.ndarray:
+        return self.model.predict_proba(matrix(rows, self.categories, self.numeric))
+
     def predict_rows(self, rows: list[dict]) -> list[Outcome]:
         """Batch prediction (no per-lot explanation)."""
-        proba = self.pipeline.predict_proba(frame(rows, self.numeric))
+        proba = self._proba(rows)
         return [self._outcome(p, row) for p, row in zip(proba, rows, strict=True)]
 
     def _outcome(self, p: np.ndarray, row: dict) -> Outcome:
@@ -86,7 +90,9 @@ class Predictor:
         """One lot with its top features: one batch call for the lot and its what-ifs."""
         candidates = [f for f in self.importance if f in row and f not in CATEGORICAL and f in self.ranges][:TOP_CANDIDATES]
         variants = [row] + [{**row, f: self.ranges[f][2]} for f in candidates]
-        proba = self.pipeline.predict_proba(frame(variants, self.numeric))
+        # A dozen rows: threads cost more to wake than they save.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            proba = self._proba(variants)
         outcome = self._outcome(proba[0], row)
         k = int(proba[0].argmax())
         contributions = [
@@ -107,8 +113,8 @@ def load_predictor(mv: ModelVersion) -> Predictor:
     key = (mv.id, mv.artifact_sha256)
     with _cache_lock:
         if key not in _cache:
-            pipeline = model_registry.load_artifact(Path(mv.artifact_path), mv.artifact_sha256)
-            _cache[key] = Predictor(mv, pipeline)
+            artifact = model_registry.load_artifact(Path(mv.artifact_path), mv.artifact_sha256)
+            _cache[key] = Predictor(mv, artifact)
         return _cache[key]
 
 

@@ -105,6 +105,7 @@ def main() -> None:
     latency(store, registry, predictor, newest[:20])  # warm-up
     report("single prediction incl. feature query, SQLite store", latency(store, registry, predictor, newest))
 
+    (work / "influxd").mkdir(exist_ok=True)
     influxd = PrivateInfluxd(work / "influxd").start()
     proxy = V2WriteProxy(influxd.url).start()
     try:
@@ -125,8 +126,7 @@ def main() -> None:
         proxy.stop()
         influxd.stop()
 
-    test_rows = data.X.iloc[-outcome.n_test:]
-    rows = test_rows.to_dict("records")
+    rows = data.rows[-outcome.n_test:]
     _, dt = timed(f"batch prediction, model only, {len(rows)} lots", lambda: predictor.predict_rows(rows))
     print(f"batch throughput, model only: {len(rows) / dt:,.0f} lots/s")
     sample = [r.window for r in graded[-1000:]]

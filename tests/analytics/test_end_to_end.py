@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from analytics import train
+from analytics.drift import recent_drift
 from analytics.features import numeric_feature_names
 from analytics.lims_link import LabCatalogue
+from analytics.predict import agreement_report
 from analytics.registry import promote
 from analytics.simulator import lims_entry, publisher
 from analytics.simulator.physics import SIMULATED
@@ -147,3 +149,11 @@ def test_simulate_ingest_grade_train_predict(app, lab, session_factory, mqtt_bro
     shown = tech.get(f"/samples/{code}/prediction").json
     assert shown["lab_grade"] == lab_grade
     assert shown["agrees"] == (shown["predicted_grade"] == lab_grade)
+    with session_factory.begin() as s:
+        assert agreement_report(s) == [
+            {"version": version, "month": shown["created_at"][:7], "with_lab_grade": 1, "agreement": float(shown["agrees"])}
+        ]
+        # Drift of all lots against the training histograms: the same population, no major shift.
+        report = recent_drift(s, store, registry, START)
+    assert report.version == version and report.lots == LOTS
+    assert report.features and all(d.level != "major" for d in report.features if d.n_recent > 100)
