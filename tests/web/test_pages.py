@@ -15,6 +15,9 @@ from lims.db import utcnow
 from lims.models import Analysis, Sample
 from tests.web import seed
 
+# The demo (`make run`) serves these pages from SQLite, production from PostgreSQL.
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
