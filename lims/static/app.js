@@ -68,7 +68,7 @@
         const data = await response.json();
         if (mine !== asked) return; // a newer keystroke has asked since
         flag.className = "flag " + (data.evaluation || "");
-        flag.textContent = data.error || data.label || data.why || "";
+        flag.textContent = data.error || data.label || "";
         flag.title = data.why || "";
       } catch (err) {
         flag.textContent = "";

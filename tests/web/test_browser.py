@@ -101,6 +101,11 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
         box.fill(good[int(box.get_attribute("name").split("-")[1])])
     expect(flag).to_have_text(re.compile("in spec|near limit"))
     shot(page, artifacts_dir, "tech-4-worksheet")
+    page.set_viewport_size({"width": 768, "height": 1024})  # a lab tablet in portrait
+    expect(flag).to_be_in_viewport()  # the flag sits under the value, not in a scrolled-off column
+    page.wait_for_timeout(300)  # let the relayout settle before the full-page screenshot
+    shot(page, artifacts_dir, "tablet-worksheet")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Submit results").click()
     expect(page.get_by_text(f"{count} result(s) submitted")).to_be_visible()
     expect(page.locator("h1 .badge")).to_have_text("to be verified")
