@@ -85,11 +85,16 @@ def json_message(seq: int, values: dict[str, object]) -> bytes:
 class Publisher:
     """QoS 1 publisher with a persistent session: survives broker restarts without loss."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, ca_file: Path | None = None,
+                 auth: tuple[str, str] | None = None) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:10]}",
             protocol=mqtt.MQTTv5,
         )
+        if ca_file:
+            self.client.tls_set(ca_certs=str(ca_file))
+        if auth:
+            self.client.username_pw_set(*auth)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(0.2, 2)
@@ -124,14 +129,17 @@ class PrivateMosquitto:
     """A mosquitto started by the test on a free port, configured from config/mosquitto.conf
     (same queue limits and persistence) with a temporary persistence dir and anonymous access."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, listener_options: str = "",
+                 password_file: Path | None = None) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = "127.0.0.1"
         self.process: subprocess.Popen | None = None
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(derive_test_config(self.port, self.dir / "persist"))
+        self.conf.write_text(
+            derive_test_config(self.port, self.dir / "persist", password_file) + listener_options
+        )
 
     def start(self) -> PrivateMosquitto:
         (self.dir / "persist").mkdir(exist_ok=True)
@@ -164,8 +172,9 @@ class PrivateMosquitto:
         self.process = None
 
 
-def derive_test_config(port: int, persistence_dir: Path) -> str:
-    """config/mosquitto.conf with the listener, persistence location and auth made private."""
+def derive_test_config(port: int, persistence_dir: Path, password_file: Path | None = None) -> str:
+    """config/mosquitto.conf with the listener, persistence location and auth made private
+    (anonymous unless a password file is given). Listener options may be appended."""
     out = []
     for line in (PROJECT_ROOT / "config" / "mosquitto.conf").read_text().splitlines():
         key = line.split(" ", 1)[0]
@@ -174,14 +183,22 @@ def derive_test_config(port: int, persistence_dir: Path) -> str:
         elif key == "persistence_location":
             line = f"persistence_location {persistence_dir}/"
         elif key == "allow_anonymous":
-            line = "allow_anonymous true"
-        elif key in ("password_file", "log_dest", "log_type"):
+            line = f"allow_anonymous {'false' if password_file else 'true'}"
+        elif key == "password_file":
+            if not password_file:
+                continue
+            line = f"password_file {password_file}"
+        elif key in ("log_dest", "log_type"):
             continue
         out.append(line)
     # Run as the test's own user: started as root, mosquitto would switch to user
     # "mosquitto", who cannot write the test's temporary persistence directory.
     out.append(f"user {getpass.getuser()}")
     out.append("log_dest stderr\nlog_type error\nlog_type warning")
+    # the listener goes last, so that options appended by the caller apply to it
+    listener = next(line for line in out if line.startswith("listener "))
+    out.remove(listener)
+    out.append(listener)
     return "\n".join(out) + "\n"
 
 
