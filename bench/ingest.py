@@ -141,7 +141,9 @@ def bare_subscriber(host: str, port: int, topics: list[str], expected: int, out:
         if state["n"] != seen:
             seen, idle_since = state["n"], time.time()
         time.sleep(0.02)
-    client.disconnect()
+    end_session = Properties(PacketTypes.DISCONNECT)
+    end_session.SessionExpiryInterval = 0
+    client.disconnect(properties=end_session)
     client.loop_stop()
     out.put((state["n"], start or state["first"], state["last"]))
 
@@ -274,6 +276,13 @@ class IngesterProcess:
                 self.proc.kill()
                 self.proc.wait()
 
+    def forget_session(self) -> None:
+        """End the broker session, so the broker stops queueing for this bench client."""
+        from tests.ingest.support import forget_session
+
+        forget_session(self.cmd[self.cmd.index("--broker-url") + 1],
+                       self.cmd[self.cmd.index("--client-id") + 1])
+
 
 def wait_stored(ings: list[IngesterProcess], total_values: int, values: int
                 ) -> tuple[list[dict], float]:
@@ -327,6 +336,7 @@ def measure_e2e(args, backend: str, topics: list[str], work: Path, env: dict[str
     finally:
         for ing in ings:
             ing.stop()
+            ing.forget_session()
 
 
 def measure_e2e_drain(args, backend: str, topics: list[str], work: Path, env: dict) -> dict:
@@ -344,6 +354,7 @@ def measure_e2e_drain(args, backend: str, topics: list[str], work: Path, env: di
                 "rss_mb": rss_peak_mb(ing.proc.pid)}
     finally:
         ing.stop()
+        ing.forget_session()
 
 
 def main() -> None:

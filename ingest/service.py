@@ -154,7 +154,8 @@ class Ingester:
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.status.broker_connected = False
-        log.warning("event=mqtt_disconnected reason=%s", reason_code)
+        if not self._stop.is_set():
+            log.warning("event=mqtt_disconnected reason=%s", reason_code)
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         self._queue.append((self._gen, msg.mid, msg.qos, msg.topic, msg.payload, time.time()))

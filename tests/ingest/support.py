@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -202,11 +203,21 @@ def derive_test_config(port: int, persistence_dir: Path, password_file: Path | N
     return "\n".join(out) + "\n"
 
 
-class IngesterThread:
-    """The ingester in this process (fast start; the subprocess variant is for kill tests)."""
+def forget_session(broker_url: str, client_id: str) -> None:
+    """End a persistent session, so a shared broker does not keep queueing for a test client."""
+    parts = urlsplit(broker_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect(parts.hostname, parts.port, clean_start=True)  # expiry 0: gone on disconnect
+    client.disconnect()
 
-    def __init__(self, ingester) -> None:
+
+class IngesterThread:
+    """The ingester in this process (fast start; the subprocess variant is for kill tests).
+    On exit its broker session is ended unless the test resumes it (keep_session)."""
+
+    def __init__(self, ingester, keep_session: bool = False) -> None:
         self.ingester = ingester
+        self.keep_session = keep_session
         self.thread = threading.Thread(target=ingester.run, daemon=True)
 
     def __enter__(self):
@@ -219,6 +230,8 @@ class IngesterThread:
         self.ingester.stop()
         self.thread.join(20)
         assert not self.thread.is_alive(), "ingester did not stop"
+        if not self.keep_session:
+            forget_session(self.ingester.config.broker_url, self.ingester.config.client_id)
 
 
 class IngesterProcess:

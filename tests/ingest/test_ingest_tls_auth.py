@@ -98,7 +98,7 @@ def test_ingester_over_tls_with_password(tmp_path, session_factory):
         wrong.spool.close()
 
         good = ingester("s3cret")
-        with IngesterThread(good):
+        with IngesterThread(good, keep_session=True):  # the broker goes away with the test
             for seq in range(20):
                 pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
             pub.wait_all_acked(10)

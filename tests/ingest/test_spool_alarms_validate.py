@@ -146,7 +146,7 @@ def test_full_spool_stops_acking_and_nothing_is_lost(tmp_path, mqtt_broker, infl
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
     count = 100
     first = ingester(down)
-    with IngesterThread(first):
+    with IngesterThread(first, keep_session=True):
         for seq in range(count):
             pub.publish(topic, json_message(seq, {"temp_c": 200.0, "pressure_bar": float(seq)}))
         pub.wait_all_acked(10)
