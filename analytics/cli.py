@@ -57,7 +57,8 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same lots.")
 @click.option("--start", default=None, type=click.DateTime(), help="Simulated start time, UTC (default: now).")
 @click.option("--stream", default="process", show_default=True, help="Topic stream: recyclab/v1/<installation>/<stream>.")
-@click.option("--sampled-fraction", default=0.3, show_default=True, help="Share of lots the lab tests (results entered in the LIMS).")
+@click.option("--sampled-fraction", default=None, type=float,
+              help="Share of lots the lab tests (default 0.3 live; 1.0 --offline, a training set).")
 @click.option("--no-lims", is_flag=True, help="Only publish sensor data; create no lots in the LIMS.")
 @click.option("--offline", is_flag=True, help="No MQTT: write the lots' data straight into the time-series store (fast, for training sets).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -79,6 +80,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         from analytics.simulator.dataset import generate, save_manifest
 
         lots = lots or DEFAULT_OFFLINE_LOTS
+        sampled_fraction = 1.0 if sampled_fraction is None else sampled_fraction
         manifest = manifest or settings.var_dir / "simulated" / f"lots-{seed}.jsonl"
         store = open_store(settings)
         sub = type(registry)(registry.lines, {k: registry.installations[k] for k in keys})
@@ -89,6 +91,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         return
     if lots is None and duration is None:
         raise click.BadParameter("give --lots or --duration (or both)", param_hint="--lots")
+    sampled_fraction = 0.3 if sampled_fraction is None else sampled_fraction
     lab_rng = np.random.default_rng([seed, 2])
     actors = lims_entry.Actors()
 
