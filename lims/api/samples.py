@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, current_app
 from flask.views import MethodView
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -26,8 +26,8 @@ from lims.schemas.lab import (
     SampleSchema,
     StorageSchema,
 )
+from lims.services import certificates, workflow
 from lims.services import samples as sample_service
-from lims.services import workflow
 from lims.services.access import get_sample, scope_samples
 
 blp = blueprint("samples", "/samples", "Samples from registration to certification.")
@@ -139,8 +139,14 @@ def reject(data: dict, code: str):
 @blp.route("/<code>/certify", methods=["POST"])
 @blp.response(200, SampleDetailSchema)
 def certify(code: str):
-    """Mark a verified sample certified (the certificate document is made by the certificate service)."""
-    return workflow.certify_sample(db(), load_sample(code, for_update=True), require_user())
+    """Issue the certificate of analysis of a verified sample; the sample becomes certified.
+
+    The same as POST /api/v1/certificates with this sample: a sample is never certified
+    without its certificate."""
+    sample = load_sample(code, for_update=True)
+    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    certificates.issue_for_sample(db(), issuer, require_user(), sample)
+    return sample
 
 
 @blp.route("/<code>/invalidate", methods=["POST"])

@@ -99,7 +99,9 @@ def test_transitions_that_are_not_allowed_answer_409_with_the_reason(lab):
     verified = ok(tech.get(f"/samples/{code}"))
     assert verified["state"] == "verified" and verified["grade"] == "off-spec"  # most of the plan is missing
     assert tech.post(f"/samples/{code}/certify").status_code == 403
-    ok(reviewer.post(f"/samples/{code}/certify"))
+    assert ok(reviewer.post(f"/samples/{code}/certify"))["state"] == "certified"
+    issued = ok(reviewer.get(f"/certificates?q={code}"))
+    assert [c["status"] for c in issued] == ["valid"], "certified without its certificate"
     assert reviewer.post(f"/analyses/{new['id']}/retest", json={"reason": "x"}).status_code == 409
     assert reviewer.post(f"/samples/{code}/invalidate", json={"reason": " "}).status_code == 422
     assert ok(reviewer.post(f"/samples/{code}/invalidate", json={"reason": "wrong lot"}))["state"] == "invalid"
