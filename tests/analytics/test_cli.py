@@ -1,0 +1,43 @@
+"""`recyclab simulate --offline` then `recyclab train --manifest --promote`: a training set
+from scratch to a production model, through the commands a data scientist runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from analytics.cli import model_group, simulate_command, train_command
+from lims.models.analytics import ModelVersion
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def test_offline_training_set_to_production_model(tmp_path, database_url, seeded, session_factory, monkeypatch):
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(tmp_path / "var"))
+    manifest = tmp_path / "lots.jsonl"
+    runner = CliRunner()
+
+    result = runner.invoke(simulate_command, ["--offline", "--lots", "160", "--seed", "4", "--start", "2025-03-03",
+                                              "--installations", "ntk-ext2,dctv-tear1", "--manifest", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert "SIMULATED 160 lots" in result.output
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(lines) == 160 and all(r["source"].startswith("SIMULATED") and r["grade"] for r in lines)
+    assert {r["window"]["installation"] for r in lines} == {"ntk-ext2", "dctv-tear1"}
+
+    result = runner.invoke(train_command, ["--manifest", str(manifest), "--promote", "--max-iter", "40"])
+    assert result.exit_code == 0, result.output
+    assert "logistic_regression" in result.output and "confusion matrix" in result.output
+    with session_factory() as s:
+        mv = s.scalar(select(ModelVersion))
+        assert mv.status == "production" and mv.n_train + mv.n_test == 160
+        assert all(f.split(":")[0] in ("ntk-ext2", "dctv-tear1") for f in mv.features if ":" in f)
+    assert (tmp_path / "var" / "models" / mv.version / "model.skops").exists()
+    assert mv.version in runner.invoke(model_group, ["list"]).output
+
+    result = runner.invoke(train_command, ["--manifest", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 2 and "does not exist" in result.output
