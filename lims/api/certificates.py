@@ -150,6 +150,7 @@ def public_view(cert: Certificate, given_hash: str | None) -> dict:
 
 
 @public_blp.route("/<number>")
+@public_blp.doc(security=[])
 @public_blp.arguments(PublicLookupSchema, location="query")
 @public_blp.response(200, PublicCertificateSchema)
 def lookup(args: dict, number: str):
@@ -189,6 +190,7 @@ def check_upload(raw: bytes) -> dict:
 @public_blp.route("/verify", methods=["POST"])
 @public_blp.response(200, UploadResultSchema)
 @public_blp.doc(
+    security=[],
     requestBody={
         "description": "The downloaded certificate JSON file, unchanged (or multipart field 'file').",
         "content": {"application/json": {}, "multipart/form-data": {}},

@@ -269,3 +269,10 @@ def test_issue_and_withdraw_on_sqlite(lab):
     ok(lab.as_("reviewer").post(f"/samples/{sample}/invalidate", json={"reason": "wrong bag"}))
     status = ok(lab.client.get(f"/api/v1/public/certificates/{cert['number']}"))
     assert status["status"] == "withdrawn" and "wrong bag" in status["withdrawn_reason"]
+
+
+def test_openapi_shows_the_public_checks_without_a_token(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert paths["/api/v1/public/certificates/{number}"]["get"]["security"] == []
+    assert paths["/api/v1/public/certificates/verify"]["post"]["security"] == []
+    assert "security" not in paths["/api/v1/certificates"]["get"]  # the bearer default applies
