@@ -64,8 +64,11 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="--offline: where to write the lot manifest (default: <var_dir>/simulated/lots-<seed>.jsonl).")
 @click.option("--step", default=60.0, show_default=True, help="--offline: seconds between readings.")
+@click.option("--as-users", default="engineer,tech,reviewer", show_default=True,
+              help="Usernames acting in the LIMS: lot creator, technician, reviewer (demo users by default).")
+@click.option("--owner", default="ntk", show_default=True, help="Organization owning the simulated lots.")
 def simulate_command(broker_url, rate, speedup, lots, duration, installations, seed, start, stream,
-                     sampled_fraction, no_lims, offline, manifest, step) -> None:
+                     sampled_fraction, no_lims, offline, manifest, step, as_users, owner) -> None:
     """Run the SIMULATED pilot lines: sensor data, lots and lab results."""
     from analytics.lims_link import LabCatalogue
     from analytics.simulator import lims_entry, publisher
@@ -93,7 +96,17 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         raise click.BadParameter("give --lots or --duration (or both)", param_hint="--lots")
     sampled_fraction = 0.3 if sampled_fraction is None else sampled_fraction
     lab_rng = np.random.default_rng([seed, 2])
-    actors = lims_entry.Actors()
+    names = [n.strip() for n in as_users.split(",")]
+    if len(names) != 3:
+        raise click.BadParameter("give three usernames: lot creator, technician, reviewer", param_hint="--as-users")
+    actors = lims_entry.Actors(*names, owner=owner)
+    if not no_lims:
+        with sessions() as session:
+            try:
+                for name in names:
+                    actors.user(session, name)
+            except LookupError as exc:
+                raise click.ClickException(f"{exc} (`recyclab seed --demo-users`, or --as-users)") from exc
 
     def on_lot_end(lot) -> None:
         if no_lims:

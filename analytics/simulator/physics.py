@@ -525,7 +525,8 @@ class PilotPlant:
         self.counter = dict.fromkeys(installations, 0)
         self.lot_minutes = lot_minutes
         self.gap_minutes = gap_minutes
-        self.prefix = f"SIM{seed}"
+        # Seed and start in the lot code: a rerun from another start never reuses a code.
+        self.prefix = f"SIM{seed}-{start.astimezone(UTC):%Y%m%d%H%M}"
 
     def plan(self, installation: str) -> LotPlan:
         model = self.models[installation]
