@@ -10,7 +10,8 @@ writes turn the redelivery into a no-op.
 
 The in-memory queue is bounded by MQTT flow control: the broker never has more than
 receive_maximum unacknowledged QoS 1 messages in flight to us (MQTT 5 Receive Maximum; for
-3.1.1 Mosquitto's max_inflight_messages), and we only acknowledge what is durable.
+3.1.1 Mosquitto's max_inflight_messages), and we only acknowledge what is durable. QoS 0
+messages beyond twice that bound are dropped and counted (they carry no delivery promise).
 
 Sparkplug B session state (aliases, seq) lives in this process; with a shared subscription the
 edge nodes of one group should be pinned to one ingester, or rebirth requests fill the gaps.
@@ -158,6 +159,12 @@ class Ingester:
             log.warning("event=mqtt_disconnected reason=%s", reason_code)
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        # QoS 1 needs no check: the broker stops at receive_maximum unacknowledged messages.
+        # QoS 0 (e.g. Sparkplug NDATA) has no flow control and no redelivery, so beyond the
+        # same bound again it is dropped and counted rather than allowed to exhaust memory.
+        if not msg.qos and len(self._queue) >= 2 * self.config.receive_maximum:
+            self.status.qos0_dropped += 1
+            return
         self._queue.append((self._gen, msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
         if not self._wake.is_set():
             self._wake.set()

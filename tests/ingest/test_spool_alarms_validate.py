@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from ingest.service import IngestConfig, Ingester
 from ingest.spool import Spool
 from ingest.store.base import from_ns
 from ingest.store.influx_store import InfluxStore
+from ingest.store.sqlite_store import SQLiteStore
 from ingest.validate import REASONS, Validator
 from tests.ingest.support import (
     T0_MS,
@@ -173,3 +175,24 @@ def test_full_spool_stops_acking_and_nothing_is_lost(tmp_path, mqtt_broker, infl
         pub.close()
         store.close()
         proxy.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_incoming_queue_is_bounded_for_qos0_and_never_drops_qos1(tmp_path, session_factory):
+    """QoS 1 is bounded by the broker's flow control (receive maximum); QoS 0 has none, so
+    the network thread drops QoS 0 beyond twice that bound, counted, instead of growing."""
+    _, inst, reg = private_config(tmp_path)
+    config = IngestConfig(receive_maximum=10, spool_path=tmp_path / "spool.db")
+    ing = Ingester(config, SQLiteStore(tmp_path / "ts.db"),
+                   LimsRecorder(session_factory, AlarmTracker(reg)), Validator(reg))
+    for mid in range(30):
+        msg = mqtt.MQTTMessage(mid, f"spBv1.0/g/NDATA/{inst}".encode())
+        msg.qos = 0
+        ing._on_message(None, None, msg)
+    assert len(ing._queue) == 20 and ing.status.qos0_dropped == 10
+    for mid in range(30):
+        msg = mqtt.MQTTMessage(mid, f"recyclab/v1/{inst}/main".encode())
+        msg.qos = 1
+        ing._on_message(None, None, msg)
+    assert len(ing._queue) == 50
+    ing.spool.close()
