@@ -7,32 +7,36 @@ from datetime import UTC, datetime
 
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, Response, current_app
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 from flask_smorest.pagination import PaginationParameters
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, func, select
 
 from ingest.status import STATUS_FILE, prometheus_text, read_status
 from ingest.validate import REASONS
+from lims.api.common import blueprint, page
+from lims.auth import require_user
 from lims.models.process import AlarmEvent, IngestReject
 from lims.request_db import db
+from lims.services.access import require_role
 
-API_PREFIX = "/api/v1"
-
-
-class PagedBlueprint(Blueprint):
-    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 500}
+# Process data belongs to the lab's own installations: every lab role reads it, customers do not.
+PROCESS_READERS = ("admin", "technician", "reviewer", "engineer")
 
 
-ingest_blp = PagedBlueprint(
-    "ingest", __name__, url_prefix=f"{API_PREFIX}/ingest",
-    description="Process-data ingest: rejected values and the ingester's status.",
+def _require_process_reader() -> None:
+    require_role(require_user(), PROCESS_READERS, "read process data")
+
+
+ingest_blp = blueprint(
+    "ingest", "/ingest", "Process-data ingest: rejected values and the ingester's status."
 )
-alarms_blp = PagedBlueprint(
-    "alarms", __name__, url_prefix=f"{API_PREFIX}/alarms",
-    description="Process alarm events (a sensor beyond its alarm limits).",
+alarms_blp = blueprint(
+    "alarms", "/alarms", "Process alarm events (a sensor beyond its alarm limits)."
 )
 metrics_blp = FlaskBlueprint("metrics", __name__)
+for _blp in (ingest_blp, alarms_blp, metrics_blp):
+    _blp.before_request(_require_process_reader)
 
 
 def _aware(**kw) -> fields.AwareDateTime:
@@ -101,11 +105,6 @@ class IngestStatusSchema(Schema):
     status = fields.Dict(allow_none=True, metadata={"description": "the ingester's counters"})
 
 
-def _page(stmt: Select, params: PaginationParameters) -> list:
-    params.item_count = db().scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    return db().scalars(stmt.limit(params.page_size).offset(params.first_item)).all()
-
-
 def _reject_filters(stmt: Select, args: dict) -> Select:
     if "installation" in args:
         stmt = stmt.where(IngestReject.installation == args["installation"])
@@ -125,7 +124,7 @@ def _reject_filters(stmt: Select, args: dict) -> Select:
 def rejects(args: dict, pagination_parameters: PaginationParameters):
     """Rejected message parts, newest first."""
     stmt = _reject_filters(select(IngestReject), args)
-    return _page(stmt.order_by(IngestReject.id.desc()), pagination_parameters)
+    return page(stmt.order_by(IngestReject.id.desc()), pagination_parameters)
 
 
 @ingest_blp.route("/rejects/summary")
@@ -178,7 +177,7 @@ def alarms(args: dict, pagination_parameters: PaginationParameters):
         stmt = stmt.where(AlarmEvent.started_at >= args["since"])
     if "until" in args:
         stmt = stmt.where(AlarmEvent.started_at < args["until"])
-    return _page(stmt.order_by(AlarmEvent.started_at.desc(), AlarmEvent.id.desc()),
+    return page(stmt.order_by(AlarmEvent.started_at.desc(), AlarmEvent.id.desc()),
                  pagination_parameters)
 
 

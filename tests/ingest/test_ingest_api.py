@@ -9,11 +9,42 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.status import IngestStatus, write_atomically
+from lims.models import Organization
 from lims.models.process import AlarmEvent, IngestReject
+from lims.services import auth
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def _token_for(session_factory, role: str, org_kind: str) -> str:
+    with session_factory.begin() as s:
+        org = Organization(key=f"org-{role}", name=f"{role} org", kind=org_kind)
+        s.add(org)
+        s.flush()
+        user = auth.create_user(s, None, username=role, password="pw-not-used", role=role,
+                                organization=org)
+        return auth.create_token(s, user, user, "test")[1]
+
+
+@pytest.fixture
+def client(app, session_factory):
+    """An engineer's API client (bearer token)."""
+    client = app.test_client()
+    token = _token_for(session_factory, "engineer", "lab")
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def test_process_data_is_for_the_lab_not_for_customers_or_anonymous(app, session_factory):
+    anonymous = app.test_client()
+    customer = app.test_client()
+    token = _token_for(session_factory, "customer", "customer")
+    customer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    for path in ("/api/v1/ingest/rejects", "/api/v1/ingest/status", "/api/v1/alarms", "/metrics"):
+        assert anonymous.get(path).status_code == 401, path
+        assert customer.get(path).status_code == 403, path
 
 
 @pytest.fixture
