@@ -41,9 +41,10 @@ UNTESTED = 12  # the newest lots: predicted before the lab has results
 STEP_S = 300  # simulated seconds between readings: coarse, so 500 lots are ~11k messages
 START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 # Everything downstream of the seed is deterministic (simulation, lab scatter, model). At a
-# few hundred lots the boosted model's lead over logistic regression is within the noise of
-# the rare grades for some seeds; this one is a seed where it leads. The large-set figures
-# (bench/model.py, 20,000 lots) are where the comparison is meaningful.
+# few hundred lots the boosted model's lead over logistic regression is NOT robust: over
+# seeds 1, 2, 3 and 7 at 500 lots it led only with seed 1 (the others lost by 0.01-0.06
+# macro-F1, same accuracy within a few points). This test pins seed 1; the comparison that
+# carries weight is on >= 5,000 lots (bench/model.py, `recyclab train`), where it leads by ~0.06.
 SEED = 1
 
 
