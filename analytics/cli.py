@@ -51,7 +51,7 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--rate", default=2.0, show_default=True, help="Messages per second per installation.")
 @click.option("--speedup", default=60.0, show_default=True, help="Simulated seconds per real second.")
 @click.option("--lots", default=None, type=int,
-              help=f"Stop after this many lots (default: run until --duration; --offline: {DEFAULT_OFFLINE_LOTS}).")
+              help=f"Stop after this many lots (default: run until --duration or Ctrl-C; --offline: {DEFAULT_OFFLINE_LOTS}).")
 @click.option("--duration", default=None, type=float, help="Stop after this many real seconds.")
 @click.option("--installations", default=None, help="Comma-separated installation keys (default: all).")
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same lots.")
@@ -67,8 +67,11 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--as-users", default="engineer,tech,reviewer", show_default=True,
               help="Usernames acting in the LIMS: lot creator, technician, reviewer (demo users by default).")
 @click.option("--owner", default="ntk", show_default=True, help="Organization owning the simulated lots.")
+@click.option("--running-start", is_flag=True,
+              help="Every installation is already producing at --start (no idle gap before its first lot).")
 def simulate_command(broker_url, rate, speedup, lots, duration, installations, seed, start, stream,
-                     sampled_fraction, no_lims, offline, manifest, step, as_users, owner) -> None:
+                     sampled_fraction, no_lims, offline, manifest, step, as_users, owner,
+                     running_start) -> None:
     """Run the SIMULATED pilot lines: sensor data, lots and lab results."""
     from analytics.lims_link import LabCatalogue
     from analytics.simulator import lims_entry, publisher
@@ -92,8 +95,6 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         store.close()
         click.echo(f"SIMULATED {n} lots into the {settings.timeseries_backend} store; manifest {manifest}")
         return
-    if lots is None and duration is None:
-        raise click.BadParameter("give --lots or --duration (or both)", param_hint="--lots")
     sampled_fraction = 0.3 if sampled_fraction is None else sampled_fraction
     lab_rng = np.random.default_rng([seed, 2])
     names = [n.strip() for n in as_users.split(",")]
@@ -121,7 +122,8 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
                                   password=settings.broker_password or None)
     try:
         stats = publisher.run(pub, registry, installations=keys, seed=seed, start=begin, rate=rate, speedup=speedup,
-                              lots=lots, duration=duration, stream=stream, on_lot_end=on_lot_end)
+                              lots=lots, duration=duration, stream=stream, on_lot_end=on_lot_end,
+                              running_start=running_start)
         pub.flush()
     except KeyboardInterrupt:
         stats = None

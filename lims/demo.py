@@ -24,7 +24,6 @@ from lims.settings import Settings
 # store, so the dashboard has history too); live data then arrives in real time.
 HISTORY_LOTS = 600
 HISTORY_DAYS = 30
-LIVE_SECONDS = 30 * 24 * 3600
 
 
 @dataclass
@@ -63,7 +62,7 @@ class Demo:
             Child("ingest", ["ingest", "--mqtt-version", "3.1.1"]),
             Child(
                 "simulate",
-                ["simulate", "--speedup", "1", "--rate", "1", "--duration", str(LIVE_SECONDS)],
+                ["simulate", "--speedup", "1", "--rate", "1", "--running-start"],
             ),
             Child("web", ["web", "--port", str(self.web_port)]),
         ]

@@ -55,10 +55,14 @@ def test_demo_serves_live_process_data_and_stops_cleanly_on_ctrl_c(tmp_path):
                 pytest.fail(f"demo exited early:\n{demo.stdout.read()}")
             if status_file.exists():
                 stored = json.loads(status_file.read_text()).get("values_stored_total", 0)
-            if stored > 0 and _get(f"http://127.0.0.1:{web_port}/healthz") == 200:
+            live = {}
+            if status_file.exists():
+                live = json.loads(status_file.read_text()).get("last_message", {})
+            if len(live) == 5 and _get(f"http://127.0.0.1:{web_port}/healthz") == 200:
                 break
             time.sleep(0.5)
         assert stored > 0, "no simulated value reached the store within a minute"
+        assert sorted(live) == ["dctv-chem1", "dctv-tear1", "ntk-ext1", "ntk-ext2", "ntk-wash1"]
         assert _get(f"http://127.0.0.1:{web_port}/healthz") == 200
     finally:
         demo.send_signal(signal.SIGINT)

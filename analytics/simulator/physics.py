@@ -515,7 +515,10 @@ class PilotPlant:
         start: datetime,
         lot_minutes: tuple[float, float] = (60.0, 150.0),
         gap_minutes: tuple[float, float] = (5.0, 30.0),
+        running_start: bool = False,
     ) -> None:
+        """running_start: every installation is already producing at ``start`` (the first
+        lot begins there), as a live dashboard expects; otherwise each waits an idle gap."""
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         self.rng = np.random.default_rng(seed)
@@ -525,6 +528,7 @@ class PilotPlant:
         self.counter = dict.fromkeys(installations, 0)
         self.lot_minutes = lot_minutes
         self.gap_minutes = gap_minutes
+        self.running_start = running_start
         # Seed and start in the lot code: a rerun from another start never reuses a code.
         self.prefix = f"SIM{seed}-{start.astimezone(UTC):%Y%m%d%H%M}"
 
@@ -535,7 +539,10 @@ class PilotPlant:
         shares = np.array([s for _, s in model.materials])
         material = names[int(rng.choice(len(names), p=shares / shares.sum()))]
         post_consumer = bool(rng.random() < model.post_consumer_share)
-        start = self.clock[installation] + timedelta(minutes=float(rng.uniform(*self.gap_minutes)))
+        gap = float(rng.uniform(*self.gap_minutes))  # drawn always: the same seed, the same lots
+        if self.running_start and self.counter[installation] == 0:
+            gap = 0.0
+        start = self.clock[installation] + timedelta(minutes=gap)
         start = start.replace(second=0, microsecond=0)
         end = start + timedelta(minutes=round(float(rng.uniform(*self.lot_minutes))))
         self.clock[installation] = end

@@ -114,14 +114,19 @@ def run(
     stream: str = "process",
     on_lot_end: Callable[[SimulatedLot], None] | None = None,
     stop: threading.Event | None = None,
+    running_start: bool = False,
 ) -> SimulationStats:
-    """Publish until ``lots`` lots have finished or ``duration`` real seconds have passed."""
+    """Publish until ``lots`` lots have finished or ``duration`` real seconds have passed
+    (with neither, until ``stop`` is set or the process is interrupted)."""
     if rate <= 0 or speedup <= 0:
         raise ValueError("rate and speedup must be positive")
     unknown = [k for k in installations if k not in registry.installations]
     if unknown:
         raise ValueError(f"unknown installation(s): {', '.join(unknown)}")
-    plant = PilotPlant({k: registry.installations[k] for k in installations}, seed, start.astimezone(UTC))
+    plant = PilotPlant(
+        {k: registry.installations[k] for k in installations}, seed, start.astimezone(UTC),
+        running_start=running_start,
+    )
     step_s = speedup / rate
     stats = SimulationStats()
     seq = dict.fromkeys(installations, 0)
