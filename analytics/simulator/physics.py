@@ -540,10 +540,10 @@ class PilotPlant:
         material = names[int(rng.choice(len(names), p=shares / shares.sum()))]
         post_consumer = bool(rng.random() < model.post_consumer_share)
         gap = float(rng.uniform(*self.gap_minutes))  # drawn always: the same seed, the same lots
-        if self.running_start and self.counter[installation] == 0:
-            gap = 0.0
         start = self.clock[installation] + timedelta(minutes=gap)
         start = start.replace(second=0, microsecond=0)
+        if self.running_start and self.counter[installation] == 0:
+            start = self.clock[installation]
         end = start + timedelta(minutes=round(float(rng.uniform(*self.lot_minutes))))
         self.clock[installation] = end
         self.counter[installation] += 1
