@@ -14,30 +14,11 @@ from flask.testing import FlaskClient
 from lims.models import Sample
 from lims.services import auth
 from tests.certificates import support
+from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)
 
-API = "/api/v1"
 # staff username -> role; customers: username -> organization
 STAFF = {"tech": "technician", "reviewer": "reviewer", "admin": "admin"}
 CUSTOMERS = {"polyvorm": "polyvorm", "vezelwerk": "vezelwerk", "buyer": "kunststofkringloop"}
-
-
-@dataclass
-class Caller:
-    client: FlaskClient
-    token: str
-
-    def _call(self, method: str, path: str, **kwargs):
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.client.open(API + path, method=method, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs):
-        return self._call("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs):
-        return self._call("POST", path, **kwargs)
-
-    def delete(self, path: str, **kwargs):
-        return self._call("DELETE", path, **kwargs)
 
 
 @dataclass
@@ -77,7 +58,7 @@ def lab(client, session_factory) -> Lab:
         for username in (*STAFF, *CUSTOMERS):
             user = support.user(session, username)
             _, token = auth.create_token(session, user, user, "tests")
-            lab.callers[username] = Caller(client, token)
+            lab.callers[username] = Caller(client, username, token)
     return lab
 
 

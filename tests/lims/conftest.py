@@ -12,8 +12,7 @@ from lims.models import User
 from lims.seed import seed_all
 from lims.services.auth import create_token
 from lims.settings import config_dir
-
-API = "/api/v1"
+from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)
 
 
 @pytest.fixture(autouse=True)
@@ -29,34 +28,6 @@ def cheap_argon2(monkeypatch) -> None:
 def seeded(session_factory) -> None:
     with session_factory.begin() as session:
         seed_all(session, config_dir())
-
-
-@dataclass
-class Caller:
-    """An API client with one user's bearer token; paths are relative to /api/v1."""
-
-    client: FlaskClient
-    username: str
-    token: str
-
-    def _call(self, method: str, path: str, **kwargs):
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.client.open(API + path, method=method, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs):
-        return self._call("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs):
-        return self._call("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs):
-        return self._call("PUT", path, **kwargs)
-
-    def patch(self, path: str, **kwargs):
-        return self._call("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs):
-        return self._call("DELETE", path, **kwargs)
 
 
 @dataclass
