@@ -13,7 +13,7 @@ For InfluxDB the bench starts a private Debian influxd behind the test v2-write 
 delivery rate, RSS <= 200 MB.
 
     .venv/bin/python bench/ingest.py [--messages 40000] [--values 20] [--publishers 2]
-        [--private-broker] [--drain] [--ingesters N] [--backends influxdb,sqlite]
+        [--private-broker] [--drain | --drain-only] [--ingesters N] [--backends influxdb,sqlite]
 
 A Mosquitto with stock limits (like the one on 127.0.0.1:1883 on the CI machines) drops QoS 1
 messages for any subscriber that falls behind a burst ("Outgoing messages are being dropped"
@@ -375,7 +375,10 @@ def main() -> None:
     ap.add_argument("--drain", action="store_true",
                     help="also: queue the whole load first, then time the consumers draining it"
                          " (private mosquitto with config/mosquitto.conf limits, one ingester)")
+    ap.add_argument("--drain-only", action="store_true",
+                    help="only the drain measurement (implies --drain): a quick profiling run")
     args = ap.parse_args()
+    args.drain = args.drain or args.drain_only
 
     run = uuid.uuid4().hex[:6]
     installations = [f"bench-{run}-p{i}" for i in range(args.publishers)]
@@ -396,7 +399,7 @@ def main() -> None:
               f"broker {args.host}:{args.port}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}")
         # The machine may be shared: each backend is compared with a raw run just before it.
-        for backend in args.backends.split(","):
+        for backend in [] if args.drain_only else args.backends.split(","):
             raw = measure_raw(args, topics, work)
             print(f"raw delivery to a bare paho subscriber: {raw['msg_s']:,.0f} msg/s, "
                   f"{raw['values_s']:,.0f} values/s ({raw['messages']} messages in "
