@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +49,9 @@ from ingest.validate import Reject, Validator, count_by_reason
 log = logging.getLogger("recyclab.ingest")
 
 TOPICS = ("recyclab/v1/+/+", f"{NAMESPACE}/#")
+# Every ack and every store call releases the GIL around a syscall; retaking it waits for
+# whichever thread holds it to be forced off, after this interval (CPython default 5 ms).
+SWITCH_INTERVAL_S = 0.001
 # Incoming item: (connection generation, mid, qos, topic, payload, arrival epoch seconds)
 Item = tuple[int, int, int, str, bytes, float]
 
@@ -191,6 +195,7 @@ class Ingester:
     def run(self) -> None:
         """Run until stop(). The caller's thread decodes and validates (collector); a writer
         thread stores, records and acks, so decoding the next batch overlaps the store's I/O."""
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         status_writer = StatusWriter(self.status, self.config.status_path,
                                      self.config.status_interval_s)
         status_writer.start()
