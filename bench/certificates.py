@@ -24,24 +24,23 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 
+from bench.stats import percentile  # noqa: E402
 from lims.app import create_app  # noqa: E402
 from lims.certificates import signing  # noqa: E402
 from lims.db import make_engine, make_session_factory  # noqa: E402
-from lims.migrate import upgrade  # noqa: E402
 from lims.models import Lot, Organization, Sample  # noqa: E402
 from lims.models.certificate import Certificate  # noqa: E402
 from lims.services import auth, certificates, samples, workflow  # noqa: E402
 from tests.certificates import support  # noqa: E402
+from tests.support.postgres import private_database  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "RECYCLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -52,11 +51,6 @@ CERTS_PER_LOT = 4
 def pin_to_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def prepare(sessions, issue: int) -> list[str]:
@@ -204,14 +198,8 @@ def main() -> None:
     pin_to_one_core()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"recyclab_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     var_dir = Path(tempfile.mkdtemp(prefix="recyclab-bench-"))
-    try:
-        upgrade(url)
+    with private_database(PG_ADMIN_URL, "recyclab_bench") as url:
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         app = create_app(database_url=url, var_dir=var_dir)
@@ -246,10 +234,6 @@ def main() -> None:
               f"lookup p95 <= 30 ms {'met' if ok_lookup else 'MISSED'}")
         app.extensions["recyclab.engine"].dispose()
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

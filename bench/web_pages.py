@@ -20,31 +20,25 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 
 from bench.lims_api import seed_bulk  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from ingest.store import Point, open_store  # noqa: E402
 from lims.app import create_app  # noqa: E402
 from lims.db import make_engine, make_session_factory  # noqa: E402
-from lims.migrate import upgrade  # noqa: E402
 from lims.models import Installation  # noqa: E402
+from tests.support.postgres import private_database  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "RECYCLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 PASSWORDS = {"tech": "demo-tech", "reviewer": "demo-reviewer", "engineer": "demo-engineer", "polyvorm": "demo-polyvorm"}
@@ -107,14 +101,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="time only the pages whose path contains this")
     args = parser.parse_args()
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"recyclab_bench_web_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     var_dir = Path(tempfile.mkdtemp(prefix="recyclab-bench-web-"))
-    try:
-        upgrade(url)
+    with private_database(PG_ADMIN_URL, "recyclab_bench_web") as url:
         t0 = time.perf_counter()
         seed_bulk(url, args.samples, random.Random(7))
         engine = make_engine(url)
@@ -157,10 +145,6 @@ def main() -> None:
         print(f"target p95 <= 300 ms on every page: {'met' if worst <= 300 else 'MISSED'} (worst p95 {worst:.1f} ms)")
         app.extensions["recyclab.engine"].dispose()
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

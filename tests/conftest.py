@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lims.db import Base, make_engine, make_session_factory
 from lims.migrate import upgrade
 from tests.support.influx import PrivateInfluxd, V2WriteProxy
+from tests.support.postgres import private_database
 
 PG_ADMIN_URL = os.environ.get(
     "RECYCLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -59,19 +59,11 @@ def pg_database():
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any connection failure means the service is missing
-        admin.dispose()
         service_missing(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    name = f"recyclab_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    with private_database(PG_ADMIN_URL, f"recyclab_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
