@@ -40,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.decoders import PayloadDecoder
 from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
+from ingest.mqtt_client import FastAckClient
 from ingest.records import LimsRecorder
 from ingest.spool import Spool
 from ingest.status import IngestStatus, StatusWriter
@@ -125,10 +126,10 @@ class Ingester:
 
     # --- MQTT (network thread) -------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> FastAckClient:
         cfg = self.config
         v5 = cfg.mqtt_version == "5"
-        client = mqtt.Client(
+        client = FastAckClient(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -380,12 +381,11 @@ class Ingester:
                 log.info("event=spool_replayed")
 
     def _ack(self, batch: Batch) -> None:
-        gen, ack = self._gen, self.client.ack
-        for item_gen, mid, qos, *_ in batch.items:
-            # A message from an older connection is redelivered on the new one (same session),
-            # and its mid may already name another message there.
-            if qos and item_gen == gen:
-                ack(mid, qos)
+        gen = self._gen
+        # A message from an older connection is redelivered on the new one (same session),
+        # and its mid may already name another message there.
+        self.client.ack_many([mid for item_gen, mid, qos, *_ in batch.items
+                              if qos and item_gen == gen])
         st = self.status
         st.messages += len(batch.items)
         st.add_rejects(count_by_reason(batch.rejects))

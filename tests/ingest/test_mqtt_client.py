@@ -1,0 +1,115 @@
+"""The ingester's paho client: buffered reads give back exactly the bytes sent, however they
+are split, and one batched PUBACK write acknowledges exactly the messages it names."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.mqtt_client import BufferedSocket, FastAckClient
+from tests.ingest.support import Publisher, forget_session, wait_until
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=70_000), min_size=1, max_size=6),
+    read_sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=20),
+)
+def test_buffered_reads_return_the_stream_unchanged(chunks, read_sizes):
+    left, right = socket.socketpair()
+    sent = b"".join(chunks)
+
+    def send_all() -> None:
+        for chunk in chunks:
+            left.sendall(chunk)
+
+    writer = threading.Thread(target=send_all)
+    writer.start()
+    sock = BufferedSocket(right)
+    got = bytearray()
+    n = 0
+    while len(got) < len(sent):
+        data = sock.recv(read_sizes[n % len(read_sizes)])
+        assert data, "end of stream before everything arrived"
+        assert len(data) <= read_sizes[n % len(read_sizes)]
+        got += data
+        n += 1
+    writer.join()
+    assert bytes(got) == sent and sock.pending() == 0
+    left.close()
+    assert sock.recv(10) == b""  # end of stream still reaches paho
+    right.close()
+
+
+def _close(client: FastAckClient, gone: threading.Event, topic: str) -> None:
+    """Disconnect once the broker has taken our acks. It handles a client's packets in order,
+    so the PUBACK for a publish sent after them says so; closing without that could lose
+    them (a socket closed with unread incoming data is reset, and the broker may drop what
+    it had not read yet)."""
+    client.publish(f"{topic}/sync", b"", qos=1).wait_for_publish(10)
+    client.disconnect()
+    assert gone.wait(10)
+    client.loop_stop()
+
+
+def _connect(host, port, client_id, received, ready, gone):
+    client = FastAckClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                           protocol=mqtt.MQTTv5)
+    client.manual_ack_set(True)
+    client.on_message = lambda _c, _u, msg: received.append((msg.mid, msg.payload))
+    client.on_subscribe = lambda *_: ready.set()
+    client.on_disconnect = lambda *_: gone.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 600
+    client.connect(host, port, keepalive=10, clean_start=False, properties=props)
+    client.loop_start()
+    return client
+
+
+@pytest.mark.mqtt
+def test_batched_acks_release_exactly_the_acknowledged_messages(mqtt_broker):
+    topic = f"test/fastack/{uuid.uuid4().hex[:8]}"
+    client_id = f"fastack-{uuid.uuid4().hex[:8]}"
+    received: list[tuple[int, bytes]] = []
+    ready, gone = threading.Event(), threading.Event()
+    client = _connect(mqtt_broker.host, mqtt_broker.port, client_id, received, ready, gone)
+    client.subscribe(topic, qos=1)
+    assert ready.wait(10)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    try:
+        for n in range(400):
+            pub.publish(topic, b"m%d" % n)
+        pub.wait_all_acked(20)
+        # Ack in batches of whatever has arrived, keeping the last 30 unacknowledged.
+        acked = 0
+        while acked < 370:
+            wait_until(lambda a=acked: len(received) > a, 20, "more messages")
+            upto = min(len(received), 370)
+            client.ack_many([mid for mid, _ in received[acked:upto]])
+            acked = upto
+        wait_until(lambda: len(received) == 400, 20, "all 400 messages")
+        assert [p for _, p in received] == [b"m%d" % n for n in range(400)]
+        _close(client, gone, topic)
+
+        # Same session again: only the 30 unacknowledged messages come back.
+        again: list[tuple[int, bytes]] = []
+        gone.clear()
+        client = _connect(mqtt_broker.host, mqtt_broker.port, client_id, again, ready, gone)
+        wait_until(lambda: len(again) >= 30, 20, "the unacknowledged messages")
+
+        client.ack_many([mid for mid, _ in again])
+        threading.Event().wait(1.0)  # nothing else may follow
+        assert sorted(p for _, p in again) == sorted(b"m%d" % n for n in range(370, 400))
+        _close(client, gone, topic)
+    finally:
+        pub.close()
+        forget_session(f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}", client_id)
