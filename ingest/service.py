@@ -143,7 +143,7 @@ class Ingester:
             client.tls_set(ca_certs=cfg.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.message_sink = self._on_publish
         return client
 
     def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
@@ -163,14 +163,14 @@ class Ingester:
         if not self._stop.is_set():
             log.warning("event=mqtt_disconnected reason=%s", reason_code)
 
-    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+    def _on_publish(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         # QoS 1 needs no check: the broker stops at receive_maximum unacknowledged messages.
         # QoS 0 (e.g. Sparkplug NDATA) has no flow control and no redelivery, so beyond the
         # same bound again it is dropped and counted rather than allowed to exhaust memory.
-        if not msg.qos and len(self._queue) >= 2 * self.config.receive_maximum:
+        if not qos and len(self._queue) >= 2 * self.config.receive_maximum:
             self.status.qos0_dropped += 1
             return
-        self._queue.append((self._gen, msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
+        self._queue.append((self._gen, mid, qos, topic, payload, time.time()))
         if not self._wake.is_set():
             self._wake.set()
 

@@ -1,5 +1,6 @@
 """The ingester's paho client: buffered reads give back exactly the bytes sent, however they
-are split, and one batched PUBACK write acknowledges exactly the messages it names."""
+are split; its PUBLISH parser agrees with paho's own; one batched PUBACK write acknowledges
+exactly the messages it names."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt import _packet
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.mqtt_client import BufferedSocket, FastAckClient
+from ingest.mqtt_client import BufferedSocket, FastAckClient, parse_publish
 from tests.ingest.support import Publisher, forget_session, wait_until
 
 
@@ -48,6 +51,59 @@ def test_buffered_reads_return_the_stream_unchanged(chunks, read_sizes):
     left.close()
     assert sock.recv(10) == b""  # end of stream still reaches paho
     right.close()
+
+
+# What MQTT allows in a UTF-8 string (paho's property decoder enforces it; brokers do too)
+def mqtt_text(max_size: int):
+    return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                   max_size=max_size)
+
+
+@st.composite
+def publish_packets(draw):
+    """(fixed-header byte, packet after the fixed header, v5) of a valid PUBLISH."""
+    v5 = draw(st.booleans())
+    qos = draw(st.sampled_from([0, 1]))
+    topic = draw(st.text(min_size=1, max_size=40)).encode()
+    body = len(topic).to_bytes(2, "big") + topic
+    if qos:
+        body += draw(st.integers(1, 65535)).to_bytes(2, "big")
+    if v5:
+        props = Properties(PacketTypes.PUBLISH)
+        if draw(st.booleans()):
+            props.ContentType = draw(mqtt_text(20))
+        for key, value in draw(st.lists(st.tuples(mqtt_text(8), mqtt_text(300)), max_size=3)):
+            props.UserProperty = (key, value)
+        if draw(st.booleans()):
+            props.MessageExpiryInterval = draw(st.integers(0, 2**32 - 1))
+        body += props.pack()
+    body += draw(st.binary(max_size=600))
+    header = 0x30 | (qos << 1) | draw(st.sampled_from([0, 1]))  # retain flag either way
+    return header, bytearray(body), v5
+
+
+@settings(max_examples=300, deadline=None)
+@given(publish_packets())
+def test_publish_parser_agrees_with_paho(packet):
+    header, body, v5 = packet
+    ref = _packet.decode_publish(
+        header, body, MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311
+    )
+    assert parse_publish(header, body, v5) == (ref.mid, ref.qos, ref.topic.decode(), ref.payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(publish_packets(), st.data())
+def test_a_truncated_publish_is_malformed_never_a_crash(packet, data):
+    header, body, v5 = packet
+    cut = data.draw(st.integers(0, len(body)))
+    try:
+        mid, qos, topic, payload = parse_publish(header, body[:cut], v5)
+    except MalformedPacket:
+        return
+    # Cut inside the payload only: everything before it parses as before.
+    full = parse_publish(header, body, v5)
+    assert (mid, qos, topic) == full[:3] and full[3].startswith(payload)
 
 
 def _close(client: FastAckClient, gone: threading.Event, topic: str) -> None:

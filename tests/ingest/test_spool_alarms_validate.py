@@ -8,7 +8,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -186,13 +185,9 @@ def test_the_incoming_queue_is_bounded_for_qos0_and_never_drops_qos1(tmp_path, s
     ing = Ingester(config, SQLiteStore(tmp_path / "ts.db"),
                    LimsRecorder(session_factory, AlarmTracker(reg)), Validator(reg))
     for mid in range(30):
-        msg = mqtt.MQTTMessage(mid, f"spBv1.0/g/NDATA/{inst}".encode())
-        msg.qos = 0
-        ing._on_message(None, None, msg)
+        ing._on_publish(mid, 0, f"spBv1.0/g/NDATA/{inst}", b"")
     assert len(ing._queue) == 20 and ing.status.qos0_dropped == 10
     for mid in range(30):
-        msg = mqtt.MQTTMessage(mid, f"recyclab/v1/{inst}/main".encode())
-        msg.qos = 1
-        ing._on_message(None, None, msg)
+        ing._on_publish(mid, 1, f"recyclab/v1/{inst}/main", b"")
     assert len(ing._queue) == 50
     ing.spool.close()
