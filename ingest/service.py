@@ -92,6 +92,7 @@ class Batch:
     items: list[Item] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    watched: list[Row] = field(default_factory=list)  # rows of sensors with alarm limits
     first_ts: list[int] = field(default_factory=list)  # per message, for latency
     installations: set[str] = field(default_factory=set)
     alarms: list = field(default_factory=list)
@@ -288,15 +289,16 @@ class Ingester:
             if decoded is None:
                 batch.first_ts.append(-1)
                 continue
-            rows, rejects = check(item[3], decoded, received_at)
+            rows, rejects, watched = check(item[3], decoded, received_at)
             batch.rows.extend(rows)
             batch.rejects.extend(rejects)
+            batch.watched.extend(watched)
             if decoded.readings:
                 batch.first_ts.append(decoded.readings[0][2])
                 batch.installations.add(decoded.readings[0][0])
             else:
                 batch.first_ts.append(-1)
-        batch.alarms = self.recorder.tracker.observe(batch.rows)
+        batch.alarms = self.recorder.tracker.observe(batch.watched)
         return batch
 
     def _finish(self, batch: Batch) -> bool:

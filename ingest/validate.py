@@ -41,19 +41,29 @@ class Reject:
 class Validator:
     def __init__(self, registry: Registry) -> None:
         # Flattened to plain dicts and tuples: this runs for every value at full ingest rate.
-        self._ranges: dict[str, dict[str, tuple[float, float]]] = {
-            key: {s.key: (s.min, s.max) for s in inst.sensors.values()}
+        # Per sensor: (min, max, has alarm limits).
+        self._ranges: dict[str, dict[str, tuple[float, float, bool]]] = {
+            key: {
+                s.key: (s.min, s.max, s.alarm_low is not None or s.alarm_high is not None)
+                for s in inst.sensors.values()
+            }
             for key, inst in registry.installations.items()
         }
 
     def check(
         self, topic: str, decoded: Decoded, received_at: datetime
-    ) -> tuple[list[Row], list[Reject]]:
+    ) -> tuple[list[Row], list[Reject], list[Row]]:
+        """Store rows, rejects, and the rows of sensors with alarm limits (for the alarm
+        tracker, which needs no others)."""
         rows: list[Row] = []
+        watched: list[Row] = []
         rejects = [decode_reject(topic, e, received_at) for e in decoded.errors]
         ranges = self._ranges
-        for inst, sensor, ts, value in decoded.readings:
-            sensors = ranges.get(inst)
+        last_inst, sensors = None, None
+        for reading in decoded.readings:
+            inst, sensor, ts, value = reading
+            if inst is not last_inst:
+                last_inst, sensors = inst, ranges.get(inst)
             if sensors is None:
                 rejects.append(self._reject(topic, inst, sensor, value, "unknown_installation",
                                             f"installation {inst!r} is not registered",
@@ -65,22 +75,31 @@ class Validator:
                                             f"{inst} has no sensor {sensor!r}", received_at))
                 continue
             kind = type(value)
-            if kind is not float and kind is not int:  # bool is an int subclass: excluded
+            if kind is int:  # bool is an int subclass, but not this type: rejected below
+                try:
+                    value = float(value)
+                except OverflowError:
+                    rejects.append(self._reject(topic, inst, sensor, value, "out_of_range",
+                                                "beyond the range of a float", received_at))
+                    continue
+                reading = (inst, sensor, ts, value)
+            elif kind is not float:
                 rejects.append(self._reject(topic, inst, sensor, value, "non_numeric",
                                             f"{kind.__name__} is not a number", received_at))
                 continue
-            value = float(value) if kind is int else value
             if value - value != 0.0:  # inf - inf and nan - nan are nan
                 rejects.append(self._reject(topic, inst, sensor, value, "non_finite",
                                             "NaN or infinite", received_at))
                 continue
-            lo, hi = limits
+            lo, hi, alarmed = limits
             if not lo <= value <= hi:
                 rejects.append(self._reject(topic, inst, sensor, value, "out_of_range",
                                             f"{value!r} outside [{lo:g}, {hi:g}]", received_at))
                 continue
-            rows.append((inst, sensor, ts, value))
-        return rows, rejects
+            rows.append(reading)
+            if alarmed:
+                watched.append(reading)
+        return rows, rejects, watched
 
     @staticmethod
     def _reject(

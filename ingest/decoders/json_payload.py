@@ -67,8 +67,7 @@ def decode_json(installation: str, payload: bytes) -> Decoded:
             out.error("bad_timestamp", "'ts' must be RFC 3339 with offset or epoch milliseconds",
                       _dump(item), installation)
             continue
-        for sensor, value in values.items():
-            readings.append((installation, sensor, ts, value))
+        readings.extend([(installation, sensor, ts, value) for sensor, value in values.items()])
     return out
 
 

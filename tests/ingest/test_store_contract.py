@@ -71,6 +71,13 @@ def test_rewriting_a_point_never_duplicates_and_last_write_wins(store):
     assert got[1:] == pts[1:]
 
 
+def test_floats_of_any_magnitude_come_back_exactly(store):
+    i = inst()
+    values = [1e16, -1e-7, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, -0.0, 123456789.12345679]
+    store.write([Point(i, "x", T0 + timedelta(seconds=n), v) for n, v in enumerate(values)])
+    assert [p.value for p in store.raw(i, "x", T0, T0 + timedelta(minutes=1))] == values
+
+
 def test_microsecond_timestamps_survive(store):
     i = inst()
     ts = T0 + timedelta(microseconds=123457)
