@@ -6,9 +6,11 @@ for every PUBLISH (the first alone was 40 % of its CPU per message), and sends e
 as its own socket write plus a wake-up byte to its network thread. At ~10,000 messages/s
 those costs were most of the ingester's CPU. `FastAckClient`:
 
-- reads the socket 64 KiB at a time and serves paho's small reads from that buffer. The buffer
-  is announced through `pending()`, the hook paho already uses for bytes an SSL socket holds,
-  so paho's loop reads on without waiting in select() while whole packets are buffered;
+- reads the socket 64 KiB at a time. A packet wholly in that buffer is taken from it in one
+  piece (`next_frame`); paho's own byte-by-byte reader runs only for a packet cut by the end
+  of the buffer, served from the buffer too. The buffer is announced through `pending()`, the
+  hook paho already uses for bytes an SSL socket holds, so paho's loop reads on without
+  waiting in select() while packets are buffered;
 - hands each PUBLISH straight to `message_sink(mid, qos, topic, payload)`, parsed by
   `parse_publish` (which skips the properties: the ingester uses none, and without a
   TopicAliasMaximum in CONNECT the broker may not send topic aliases). Without a sink, or for
@@ -16,8 +18,9 @@ those costs were most of the ingester's CPU. `FastAckClient`:
 - acknowledges a batch of messages with one write: the PUBACKs, each the 4-byte form that both
   MQTT 3.1.1 and 5 accept for success without properties, queued as one outgoing packet.
 
-All three lean on paho internals (`_create_socket`, `_handle_publish`, `_in_packet`,
-`_packet_queue`, the `pending()` check in its loop), so pyproject pins paho-mqtt to the minor versions they were read from; the ingest
+All three lean on paho internals (`_create_socket`, `_packet_read`, `_in_packet`,
+`_handle_publish`, `_packet_queue`, `_last_bytes_received`, the `pending()` check in its
+loop), so pyproject pins paho-mqtt to the minor versions they were read from; the ingest
 integration and fault tests go through this client and fail if a paho release changes them.
 """
 
@@ -57,6 +60,35 @@ class BufferedSocket:
         end = pos + bufsize
         self._pos = end
         return buf[pos:end]
+
+    def next_frame(self) -> tuple[int, bytes] | None:
+        """(fixed-header byte, rest of the packet) of the next packet if the buffer (topped up
+        from the socket without blocking) holds all of it; else None, consuming nothing."""
+        buf, pos = self._buf, self._pos
+        for attempt in range(2):
+            n = len(buf)
+            i, length, shift = pos + 1, 0, 0
+            while i < n and shift <= 21:
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    if i + length <= n:
+                        self._pos = i + length
+                        return buf[pos], buf[i:i + length]
+                    break
+                shift += 7
+            if attempt or shift > 21:  # a bad length is left to paho's reader to report
+                return None
+            try:
+                more = self._sock.recv(READ_SIZE)
+            except OSError:  # nothing yet, SSL wants more, or a socket error paho will meet
+                return None
+            if not more:
+                return None
+            buf, pos = buf[pos:] + more, 0
+            self._buf, self._pos = buf, 0
+        return None
 
     def pending(self) -> int:
         held = len(self._buf) - self._pos
@@ -100,6 +132,31 @@ def parse_publish(header: int, packet: bytes | bytearray, v5: bool) -> tuple[int
 
 class FastAckClient(mqtt.Client):
     message_sink: Callable[[int, int, str, bytes], None] | None = None
+
+    def _packet_read(self) -> mqtt.MQTTErrorCode:
+        sock = self._sock
+        if self._in_packet["command"] or not isinstance(sock, BufferedSocket):
+            return super()._packet_read()  # in the middle of a packet paho started
+        frame = sock.next_frame()
+        if frame is None:
+            return super()._packet_read()
+        header, body = frame
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        sink = self.message_sink
+        if header & 0xF0 == mqtt.PUBLISH and sink and header & 0x06 != 0x04 and self._manual_ack:
+            try:
+                message = parse_publish(header, body, self._protocol == mqtt.MQTTv5)
+            except MalformedPacket as exc:  # as paho's reader does: drop the connection
+                self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+                return mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
+            sink(*message)
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        # Any other packet: hand paho the whole of it, as if its reader had just finished.
+        self._in_packet = {"command": header, "have_remaining": 1, "remaining_count": [],
+                           "remaining_mult": 1, "remaining_length": len(body),
+                           "packet": bytearray(body), "to_process": 0, "pos": 0}
+        return super()._packet_read()
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         sink = self.message_sink
