@@ -1,7 +1,9 @@
 """Ingest throughput benchmark (not a test).
 
-Publishes a load through a real Mosquitto and prints, from one run:
-  1. raw delivery rate to a bare paho subscriber (messages/s, values/s),
+Publishes a load through a real Mosquitto (QoS 1, from `bulk_publisher` processes that
+take little CPU) and prints, from one run:
+  1. raw delivery rate to a bare paho subscriber (messages/s, values/s): stock paho, one
+     callback per message, no work done with it,
   2. the ingester's end-to-end stored values/s into InfluxDB and into SQLite,
   3. p50/p99 publish-to-stored latency (device timestamp = publish time),
   4. the ingester's peak RSS (VmHWM).
@@ -254,7 +256,7 @@ def run_bulk_publishers(args, topics: list[str]) -> tuple[float, float]:
     return min(t[0] for t in times), max(t[1] for t in times)
 
 
-def measure_raw(args, topics: list[str], work: Path) -> dict[str, float]:
+def measure_raw(args, topics: list[str]) -> dict[str, float]:
     out: mp.Queue = mp.Queue()
     ready = mp.Event()
     total = (args.messages // len(topics)) * len(topics)
@@ -269,7 +271,7 @@ def measure_raw(args, topics: list[str], work: Path) -> dict[str, float]:
             "seconds": seconds}
 
 
-def measure_raw_drain(args, topics: list[str], work: Path) -> dict[str, float]:
+def measure_raw_drain(args, topics: list[str]) -> dict[str, float]:
     out: mp.Queue = mp.Queue()
     ready, go = mp.Event(), mp.Event()
     total = (args.messages // len(topics)) * len(topics)
@@ -460,7 +462,7 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f}")
         # The machine may be shared: each backend is compared with a raw run just before it.
         for backend in [] if args.drain_only else args.backends.split(","):
-            raw = measure_raw(args, topics, work)
+            raw = measure_raw(args, topics)
             print(f"raw delivery to a bare paho subscriber: {raw['msg_s']:,.0f} msg/s, "
                   f"{raw['values_s']:,.0f} values/s ({raw['messages']} messages in "
                   f"{raw['seconds']:.2f} s)")
@@ -494,7 +496,7 @@ def private_broker(workdir: Path):
 def drain(args, topics: list[str], work: Path, env: dict) -> None:
     with private_broker(work / "mosquitto-drain") as (args.host, args.port):
         for backend in args.backends.split(","):
-            raw = measure_raw_drain(args, topics, work)
+            raw = measure_raw_drain(args, topics)
             print(f"drain of {args.messages} queued messages (private mosquitto, project limits):"
                   f" bare paho subscriber {raw['msg_s']:,.0f} msg/s,"
                   f" {raw['values_s']:,.0f} values/s")
