@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import multiprocessing as mp
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -63,41 +64,6 @@ def write_registry(cdir: Path, installations: list[str], values: int) -> None:
                 f"range = [-1e9, 1e9]\n"
             )
     (cdir / "installations.toml").write_text("\n".join(parts))
-
-
-def publisher(
-    host: str, port: int, topic: str, count: int, values: int, rate: float, out: mp.Queue
-) -> None:
-    """QoS 1 publisher, as fast as it can or at `rate` messages/s; timestamps are publish
-    times in µs, strictly increasing."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(2000)
-    client.max_queued_messages_set(0)
-    acked = [0]
-    client.on_publish = lambda *_: acked.__setitem__(0, acked[0] + 1)
-    client.connect(host, port, keepalive=30)
-    client.loop_start()
-    body = ",".join(f'"s{v:02d}":{100.0 + v * 1.5}' for v in range(values))
-    suffix = (',"values":{' + body + "}}").encode()
-    last_us = 0
-    start = time.time()
-    for seq in range(count):
-        if rate:
-            delay = start + seq / rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-        now_us = time.time_ns() // 1000
-        last_us = now_us if now_us > last_us else last_us + 1
-        # {"ts": epoch ms with µs fraction, "seq": n, "values": {...}}
-        payload = b'{"ts":%d.%03d,"seq":%d' % (last_us // 1000, last_us % 1000, seq) + suffix
-        client.publish(topic, payload, qos=1)
-    while acked[0] < count:
-        time.sleep(0.01)
-    end = time.time()
-    client.disconnect()
-    client.loop_stop()
-    out.put((start, end))
 
 
 def bare_subscriber(host: str, port: int, topics: list[str], expected: int, out: mp.Queue,
@@ -151,24 +117,6 @@ def bare_subscriber(host: str, port: int, topics: list[str], expected: int, out:
     out.put((state["n"], start or state["first"], state["last"]))
 
 
-def run_publishers(
-    args, topics: list[str], messages: int | None = None, rate: float = 0.0
-) -> tuple[float, float]:
-    out: mp.Queue = mp.Queue()
-    per = (messages or args.messages) // len(topics)
-    procs = [
-        mp.Process(target=publisher,
-                   args=(args.host, args.port, t, per, args.values, rate / len(topics), out))
-        for t in topics
-    ]
-    for p in procs:
-        p.start()
-    times = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join()
-    return min(t[0] for t in times), max(t[1] for t in times)
-
-
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -188,24 +136,30 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def bulk_publisher(host: str, port: int, topic: str, count: int, values: int, window: int,
-                   ready: mp.Event, go: mp.Event, out: mp.Queue) -> None:
-    """QoS 1 load generator on a bare socket (MQTT 3.1.1): the PUBLISH packets are built
-    before the clock starts, then written many to a send() with at most `window`
-    unacknowledged, PUBACKs read in bulk. mosquitto_pub spent ~25 µs of CPU per message in
-    syscalls (a third of this 2-core machine at the rates measured here) and paho far more,
-    which the ingester under test would lose; publishers of real installations run elsewhere.
-    Timestamps are unique (1 µs apart) but set when the load is generated: latency is
-    measured in the paced phase, with paho publishers."""
+def bulk_publisher(host: str, port: int, topic: str, count: int, values: int, rate: float,
+                   ready: mp.Event, go: mp.Event, out: mp.Queue, window: int = 1000) -> None:
+    """QoS 1 load generator on a bare socket (MQTT 3.1.1), as fast as it can or at `rate`
+    messages/s. Flat out, the PUBLISH packets are built before the clock starts (timestamps
+    unique, 1 µs apart, but set then); paced, each is built when due, stamped with the time
+    it is sent, for the latency measurement. Packets go many to a send() with at most
+    `window` unacknowledged, PUBACKs are read in bulk. mosquitto_pub spent ~25 µs of CPU per
+    message in syscalls (a third of this 2-core machine at the rates measured here) and paho
+    publishers far more, which the ingester under test would lose; publishers of real
+    installations run on their own machines."""
     body = ",".join(f'"s{v:02d}":{100.0 + v * 1.5}' for v in range(values)).encode()
     head = len(topic).to_bytes(2, "big") + topic.encode()
-    base_us = time.time_ns() // 1000
-    packets = []
-    for seq in range(count):
-        us = base_us + seq
-        payload = b'{"ts":%d.%03d,"seq":%d,"values":{%s}}' % (us // 1000, us % 1000, seq, body)
+    last_us = 0
+
+    def packet(seq: int) -> bytes:
+        nonlocal last_us
+        now_us = time.time_ns() // 1000
+        last_us = now_us if now_us > last_us else last_us + 1
+        payload = b'{"ts":%d.%03d,"seq":%d,"values":{%s}}' % (
+            last_us // 1000, last_us % 1000, seq, body)
         rest = head + (seq % 65535 + 1).to_bytes(2, "big") + payload
-        packets.append(b"\x32" + _varint(len(rest)) + rest)
+        return b"\x32" + _varint(len(rest)) + rest
+
+    prebuilt = [] if rate else [packet(seq) for seq in range(count)]
     sock = socket.create_connection((host, port))
     client_id = f"bench-pub-{uuid.uuid4().hex[:8]}".encode()
     connect = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
@@ -218,10 +172,16 @@ def bulk_publisher(host: str, port: int, topic: str, count: int, values: int, wi
     sent = acked = 0
     pending = b""
     while acked < count:
-        if sent < count and sent - acked < window:
-            n = min(count - sent, window - (sent - acked), 200)
-            sock.sendall(b"".join(packets[sent:sent + n]))
+        due = min(count, int((time.time() - start) * rate) + 1) if rate else count
+        n = min(due - sent, window - (sent - acked), 200)
+        if n > 0:
+            chunk = prebuilt[sent:sent + n] if prebuilt else [packet(q) for q in range(sent, sent + n)]
+            sock.sendall(b"".join(chunk))
             sent += n
+            continue
+        # Wait for PUBACKs, or (paced) until the next message is due.
+        waiting_for_time = rate and sent < count and sent - acked < window
+        if not select.select([sock], [], [], 0.002 if waiting_for_time else None)[0]:
             continue
         pending += sock.recv(65536)  # PUBACKs: 4 bytes each in MQTT 3.1.1
         whole = len(pending) // 4 * 4
@@ -235,14 +195,17 @@ def bulk_publisher(host: str, port: int, topic: str, count: int, values: int, wi
     out.put((start, end))
 
 
-def run_bulk_publishers(args, topics: list[str]) -> tuple[float, float]:
-    """The full load, one bulk publisher process per topic, started together."""
-    per = args.messages // len(topics)
+def run_bulk_publishers(args, topics: list[str], messages: int | None = None, rate: float = 0.0
+                        ) -> tuple[float, float]:
+    """The load (default: all of it, flat out), one publisher process per topic, started
+    together; `rate` is messages/s over all of them."""
+    per = (messages or args.messages) // len(topics)
     out: mp.Queue = mp.Queue()
     go = mp.Event()
     readies = [mp.Event() for _ in topics]
     procs = [mp.Process(target=bulk_publisher,
-                        args=(args.host, args.port, t, per, args.values, 1000, r, go, out))
+                        args=(args.host, args.port, t, per, args.values, rate / len(topics), r,
+                              go, out))
              for t, r in zip(topics, readies, strict=True)]
     for p in procs:
         p.start()
@@ -390,7 +353,7 @@ def measure_e2e(args, backend: str, topics: list[str], work: Path, env: dict[str
         # ingester's latency window (its last 20,000 messages) with this phase only.
         paced_rate = 0.5 * result["values_s"] / args.values
         paced = 20_000 * args.ingesters // len(topics) * len(topics)
-        run_publishers(args, topics, paced, paced_rate)
+        run_bulk_publishers(args, topics, paced, paced_rate)
         states, _ = wait_stored(ings, total_values + paced * args.values, args.values)
         result.update(p50=worst(states, "p50"), p99=worst(states, "p99"), paced_msg_s=paced_rate,
                       rss_mb=max(rss_peak_mb(i.proc.pid) for i in ings))
@@ -477,7 +440,7 @@ def main() -> None:
                   f"{r['seconds']:.2f} s, {100 * r['values_s'] / raw['values_s']:.0f} % of raw), "
                   f"ingester peak RSS {r['rss_mb']:.0f} MB")
             print(f"  publish-to-stored latency at {r['paced_msg_s']:,.0f} msg/s (half that rate,"
-                  f" paho publishers): p50 {r['p50']} ms, p99 {r['p99']} ms")
+                  f" paced publishers): p50 {r['p50']} ms, p99 {r['p99']} ms")
         if args.drain:
             drain(args, topics, work, env)
 
