@@ -71,6 +71,18 @@ def test_rewriting_a_point_never_duplicates_and_last_write_wins(store):
     assert got[1:] == pts[1:]
 
 
+def test_a_batch_larger_than_one_request_is_stored_exactly_once(store):
+    i = inst()
+    t0 = int(T0.timestamp()) * 10**9
+    rows = [(i, f"s{k % 4}", t0 + k * 1_000, float(k)) for k in range(45_000)]
+    store.write_rows(rows)
+    store.write_rows(rows[10_000:30_000])  # a redelivered part changes nothing
+    summary = store.window_summary(i, T0, T0 + timedelta(hours=1))
+    assert {s: (x.count, x.first, x.last) for s, x in summary.items()} == {
+        f"s{n}": (11_250, float(n), float(44_996 + n)) for n in range(4)
+    }
+
+
 def test_floats_of_any_magnitude_come_back_exactly(store):
     i = inst()
     values = [1e16, -1e-7, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, -0.0, 123456789.12345679]
