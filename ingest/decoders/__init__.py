@@ -7,12 +7,15 @@ spBv1.0/<group>/<type>/<edge node>[/<device>]   Sparkplug B
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ingest.decoders.base import Decoded, DecodeError, Reading
 from ingest.decoders.json_payload import decode_json
 from ingest.decoders.line_protocol import decode_line_protocol
 from ingest.decoders.sparkplug import NAMESPACE, SparkplugDecoder
 
 TOPIC_ROOT = "recyclab/v1/"
+MAX_ROUTES = 10_000  # topics remembered; a flood of one-off topics cannot grow memory
 
 __all__ = ["Decoded", "DecodeError", "PayloadDecoder", "Reading", "TOPIC_ROOT"]
 
@@ -22,18 +25,24 @@ class PayloadDecoder:
 
     def __init__(self) -> None:
         self.sparkplug = SparkplugDecoder()
+        # topic -> (decoder, installation): the same few topics arrive again and again.
+        self._routes: dict[str, tuple[Callable[[str, bytes], Decoded], str]] = {}
 
     def decode(self, topic: str, payload: bytes) -> Decoded | None:
         """Decoded readings and errors, or None when the topic carries no data for us."""
+        route = self._routes.get(topic)
+        if route is not None:
+            return route[0](route[1], payload)
         if topic.startswith(TOPIC_ROOT):
             parts = topic.split("/")
             if len(parts) != 4 or not parts[2] or not parts[3]:
                 out = Decoded()
                 out.error("malformed", "topic must be recyclab/v1/<installation>/<stream>", topic)
                 return out
-            if parts[3] == "lp":
-                return decode_line_protocol(parts[2], payload)
-            return decode_json(parts[2], payload)
+            decoder = decode_line_protocol if parts[3] == "lp" else decode_json
+            if len(self._routes) < MAX_ROUTES:
+                self._routes[topic] = (decoder, parts[2])
+            return decoder(parts[2], payload)
         if topic.startswith(NAMESPACE + "/"):
             return self.sparkplug.decode(topic, payload)
         return None

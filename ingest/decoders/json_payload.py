@@ -18,15 +18,14 @@ _RFC3339 = re.compile(
 
 def parse_ts(raw: object) -> int | None:
     """Epoch milliseconds (int or float) or an RFC 3339 string with an offset -> ns, else None."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        ns = raw * 1_000_000
-    elif isinstance(raw, float):
-        if raw != raw or raw in (float("inf"), float("-inf")):
+    kind = type(raw)  # not isinstance: a bool is no timestamp
+    if kind is float:
+        if raw - raw != 0.0:  # NaN or infinite
             return None
         ns = round(raw * 1000) * 1000
-    elif isinstance(raw, str):
+    elif kind is int:
+        ns = raw * 1_000_000
+    elif kind is str:
         m = _RFC3339.match(raw)
         if not m:
             return None

@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.alarms import AlarmTracker
-from ingest.decoders import PayloadDecoder
+from ingest.decoders import MAX_ROUTES, PayloadDecoder
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.records import LimsRecorder
+from ingest.registry import Installation, Registry, Sensor
 from ingest.service import IngestConfig, Ingester
 from ingest.spool import Spool
 from ingest.store.base import from_ns
@@ -61,6 +62,28 @@ def test_validation_keeps_good_values_and_names_every_bad_one(registry):
     assert all(r.reason in REASONS and r.topic == "topic/x" and r.received_at == NOW
                for r in rejects)
     assert "[0, 600]" in rejects[2].detail
+
+
+def test_an_unbounded_range_still_turns_away_nan_and_infinities():
+    sensor = Sensor("any", "any", "1", -math.inf, math.inf)
+    reg = Registry(lines={}, installations={"i": Installation("i", "l", "k", "n", {"any": sensor})})
+    decoded = PayloadDecoder().decode("recyclab/v1/i/x", b"[]")
+    values = [1e308, -1e308, 0.0, math.nan, math.inf, -math.inf, 7]
+    decoded.readings.extend(("i", "any", n, v) for n, v in enumerate(values))
+    rows, rejects, _ = Validator(reg).check("t", decoded, NOW)
+    assert [v for *_, v in rows] == [1e308, -1e308, 0.0, 7.0]
+    assert [r.reason for r in rejects] == ["non_finite"] * 3
+
+
+def test_the_topic_route_memory_is_bounded_and_never_changes_a_result():
+    decoder = PayloadDecoder()
+    for n in range(MAX_ROUTES + 50):
+        topic = f"recyclab/v1/inst{n}/" + ("lp" if n % 2 else "main")
+        payload = b"m v=1.5 1700000000000000000" if n % 2 else b'{"ts": 1, "values": {"v": 1.5}}'
+        for _ in range(2):  # first via the topic, then (while there is room) remembered
+            decoded = decoder.decode(topic, payload)
+            assert [r[:2] for r in decoded.readings] == [(f"inst{n}", "v")], topic
+    assert len(decoder._routes) == MAX_ROUTES
 
 
 @pytest.fixture(scope="module")
