@@ -50,6 +50,8 @@ from ingest.validate import Reject, Validator, count_by_reason
 log = logging.getLogger("recyclab.ingest")
 
 TOPICS = ("recyclab/v1/+/+", f"{NAMESPACE}/#")
+# Published (QoS 1, payload: client id) by a stopping ingester; outside what it subscribes to.
+STOPPED_TOPIC = "recyclab/ingest/stopped"
 # Every ack and every store call releases the GIL around a syscall; retaking it waits for
 # whichever thread holds it to be forced off, after this interval (CPython default 5 ms).
 SWITCH_INTERVAL_S = 0.001
@@ -224,6 +226,7 @@ class Ingester:
                 except queue.Full:  # the writer drops a batch it cannot store once stopping
                     continue
             writer.join(30)
+            self._flush_acks()
             self.client.disconnect()
             self.client.loop_stop()
             status_writer.stop()
@@ -397,6 +400,19 @@ class Ingester:
             arrived = datetime.fromtimestamp(batch.items[-1][5], UTC).isoformat()
             for inst in batch.installations:
                 st.last_message[inst] = arrived
+
+    def _flush_acks(self) -> None:
+        """Before disconnecting, make sure the broker has taken our last PUBACKs. It handles
+        a client's packets in order, so the PUBACK of a publish sent after them says so.
+        Closing a socket that still holds unread incoming messages resets the connection,
+        and the broker may drop what it had not read yet: those messages would come again."""
+        if not self.status.broker_connected:
+            return
+        try:
+            info = self.client.publish(STOPPED_TOPIC, self.config.client_id.encode(), qos=1)
+            info.wait_for_publish(2.0)
+        except (RuntimeError, ValueError) as exc:  # gone meanwhile: the broker redelivers
+            log.info("event=ack_flush_skipped reason=%s", exc)
 
     def _request_rebirths(self) -> None:
         """Ask Sparkplug edge nodes whose aliases or seq we lost to publish a new BIRTH."""
