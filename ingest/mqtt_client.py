@@ -144,7 +144,7 @@ class FastAckClient(mqtt.Client):
         with self._msgtime_mutex:
             self._last_bytes_received = mqtt.time_func()
         sink = self.message_sink
-        if header & 0xF0 == mqtt.PUBLISH and sink and header & 0x06 != 0x04 and self._manual_ack:
+        if (header & 0xF0) == mqtt.PUBLISH and sink and (header & 0x06) != 0x04 and self._manual_ack:
             try:
                 message = parse_publish(header, body, self._protocol == mqtt.MQTTv5)
             except MalformedPacket as exc:  # as paho's reader does: drop the connection
@@ -161,7 +161,7 @@ class FastAckClient(mqtt.Client):
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         sink = self.message_sink
         header = self._in_packet["command"]
-        if sink is None or header & 0x06 == 0x04 or not self._manual_ack:
+        if sink is None or (header & 0x06) == 0x04 or not self._manual_ack:  # QoS 2: paho
             return super()._handle_publish()
         sink(*parse_publish(header, self._in_packet["packet"], self._protocol == mqtt.MQTTv5))
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
