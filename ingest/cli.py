@@ -36,7 +36,8 @@ from lims.settings import load_settings
               help="Most values per store write (fewer under light load: see --linger-ms).")
 @click.option("--linger-ms", default=50, show_default=True, help="Longest wait to fill a batch.")
 @click.option("--receive-maximum", default=10_000, show_default=True,
-              help="Unacknowledged messages the broker may send us (MQTT 5).")
+              help="Unacknowledged messages the broker may send us (MQTT 5), and the most"
+                   " held in memory before we stop reading the socket.")
 @click.option("--spool-max-values", default=20_000_000, show_default=True)
 @click.option("--spool-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Default: <var_dir>/ingest-spool.<client id>.db")

@@ -1,4 +1,5 @@
-"""paho's MQTT client with three costs taken out of its hot path, for the ingester.
+"""paho's MQTT client with three costs taken out of its hot path and a read gate, for the
+ingester.
 
 paho 2.x reads every packet with one select() and three or four recv() calls (command byte,
 each remaining-length byte, body), builds an MQTT 5 `Properties` object and an `MQTTMessage`
@@ -15,10 +16,13 @@ those costs were most of the ingester's CPU. `FastAckClient`:
   `parse_publish` (which skips the properties: the ingester uses none, and without a
   TopicAliasMaximum in CONNECT the broker may not send topic aliases). Without a sink, or for
   QoS 2 or automatic acks, paho's own path runs;
+- stops reading while `may_read()` says the consumer has no room (TCP then holds the broker
+  back). Mosquitto 2.0 honours a client's Receive Maximum only until the first PUBACK, then
+  sends its whole queue, so the broker's flow control cannot bound our memory;
 - acknowledges a batch of messages with one write: the PUBACKs, each the 4-byte form that both
   MQTT 3.1.1 and 5 accept for success without properties, queued as one outgoing packet.
 
-All three lean on paho internals (`_create_socket`, `_packet_read`, `_in_packet`,
+All of this leans on paho internals (`_create_socket`, `_packet_read`, `_in_packet`,
 `_handle_publish`, `_packet_queue`, `_last_bytes_received`, the `pending()` check in its
 loop), so pyproject pins paho-mqtt to the minor versions they were read from; the ingest
 integration and fault tests go through this client and fail if a paho release changes them.
@@ -27,6 +31,7 @@ integration and fault tests go through this client and fail if a paho release ch
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -36,6 +41,7 @@ READ_SIZE = 1 << 16
 # Packets read in one go while the buffer holds data, before paho's loop gets to write (acks)
 # and check keepalive again.
 READ_BURST = 256
+PAUSE_S = 0.005  # while the consumer has no room: how long one loop pass waits
 PUBACK = 0x40
 _PUBACK_HEAD = (PUBACK << 24) | (2 << 16)  # fixed header: PUBACK, remaining length 2
 
@@ -132,6 +138,7 @@ def parse_publish(header: int, packet: bytes | bytearray, v5: bool) -> tuple[int
 
 class FastAckClient(mqtt.Client):
     message_sink: Callable[[int, int, str, bytes], None] | None = None
+    may_read: Callable[[], bool] | None = None
 
     def _packet_read(self) -> mqtt.MQTTErrorCode:
         sock = self._sock
@@ -170,8 +177,12 @@ class FastAckClient(mqtt.Client):
         return BufferedSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        sock = self._sock
+        sock, may_read = self._sock, self.may_read
+        rc = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
         for _ in range(READ_BURST):
+            if may_read is not None and not may_read():
+                time.sleep(PAUSE_S)  # paho's loop goes on to write acks and keep alive
+                break
             rc = super().loop_read(max_packets)
             if rc or self._sock is not sock or not sock.pending():
                 break

@@ -8,10 +8,11 @@ A message is acknowledged only once its values are durable (store write returned
 spool's fsync), so a crash or restart anywhere makes the broker redeliver, and idempotent
 writes turn the redelivery into a no-op.
 
-The in-memory queue is bounded by MQTT flow control: the broker never has more than
-receive_maximum unacknowledged QoS 1 messages in flight to us (MQTT 5 Receive Maximum; for
-3.1.1 Mosquitto's max_inflight_messages), and we only acknowledge what is durable. QoS 0
-messages beyond twice that bound are dropped and counted (they carry no delivery promise).
+The in-memory queue holds at most receive_maximum messages: at that depth the network thread
+stops reading the socket until the collector has caught up, and TCP holds the broker back
+(which keeps the rest queued in our session). The broker's own flow control (MQTT 5 Receive
+Maximum) cannot be relied on for this: Mosquitto 2.0 sends its whole queue after the first
+acknowledgement.
 
 Sparkplug B session state (aliases, seq) lives in this process; with a shared subscription the
 edge nodes of one group should be pinned to one ingester, or rebirth requests fill the gaps.
@@ -147,6 +148,7 @@ class Ingester:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.message_sink = self._on_publish
+        client.may_read = self._has_room
         return client
 
     def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
@@ -166,13 +168,10 @@ class Ingester:
         if not self._stop.is_set():
             log.warning("event=mqtt_disconnected reason=%s", reason_code)
 
+    def _has_room(self) -> bool:
+        return len(self._queue) < self.config.receive_maximum
+
     def _on_publish(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
-        # QoS 1 needs no check: the broker stops at receive_maximum unacknowledged messages.
-        # QoS 0 (e.g. Sparkplug NDATA) has no flow control and no redelivery, so beyond the
-        # same bound again it is dropped and counted rather than allowed to exhaust memory.
-        if not qos and len(self._queue) >= 2 * self.config.receive_maximum:
-            self.status.qos0_dropped += 1
-            return
         self._queue.append((self._gen, mid, qos, topic, payload, time.time()))
         if not self._wake.is_set():
             self._wake.set()
@@ -425,6 +424,7 @@ class Ingester:
     def _update_status(self) -> None:
         st, q = self.status, self._queue
         st.queue_depth = len(q) + self._handoff.qsize()
+        st.reading_paused = not self._has_room()
         try:
             st.queue_age_s = time.time() - q[0][5] if q else 0.0
         except IndexError:  # emptied by now

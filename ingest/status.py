@@ -34,7 +34,7 @@ class IngestStatus:
         self.queue_depth = 0
         self.queue_age_s = 0.0
         self.sparkplug_seq_gaps = 0
-        self.qos0_dropped = 0
+        self.reading_paused = False  # the incoming queue is full: the socket is not read
         self.spool: dict[str, object] = {}
         self._prev = (time.monotonic(), 0, 0)
 
@@ -71,7 +71,7 @@ class IngestStatus:
             },
             "spool": dict(self.spool),
             "sparkplug_seq_gaps": self.sparkplug_seq_gaps,
-            "qos0_dropped": self.qos0_dropped,
+            "reading_paused": self.reading_paused,
             "last_message": dict(self.last_message),
         }
 
@@ -138,7 +138,7 @@ def prometheus_text(status: dict[str, object] | None) -> str:
     metric("recyclab_ingest_broker_connected", "gauge", int(bool(status["broker_connected"])))
     metric("recyclab_ingest_store_available", "gauge", int(bool(status["store_available"])))
     metric("recyclab_ingest_queue_depth", "gauge", status["queue_depth"])
-    metric("recyclab_ingest_qos0_dropped_total", "counter", status.get("qos0_dropped"))
+    metric("recyclab_ingest_reading_paused", "gauge", int(bool(status.get("reading_paused"))))
     metric("recyclab_ingest_lag_seconds", "gauge", status["lag_s"])
     spool = status.get("spool") or {}
     metric("recyclab_ingest_spool_values", "gauge", spool.get("values"))

@@ -4,6 +4,7 @@ back pressure when the spool is full."""
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from ingest.validate import REASONS, Validator
 from tests.ingest.support import (
     T0_MS,
     IngesterThread,
+    PrivateMosquitto,
     Publisher,
     json_message,
     private_config,
@@ -203,18 +205,55 @@ def test_full_spool_stops_acking_and_nothing_is_lost(tmp_path, mqtt_broker, infl
         proxy.stop()
 
 
+@pytest.mark.mqtt
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_incoming_queue_is_bounded_for_qos0_and_never_drops_qos1(tmp_path, session_factory):
-    """QoS 1 is bounded by the broker's flow control (receive maximum); QoS 0 has none, so
-    the network thread drops QoS 0 beyond twice that bound, counted, instead of growing."""
+def test_a_stalled_store_stops_the_reading_not_the_memory(tmp_path, session_factory):
+    """The store hangs (another connection holds its file locked) while thousands of messages
+    queue up at the broker. When it moves again, Mosquitto 2.0 sends the whole queue at once
+    (it honours Receive Maximum only until acks flow): the ingester's incoming queue fills to
+    receive_maximum, no deeper, because it stops reading the socket until there is room.
+    Every value is stored exactly once."""
     _, inst, reg = private_config(tmp_path)
-    config = IngestConfig(receive_maximum=10, spool_path=tmp_path / "spool.db")
-    ing = Ingester(config, SQLiteStore(tmp_path / "ts.db"),
-                   LimsRecorder(session_factory, AlarmTracker(reg)), Validator(reg))
-    for mid in range(30):
-        ing._on_publish(mid, 0, f"spBv1.0/g/NDATA/{inst}", b"")
-    assert len(ing._queue) == 20 and ing.status.qos0_dropped == 10
-    for mid in range(30):
-        ing._on_publish(mid, 1, f"recyclab/v1/{inst}/main", b"")
-    assert len(ing._queue) == 50
-    ing.spool.close()
+    broker = PrivateMosquitto(tmp_path / "mosquitto").start()
+    topic = f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    config = IngestConfig(
+        broker_url=f"mqtt://{broker.host}:{broker.port}", client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        topics=(topic,), receive_maximum=200, batch_values=50, linger_s=0.01,
+        spool_path=tmp_path / "spool.db", status_path=tmp_path / "status.json",
+    )
+    ing = Ingester(config, store, LimsRecorder(session_factory, AlarmTracker(reg)),
+                   Validator(reg))
+    pub = Publisher(broker.host, broker.port)
+    lock = sqlite3.connect(tmp_path / "ts.db", isolation_level=None)
+    first, count = 300, 5000
+    try:
+        with IngesterThread(ing):
+            for seq in range(first):  # acknowledged: from now on the broker sends all it has
+                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq % 600)}))
+            wait_until(lambda: ing.status.messages >= first, 20, "the first messages")
+            lock.execute("BEGIN EXCLUSIVE")  # the store's next write waits (busy timeout)
+            try:
+                for seq in range(first, count):
+                    pub.publish(topic, json_message(seq, {"pressure_bar": float(seq % 600)}))
+                pub.wait_all_acked(20)
+                time.sleep(0.5)
+                assert ing.status.messages < first + config.receive_maximum  # queued at the broker
+            finally:
+                lock.execute("ROLLBACK")
+            # The first acks after the stall release the broker's whole queue towards us.
+            deepest = 0
+            deadline = time.monotonic() + 60
+            while ing.status.values_stored < count and time.monotonic() < deadline:
+                deepest = max(deepest, len(ing._queue))
+                time.sleep(0.002)
+            assert ing.status.values_stored == count
+            assert deepest == config.receive_maximum  # full, and no deeper
+        t0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
+        points = store.raw(inst, "pressure_bar", t0, t0 + timedelta(days=1))
+        assert [p.value for p in points] == [float(s % 600) for s in range(count)]
+    finally:
+        lock.close()
+        pub.close()
+        store.close()
+        broker.stop()
