@@ -91,12 +91,13 @@ class InfluxStore:
         self.write_rows(point_rows(points))
 
     def write_rows(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
         parts = max(1, min(WRITE_CONCURRENCY, len(rows) // MIN_SPLIT_LINES))
-        size = min(-(-len(rows) // parts), WRITE_BATCH_LINES) if rows else 1
+        size = min(-(-len(rows) // parts), WRITE_BATCH_LINES)
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                self._write_chunk(chunk)
+        if len(chunks) == 1:
+            self._write_chunk(chunks[0])
             return
         # Every part finishes (or fails) before the first error is raised.
         failures = [f.exception() for f in [self._pool.submit(self._write_chunk, c) for c in chunks]]

@@ -3,7 +3,8 @@
 Each (installation, sensor) pair is a row of `series`; a point refers to its series by the
 integer id. The primary key (series, ts_ns) makes INSERT OR REPLACE idempotent and is also
 the index every read uses; WITHOUT ROWID keeps the table clustered on it. Integer keys
-instead of the two names in every row halved the CPU an insert costs.
+instead of the two names in every row, inserted by multi-row VALUES statements, cost ~40 %
+less CPU per insert than names bound through json_each.
 """
 
 from __future__ import annotations
