@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from ingest.registry import load_registry
 from ingest.store.base import open_store
-from lims.db import make_engine, make_session_factory
-from lims.settings import load_settings
+from lims.kernel.db import make_engine, make_session_factory
+from lims.kernel.settings import load_settings
 
 # The default simulated training set: enough lots that the newest fifth (the test set) holds
 # the rare grades in numbers.

@@ -20,7 +20,7 @@ from analytics.features import feature_rows
 from analytics.train import frame, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
-from lims.models import Lot
+from lims.kernel.models import Lot
 
 EPS = 1e-4
 MODERATE, MAJOR = 0.1, 0.25

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.models import Material, Method
+from lims.kernel.models import Material, Method
 from lims.services import grading, results
 
 

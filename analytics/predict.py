@@ -24,8 +24,8 @@ from analytics.features import CATEGORICAL, lot_features, sensor_count
 from analytics.train import matrix, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
-from lims.models import Lot, Sample
-from lims.models.analytics import ModelVersion, Prediction
+from lims.kernel.models import Lot, Sample
+from lims.kernel.models.analytics import ModelVersion, Prediction
 
 TOP_CANDIDATES = 12
 TOP_SHOWN = 5

@@ -13,8 +13,8 @@ import skops.io as sio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.db import utcnow
-from lims.models.analytics import ModelVersion
+from lims.kernel.clock import utcnow
+from lims.kernel.models.analytics import ModelVersion
 
 # What a trained grade pipeline holds beyond the types skops trusts by default (sklearn
 # estimators, numpy arrays). A type not listed here makes loading fail instead of running

@@ -35,8 +35,8 @@ from analytics.features import CATEGORICAL, LotWindow, feature_rows, numeric_fea
 from analytics.simulator.dataset import LotRecord
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
-from lims.models import Lot, Sample
-from lims.models.analytics import ModelVersion
+from lims.kernel.models import Lot, Sample
+from lims.kernel.models.analytics import ModelVersion
 
 MIN_LOTS = 40
 PSI_BINS = 10

@@ -35,9 +35,9 @@ from sqlalchemy import select, text  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from lims.app import create_app  # noqa: E402
 from lims.certificates import signing  # noqa: E402
-from lims.db import make_engine, make_session_factory  # noqa: E402
-from lims.models import Lot, Organization, Sample  # noqa: E402
-from lims.models.certificate import Certificate  # noqa: E402
+from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
+from lims.kernel.models import Lot, Organization, Sample  # noqa: E402
+from lims.kernel.models.certificate import Certificate  # noqa: E402
 from lims.services import auth, certificates, samples, workflow  # noqa: E402
 from tests.certificates import support  # noqa: E402
 from tests.support.postgres import private_database  # noqa: E402

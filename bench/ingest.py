@@ -48,7 +48,7 @@ from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 from ingest.status import read_status  # noqa: E402
-from lims.migrate import upgrade  # noqa: E402
+from lims.kernel.migrate import upgrade  # noqa: E402
 from tests.support.influx import PrivateInfluxd, V2WriteProxy  # noqa: E402
 
 
@@ -414,7 +414,7 @@ def main() -> None:
             args.host, args.port = stack.enter_context(private_broker(work / "mosquitto"))
         cdir = work / "config"
         write_registry(cdir, installations, args.values)
-        lims_url = f"sqlite:///{work / 'lims.db'}"
+        lims_url = f"sqlite:///{work / 'lims.kernel.db'}"
         upgrade(lims_url)
         env = {"RECYCLAB_CONFIG_DIR": str(cdir), "RECYCLAB_DATABASE_URL": lims_url,
                "RECYCLAB_VAR_DIR": str(work / "var"),

@@ -37,9 +37,9 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lims.app import create_app  # noqa: E402
-from lims.db import make_engine, make_session_factory  # noqa: E402
-from lims.migrate import upgrade  # noqa: E402
-from lims.models import (  # noqa: E402
+from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
+from lims.kernel.migrate import upgrade  # noqa: E402
+from lims.kernel.models import (  # noqa: E402
     Installation,
     Material,
     Organization,
@@ -48,9 +48,9 @@ from lims.models import (  # noqa: E402
     TestPlanItem,
     User,
 )
+from lims.kernel.settings import config_dir  # noqa: E402
 from lims.seed import seed_all  # noqa: E402
 from lims.services.auth import create_token  # noqa: E402
-from lims.settings import config_dir  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://root@127.0.0.1:5432/recyclab_bench"
 RESULTS_PER_SAMPLE = 10

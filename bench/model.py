@@ -35,10 +35,10 @@ from ingest.registry import load_registry  # noqa: E402
 from ingest.store.base import Point  # noqa: E402
 from ingest.store.influx_store import InfluxStore  # noqa: E402
 from ingest.store.sqlite_store import SQLiteStore  # noqa: E402
-from lims.db import make_engine, make_session_factory  # noqa: E402
-from lims.migrate import upgrade  # noqa: E402
+from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
+from lims.kernel.migrate import upgrade  # noqa: E402
+from lims.kernel.settings import config_dir  # noqa: E402
 from lims.seed import seed_all  # noqa: E402
-from lims.settings import config_dir  # noqa: E402
 from tests.support.influx import PrivateInfluxd, V2WriteProxy  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> None:
     registry = load_registry()
     numeric = numeric_feature_names(registry)
 
-    db_url = f"sqlite:///{work / 'lims.db'}"
+    db_url = f"sqlite:///{work / 'lims.kernel.db'}"
     upgrade(db_url)
     sessions = make_session_factory(make_engine(db_url))
     with sessions.begin() as s:

@@ -32,8 +32,8 @@ from bench.lims_api import seed_bulk  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from ingest.store import Point, open_store  # noqa: E402
 from lims.app import create_app  # noqa: E402
-from lims.db import make_engine, make_session_factory  # noqa: E402
-from lims.models import Installation  # noqa: E402
+from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
+from lims.kernel.models import Installation  # noqa: E402
 from tests.support.postgres import private_database  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(

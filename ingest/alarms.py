@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.registry import Registry
 from ingest.store.base import Row, from_ns, to_ns
-from lims.models.process import AlarmEvent
+from lims.kernel.models.process import AlarmEvent
 
 
 @dataclass(slots=True)

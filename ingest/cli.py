@@ -15,8 +15,8 @@ from ingest.service import TOPICS, IngestConfig, Ingester
 from ingest.status import STATUS_FILE
 from ingest.store.base import open_store
 from ingest.validate import Validator
-from lims.db import make_engine, make_session_factory
-from lims.settings import load_settings
+from lims.kernel.db import make_engine, make_session_factory
+from lims.kernel.settings import load_settings
 
 
 @click.command("ingest")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.alarms import ActiveAlarm, AlarmTracker, persist_alarms
 from ingest.validate import Reject
-from lims.models.process import IngestReject
+from lims.kernel.models.process import IngestReject
 
 
 def _clip(text: str | None, n: int) -> str | None:

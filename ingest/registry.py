@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lims.settings import config_dir
+from lims.kernel.settings import config_dir
 
 
 class RegistryError(ValueError):

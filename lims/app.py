@@ -8,8 +8,8 @@ from flask import Flask
 from flask_smorest import Api
 
 from lims import request_db
-from lims.db import make_engine, make_session_factory
-from lims.settings import Settings, load_settings
+from lims.kernel.db import make_engine, make_session_factory
+from lims.kernel.settings import Settings, load_settings
 
 API_PREFIX = "/api/v1"
 

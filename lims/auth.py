@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request, session
 from flask_smorest import abort
 
-from lims.models import User
+from lims.kernel.models import User
 from lims.request_db import db
 from lims.services.auth import user_for_token
 

@@ -43,7 +43,7 @@ def db() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply Alembic migrations to the configured database."""
-    from lims.migrate import upgrade
+    from lims.kernel.migrate import upgrade
 
     url = current_app.config["RECYCLAB"].database_url
     upgrade(url, revision)
@@ -56,8 +56,8 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def seed(demo_users: bool) -> None:
     """Load the reference data under config/ (idempotent)."""
+    from lims.kernel.settings import config_dir
     from lims.seed import SeedError, seed_all
-    from lims.settings import config_dir
 
     sessions = current_app.extensions["recyclab.sessions"]
     try:
@@ -99,9 +99,9 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
 
     from analytics.registry import production
     from lims.demo import Demo, print_demo_users
-    from lims.migrate import upgrade
+    from lims.kernel.migrate import upgrade
+    from lims.kernel.settings import config_dir
     from lims.seed import seed_all
-    from lims.settings import config_dir
 
     settings = current_app.config["RECYCLAB"]
     upgrade(settings.database_url)

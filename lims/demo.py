@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from lims.db import utcnow
 from lims.embedded_broker import EmbeddedBroker
-from lims.settings import Settings
+from lims.kernel.clock import utcnow
+from lims.kernel.settings import Settings
 
 # The first model is trained on SIMULATED history written straight into the store, which
 # also gives the dashboard's charts a past. With seed 1, 600 lots keep the five lines busy for

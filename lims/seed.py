@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.registry import RegistryError, load_registry
-from lims.models import (
+from lims.kernel.models import (
     GradeLimit,
     GradeSpec,
     Installation,
@@ -26,7 +26,7 @@ from lims.models import (
     TestPlanItem,
     User,
 )
-from lims.models.user import ROLES
+from lims.kernel.models.user import ROLES
 from lims.services import audit
 from lims.services.auth import check_password, hash_password
 from lims.services.grading import DECISION_RULES

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from lims.db import Base, make_engine, make_session_factory
-from lims.migrate import upgrade
+from lims.kernel.db import Base, make_engine, make_session_factory
+from lims.kernel.migrate import upgrade
 from tests.support.influx import PrivateInfluxd, V2WriteProxy
 from tests.support.postgres import private_database
 
@@ -97,7 +97,7 @@ def database_url(request, tmp_path):
     """A clean database for one test: PostgreSQL unless parametrized with "sqlite"."""
     backend = getattr(request, "param", "postgres")
     if backend == "sqlite":
-        path = tmp_path / "lims.db"
+        path = tmp_path / "lims.kernel.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return

@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
-from lims.models import Organization
-from lims.settings import PROJECT_ROOT, load_settings
+from lims.kernel.models import Organization
+from lims.kernel.settings import PROJECT_ROOT, load_settings
 
 BOTH = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
@@ -178,7 +178,7 @@ def test_docker_compose_file_parses_and_demands_its_secrets():
 def test_migrations_have_one_head():
     from alembic.script import ScriptDirectory
 
-    from lims.migrate import alembic_config
+    from lims.kernel.migrate import alembic_config
 
     heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     assert len(heads) == 1, f"several Alembic heads, add a merge migration: {heads}"

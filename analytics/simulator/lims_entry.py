@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.simulator.physics import SimulatedLot
-from lims.models import Lot, Sample, User
+from lims.kernel.models import Lot, Sample, User
 from lims.services import samples as sample_service
 from lims.services import workflow
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from lims.api.common import blueprint, page
 from lims.auth import require_user
-from lims.models import Analysis, Method, Sample, User
+from lims.kernel.models import Analysis, Method, Sample, User
 from lims.request_db import db
 from lims.schemas.common import ReasonSchema
 from lims.schemas.lab import AnalysisQuerySchema, AnalysisSchema, ResultSchema

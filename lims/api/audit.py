@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from lims.api.common import blueprint, page
 from lims.auth import require_user
-from lims.models import AuditEvent
+from lims.kernel.models import AuditEvent
 from lims.request_db import db
 from lims.schemas.lab import AuditEventSchema, AuditQuerySchema, ChainReportSchema
 from lims.services import audit

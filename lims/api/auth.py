@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from lims.api.common import blueprint
 from lims.auth import SESSION_KEY, require_user
-from lims.models import ApiToken, User
+from lims.kernel.models import ApiToken, User
 from lims.request_db import db
 from lims.schemas.common import MessageSchema
 from lims.schemas.people import (

@@ -23,8 +23,8 @@ from lims.certificates.schemas import (
     PublicLookupSchema,
     UploadResultSchema,
 )
-from lims.models import Lot
-from lims.models.certificate import Certificate
+from lims.kernel.models import Lot
+from lims.kernel.models.certificate import Certificate
 from lims.request_db import db
 from lims.services import certificates as service
 from lims.services.access import get_sample, require_role, scope_lots

@@ -16,7 +16,7 @@ from ingest.status import STATUS_FILE, prometheus_text, read_status
 from ingest.validate import REASONS
 from lims.api.common import blueprint, page
 from lims.auth import require_user
-from lims.models.process import AlarmEvent, IngestReject
+from lims.kernel.models.process import AlarmEvent, IngestReject
 from lims.request_db import db
 from lims.services.access import require_role
 

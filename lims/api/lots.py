@@ -7,7 +7,7 @@ from sqlalchemy import or_, select
 
 from lims.api.common import blueprint, page
 from lims.auth import require_user
-from lims.models import Installation, Lot, Material, Organization, ProgrammeLine
+from lims.kernel.models import Installation, Lot, Material, Organization, ProgrammeLine
 from lims.request_db import db
 from lims.schemas.lab import LotCreateSchema, LotQuerySchema, LotSchema
 from lims.services import samples as sample_service

@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from lims.api.common import blueprint
 from lims.auth import require_user
-from lims.models import Organization, User
+from lims.kernel.models import Organization, User
 from lims.request_db import db
 from lims.schemas.people import (
     OrganizationSchema,

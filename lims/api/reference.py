@@ -6,7 +6,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from lims.api.common import blueprint
-from lims.models import GradeSpec, Installation, Material, Method, ProgrammeLine, TestPlanItem
+from lims.kernel.models import (
+    GradeSpec,
+    Installation,
+    Material,
+    Method,
+    ProgrammeLine,
+    TestPlanItem,
+)
 from lims.request_db import db
 from lims.schemas.reference import (
     GradeSpecSchema,

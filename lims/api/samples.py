@@ -11,7 +11,7 @@ from lims import labels
 from lims.api.common import blueprint, page
 from lims.api.lots import _key_id
 from lims.auth import require_user
-from lims.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample
+from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample
 from lims.request_db import db
 from lims.schemas.common import ReasonSchema
 from lims.schemas.lab import (

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from lims.certificates import document, signing
-from lims.settings import load_settings
+from lims.kernel.settings import load_settings
 
 TIMEOUT_S = 10
 

@@ -6,7 +6,7 @@ import json
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from lims.models.certificate import CERTIFICATE_STATUSES
+from lims.kernel.models.certificate import CERTIFICATE_STATUSES
 from lims.schemas.common import key_of
 
 Aware = fields.AwareDateTime  # a time without a UTC offset is refused, not guessed

@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from lims.settings import Settings
+from lims.kernel.settings import Settings
 
 ALGORITHM = "Ed25519"
 DEFAULT_KEY_NAME = "certificate-signing-key.pem"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from lims.models.sample import ANALYSIS_STATES, INPUT_STREAMS, SAMPLE_STATES
+from lims.kernel.models.sample import ANALYSIS_STATES, INPUT_STREAMS, SAMPLE_STATES
 from lims.schemas.common import Amount, key_of
 from lims.services.results import reported
 

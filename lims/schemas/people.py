@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from lims.models.user import ROLES
+from lims.kernel.models.user import ROLES
 from lims.schemas.common import key_of
 
 ORG_KINDS = ("lab", "customer", "supplier")

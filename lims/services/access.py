@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from lims.models import Analysis, Lot, Sample, User
+from lims.kernel.models import Analysis, Lot, Sample, User
 from lims.services.errors import Forbidden, NotFound
 
 

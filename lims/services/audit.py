@@ -18,8 +18,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from lims.db import utcnow
-from lims.models import AuditEvent, AuditHead, User
+from lims.kernel.clock import utcnow
+from lims.kernel.models import AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
 HEAD_ID = 1

@@ -10,9 +10,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.db import utcnow
-from lims.models import ApiToken, Organization, User
-from lims.models.user import ROLES
+from lims.kernel.clock import utcnow
+from lims.kernel.models import ApiToken, Organization, User
+from lims.kernel.models.user import ROLES
 from lims.services import audit
 from lims.services.errors import InputError, NotFound
 

@@ -27,15 +27,15 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from lims.certificates import document, render_pdf, signing
-from lims.db import utcnow
-from lims.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample, User
-from lims.models.certificate import Certificate, CertificateGrant, certificate_sample
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample, User
+from lims.kernel.models.certificate import Certificate, CertificateGrant, certificate_sample
+from lims.kernel.settings import Settings
 from lims.services import audit, grading, workflow
 from lims.services.access import require_role
 from lims.services.errors import InputError, NotFound, WorkflowError
 from lims.services.results import load_spec
 from lims.services.samples import format_code, next_numbers
-from lims.settings import Settings
 
 SCHEMA = "recyclab-coa/1"
 TITLE = "Certificate of Analysis"

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.models import Analysis, User
+from lims.kernel.models import Analysis, User
 from lims.services import workflow
 from lims.services.access import get_sample, require_role
 from lims.services.errors import DomainError, InputError

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.models import GradeSpec, Method
+from lims.kernel.models import GradeSpec, Method
 from lims.services import grading
 from lims.services.errors import InputError
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from lims.db import utcnow
-from lims.models import (
+from lims.kernel.clock import utcnow
+from lims.kernel.models import (
     Analysis,
     Installation,
     Lot,
@@ -22,7 +22,7 @@ from lims.models import (
     SampleCounter,
     User,
 )
-from lims.models.sample import INPUT_STREAMS
+from lims.kernel.models.sample import INPUT_STREAMS
 from lims.services import audit
 from lims.services.access import require_role
 from lims.services.errors import InputError, WorkflowError

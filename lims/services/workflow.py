@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from lims.db import utcnow
-from lims.models import Analysis, Sample, User
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Analysis, Sample, User
 from lims.services import audit, grading
 from lims.services.access import require_role
 from lims.services.errors import InputError, WorkflowError

@@ -19,8 +19,8 @@ from analytics.registry import ArtifactRefused
 from ingest.registry import load_registry
 from ingest.store import StoreError
 from lims.app import API_PREFIX
-from lims.models import Analysis, Installation, Lot, Material, Organization, Sample
-from lims.models.sample import INPUT_STREAMS, SAMPLE_STATES
+from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
+from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
 from lims.request_db import db
 from lims.services import grading, imports, workflow
 from lims.services import samples as sample_service

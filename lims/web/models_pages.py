@@ -7,7 +7,7 @@ from flask import abort, render_template
 from sqlalchemy import func, select
 
 from analytics import registry
-from lims.models.analytics import ModelVersion, Prediction
+from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.request_db import db
 from lims.web.errors import web_blueprint
 from lims.web.session_auth import MODELS, login_required

@@ -10,8 +10,8 @@ from flask import render_template, request
 from sqlalchemy import select
 
 from lims.app import API_PREFIX
-from lims.models import Material
-from lims.models.certificate import CERTIFICATE_STATUSES
+from lims.kernel.models import Material
+from lims.kernel.models.certificate import CERTIFICATE_STATUSES
 from lims.request_db import db
 from lims.services import certificates
 from lims.services.errors import InputError

@@ -16,9 +16,9 @@ from sqlalchemy.orm import selectinload
 from analytics import predict
 from ingest.status import STATUS_FILE, read_status
 from ingest.store import Point, StoreError, TimeSeriesStore, open_store
-from lims.db import utcnow
-from lims.models import Analysis, Installation, Lot, Method, Sample, Sensor
-from lims.models.process import AlarmEvent
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sensor
+from lims.kernel.models.process import AlarmEvent
 from lims.request_db import db
 from lims.services.errors import InputError
 from lims.web import charts

@@ -9,7 +9,7 @@ from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from lims.models import Analysis, Sample
+from lims.kernel.models import Analysis, Sample
 from lims.request_db import db
 from lims.services import certificates, workflow
 from lims.services.access import get_analysis, get_lot, get_sample

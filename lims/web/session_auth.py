@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, abort, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from lims.models import User
+from lims.kernel.models import User
 from lims.request_db import db
 
 SESSION_KEY = "user_id"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lims.kernel.settings import config_dir
 from lims.seed import seed_all
-from lims.settings import config_dir
 
 
 @pytest.fixture

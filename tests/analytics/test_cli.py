@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from analytics.cli import model_group, simulate_command, train_command
-from lims.models.analytics import ModelVersion
+from lims.kernel.models.analytics import ModelVersion
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

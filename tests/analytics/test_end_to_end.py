@@ -27,7 +27,7 @@ from ingest.registry import load_registry
 from ingest.service import IngestConfig, Ingester
 from ingest.store.sqlite_store import SQLiteStore
 from ingest.validate import Validator
-from lims.models import Lot, Sample
+from lims.kernel.models import Lot, Sample
 from tests.ingest.support import IngesterThread, wait_until
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]

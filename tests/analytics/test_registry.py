@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from analytics import registry
 from analytics.cli import model_group
-from lims.models.analytics import ModelVersion
+from lims.kernel.models.analytics import ModelVersion
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 

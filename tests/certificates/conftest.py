@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from lims.models import Sample
+from lims.kernel.models import Sample
 from lims.services import auth
 from tests.certificates import support
 from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)

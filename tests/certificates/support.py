@@ -8,10 +8,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.models import Lot, Sample, User
+from lims.kernel.models import Lot, Sample, User
+from lims.kernel.settings import config_dir
 from lims.seed import seed_all
 from lims.services import auth, samples, workflow
-from lims.settings import config_dir
 
 # Grade A PP results (config/grade_specs.toml), clear of the guard band.
 PP_GRADE_A = {

@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from lims.certificates import document, signing
-from lims.models import AuditEvent
+from lims.kernel.models import AuditEvent
 from lims.services.audit import verify_chain
 from tests.certificates.conftest import ok, pdf_text
 from tests.certificates.support import PP_GRADE_A

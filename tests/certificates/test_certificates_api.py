@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from lims.certificates import signing
-from lims.models import Sample
-from lims.models.certificate import Certificate
+from lims.kernel.models import Sample
+from lims.kernel.models.certificate import Certificate
+from lims.kernel.settings import load_settings
 from lims.services import certificates
 from lims.services.errors import WorkflowError
-from lims.settings import load_settings
 from tests.certificates import support
 from tests.certificates.conftest import ok, pdf_text
 from tests.certificates.support import PP_GRADE_A

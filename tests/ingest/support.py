@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.registry import Registry, load_registry
-from lims.settings import PROJECT_ROOT, config_dir
+from lims.kernel.settings import PROJECT_ROOT, config_dir
 from tests.support.influx import free_port
 
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin"

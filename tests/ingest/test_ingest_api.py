@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.status import IngestStatus, write_atomically
-from lims.models import Organization
-from lims.models.process import AlarmEvent, IngestReject
+from lims.kernel.models import Organization
+from lims.kernel.models.process import AlarmEvent, IngestReject
 from lims.services import auth
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)

@@ -20,7 +20,7 @@ from ingest.status import read_status
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
 from ingest.validate import Validator
-from lims.models.process import AlarmEvent, IngestReject
+from lims.kernel.models.process import AlarmEvent, IngestReject
 from tests.ingest.support import (
     T0_MS,
     IngesterThread,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ingest.store import Point, StoreUnavailable, TimeSeriesStore, open_store
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
-from lims.settings import load_settings
+from lims.kernel.settings import load_settings
 from tests.support.influx import free_port
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from lims.models import User
+from lims.kernel.models import User
+from lims.kernel.settings import config_dir
 from lims.seed import seed_all
 from lims.services.auth import create_token
-from lims.settings import config_dir
 from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)
 
 

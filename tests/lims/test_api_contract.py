@@ -7,7 +7,7 @@ from flask import jsonify
 from sqlalchemy import select
 
 from lims.app import create_app
-from lims.models import Organization
+from lims.kernel.models import Organization
 from lims.request_db import db
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)

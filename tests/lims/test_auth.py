@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from lims.models import ApiToken, User
+from lims.kernel.models import ApiToken, User
 from tests.lims.conftest import API, ok
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from lims.models import Sample, User
+from lims.kernel.models import Sample, User
 from lims.services.audit import verify_chain
 from lims.services.samples import SampleRequest, register_samples
 

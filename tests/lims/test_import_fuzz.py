@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from lims.models import User
+from lims.kernel.models import User
 from lims.services.errors import InputError
 from lims.services.imports import import_results
 from lims.services.samples import SampleRequest, register_samples

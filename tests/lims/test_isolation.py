@@ -8,7 +8,7 @@ import itertools
 
 from sqlalchemy import func, select
 
-from lims.models import Analysis, ApiToken, Sample, User
+from lims.kernel.models import Analysis, ApiToken, Sample, User
 from tests.lims.conftest import analyses_by_method, ok, register
 
 

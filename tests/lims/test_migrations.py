@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from lims.db import Base
-from lims.migrate import upgrade
+from lims.kernel.db import Base
+from lims.kernel.migrate import upgrade
 from tests.conftest import PG_ADMIN_URL
 
 # The tables of the LIMS core (migration 0002_lims_core).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from lims.models import Analysis, AuditEvent, Sample
+from lims.kernel.models import Analysis, AuditEvent, Sample
 from tests.lims.conftest import analyses_by_method, ok, register
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from lims.cli import main
-from lims.models import AuditEvent, GradeLimit, Method, Sensor
+from lims.kernel.models import AuditEvent, GradeLimit, Method, Sensor
+from lims.kernel.settings import config_dir
 from lims.seed import SeedError, seed_all
-from lims.settings import config_dir
 from tests.lims.conftest import ok
 
 SIMULATOR_PROPERTIES = {

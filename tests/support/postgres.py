@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from lims.migrate import upgrade
+from lims.kernel.migrate import upgrade
 
 
 @contextmanager

@@ -9,12 +9,12 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.db import utcnow
-from lims.models import Analysis, Sample, User
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Analysis, Sample, User
+from lims.kernel.settings import config_dir
 from lims.seed import seed_all
 from lims.services import grading, samples, workflow
 from lims.services.results import load_spec
-from lims.settings import config_dir
 
 # config/users.toml (demo credentials); polyvorm and vezelwerk are customer users.
 PASSWORDS = {

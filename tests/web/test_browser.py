@@ -19,8 +19,8 @@ from ingest.service import IngestConfig, Ingester
 from ingest.status import STATUS_FILE
 from ingest.store import Point, open_store
 from ingest.validate import Validator
-from lims.db import utcnow
-from lims.models import Sample
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Sample
 from lims.seed import seed_installations
 from lims.services import certificates
 from tests.ingest.support import IngesterThread, Publisher, private_config
@@ -219,7 +219,7 @@ def test_engineer_sees_a_new_value_within_two_seconds(
 
 def _model_version(s, lot_id: int) -> str:
     """A registered model version with the metrics analytics.train stores, and one prediction."""
-    from lims.models.analytics import ModelVersion, Prediction
+    from lims.kernel.models.analytics import ModelVersion, Prediction
 
     classes = ["A", "B", "C", "off-spec"]
     scores = {

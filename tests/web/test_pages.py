@@ -11,8 +11,8 @@ from sqlalchemy import event, func, select
 
 from ingest.status import STATUS_FILE, write_atomically
 from ingest.store import Point, open_store
-from lims.db import utcnow
-from lims.models import Analysis, Sample
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Analysis, Sample
 from tests.web import seed
 
 # The demo (`make run`) serves these pages from SQLite, production from PostgreSQL.
@@ -290,7 +290,7 @@ def test_retest_retract_and_invalidate_from_the_pages(app, client, seeded):
 
 
 def test_lab_lot_page_shows_the_model_prediction(client, seeded):
-    from lims.models.analytics import ModelVersion, Prediction
+    from lims.kernel.models.analytics import ModelVersion, Prediction
 
     lot = seed.lot_with_samples(seeded, 1, receive=False)
     log_in(client, "tech")
@@ -337,7 +337,7 @@ def test_refusals_and_failures_get_pages_that_say_what_to_do(app, client, seeded
 
 
 def test_reviewer_certifies_a_lot_once_every_sample_is_verified(client, seeded):
-    from lims.models.certificate import Certificate
+    from lims.kernel.models.certificate import Certificate
 
     lot = seed.lot_with_samples(seeded, 2)
     first, second = lot.sample_codes
@@ -362,8 +362,8 @@ def test_reviewer_certifies_a_lot_once_every_sample_is_verified(client, seeded):
 
 def test_a_failing_prediction_never_costs_the_registration(client, seeded, monkeypatch):
     from analytics import predict
-    from lims.models import Lot
-    from lims.models.analytics import ModelVersion, Prediction
+    from lims.kernel.models import Lot
+    from lims.kernel.models.analytics import ModelVersion, Prediction
 
     def broken_model(session, store, registry, lot, *args, **kwargs):
         now = utcnow()

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lims.db import Base
+from lims.kernel.db import Base
 
 
 class AuditEvent(Base):

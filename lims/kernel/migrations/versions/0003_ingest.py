@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-import lims.db
+import lims.kernel.db
 
 revision = "0003_ingest"
 down_revision = "0001_foundation"
@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "ingest_reject",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("received_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("received_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("topic", sa.String(length=300), nullable=False),
         sa.Column("installation", sa.String(length=80), nullable=True),
         sa.Column("sensor", sa.String(length=120), nullable=True),
@@ -40,9 +40,9 @@ def upgrade() -> None:
         sa.Column("sensor", sa.String(length=120), nullable=False),
         sa.Column("kind", sa.String(length=4), nullable=False),
         sa.Column("limit", sa.Float(), nullable=False),
-        sa.Column("started_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("started_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("peak_value", sa.Float(), nullable=False),
-        sa.Column("ended_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alarm_event")),
     )
     op.create_index("ix_alarm_event_installation_sensor", "alarm_event", ["installation", "sensor"])

@@ -1,11 +1,11 @@
 """All tables. Importing this package registers every model on Base.metadata (Alembic needs that)."""
 
-from lims.models.analytics import ModelVersion, Prediction
-from lims.models.audit import AuditEvent, AuditHead
-from lims.models.certificate import Certificate, CertificateGrant
-from lims.models.organization import Organization
-from lims.models.process import AlarmEvent, IngestReject
-from lims.models.reference import (
+from lims.kernel.models.analytics import ModelVersion, Prediction
+from lims.kernel.models.audit import AuditEvent, AuditHead
+from lims.kernel.models.certificate import Certificate, CertificateGrant
+from lims.kernel.models.organization import Organization
+from lims.kernel.models.process import AlarmEvent, IngestReject
+from lims.kernel.models.reference import (
     GradeLimit,
     GradeSpec,
     Installation,
@@ -15,8 +15,8 @@ from lims.models.reference import (
     Sensor,
     TestPlanItem,
 )
-from lims.models.sample import Analysis, Lot, Sample, SampleCounter
-from lims.models.user import ApiToken, User
+from lims.kernel.models.sample import Analysis, Lot, Sample, SampleCounter
+from lims.kernel.models.user import ApiToken, User
 
 __all__ = [
     "ModelVersion",

@@ -8,10 +8,11 @@ from decimal import Decimal
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lims.db import Base, utcnow
-from lims.models.organization import Organization
-from lims.models.reference import Amount, Installation, Material, Method, ProgrammeLine
-from lims.models.user import User
+from lims.kernel.clock import utcnow
+from lims.kernel.db import Base
+from lims.kernel.models.organization import Organization
+from lims.kernel.models.reference import Amount, Installation, Material, Method, ProgrammeLine
+from lims.kernel.models.user import User
 
 SAMPLE_STATES = (
     "registered",

@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lims.db import Base, utcnow
-from lims.models.organization import Organization
-from lims.models.reference import Material, ProgrammeLine
-from lims.models.sample import Lot, Sample
-from lims.models.user import User
+from lims.kernel.clock import utcnow
+from lims.kernel.db import Base
+from lims.kernel.models.organization import Organization
+from lims.kernel.models.reference import Material, ProgrammeLine
+from lims.kernel.models.sample import Lot, Sample
+from lims.kernel.models.user import User
 
 CERTIFICATE_STATUSES = ("valid", "withdrawn", "superseded")
 

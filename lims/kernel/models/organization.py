@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lims.db import Base, utcnow
+from lims.kernel.clock import utcnow
+from lims.kernel.db import Base
 
 
 class Organization(Base):

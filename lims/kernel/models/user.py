@@ -5,8 +5,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lims.db import Base, utcnow
-from lims.models.organization import Organization
+from lims.kernel.clock import utcnow
+from lims.kernel.db import Base
+from lims.kernel.models.organization import Organization
 
 ROLES = ("admin", "technician", "reviewer", "engineer", "customer")
 

@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-import lims.db
+import lims.kernel.db
 
 revision = "0001_foundation"
 down_revision = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("address", sa.String(length=400), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organization")),
         sa.UniqueConstraint("key", name=op.f("uq_organization_key")),
     )

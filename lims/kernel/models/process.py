@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lims.db import Base
+from lims.kernel.db import Base
 
 
 class IngestReject(Base):

@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-import lims.db
+import lims.kernel.db
 
 revision = "0004_analytics"
 down_revision = "0002_lims_core"
@@ -21,14 +21,14 @@ def upgrade() -> None:
         "model_version",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version", sa.String(length=60), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("promoted_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("promoted_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("metrics", sa.JSON(), nullable=False),
-        sa.Column("train_start", lims.db.UTCDateTime(), nullable=False),
-        sa.Column("train_end", lims.db.UTCDateTime(), nullable=False),
-        sa.Column("test_start", lims.db.UTCDateTime(), nullable=True),
-        sa.Column("test_end", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("train_start", lims.kernel.db.UTCDateTime(), nullable=False),
+        sa.Column("train_end", lims.kernel.db.UTCDateTime(), nullable=False),
+        sa.Column("test_start", lims.kernel.db.UTCDateTime(), nullable=True),
+        sa.Column("test_end", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("n_train", sa.Integer(), nullable=False),
         sa.Column("n_test", sa.Integer(), nullable=False),
         sa.Column("features", sa.JSON(), nullable=False),
@@ -48,14 +48,14 @@ def upgrade() -> None:
         sa.Column("lot_id", sa.Integer(), nullable=False),
         sa.Column("sample_id", sa.Integer(), nullable=True),
         sa.Column("model_version_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("predicted_grade", sa.String(length=20), nullable=False),
         sa.Column("probabilities", sa.JSON(), nullable=False),
         sa.Column("top_features", sa.JSON(), nullable=False),
         sa.Column("out_of_training_range", sa.Boolean(), nullable=False),
         sa.Column("out_of_range_features", sa.JSON(), nullable=False),
         sa.Column("lab_grade", sa.String(length=20), nullable=True),
-        sa.Column("lab_graded_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("lab_graded_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("agrees", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(["lot_id"], ["lot.id"], name=op.f("fk_prediction_lot_id_lot")),
         sa.ForeignKeyConstraint(["sample_id"], ["sample.id"], name=op.f("fk_prediction_sample_id_sample")),

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from lims import models  # noqa: F401  (registers every table)
-from lims.db import Base, make_engine
+from lims.kernel import models  # noqa: F401  (registers every table)
+from lims.kernel.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lims.db import Base, utcnow
-from lims.models.sample import Lot, Sample
+from lims.kernel.clock import utcnow
+from lims.kernel.db import Base
+from lims.kernel.models.sample import Lot, Sample
 
 MODEL_STATUSES = ("candidate", "production", "retired")
 

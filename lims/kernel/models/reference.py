@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lims.db import Base
+from lims.kernel.db import Base
 
 # Enough digits for every method's range and decimals (IV 0.001 dl/g .. modulus 9999 MPa).
 Amount = Numeric(18, 6)

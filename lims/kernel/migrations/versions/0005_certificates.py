@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-import lims.db
+import lims.kernel.db
 
 revision = "0005_certificates"
 down_revision = "0002_lims_core"
@@ -29,14 +29,14 @@ def upgrade() -> None:
         sa.Column("material_id", sa.Integer(), nullable=False),
         sa.Column("line_id", sa.Integer(), nullable=False),
         sa.Column("grade", sa.String(length=20), nullable=True),
-        sa.Column("issued_at", lims.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("issued_at", lims.kernel.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("issued_by_id", sa.Integer(), nullable=True),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(length=80), nullable=False),
         sa.Column("signature", sa.String(length=120), nullable=False),
         sa.Column("key_id", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("withdrawn_at", lims.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_at", lims.kernel.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("withdrawn_reason", sa.String(length=400), nullable=False),
         sa.Column("withdrawn_by_id", sa.Integer(), nullable=True),
         sa.Column("supersedes_id", sa.Integer(), nullable=True),
@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("certificate_id", sa.Integer(), nullable=False),
         sa.Column("organization_id", sa.Integer(), nullable=False),
-        sa.Column("granted_at", lims.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("granted_at", lims.kernel.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("granted_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["certificate_id"],

@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-import lims.db
+import lims.kernel.db
 
 revision = "0002_lims_core"
 down_revision = "0001_foundation"
@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.Integer(), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organization.id"],
@@ -113,8 +113,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=12), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
-        sa.Column("revoked_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
+        sa.Column("revoked_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["app_user.id"], name=op.f("fk_api_token_user_id_app_user")
         ),
@@ -125,7 +125,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=80), nullable=False),
         sa.Column("action", sa.String(length=40), nullable=False),
@@ -161,12 +161,12 @@ def upgrade() -> None:
         sa.Column("installation_id", sa.Integer(), nullable=False),
         sa.Column("material_id", sa.Integer(), nullable=False),
         sa.Column("owner_org_id", sa.Integer(), nullable=False),
-        sa.Column("production_start", lims.db.UTCDateTime(), nullable=False),
-        sa.Column("production_end", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("production_start", lims.kernel.db.UTCDateTime(), nullable=False),
+        sa.Column("production_end", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("input_stream", sa.String(length=20), nullable=False),
         sa.Column("source", sa.String(length=400), nullable=False),
         sa.Column("recycled_content_pct", sa.Numeric(precision=18, scale=6), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("production_start < production_end", name=op.f("ck_lot_window")),
         sa.CheckConstraint(
@@ -259,12 +259,12 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("storage_location", sa.String(length=120), nullable=False),
         sa.Column("description", sa.String(length=400), nullable=False),
-        sa.Column("registered_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("registered_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.Column("registered_by_id", sa.Integer(), nullable=True),
-        sa.Column("received_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("received_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("grade", sa.String(length=20), nullable=True),
         sa.Column("grade_reasons", sa.JSON(), nullable=True),
-        sa.Column("graded_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("graded_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["line_id"], ["programme_line.id"], name=op.f("fk_sample_line_id_programme_line")
         ),
@@ -306,14 +306,14 @@ def upgrade() -> None:
         sa.Column("unit", sa.String(length=20), nullable=True),
         sa.Column("instrument", sa.String(length=100), nullable=False),
         sa.Column("analyst_id", sa.Integer(), nullable=True),
-        sa.Column("measured_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("measured_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("evaluation", sa.String(length=20), nullable=True),
         sa.Column("submitted_by_id", sa.Integer(), nullable=True),
-        sa.Column("submitted_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("submitted_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("verified_by_id", sa.Integer(), nullable=True),
-        sa.Column("verified_at", lims.db.UTCDateTime(), nullable=True),
+        sa.Column("verified_at", lims.kernel.db.UTCDateTime(), nullable=True),
         sa.Column("retract_reason", sa.String(length=400), nullable=False),
-        sa.Column("created_at", lims.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", lims.kernel.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["analyst_id"], ["app_user.id"], name=op.f("fk_analysis_analyst_id_app_user")
         ),
