@@ -1,8 +1,8 @@
 """What analytics takes from the LIMS: methods, test plans and grade specifications.
 
 Grades of simulated lots are computed exactly as the LIMS computes them: the value is
-checked and rounded by the method (lims.services.results.measure), turned into a grading
-result with the method's expanded uncertainty, and graded by lims.services.grading against
+checked and rounded by the method (lims.samples.results.measure), turned into a grading
+result with the method's expanded uncertainty, and graded by lims.samples.grading against
 the material's specification loaded from the database.
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.models import Material, Method
-from lims.services import grading, results
+from lims.samples import grading, results
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,14 @@ from sqlalchemy import select, text  # noqa: E402
 
 from bench.stats import percentile  # noqa: E402
 from lims.app import create_app  # noqa: E402
+from lims.certificates import service as certificates  # noqa: E402
 from lims.certificates import signing  # noqa: E402
 from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
 from lims.kernel.models import Lot, Organization, Sample  # noqa: E402
 from lims.kernel.models.certificate import Certificate  # noqa: E402
-from lims.services import auth, certificates, samples, workflow  # noqa: E402
+from lims.people import accounts as auth  # noqa: E402
+from lims.samples import registration as samples  # noqa: E402
+from lims.samples import workflow  # noqa: E402
 from tests.certificates import support  # noqa: E402
 from tests.support.postgres import private_database  # noqa: E402
 

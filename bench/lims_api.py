@@ -49,8 +49,8 @@ from lims.kernel.models import (  # noqa: E402
     User,
 )
 from lims.kernel.settings import config_dir  # noqa: E402
+from lims.people.accounts import create_token  # noqa: E402
 from lims.seed import seed_all  # noqa: E402
-from lims.services.auth import create_token  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://root@127.0.0.1:5432/recyclab_bench"
 RESULTS_PER_SAMPLE = 10

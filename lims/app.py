@@ -1,4 +1,4 @@
-"""The Flask app factory."""
+"""The Flask app factory: the kernel's database, the web shell, and each domain's API and pages."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import logging
 from flask import Flask
 from flask_smorest import Api
 
-from lims import request_db
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import Settings, load_settings
-
-API_PREFIX = "/api/v1"
+from lims.web import init_web, request_db
+from lims.web.api_blueprint import API_PREFIX
+from lims.web.api_errors import register_error_handlers
 
 
 def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
@@ -38,29 +38,45 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
 
     api = Api(app)
     app.extensions["recyclab.api"] = api
-    _register_blueprints(app, api)
+    _register_api(app, api)
+    init_web(app, API_PREFIX)
+    _register_pages(app)
     return app
 
 
-def _register_blueprints(app: Flask, api: Api) -> None:
-    from lims.web import init_web
-    from lims.web.health import blp as health_blp
+def _register_api(app: Flask, api: Api) -> None:
+    from lims.audit import api as audit
+    from lims.certificates import api as certificates
+    from lims.grade_model import api as grade_model
+    from lims.people import api as people
+    from lims.people import auth_api
+    from lims.process import api as process
+    from lims.reference import api as reference
+    from lims.samples.api import analyses, imports, lots, samples
 
-    app.register_blueprint(health_blp)
-    from lims.api import register_api
+    register_error_handlers(app)
+    api.spec.components.security_scheme(
+        "bearer",
+        {"type": "http", "scheme": "bearer", "description": "API token (POST /api/v1/tokens)"},
+    )
+    # Every operation needs the token (or the session cookie) unless it says otherwise.
+    api.spec.options["security"] = [{"bearer": []}]
+    domains = (auth_api, people, reference, lots, samples, analyses, imports, audit, process,
+               certificates, grade_model)
+    for module in domains:
+        for blp in module.BLUEPRINTS:
+            api.register_blueprint(blp)
 
-    register_api(app, api)
-    init_web(app, API_PREFIX)
-    from lims.api.ingest import register_ingest_api
 
-    register_ingest_api(app, api)
-    from lims.api.certificates import BLUEPRINTS as certificate_blueprints
-    from lims.certificates.web import bp as verify_bp
+def _register_pages(app: Flask) -> None:
+    from lims.certificates.pages import portal, verify
+    from lims.grade_model import pages as grade_model
+    from lims.people import pages as people
+    from lims.process import api as process_api
+    from lims.process import pages as process
+    from lims.samples.pages import lab, review
+    from lims.web import health
 
-    for blp in certificate_blueprints:
-        api.register_blueprint(blp)
-    from lims.api.predictions import BLUEPRINTS as prediction_blueprints
-
-    for blp in prediction_blueprints:
-        api.register_blueprint(blp)
-    app.register_blueprint(verify_bp)
+    for bp in (health.blp, people.bp, lab.bp, review.bp, portal.bp, process.bp, grade_model.bp,
+               verify.bp, process_api.metrics_blp):
+        app.register_blueprint(bp)

@@ -77,7 +77,7 @@ def audit() -> None:
 @with_appcontext
 def audit_verify() -> None:
     """Recompute the chain; exit 1 naming the first broken event."""
-    from lims.services.audit import verify_chain
+    from lims.audit.service import verify_chain
 
     with current_app.extensions["recyclab.sessions"]() as session:
         report = verify_chain(session)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.registry import RegistryError, load_registry
+from lims.audit import service as audit
 from lims.kernel.models import (
     GradeLimit,
     GradeSpec,
@@ -27,9 +28,8 @@ from lims.kernel.models import (
     User,
 )
 from lims.kernel.models.user import ROLES
-from lims.services import audit
-from lims.services.auth import check_password, hash_password
-from lims.services.grading import DECISION_RULES
+from lims.people.accounts import check_password, hash_password
+from lims.samples.grading import DECISION_RULES
 
 
 class SeedError(ValueError):

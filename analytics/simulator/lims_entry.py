@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from analytics.simulator.physics import SimulatedLot
 from lims.kernel.models import Lot, Sample, User
-from lims.services import samples as sample_service
-from lims.services import workflow
+from lims.samples import registration as sample_service
+from lims.samples import workflow
 
 
 @dataclass(frozen=True)

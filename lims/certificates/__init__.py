@@ -1,0 +1,1 @@
+"""Certificates of analysis: content, issuing, amendment and withdrawal, search, signing, PDF, public verification."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
-from lims.web import errors, i18n, session_auth
-from lims.web.labels import STATE_NAMES
+from lims.people import session as session_auth
+from lims.samples.pages.labels import STATE_NAMES
+from lims.web import errors, i18n
 
 csrf = CSRFProtect()
 
@@ -28,8 +29,3 @@ def init_web(app: Flask, api_prefix: str) -> None:
     session_auth.init_app(app)
     errors.init_app(app, api_prefix)
     app.jinja_env.globals["state_names"] = STATE_NAMES
-
-    from lims.web import auth, lab, models_pages, portal, process, review
-
-    for module in (auth, lab, review, portal, process, models_pages):
-        app.register_blueprint(module.bp)

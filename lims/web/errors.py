@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from lims.services.errors import DomainError
+from lims.kernel.errors import DomainError
 
 # status -> (title, what to do)
 ADVICE = {

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from lims.request_db import db
+from lims.web.request_db import db
 
 blp = Blueprint("health", __name__)
 

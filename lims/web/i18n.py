@@ -14,7 +14,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel
 from flask_babel import gettext as _
 
-from lims.services.errors import InputError
+from lims.kernel.errors import InputError
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
 # English pages format dates and numbers the British way: 24-hour clock, day before month.

@@ -13,7 +13,7 @@ def cheap_argon2(monkeypatch) -> None:
     """Real argon2id with the library's cheapest parameters (seeding hashes demo passwords)."""
     from argon2 import PasswordHasher, profiles
 
-    monkeypatch.setattr("lims.services.auth._hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    monkeypatch.setattr("lims.people.accounts._hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from lims.kernel.models import Sample
-from lims.services import auth
+from lims.people import accounts as auth
 from tests.certificates import support
 from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)
 

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from lims.kernel.models import Lot, Sample, User
 from lims.kernel.settings import config_dir
+from lims.people import accounts as auth
+from lims.samples import registration as samples
+from lims.samples import workflow
 from lims.seed import seed_all
-from lims.services import auth, samples, workflow
 
 # Grade A PP results (config/grade_specs.toml), clear of the guard band.
 PP_GRADE_A = {

@@ -15,9 +15,9 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
+from lims.audit.service import verify_chain
 from lims.certificates import document, signing
 from lims.kernel.models import AuditEvent
-from lims.services.audit import verify_chain
 from tests.certificates.conftest import ok, pdf_text
 from tests.certificates.support import PP_GRADE_A
 

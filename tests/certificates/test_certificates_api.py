@@ -13,12 +13,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from lims.certificates import service as certificates
 from lims.certificates import signing
+from lims.kernel.errors import WorkflowError
 from lims.kernel.models import Sample
 from lims.kernel.models.certificate import Certificate
 from lims.kernel.settings import load_settings
-from lims.services import certificates
-from lims.services.errors import WorkflowError
 from tests.certificates import support
 from tests.certificates.conftest import ok, pdf_text
 from tests.certificates.support import PP_GRADE_A
@@ -61,7 +61,7 @@ def test_a_lot_certificate_covers_its_verified_samples_once_none_is_in_testing(l
     s2 = lab.verified_sample("L-LOT", {**PP_GRADE_A, "mfr": "20.00"})  # grade B
     reviewer = lab.as_("reviewer")
     with lab.session_factory.begin() as session:
-        from lims.services import samples
+        from lims.samples import registration as samples
 
         samples.register_samples(session, support.user(session, "tech"), [samples.SampleRequest(lot="L-LOT")])
     busy = reviewer.post("/certificates", json={"lot": "L-LOT"})
@@ -69,7 +69,7 @@ def test_a_lot_certificate_covers_its_verified_samples_once_none_is_in_testing(l
 
     with lab.session_factory.begin() as session:
         pending = session.scalar(select(Sample).where(Sample.state == "registered"))
-        from lims.services import workflow
+        from lims.samples import workflow
 
         workflow.cancel(session, support.user(session, "tech"), pending, "bag torn in transport")
     cert = ok(reviewer.post("/certificates", json={"lot": "L-LOT"}), 201)

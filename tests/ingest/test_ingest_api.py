@@ -11,7 +11,7 @@ import pytest
 from ingest.status import IngestStatus, write_atomically
 from lims.kernel.models import Organization
 from lims.kernel.models.process import AlarmEvent, IngestReject
-from lims.services import auth
+from lims.people import accounts as auth
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from lims.kernel.models import User
 from lims.kernel.settings import config_dir
+from lims.people.accounts import create_token
 from lims.seed import seed_all
-from lims.services.auth import create_token
 from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)
 
 
@@ -21,7 +21,7 @@ def cheap_argon2(monkeypatch) -> None:
     hash here) would make every seeded test seconds slower and test nothing more."""
     from argon2 import PasswordHasher, profiles
 
-    monkeypatch.setattr("lims.services.auth._hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    monkeypatch.setattr("lims.people.accounts._hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

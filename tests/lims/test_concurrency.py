@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
+from lims.audit.service import verify_chain
 from lims.kernel.models import Sample, User
-from lims.services.audit import verify_chain
-from lims.services.samples import SampleRequest, register_samples
+from lims.samples.registration import SampleRequest, register_samples
 
 THREADS, EACH = 8, 6
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lims.kernel.errors import InputError
 from lims.kernel.models import Method
-from lims.services.errors import InputError
-from lims.services.grading import Grade, Limit, Result, Spec, check, grade_sample
-from lims.services.results import measure, normalize_unit
+from lims.samples.grading import Grade, Limit, Result, Spec, check, grade_sample
+from lims.samples.results import measure, normalize_unit
 
 D = Decimal
 SPEC = Spec(

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from lims.kernel.errors import InputError
 from lims.kernel.models import User
-from lims.services.errors import InputError
-from lims.services.imports import import_results
-from lims.services.samples import SampleRequest, register_samples
-from lims.services.workflow import receive
+from lims.samples.imports import import_results
+from lims.samples.registration import SampleRequest, register_samples
+from lims.samples.workflow import receive
 
 
 @pytest.fixture

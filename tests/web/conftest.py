@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from lims.services import auth
+from lims.people import accounts as auth
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Sample, User
 from lims.kernel.settings import config_dir
+from lims.samples import grading, workflow
+from lims.samples import registration as samples
+from lims.samples.results import load_spec
 from lims.seed import seed_all
-from lims.services import grading, samples, workflow
-from lims.services.results import load_spec
 
 # config/users.toml (demo credentials); polyvorm and vezelwerk are customer users.
 PASSWORDS = {

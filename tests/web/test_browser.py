@@ -19,10 +19,10 @@ from ingest.service import IngestConfig, Ingester
 from ingest.status import STATUS_FILE
 from ingest.store import Point, open_store
 from ingest.validate import Validator
+from lims.certificates import service as certificates
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Sample
 from lims.seed import seed_installations
-from lims.services import certificates
 from tests.ingest.support import IngesterThread, Publisher, private_config
 from tests.web import seed
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.store import Bucket
-from lims.web.charts import bucket_width, chart
+from lims.process.charts import bucket_width, chart
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

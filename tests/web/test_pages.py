@@ -235,7 +235,7 @@ def test_review_queue_never_offers_a_reviewer_their_own_results(client, seeded):
 
 
 def _certify(app, session_factory, code: str) -> str:
-    from lims.services import certificates
+    from lims.certificates import service as certificates
 
     seed.submit_all(session_factory, code, "tech")
     seed.verify_all(session_factory, code, "reviewer")

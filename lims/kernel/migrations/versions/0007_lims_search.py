@@ -12,7 +12,7 @@ down_revision = "0006_merge_heads"
 branch_labels = None
 depends_on = None
 
-# The same expression as lims.api.samples.SEARCH_TEXT, so the planner matches the index.
+# The same expression as lims.samples.api.samples.SEARCH_TEXT, so the planner matches the index.
 EXPRESSION = "(code || ' ' || description || ' ' || storage_location)"
 
 

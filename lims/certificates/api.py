@@ -1,0 +1,200 @@
+"""Certificates: issue (reviewers), search and download (customers see their own and those
+shared with them; anything else is 404), grants (admins), and the public checks (no login)."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy import select
+from sqlalchemy.orm import defer, selectinload
+
+from lims.certificates import service, signing
+from lims.certificates.schemas import (
+    CertificateCreateSchema,
+    CertificateDetailSchema,
+    CertificateQuerySchema,
+    CertificateSchema,
+    GrantCreateSchema,
+    GrantSchema,
+    PublicCertificateSchema,
+    PublicLookupSchema,
+    UploadResultSchema,
+)
+from lims.kernel.errors import NotFound
+from lims.kernel.models import Lot
+from lims.kernel.models.certificate import Certificate
+from lims.people.session import require_user
+from lims.permissions import get_sample, require_role, scope_lots
+from lims.web.api_blueprint import blueprint, page
+from lims.web.request_db import db
+
+blp = blueprint("certificates", "/certificates", "Certificates of analysis: issue, find, download, share.")
+public_blp = blueprint(
+    "public_certificates",
+    "/public/certificates",
+    "Anyone holding a certificate: check its status, or upload its JSON file to verify it.",
+    public=True,
+)
+BLUEPRINTS = (blp, public_blp)
+
+# A certificate file is a few kB; anything far larger is not one.
+MAX_UPLOAD = 512 * 1024
+# What a list row shows, loaded up front (no query per row).
+LIST_LOAD = (
+    selectinload(Certificate.samples),
+    selectinload(Certificate.superseded_by),
+    selectinload(Certificate.supersedes),
+    selectinload(Certificate.issued_by),
+    defer(Certificate.content),  # kB per row, and the list does not show it
+    defer(Certificate.search_text),
+)
+
+
+def settings():
+    return current_app.config["RECYCLAB"]
+
+
+def _load(cert_id: int) -> Certificate:
+    return service.get(db(), require_user(), cert_id)
+
+
+@blp.route("")
+class Certificates(MethodView):
+    @blp.arguments(CertificateQuerySchema, location="query")
+    @blp.response(200, CertificateSchema(many=True))
+    @blp.paginate()
+    def get(self, args: dict, pagination_parameters):
+        """Search: by lot, material, grade, line, status, sample, issue date range and text."""
+        stmt = service.search_statement(require_user(), service.Query(**args)).options(*LIST_LOAD)
+        return page(stmt, pagination_parameters)
+
+    @blp.arguments(CertificateCreateSchema)
+    @blp.response(201, CertificateDetailSchema)
+    def post(self, data: dict):
+        """Issue a certificate for a verified sample, or for a lot from its verified samples."""
+        user = require_user()
+        require_role(user, service.ISSUERS, "issue certificates")
+        issuer = service.Issuer.from_settings(settings())
+        options = {k: data[k] for k in ("condition", "deviations", "replaces") if k in data}
+        if "sample" in data:
+            sample = get_sample(db(), user, data["sample"], for_update=True)
+            return service.issue_for_sample(db(), issuer, user, sample, **options)
+        lot = db().scalar(scope_lots(select(Lot).where(Lot.code == data["lot"]), user))
+        if lot is None:
+            raise NotFound(f"lot {data['lot']} not found")
+        return service.issue_for_lot(db(), issuer, user, lot, **options)
+
+
+@blp.route("/<int:cert_id>")
+@blp.response(200, CertificateDetailSchema)
+def detail(cert_id: int):
+    return _load(cert_id)
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@blp.route("/<int:cert_id>.pdf")
+@blp.doc(responses={200: {"description": "The certificate as PDF", "content": {"application/pdf": {}}}})
+def pdf(cert_id: int):
+    cert = _load(cert_id)
+    return _download(service.pdf_file(cert, settings().public_url), "application/pdf", f"{cert.number}.pdf")
+
+
+@blp.route("/<int:cert_id>.json")
+@blp.doc(responses={200: {"description": "The signed certificate file", "content": {"application/json": {}}}})
+def json_file(cert_id: int):
+    cert = _load(cert_id)
+    return _download(service.json_file(cert), "application/json", f"{cert.number}.json")
+
+
+@blp.route("/<int:cert_id>/grants")
+class Grants(MethodView):
+    @blp.response(200, GrantSchema(many=True))
+    def get(self, cert_id: int):
+        user = require_user()
+        cert = service.get(db(), user, cert_id)
+        require_role(user, service.GRANTORS + service.ISSUERS, "see who a certificate is shared with")
+        return cert.grants
+
+    @blp.arguments(GrantCreateSchema)
+    @blp.response(201, GrantSchema)
+    def post(self, data: dict, cert_id: int):
+        """Share the certificate with another organization (e.g. the buyer of the lot)."""
+        user = require_user()
+        return service.grant(db(), user, service.get(db(), user, cert_id), data["organization"])
+
+
+@blp.route("/<int:cert_id>/grants/<org_key>", methods=["DELETE"])
+@blp.response(204)
+def revoke_grant(cert_id: int, org_key: str):
+    user = require_user()
+    service.revoke_grant(db(), user, service.get(db(), user, cert_id), org_key)
+
+
+# --- public ------------------------------------------------------------------------------------
+
+
+def public_view(cert: Certificate, given_hash: str | None) -> dict:
+    view = service.public_summary(cert)
+    # The QR code carries "sha256:<hex>"; a bare hex digest typed by a person counts too.
+    view["hash_matches"] = (
+        None if given_hash is None else given_hash.strip().lower().removeprefix("sha256:") == cert.content_hash.removeprefix("sha256:")
+    )
+    return view
+
+
+@public_blp.route("/<number>")
+@public_blp.doc(security=[])
+@public_blp.arguments(PublicLookupSchema, location="query")
+@public_blp.response(200, PublicCertificateSchema)
+def lookup(args: dict, number: str):
+    """Status of a certificate by number: valid, withdrawn (reason, date) or superseded (by whom)."""
+    cert = service.by_number(db(), number)
+    if cert is None:
+        raise NotFound(f"no certificate {number}")
+    return public_view(cert, args.get("hash"))
+
+
+def uploaded_bytes() -> bytes:
+    """The certificate file: the raw request body, or the form field `file`."""
+    if request.content_length and request.content_length > MAX_UPLOAD:
+        abort(413, message=f"a certificate file is at most {MAX_UPLOAD // 1024} kB")
+    upload = request.files.get("file")
+    raw = upload.read(MAX_UPLOAD + 1) if upload else request.get_data(cache=False)
+    if not raw:
+        abort(422, errors={"json": {"file": ["send the certificate JSON file as the body or as form field 'file'"]}})
+    if len(raw) > MAX_UPLOAD:
+        abort(413, message=f"a certificate file is at most {MAX_UPLOAD // 1024} kB")
+    return raw
+
+
+def check_upload(raw: bytes) -> dict:
+    public_key = signing.signing_key(settings()).public_key()
+    result = service.check_upload(db(), raw, public_key)
+    return {
+        "valid": result.valid,
+        "reason": result.reason,
+        "signature_valid": result.signature_valid,
+        "registered": result.registered,
+        "matches_registered": result.matches_registered,
+        "certificate": public_view(result.certificate, None) if result.certificate else None,
+    }
+
+
+@public_blp.route("/verify", methods=["POST"])
+@public_blp.response(200, UploadResultSchema)
+@public_blp.doc(
+    security=[],
+    requestBody={
+        "description": "The downloaded certificate JSON file, unchanged (or multipart field 'file').",
+        "content": {"application/json": {}, "multipart/form-data": {}},
+    }
+)
+def verify_upload():
+    """Check an uploaded certificate file: signature, hash, and the registered copy byte for byte."""
+    return check_upload(uploaded_bytes())

@@ -1,0 +1,64 @@
+"""Certificates: the manufacturer's portal (own and shared certificates), search and filters,
+links to the PDF/JSON downloads of the certificates API and to the public verify page.
+Lab staff see every certificate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import render_template, request
+from sqlalchemy import select
+
+from lims.certificates import service as certificates
+from lims.kernel.errors import InputError
+from lims.kernel.models import Material
+from lims.kernel.models.certificate import CERTIFICATE_STATUSES
+from lims.people.session import CERTIFICATES, current_user, login_required
+from lims.web.api_blueprint import API_PREFIX
+from lims.web.errors import web_blueprint
+from lims.web.i18n import parse_local_datetime
+from lims.web.request_db import db
+
+bp = web_blueprint("portal", __name__, url_prefix="/certificates")
+
+PER_PAGE = 25
+
+
+def _query() -> certificates.Query:
+    args = request.args
+    dates = {}
+    if args.get("issued_from"):
+        dates["issued_from"] = parse_local_datetime(args["issued_from"] + "T00:00", "issued_from")
+    if args.get("issued_to"):
+        # The day chosen as "to" is included: the search end is the midnight after it.
+        dates["issued_to"] = parse_local_datetime(args["issued_to"] + "T00:00", "issued_to") + timedelta(days=1)
+    status = args.get("status") or None
+    if status is not None and status not in CERTIFICATE_STATUSES:
+        raise InputError("status", f"must be one of {', '.join(CERTIFICATE_STATUSES)}")
+    return certificates.Query(
+        q=args.get("q", "").strip() or None,
+        lot=args.get("lot", "").strip() or None,
+        sample=args.get("sample", "").strip().upper() or None,
+        material=args.get("material") or None,
+        grade=args.get("grade", "").strip() or None,
+        status=status,
+        **dates,
+    )
+
+
+@bp.get("/")
+@login_required(*CERTIFICATES)
+def certificates_list():
+    page = max(1, request.args.get("page", 1, type=int))
+    rows, total = certificates.search(db(), current_user(), _query(), page, PER_PAGE)
+    return render_template(
+        "portal/certificates.html",
+        certificates=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        statuses=CERTIFICATE_STATUSES,
+        materials=list(db().scalars(select(Material).order_by(Material.name))),
+        verify_url=lambda cert: certificates.verify_url(request.host_url, cert),
+        download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
+    )

@@ -1,0 +1,1 @@
+"""The grade model as the LIMS shows it: predictions API and model pages."""

@@ -1,0 +1,1 @@
+"""People and access: organizations, users, passwords, API tokens and who is calling."""

@@ -1,0 +1,163 @@
+"""Users, passwords (argon2id) and API tokens (random, stored as sha256, shown once)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.audit import service as audit
+from lims.kernel.clock import utcnow
+from lims.kernel.errors import InputError, NotFound
+from lims.kernel.models import ApiToken, Organization, User
+from lims.kernel.models.user import ROLES
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "rcl_"
+STAFF_ROLES = ("admin", "technician", "reviewer", "engineer")
+# Run against unknown usernames too, so login time does not tell which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User | None, password: str) -> bool:
+    try:
+        return (
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            and user is not None
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if not check_password(user, password) or not user.active:
+        return None
+    return user
+
+
+def _token_hash(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast unsalted hash is enough to make a stolen table useless.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    return row.user
+
+
+def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
+    """Returns the row and the token itself, which is never stored and cannot be shown again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=owner.id, name=name, token_hash=_token_hash(token), prefix=token[:10])
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "token.create", "api_token", row.id, None, audit.snapshot(row))
+    return row, token
+
+
+def revoke_token(session: Session, actor: User, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        before = audit.snapshot(token)
+        token.revoked_at = utcnow()
+        audit.record(
+            session, actor, "token.revoke", "api_token", token.id, before, audit.snapshot(token)
+        )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InputError("role", f"must be one of {', '.join(ROLES)}")
+
+
+def _check_org_role(org: Organization, role: str) -> None:
+    # Customer users belong to customer/supplier organizations; lab staff to the lab.
+    if (role == "customer") != (org.kind != "lab"):
+        raise InputError("role", f"role {role!r} does not fit a {org.kind} organization")
+
+
+def create_user(
+    session: Session,
+    actor: User | None,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    organization: Organization,
+    full_name: str = "",
+    email: str = "",
+) -> User:
+    _check_role(role)
+    _check_org_role(organization, role)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise InputError("username", f"{username!r} is taken")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        organization_id=organization.id,
+        full_name=full_name,
+        email=email,
+    )
+    user.organization = organization
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", "user", user.id, None, audit.snapshot(user))
+    return user
+
+
+def update_user(session: Session, actor: User | None, user: User, changes: dict) -> User:
+    before = audit.snapshot(user)
+    password = changes.pop("password", None)
+    if "role" in changes:
+        _check_role(changes["role"])
+        _check_org_role(user.organization, changes["role"])
+    for key, value in changes.items():
+        setattr(user, key, value)
+    if password is not None:
+        user.password_hash = hash_password(password)
+    after = audit.snapshot(user)
+    if after != before or password is not None:
+        audit.record(session, actor, "user.update", "user", user.id, before, after)
+    return user
+
+
+def get_org(session: Session, key: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.key == key))
+    if org is None:
+        raise NotFound(f"organization {key!r} not found")
+    return org
+
+
+def create_organization(session: Session, actor: User, **values: str) -> Organization:
+    if session.scalar(select(Organization.id).where(Organization.key == values["key"])) is not None:
+        raise InputError("key", f"organization {values['key']!r} exists already")
+    org = Organization(**values)
+    session.add(org)
+    session.flush()
+    audit.record(
+        session, actor, "organization.create", "organization", org.key, None, audit.snapshot(org)
+    )
+    return org
+
+
+def update_organization(
+    session: Session, actor: User, org: Organization, changes: dict
+) -> Organization:
+    before = audit.snapshot(org)
+    for key, value in changes.items():
+        setattr(org, key, value)
+    after = audit.snapshot(org)
+    if after != before:
+        audit.record(session, actor, "organization.update", "organization", org.key, before, after)
+    return org

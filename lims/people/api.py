@@ -1,0 +1,108 @@
+"""Organizations and users (administration)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from lims.kernel.errors import InputError, NotFound
+from lims.kernel.models import Organization, User
+from lims.people import accounts as auth_service
+from lims.people.schemas import (
+    OrganizationSchema,
+    OrganizationUpdateSchema,
+    UserCreateSchema,
+    UserSchema,
+    UserUpdateSchema,
+)
+from lims.people.session import require_user
+from lims.permissions import require_role
+from lims.web.api_blueprint import blueprint
+from lims.web.request_db import db
+
+orgs_blp = blueprint("organizations", "/organizations", "The lab, customers and suppliers.")
+users_blp = blueprint("users", "/users", "Users and roles (admin).")
+BLUEPRINTS = (orgs_blp, users_blp)
+ADMIN = ("admin",)
+
+
+def _orgs(user: User):
+    stmt = select(Organization).order_by(Organization.id)
+    return stmt.where(Organization.id == user.organization_id) if user.is_customer else stmt
+
+
+def _org(user: User, key: str) -> Organization:
+    org = db().scalar(_orgs(user).where(Organization.key == key))
+    if org is None:
+        raise NotFound(f"organization {key!r} not found")
+    return org
+
+
+@orgs_blp.route("")
+class Organizations(MethodView):
+    @orgs_blp.response(200, OrganizationSchema(many=True))
+    def get(self):
+        return db().scalars(_orgs(require_user())).all()
+
+    @orgs_blp.arguments(OrganizationSchema)
+    @orgs_blp.response(201, OrganizationSchema)
+    def post(self, data: dict):
+        user = require_user()
+        require_role(user, ADMIN, "create organizations")
+        return auth_service.create_organization(db(), user, **data)
+
+
+@orgs_blp.route("/<key>")
+class OrganizationByKey(MethodView):
+    @orgs_blp.response(200, OrganizationSchema)
+    def get(self, key: str):
+        return _org(require_user(), key)
+
+    @orgs_blp.arguments(OrganizationUpdateSchema)
+    @orgs_blp.response(200, OrganizationSchema)
+    def patch(self, data: dict, key: str):
+        user = require_user()
+        require_role(user, ADMIN, "change organizations")
+        return auth_service.update_organization(db(), user, _org(user, key), data)
+
+
+def _user(caller: User, username: str) -> User:
+    if caller.role != "admin" and caller.username != username:
+        raise NotFound(f"user {username!r} not found")
+    user = db().scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    return user
+
+
+@users_blp.route("")
+class Users(MethodView):
+    @users_blp.response(200, UserSchema(many=True))
+    def get(self):
+        require_role(require_user(), ADMIN, "list users")
+        return db().scalars(select(User).options(joinedload(User.organization)).order_by(User.id)).all()
+
+    @users_blp.arguments(UserCreateSchema)
+    @users_blp.response(201, UserSchema)
+    def post(self, data: dict):
+        caller = require_user()
+        require_role(caller, ADMIN, "create users")
+        org = db().scalar(select(Organization).where(Organization.key == data.pop("organization")))
+        if org is None:
+            raise InputError("organization", "unknown organization")
+        return auth_service.create_user(db(), caller, organization=org, **data)
+
+
+@users_blp.route("/<username>")
+class UserByName(MethodView):
+    @users_blp.response(200, UserSchema)
+    def get(self, username: str):
+        return _user(require_user(), username)
+
+    @users_blp.arguments(UserUpdateSchema)
+    @users_blp.response(200, UserSchema)
+    def patch(self, data: dict, username: str):
+        caller = require_user()
+        require_role(caller, ADMIN, "change users")
+        return auth_service.update_user(db(), caller, _user(caller, username), data)

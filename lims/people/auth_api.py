@@ -1,0 +1,88 @@
+"""Login for the web (session cookie) and API tokens for machine clients."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy import select
+
+from lims.kernel.errors import NotFound
+from lims.kernel.models import ApiToken, User
+from lims.people import accounts as auth_service
+from lims.people.schemas import (
+    LoginSchema,
+    TokenCreatedSchema,
+    TokenCreateSchema,
+    TokenSchema,
+    UserSchema,
+)
+from lims.people.session import log_in, log_out, require_user
+from lims.web.api_blueprint import blueprint
+from lims.web.request_db import db
+from lims.web.schemas import MessageSchema
+
+login_blp = blueprint("auth", "/auth", "Session login for the web UI.", public=True)
+tokens_blp = blueprint("tokens", "/tokens", "API tokens: created once, stored hashed, revocable.")
+BLUEPRINTS = (login_blp, tokens_blp)
+
+
+@login_blp.route("/login", methods=["POST"])
+@login_blp.doc(security=[])
+@login_blp.arguments(LoginSchema)
+@login_blp.response(200, UserSchema)
+def login(creds: dict):
+    user = auth_service.authenticate(db(), creds["username"], creds["password"])
+    if user is None:
+        abort(401, message="wrong username or password")
+    log_in(user)
+    return user
+
+
+@login_blp.route("/logout", methods=["POST"])
+@login_blp.response(200, MessageSchema)
+def logout():
+    log_out()
+    return {"message": "logged out"}
+
+
+@login_blp.route("/me")
+@login_blp.response(200, UserSchema)
+def me():
+    return require_user()
+
+
+def _visible_tokens(user: User):
+    stmt = select(ApiToken).order_by(ApiToken.id)
+    return stmt if user.role == "admin" else stmt.where(ApiToken.user_id == user.id)
+
+
+@tokens_blp.route("")
+class Tokens(MethodView):
+    @tokens_blp.response(200, TokenSchema(many=True))
+    def get(self):
+        return db().scalars(_visible_tokens(require_user())).all()
+
+    @tokens_blp.arguments(TokenCreateSchema)
+    @tokens_blp.response(201, TokenCreatedSchema)
+    def post(self, data: dict):
+        user = require_user()
+        owner = user
+        if data.get("user") and data["user"] != user.username:
+            if user.role != "admin":
+                abort(403, message="only an admin creates tokens for other users")
+            owner = db().scalar(select(User).where(User.username == data["user"]))
+            if owner is None:
+                abort(422, errors={"json": {"user": [f"unknown user {data['user']!r}"]}})
+        row, token = auth_service.create_token(db(), user, owner, data["name"])
+        row.token = token  # only in this response
+        return row
+
+
+@tokens_blp.route("/<int:token_id>", methods=["DELETE"])
+@tokens_blp.response(204)
+def revoke(token_id: int):
+    user = require_user()
+    token = db().scalar(_visible_tokens(user).where(ApiToken.id == token_id))
+    if token is None:
+        raise NotFound(f"token {token_id} not found")
+    auth_service.revoke_token(db(), user, token)

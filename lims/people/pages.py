@@ -1,0 +1,70 @@
+"""Login, logout, the language switch and the start page (which sends each role to its work)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from lims.people import accounts as auth_service
+from lims.people.session import current_user, log_in, log_out, login_required
+from lims.web.errors import web_blueprint
+from lims.web.i18n import LANGUAGES
+from lims.web.request_db import db
+
+bp = web_blueprint("web_auth", __name__)
+
+HOME_BY_ROLE = {
+    "technician": "lab.samples",
+    "reviewer": "review.queue",
+    "engineer": "process.dashboard",
+    "customer": "portal.certificates_list",
+    "admin": "lab.samples",
+}
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: a login link must not bounce the user to another site."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.get("/")
+@login_required()
+def home():
+    return redirect(url_for(HOME_BY_ROLE.get(current_user().role, "web_auth.login")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        user = auth_service.authenticate(
+            db(), request.form.get("username", "").strip(), request.form.get("password", "")
+        )
+        if user is not None:
+            log_in(user)
+            return redirect(_safe_next(request.args.get("next")) or url_for("web_auth.home"))
+        error = _("Unknown username or wrong password. Check both and try again.")
+    status = 401 if error else 200
+    return render_template("login.html", error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    log_out()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("web_auth.login"))
+
+
+@bp.post("/lang")
+def set_language():
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    return redirect(_safe_next(request.form.get("next")) or url_for("web_auth.home"))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from lims.kernel.models.user import ROLES
+from lims.web.schemas import key_of
+
+ORG_KINDS = ("lab", "customer", "supplier")
+
+
+class OrganizationSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    key = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,39}$"))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
+    address = fields.String(load_default="", validate=validate.Length(max=400))
+
+
+class OrganizationUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(1, 200))
+    address = fields.String(validate=validate.Length(max=400))
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    full_name = fields.String()
+    email = fields.String()
+    role = fields.String()
+    organization = key_of("organization.key")
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,80}$"))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=200)
+    )
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    organization = fields.String(required=True, metadata={"description": "Organization key."})
+    full_name = fields.String(load_default="", validate=validate.Length(max=200))
+    email = fields.Email(load_default="")
+
+
+class UserUpdateSchema(Schema):
+    full_name = fields.String(validate=validate.Length(max=200))
+    email = fields.Email()
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+    password = fields.String(load_only=True, validate=validate.Length(min=8, max=200))
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True)
+    password = fields.String(required=True, load_only=True)
+
+
+class TokenSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String(metadata={"description": "First characters, to tell tokens apart."})
+    user = key_of("user.username")
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class TokenCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    user = fields.String(metadata={"description": "Username (admins only; default: yourself)."})
+
+
+class TokenCreatedSchema(TokenSchema):
+    token = fields.String(metadata={"description": "Shown once; only its hash is stored."})

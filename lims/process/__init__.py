@@ -1,0 +1,1 @@
+"""Process data in the LIMS: ingest status, rejects, alarms, live dashboard and charts."""

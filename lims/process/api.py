@@ -1,0 +1,188 @@
+"""Process-data ingest over HTTP: rejects (list, counts), alarm events, ingester status, and
+Prometheus metrics. Reads only: the ingester writes rejects/alarms and the status file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint as FlaskBlueprint
+from flask import Response, current_app
+from flask_smorest.pagination import PaginationParameters
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Select, func, select
+
+from ingest.status import STATUS_FILE, prometheus_text, read_status
+from ingest.validate import REASONS
+from lims.kernel.models.process import AlarmEvent, IngestReject
+from lims.people.session import require_user
+from lims.permissions import require_role
+from lims.web.api_blueprint import blueprint, page
+from lims.web.request_db import db
+
+# Process data belongs to the lab's own installations: every lab role reads it, customers do not.
+PROCESS_READERS = ("admin", "technician", "reviewer", "engineer")
+
+
+def _require_process_reader() -> None:
+    require_role(require_user(), PROCESS_READERS, "read process data")
+
+
+ingest_blp = blueprint(
+    "ingest", "/ingest", "Process-data ingest: rejected values and the ingester's status."
+)
+alarms_blp = blueprint(
+    "alarms", "/alarms", "Process alarm events (a sensor beyond its alarm limits)."
+)
+metrics_blp = FlaskBlueprint("metrics", __name__)
+BLUEPRINTS = (ingest_blp, alarms_blp)
+for _blp in (ingest_blp, alarms_blp, metrics_blp):
+    _blp.before_request(_require_process_reader)
+
+
+def _aware(**kw) -> fields.AwareDateTime:
+    return fields.AwareDateTime(default_timezone=UTC, **kw)
+
+
+class RejectQuerySchema(Schema):
+    installation = fields.String(validate=validate.Length(max=80))
+    reason = fields.String(validate=validate.OneOf(sorted(REASONS)))
+    since = _aware(metadata={"description": "received at or after (ISO 8601)"})
+    until = _aware(metadata={"description": "received before (ISO 8601)"})
+
+
+class RejectSchema(Schema):
+    id = fields.Integer()
+    received_at = fields.DateTime()
+    topic = fields.String()
+    installation = fields.String(allow_none=True)
+    sensor = fields.String(allow_none=True)
+    reason = fields.String()
+    reason_text = fields.Function(lambda r: REASONS.get(r.reason, r.reason))
+    detail = fields.String()
+    excerpt = fields.String()
+
+
+class RejectCountSchema(Schema):
+    installation = fields.String(allow_none=True)
+    reason = fields.String()
+    reason_text = fields.String()
+    count = fields.Integer()
+
+
+class RejectSummarySchema(Schema):
+    total = fields.Integer()
+    counts = fields.List(fields.Nested(RejectCountSchema))
+
+
+class AlarmQuerySchema(Schema):
+    installation = fields.String(validate=validate.Length(max=80))
+    sensor = fields.String(validate=validate.Length(max=120))
+    kind = fields.String(validate=validate.OneOf(["low", "high"]))
+    state = fields.String(
+        load_default="all", validate=validate.OneOf(["active", "past", "all"]),
+        metadata={"description": "active = not ended yet; past = ended"},
+    )
+    since = _aware(metadata={"description": "started at or after"})
+    until = _aware(metadata={"description": "started before"})
+
+
+class AlarmSchema(Schema):
+    id = fields.Integer()
+    installation = fields.String()
+    sensor = fields.String()
+    kind = fields.String()
+    limit = fields.Float()
+    started_at = fields.DateTime()
+    peak_value = fields.Float()
+    ended_at = fields.DateTime(allow_none=True)
+    active = fields.Function(lambda a: a.ended_at is None)
+
+
+class IngestStatusSchema(Schema):
+    available = fields.Boolean(metadata={"description": "a status file exists"})
+    fresh = fields.Boolean(metadata={"description": "written in the last 10 s: ingester running"})
+    age_s = fields.Float(allow_none=True)
+    status = fields.Dict(allow_none=True, metadata={"description": "the ingester's counters"})
+
+
+def _reject_filters(stmt: Select, args: dict) -> Select:
+    if "installation" in args:
+        stmt = stmt.where(IngestReject.installation == args["installation"])
+    if "reason" in args:
+        stmt = stmt.where(IngestReject.reason == args["reason"])
+    if "since" in args:
+        stmt = stmt.where(IngestReject.received_at >= args["since"])
+    if "until" in args:
+        stmt = stmt.where(IngestReject.received_at < args["until"])
+    return stmt
+
+
+@ingest_blp.route("/rejects")
+@ingest_blp.arguments(RejectQuerySchema, location="query")
+@ingest_blp.response(200, RejectSchema(many=True))
+@ingest_blp.paginate()
+def rejects(args: dict, pagination_parameters: PaginationParameters):
+    """Rejected message parts, newest first."""
+    stmt = _reject_filters(select(IngestReject), args)
+    return page(stmt.order_by(IngestReject.id.desc()), pagination_parameters)
+
+
+@ingest_blp.route("/rejects/summary")
+@ingest_blp.arguments(RejectQuerySchema, location="query")
+@ingest_blp.response(200, RejectSummarySchema)
+def rejects_summary(args: dict):
+    """Reject counts per installation and reason."""
+    stmt = _reject_filters(
+        select(IngestReject.installation, IngestReject.reason, func.count()), args
+    ).group_by(IngestReject.installation, IngestReject.reason)
+    counts = [
+        {"installation": inst, "reason": reason, "reason_text": REASONS.get(reason, reason),
+         "count": n}
+        for inst, reason, n in db().execute(stmt).all()
+    ]
+    counts.sort(key=lambda c: (-c["count"], c["installation"] or "", c["reason"]))
+    return {"total": sum(c["count"] for c in counts), "counts": counts}
+
+
+def _status_file():
+    return current_app.config["RECYCLAB"].var_dir / STATUS_FILE
+
+
+@ingest_blp.route("/status")
+@ingest_blp.response(200, IngestStatusSchema)
+def status():
+    """The ingester's counters (messages/s, values/s, rejects, spool, lag, last messages)."""
+    data = read_status(_status_file())
+    if data is None:
+        return {"available": False, "fresh": False, "age_s": None, "status": None}
+    age = (datetime.now(UTC) - datetime.fromisoformat(str(data["updated_at"]))).total_seconds()
+    return {"available": True, "fresh": age < 10, "age_s": round(age, 3), "status": data}
+
+
+@alarms_blp.route("")
+@alarms_blp.arguments(AlarmQuerySchema, location="query")
+@alarms_blp.response(200, AlarmSchema(many=True))
+@alarms_blp.paginate()
+def alarms(args: dict, pagination_parameters: PaginationParameters):
+    """Alarm events, newest first; state=active for the ones still going on."""
+    stmt = select(AlarmEvent)
+    for name in ("installation", "sensor", "kind"):
+        if name in args:
+            stmt = stmt.where(getattr(AlarmEvent, name) == args[name])
+    if args["state"] == "active":
+        stmt = stmt.where(AlarmEvent.ended_at.is_(None))
+    elif args["state"] == "past":
+        stmt = stmt.where(AlarmEvent.ended_at.is_not(None))
+    if "since" in args:
+        stmt = stmt.where(AlarmEvent.started_at >= args["since"])
+    if "until" in args:
+        stmt = stmt.where(AlarmEvent.started_at < args["until"])
+    return page(stmt.order_by(AlarmEvent.started_at.desc(), AlarmEvent.id.desc()),
+                 pagination_parameters)
+
+
+@metrics_blp.get("/metrics")
+def metrics():
+    """Prometheus text format, from the ingester's status file (no work per scrape)."""
+    return Response(prometheus_text(read_status(_status_file())),
+                    mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,347 @@
+"""Process engineer pages: live dashboard of all installations, sensor charts, alarms and the
+lot view (a lot's production-window process data beside its lab results)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+
+from flask import abort, current_app, jsonify, render_template, request
+from flask_babel import format_datetime, format_decimal
+from flask_babel import gettext as _
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import selectinload
+
+from analytics import predict
+from ingest.status import STATUS_FILE, read_status
+from ingest.store import Point, StoreError, TimeSeriesStore, open_store
+from lims.kernel.clock import utcnow
+from lims.kernel.errors import InputError
+from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sensor
+from lims.kernel.models.process import AlarmEvent
+from lims.people.session import PROCESS, login_required
+from lims.process import charts
+from lims.samples.pages.labels import STATE_NAMES
+from lims.web.errors import web_blueprint
+from lims.web.i18n import local_input_value, parse_local_datetime
+from lims.web.request_db import db
+
+bp = web_blueprint("process", __name__, url_prefix="/process")
+
+# A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
+STALE_AFTER = timedelta(seconds=30)
+ALARMS_PER_PAGE = 100
+INGEST_SILENT_AFTER = timedelta(seconds=10)
+# Badge colour (CSS class) of each installation state; the live updates send it along.
+STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
+_store_lock = threading.Lock()
+
+
+def timeseries_store() -> TimeSeriesStore:
+    """One store client per app process, opened on first use (stores are thread-safe)."""
+    extensions = current_app.extensions
+    if "recyclab.store" not in extensions:
+        with _store_lock:
+            if "recyclab.store" not in extensions:
+                extensions["recyclab.store"] = open_store(current_app.config["RECYCLAB"])
+    return extensions["recyclab.store"]
+
+
+def _installations() -> list[Installation]:
+    return list(
+        db().scalars(
+            select(Installation).options(selectinload(Installation.sensors)).order_by(Installation.key)
+        )
+    )
+
+
+def _active_alarms() -> list[AlarmEvent]:
+    return list(
+        db().scalars(
+            select(AlarmEvent).where(AlarmEvent.ended_at.is_(None)).order_by(AlarmEvent.started_at)
+        )
+    )
+
+
+def _ingest_summary() -> dict[str, str]:
+    """One line about the ingester, from the status file it rewrites every second."""
+    status = read_status(current_app.config["RECYCLAB"].var_dir / STATUS_FILE)
+    updated = datetime.fromisoformat(status["updated_at"]) if status else None
+    if updated is None or utcnow() - updated > INGEST_SILENT_AFTER:
+        return {"badge": "stale", "text": _("Ingester: no recent status (not running?)")}
+    problems = []
+    if not status.get("broker_connected"):
+        problems.append(_("broker disconnected"))
+    if not status.get("store_available"):
+        problems.append(_("store down, spooling"))
+    text = _(
+        "Ingester: %(rate)s values/s, lag %(lag)s s",
+        rate=format_decimal(status.get("values_per_s") or 0, format="#,##0"),
+        lag=format_decimal(status.get("lag_s") or 0, format="0.0"),
+    )
+    return {"badge": "alarm" if problems else "ok", "text": "; ".join([text, *problems])}
+
+
+def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> tuple[dict, str | None]:
+    """Per installation: state and each sensor's latest value; plus a store error, if any."""
+    now = utcnow()
+    alarms = {(a.installation, a.sensor): a for a in active}
+    store_error = None
+    result = {}
+    for inst in installations:
+        try:
+            latest: dict[str, Point] = timeseries_store().latest(inst.key)
+        except StoreError as exc:
+            latest, store_error = {}, str(exc)
+        sensors = {}
+        for sensor in inst.sensors:
+            point = latest.get(sensor.key)
+            alarm = alarms.get((inst.key, sensor.key))
+            if point is None:
+                state = "nodata"
+            elif alarm is not None:
+                state = "alarm"
+            elif now - point.ts > STALE_AFTER:
+                state = "stale"
+            else:
+                state = "ok"
+            sensors[sensor.key] = {
+                "value": point.value if point else None,
+                "display": format_decimal(point.value, format="#,##0.##") if point else "–",
+                "ts": point.ts.isoformat() if point else None,
+                "time": format_datetime(point.ts, "HH:mm:ss") if point else "",
+                "state": state,
+                "alarm": alarm.kind if alarm else None,
+            }
+        states = {s["state"] for s in sensors.values()}
+        if "alarm" in states:
+            inst_state = "alarm"
+        elif "ok" in states:
+            inst_state = "running"
+        elif "stale" in states:
+            inst_state = "stale"
+        else:
+            inst_state = "nodata"
+        result[inst.key] = {
+            "state": inst_state,
+            "label": str(STATE_NAMES[inst_state]),
+            "badge": STATE_BADGES[inst_state],
+            "sensors": sensors,
+        }
+    return result, store_error
+
+
+
+
+@bp.get("/")
+@login_required(*PROCESS)
+def dashboard():
+    installations = _installations()
+    active = _active_alarms()
+    live, store_error = _live_state(installations, active)
+    return render_template(
+        "process/dashboard.html",
+        installations=installations,
+        live=live,
+        store_error=store_error,
+        active_alarms=active,
+        ingest=_ingest_summary(),
+    )
+
+
+@bp.get("/alarms/active")
+@login_required(*PROCESS)
+def active_alarms():
+    return render_template("process/_active_alarms.html", active_alarms=_active_alarms())
+
+
+@bp.get("/live.json")
+@login_required(*PROCESS)
+def live_json():
+    """Polled every second by the dashboard; cheap: one latest() per installation."""
+    active = _active_alarms()
+    live, store_error = _live_state(_installations(), active)
+    response = jsonify(
+        generated_at=utcnow().isoformat(),
+        installations=live,
+        store_error=store_error,
+        ingest=_ingest_summary(),
+        active_alarms=len(active),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def chart_range() -> tuple[str, datetime, datetime]:
+    """The range chosen on the page: 1h / 24h / 7d back from now, or custom start..end."""
+    chosen = request.args.get("range", "1h")
+    if chosen == "custom":
+        start = parse_local_datetime(request.args.get("start", ""), "start")
+        end = parse_local_datetime(request.args.get("end", ""), "end")
+        if end <= start:
+            raise InputError("end", _("the end must be after the start"))
+        if end - start > charts.MAX_SPAN:
+            raise InputError("end", _("a chart covers at most one year"))
+        return chosen, start, end
+    if chosen not in charts.RANGES:
+        raise InputError("range", _("choose 1h, 24h, 7d or custom"))
+    end = utcnow()
+    return chosen, end - charts.RANGES[chosen], end
+
+
+def _time_formatter(start: datetime, end: datetime):
+    pattern = "HH:mm" if end - start <= timedelta(hours=36) else "d MMM HH:mm"
+    return lambda ts: format_datetime(ts, pattern)
+
+
+def sensor_chart(
+    installation: Installation,
+    sensor: Sensor,
+    start: datetime,
+    end: datetime,
+    window: tuple[datetime, datetime] | None = None,
+) -> charts.Chart:
+    """One sensor's chart over [start, end), downsampled by the store. Raises StoreError."""
+    every = charts.bucket_width(start, end)
+    buckets = timeseries_store().aggregate(installation.key, sensor.key, start, end, every)
+    return charts.chart(
+        buckets, start, end, every, _time_formatter(start, end), (sensor.alarm_low, sensor.alarm_high), window
+    )
+
+
+def _installation(key: str) -> Installation:
+    inst = db().scalar(
+        select(Installation).where(Installation.key == key).options(selectinload(Installation.sensors))
+    )
+    if inst is None:
+        abort(404)
+    return inst
+
+
+@bp.get("/installations/<key>")
+@login_required(*PROCESS)
+def installation(key: str):
+    """The page comes at once; each chart is fetched on its own (htmx), in parallel."""
+    inst = _installation(key)
+    chosen, start, end = chart_range()
+    return render_template(
+        "process/installation.html",
+        installation=inst,
+        chosen=chosen,
+        ranges=list(charts.RANGES),
+        start_local=local_input_value(start),
+        end_local=local_input_value(end),
+        start=start,
+        end=end,
+        alarms=list(
+            db().scalars(
+                select(AlarmEvent)
+                .where(AlarmEvent.installation == key)
+                .order_by(AlarmEvent.started_at.desc())
+                .limit(20)
+            )
+        ),
+    )
+
+
+@bp.get("/installations/<key>/charts/<sensor_key>")
+@login_required(*PROCESS)
+def chart_fragment(key: str, sensor_key: str):
+    inst = _installation(key)
+    sensor = next((x for x in inst.sensors if x.key == sensor_key), None)
+    if sensor is None:
+        abort(404)
+    _, start, end = chart_range()
+    try:
+        drawn = sensor_chart(inst, sensor, start, end)
+    except StoreError as exc:
+        return render_template("process/_chart.html", sensor=sensor, chart=None, store_error=str(exc)), 503
+    return render_template("process/_chart.html", sensor=sensor, chart=drawn, store_error=None)
+
+
+@bp.get("/alarms")
+@login_required(*PROCESS)
+def alarms():
+    query = select(AlarmEvent).order_by(AlarmEvent.id.desc())
+    installation_key = request.args.get("installation", "")
+    if installation_key:
+        query = query.where(AlarmEvent.installation == installation_key)
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(AlarmEvent.id < before)
+    past = list(db().scalars(query.where(AlarmEvent.ended_at.is_not(None)).limit(ALARMS_PER_PAGE)))
+    return render_template(
+        "process/alarms.html",
+        active=[a for a in _active_alarms() if not installation_key or a.installation == installation_key],
+        past=past,
+        installations=[i.key for i in _installations()],
+        installation_key=installation_key,
+        next_before=past[-1].id if len(past) == ALARMS_PER_PAGE else None,
+    )
+
+
+@bp.get("/lots/<int:lot_id>")
+@login_required(*PROCESS)
+def lot(lot_id: int):
+    lot_row = db().get(Lot, lot_id)
+    if lot_row is None:
+        abort(404)
+    inst = db().scalar(
+        select(Installation)
+        .where(Installation.id == lot_row.installation_id)
+        .options(selectinload(Installation.sensors))
+    )
+    samples = list(
+        db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id))
+    )
+    margin = (lot_row.production_end - lot_row.production_start) / 10
+    window = (lot_row.production_start, lot_row.production_end)
+    try:
+        summary = timeseries_store().window_summary(inst.key, *window)
+        # Charts only for the sensors that have data in the window (the table lists the rest).
+        drawn = [
+            (sensor, sensor_chart(inst, sensor, window[0] - margin, window[1] + margin, window))
+            for sensor in inst.sensors
+            if sensor.key in summary
+        ]
+        store_error = None
+    except StoreError as exc:
+        summary, drawn, store_error = {}, [], str(exc)
+    return render_template(
+        "process/lot.html",
+        lot=lot_row,
+        installation=inst,
+        samples=samples,
+        grades=sorted(Counter(s.grade for s in samples if s.grade).items()),
+        results=_lot_results(lot_id),
+        charts=drawn,
+        summary=summary,
+        store_error=store_error,
+        prediction=predict.shown_for_lot(db(), lot_id),
+    )
+
+
+def _lot_results(lot_id: int) -> list:
+    """Per method, the entered results of the lot's samples (retracted ones left out): count,
+    mean/min/max of the measured values, how many were below the detection limit and how many
+    out of spec. A lot has up to hundreds of samples: one grouped query, not a row per result."""
+    entered = Analysis.state.in_(("submitted", "verified"))
+    measured = case((Analysis.below_detection_limit, None), else_=Analysis.value)
+    return db().execute(
+        select(
+            Method.name,
+            Method.unit,
+            func.count().label("n"),
+            func.avg(measured).label("mean"),
+            func.min(measured).label("min"),
+            func.max(measured).label("max"),
+            func.sum(case((Analysis.below_detection_limit, 1), else_=0)).label("below_dl"),
+            func.sum(case((Analysis.evaluation == "out_of_spec", 1), else_=0)).label("out_of_spec"),
+        )
+        .join(Sample, Sample.id == Analysis.sample_id)
+        .join(Method, Method.id == Analysis.method_id)
+        .where(Sample.lot_id == lot_id, entered)
+        .group_by(Method.id, Method.name, Method.unit)
+        .order_by(Method.name)
+    ).all()

@@ -1,0 +1,1 @@
+"""Reference data: programme lines, installations, sensors, materials, methods, grade specs."""

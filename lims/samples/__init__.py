@@ -1,0 +1,1 @@
+"""Lots, samples and results: registration, the workflow (four-eyes), grading, CSV import."""

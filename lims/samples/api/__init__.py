@@ -1,0 +1,1 @@
+"""The REST API of lots, samples, analyses and imports."""

@@ -1,0 +1,99 @@
+"""Analyses and their results: enter, verify (four eyes), retract, retest."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from lims.kernel.errors import InputError
+from lims.kernel.models import Analysis, Method, Sample, User
+from lims.people.session import require_user
+from lims.permissions import get_analysis, scope_analyses
+from lims.samples import workflow
+from lims.samples.schemas import AnalysisQuerySchema, AnalysisSchema, ResultSchema
+from lims.web.api_blueprint import blueprint, page
+from lims.web.request_db import db
+from lims.web.schemas import ReasonSchema
+
+blp = blueprint("analyses", "/analyses", "One method on one sample, with its result.")
+BLUEPRINTS = (blp,)
+
+LOAD = (
+    selectinload(Analysis.sample),
+    joinedload(Analysis.analyst),
+    joinedload(Analysis.submitted_by),
+    joinedload(Analysis.verified_by),
+)
+
+
+def _analysis(analysis_id: int) -> Analysis:
+    return get_analysis(db(), require_user(), analysis_id, for_update=True)
+
+
+@blp.route("")
+@blp.arguments(AnalysisQuerySchema, location="query")
+@blp.response(200, AnalysisSchema(many=True))
+@blp.paginate()
+def analyses(args: dict, pagination_parameters):
+    stmt = scope_analyses(select(Analysis).options(*LOAD).order_by(Analysis.id), require_user())
+    if "sample" in args:
+        stmt = stmt.where(
+            Analysis.sample_id
+            == select(Sample.id).where(Sample.code == args["sample"]).scalar_subquery()
+        )
+    if "state" in args:
+        stmt = stmt.where(Analysis.state == args["state"])
+    if "method" in args:
+        stmt = stmt.where(
+            Analysis.method_id
+            == select(Method.id).where(Method.key == args["method"]).scalar_subquery()
+        )
+    return page(stmt, pagination_parameters)
+
+
+@blp.route("/<int:analysis_id>")
+@blp.response(200, AnalysisSchema)
+def analysis(analysis_id: int):
+    return get_analysis(db(), require_user(), analysis_id)
+
+
+@blp.route("/<int:analysis_id>/result", methods=["POST"])
+@blp.arguments(ResultSchema)
+@blp.response(200, AnalysisSchema)
+def enter_result(data: dict, analysis_id: int):
+    analyst = None
+    if data.get("analyst"):
+        analyst = db().scalar(select(User).where(User.username == data["analyst"]))
+        if analyst is None or analyst.is_customer:
+            raise InputError("analyst", f"unknown lab user {data['analyst']!r}")
+    return workflow.submit(
+        db(),
+        require_user(),
+        _analysis(analysis_id),
+        value=data["value"],
+        unit=data["unit"],
+        uncertainty=data.get("uncertainty"),
+        instrument=data["instrument"],
+        analyst=analyst,
+        measured_at=data.get("measured_at"),
+    )
+
+
+@blp.route("/<int:analysis_id>/verify", methods=["POST"])
+@blp.response(200, AnalysisSchema)
+def verify(analysis_id: int):
+    return workflow.verify(db(), require_user(), _analysis(analysis_id))
+
+
+@blp.route("/<int:analysis_id>/retract", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, AnalysisSchema, description="The new analysis that replaces the retracted one.")
+def retract(data: dict, analysis_id: int):
+    return workflow.retract(db(), require_user(), _analysis(analysis_id), data["reason"])
+
+
+@blp.route("/<int:analysis_id>/retest", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, AnalysisSchema, description="The new analysis; the original is kept, retracted.")
+def retest(data: dict, analysis_id: int):
+    return workflow.retest(db(), require_user(), _analysis(analysis_id), data["reason"])

@@ -1,0 +1,38 @@
+"""Instrument result files."""
+
+from __future__ import annotations
+
+from flask import request
+
+from lims.kernel.errors import InputError
+from lims.people.session import require_user
+from lims.samples.imports import OPTIONAL, REQUIRED, import_results
+from lims.samples.schemas import ImportResultSchema
+from lims.web.api_blueprint import blueprint
+from lims.web.request_db import db
+
+blp = blueprint("imports", "/imports", "Instrument CSV import, all or nothing.")
+BLUEPRINTS = (blp,)
+MAX_BYTES = 5 * 1024 * 1024
+
+
+@blp.route("/results", methods=["POST"])
+@blp.doc(
+    description=(
+        f"A CSV file as multipart field 'file' or as a text/csv body. Columns: {', '.join(REQUIRED)} "
+        f"(required), {', '.join(OPTIONAL)}. Any bad row: 422 listing every bad row; nothing imported."
+    )
+)
+@blp.response(201, ImportResultSchema)
+def results():
+    user = require_user()
+    upload = request.files.get("file")
+    raw = upload.read(MAX_BYTES + 1) if upload else request.get_data(cache=False)
+    if len(raw) > MAX_BYTES:
+        raise InputError("file", f"larger than {MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("file", "not UTF-8 text") from exc
+    analyses = import_results(db(), user, text)
+    return {"imported": len(analyses), "analyses": analyses}

@@ -1,0 +1,1 @@
+"""The lab pages: registration, worksheet, import, review queue."""

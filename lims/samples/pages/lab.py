@@ -1,0 +1,355 @@
+"""Technician pages: sample list, register a lot with its samples, receive by barcode, the
+result worksheet (with the spec flag as you type), CSV instrument import and retests.
+
+Every change goes through the domain services; these views only read forms and render answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from analytics import predict
+from analytics.registry import ArtifactRefused
+from ingest.registry import load_registry
+from ingest.store import StoreError
+from lims.kernel.errors import DomainError, InputError
+from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
+from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
+from lims.people.session import LAB, current_user, login_required
+from lims.permissions import get_analysis, get_sample, scope_samples
+from lims.process.pages import timeseries_store
+from lims.samples import grading, imports, workflow
+from lims.samples import registration as sample_service
+from lims.samples.pages.labels import STATE_NAMES
+from lims.samples.results import as_result, load_spec, measure
+from lims.web.api_blueprint import API_PREFIX
+from lims.web.errors import web_blueprint
+from lims.web.i18n import parse_local_datetime
+from lims.web.request_db import db
+
+bp = web_blueprint("lab", __name__, url_prefix="/lab")
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+MAX_SAMPLES_PER_LOT_FORM = 50
+
+
+def _failed(exc: DomainError) -> dict[str, list[str]]:
+    """A service refusal as field -> messages, for showing beside the form fields."""
+    return exc.errors if isinstance(exc, InputError) else {"_": [exc.message]}
+
+
+@bp.get("/samples")
+@login_required(*LAB)
+def samples():
+    user = current_user()
+    query = scope_samples(select(Sample), user).options(selectinload(Sample.lot))
+    state = request.args.get("state", "")
+    if state in SAMPLE_STATES:
+        query = query.where(Sample.state == state)
+    material = request.args.get("material", type=int)
+    if material:
+        query = query.where(Sample.material_id == material)
+    code = request.args.get("q", "").strip()
+    if code:
+        query = query.where(Sample.code.startswith(code.upper()))
+    # Keyset paging: newest first, next page starts below the last id shown (no OFFSET scans).
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(Sample.id < before)
+    rows = list(db().scalars(query.order_by(Sample.id.desc()).limit(PAGE_SIZE)))
+    return render_template(
+        "lab/samples.html",
+        samples=rows,
+        states=SAMPLE_STATES,
+        materials=list(db().scalars(select(Material).order_by(Material.name))),
+        filters={"state": state, "material": material, "q": code},
+        next_before=rows[-1].id if len(rows) == PAGE_SIZE else None,
+    )
+
+
+def _lot_form_choices() -> dict[str, object]:
+    return {
+        "installations": list(db().scalars(select(Installation).order_by(Installation.key))),
+        "materials": list(db().scalars(select(Material).order_by(Material.key))),
+        "owners": list(
+            db().scalars(select(Organization).where(Organization.kind != "lab").order_by(Organization.name))
+        ),
+        "input_streams": INPUT_STREAMS,
+    }
+
+
+def _register_lot_and_samples(form) -> Lot:
+    user = current_user()
+    errors: dict[str, list[str]] = {}
+    try:
+        count = int(form.get("sample_count", "1"))
+        if not 1 <= count <= MAX_SAMPLES_PER_LOT_FORM:
+            raise ValueError
+    except ValueError:
+        errors["sample_count"] = [_("give a whole number from 1 to %(n)s", n=MAX_SAMPLES_PER_LOT_FORM)]
+        count = 0
+    try:
+        recycled = Decimal(form.get("recycled_content_pct", "").replace(",", "."))
+        if not recycled.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        errors["recycled_content_pct"] = [_("give a percentage, e.g. 85")]
+    window = {}
+    for field in ("production_start", "production_end"):
+        try:
+            window[field] = parse_local_datetime(form.get(field, ""), field)
+        except InputError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise InputError(errors)
+    lot = sample_service.create_lot(
+        db(),
+        user,
+        code=form.get("code", "").strip(),
+        installation=form.get("installation", ""),
+        material=form.get("material", ""),
+        owner=form.get("owner", ""),
+        input_stream=form.get("input_stream", ""),
+        recycled_content_pct=recycled,
+        source=form.get("source", "").strip(),
+        **window,
+    )
+    request_ = sample_service.SampleRequest(lot=lot.code, storage_location=form.get("storage_location", "").strip())
+    sample_service.register_samples(db(), user, [request_] * count)
+    return lot
+
+
+@bp.route("/lots/new", methods=["GET", "POST"])
+@login_required(*LAB)
+def new_lot():
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            lot = _register_lot_and_samples(request.form)
+        except DomainError as exc:
+            errors = _failed(exc)
+        else:
+            _predict(lot)
+            flash(_("Lot %(code)s registered with its samples.", code=lot.code), "success")
+            return redirect(url_for("lab.lot", lot_id=lot.id))
+    return (
+        render_template("lab/new_lot.html", errors=errors, form=request.form, **_lot_form_choices()),
+        422 if errors else 200,
+    )
+
+
+def _predict(lot: Lot) -> None:
+    """Ask the production model for the lot's grade. Registration never fails for want of a
+    prediction: a failing one is undone to its savepoint and logged, the lot stays."""
+    try:
+        with db().begin_nested():
+            predict.predict_lot(db(), timeseries_store(), load_registry(), lot)
+    except (predict.NoProductionModel, StoreError, ArtifactRefused) as exc:
+        log.info("no grade prediction for lot %s: %s", lot.code, exc)
+    except Exception:  # noqa: BLE001 - a model fault must not lose the registration
+        log.exception("grade prediction for lot %s failed", lot.code)
+
+
+@bp.get("/lots/<int:lot_id>")
+@login_required(*LAB)
+def lot(lot_id: int):
+    return lot_page(lot_id)
+
+
+def lot_page(lot_id: int, errors: dict[str, list[str]] | None = None, status: int = 200):
+    """The lot page, also as the answer to a refused action on the lot."""
+    lot_row = db().get(Lot, lot_id)
+    if lot_row is None:
+        abort(404)
+    lot_samples = list(db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id)))
+    page = render_template(
+        "lab/lot.html", lot=lot_row, samples=lot_samples, errors=errors or {},
+        prediction=predict.shown_for_lot(db(), lot_id),
+    )
+    return page, status
+
+
+@bp.route("/receive", methods=["GET", "POST"])
+@login_required(*LAB)
+def receive():
+    """Scan (a scanner types the code and Enter) or type a sample ID; the field stays focused."""
+    received = None
+    error = None
+    status = 200
+    if request.method == "POST":
+        code = request.form.get("code", "").strip().upper()
+        try:
+            sample = get_sample(db(), current_user(), code, for_update=True)
+            received = workflow.receive(db(), current_user(), sample, request.form.get("storage_location", "").strip() or None)
+        except DomainError as exc:
+            error, status = exc.message, exc.status
+    return render_template("lab/receive.html", received=received, error=error), status
+
+
+def _sample_page_data(code: str) -> dict[str, object]:
+    sample = get_sample(db(), current_user(), code)
+    analyses = list(
+        db().scalars(
+            select(Analysis)
+            .where(Analysis.sample_id == sample.id)
+            .options(selectinload(Analysis.submitted_by), selectinload(Analysis.verified_by))
+            .order_by(Analysis.method_id, Analysis.id)
+        )
+    )
+    return {"sample": sample, "analyses": analyses}
+
+
+@bp.get("/samples/<code>")
+@login_required(*LAB)
+def sample(code: str):
+    return sample_page(code)
+
+
+def sample_page(code: str, errors: dict[str, list[str]] | None = None, status: int = 200):
+    """The sample page, also as the answer to a refused action on the sample (after the
+    caller rolled the request back, so it shows the stored state)."""
+    return render_template("lab/sample.html", errors=errors or {}, **_sample_page_data(code)), status
+
+
+@bp.post("/samples/<code>/<action>")
+@login_required(*LAB)
+def sample_action(code: str, action: str):
+    user = current_user()
+    if action not in ("receive", "cancel", "reject"):
+        abort(404)
+    target = get_sample(db(), user, code, for_update=True)
+    try:
+        if action == "receive":
+            workflow.receive(db(), user, target)
+        else:
+            getattr(workflow, action)(db(), user, target, request.form.get("reason", ""))
+    except DomainError as exc:
+        db().rollback()
+        return sample_page(code, _failed(exc), exc.status)
+    flash(_("Sample %(code)s is now %(state)s.", code=code, state=STATE_NAMES[target.state]), "success")
+    return redirect(url_for("lab.sample", code=code))
+
+
+def _spec_limits(sample: Sample) -> dict[str, str]:
+    """Per property, the loosest grade's limit, shown beside the input for the eye (the flag
+    itself comes from the evaluate endpoint, which applies the decision rule)."""
+    spec = load_spec(db(), sample.material_id)
+    if spec is None:
+        return {}
+    shown = {}
+    for prop in {p for grade in spec.grades for p in grade.limits}:
+        grade, limit = grading.envelope(spec, prop)
+        low, high = (_plain(v) for v in (limit.min, limit.max))
+        if low is not None and high is not None:
+            shown[prop] = f"{grade}: {low} – {high}"
+        else:
+            shown[prop] = f"{grade}: ≥ {low}" if low is not None else f"{grade}: ≤ {high}"
+    return shown
+
+
+def _plain(value: Decimal | None) -> str | None:
+    """12.500000 -> 12.5 (limits are stored with six decimals)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
+@bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
+@login_required(*LAB)
+def worksheet(code: str):
+    user = current_user()
+    data = _sample_page_data(code)
+    errors: dict[int, dict[str, list[str]]] = {}
+    if request.method == "POST":
+        entered = 0
+        for analysis in data["analyses"]:
+            value = request.form.get(f"value-{analysis.id}", "").strip()
+            if analysis.state != "unassigned" or not value:
+                continue
+            try:
+                workflow.submit(
+                    db(),
+                    user,
+                    analysis,
+                    value=value,
+                    unit=request.form.get(f"unit-{analysis.id}", ""),
+                    uncertainty=request.form.get(f"uncertainty-{analysis.id}", "").strip() or None,
+                    instrument=request.form.get(f"instrument-{analysis.id}", "").strip(),
+                )
+                entered += 1
+            except DomainError as exc:
+                errors[analysis.id] = _failed(exc)
+        if not errors and entered:
+            flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
+            return redirect(url_for("lab.sample", code=code))
+        if not errors:
+            errors[0] = {"_": [_("Enter at least one value.")]}
+        # All or nothing: undo the rows that were accepted and show the stored state again.
+        db().rollback()
+        data = _sample_page_data(code)
+    return (
+        render_template("lab/worksheet.html", errors=errors, form=request.form, limits=_spec_limits(data["sample"]), **data),
+        422 if errors else 200,
+    )
+
+
+@bp.get("/analyses/<int:analysis_id>/evaluate")
+@login_required(*LAB)
+def evaluate(analysis_id: int):
+    """The spec flag for a value being typed: the same measure + evaluate that submit applies."""
+    analysis = get_analysis(db(), current_user(), analysis_id)
+    method = analysis.method
+    try:
+        measured = measure(method, request.args.get("value", ""), request.args.get("unit", method.unit), request.args.get("uncertainty") or None)
+    except InputError as exc:
+        return jsonify(evaluation=None, error="; ".join(m for msgs in exc.errors.values() for m in msgs))
+    spec = load_spec(db(), analysis.sample.material_id)
+    if spec is None:
+        return jsonify(evaluation=None, why=_("no grade specification for this material"))
+    evaluation, why = grading.evaluate(spec, method.property, as_result(method, measured))
+    return jsonify(evaluation=evaluation, label=str(STATE_NAMES.get(evaluation, "")) if evaluation else "", why=why)
+
+
+@bp.post("/analyses/<int:analysis_id>/retest")
+@login_required(*LAB)
+def retest(analysis_id: int):
+    analysis = get_analysis(db(), current_user(), analysis_id, for_update=True)
+    code = analysis.sample.code
+    try:
+        workflow.retest(db(), current_user(), analysis, request.form.get("reason", ""))
+    except DomainError as exc:
+        db().rollback()
+        return sample_page(code, _failed(exc), exc.status)
+    flash(_("Retest of %(method)s created; the original result is kept.", method=analysis.method.name), "success")
+    return redirect(url_for("lab.sample", code=code))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@login_required(*LAB)
+def import_csv():
+    imported: list[Analysis] = []
+    errors: dict[str, object] = {}
+    if request.method == "POST":
+        upload = request.files.get("file")
+        text = upload.read().decode("utf-8-sig", errors="replace") if upload and upload.filename else request.form.get("text", "")
+        try:
+            imported = imports.import_results(db(), current_user(), text)
+        except DomainError as exc:
+            errors = _failed(exc)
+    return (
+        render_template("lab/import.html", imported=imported, errors=errors, columns=imports.REQUIRED + imports.OPTIONAL),
+        422 if errors else 200,
+    )
+
+
+def label_url(code: str, fmt: str) -> str:
+    """The LIMS label endpoint (PNG or PDF) for a sample."""
+    return f"{API_PREFIX}/samples/{code}/label?format={fmt}"
+
+
+bp.add_app_template_global(label_url)

@@ -1,0 +1,299 @@
+"""Lots and sample registration: human IDs, partitions, bulk registration (all or nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from lims.audit import service as audit
+from lims.kernel.clock import utcnow
+from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.models import (
+    Analysis,
+    Installation,
+    Lot,
+    Material,
+    Method,
+    Organization,
+    ProgrammeLine,
+    Sample,
+    SampleCounter,
+    User,
+)
+from lims.kernel.models.sample import INPUT_STREAMS
+from lims.permissions import require_role
+
+REGISTRARS = ("admin", "technician", "reviewer")
+LOT_CREATORS = ("admin", "technician", "reviewer", "engineer")
+MAX_BULK = 1000
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> range:
+    """Reserve `count` consecutive numbers for prefix+year.
+
+    The UPDATE ... RETURNING takes the counter row's lock until commit, so concurrent
+    registrations queue on it and never get the same number (PostgreSQL row lock; SQLite
+    has one writer anyway). The first registration of a year creates the row.
+    """
+    table = SampleCounter.__table__
+    bump = (
+        update(table)
+        .where(table.c.prefix == prefix, table.c.year == year)
+        .values(last_value=table.c.last_value + count)
+        .returning(table.c.last_value)
+    )
+    last = session.execute(bump).scalar_one_or_none()
+    if last is None:
+        insert = _insert(session)
+        session.execute(
+            insert(table).values(prefix=prefix, year=year, last_value=0).on_conflict_do_nothing()
+        )
+        last = session.execute(bump).scalar_one()
+    return range(last - count + 1, last + 1)
+
+
+def format_code(prefix: str, year: int, number: int) -> str:
+    return f"{prefix}-{year}-{number:06d}"
+
+
+def _by_key(session: Session, model: type, key: str, field_name: str):
+    row = session.scalar(select(model).where(model.key == key))
+    if row is None:
+        raise InputError(field_name, f"unknown {field_name} {key!r}")
+    return row
+
+
+def create_lot(
+    session: Session,
+    actor: User,
+    *,
+    code: str,
+    installation: str,
+    material: str,
+    owner: str,
+    production_start: datetime,
+    production_end: datetime,
+    input_stream: str,
+    recycled_content_pct: Decimal,
+    source: str = "",
+) -> Lot:
+    require_role(actor, LOT_CREATORS, "create lots")
+    if production_start >= production_end:
+        raise InputError(
+            "production_end", "must be after production_start (window is [start, end))"
+        )
+    if input_stream not in INPUT_STREAMS:
+        raise InputError("input_stream", f"must be one of {', '.join(INPUT_STREAMS)}")
+    if not Decimal(0) <= recycled_content_pct <= Decimal(100):
+        raise InputError("recycled_content_pct", "must be between 0 and 100")
+    inst = _by_key(session, Installation, installation, "installation")
+    mat = _by_key(session, Material, material, "material")
+    org = _by_key(session, Organization, owner, "owner")
+    if inst.line_id != mat.line_id:
+        raise InputError("material", f"{material} is not made on the line of {installation}")
+    if session.scalar(select(Lot.id).where(Lot.code == code)) is not None:
+        raise InputError("code", f"lot {code!r} exists already")
+    lot = Lot(
+        code=code,
+        installation_id=inst.id,
+        material_id=mat.id,
+        owner_org_id=org.id,
+        production_start=production_start.astimezone(UTC),
+        production_end=production_end.astimezone(UTC),
+        input_stream=input_stream,
+        source=source,
+        recycled_content_pct=recycled_content_pct,
+        created_by_id=actor.id,
+    )
+    session.add(lot)
+    session.flush()
+    audit.record(session, actor, "lot.create", "lot", lot.id, None, audit.snapshot(lot))
+    return lot
+
+
+@dataclass
+class SampleRequest:
+    """What one registration asks for; material and owner come from the lot when one is given."""
+
+    lot: str | None = None
+    material: str | None = None
+    owner: str | None = None
+    storage_location: str = ""
+    description: str = ""
+    methods: list[str] | None = None
+
+
+@dataclass
+class _Resolved:
+    lot: Lot | None
+    material: Material
+    owner: Organization
+    methods: list[Method]
+
+
+def _find_methods(session: Session, keys: list[str]) -> tuple[list[Method], list[str]]:
+    found = {m.key: m for m in session.scalars(select(Method).where(Method.key.in_(keys)))}
+    problems = []
+    unknown = [k for k in keys if k not in found]
+    if unknown:
+        problems.append(f"unknown method(s): {', '.join(unknown)}")
+    if len(set(keys)) != len(keys):
+        problems.append("a method is listed twice")
+    return [found[k] for k in keys if k in found], problems
+
+
+def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    lot = material = owner = None
+    if req.lot:
+        lot = session.scalar(select(Lot).where(Lot.code == req.lot))
+        if lot is None:
+            errors["lot"] = [f"unknown lot {req.lot!r}"]
+        else:
+            material, owner = lot.material, lot.owner
+    for name, model in (("material", Material), ("owner", Organization)):
+        key = getattr(req, name)
+        if key is None:
+            if lot is None and "lot" not in errors:
+                errors[name] = ["required when no lot is given"]
+            continue
+        row = session.scalar(select(model).where(model.key == key))
+        if row is None:
+            errors[name] = [f"unknown {name} {key!r}"]
+        elif lot is not None and row.id != getattr(lot, name).id:
+            errors[name] = [f"differs from the lot's {name} {getattr(lot, name).key!r}"]
+        elif name == "material":
+            material = row
+        else:
+            owner = row
+    methods: list[Method] = []
+    if req.methods is not None:
+        methods, problems = _find_methods(session, req.methods)
+        if problems:
+            errors["methods"] = problems
+    elif material is not None:
+        methods = [item.method for item in material.test_plan]
+    if errors:
+        return errors
+    return _Resolved(lot, material, owner, methods)
+
+
+def register_samples(session: Session, actor: User, requests: list[SampleRequest]) -> list[Sample]:
+    """Register all or none: any bad request raises InputError naming every bad entry by index."""
+    require_role(actor, REGISTRARS, "register samples")
+    if not 1 <= len(requests) <= MAX_BULK:
+        raise InputError("samples", f"give 1 to {MAX_BULK} samples")
+    resolved = [_resolve(session, req) for req in requests]
+    bad = {str(i): r for i, r in enumerate(resolved) if isinstance(r, dict)}
+    if bad:
+        raise InputError({"samples": bad} if len(requests) > 1 else next(iter(bad.values())))
+    now = utcnow()
+    by_line: dict[int, list[int]] = {}
+    for i, r in enumerate(resolved):
+        by_line.setdefault(r.material.line_id, []).append(i)
+    codes: dict[int, str] = {}
+    for line_id, indexes in sorted(by_line.items()):
+        prefix = session.get(ProgrammeLine, line_id).sample_prefix
+        for i, number in zip(
+            indexes, next_numbers(session, prefix, now.year, len(indexes)), strict=True
+        ):
+            codes[i] = format_code(prefix, now.year, number)
+    samples = []
+    for i, (req, r) in enumerate(zip(requests, resolved, strict=True)):
+        # Related objects are set, not just their ids, so answering needs no further queries.
+        sample = Sample(
+            code=codes[i],
+            line=r.material.line,
+            material=r.material,
+            lot=r.lot,
+            owner=r.owner,
+            parent=None,
+            partitions=[],
+            storage_location=req.storage_location,
+            description=req.description,
+            registered_at=now,
+            registered_by_id=actor.id,
+            analyses=[Analysis(method_id=m.id, method=m) for m in r.methods],
+        )
+        session.add(sample)
+        samples.append(sample)
+    session.flush()
+    for sample in samples:
+        after = audit.snapshot(sample) | {"analyses": [a.method.key for a in sample.analyses]}
+        audit.record(session, actor, "sample.register", "sample", sample.code, None, after)
+    return samples
+
+
+def register_partitions(
+    session: Session,
+    actor: User,
+    parent: Sample,
+    count: int,
+    storage_location: str = "",
+    methods: list[str] | None = None,
+) -> list[Sample]:
+    """Sub-samples NTK-2026-000123-01, -02, ... that keep their parent, lot, material and owner."""
+    require_role(actor, REGISTRARS, "register partitions")
+    if parent.parent_id is not None:
+        raise WorkflowError(f"{parent.code} is itself a partition; partition its parent")
+    if parent.state in ("cancelled", "rejected", "invalid"):
+        raise WorkflowError(f"{parent.code} is {parent.state}; it cannot be partitioned")
+    if not 1 <= count <= 99:
+        raise InputError("count", "give 1 to 99 partitions")
+    # Lock the parent so two requests do not hand out the same partition number.
+    session.scalar(select(Sample.id).where(Sample.id == parent.id).with_for_update())
+    existing = session.scalar(select(func.count()).where(Sample.parent_id == parent.id)) or 0
+    if existing + count > 99:
+        raise InputError("count", f"{parent.code} has {existing} partitions; at most 99")
+    part_methods, problems = _find_methods(session, methods or [])
+    if problems:
+        raise InputError({"methods": problems})
+    now = utcnow()
+    received = parent.state != "registered"
+    parts = []
+    for k in range(existing + 1, existing + count + 1):
+        part = Sample(
+            code=f"{parent.code}-{k:02d}",
+            line_id=parent.line_id,
+            material_id=parent.material_id,
+            lot_id=parent.lot_id,
+            owner_org_id=parent.owner_org_id,
+            parent_id=parent.id,
+            state="received" if received else "registered",
+            received_at=now if received else None,
+            storage_location=storage_location or parent.storage_location,
+            description=f"partition {k} of {parent.code}",
+            registered_at=now,
+            registered_by_id=actor.id,
+        )
+        part.analyses = [Analysis(method_id=m.id, method=m) for m in part_methods]
+        session.add(part)
+        parts.append(part)
+    session.flush()
+    for part in parts:
+        audit.record(
+            session, actor, "sample.partition", "sample", part.code, None, audit.snapshot(part)
+        )
+    return parts
+
+
+def update_storage(session: Session, actor: User, sample: Sample, storage_location: str) -> Sample:
+    require_role(actor, REGISTRARS, "move samples")
+    before = audit.snapshot(sample)
+    sample.storage_location = storage_location
+    audit.record(
+        session, actor, "sample.store", "sample", sample.code, before, audit.snapshot(sample)
+    )
+    return sample

@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from lims.kernel.models.sample import ANALYSIS_STATES, INPUT_STREAMS, SAMPLE_STATES
+from lims.samples.results import reported
+from lims.web.schemas import Amount, key_of
+
+Aware = fields.AwareDateTime  # a time without a UTC offset is refused, not guessed
+
+
+class LotSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    installation = key_of("installation.key")
+    line = key_of("installation.line.key")
+    material = key_of("material.key")
+    owner = key_of("owner.key")
+    production_start = fields.DateTime()
+    production_end = fields.DateTime()
+    input_stream = fields.String()
+    source = fields.String()
+    recycled_content_pct = Amount()
+    created_at = fields.DateTime()
+
+
+class LotCreateSchema(Schema):
+    code = fields.String(
+        required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}$")
+    )
+    installation = fields.String(required=True)
+    material = fields.String(required=True)
+    owner = fields.String(required=True, metadata={"description": "Owner organization key."})
+    production_start = Aware(required=True)
+    production_end = Aware(
+        required=True, metadata={"description": "Exclusive: the window is [start, end)."}
+    )
+    input_stream = fields.String(required=True, validate=validate.OneOf(INPUT_STREAMS))
+    source = fields.String(load_default="", validate=validate.Length(max=400))
+    recycled_content_pct = Amount(required=True, validate=validate.Range(0, 100))
+
+
+class LotQuerySchema(Schema):
+    material = fields.String()
+    installation = fields.String()
+    line = fields.String()
+    owner = fields.String()
+    q = fields.String(metadata={"description": "Text in the lot code or source."})
+    produced_from = Aware(metadata={"description": "Production start at or after."})
+    produced_to = Aware(metadata={"description": "Production start before."})
+
+
+class AnalysisSchema(Schema):
+    id = fields.Integer()
+    sample_id = key_of("sample.code")
+    method = key_of("method.key")
+    property = key_of("method.property")
+    state = fields.String()
+    value = fields.Method("_value", metadata={"description": "Decimal string at the method's decimals."})
+    below_detection_limit = fields.Boolean()
+    result = fields.Method("_result", metadata={"description": "As reported: '12.34' or '< 0.05'."})
+    unit = fields.String(allow_none=True)
+    uncertainty = fields.Method("_uncertainty", metadata={"description": "Expanded uncertainty (k=2)."})
+    evaluation = fields.String(
+        allow_none=True, metadata={"description": "in_spec, warn or out_of_spec (computed)."}
+    )
+    instrument = fields.String()
+    analyst = key_of("analyst.username")
+    measured_at = fields.DateTime(allow_none=True)
+    submitted_by = key_of("submitted_by.username")
+    submitted_at = fields.DateTime(allow_none=True)
+    verified_by = key_of("verified_by.username")
+    verified_at = fields.DateTime(allow_none=True)
+    retest_of = fields.Integer(attribute="retest_of_id", allow_none=True)
+    retract_reason = fields.String()
+
+    def _value(self, a) -> str | None:
+        value = reported(a.value, a.method)
+        return None if value is None else str(value)
+
+    def _uncertainty(self, a) -> str | None:
+        value = reported(a.uncertainty, a.method)
+        return None if value is None else str(value)
+
+    def _result(self, a) -> str | None:
+        value = self._value(a)
+        if value is None:
+            return None
+        return f"< {value}" if a.below_detection_limit else value
+
+
+class ResultSchema(Schema):
+    value = fields.Raw(
+        required=True,
+        metadata={"description": "A number, or '< L' for a result below the detection limit L."},
+    )
+    unit = fields.String(required=True, metadata={"description": "Must be the method's unit."})
+    uncertainty = fields.Raw(
+        allow_none=True, metadata={"description": "Expanded (k=2); default from the method."}
+    )
+    instrument = fields.String(load_default="", validate=validate.Length(max=100))
+    analyst = fields.String(metadata={"description": "Username; default: the submitter."})
+    measured_at = Aware()
+
+
+class AnalysisQuerySchema(Schema):
+    sample = fields.String(metadata={"description": "Sample ID."})
+    state = fields.String(validate=validate.OneOf(ANALYSIS_STATES))
+    method = fields.String()
+
+
+class SampleSchema(Schema):
+    sample_id = fields.String(attribute="code")
+    line = key_of("line.key")
+    material = key_of("material.key")
+    lot = key_of("lot.code")
+    owner = key_of("owner.key")
+    parent = key_of("parent.code")
+    state = fields.String()
+    storage_location = fields.String()
+    description = fields.String()
+    registered_at = fields.DateTime()
+    received_at = fields.DateTime(allow_none=True)
+    grade = fields.String(allow_none=True)
+
+
+class SampleDetailSchema(SampleSchema):
+    grade_reasons = fields.Dict(allow_none=True)
+    graded_at = fields.DateTime(allow_none=True)
+    partitions = fields.Function(lambda s: [p.code for p in s.partitions])
+    analyses = fields.List(fields.Nested(AnalysisSchema))
+
+
+class SampleCreateSchema(Schema):
+    lot = fields.String(metadata={"description": "Lot code; material and owner follow from it."})
+    material = fields.String(metadata={"description": "Material key (when no lot)."})
+    owner = fields.String(metadata={"description": "Owner organization key (when no lot)."})
+    storage_location = fields.String(load_default="", validate=validate.Length(max=120))
+    description = fields.String(load_default="", validate=validate.Length(max=400))
+    methods = fields.List(
+        fields.String(), metadata={"description": "Method keys; default: the material's test plan."}
+    )
+
+
+class BulkSampleSchema(Schema):
+    samples = fields.List(
+        fields.Nested(SampleCreateSchema), required=True, validate=validate.Length(1, 1000)
+    )
+
+
+class SampleListSchema(Schema):
+    samples = fields.List(fields.Nested(SampleSchema))
+
+
+class SampleQuerySchema(Schema):
+    state = fields.String(validate=validate.OneOf(SAMPLE_STATES))
+    material = fields.String()
+    line = fields.String()
+    lot = fields.String(metadata={"description": "Lot code."})
+    owner = fields.String()
+    q = fields.String(
+        metadata={"description": "Text in the sample ID, description or storage location."}
+    )
+    registered_from = Aware()
+    registered_to = Aware()
+
+
+class ReceiveSchema(Schema):
+    storage_location = fields.String(validate=validate.Length(max=120))
+
+
+class StorageSchema(Schema):
+    storage_location = fields.String(required=True, validate=validate.Length(max=120))
+
+
+class PartitionSchema(Schema):
+    count = fields.Integer(load_default=1, validate=validate.Range(1, 99))
+    storage_location = fields.String(load_default="", validate=validate.Length(max=120))
+    methods = fields.List(fields.String(), load_default=list)
+
+
+class LabelQuerySchema(Schema):
+    format = fields.String(load_default="png", validate=validate.OneOf(("png", "pdf")))
+
+
+class ImportResultSchema(Schema):
+    imported = fields.Integer()
+    analyses = fields.List(fields.Nested(AnalysisSchema))
+
+
+class AuditEventSchema(Schema):
+    seq = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity_id = fields.String()
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+class AuditQuerySchema(Schema):
+    entity_type = fields.String()
+    entity_id = fields.String()
+    action = fields.String()
+
+
+class ChainReportSchema(Schema):
+    ok = fields.Boolean()
+    events = fields.Integer()
+    broken_seq = fields.Integer(allow_none=True)
+    reason = fields.String()

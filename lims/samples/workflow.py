@@ -1,0 +1,279 @@
+"""The one place that moves samples and analyses between states.
+
+Sample: registered -receive-> received -(all analyses submitted)-> to_be_verified
+        -(all verified)-> verified -certify-> certified -invalidate-> invalid;
+        registered -cancel-> cancelled; received -reject-> rejected.
+Analysis: unassigned -submit-> submitted -verify-> verified; submitted -retract-> retracted and
+        submitted|verified -retest-> retracted, each creating a new unassigned analysis (the
+        original is kept). A sample follows its analyses between received, to_be_verified and
+        verified; reaching verified computes its grade, leaving it clears the grade.
+
+A transition that is not allowed raises WorkflowError with the reason (HTTP 409); each one
+writes an audit event in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from lims.audit import service as audit
+from lims.kernel.clock import utcnow
+from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.models import Analysis, Sample, User
+from lims.permissions import require_role
+from lims.samples import grading
+from lims.samples.results import analysis_result, as_result, load_spec, measure
+
+HANDLERS = ("admin", "technician", "reviewer")
+REVIEWERS = ("admin", "reviewer")
+# Sample states in which results may be entered, retracted or retested.
+_TESTING = ("received", "to_be_verified", "verified")
+
+
+def _move_sample(
+    session: Session, actor: User | None, sample: Sample, action: str, to: str, **changes
+) -> None:
+    before = audit.snapshot(sample)
+    sample.state = to
+    for key, value in changes.items():
+        setattr(sample, key, value)
+    audit.record(
+        session, actor, f"sample.{action}", "sample", sample.code, before, audit.snapshot(sample)
+    )
+
+
+def _require_sample_state(sample: Sample, allowed: tuple[str, ...], doing: str) -> None:
+    if sample.state not in allowed:
+        raise WorkflowError(
+            f"cannot {doing} sample {sample.code}: it is {sample.state} (needs {' or '.join(allowed)})"
+        )
+
+
+def receive(
+    session: Session, actor: User, sample: Sample, storage_location: str | None = None
+) -> Sample:
+    require_role(actor, HANDLERS, "receive samples")
+    _require_sample_state(sample, ("registered",), "receive")
+    changes: dict[str, object] = {"received_at": utcnow()}
+    if storage_location:
+        changes["storage_location"] = storage_location
+    _move_sample(session, actor, sample, "receive", "received", **changes)
+    _settle(session, actor, sample)
+    return sample
+
+
+def cancel(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    require_role(actor, HANDLERS, "cancel samples")
+    _require_sample_state(sample, ("registered",), "cancel")
+    _move_sample(
+        session,
+        actor,
+        sample,
+        "cancel",
+        "cancelled",
+        description=_note(sample, "cancelled", reason),
+    )
+    return sample
+
+
+def reject(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    require_role(actor, HANDLERS, "reject samples")
+    _require_sample_state(sample, ("received",), "reject")
+    if any(a.state in ("submitted", "verified") for a in sample.analyses):
+        raise WorkflowError(
+            f"cannot reject sample {sample.code}: it has results; retract them first"
+        )
+    _move_sample(
+        session, actor, sample, "reject", "rejected", description=_note(sample, "rejected", reason)
+    )
+    return sample
+
+
+def certify_sample(session: Session, sample: Sample, user: User) -> Sample:
+    """The state change behind a certificate: the certificate service calls this in its transaction."""
+    require_role(user, REVIEWERS, "certify samples")
+    _require_sample_state(sample, ("verified",), "certify")
+    _move_sample(session, user, sample, "certify", "certified")
+    return sample
+
+
+def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    require_role(actor, REVIEWERS, "invalidate samples")
+    _require_sample_state(sample, ("certified",), "invalidate")
+    _move_sample(
+        session,
+        actor,
+        sample,
+        "invalidate",
+        "invalid",
+        description=_note(sample, "invalidated", reason),
+    )
+    # ISO/IEC 17025 7.8.8: the certificates covering the sample are withdrawn with it.
+    from lims.certificates import service as certificates
+
+    certificates.withdraw_for_sample(session, actor, sample, reason)
+    return sample
+
+
+def _note(sample: Sample, what: str, reason: str) -> str:
+    if not reason.strip():
+        raise InputError("reason", f"say why the sample is {what}")
+    note = f"{what}: {reason.strip()}"
+    # The column holds 400 characters: the newest note is kept whole, older text gives way.
+    return ((f"{sample.description} | " if sample.description else "") + note)[-400:]
+
+
+def _record_analysis(
+    session: Session, actor: User, analysis: Analysis, action: str, before: dict | None
+) -> None:
+    after = audit.snapshot(analysis) | {
+        "sample": analysis.sample.code,
+        "method": analysis.method.key,
+    }
+    audit.record(session, actor, f"analysis.{action}", "analysis", analysis.id, before, after)
+
+
+def submit(
+    session: Session,
+    actor: User,
+    analysis: Analysis,
+    *,
+    value: object,
+    unit: str,
+    uncertainty: object | None = None,
+    instrument: str = "",
+    analyst: User | None = None,
+    measured_at: datetime | None = None,
+) -> Analysis:
+    """Enter a result: unit checked, value rounded, spec evaluation computed (never entered)."""
+    require_role(actor, HANDLERS, "enter results")
+    sample = analysis.sample
+    if analysis.state != "unassigned":
+        raise WorkflowError(
+            f"analysis {analysis.id} is {analysis.state}; a result can be entered only once (retest instead)"
+        )
+    _require_sample_state(sample, ("received", "to_be_verified"), "enter results for")
+    measured = measure(analysis.method, value, unit, uncertainty)
+    spec = load_spec(session, sample.material_id)
+    evaluation = None
+    if spec is not None:
+        evaluation, _ = grading.evaluate(
+            spec, analysis.method.property, as_result(analysis.method, measured)
+        )
+    before = audit.snapshot(analysis)
+    now = utcnow()
+    analysis.value = measured.value
+    analysis.below_detection_limit = measured.below_detection_limit
+    analysis.uncertainty = measured.uncertainty
+    analysis.unit = analysis.method.unit
+    analysis.instrument = instrument
+    analysis.analyst_id = (analyst or actor).id
+    analysis.measured_at = (measured_at or now).astimezone(UTC)
+    analysis.evaluation = evaluation
+    analysis.state = "submitted"
+    analysis.submitted_by_id = actor.id
+    analysis.submitted_at = now
+    _record_analysis(session, actor, analysis, "submit", before)
+    _settle(session, actor, sample)
+    return analysis
+
+
+def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
+    require_role(actor, REVIEWERS, "verify results")
+    if analysis.state != "submitted":
+        raise WorkflowError(
+            f"analysis {analysis.id} is {analysis.state}; only a submitted result can be verified"
+        )
+    if analysis.submitted_by_id == actor.id:
+        raise WorkflowError(
+            f"analysis {analysis.id} was submitted by {actor.username}; another user must verify it (four eyes)"
+        )
+    before = audit.snapshot(analysis)
+    analysis.state = "verified"
+    analysis.verified_by_id = actor.id
+    analysis.verified_at = utcnow()
+    _record_analysis(session, actor, analysis, "verify", before)
+    _settle(session, actor, analysis.sample)
+    return analysis
+
+
+def retract(session: Session, actor: User, analysis: Analysis, reason: str) -> Analysis:
+    """A reviewer refuses a submitted result; a new analysis for the same method is created."""
+    require_role(actor, REVIEWERS, "retract results")
+    if analysis.state != "submitted":
+        raise WorkflowError(
+            f"analysis {analysis.id} is {analysis.state}; only a submitted result can be retracted"
+        )
+    return _replace(session, actor, analysis, "retract", reason)
+
+
+def retest(session: Session, actor: User, analysis: Analysis, reason: str) -> Analysis:
+    """Measure again: the original (submitted or verified) is retracted and kept; returns the new analysis."""
+    require_role(actor, HANDLERS, "request retests")
+    if analysis.state not in ("submitted", "verified"):
+        raise WorkflowError(
+            f"analysis {analysis.id} is {analysis.state}; only a result can be retested"
+        )
+    return _replace(session, actor, analysis, "retest", reason)
+
+
+def _replace(
+    session: Session, actor: User, analysis: Analysis, action: str, reason: str
+) -> Analysis:
+    sample = analysis.sample
+    _require_sample_state(sample, _TESTING, action)
+    if not reason.strip():
+        raise InputError("reason", f"say why the result is {action}ed")
+    before = audit.snapshot(analysis)
+    analysis.state = "retracted"
+    analysis.retract_reason = f"{action}: {reason.strip()}"[:400]
+    _record_analysis(session, actor, analysis, action, before)
+    new = Analysis(method_id=analysis.method_id, method=analysis.method, retest_of_id=analysis.id)
+    sample.analyses.append(new)
+    session.flush()
+    _record_analysis(session, actor, new, "create", None)
+    _settle(session, actor, sample)
+    return new
+
+
+def _settle(session: Session, actor: User, sample: Sample) -> None:
+    """Move the sample to the state its analyses imply; grade it when all are verified."""
+    if sample.state not in _TESTING:
+        return
+    active = [a for a in sample.analyses if a.state != "retracted"]
+    if not active or any(a.state == "unassigned" for a in active):
+        target = "received"
+    elif all(a.state == "verified" for a in active):
+        target = "verified"
+    else:
+        target = "to_be_verified"
+    if target == sample.state:
+        return
+    if target == "verified":
+        outcome = _grade(session, sample, active)
+        _move_sample(
+            session,
+            actor,
+            sample,
+            "verified",
+            target,
+            grade=outcome.grade,
+            grade_reasons=outcome.reasons,
+            graded_at=utcnow(),
+        )
+    else:
+        _move_sample(
+            session, actor, sample, target, target, grade=None, grade_reasons=None, graded_at=None
+        )
+
+
+def _grade(session: Session, sample: Sample, analyses: list[Analysis]) -> grading.GradeOutcome:
+    spec = load_spec(session, sample.material_id)
+    if spec is None:
+        return grading.GradeOutcome(
+            "ungraded", {"_": f"no grade specification for {sample.material.key}"}
+        )
+    results = {a.method.property: analysis_result(a) for a in analyses}
+    return grading.grade_sample(spec, results)

@@ -1,1 +1,0 @@
-"""marshmallow schemas: the one definition of what the API accepts and returns."""

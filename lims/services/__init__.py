@@ -1,1 +1,0 @@
-"""Domain services: they take a Session and know nothing about HTTP."""
