@@ -1,10 +1,16 @@
-"""Who may see what: a customer sees only its own organization's lots, samples and results.
+"""Who may do what, in one place.
 
-Every query for those objects goes through these functions, so the rule lives in one place.
-A foreign object is reported as not found, never as forbidden (that would confirm it exists).
+Roles grant capabilities (ROLE_CAPABILITIES); services, API and pages ask for a capability,
+never for a list of roles, so adding a role or moving a right is one edit here.
+
+Who may see what: a customer sees only its own organization's lots, samples and results.
+Every query for those objects goes through the scope/get functions below. A foreign object is
+reported as not found, never as forbidden (that would confirm it exists).
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
@@ -14,9 +20,64 @@ from lims.kernel.errors import Forbidden, NotFound
 from lims.kernel.models import Analysis, Lot, Sample, User
 
 
-def require_role(user: User, roles: tuple[str, ...], doing: str) -> None:
-    if user.role not in roles:
-        raise Forbidden(f"role {user.role!r} may not {doing} (needs {' or '.join(roles)})")
+class Capability(StrEnum):
+    """What a role may do; the value reads as the end of "may not ..." in an error."""
+
+    CREATE_LOTS = "create lots"
+    REGISTER_SAMPLES = "register and move samples"
+    HANDLE_SAMPLES = "receive samples and enter results"
+    REVIEW_RESULTS = "verify results and certify samples"
+    ISSUE_CERTIFICATES = "issue certificates"
+    SHARE_CERTIFICATES = "share certificates"
+    READ_CERTIFICATES = "read certificates"
+    READ_PROCESS_DATA = "read process data"
+    REQUEST_PREDICTIONS = "request grade predictions"
+    SEE_MODELS = "see grade models"
+    READ_AUDIT = "read the audit trail"
+    ADMINISTER = "administer users and organizations"
+
+
+_STAFF = {
+    Capability.READ_PROCESS_DATA,
+    Capability.REQUEST_PREDICTIONS,
+    Capability.READ_AUDIT,
+    Capability.CREATE_LOTS,
+}
+_LAB = _STAFF | {
+    Capability.REGISTER_SAMPLES,
+    Capability.HANDLE_SAMPLES,
+    Capability.READ_CERTIFICATES,
+}
+_REVIEW = _LAB | {
+    Capability.REVIEW_RESULTS,
+    Capability.ISSUE_CERTIFICATES,
+    Capability.SEE_MODELS,
+}
+
+ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    "technician": frozenset(_LAB),
+    "reviewer": frozenset(_REVIEW),
+    "admin": frozenset(_REVIEW | {Capability.SHARE_CERTIFICATES, Capability.ADMINISTER}),
+    "engineer": frozenset(_STAFF | {Capability.SEE_MODELS}),
+    "customer": frozenset({Capability.READ_CERTIFICATES}),
+}
+
+
+def can(user: User | None, capability: Capability) -> bool:
+    return user is not None and capability in ROLE_CAPABILITIES.get(user.role, frozenset())
+
+
+def roles_with(capability: Capability) -> tuple[str, ...]:
+    return tuple(role for role, caps in ROLE_CAPABILITIES.items() if capability in caps)
+
+
+def require(user: User, capability: Capability, doing: str | None = None) -> None:
+    """Raises Forbidden (403) unless the user's role grants the capability."""
+    if not can(user, capability):
+        raise Forbidden(
+            f"role {user.role!r} may not {doing or capability.value}"
+            f" (needs {' or '.join(roles_with(capability))})"
+        )
 
 
 def scope_lots(stmt: Select, user: User) -> Select:

@@ -1,4 +1,5 @@
-"""Time-series store: interface (base) and the SQLite and InfluxDB implementations."""
+"""Time-series store: interface (base) and the SQLite and InfluxDB implementations, and
+open_store() choosing one by the settings (here, so base never imports an implementation)."""
 
 from ingest.store.base import (
     Bucket,
@@ -8,7 +9,6 @@ from ingest.store.base import (
     StoreError,
     StoreUnavailable,
     TimeSeriesStore,
-    open_store,
 )
 
 __all__ = [
@@ -21,3 +21,22 @@ __all__ = [
     "TimeSeriesStore",
     "open_store",
 ]
+
+
+def open_store(settings) -> TimeSeriesStore:
+    """The store chosen by settings.timeseries_backend: "sqlite" (default) or "influxdb"."""
+    backend = settings.timeseries_backend
+    if backend == "sqlite":
+        from ingest.store.sqlite_store import SQLiteStore
+
+        return SQLiteStore(settings.timeseries_sqlite_path)
+    if backend == "influxdb":
+        from ingest.store.influx_store import InfluxStore
+
+        return InfluxStore(
+            url=settings.influx_url,
+            token=settings.influx_token,
+            org=settings.influx_org,
+            bucket=settings.influx_bucket,
+        )
+    raise ValueError(f"timeseries_backend must be 'sqlite' or 'influxdb', not {backend!r}")

@@ -117,22 +117,3 @@ class TimeSeriesStore(Protocol):
         """True when the store answers now."""
 
     def close(self) -> None: ...
-
-
-def open_store(settings) -> TimeSeriesStore:
-    """The store chosen by settings.timeseries_backend: "sqlite" (default) or "influxdb"."""
-    backend = settings.timeseries_backend
-    if backend == "sqlite":
-        from ingest.store.sqlite_store import SQLiteStore
-
-        return SQLiteStore(settings.timeseries_sqlite_path)
-    if backend == "influxdb":
-        from ingest.store.influx_store import InfluxStore
-
-        return InfluxStore(
-            url=settings.influx_url,
-            token=settings.influx_token,
-            org=settings.influx_org,
-            bucket=settings.influx_bucket,
-        )
-    raise ValueError(f"timeseries_backend must be 'sqlite' or 'influxdb', not {backend!r}")

@@ -5,13 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from lims.audit import service as audit
+from lims.audit.schemas import AuditEventSchema, AuditQuerySchema, ChainReportSchema
 from lims.kernel.models import AuditEvent
-from lims.people.accounts import STAFF_ROLES
-from lims.people.session import require_user
-from lims.permissions import require_role
-from lims.samples.schemas import AuditEventSchema, AuditQuerySchema, ChainReportSchema
+from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
+from lims.web.session import require_user
 
 blp = blueprint("audit", "/audit", "Append-only, hash-chained audit trail.")
 BLUEPRINTS = (blp,)
@@ -22,7 +21,7 @@ BLUEPRINTS = (blp,)
 @blp.response(200, AuditEventSchema(many=True))
 @blp.paginate()
 def events(args: dict, pagination_parameters):
-    require_role(require_user(), STAFF_ROLES, "read the audit trail")
+    require(require_user(), Capability.READ_AUDIT, "read the audit trail")
     stmt = select(AuditEvent).order_by(AuditEvent.seq)
     for name in ("entity_type", "entity_id", "action"):
         if name in args:
@@ -33,5 +32,5 @@ def events(args: dict, pagination_parameters):
 @blp.route("/verify")
 @blp.response(200, ChainReportSchema)
 def verify():
-    require_role(require_user(), STAFF_ROLES, "verify the audit trail")
+    require(require_user(), Capability.READ_AUDIT, "verify the audit trail")
     return audit.verify_chain(db())

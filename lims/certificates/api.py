@@ -24,10 +24,10 @@ from lims.certificates.schemas import (
 from lims.kernel.errors import NotFound
 from lims.kernel.models import Lot
 from lims.kernel.models.certificate import Certificate
-from lims.people.session import require_user
-from lims.permissions import get_sample, require_role, scope_lots
+from lims.permissions import Capability, get_sample, require, scope_lots
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
+from lims.web.session import require_user
 
 blp = blueprint("certificates", "/certificates", "Certificates of analysis: issue, find, download, share.")
 public_blp = blueprint(
@@ -74,7 +74,7 @@ class Certificates(MethodView):
     def post(self, data: dict):
         """Issue a certificate for a verified sample, or for a lot from its verified samples."""
         user = require_user()
-        require_role(user, service.ISSUERS, "issue certificates")
+        require(user, Capability.ISSUE_CERTIFICATES)
         issuer = service.Issuer.from_settings(settings())
         options = {k: data[k] for k in ("condition", "deviations", "replaces") if k in data}
         if "sample" in data:
@@ -118,7 +118,7 @@ class Grants(MethodView):
     def get(self, cert_id: int):
         user = require_user()
         cert = service.get(db(), user, cert_id)
-        require_role(user, service.GRANTORS + service.ISSUERS, "see who a certificate is shared with")
+        require(user, Capability.ISSUE_CERTIFICATES, "see who a certificate is shared with")
         return cert.grants
 
     @blp.arguments(GrantCreateSchema)

@@ -7,9 +7,7 @@ import json
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from lims.kernel.models.certificate import CERTIFICATE_STATUSES
-from lims.web.schemas import key_of
-
-Aware = fields.AwareDateTime  # a time without a UTC offset is refused, not guessed
+from lims.web.schemas import Aware, key_of
 
 
 class CertificateSchema(Schema):

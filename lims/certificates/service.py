@@ -33,15 +33,13 @@ from lims.kernel.errors import InputError, NotFound, WorkflowError
 from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample, User
 from lims.kernel.models.certificate import Certificate, CertificateGrant, certificate_sample
 from lims.kernel.settings import Settings
-from lims.permissions import require_role
+from lims.permissions import Capability, require
 from lims.samples import grading, workflow
 from lims.samples.registration import format_code, next_numbers
 from lims.samples.results import load_spec
 
 SCHEMA = "recyclab-coa/1"
 TITLE = "Certificate of Analysis"
-ISSUERS = workflow.REVIEWERS
-GRANTORS = ("admin",)
 REMARK = "The results relate only to the items tested."
 END = "End of certificate"
 DEFAULT_CONDITION = "No anomalies recorded at receipt."
@@ -462,7 +460,7 @@ def issue_for_sample(
     deviations: list[str] | None = None,
     replaces: str | None = None,
 ) -> Certificate:
-    require_role(actor, ISSUERS, "issue certificates")
+    require(actor, Capability.ISSUE_CERTIFICATES)
     _lock_sample(session, sample)
     if sample.state != "verified":
         raise WorkflowError(
@@ -504,7 +502,7 @@ def issue_for_lot(
     A revision of a withdrawn lot certificate also keeps the samples of the old certificate that
     are still certified (the invalidated ones drop out), next to any newly verified ones.
     """
-    require_role(actor, ISSUERS, "issue certificates")
+    require(actor, Capability.ISSUE_CERTIFICATES)
     samples = session.scalars(
         select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).with_for_update(of=Sample)
     ).all()
@@ -590,7 +588,7 @@ def grant(
     session: Session, actor: User, cert: Certificate, organization_key: str
 ) -> CertificateGrant:
     """Share a certificate with another organization (a buyer); idempotent."""
-    require_role(actor, GRANTORS, "share certificates")
+    require(actor, Capability.SHARE_CERTIFICATES)
     org = session.scalar(select(Organization).where(Organization.key == organization_key))
     if org is None:
         raise InputError("organization", f"unknown organization {organization_key!r}")
@@ -600,7 +598,7 @@ def grant(
 
 
 def revoke_grant(session: Session, actor: User, cert: Certificate, organization_key: str) -> None:
-    require_role(actor, GRANTORS, "share certificates")
+    require(actor, Capability.SHARE_CERTIFICATES)
     found = next((g for g in cert.grants if g.organization.key == organization_key), None)
     if found is None:
         raise NotFound(f"certificate {cert.number} is not shared with {organization_key!r}")

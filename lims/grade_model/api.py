@@ -12,15 +12,14 @@ from analytics.registry import ArtifactRefused
 from analytics.simulator.physics import SIMULATED
 from ingest.registry import load_registry
 from lims.kernel.errors import DomainError, InputError, NotFound
-from lims.people.session import require_user
-from lims.permissions import get_lot, get_sample, require_role
-from lims.process.pages import timeseries_store
+from lims.permissions import Capability, get_lot, get_sample, require
 from lims.web.api_blueprint import blueprint
 from lims.web.request_db import db
+from lims.web.session import require_user
+from lims.web.timeseries import timeseries_store
 
 blp = blueprint("predictions", "", "Predicted grade of a lot from its process window (grade model).")
 BLUEPRINTS = (blp,)
-PREDICTORS = ("admin", "technician", "reviewer", "engineer")
 _registry = cache(load_registry)
 
 
@@ -80,7 +79,7 @@ class LotPrediction(MethodView):
     def post(self, data: dict, lot_id: int):
         """Predict the lot's grade now with the production model and store the prediction."""
         user = require_user()
-        require_role(user, PREDICTORS, "request grade predictions")
+        require(user, Capability.REQUEST_PREDICTIONS, "request grade predictions")
         lot = get_lot(db(), user, lot_id)
         sample = None
         if data.get("sample"):

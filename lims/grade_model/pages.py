@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 
 from analytics import registry
 from lims.kernel.models.analytics import ModelVersion, Prediction
-from lims.people.session import MODELS, login_required
+from lims.permissions import Capability
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
+from lims.web.session import login_required
 
 bp = web_blueprint("models_pages", __name__, url_prefix="/models")
 
@@ -18,7 +19,7 @@ RECENT_PREDICTIONS = 50
 
 
 @bp.get("/")
-@login_required(*MODELS)
+@login_required(Capability.SEE_MODELS)
 def versions():
     return render_template("models/versions.html", versions=registry.list_versions(db()))
 
@@ -48,7 +49,7 @@ def calibration_points(reliability: list[dict], size: int = 260, pad: int = 30) 
 
 
 @bp.get("/<version>")
-@login_required(*MODELS)
+@login_required(Capability.SEE_MODELS)
 def version(version: str):
     mv = db().scalar(select(ModelVersion).where(ModelVersion.version == version))
     if mv is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from argon2 import PasswordHasher
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
+from lims.identity import token_hash
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError, NotFound
 from lims.kernel.models import ApiToken, Organization, User
@@ -18,7 +18,6 @@ from lims.kernel.models.user import ROLES
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rcl_"
-STAFF_ROLES = ("admin", "technician", "reviewer", "engineer")
 # Run against unknown usernames too, so login time does not tell which usernames exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
@@ -44,22 +43,10 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def _token_hash(token: str) -> str:
-    # Tokens carry 256 random bits, so a fast unsalted hash is enough to make a stolen table useless.
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
-    if row is None or row.revoked_at is not None or not row.user.active:
-        return None
-    return row.user
-
-
 def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is never stored and cannot be shown again."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=owner.id, name=name, token_hash=_token_hash(token), prefix=token[:10])
+    row = ApiToken(user_id=owner.id, name=name, token_hash=token_hash(token), prefix=token[:10])
     session.add(row)
     session.flush()
     audit.record(session, actor, "token.create", "api_token", row.id, None, audit.snapshot(row))

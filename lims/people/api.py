@@ -16,15 +16,14 @@ from lims.people.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
-from lims.people.session import require_user
-from lims.permissions import require_role
+from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint
 from lims.web.request_db import db
+from lims.web.session import require_user
 
 orgs_blp = blueprint("organizations", "/organizations", "The lab, customers and suppliers.")
 users_blp = blueprint("users", "/users", "Users and roles (admin).")
 BLUEPRINTS = (orgs_blp, users_blp)
-ADMIN = ("admin",)
 
 
 def _orgs(user: User):
@@ -49,7 +48,7 @@ class Organizations(MethodView):
     @orgs_blp.response(201, OrganizationSchema)
     def post(self, data: dict):
         user = require_user()
-        require_role(user, ADMIN, "create organizations")
+        require(user, Capability.ADMINISTER, "create organizations")
         return auth_service.create_organization(db(), user, **data)
 
 
@@ -63,7 +62,7 @@ class OrganizationByKey(MethodView):
     @orgs_blp.response(200, OrganizationSchema)
     def patch(self, data: dict, key: str):
         user = require_user()
-        require_role(user, ADMIN, "change organizations")
+        require(user, Capability.ADMINISTER, "change organizations")
         return auth_service.update_organization(db(), user, _org(user, key), data)
 
 
@@ -80,14 +79,14 @@ def _user(caller: User, username: str) -> User:
 class Users(MethodView):
     @users_blp.response(200, UserSchema(many=True))
     def get(self):
-        require_role(require_user(), ADMIN, "list users")
+        require(require_user(), Capability.ADMINISTER, "list users")
         return db().scalars(select(User).options(joinedload(User.organization)).order_by(User.id)).all()
 
     @users_blp.arguments(UserCreateSchema)
     @users_blp.response(201, UserSchema)
     def post(self, data: dict):
         caller = require_user()
-        require_role(caller, ADMIN, "create users")
+        require(caller, Capability.ADMINISTER, "create users")
         org = db().scalar(select(Organization).where(Organization.key == data.pop("organization")))
         if org is None:
             raise InputError("organization", "unknown organization")
@@ -104,5 +103,5 @@ class UserByName(MethodView):
     @users_blp.response(200, UserSchema)
     def patch(self, data: dict, username: str):
         caller = require_user()
-        require_role(caller, ADMIN, "change users")
+        require(caller, Capability.ADMINISTER, "change users")
         return auth_service.update_user(db(), caller, _user(caller, username), data)

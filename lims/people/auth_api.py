@@ -16,10 +16,10 @@ from lims.people.schemas import (
     TokenSchema,
     UserSchema,
 )
-from lims.people.session import log_in, log_out, require_user
 from lims.web.api_blueprint import blueprint
 from lims.web.request_db import db
 from lims.web.schemas import MessageSchema
+from lims.web.session import log_in, log_out, require_user
 
 login_blp = blueprint("auth", "/auth", "Session login for the web UI.", public=True)
 tokens_blp = blueprint("tokens", "/tokens", "API tokens: created once, stored hashed, revocable.")

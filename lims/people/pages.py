@@ -8,10 +8,10 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from lims.people import accounts as auth_service
-from lims.people.session import current_user, log_in, log_out, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import LANGUAGES
 from lims.web.request_db import db
+from lims.web.session import current_user, log_in, log_out, login_required
 
 bp = web_blueprint("web_auth", __name__)
 

@@ -14,17 +14,16 @@ from sqlalchemy import Select, func, select
 from ingest.status import STATUS_FILE, prometheus_text, read_status
 from ingest.validate import REASONS
 from lims.kernel.models.process import AlarmEvent, IngestReject
-from lims.people.session import require_user
-from lims.permissions import require_role
+from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
+from lims.web.session import require_user
 
 # Process data belongs to the lab's own installations: every lab role reads it, customers do not.
-PROCESS_READERS = ("admin", "technician", "reviewer", "engineer")
 
 
 def _require_process_reader() -> None:
-    require_role(require_user(), PROCESS_READERS, "read process data")
+    require(require_user(), Capability.READ_PROCESS_DATA, "read process data")
 
 
 ingest_blp = blueprint(

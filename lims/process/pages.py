@@ -3,7 +3,6 @@ lot view (a lot's production-window process data beside its lab results)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -15,17 +14,19 @@ from sqlalchemy.orm import selectinload
 
 from analytics import predict
 from ingest.status import STATUS_FILE, read_status
-from ingest.store import Point, StoreError, TimeSeriesStore, open_store
+from ingest.store import Point, StoreError
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError
 from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sensor
 from lims.kernel.models.process import AlarmEvent
-from lims.people.session import PROCESS, login_required
+from lims.permissions import Capability
 from lims.process import charts
-from lims.samples.pages.labels import STATE_NAMES
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, parse_local_datetime
 from lims.web.request_db import db
+from lims.web.session import login_required
+from lims.web.state_names import STATE_NAMES
+from lims.web.timeseries import timeseries_store
 
 bp = web_blueprint("process", __name__, url_prefix="/process")
 
@@ -35,19 +36,6 @@ ALARMS_PER_PAGE = 100
 INGEST_SILENT_AFTER = timedelta(seconds=10)
 # Badge colour (CSS class) of each installation state; the live updates send it along.
 STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
-_store_lock = threading.Lock()
-
-
-def timeseries_store() -> TimeSeriesStore:
-    """One store client per app process, opened on first use (stores are thread-safe)."""
-    extensions = current_app.extensions
-    if "recyclab.store" not in extensions:
-        with _store_lock:
-            if "recyclab.store" not in extensions:
-                extensions["recyclab.store"] = open_store(current_app.config["RECYCLAB"])
-    return extensions["recyclab.store"]
-
-
 def _installations() -> list[Installation]:
     return list(
         db().scalars(
@@ -135,7 +123,7 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
 
 
 @bp.get("/")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def dashboard():
     installations = _installations()
     active = _active_alarms()
@@ -151,13 +139,13 @@ def dashboard():
 
 
 @bp.get("/alarms/active")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def active_alarms():
     return render_template("process/_active_alarms.html", active_alarms=_active_alarms())
 
 
 @bp.get("/live.json")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def live_json():
     """Polled every second by the dashboard; cheap: one latest() per installation."""
     active = _active_alarms()
@@ -220,7 +208,7 @@ def _installation(key: str) -> Installation:
 
 
 @bp.get("/installations/<key>")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def installation(key: str):
     """The page comes at once; each chart is fetched on its own (htmx), in parallel."""
     inst = _installation(key)
@@ -246,7 +234,7 @@ def installation(key: str):
 
 
 @bp.get("/installations/<key>/charts/<sensor_key>")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def chart_fragment(key: str, sensor_key: str):
     inst = _installation(key)
     sensor = next((x for x in inst.sensors if x.key == sensor_key), None)
@@ -261,7 +249,7 @@ def chart_fragment(key: str, sensor_key: str):
 
 
 @bp.get("/alarms")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def alarms():
     query = select(AlarmEvent).order_by(AlarmEvent.id.desc())
     installation_key = request.args.get("installation", "")
@@ -282,7 +270,7 @@ def alarms():
 
 
 @bp.get("/lots/<int:lot_id>")
-@login_required(*PROCESS)
+@login_required(Capability.READ_PROCESS_DATA)
 def lot(lot_id: int):
     lot_row = db().get(Lot, lot_id)
     if lot_row is None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, User
-from lims.permissions import get_sample, require_role
+from lims.permissions import Capability, get_sample, require
 from lims.samples import workflow
 
 REQUIRED = ("sample_id", "method", "value", "unit")
@@ -72,7 +72,7 @@ def _import_row(session: Session, actor: User, row: dict[str, str]) -> Analysis:
 
 
 def import_results(session: Session, actor: User, text: str) -> list[Analysis]:
-    require_role(actor, workflow.HANDLERS, "import results")
+    require(actor, Capability.HANDLE_SAMPLES, "import results")
     try:
         table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
     except csv.Error as exc:

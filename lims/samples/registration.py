@@ -25,10 +25,8 @@ from lims.kernel.models import (
     User,
 )
 from lims.kernel.models.sample import INPUT_STREAMS
-from lims.permissions import require_role
+from lims.permissions import Capability, require
 
-REGISTRARS = ("admin", "technician", "reviewer")
-LOT_CREATORS = ("admin", "technician", "reviewer", "engineer")
 MAX_BULK = 1000
 
 
@@ -89,7 +87,7 @@ def create_lot(
     recycled_content_pct: Decimal,
     source: str = "",
 ) -> Lot:
-    require_role(actor, LOT_CREATORS, "create lots")
+    require(actor, Capability.CREATE_LOTS, "create lots")
     if production_start >= production_end:
         raise InputError(
             "production_end", "must be after production_start (window is [start, end))"
@@ -192,7 +190,7 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
 
 def register_samples(session: Session, actor: User, requests: list[SampleRequest]) -> list[Sample]:
     """Register all or none: any bad request raises InputError naming every bad entry by index."""
-    require_role(actor, REGISTRARS, "register samples")
+    require(actor, Capability.REGISTER_SAMPLES, "register samples")
     if not 1 <= len(requests) <= MAX_BULK:
         raise InputError("samples", f"give 1 to {MAX_BULK} samples")
     resolved = [_resolve(session, req) for req in requests]
@@ -245,7 +243,7 @@ def register_partitions(
     methods: list[str] | None = None,
 ) -> list[Sample]:
     """Sub-samples NTK-2026-000123-01, -02, ... that keep their parent, lot, material and owner."""
-    require_role(actor, REGISTRARS, "register partitions")
+    require(actor, Capability.REGISTER_SAMPLES, "register partitions")
     if parent.parent_id is not None:
         raise WorkflowError(f"{parent.code} is itself a partition; partition its parent")
     if parent.state in ("cancelled", "rejected", "invalid"):
@@ -290,7 +288,7 @@ def register_partitions(
 
 
 def update_storage(session: Session, actor: User, sample: Sample, storage_location: str) -> Sample:
-    require_role(actor, REGISTRARS, "move samples")
+    require(actor, Capability.REGISTER_SAMPLES, "move samples")
     before = audit.snapshot(sample)
     sample.storage_location = storage_location
     audit.record(

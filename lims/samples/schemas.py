@@ -4,9 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from lims.kernel.models.sample import ANALYSIS_STATES, INPUT_STREAMS, SAMPLE_STATES
 from lims.samples.results import reported
-from lims.web.schemas import Amount, key_of
-
-Aware = fields.AwareDateTime  # a time without a UTC offset is refused, not guessed
+from lims.web.schemas import Amount, Aware, key_of
 
 
 class LotSchema(Schema):
@@ -186,29 +184,3 @@ class LabelQuerySchema(Schema):
 class ImportResultSchema(Schema):
     imported = fields.Integer()
     analyses = fields.List(fields.Nested(AnalysisSchema))
-
-
-class AuditEventSchema(Schema):
-    seq = fields.Integer()
-    at = fields.DateTime()
-    actor = fields.String()
-    action = fields.String()
-    entity_type = fields.String()
-    entity_id = fields.String()
-    before = fields.Dict(allow_none=True)
-    after = fields.Dict(allow_none=True)
-    prev_hash = fields.String()
-    hash = fields.String()
-
-
-class AuditQuerySchema(Schema):
-    entity_type = fields.String()
-    entity_id = fields.String()
-    action = fields.String()
-
-
-class ChainReportSchema(Schema):
-    ok = fields.Boolean()
-    events = fields.Integer()
-    broken_seq = fields.Integer(allow_none=True)
-    reason = fields.String()

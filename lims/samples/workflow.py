@@ -20,16 +20,104 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.errors import DomainError, InputError, WorkflowError
 from lims.kernel.models import Analysis, Sample, User
-from lims.permissions import require_role
+from lims.permissions import Capability, require
 from lims.samples import grading
 from lims.samples.results import analysis_result, as_result, load_spec, measure
 
-HANDLERS = ("admin", "technician", "reviewer")
-REVIEWERS = ("admin", "reviewer")
 # Sample states in which results may be entered, retracted or retested.
 _TESTING = ("received", "to_be_verified", "verified")
+_ENTERING = ("received", "to_be_verified")
+
+# Who may do what in which state. The guards below and allowed_actions() read these tables, so
+# a page offers exactly the actions the service would accept.
+# sample action -> (capability, sample states, the verb of a refusal)
+SAMPLE_ACTIONS: dict[str, tuple[Capability, tuple[str, ...], str]] = {
+    "receive": (Capability.HANDLE_SAMPLES, ("registered",), "receive"),
+    "cancel": (Capability.HANDLE_SAMPLES, ("registered",), "cancel"),
+    "reject": (Capability.HANDLE_SAMPLES, ("received",), "reject"),
+    "enter_results": (Capability.HANDLE_SAMPLES, _ENTERING, "enter results for"),
+    "certify": (Capability.REVIEW_RESULTS, ("verified",), "certify"),
+    "invalidate": (Capability.REVIEW_RESULTS, ("certified",), "invalidate"),
+}
+# analysis action -> (capability, analysis states, sample states, refusal when the analysis is
+# in another state)
+ANALYSIS_ACTIONS: dict[str, tuple[Capability, tuple[str, ...], tuple[str, ...], str]] = {
+    "submit": (
+        Capability.HANDLE_SAMPLES,
+        ("unassigned",),
+        _ENTERING,
+        "a result can be entered only once (retest instead)",
+    ),
+    "verify": (
+        Capability.REVIEW_RESULTS,
+        ("submitted",),
+        _TESTING,
+        "only a submitted result can be verified",
+    ),
+    "retract": (
+        Capability.REVIEW_RESULTS,
+        ("submitted",),
+        _TESTING,
+        "only a submitted result can be retracted",
+    ),
+    "retest": (
+        Capability.HANDLE_SAMPLES,
+        ("submitted", "verified"),
+        _TESTING,
+        "only a result can be retested",
+    ),
+}
+_VERBS = {"submit": "enter results for", "verify": "verify", "retract": "retract", "retest": "retest"}
+
+
+def guard_sample(actor: User, sample: Sample, action: str) -> None:
+    """Raises Forbidden or WorkflowError unless `actor` may do `action` to the sample now."""
+    capability, states, doing = SAMPLE_ACTIONS[action]
+    require(actor, capability)
+    _require_sample_state(sample, states, doing)
+    if action == "reject" and any(a.state in ("submitted", "verified") for a in sample.analyses):
+        raise WorkflowError(
+            f"cannot reject sample {sample.code}: it has results; retract them first"
+        )
+
+
+def guard_analysis(actor: User, analysis: Analysis, action: str) -> None:
+    """Raises Forbidden or WorkflowError unless `actor` may do `action` to the analysis now."""
+    capability, states, sample_states, refusal = ANALYSIS_ACTIONS[action]
+    require(actor, capability)
+    if analysis.state not in states:
+        raise WorkflowError(f"analysis {analysis.id} is {analysis.state}; {refusal}")
+    _require_sample_state(analysis.sample, sample_states, _VERBS[action])
+    if action == "verify":
+        _check_four_eyes(actor, analysis)
+
+
+def _check_four_eyes(actor: User, analysis: Analysis) -> None:
+    if analysis.submitted_by_id == actor.id:
+        raise WorkflowError(
+            f"analysis {analysis.id} was submitted by {actor.username}; another user must verify it (four eyes)"
+        )
+
+
+def allowed_actions(obj: Sample | Analysis, user: User | None) -> frozenset[str]:
+    """The actions `user` may take on the sample or analysis in its current state: what pages
+    offer as buttons. Computed by the same guards the transitions run."""
+    if user is None:
+        return frozenset()
+    if isinstance(obj, Sample):
+        guard, actions = guard_sample, SAMPLE_ACTIONS
+    else:
+        guard, actions = guard_analysis, ANALYSIS_ACTIONS
+    allowed = set()
+    for action in actions:
+        try:
+            guard(user, obj, action)
+        except DomainError:
+            continue
+        allowed.add(action)
+    return frozenset(allowed)
 
 
 def _move_sample(
@@ -54,8 +142,7 @@ def _require_sample_state(sample: Sample, allowed: tuple[str, ...], doing: str) 
 def receive(
     session: Session, actor: User, sample: Sample, storage_location: str | None = None
 ) -> Sample:
-    require_role(actor, HANDLERS, "receive samples")
-    _require_sample_state(sample, ("registered",), "receive")
+    guard_sample(actor, sample, "receive")
     changes: dict[str, object] = {"received_at": utcnow()}
     if storage_location:
         changes["storage_location"] = storage_location
@@ -65,8 +152,7 @@ def receive(
 
 
 def cancel(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
-    require_role(actor, HANDLERS, "cancel samples")
-    _require_sample_state(sample, ("registered",), "cancel")
+    guard_sample(actor, sample, "cancel")
     _move_sample(
         session,
         actor,
@@ -79,12 +165,7 @@ def cancel(session: Session, actor: User, sample: Sample, reason: str) -> Sample
 
 
 def reject(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
-    require_role(actor, HANDLERS, "reject samples")
-    _require_sample_state(sample, ("received",), "reject")
-    if any(a.state in ("submitted", "verified") for a in sample.analyses):
-        raise WorkflowError(
-            f"cannot reject sample {sample.code}: it has results; retract them first"
-        )
+    guard_sample(actor, sample, "reject")
     _move_sample(
         session, actor, sample, "reject", "rejected", description=_note(sample, "rejected", reason)
     )
@@ -93,15 +174,13 @@ def reject(session: Session, actor: User, sample: Sample, reason: str) -> Sample
 
 def certify_sample(session: Session, sample: Sample, user: User) -> Sample:
     """The state change behind a certificate: the certificate service calls this in its transaction."""
-    require_role(user, REVIEWERS, "certify samples")
-    _require_sample_state(sample, ("verified",), "certify")
+    guard_sample(user, sample, "certify")
     _move_sample(session, user, sample, "certify", "certified")
     return sample
 
 
 def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
-    require_role(actor, REVIEWERS, "invalidate samples")
-    _require_sample_state(sample, ("certified",), "invalidate")
+    guard_sample(actor, sample, "invalidate")
     _move_sample(
         session,
         actor,
@@ -148,13 +227,8 @@ def submit(
     measured_at: datetime | None = None,
 ) -> Analysis:
     """Enter a result: unit checked, value rounded, spec evaluation computed (never entered)."""
-    require_role(actor, HANDLERS, "enter results")
+    guard_analysis(actor, analysis, "submit")
     sample = analysis.sample
-    if analysis.state != "unassigned":
-        raise WorkflowError(
-            f"analysis {analysis.id} is {analysis.state}; a result can be entered only once (retest instead)"
-        )
-    _require_sample_state(sample, ("received", "to_be_verified"), "enter results for")
     measured = measure(analysis.method, value, unit, uncertainty)
     spec = load_spec(session, sample.material_id)
     evaluation = None
@@ -181,15 +255,7 @@ def submit(
 
 
 def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
-    require_role(actor, REVIEWERS, "verify results")
-    if analysis.state != "submitted":
-        raise WorkflowError(
-            f"analysis {analysis.id} is {analysis.state}; only a submitted result can be verified"
-        )
-    if analysis.submitted_by_id == actor.id:
-        raise WorkflowError(
-            f"analysis {analysis.id} was submitted by {actor.username}; another user must verify it (four eyes)"
-        )
+    guard_analysis(actor, analysis, "verify")
     before = audit.snapshot(analysis)
     analysis.state = "verified"
     analysis.verified_by_id = actor.id
@@ -201,21 +267,13 @@ def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
 
 def retract(session: Session, actor: User, analysis: Analysis, reason: str) -> Analysis:
     """A reviewer refuses a submitted result; a new analysis for the same method is created."""
-    require_role(actor, REVIEWERS, "retract results")
-    if analysis.state != "submitted":
-        raise WorkflowError(
-            f"analysis {analysis.id} is {analysis.state}; only a submitted result can be retracted"
-        )
+    guard_analysis(actor, analysis, "retract")
     return _replace(session, actor, analysis, "retract", reason)
 
 
 def retest(session: Session, actor: User, analysis: Analysis, reason: str) -> Analysis:
     """Measure again: the original (submitted or verified) is retracted and kept; returns the new analysis."""
-    require_role(actor, HANDLERS, "request retests")
-    if analysis.state not in ("submitted", "verified"):
-        raise WorkflowError(
-            f"analysis {analysis.id} is {analysis.state}; only a result can be retested"
-        )
+    guard_analysis(actor, analysis, "retest")
     return _replace(session, actor, analysis, "retest", reason)
 
 
@@ -223,7 +281,6 @@ def _replace(
     session: Session, actor: User, analysis: Analysis, action: str, reason: str
 ) -> Analysis:
     sample = analysis.sample
-    _require_sample_state(sample, _TESTING, action)
     if not reason.strip():
         raise InputError("reason", f"say why the result is {action}ed")
     before = audit.snapshot(analysis)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
-from lims.people import session as session_auth
-from lims.samples.pages.labels import STATE_NAMES
 from lims.web import errors, i18n
+from lims.web import session as session_auth
+from lims.web.state_names import STATE_NAMES
 
 csrf = CSRFProtect()
 

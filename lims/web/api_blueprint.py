@@ -6,8 +6,8 @@ from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func
 
-from lims.people.session import require_user
 from lims.web.request_db import db
+from lims.web.session import require_user
 
 API_PREFIX = "/api/v1"
 

@@ -29,3 +29,6 @@ class ReasonSchema(Schema):
 
 class MessageSchema(Schema):
     message = fields.String()
+
+
+Aware = fields.AwareDateTime  # a time without a UTC offset is refused, not guessed

@@ -13,11 +13,12 @@ from lims.certificates import service as certificates
 from lims.kernel.errors import InputError
 from lims.kernel.models import Material
 from lims.kernel.models.certificate import CERTIFICATE_STATUSES
-from lims.people.session import CERTIFICATES, current_user, login_required
+from lims.permissions import Capability
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.errors import web_blueprint
 from lims.web.i18n import parse_local_datetime
 from lims.web.request_db import db
+from lims.web.session import current_user, login_required
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
 
@@ -47,7 +48,7 @@ def _query() -> certificates.Query:
 
 
 @bp.get("/")
-@login_required(*CERTIFICATES)
+@login_required(Capability.READ_CERTIFICATES)
 def certificates_list():
     page = max(1, request.args.get("page", 1, type=int))
     rows, total = certificates.search(db(), current_user(), _query(), page, PER_PAGE)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import request
 
 from lims.kernel.errors import InputError
-from lims.people.session import require_user
 from lims.samples.imports import OPTIONAL, REQUIRED, import_results
 from lims.samples.schemas import ImportResultSchema
 from lims.web.api_blueprint import blueprint
 from lims.web.request_db import db
+from lims.web.session import require_user
 
 blp = blueprint("imports", "/imports", "Instrument CSV import, all or nothing.")
 BLUEPRINTS = (blp,)

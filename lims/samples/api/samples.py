@@ -9,7 +9,6 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from lims.certificates import service as certificates
 from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample
-from lims.people.session import require_user
 from lims.permissions import get_sample, scope_samples
 from lims.samples import labels, workflow
 from lims.samples import registration as sample_service
@@ -29,6 +28,7 @@ from lims.samples.schemas import (
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
 from lims.web.schemas import ReasonSchema
+from lims.web.session import require_user
 
 blp = blueprint("samples", "/samples", "Samples from registration to certification.")
 BLUEPRINTS = (blp,)

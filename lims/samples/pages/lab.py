@@ -21,17 +21,17 @@ from ingest.store import StoreError
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
-from lims.people.session import LAB, current_user, login_required
-from lims.permissions import get_analysis, get_sample, scope_samples
-from lims.process.pages import timeseries_store
+from lims.permissions import Capability, get_analysis, get_sample, scope_samples
 from lims.samples import grading, imports, workflow
 from lims.samples import registration as sample_service
-from lims.samples.pages.labels import STATE_NAMES
 from lims.samples.results import as_result, load_spec, measure
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.errors import web_blueprint
 from lims.web.i18n import parse_local_datetime
 from lims.web.request_db import db
+from lims.web.session import current_user, login_required
+from lims.web.state_names import STATE_NAMES
+from lims.web.timeseries import timeseries_store
 
 bp = web_blueprint("lab", __name__, url_prefix="/lab")
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def _failed(exc: DomainError) -> dict[str, list[str]]:
 
 
 @bp.get("/samples")
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def samples():
     user = current_user()
     query = scope_samples(select(Sample), user).options(selectinload(Sample.lot))
@@ -127,7 +127,7 @@ def _register_lot_and_samples(form) -> Lot:
 
 
 @bp.route("/lots/new", methods=["GET", "POST"])
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def new_lot():
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -158,7 +158,7 @@ def _predict(lot: Lot) -> None:
 
 
 @bp.get("/lots/<int:lot_id>")
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def lot(lot_id: int):
     return lot_page(lot_id)
 
@@ -169,15 +169,17 @@ def lot_page(lot_id: int, errors: dict[str, list[str]] | None = None, status: in
     if lot_row is None:
         abort(404)
     lot_samples = list(db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id)))
+    user = current_user()
     page = render_template(
         "lab/lot.html", lot=lot_row, samples=lot_samples, errors=errors or {},
         prediction=predict.shown_for_lot(db(), lot_id),
+        can_certify_some=any("certify" in workflow.allowed_actions(s, user) for s in lot_samples),
     )
     return page, status
 
 
 @bp.route("/receive", methods=["GET", "POST"])
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def receive():
     """Scan (a scanner types the code and Enter) or type a sample ID; the field stays focused."""
     received = None
@@ -203,11 +205,17 @@ def _sample_page_data(code: str) -> dict[str, object]:
             .order_by(Analysis.method_id, Analysis.id)
         )
     )
-    return {"sample": sample, "analyses": analyses}
+    user = current_user()
+    return {
+        "sample": sample,
+        "analyses": analyses,
+        "actions": workflow.allowed_actions(sample, user),
+        "analysis_actions": {a.id: workflow.allowed_actions(a, user) for a in analyses},
+    }
 
 
 @bp.get("/samples/<code>")
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def sample(code: str):
     return sample_page(code)
 
@@ -219,7 +227,7 @@ def sample_page(code: str, errors: dict[str, list[str]] | None = None, status: i
 
 
 @bp.post("/samples/<code>/<action>")
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def sample_action(code: str, action: str):
     user = current_user()
     if action not in ("receive", "cancel", "reject"):
@@ -260,7 +268,7 @@ def _plain(value: Decimal | None) -> str | None:
 
 
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def worksheet(code: str):
     user = current_user()
     data = _sample_page_data(code)
@@ -299,7 +307,7 @@ def worksheet(code: str):
 
 
 @bp.get("/analyses/<int:analysis_id>/evaluate")
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def evaluate(analysis_id: int):
     """The spec flag for a value being typed: the same measure + evaluate that submit applies."""
     analysis = get_analysis(db(), current_user(), analysis_id)
@@ -316,7 +324,7 @@ def evaluate(analysis_id: int):
 
 
 @bp.post("/analyses/<int:analysis_id>/retest")
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def retest(analysis_id: int):
     analysis = get_analysis(db(), current_user(), analysis_id, for_update=True)
     code = analysis.sample.code
@@ -330,7 +338,7 @@ def retest(analysis_id: int):
 
 
 @bp.route("/import", methods=["GET", "POST"])
-@login_required(*LAB)
+@login_required(Capability.HANDLE_SAMPLES)
 def import_csv():
     imported: list[Analysis] = []
     errors: dict[str, object] = {}

@@ -12,12 +12,12 @@ from sqlalchemy.orm import selectinload
 from lims.certificates import service as certificates
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Sample
-from lims.people.session import REVIEW, current_user, login_required
-from lims.permissions import get_analysis, get_lot, get_sample
+from lims.permissions import Capability, get_analysis, get_lot, get_sample
 from lims.samples import workflow
 from lims.samples.pages import lab
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
+from lims.web.session import current_user, login_required
 
 bp = web_blueprint("review", __name__, url_prefix="/review")
 
@@ -50,7 +50,7 @@ def _queue_data() -> dict[str, object]:
 
 
 @bp.get("/")
-@login_required(*REVIEW)
+@login_required(Capability.REVIEW_RESULTS)
 def queue():
     return render_template("review/queue.html", errors=[], **_queue_data())
 
@@ -73,7 +73,7 @@ def _refused(exc: DomainError):
 
 
 @bp.post("/verify")
-@login_required(*REVIEW)
+@login_required(Capability.REVIEW_RESULTS)
 def verify():
     try:
         count = _each_ticked(lambda user, analysis: workflow.verify(db(), user, analysis))
@@ -84,7 +84,7 @@ def verify():
 
 
 @bp.post("/retract")
-@login_required(*REVIEW)
+@login_required(Capability.REVIEW_RESULTS)
 def retract():
     """Refuse the ticked results with one reason; each gets a new open analysis for the retest."""
     reason = request.form.get("reason", "")
@@ -104,7 +104,7 @@ def retract():
 
 
 @bp.post("/samples/<code>/certify")
-@login_required(*REVIEW)
+@login_required(Capability.REVIEW_RESULTS)
 def certify(code: str):
     user = current_user()
     sample = get_sample(db(), user, code, for_update=True)
@@ -118,7 +118,7 @@ def certify(code: str):
 
 
 @bp.post("/lots/<int:lot_id>/certify")
-@login_required(*REVIEW)
+@login_required(Capability.REVIEW_RESULTS)
 def certify_lot(lot_id: int):
     """One certificate for the lot from all its verified samples."""
     user = current_user()
@@ -134,7 +134,7 @@ def certify_lot(lot_id: int):
 
 
 @bp.post("/samples/<code>/invalidate")
-@login_required(*REVIEW)
+@login_required(Capability.REVIEW_RESULTS)
 def invalidate(code: str):
     """A certified sample found wrong after release becomes invalid."""
     user = current_user()

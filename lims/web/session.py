@@ -12,18 +12,12 @@ from flask import Flask, abort, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 
+from lims.identity import user_for_token
 from lims.kernel.models import User
-from lims.people.accounts import user_for_token
+from lims.permissions import Capability, can
 from lims.web.request_db import db
 
 SESSION_KEY = "user_id"
-
-# What each role may open; the navigation shows the same sets.
-LAB = ("technician", "reviewer", "admin")
-REVIEW = ("reviewer", "admin")
-PROCESS = ("engineer", "technician", "reviewer", "admin")
-MODELS = ("engineer", "reviewer", "admin")
-CERTIFICATES = ("customer", "reviewer", "technician", "admin")
 
 ROLE_NAMES = {
     "admin": _l("administrator"),
@@ -82,8 +76,9 @@ def log_out() -> None:
     g.user = None
 
 
-def login_required(*roles: str) -> Callable:
-    """Anonymous users go to the login page; a logged-in user without the role gets 403."""
+def login_required(capability: Capability | None = None) -> Callable:
+    """Anonymous users go to the login page; a logged-in user whose role lacks the capability
+    gets 403."""
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
@@ -95,7 +90,7 @@ def login_required(*roles: str) -> Callable:
                 if request.headers.get("HX-Request") or request.accept_mimetypes.best == "application/json":
                     abort(401)
                 return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
-            if roles and user.role not in roles:
+            if capability is not None and not can(user, capability):
                 abort(403)
             return view(*args, **kwargs)
 
@@ -111,11 +106,13 @@ def init_app(app: Flask) -> None:
         return {
             "current_user": user,
             "role_names": ROLE_NAMES,
+            # The navigation shows what the pages' login_required would let through.
             "can": {
-                "lab": bool(user and user.role in LAB),
-                "review": bool(user and user.role in REVIEW),
-                "process": bool(user and user.role in PROCESS),
-                "models": bool(user and user.role in MODELS),
-                "certificates": bool(user and user.role in CERTIFICATES),
+                "lab": can(user, Capability.HANDLE_SAMPLES),
+                "review": can(user, Capability.REVIEW_RESULTS),
+                "process": can(user, Capability.READ_PROCESS_DATA),
+                "models": can(user, Capability.SEE_MODELS),
+                "certificates": can(user, Capability.READ_CERTIFICATES),
+                "administer": can(user, Capability.ADMINISTER),
             },
         }
