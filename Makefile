@@ -19,8 +19,12 @@ run: $(INSTALLED)
 services:
 	bash tests/ensure-services.sh
 
+# ruff; the import contracts of the layout (pyproject [tool.importlinter]); types of the kernel
+# and the rule-holding services (pyproject [tool.mypy]).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: $(INSTALLED) services lint
 	$(BIN)/pytest

@@ -137,6 +137,8 @@ def get_analysis(session: Session, user: User, analysis_id: int, *, for_update: 
         .with_for_update(of=Sample)
         .execution_options(populate_existing=True)
     )
+    if sample is None:
+        raise NotFound(f"analysis {analysis_id} not found")
     for analysis in sample.analyses:
         # The loaded collection does not fill in the reverse side; without it the sample
         # (only weakly held by the session) would be read again.

@@ -38,7 +38,7 @@ def check_password(user: User | None, password: str) -> bool:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
-    if not check_password(user, password) or not user.active:
+    if user is None or not check_password(user, password) or not user.active:
         return None
     return user
 

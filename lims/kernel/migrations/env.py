@@ -14,7 +14,10 @@ def run_migrations() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic_config() sets sqlalchemy.url; run migrations through lims.kernel.migrate")
+    engine = make_engine(url)
     with engine.begin() as conn:
         _run(conn)
     engine.dispose()
