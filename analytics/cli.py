@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ingest.registry import load_registry
-from ingest.store.base import open_store
+from ingest.store import open_store
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import load_settings
 

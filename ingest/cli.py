@@ -13,7 +13,7 @@ from ingest.records import LimsRecorder
 from ingest.registry import load_registry
 from ingest.service import TOPICS, IngestConfig, Ingester
 from ingest.status import STATUS_FILE
-from ingest.store.base import open_store
+from ingest.store import open_store
 from ingest.validate import Validator
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import load_settings
