@@ -26,6 +26,11 @@ REBIRTH_INTERVAL_S = 10.0
 MAX_NODES = 10_000
 
 
+def is_reserved(name: str) -> bool:
+    """Sparkplug's own metrics (birth sequence, node control, properties) carry no sensor value."""
+    return name in _SKIP_NAMES or name.startswith(_SKIP_PREFIXES)
+
+
 @dataclass
 class EdgeNodeState:
     aliases: dict[int, str] = field(default_factory=dict)
@@ -115,7 +120,7 @@ class SparkplugDecoder:
             if not name:
                 out.error("malformed", "metric with neither name nor alias", str(m), edge)
                 continue
-            if name in _SKIP_NAMES or name.startswith(_SKIP_PREFIXES):
+            if is_reserved(name):
                 continue
             sensor = name.rsplit("/", 1)[-1]
             ms = m.timestamp if m.HasField("timestamp") else payload_ts
