@@ -9,7 +9,7 @@ from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
 
-from lims.certificates import service, signing
+from lims.certificates import amending, issuing, public, search, signing
 from lims.certificates.schemas import (
     CertificateCreateSchema,
     CertificateDetailSchema,
@@ -56,7 +56,7 @@ def settings():
 
 
 def _load(cert_id: int) -> Certificate:
-    return service.get(db(), require_user(), cert_id)
+    return search.get(db(), require_user(), cert_id)
 
 
 @blp.route("")
@@ -66,7 +66,7 @@ class Certificates(MethodView):
     @blp.paginate()
     def get(self, args: dict, pagination_parameters):
         """Search: by lot, material, grade, line, status, sample, issue date range and text."""
-        stmt = service.search_statement(require_user(), service.Query(**args)).options(*LIST_LOAD)
+        stmt = search.search_statement(require_user(), search.Query(**args)).options(*LIST_LOAD)
         return page(stmt, pagination_parameters)
 
     @blp.arguments(CertificateCreateSchema)
@@ -74,16 +74,16 @@ class Certificates(MethodView):
     def post(self, data: dict):
         """Issue a certificate for a verified sample, or for a lot from its verified samples."""
         user = require_user()
-        require_role(user, service.ISSUERS, "issue certificates")
-        issuer = service.Issuer.from_settings(settings())
+        require_role(user, issuing.ISSUERS, "issue certificates")
+        issuer = issuing.Issuer.from_settings(settings())
         options = {k: data[k] for k in ("condition", "deviations", "replaces") if k in data}
         if "sample" in data:
             sample = get_sample(db(), user, data["sample"], for_update=True)
-            return service.issue_for_sample(db(), issuer, user, sample, **options)
+            return issuing.issue_for_sample(db(), issuer, user, sample, **options)
         lot = db().scalar(scope_lots(select(Lot).where(Lot.code == data["lot"]), user))
         if lot is None:
             raise NotFound(f"lot {data['lot']} not found")
-        return service.issue_for_lot(db(), issuer, user, lot, **options)
+        return issuing.issue_for_lot(db(), issuer, user, lot, **options)
 
 
 @blp.route("/<int:cert_id>")
@@ -102,14 +102,14 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 @blp.doc(responses={200: {"description": "The certificate as PDF", "content": {"application/pdf": {}}}})
 def pdf(cert_id: int):
     cert = _load(cert_id)
-    return _download(service.pdf_file(cert, settings().public_url), "application/pdf", f"{cert.number}.pdf")
+    return _download(public.pdf_file(cert, settings().public_url), "application/pdf", f"{cert.number}.pdf")
 
 
 @blp.route("/<int:cert_id>.json")
 @blp.doc(responses={200: {"description": "The signed certificate file", "content": {"application/json": {}}}})
 def json_file(cert_id: int):
     cert = _load(cert_id)
-    return _download(service.json_file(cert), "application/json", f"{cert.number}.json")
+    return _download(public.json_file(cert), "application/json", f"{cert.number}.json")
 
 
 @blp.route("/<int:cert_id>/grants")
@@ -117,8 +117,8 @@ class Grants(MethodView):
     @blp.response(200, GrantSchema(many=True))
     def get(self, cert_id: int):
         user = require_user()
-        cert = service.get(db(), user, cert_id)
-        require_role(user, service.GRANTORS + service.ISSUERS, "see who a certificate is shared with")
+        cert = search.get(db(), user, cert_id)
+        require_role(user, amending.GRANTORS + issuing.ISSUERS, "see who a certificate is shared with")
         return cert.grants
 
     @blp.arguments(GrantCreateSchema)
@@ -126,21 +126,21 @@ class Grants(MethodView):
     def post(self, data: dict, cert_id: int):
         """Share the certificate with another organization (e.g. the buyer of the lot)."""
         user = require_user()
-        return service.grant(db(), user, service.get(db(), user, cert_id), data["organization"])
+        return amending.grant(db(), user, search.get(db(), user, cert_id), data["organization"])
 
 
 @blp.route("/<int:cert_id>/grants/<org_key>", methods=["DELETE"])
 @blp.response(204)
 def revoke_grant(cert_id: int, org_key: str):
     user = require_user()
-    service.revoke_grant(db(), user, service.get(db(), user, cert_id), org_key)
+    amending.revoke_grant(db(), user, search.get(db(), user, cert_id), org_key)
 
 
 # --- public ------------------------------------------------------------------------------------
 
 
 def public_view(cert: Certificate, given_hash: str | None) -> dict:
-    view = service.public_summary(cert)
+    view = public.public_summary(cert)
     # The QR code carries "sha256:<hex>"; a bare hex digest typed by a person counts too.
     view["hash_matches"] = (
         None if given_hash is None else given_hash.strip().lower().removeprefix("sha256:") == cert.content_hash.removeprefix("sha256:")
@@ -154,7 +154,7 @@ def public_view(cert: Certificate, given_hash: str | None) -> dict:
 @public_blp.response(200, PublicCertificateSchema)
 def lookup(args: dict, number: str):
     """Status of a certificate by number: valid, withdrawn (reason, date) or superseded (by whom)."""
-    cert = service.by_number(db(), number)
+    cert = public.by_number(db(), number)
     if cert is None:
         raise NotFound(f"no certificate {number}")
     return public_view(cert, args.get("hash"))
@@ -175,7 +175,7 @@ def uploaded_bytes() -> bytes:
 
 def check_upload(raw: bytes) -> dict:
     public_key = signing.signing_key(settings()).public_key()
-    result = service.check_upload(db(), raw, public_key)
+    result = public.check_upload(db(), raw, public_key)
     return {
         "valid": result.valid,
         "reason": result.reason,

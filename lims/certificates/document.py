@@ -3,7 +3,7 @@
 File layout (`recyclab-certificate/1`):
 
     {"format": "recyclab-certificate/1",
-     "certificate": {...content, see lims.certificates.service...},
+     "certificate": {...content, see lims.certificates.content...},
      "content_hash": "sha256:<hex of the RFC 8785 canonical content>",
      "signature": {"algorithm": "Ed25519", "key_id": "<16 hex>", "value": "<base64>"}}
 

@@ -100,6 +100,8 @@ def certify_sample(session: Session, sample: Sample, user: User) -> Sample:
 
 
 def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    """The state change only: lims.certificates.amending.invalidate_sample also withdraws the
+    sample's certificates (call that)."""
     require_role(actor, REVIEWERS, "invalidate samples")
     _require_sample_state(sample, ("certified",), "invalidate")
     _move_sample(
@@ -110,10 +112,6 @@ def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sa
         "invalid",
         description=_note(sample, "invalidated", reason),
     )
-    # ISO/IEC 17025 7.8.8: the certificates covering the sample are withdrawn with it.
-    from lims.certificates import service as certificates
-
-    certificates.withdraw_for_sample(session, actor, sample, reason)
     return sample
 
 

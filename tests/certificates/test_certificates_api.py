@@ -13,8 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from lims.certificates import service as certificates
-from lims.certificates import signing
+from lims.certificates import issuing, signing
 from lims.kernel.errors import WorkflowError
 from lims.kernel.models import Sample
 from lims.kernel.models.certificate import Certificate
@@ -233,14 +232,14 @@ def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, a
     """PostgreSQL row locks: the second waits for the first and then finds the sample certified."""
     lab.lot("L-RACE")
     code = lab.verified_sample("L-RACE")
-    issuer = certificates.Issuer.from_settings(app.config["RECYCLAB"])
+    issuer = issuing.Issuer.from_settings(app.config["RECYCLAB"])
     outcome: dict[str, object] = {}
 
     def second() -> None:
         with session_factory() as session:
             sample = session.scalar(select(Sample).where(Sample.code == code))
             try:
-                certificates.issue_for_sample(session, issuer, support.user(session, "admin"), sample)
+                issuing.issue_for_sample(session, issuer, support.user(session, "admin"), sample)
                 session.commit()
                 outcome["second"] = "issued"
             except WorkflowError as exc:
@@ -249,7 +248,7 @@ def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, a
 
     with session_factory() as first:
         sample = first.scalar(select(Sample).where(Sample.code == code))
-        certificates.issue_for_sample(first, issuer, support.user(first, "reviewer"), sample)
+        issuing.issue_for_sample(first, issuer, support.user(first, "reviewer"), sample)
         racer = threading.Thread(target=second)
         racer.start()
         time.sleep(0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from lims.certificates import service, signing
+from lims.certificates import public, signing
 from lims.certificates.api import check_upload, public_view, uploaded_bytes
 from lims.web.request_db import db
 
@@ -37,7 +37,7 @@ def upload_page():
 
 @bp.route("/verify/<number>")
 def certificate_page(number: str):
-    cert = service.by_number(db(), number)
+    cert = public.by_number(db(), number)
     if cert is None:
         return render_template("verify/certificate.html", number=number, cert=None, key_url=KEY_PEM_PATH), 404
     view = public_view(cert, request.args.get("hash"))

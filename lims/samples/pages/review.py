@@ -9,7 +9,7 @@ from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from lims.certificates import service as certificates
+from lims.certificates import amending, issuing
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Sample
 from lims.people.session import REVIEW, current_user, login_required
@@ -108,9 +108,9 @@ def retract():
 def certify(code: str):
     user = current_user()
     sample = get_sample(db(), user, code, for_update=True)
-    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
     try:
-        cert = certificates.issue_for_sample(db(), issuer, user, sample)
+        cert = issuing.issue_for_sample(db(), issuer, user, sample)
     except DomainError as exc:
         return _refused(exc)
     flash(_("Certificate %(number)s issued for %(code)s.", number=cert.number, code=code), "success")
@@ -123,9 +123,9 @@ def certify_lot(lot_id: int):
     """One certificate for the lot from all its verified samples."""
     user = current_user()
     lot = get_lot(db(), user, lot_id)
-    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
     try:
-        cert = certificates.issue_for_lot(db(), issuer, user, lot)
+        cert = issuing.issue_for_lot(db(), issuer, user, lot)
     except DomainError as exc:
         db().rollback()
         return lab.lot_page(lot_id, {"_": [exc.message]}, exc.status)
@@ -140,7 +140,7 @@ def invalidate(code: str):
     user = current_user()
     sample = get_sample(db(), user, code, for_update=True)
     try:
-        workflow.invalidate(db(), user, sample, request.form.get("reason", ""))
+        amending.invalidate_sample(db(), user, sample, request.form.get("reason", ""))
     except DomainError as exc:
         db().rollback()
         return lab.sample_page(code, {"_": [exc.message]}, exc.status)
