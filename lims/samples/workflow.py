@@ -178,16 +178,28 @@ def submit(
     return analysis
 
 
+def check_four_eyes(analysis: Analysis, verifier: User) -> None:
+    """The four-eyes rule, for every way in (API, web, import, CLI): whoever measured the result
+    (the analyst) and whoever entered it (the submitter) may not also verify it."""
+    roles = [
+        role
+        for role, user_id in (("analyst", analysis.analyst_id), ("submitter", analysis.submitted_by_id))
+        if user_id == verifier.id
+    ]
+    if roles:
+        raise WorkflowError(
+            f"analysis {analysis.id}: {verifier.username} is its {' and '.join(roles)}; "
+            "another user must verify it (four eyes)"
+        )
+
+
 def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
     require_role(actor, REVIEWERS, "verify results")
     if analysis.state != "submitted":
         raise WorkflowError(
             f"analysis {analysis.id} is {analysis.state}; only a submitted result can be verified"
         )
-    if analysis.submitted_by_id == actor.id:
-        raise WorkflowError(
-            f"analysis {analysis.id} was submitted by {actor.username}; another user must verify it (four eyes)"
-        )
+    check_four_eyes(analysis, actor)
     before = audit.snapshot(analysis)
     analysis.state = "verified"
     analysis.verified_by_id = actor.id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from lims.certificates import amending, issuing
@@ -36,7 +36,9 @@ def _queue_data() -> dict[str, object]:
             .where(
                 Sample.state.in_(("received", "to_be_verified")),
                 Analysis.state == "submitted",
+                # Four eyes: never one's own results (workflow.check_four_eyes decides on verify).
                 Analysis.submitted_by_id != user.id,
+                or_(Analysis.analyst_id.is_(None), Analysis.analyst_id != user.id),
             )
             .options(selectinload(Analysis.sample), selectinload(Analysis.submitted_by))
             .order_by(Sample.id, Analysis.id)
