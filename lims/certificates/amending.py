@@ -1,4 +1,4 @@
-"""Withdrawing certificates (ISO/IEC 17025 7.8.8) and sharing them with other organizations."""
+"""Amendments (ISO/IEC 17025 7.8.8): withdrawing, reopening and amending certificates."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
+from lims.certificates import issuing
 from lims.certificates.content import audit_view
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, NotFound
-from lims.kernel.models import Organization, Sample, User
-from lims.kernel.models.certificate import Certificate, CertificateGrant, certificate_sample
+from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.models import Sample, User
+from lims.kernel.models.certificate import Certificate, certificate_sample
 from lims.permissions import require_role
 from lims.samples import workflow
-
-GRANTORS = ("admin",)
 
 
 def invalidate_sample(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
@@ -35,68 +34,63 @@ def withdraw_for_sample(
         .with_for_update(of=Certificate)
     ).all()
     for cert in certs:
-        before = audit_view(cert)
-        cert.status = "withdrawn"
-        cert.withdrawn_at = utcnow()
-        cert.withdrawn_reason = f"sample {sample.code} invalidated: {reason.strip()}"[:400]
-        cert.withdrawn_by_id = actor.id if actor else None
-        audit.record(
-            session,
-            actor,
-            "certificate.withdraw",
-            "certificate",
-            cert.number,
-            before,
-            audit_view(cert),
-        )
+        _withdraw(session, actor, cert, f"sample {sample.code} invalidated: {reason.strip()}")
     return certs
 
 
-def add_grant(session: Session, actor: User, cert: Certificate, org: Organization) -> CertificateGrant:
-    existing = next((g for g in cert.grants if g.organization_id == org.id), None)
-    if existing is not None:
-        return existing
-    grant = CertificateGrant(certificate=cert, organization=org, granted_by_id=actor.id)
-    session.add(grant)
-    session.flush()
+def _withdraw(session: Session, actor: User | None, cert: Certificate, why: str) -> None:
+    before = audit_view(cert)
+    cert.status = "withdrawn"
+    cert.withdrawn_at = utcnow()
+    cert.withdrawn_reason = why[:400]
+    cert.withdrawn_by_id = actor.id if actor else None
     audit.record(
-        session,
-        actor,
-        "certificate.grant",
-        "certificate",
-        cert.number,
-        None,
-        {"certificate": cert.number, "organization": org.key, "grant_id": grant.id},
-    )
-    return grant
-
-
-def grant(
-    session: Session, actor: User, cert: Certificate, organization_key: str
-) -> CertificateGrant:
-    """Share a certificate with another organization (a buyer); idempotent."""
-    require_role(actor, GRANTORS, "share certificates")
-    org = session.scalar(select(Organization).where(Organization.key == organization_key))
-    if org is None:
-        raise InputError("organization", f"unknown organization {organization_key!r}")
-    if org.id == cert.owner_org_id:
-        raise InputError("organization", f"{org.key} owns this certificate already")
-    return add_grant(session, actor, cert, org)
-
-
-def revoke_grant(session: Session, actor: User, cert: Certificate, organization_key: str) -> None:
-    require_role(actor, GRANTORS, "share certificates")
-    found = next((g for g in cert.grants if g.organization.key == organization_key), None)
-    if found is None:
-        raise NotFound(f"certificate {cert.number} is not shared with {organization_key!r}")
-    session.delete(found)
-    audit.record(
-        session,
-        actor,
-        "certificate.revoke_grant",
-        "certificate",
-        cert.number,
-        {"certificate": cert.number, "organization": organization_key},
-        None,
+        session, actor, "certificate.withdraw", "certificate", cert.number, before, audit_view(cert)
     )
 
+
+def _reason(reason: str) -> str:
+    if not (reason or "").strip():
+        raise InputError("reason", "say why the certificate is amended")
+    return reason.strip()
+
+
+def _lock_valid(session: Session, cert: Certificate, doing: str) -> None:
+    session.execute(select(Certificate.id).where(Certificate.id == cert.id).with_for_update())
+    session.refresh(cert)
+    if cert.status != "valid":
+        raise WorkflowError(f"cannot {doing} {cert.number}: it is {cert.status}")
+
+
+def amend(
+    session: Session,
+    issuer: issuing.Issuer,
+    actor: User,
+    cert: Certificate,
+    reason: str,
+    *,
+    deviations: list[str] | None = None,
+) -> Certificate:
+    """7.8.8: a new revision (-R<n>) of the same item with the reason; the old certificate is
+    withdrawn and points to it (superseded). A valid certificate is withdrawn here; one withdrawn
+    by reopen() is replaced once its samples are verified again."""
+    require_role(actor, issuing.ISSUERS, "amend certificates")
+    why = _reason(reason)
+    if cert.status == "valid":
+        _lock_valid(session, cert, "amend")
+        _withdraw(session, actor, cert, f"amended: {why}")
+    return issuing.revise(session, issuer, actor, cert, deviations=deviations)
+
+
+def reopen(session: Session, actor: User, cert: Certificate, reason: str) -> Certificate:
+    """A certificate whose results must be corrected: withdrawn, and its samples back to
+    "verified" so their results can be retested (which opens OOS investigations); amend() then
+    issues the corrected revision. The samples are never left "invalid" for a correction."""
+    require_role(actor, issuing.ISSUERS, "amend certificates")
+    why = _reason(reason)
+    _lock_valid(session, cert, "reopen")
+    _withdraw(session, actor, cert, f"amendment in progress: {why}")
+    for sample in cert.samples:
+        if sample.state == "certified":
+            workflow.reopen(session, actor, sample, why)
+    return cert

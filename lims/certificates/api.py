@@ -9,8 +9,9 @@ from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
 
-from lims.certificates import amending, issuing, public, search, signing
+from lims.certificates import amending, issuing, public, search, sharing, signing
 from lims.certificates.schemas import (
+    AmendSchema,
     CertificateCreateSchema,
     CertificateDetailSchema,
     CertificateQuerySchema,
@@ -28,6 +29,7 @@ from lims.people.session import require_user
 from lims.permissions import get_sample, require_role, scope_lots
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
+from lims.web.schemas import ReasonSchema
 
 blp = blueprint("certificates", "/certificates", "Certificates of analysis: issue, find, download, share.")
 public_blp = blueprint(
@@ -55,6 +57,19 @@ def settings():
     return current_app.config["RECYCLAB"]
 
 
+def _missing_key(exc: signing.MissingKey):
+    # The path is for the operator's log, not for the public.
+    current_app.logger.error("%s", exc)
+    message = "the certificate signing key is not installed; the lab administrator must configure it"
+    return {"code": 503, "status": "Service Unavailable", "message": message}, 503
+
+
+@blp.record_once
+def _register_missing_key(state) -> None:
+    # App-wide: issuing from the sample pages and the public key pages need it as well.
+    state.app.register_error_handler(signing.MissingKey, _missing_key)
+
+
 def _load(cert_id: int) -> Certificate:
     return search.get(db(), require_user(), cert_id)
 
@@ -76,7 +91,7 @@ class Certificates(MethodView):
         user = require_user()
         require_role(user, issuing.ISSUERS, "issue certificates")
         issuer = issuing.Issuer.from_settings(settings())
-        options = {k: data[k] for k in ("condition", "deviations", "replaces") if k in data}
+        options = {k: data[k] for k in ("deviations", "replaces") if k in data}
         if "sample" in data:
             sample = get_sample(db(), user, data["sample"], for_update=True)
             return issuing.issue_for_sample(db(), issuer, user, sample, **options)
@@ -96,6 +111,28 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@blp.route("/<int:cert_id>/amend", methods=["POST"])
+@blp.arguments(AmendSchema)
+@blp.response(201, CertificateDetailSchema)
+def amend(data: dict, cert_id: int):
+    """7.8.8: the next revision (-R<n>) of the same item, with the reason; the old certificate is
+    withdrawn and names it. Works on a valid certificate, or on one reopened for correction."""
+    user = require_user()
+    issuer = issuing.Issuer.from_settings(settings())
+    cert = search.get(db(), user, cert_id)
+    return amending.amend(db(), issuer, user, cert, data["reason"], deviations=data["deviations"])
+
+
+@blp.route("/<int:cert_id>/reopen", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, CertificateDetailSchema)
+def reopen(data: dict, cert_id: int):
+    """Withdraw a certificate whose results must be corrected; its samples are verified again
+    (retests open OOS investigations); then amend it."""
+    user = require_user()
+    return amending.reopen(db(), user, search.get(db(), user, cert_id), data["reason"])
 
 
 @blp.route("/<int:cert_id>.pdf")
@@ -118,7 +155,7 @@ class Grants(MethodView):
     def get(self, cert_id: int):
         user = require_user()
         cert = search.get(db(), user, cert_id)
-        require_role(user, amending.GRANTORS + issuing.ISSUERS, "see who a certificate is shared with")
+        require_role(user, sharing.GRANTORS + issuing.ISSUERS, "see who a certificate is shared with")
         return cert.grants
 
     @blp.arguments(GrantCreateSchema)
@@ -126,14 +163,14 @@ class Grants(MethodView):
     def post(self, data: dict, cert_id: int):
         """Share the certificate with another organization (e.g. the buyer of the lot)."""
         user = require_user()
-        return amending.grant(db(), user, search.get(db(), user, cert_id), data["organization"])
+        return sharing.grant(db(), user, search.get(db(), user, cert_id), data["organization"])
 
 
 @blp.route("/<int:cert_id>/grants/<org_key>", methods=["DELETE"])
 @blp.response(204)
 def revoke_grant(cert_id: int, org_key: str):
     user = require_user()
-    amending.revoke_grant(db(), user, search.get(db(), user, cert_id), org_key)
+    sharing.revoke_grant(db(), user, search.get(db(), user, cert_id), org_key)
 
 
 # --- public ------------------------------------------------------------------------------------
@@ -174,8 +211,8 @@ def uploaded_bytes() -> bytes:
 
 
 def check_upload(raw: bytes) -> dict:
-    public_key = signing.signing_key(settings()).public_key()
-    result = public.check_upload(db(), raw, public_key)
+    keys = signing.public_keys(signing.key_path(settings()))
+    result = public.check_upload(db(), raw, keys)
     return {
         "valid": result.valid,
         "reason": result.reason,

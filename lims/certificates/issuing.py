@@ -13,15 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from lims.audit import service as audit
-from lims.certificates import amending, signing
+from lims.certificates import sharing, signing
 from lims.certificates.content import (
-    DEFAULT_CONDITION,
     audit_view,
     build_content,
     reported,
     worst_grade,
 )
 from lims.certificates.public import by_number
+from lims.certificates.search import open_certificate
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError, WorkflowError
 from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
@@ -72,19 +72,40 @@ def _lock_sample(session: Session, sample: Sample) -> None:
     ).one()
 
 
-def _check_replaces(
-    session: Session, old: Certificate, owner_id: int, material_id: int, lot: Lot | None
-) -> None:
+def lock_withdrawn(session: Session, old: Certificate) -> None:
+    """Lock a certificate about to be replaced and check it may be: withdrawn, not yet replaced."""
     session.execute(select(Certificate.id).where(Certificate.id == old.id).with_for_update())
     session.refresh(old)
     if old.status == "valid":
         raise WorkflowError(
-            f"certificate {old.number} is still valid; invalidate its sample first (that withdraws it)"
+            f"certificate {old.number} is still valid; amend it (or invalidate its sample)"
         )
     if old.status == "superseded":
         raise WorkflowError(
             f"certificate {old.number} was already replaced by {old.superseded_by.number}"
         )
+
+
+def _replaced(session: Session, replaces: str | None, kind: str, first: Sample, lot: Lot | None):
+    """The certificate a new lot certificate replaces. A sample certificate is revised only by
+    amending it: another sample never supersedes it."""
+    if not replaces:
+        return None
+    old = by_number(session, replaces)
+    if old is None:
+        raise InputError("replaces", f"no certificate {replaces!r}")
+    lock_withdrawn(session, old)
+    if kind != "lot" or old.kind != "lot":
+        raise InputError(
+            "replaces",
+            f"{old.number} is a {old.kind} certificate: amend it (POST /api/v1/certificates/"
+            f"{old.id}/amend); a certificate is never superseded by another item",
+        )
+    _check_same_item(old, first.owner_org_id, first.material_id, lot)
+    return old
+
+
+def _check_same_item(old: Certificate, owner_id: int, material_id: int, lot: Lot | None) -> None:
     if old.owner_org_id != owner_id or old.material_id != material_id:
         raise InputError("replaces", f"{old.number} is for another customer or material")
     if old.lot_id is not None and (lot is None or lot.id != old.lot_id):
@@ -109,19 +130,12 @@ def _issue(
     samples: list[Sample],
     lot: Lot | None,
     description: str,
-    condition: str | None,
     deviations: list[str] | None,
-    replaces: str | None,
+    old: Certificate | None,
 ) -> Certificate:
     deviations = _clean_texts(deviations, "deviations")
     first = samples[0]
     owner, material = first.owner, first.material
-    old = None
-    if replaces:
-        old = session.scalar(select(Certificate).where(Certificate.number == replaces))
-        if old is None:
-            raise InputError("replaces", f"no certificate {replaces!r}")
-        _check_replaces(session, old, owner.id, material.id, lot)
     spec = load_spec(session, material.id)
     grade = worst_grade(spec, [s.grade for s in samples])
     now = utcnow().replace(microsecond=0)
@@ -152,10 +166,10 @@ def _issue(
         grade=grade,
         authorised_by=actor,
         tz=issuer.timezone,
-        condition=(condition or "").strip() or DEFAULT_CONDITION,
         deviations=deviations,
         replaces=old,
         description=description,
+        key_id=issuer.key_id,
     )
     canonical = signing.canonical(content)
     cert = Certificate(
@@ -208,7 +222,7 @@ def _issue(
             audit_view(old) | {"superseded_by": number},
         )
         for grant in old.grants:
-            amending.add_grant(session, actor, cert, grant.organization)
+            sharing.add_grant(session, actor, cert, grant.organization)
     return cert
 
 
@@ -219,7 +233,6 @@ def issue_for_sample(
     actor: User,
     sample: Sample,
     *,
-    condition: str | None = None,
     deviations: list[str] | None = None,
     replaces: str | None = None,
 ) -> Certificate:
@@ -231,6 +244,11 @@ def issue_for_sample(
         )
     if not reported([sample]):
         raise WorkflowError(f"cannot certify sample {sample.code}: it has no verified results")
+    reopened = open_certificate(session, sample)
+    if reopened is not None:
+        raise WorkflowError(
+            f"sample {sample.code} was reopened to correct certificate {reopened.number}: amend it"
+        )
     description = sample.description or f"{sample.material.name}, sample {sample.code}"
     return _issue(
         session,
@@ -240,9 +258,45 @@ def issue_for_sample(
         samples=[sample],
         lot=sample.lot,
         description=description,
-        condition=condition,
         deviations=deviations,
-        replaces=replaces,
+        old=_replaced(session, replaces, "sample", sample, sample.lot),
+    )
+
+
+def revise(
+    session: Session,
+    issuer: Issuer,
+    actor: User,
+    old: Certificate,
+    *,
+    deviations: list[str] | None = None,
+) -> Certificate:
+    """The next revision (-R<n>) of a withdrawn certificate, for the same item: the same
+    sample(s), or the same lot. Its samples may be certified (nothing changed in them) or
+    verified again (reopened and retested)."""
+    require_role(actor, ISSUERS, "issue certificates")
+    lock_withdrawn(session, old)
+    if old.kind == "lot":
+        return issue_for_lot(session, issuer, actor, old.lot, deviations=deviations, replaces=old.number)
+    samples = sorted(old.samples, key=lambda s: s.id)
+    for sample in samples:
+        _lock_sample(session, sample)
+        if sample.state not in ("verified", "certified") or not reported([sample]):
+            raise WorkflowError(
+                f"cannot amend {old.number}: sample {sample.code} is {sample.state}"
+                + (" (reopen the certificate and retest it)" if sample.state != "invalid" else "")
+            )
+    first = samples[0]
+    return _issue(
+        session,
+        issuer,
+        actor,
+        kind="sample",
+        samples=samples,
+        lot=first.lot,
+        description=first.description or f"{first.material.name}, sample {first.code}",
+        deviations=deviations,
+        old=old,
     )
 
 
@@ -256,7 +310,6 @@ def issue_for_lot(
     actor: User,
     lot: Lot,
     *,
-    condition: str | None = None,
     deviations: list[str] | None = None,
     replaces: str | None = None,
 ) -> Certificate:
@@ -291,8 +344,7 @@ def issue_for_lot(
         samples=ready,
         lot=lot,
         description=f"Lot {lot.code}: {lot.material.name}",
-        condition=condition,
         deviations=deviations,
-        replaces=replaces,
+        old=_replaced(session, replaces, "lot", ready[0], lot),
     )
 

@@ -41,7 +41,8 @@ def pdf_file(cert: Certificate, public_url: str) -> bytes:
 
 
 def by_number(session: Session, number: str) -> Certificate | None:
-    return session.scalar(select(Certificate).where(Certificate.number == number))
+    """Numbers are case-insensitive (people type them); they are issued in upper case."""
+    return session.scalar(select(Certificate).where(Certificate.number == number.strip().upper()))
 
 
 def public_summary(cert: Certificate) -> dict[str, Any]:
@@ -74,9 +75,10 @@ class UploadCheck:
     certificate: Certificate | None
 
 
-def check_upload(session: Session, raw: bytes, public_key) -> UploadCheck:
-    """An uploaded JSON file: signature and hash, then the registered copy byte for byte."""
-    result = document.verify(raw, public_key)
+def check_upload(session: Session, raw: bytes, keys) -> UploadCheck:
+    """An uploaded JSON file: signature (by the key it names) and hash, then the registered copy
+    byte for byte."""
+    result = document.verify(raw, keys)
     cert = by_number(session, result.number) if result.number else None
     if not result.valid:
         return UploadCheck(False, result.reason, False, cert is not None, False, cert)

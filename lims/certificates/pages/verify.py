@@ -14,18 +14,24 @@ KEY_PEM_PATH = "/.well-known/recyclab-signing-key.pem"
 KEY_JWKS_PATH = "/.well-known/recyclab-signing-key.json"
 
 
-def _public_key():
-    return signing.signing_key(current_app.config["RECYCLAB"]).public_key()
+def _key_file():
+    return signing.key_path(current_app.config["RECYCLAB"])
 
 
 @bp.route(KEY_PEM_PATH)
 def key_pem():
-    return Response(signing.public_pem(_public_key()), mimetype="application/x-pem-file")
+    """The current key, or with ?kid= any key the lab ever signed with."""
+    keys = signing.public_keys(_key_file())
+    kid = request.args.get("kid") or signing.key_id(signing.load_key(_key_file()).public_key())
+    if kid not in keys:
+        return Response(f"no key {kid}\n", status=404, mimetype="text/plain")
+    return Response(signing.public_pem(keys[kid]), mimetype="application/x-pem-file")
 
 
 @bp.route(KEY_JWKS_PATH)
 def key_jwks():
-    return {"keys": [signing.jwk(_public_key())]}
+    """Every key the lab ever signed with, with its validity period."""
+    return signing.jwks(_key_file())
 
 
 @bp.route("/verify", methods=["GET", "POST"])

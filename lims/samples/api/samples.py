@@ -118,7 +118,11 @@ def detail(code: str):
 @blp.response(200, SampleDetailSchema)
 def receive(data: dict, code: str):
     return workflow.receive(
-        db(), require_user(), load_sample(code, for_update=True), data.get("storage_location")
+        db(),
+        require_user(),
+        load_sample(code, for_update=True),
+        data.get("storage_location"),
+        data["condition"],
     )
 
 

@@ -9,8 +9,8 @@ from flask_babel import ngettext
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from lims.certificates import amending, issuing
-from lims.kernel.errors import DomainError, InputError
+from lims.certificates import amending, issuing, search
+from lims.kernel.errors import DomainError, InputError, WorkflowError
 from lims.kernel.models import Analysis, Sample
 from lims.people.session import REVIEW, current_user, login_required
 from lims.permissions import get_analysis, get_lot, get_sample
@@ -148,3 +148,34 @@ def invalidate(code: str):
         return lab.sample_page(code, {"_": [exc.message]}, exc.status)
     flash(_("Sample %(code)s is now invalid.", code=code), "success")
     return redirect(url_for("lab.sample", code=code))
+
+
+def _on_certificate(code: str, act) -> object:
+    """Amend or reopen the sample's open certificate from the sample page."""
+    user = current_user()
+    sample = get_sample(db(), user, code, for_update=True)
+    try:
+        cert = search.open_certificate(db(), sample)
+        if cert is None:
+            raise WorkflowError(f"sample {code} has no certificate to amend")
+        done = act(user, cert, request.form.get("reason", ""))
+    except DomainError as exc:
+        db().rollback()
+        return lab.sample_page(code, {"_": [exc.message]}, exc.status)
+    flash(_("Certificate %(number)s: %(status)s.", number=done.number, status=done.status), "success")
+    return redirect(url_for("lab.sample", code=code))
+
+
+@bp.post("/samples/<code>/amend")
+@login_required(*REVIEW)
+def amend(code: str):
+    """7.8.8: a new revision of the sample's certificate, with the reason."""
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
+    return _on_certificate(code, lambda user, cert, reason: amending.amend(db(), issuer, user, cert, reason))
+
+
+@bp.post("/samples/<code>/reopen")
+@login_required(*REVIEW)
+def reopen(code: str):
+    """Withdraw the certificate to correct results: the sample is verified again, for retests."""
+    return _on_certificate(code, lambda user, cert, reason: amending.reopen(db(), user, cert, reason))
