@@ -129,7 +129,7 @@ def test_worksheet_rejects_a_wrong_unit_and_saves_nothing(client, seeded):
     assert "expected" in response.get_data(as_text=True) and "furlong" in response.get_data(as_text=True)
     with seeded() as s:
         assert {a.state for a in s.scalars(select(Analysis).join(Sample).where(Sample.code == code))} == {"unassigned"}
-    flag = client.get(f"/lab/analyses/{first.id}/evaluate?value=99999&unit={unit}").get_json()
+    flag = client.get(f"/lab/analyses/{first.id}/evaluate?value=999&unit={unit}").get_json()
     assert flag["evaluation"] == "out_of_spec"
     assert client.get(f"/lab/analyses/{first.id}/evaluate?value=abc&unit={unit}").get_json()["error"]
 

@@ -321,6 +321,8 @@ def evaluate(analysis_id: int):
     spec = load_spec(db(), analysis.sample.material_id)
     if spec is None:
         return jsonify(evaluation=None, why=_("no grade specification for this material"))
+    if not spec.counts(method.property, method.key):
+        return jsonify(evaluation=None, why=_("the grade specification names another method for this property"))
     evaluation, why = grading.evaluate(spec, method.property, as_result(method, measured))
     return jsonify(evaluation=evaluation, label=str(STATE_NAMES.get(evaluation, "")) if evaluation else "", why=why)
 
