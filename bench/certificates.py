@@ -34,8 +34,12 @@ from sqlalchemy import select, text  # noqa: E402
 
 from bench.stats import percentile  # noqa: E402
 from lims.app import create_app  # noqa: E402
-from lims.certificates import service as certificates  # noqa: E402
-from lims.certificates import signing  # noqa: E402
+from lims.certificates import (  # noqa: E402
+    issuing,
+    public,
+    search,
+    signing,  # noqa: E402
+)
 from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
 from lims.kernel.models import Lot, Organization, Sample  # noqa: E402
 from lims.kernel.models.certificate import Certificate  # noqa: E402
@@ -92,11 +96,11 @@ def bench_issue(sessions, issuer, public_url: str, codes: list[str]) -> dict:
         t0 = time.perf_counter()
         with sessions.begin() as s:
             sample = s.scalar(select(Sample).where(Sample.code == code))
-            cert = certificates.issue_for_sample(s, issuer, support.user(s, "reviewer"), sample)
+            cert = issuing.issue_for_sample(s, issuer, support.user(s, "reviewer"), sample)
         t1 = time.perf_counter()
-        pdf_bytes += len(certificates.pdf_file(cert, public_url))
+        pdf_bytes += len(public.pdf_file(cert, public_url))
         t2 = time.perf_counter()
-        certificates.json_file(cert)
+        public.json_file(cert)
         t3 = time.perf_counter()
         phases["issue"] += t1 - t0
         phases["pdf"] += t2 - t1
@@ -185,7 +189,7 @@ def bench_lookup(app, sessions, lot_owners: dict[str, int], lookups: int) -> tup
         for _ in range(lookups):
             lot = rng.choice(lot_codes)
             t0 = time.perf_counter()
-            found = s.scalars(certificates.search_statement(customer, certificates.Query(lot=lot)).limit(50)).all()
+            found = s.scalars(search.search_statement(customer, search.Query(lot=lot)).limit(50)).all()
             db_ms.append((time.perf_counter() - t0) * 1000)
             assert len(found) == CERTS_PER_LOT
             s.expunge_all()
@@ -207,7 +211,7 @@ def main() -> None:
         sessions = make_session_factory(engine)
         app = create_app(database_url=url, var_dir=var_dir)
         settings = app.config["RECYCLAB"]
-        issuer = certificates.Issuer.from_settings(settings)
+        issuer = issuing.Issuer.from_settings(settings)
 
         t0 = time.perf_counter()
         codes = prepare(sessions, args.issue + 1)

@@ -10,6 +10,7 @@ from analytics.cli import model_group, simulate_command, train_command
 from ingest.cli import ingest_command
 from lims.app import create_app
 from lims.certificates.cli import certificate as certificate_command
+from lims.certificates.cli import keys as keys_command
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
@@ -26,7 +27,13 @@ def web(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web app and API with waitress."""
     from waitress import serve
 
+    from lims.certificates import signing
+
     settings = current_app.config["RECYCLAB"]
+    try:
+        signing.load_key(signing.key_path(settings))
+    except signing.MissingKey as exc:
+        raise click.UsageError(str(exc)) from exc
     host = host or settings.web_host
     port = port or settings.web_port
     click.echo(f"Recyclab web on http://{host}:{port}/  (health: /healthz)")
@@ -98,12 +105,18 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
     import socket
 
     from analytics.registry import production
+    from lims.certificates import signing
     from lims.demo import Demo, print_demo_users
+    from lims.kernel.clock import utcnow
     from lims.kernel.migrate import upgrade
     from lims.kernel.settings import config_dir
     from lims.seed import seed_all
 
     settings = current_app.config["RECYCLAB"]
+    key_file = signing.key_path(settings)
+    if not key_file.exists():  # the demo makes its own lab key; production never does
+        signing.create_key(key_file, utcnow())
+        click.echo(f"demo: created the certificate signing key at {key_file}")
     upgrade(settings.database_url)
     sessions = current_app.extensions["recyclab.sessions"]
     with sessions.begin() as session:
@@ -132,6 +145,7 @@ main.add_command(simulate_command)
 main.add_command(train_command)
 main.add_command(model_group)
 main.add_command(certificate_command)
+main.add_command(keys_command)
 
 
 if __name__ == "__main__":

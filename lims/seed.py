@@ -30,6 +30,7 @@ from lims.kernel.models import (
 from lims.kernel.models.user import ROLES
 from lims.people.accounts import check_password, hash_password
 from lims.samples.grading import DECISION_RULES
+from lims.samples.results import normalize_unit
 
 
 class SeedError(ValueError):
@@ -175,6 +176,35 @@ def seed_materials(session: Session, path: Path) -> int:
     return changed
 
 
+METHOD_ORIGINS = ("standard", "adapted", "in-house")
+
+
+def _plausible(entry: dict, where: str) -> dict[str, Decimal | None]:
+    span = require(entry, "plausible", where)
+    if not isinstance(span, dict) or set(span) - {"min", "max"} or not span:
+        raise SeedError(f"{where}: plausible must be {{ min = .., max = .. }}")
+    lo = _decimal(span.get("min"), "plausible.min", where)
+    hi = _decimal(span.get("max"), "plausible.max", where)
+    if lo is not None and hi is not None and lo >= hi:
+        raise SeedError(f"{where}: plausible min {lo} is not below max {hi}")
+    return {"plausible_min": lo, "plausible_max": hi}
+
+
+def _conversions(entry: dict, where: str) -> dict[str, str] | None:
+    units = entry.get("units")
+    if units is None:
+        return None
+    if not isinstance(units, dict) or not units:
+        raise SeedError(f"{where}: units must be {{ \"unit\" = factor to the method's unit }}")
+    out = {}
+    for unit, factor in units.items():
+        factor = _decimal(factor, f"units.{unit}", where)
+        if factor is None or factor <= 0:
+            raise SeedError(f"{where}: units.{unit} must be a positive factor")
+        out[normalize_unit(unit)] = str(factor)
+    return out
+
+
 def seed_methods(session: Session, path: Path) -> int:
     changed = 0
     for where, entry in _entries(path, "method"):
@@ -195,7 +225,12 @@ def seed_methods(session: Session, path: Path) -> int:
             "uncertainty_abs": u_abs,
             "uncertainty_rel_pct": u_rel,
             "detection_limit": _decimal(entry.get("detection_limit"), "detection_limit", where),
+            **_plausible(entry, where),
+            "conversions": _conversions(entry, where),
+            "origin": _text(entry, "origin", where, default="standard"),
         }
+        if values["origin"] not in METHOD_ORIGINS:
+            raise SeedError(f"{where}: origin must be one of {', '.join(METHOD_ORIGINS)}")
         changed += _upsert(session, Method, {"key": _text(entry, "key", where)}, values, "method")[
             1
         ]

@@ -110,7 +110,11 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def app(database_url, tmp_path):
     from lims.app import create_app
+    from lims.certificates import signing
+    from lims.kernel.clock import utcnow
 
+    # The lab's signing key is made explicitly, as `recyclab keys create` does: never on first use.
+    signing.create_key(tmp_path / "var" / "keys" / signing.DEFAULT_KEY_NAME, utcnow())
     app = create_app(
         database_url=database_url,
         var_dir=tmp_path / "var",

@@ -9,8 +9,9 @@ from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
 
-from lims.certificates import service, signing
+from lims.certificates import amending, issuing, public, search, sharing, signing
 from lims.certificates.schemas import (
+    AmendSchema,
     CertificateCreateSchema,
     CertificateDetailSchema,
     CertificateQuerySchema,
@@ -27,6 +28,7 @@ from lims.kernel.models.certificate import Certificate
 from lims.permissions import Capability, get_sample, require, scope_lots
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
+from lims.web.schemas import ReasonSchema
 from lims.web.session import require_user
 
 blp = blueprint("certificates", "/certificates", "Certificates of analysis: issue, find, download, share.")
@@ -55,8 +57,21 @@ def settings():
     return current_app.config["RECYCLAB"]
 
 
+def _missing_key(exc: signing.MissingKey):
+    # The path is for the operator's log, not for the public.
+    current_app.logger.error("%s", exc)
+    message = "the certificate signing key is not installed; the lab administrator must configure it"
+    return {"code": 503, "status": "Service Unavailable", "message": message}, 503
+
+
+@blp.record_once
+def _register_missing_key(state) -> None:
+    # App-wide: issuing from the sample pages and the public key pages need it as well.
+    state.app.register_error_handler(signing.MissingKey, _missing_key)
+
+
 def _load(cert_id: int) -> Certificate:
-    return service.get(db(), require_user(), cert_id)
+    return search.get(db(), require_user(), cert_id)
 
 
 @blp.route("")
@@ -66,7 +81,7 @@ class Certificates(MethodView):
     @blp.paginate()
     def get(self, args: dict, pagination_parameters):
         """Search: by lot, material, grade, line, status, sample, issue date range and text."""
-        stmt = service.search_statement(require_user(), service.Query(**args)).options(*LIST_LOAD)
+        stmt = search.search_statement(require_user(), search.Query(**args)).options(*LIST_LOAD)
         return page(stmt, pagination_parameters)
 
     @blp.arguments(CertificateCreateSchema)
@@ -75,15 +90,15 @@ class Certificates(MethodView):
         """Issue a certificate for a verified sample, or for a lot from its verified samples."""
         user = require_user()
         require(user, Capability.ISSUE_CERTIFICATES)
-        issuer = service.Issuer.from_settings(settings())
-        options = {k: data[k] for k in ("condition", "deviations", "replaces") if k in data}
+        issuer = issuing.Issuer.from_settings(settings())
+        options = {k: data[k] for k in ("deviations", "replaces") if k in data}
         if "sample" in data:
             sample = get_sample(db(), user, data["sample"], for_update=True)
-            return service.issue_for_sample(db(), issuer, user, sample, **options)
+            return issuing.issue_for_sample(db(), issuer, user, sample, **options)
         lot = db().scalar(scope_lots(select(Lot).where(Lot.code == data["lot"]), user))
         if lot is None:
             raise NotFound(f"lot {data['lot']} not found")
-        return service.issue_for_lot(db(), issuer, user, lot, **options)
+        return issuing.issue_for_lot(db(), issuer, user, lot, **options)
 
 
 @blp.route("/<int:cert_id>")
@@ -98,18 +113,40 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
+@blp.route("/<int:cert_id>/amend", methods=["POST"])
+@blp.arguments(AmendSchema)
+@blp.response(201, CertificateDetailSchema)
+def amend(data: dict, cert_id: int):
+    """7.8.8: the next revision (-R<n>) of the same item, with the reason; the old certificate is
+    withdrawn and names it. Works on a valid certificate, or on one reopened for correction."""
+    user = require_user()
+    issuer = issuing.Issuer.from_settings(settings())
+    cert = search.get(db(), user, cert_id)
+    return amending.amend(db(), issuer, user, cert, data["reason"], deviations=data["deviations"])
+
+
+@blp.route("/<int:cert_id>/reopen", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, CertificateDetailSchema)
+def reopen(data: dict, cert_id: int):
+    """Withdraw a certificate whose results must be corrected; its samples are verified again
+    (retests open OOS investigations); then amend it."""
+    user = require_user()
+    return amending.reopen(db(), user, search.get(db(), user, cert_id), data["reason"])
+
+
 @blp.route("/<int:cert_id>.pdf")
 @blp.doc(responses={200: {"description": "The certificate as PDF", "content": {"application/pdf": {}}}})
 def pdf(cert_id: int):
     cert = _load(cert_id)
-    return _download(service.pdf_file(cert, settings().public_url), "application/pdf", f"{cert.number}.pdf")
+    return _download(public.pdf_file(cert, settings().public_url), "application/pdf", f"{cert.number}.pdf")
 
 
 @blp.route("/<int:cert_id>.json")
 @blp.doc(responses={200: {"description": "The signed certificate file", "content": {"application/json": {}}}})
 def json_file(cert_id: int):
     cert = _load(cert_id)
-    return _download(service.json_file(cert), "application/json", f"{cert.number}.json")
+    return _download(public.json_file(cert), "application/json", f"{cert.number}.json")
 
 
 @blp.route("/<int:cert_id>/grants")
@@ -117,7 +154,7 @@ class Grants(MethodView):
     @blp.response(200, GrantSchema(many=True))
     def get(self, cert_id: int):
         user = require_user()
-        cert = service.get(db(), user, cert_id)
+        cert = search.get(db(), user, cert_id)
         require(user, Capability.ISSUE_CERTIFICATES, "see who a certificate is shared with")
         return cert.grants
 
@@ -126,21 +163,21 @@ class Grants(MethodView):
     def post(self, data: dict, cert_id: int):
         """Share the certificate with another organization (e.g. the buyer of the lot)."""
         user = require_user()
-        return service.grant(db(), user, service.get(db(), user, cert_id), data["organization"])
+        return sharing.grant(db(), user, search.get(db(), user, cert_id), data["organization"])
 
 
 @blp.route("/<int:cert_id>/grants/<org_key>", methods=["DELETE"])
 @blp.response(204)
 def revoke_grant(cert_id: int, org_key: str):
     user = require_user()
-    service.revoke_grant(db(), user, service.get(db(), user, cert_id), org_key)
+    sharing.revoke_grant(db(), user, search.get(db(), user, cert_id), org_key)
 
 
 # --- public ------------------------------------------------------------------------------------
 
 
 def public_view(cert: Certificate, given_hash: str | None) -> dict:
-    view = service.public_summary(cert)
+    view = public.public_summary(cert)
     # The QR code carries "sha256:<hex>"; a bare hex digest typed by a person counts too.
     view["hash_matches"] = (
         None if given_hash is None else given_hash.strip().lower().removeprefix("sha256:") == cert.content_hash.removeprefix("sha256:")
@@ -154,7 +191,7 @@ def public_view(cert: Certificate, given_hash: str | None) -> dict:
 @public_blp.response(200, PublicCertificateSchema)
 def lookup(args: dict, number: str):
     """Status of a certificate by number: valid, withdrawn (reason, date) or superseded (by whom)."""
-    cert = service.by_number(db(), number)
+    cert = public.by_number(db(), number)
     if cert is None:
         raise NotFound(f"no certificate {number}")
     return public_view(cert, args.get("hash"))
@@ -174,8 +211,8 @@ def uploaded_bytes() -> bytes:
 
 
 def check_upload(raw: bytes) -> dict:
-    public_key = signing.signing_key(settings()).public_key()
-    result = service.check_upload(db(), raw, public_key)
+    keys = signing.public_keys(signing.key_path(settings()))
+    result = public.check_upload(db(), raw, keys)
     return {
         "valid": result.valid,
         "reason": result.reason,

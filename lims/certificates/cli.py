@@ -1,4 +1,5 @@
-"""`recyclab certificate verify FILE`: check a downloaded certificate JSON file offline."""
+"""`recyclab certificate verify FILE` (offline, or asking the lab with --url) and `recyclab keys`
+(create, rotate, list the certificate signing keys)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 import click
 
 from lims.certificates import document, signing
+from lims.kernel.clock import utcnow
 from lims.kernel.settings import load_settings
 
 TIMEOUT_S = 10
+KEYS_PATH = "/.well-known/recyclab-signing-key.json"
 
 
 def _fetch(url: str) -> bytes:
@@ -37,32 +40,31 @@ def certificate() -> None:
 @click.option(
     "--url",
     "base_url",
-    help="The lab's base URL: fetch its public key there and also check the certificate's "
+    help="The lab's base URL: fetch its published keys there and also check the certificate's "
     "current status (withdrawn or superseded counts as invalid).",
 )
 def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> None:
     """Check FILE's content hash and Ed25519 signature; exit 0 if valid, 1 (with the reason) if not.
 
-    Without --public-key or --url the local lab key (signing_key_file / var_dir) is used.
+    Without --public-key or --url the local lab's published keys (signing_key_file / var_dir)
+    are used. Only --url can tell whether the certificate is still valid at the lab.
     """
     if public_key_file and base_url:
         raise click.UsageError("give --public-key or --url, not both")
     try:
         if public_key_file:
-            pem = public_key_file.read_bytes()
+            keys = signing.load_public_pem(public_key_file.read_bytes())
         elif base_url:
-            pem = _fetch(base_url.rstrip("/") + "/.well-known/recyclab-signing-key.pem")
+            keys = signing.keys_from_jwks(json.loads(_fetch(base_url.rstrip("/") + KEYS_PATH)))
         else:
-            # Only an existing key: verifying must never create a lab key as a side effect.
-            path = signing.key_path(load_settings())
-            if not path.exists():
-                raise click.UsageError(f"no lab key at {path}; give --public-key or --url")
-            pem = signing.public_pem(signing.load_or_create_key(path).public_key())
-        public_key = signing.load_public_pem(pem)
+            # Only existing keys: verifying must never create a lab key as a side effect.
+            keys = signing.public_keys(signing.key_path(load_settings()))
+    except signing.MissingKey as exc:
+        raise click.UsageError(f"no lab key at {exc.path}; give --public-key or --url") from exc
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot get the public key: {exc}") from exc
 
-    result = document.verify(file.read_bytes(), public_key)
+    result = document.verify(file.read_bytes(), keys)
     if not result.valid:
         click.echo(f"INVALID: {result.reason}", err=True)
         raise SystemExit(1)
@@ -79,9 +81,16 @@ def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> No
         if not status.get("hash_matches"):
             click.echo(f"INVALID: {result.number} is registered with a different content hash", err=True)
             raise SystemExit(1)
+        click.echo(
+            f"VALID: {result.number}, {result.content_hash}, signed by key {result.key_id}, "
+            "status valid at the lab"
+        )
+        return
     click.echo(
-        f"VALID: {result.number}, {result.content_hash}, signed by key {signing.key_id(public_key)}"
-        + (", status valid at the lab" if base_url else "")
+        f"SIGNATURE VALID: {result.number}, {result.content_hash}, signed by key {result.key_id}.\n"
+        "STATUS UNKNOWN: offline this cannot tell whether the lab has since withdrawn or "
+        "superseded the certificate. Ask the lab:\n"
+        f"  recyclab certificate verify {file} --url <the lab's address, e.g. {load_settings().public_url}>"
     )
 
 
@@ -97,3 +106,46 @@ def _status(base_url: str, number: str, content_hash: str) -> dict:
         raise click.ClickException(f"status check failed: HTTP {exc.code}") from exc
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"status check failed: {exc}") from exc
+
+
+@click.group("keys")
+def keys() -> None:
+    """The lab's certificate signing keys."""
+
+
+def _key_file() -> Path:
+    return signing.key_path(load_settings())
+
+
+@keys.command("create")
+def keys_create() -> None:
+    """Make the lab's first signing key (refused if there is one: rotate instead)."""
+    path = _key_file()
+    try:
+        key = signing.create_key(path, utcnow())
+    except FileExistsError as exc:
+        raise click.UsageError(f"{path} exists; use `recyclab keys rotate` for a new key") from exc
+    click.echo(f"created key {signing.key_id(key.public_key())} at {path}")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Sign with a new key from now on; the old one stays published for older certificates."""
+    path = _key_file()
+    try:
+        old, new = signing.rotate(path, utcnow())
+    except signing.MissingKey as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"rotated: {old} retired, {new} signs from now on ({path})")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key the lab signed with, and when (the published JWK set)."""
+    try:
+        published = signing.published_keys(_key_file())
+    except signing.MissingKey as exc:
+        raise click.UsageError(str(exc)) from exc
+    for k in published:
+        until = k.valid_to or "now (current)"
+        click.echo(f"{k.kid}  {k.valid_from or 'before the key set was kept'} .. {until}")

@@ -3,7 +3,7 @@
 File layout (`recyclab-certificate/1`):
 
     {"format": "recyclab-certificate/1",
-     "certificate": {...content, see lims.certificates.service...},
+     "certificate": {...content, see lims.certificates.content...},
      "content_hash": "sha256:<hex of the RFC 8785 canonical content>",
      "signature": {"algorithm": "Ed25519", "key_id": "<16 hex>", "value": "<base64>"}}
 
@@ -45,6 +45,7 @@ class Verification:
     number: str | None = None
     content_hash: str | None = None
     canonical: bytes | None = None
+    key_id: str | None = None
 
 
 class _Malformed(ValueError):
@@ -89,8 +90,11 @@ def parse(raw: bytes) -> dict:
     return doc
 
 
-def verify(raw: bytes, public_key: Ed25519PublicKey) -> Verification:
-    """Is this file an unaltered certificate signed by the holder of `public_key`?"""
+def verify(
+    raw: bytes, keys: Ed25519PublicKey | dict[str, Ed25519PublicKey]
+) -> Verification:
+    """Is this file an unaltered certificate signed by the lab? `keys`: the lab's published keys
+    by key id (the content names, inside the signed part, the key that signed it), or one key."""
     try:
         doc = parse(raw)
         canonical = signing.canonical(doc["certificate"])
@@ -101,10 +105,20 @@ def verify(raw: bytes, public_key: Ed25519PublicKey) -> Verification:
     digest = signing.content_hash(canonical)
     if digest != doc["content_hash"]:
         return Verification(False, "content does not match its content_hash", number, digest)
+    signed_kid = doc["certificate"].get("key_id")
+    kid = signed_kid or doc["signature"].get("key_id")  # certificates from before key_id was signed
+    if signed_kid and doc["signature"].get("key_id") not in (None, signed_kid):
+        return Verification(False, "the key_id beside the signature differs from the signed one", number, digest)
+    if isinstance(keys, dict):
+        public_key = keys.get(kid)
+        if public_key is None:
+            why = f"signed with key {kid}, which is not among the lab's published keys"
+            return Verification(False, why, number, digest)
+    else:
+        public_key = keys
     if not signing.signature_valid(public_key, canonical, doc["signature"]["value"]):
-        kid = doc["signature"].get("key_id")
         why = "signature does not verify with the lab's public key"
         if kid and kid != signing.key_id(public_key):
             why += f" (signed with key {kid}, this key is {signing.key_id(public_key)})"
         return Verification(False, why, number, digest)
-    return Verification(True, "signature valid", number, digest, canonical)
+    return Verification(True, "signature valid", number, digest, canonical, kid)

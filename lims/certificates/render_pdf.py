@@ -274,14 +274,28 @@ def render(
             ("Production window", f"{lot['production_start']} to {lot['production_end']} (UTC)"),
         ]
     recycled = item.get("recycled_content_pct")
+    supplied = set(item.get("customer_supplied", []))
+
+    def given(key: str, text: str) -> str:
+        return f"{text} (customer information)" if key in supplied else text
+
     rows += [
-        ("Input stream", item.get("input_stream") or "not stated"),
-        ("Source", item.get("source") or "not stated"),
-        ("Recycled content", f"{recycled} %" if recycled is not None else "not stated"),
+        ("Input stream", given("input_stream", item.get("input_stream") or "not stated")),
+        ("Source", given("source", item.get("source") or "not stated")),
+        (
+            "Recycled content",
+            given("recycled_content_pct", f"{recycled} %" if recycled is not None else "not stated"),
+        ),
+        ("Sampling", item.get("sampling", "not recorded")),
         ("Condition on receipt", item["condition"]),
         ("Place of testing", c["laboratory"]["place_of_testing"]),
     ]
     pdf.fields(rows)
+    if item.get("customer_supplied_note"):
+        pdf.set_font("Helvetica", "", 7.5)
+        pdf.set_text_color(*MUTED)
+        pdf.lines(item["customer_supplied_note"], pdf.epw, 3.8)
+        pdf.set_text_color(*INK)
 
     pdf.section("Results")
     _results_table(pdf, c["results"], multi_sample=len(item["samples"]) > 1)
@@ -295,6 +309,16 @@ def render(
         3.8,
     )
     pdf.set_text_color(*INK)
+    notes = [
+        f"{r['property_name']}" + (f" ({r['sample']})" if len(item["samples"]) > 1 else "") + f": {note}"
+        for r in c["results"]
+        for note in r.get("notes", [])
+    ]
+    if notes:
+        pdf.section("Notes on the results")
+        pdf.set_font("Helvetica", "", 8.5)
+        for note in notes:
+            pdf.lines(f"- {note}", pdf.epw, 4.2)
 
     conf = c["conformity"]
     pdf.section("Statement of conformity")

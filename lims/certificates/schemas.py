@@ -61,13 +61,23 @@ class CertificateQuerySchema(Schema):
     )
 
 
+class AmendSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=380),
+        metadata={"description": "Why the certificate is amended (printed on the revision)."},
+    )
+    deviations = fields.List(
+        fields.String(validate=validate.Length(min=1, max=1000)),
+        validate=validate.Length(max=20),
+        load_default=list,
+        metadata={"description": "Deviations to state on the revision, if any."},
+    )
+
+
 class CertificateCreateSchema(Schema):
     sample = fields.String(metadata={"description": "Certify this verified sample ..."})
     lot = fields.String(metadata={"description": "... or this lot, from all its verified samples."})
-    condition = fields.String(
-        validate=validate.Length(max=400),
-        metadata={"description": "Condition of the item on receipt, if anything was noted."},
-    )
     deviations = fields.List(
         fields.String(validate=validate.Length(min=1, max=1000)),
         validate=validate.Length(max=20),
@@ -75,7 +85,10 @@ class CertificateCreateSchema(Schema):
         metadata={"description": "Deviations from the methods or the sampling, if any."},
     )
     replaces = fields.String(
-        metadata={"description": "Number of the withdrawn certificate this revision replaces (7.8.8)."}
+        metadata={
+            "description": "Number of the withdrawn lot certificate this revision of the lot "
+            "replaces (7.8.8); a sample certificate is amended instead."
+        }
     )
 
     @validates_schema

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from lims.audit import service as audit
 from lims.identity import token_hash
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, NotFound
+from lims.kernel.errors import Forbidden, InputError, NotFound
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.user import ROLES
 
@@ -44,7 +44,14 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
-    """Returns the row and the token itself, which is never stored and cannot be shown again."""
+    """Returns the row and the token itself, which is never stored and cannot be shown again.
+
+    Only the owner mints a token: one minted by an admin for someone else would let the admin
+    act as that user (and get round the four-eyes rule); an admin may revoke any token."""
+    if actor.id != owner.id:
+        raise Forbidden(
+            f"tokens are minted only by their owner: {owner.username} must create their own"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=owner.id, name=name, token_hash=token_hash(token), prefix=token[:10])
     session.add(row)

@@ -67,7 +67,7 @@ class TokenSchema(Schema):
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    user = fields.String(metadata={"description": "Username (admins only; default: yourself)."})
+    user = fields.String(metadata={"description": "Yourself (the default): tokens are minted only by their owner."})
 
 
 class TokenCreatedSchema(TokenSchema):

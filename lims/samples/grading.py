@@ -16,6 +16,8 @@ from decimal import Decimal
 
 DECISION_RULES = ("simple", "guard_band")
 OFF_SPEC = "off-spec"
+# A test plan without a result for every limited property: no grade, not a failing one.
+NOT_GRADED = "not graded"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class Grade:
 class Spec:
     decision_rule: str
     grades: tuple[Grade, ...]  # best first
+    # property -> the method whose results the limits apply to; a result by another method of
+    # the same property (another temperature, another load) is reported without conformity.
+    methods: dict[str, str] = field(default_factory=dict)
+
+    def counts(self, prop: str, method_key: str) -> bool:
+        named = self.methods.get(prop)
+        return named is None or named == method_key
+
+    def limited(self) -> list[str]:
+        """Every property some grade limits, in the order the specification lists them."""
+        return list(dict.fromkeys(p for g in self.grades for p in g.limits))
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,12 @@ def evaluate(spec: Spec, prop: str, result: Result) -> tuple[str | None, str]:
 
 def grade_sample(spec: Spec, results: dict[str, Result]) -> GradeOutcome:
     """The best grade whose every limit is met under the decision rule, else off-spec,
-    with a reason for each limited property."""
+    with a reason for each limited property; "not graded" while a limited property has no
+    result (by the specification's method)."""
+    missing = [p for p in spec.limited() if p not in results]
+    if missing:
+        named = ", ".join(f"{p} (by {spec.methods[p]})" if p in spec.methods else p for p in missing)
+        return GradeOutcome(NOT_GRADED, {"_": f"not graded: missing {named}"})
     notes: dict[str, list[str]] = {}
     awarded = OFF_SPEC
     for grade in spec.grades:

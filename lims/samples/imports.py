@@ -1,7 +1,8 @@
 """Instrument result files (CSV), imported all or nothing.
 
 Columns: sample_id, method, value, unit (required); uncertainty, instrument, analyst,
-measured_at (optional; ISO 8601 with a UTC offset). Every row is checked and entered in the
+measured_at (optional; ISO 8601 with a UTC offset), uncertainty_reason (required with a U below
+the method's). Every row is checked and entered in the
 caller's transaction; if any row is bad, InputError lists every bad row and the caller rolls
 the whole file back.
 """
@@ -21,7 +22,7 @@ from lims.permissions import Capability, get_sample, require
 from lims.samples import workflow
 
 REQUIRED = ("sample_id", "method", "value", "unit")
-OPTIONAL = ("uncertainty", "instrument", "analyst", "measured_at")
+OPTIONAL = ("uncertainty", "instrument", "analyst", "measured_at", "uncertainty_reason")
 MAX_ROWS = 10_000
 
 
@@ -65,6 +66,7 @@ def _import_row(session: Session, actor: User, row: dict[str, str]) -> Analysis:
         value=row["value"].strip(),
         unit=row["unit"].strip(),
         uncertainty=(row.get("uncertainty") or "").strip() or None,
+        uncertainty_reason=(row.get("uncertainty_reason") or "").strip(),
         instrument=(row.get("instrument") or "").strip(),
         analyst=analyst,
         measured_at=_measured_at((row.get("measured_at") or "").strip()),

@@ -131,6 +131,9 @@ class SampleRequest:
     storage_location: str = ""
     description: str = ""
     methods: list[str] | None = None
+    # ISO/IEC 17025 7.8.2.2: when and by whom the sample was taken ("" = by the customer).
+    sampled_at: datetime | None = None
+    sampled_by: str = ""
 
 
 @dataclass
@@ -176,6 +179,8 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
             material = row
         else:
             owner = row
+    if req.sampled_at is not None and req.sampled_at > utcnow():
+        errors["sampled_at"] = ["lies in the future"]
     methods: list[Method] = []
     if req.methods is not None:
         methods, problems = _find_methods(session, req.methods)
@@ -221,6 +226,8 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
             partitions=[],
             storage_location=req.storage_location,
             description=req.description,
+            sampled_at=req.sampled_at,
+            sampled_by=req.sampled_by.strip(),
             registered_at=now,
             registered_by_id=actor.id,
             analyses=[Analysis(method_id=m.id, method=m) for m in r.methods],

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.errors import InputError
-from lims.kernel.models import GradeSpec, Method
+from lims.kernel.models import GradeSpec, Method, TestPlanItem
 from lims.samples import grading
 
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
@@ -34,6 +34,10 @@ class Measured:
     value: Decimal
     below_detection_limit: bool
     uncertainty: Decimal | None
+    uncertainty_reason: str = ""
+    # What was typed, when it was converted to the method's unit.
+    entered_value: str | None = None
+    entered_unit: str | None = None
 
 
 def _quantum(method: Method) -> Decimal:
@@ -52,16 +56,62 @@ def _decimal(raw: object, field: str) -> Decimal:
     return value
 
 
+def _factor(method: Method, unit: str) -> Decimal | None:
+    """None for the method's own unit, the factor for a convertible one; else InputError."""
+    given = normalize_unit(unit or "")
+    if given == normalize_unit(method.unit):
+        return None
+    conversions = method.conversions or {}
+    if given in conversions:
+        return Decimal(conversions[given])
+    also = "".join(f" or '{u}'" for u in conversions)
+    raise InputError("unit", f"expected '{method.unit}'{also} for method {method.key}, got '{unit}'")
+
+
+def _check_plausible(method: Method, value: Decimal, shown: str) -> None:
+    lo, hi = method.plausible_min, method.plausible_max
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or (
+        value < 0 and method.detection_limit is not None
+    ):
+        span = f"{_plain(lo) if lo is not None else '-inf'} to {_plain(hi) if hi is not None else 'inf'}"
+        raise InputError(
+            "value",
+            f"{shown} is not a plausible result of method {method.key} "
+            f"(plausible: {span} {method.unit}); check the entry",
+        )
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def method_uncertainty(method: Method, value: Decimal) -> Decimal:
+    """The method's expanded uncertainty at this value, rounded up to the method's decimals."""
+    u = method.uncertainty_abs
+    if u is None:
+        u = abs(value) * method.uncertainty_rel_pct / 100
+    return u.quantize(_quantum(method), ROUND_UP)
+
+
 def measure(
-    method: Method, raw_value: object, unit: str, uncertainty: object | None = None
+    method: Method,
+    raw_value: object,
+    unit: str,
+    uncertainty: object | None = None,
+    uncertainty_reason: str = "",
 ) -> Measured:
-    """Check and normalise one entered result for a method; InputError names the field."""
-    if normalize_unit(unit or "") != normalize_unit(method.unit):
-        raise InputError("unit", f"expected '{method.unit}' for method {method.key}, got '{unit}'")
+    """Check and normalise one entered result for a method; InputError names the field.
+
+    The method's uncertainty is the floor of the decision rule: a smaller entered U is taken
+    only with a documented reason (kept and shown with the result)."""
+    factor = _factor(method, unit)
+    entered = {}
+    if factor is not None:
+        entered = {"entered_value": str(raw_value).strip()[:40], "entered_unit": normalize_unit(unit)}
     q = _quantum(method)
     below = _BELOW.match(raw_value) if isinstance(raw_value, str) else None
     if below:
-        limit = _decimal(below.group("limit"), "value")
+        limit = _decimal(below.group("limit"), "value") * (factor or 1)
         if limit <= 0:
             raise InputError("value", "a detection limit must be positive")
         if method.detection_limit is not None and limit < method.detection_limit:
@@ -69,20 +119,29 @@ def measure(
                 "value",
                 f"< {limit} is under the method's detection limit {method.detection_limit}",
             )
-        return Measured(limit.quantize(q, ROUND_UP), True, None)
-    value = _decimal(raw_value, "value")
+        return Measured(limit.quantize(q, ROUND_UP), True, None, **entered)
+    value = _decimal(raw_value, "value") * (factor or 1)
+    _check_plausible(method, value, f"{raw_value} {unit}".strip())
     if method.detection_limit is not None and value < method.detection_limit:
-        return Measured(method.detection_limit.quantize(q, ROUND_UP), True, None)
+        return Measured(method.detection_limit.quantize(q, ROUND_UP), True, None, **entered)
     value = value.quantize(q, ROUND_HALF_EVEN)
-    if uncertainty is not None:
-        u = _decimal(uncertainty, "uncertainty")
-        if u < 0:
-            raise InputError("uncertainty", "must not be negative")
-    elif method.uncertainty_abs is not None:
-        u = method.uncertainty_abs
-    else:
-        u = abs(value) * method.uncertainty_rel_pct / 100
-    return Measured(value, False, u.quantize(q, ROUND_UP))
+    floor = method_uncertainty(method, value)
+    reason = (uncertainty_reason or "").strip()
+    if uncertainty is None:
+        return Measured(value, False, floor, **entered)
+    u = _decimal(uncertainty, "uncertainty") * (factor or 1)
+    if u < 0:
+        raise InputError("uncertainty", "must not be negative")
+    u = u.quantize(q, ROUND_UP)
+    if u < floor and not reason:
+        raise InputError(
+            "uncertainty_reason",
+            f"U = {u} is below the method's {floor} {method.unit}: document why it applies "
+            "(e.g. the validation or repeatability study)",
+        )
+    if len(reason) > 400:
+        raise InputError("uncertainty_reason", "at most 400 characters")
+    return Measured(value, False, u, reason if u < floor else "", **entered)
 
 
 def load_spec(session: Session, material_id: int) -> grading.Spec | None:
@@ -92,8 +151,21 @@ def load_spec(session: Session, material_id: int) -> grading.Spec | None:
     grades: dict[str, dict[str, grading.Limit]] = {}
     for limit in spec.limits:  # ordered by rank
         grades.setdefault(limit.grade, {})[limit.property] = grading.Limit(limit.min, limit.max)
+    # The limits apply to the methods of the material's test plan (the seed checks that it has
+    # one for every limited property).
+    planned = session.execute(
+        select(Method.property, Method.key)
+        .join(TestPlanItem, TestPlanItem.method_id == Method.id)
+        .where(TestPlanItem.material_id == material_id)
+        .order_by(TestPlanItem.position)
+    ).all()
+    methods: dict[str, str] = {}
+    for prop, key in planned:
+        methods.setdefault(prop, key)
     return grading.Spec(
-        spec.decision_rule, tuple(grading.Grade(name, lims) for name, lims in grades.items())
+        spec.decision_rule,
+        tuple(grading.Grade(name, lims) for name, lims in grades.items()),
+        methods,
     )
 
 

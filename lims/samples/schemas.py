@@ -71,6 +71,11 @@ class AnalysisSchema(Schema):
     verified_at = fields.DateTime(allow_none=True)
     retest_of = fields.Integer(attribute="retest_of_id", allow_none=True)
     retract_reason = fields.String()
+    uncertainty_reason = fields.String(
+        metadata={"description": "Why a U below the method's applies (empty: the method's U or more)."}
+    )
+    entered_value = fields.String(allow_none=True, metadata={"description": "As entered, if converted."})
+    entered_unit = fields.String(allow_none=True, metadata={"description": "As entered, if converted."})
 
     def _value(self, a) -> str | None:
         value = reported(a.value, a.method)
@@ -87,6 +92,22 @@ class AnalysisSchema(Schema):
         return f"< {value}" if a.below_detection_limit else value
 
 
+class OosSchema(Schema):
+    """An out-of-specification investigation: opened by retesting a verified or out-of-spec result."""
+
+    id = fields.Integer()
+    original = fields.Integer(attribute="original_id")
+    retest = fields.Integer(attribute="retest_id")
+    original_state = fields.String()
+    original_evaluation = fields.String(allow_none=True)
+    reason = fields.String()
+    opened_by = key_of("opened_by.username")
+    opened_at = fields.DateTime()
+    exclusion_reason = fields.String(
+        metadata={"description": "Why the original is left off the certificate (empty: it is listed)."}
+    )
+
+
 class ResultSchema(Schema):
     value = fields.Raw(
         required=True,
@@ -95,6 +116,10 @@ class ResultSchema(Schema):
     unit = fields.String(required=True, metadata={"description": "Must be the method's unit."})
     uncertainty = fields.Raw(
         allow_none=True, metadata={"description": "Expanded (k=2); default from the method."}
+    )
+    uncertainty_reason = fields.String(
+        load_default="",
+        metadata={"description": "Required when U is below the method's: why it applies."},
     )
     instrument = fields.String(load_default="", validate=validate.Length(max=100))
     analyst = fields.String(metadata={"description": "Username; default: the submitter."})
@@ -120,6 +145,9 @@ class SampleSchema(Schema):
     registered_at = fields.DateTime()
     received_at = fields.DateTime(allow_none=True)
     grade = fields.String(allow_none=True)
+    sampled_at = fields.DateTime(allow_none=True)
+    sampled_by = fields.String()
+    condition_on_receipt = fields.String()
 
 
 class SampleDetailSchema(SampleSchema):
@@ -137,6 +165,12 @@ class SampleCreateSchema(Schema):
     description = fields.String(load_default="", validate=validate.Length(max=400))
     methods = fields.List(
         fields.String(), metadata={"description": "Method keys; default: the material's test plan."}
+    )
+    sampled_at = Aware(metadata={"description": "When the sample was taken (printed as the sampling date)."})
+    sampled_by = fields.String(
+        load_default="",
+        validate=validate.Length(max=120),
+        metadata={"description": "Who took it (lab sampler); empty: sampled by the customer."},
     )
 
 
@@ -165,6 +199,11 @@ class SampleQuerySchema(Schema):
 
 class ReceiveSchema(Schema):
     storage_location = fields.String(validate=validate.Length(max=120))
+    condition = fields.String(
+        load_default="",
+        validate=validate.Length(max=400),
+        metadata={"description": "Condition of the item on receipt (printed on the certificate)."},
+    )
 
 
 class StorageSchema(Schema):

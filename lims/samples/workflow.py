@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import DomainError, InputError, WorkflowError
-from lims.kernel.models import Analysis, Sample, User
+from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, require
 from lims.samples import grading
 from lims.samples.results import analysis_result, as_result, load_spec, measure
@@ -40,6 +40,7 @@ SAMPLE_ACTIONS: dict[str, tuple[Capability, tuple[str, ...], str]] = {
     "enter_results": (Capability.HANDLE_SAMPLES, _ENTERING, "enter results for"),
     "certify": (Capability.REVIEW_RESULTS, ("verified",), "certify"),
     "invalidate": (Capability.REVIEW_RESULTS, ("certified",), "invalidate"),
+    "reopen": (Capability.REVIEW_RESULTS, ("certified",), "reopen"),
 }
 # analysis action -> (capability, analysis states, sample states, refusal when the analysis is
 # in another state)
@@ -91,14 +92,7 @@ def guard_analysis(actor: User, analysis: Analysis, action: str) -> None:
         raise WorkflowError(f"analysis {analysis.id} is {analysis.state}; {refusal}")
     _require_sample_state(analysis.sample, sample_states, _VERBS[action])
     if action == "verify":
-        _check_four_eyes(actor, analysis)
-
-
-def _check_four_eyes(actor: User, analysis: Analysis) -> None:
-    if analysis.submitted_by_id == actor.id:
-        raise WorkflowError(
-            f"analysis {analysis.id} was submitted by {actor.username}; another user must verify it (four eyes)"
-        )
+        check_four_eyes(analysis, actor)
 
 
 def allowed_actions(obj: Sample | Analysis, user: User | None) -> frozenset[str]:
@@ -140,10 +134,17 @@ def _require_sample_state(sample: Sample, allowed: tuple[str, ...], doing: str) 
 
 
 def receive(
-    session: Session, actor: User, sample: Sample, storage_location: str | None = None
+    session: Session,
+    actor: User,
+    sample: Sample,
+    storage_location: str | None = None,
+    condition: str = "",
 ) -> Sample:
     guard_sample(actor, sample, "receive")
-    changes: dict[str, object] = {"received_at": utcnow()}
+    changes: dict[str, object] = {
+        "received_at": utcnow(),
+        "condition_on_receipt": (condition or "").strip()[:400],
+    }
     if storage_location:
         changes["storage_location"] = storage_location
     _move_sample(session, actor, sample, "receive", "received", **changes)
@@ -179,7 +180,20 @@ def certify_sample(session: Session, sample: Sample, user: User) -> Sample:
     return sample
 
 
+def reopen(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    """A certified sample back to verified, for an amendment of its certificate (the certificate
+    service withdraws the certificate first; call lims.certificates.amending.reopen)."""
+    guard_sample(actor, sample, "reopen")
+    before = audit.snapshot(sample)
+    sample.state = "verified"
+    after = audit.snapshot(sample) | {"reason": reason.strip()}
+    audit.record(session, actor, "sample.reopen", "sample", sample.code, before, after)
+    return sample
+
+
 def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    """The state change only: lims.certificates.amending.invalidate_sample also withdraws the
+    sample's certificates (call that)."""
     guard_sample(actor, sample, "invalidate")
     _move_sample(
         session,
@@ -189,10 +203,6 @@ def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sa
         "invalid",
         description=_note(sample, "invalidated", reason),
     )
-    # ISO/IEC 17025 7.8.8: the certificates covering the sample are withdrawn with it.
-    from lims.certificates import service as certificates
-
-    certificates.withdraw_for_sample(session, actor, sample, reason)
     return sample
 
 
@@ -222,6 +232,7 @@ def submit(
     value: object,
     unit: str,
     uncertainty: object | None = None,
+    uncertainty_reason: str = "",
     instrument: str = "",
     analyst: User | None = None,
     measured_at: datetime | None = None,
@@ -229,10 +240,10 @@ def submit(
     """Enter a result: unit checked, value rounded, spec evaluation computed (never entered)."""
     guard_analysis(actor, analysis, "submit")
     sample = analysis.sample
-    measured = measure(analysis.method, value, unit, uncertainty)
+    measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     spec = load_spec(session, sample.material_id)
     evaluation = None
-    if spec is not None:
+    if spec is not None and spec.counts(analysis.method.property, analysis.method.key):
         evaluation, _ = grading.evaluate(
             spec, analysis.method.property, as_result(analysis.method, measured)
         )
@@ -241,6 +252,9 @@ def submit(
     analysis.value = measured.value
     analysis.below_detection_limit = measured.below_detection_limit
     analysis.uncertainty = measured.uncertainty
+    analysis.uncertainty_reason = measured.uncertainty_reason
+    analysis.entered_value = measured.entered_value
+    analysis.entered_unit = measured.entered_unit
     analysis.unit = analysis.method.unit
     analysis.instrument = instrument
     analysis.analyst_id = (analyst or actor).id
@@ -252,6 +266,21 @@ def submit(
     _record_analysis(session, actor, analysis, "submit", before)
     _settle(session, actor, sample)
     return analysis
+
+
+def check_four_eyes(analysis: Analysis, verifier: User) -> None:
+    """The four-eyes rule, for every way in (API, web, import, CLI): whoever measured the result
+    (the analyst) and whoever entered it (the submitter) may not also verify it."""
+    roles = [
+        role
+        for role, user_id in (("analyst", analysis.analyst_id), ("submitter", analysis.submitted_by_id))
+        if user_id == verifier.id
+    ]
+    if roles:
+        raise WorkflowError(
+            f"analysis {analysis.id}: {verifier.username} is its {' and '.join(roles)}; "
+            "another user must verify it (four eyes)"
+        )
 
 
 def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
@@ -284,6 +313,7 @@ def _replace(
     if not reason.strip():
         raise InputError("reason", f"say why the result is {action}ed")
     before = audit.snapshot(analysis)
+    was = analysis.state
     analysis.state = "retracted"
     analysis.retract_reason = f"{action}: {reason.strip()}"[:400]
     _record_analysis(session, actor, analysis, action, before)
@@ -291,8 +321,61 @@ def _replace(
     sample.analyses.append(new)
     session.flush()
     _record_analysis(session, actor, new, "create", None)
+    if was == "verified" or analysis.evaluation == "out_of_spec":
+        _open_oos(session, actor, analysis, new, was, reason)
     _settle(session, actor, sample)
     return new
+
+
+def _open_oos(
+    session: Session, actor: User, original: Analysis, retest: Analysis, was: str, reason: str
+) -> OosInvestigation:
+    """Measuring again after a verified or out-of-spec result could be testing until it passes:
+    an investigation record keeps the original, and the certificate lists it."""
+    oos = OosInvestigation(
+        original=original,
+        retest_id=retest.id,
+        original_state=was,
+        original_evaluation=original.evaluation,
+        reason=reason.strip()[:400],
+        opened_by_id=actor.id,
+        opened_at=utcnow(),
+    )
+    session.add(oos)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "analysis.oos_open",
+        "analysis",
+        original.id,
+        None,
+        audit.snapshot(oos) | {"sample": original.sample.code, "method": original.method.key},
+    )
+    return oos
+
+
+def exclude_retest_history(
+    session: Session, actor: User, original: Analysis, reason: str
+) -> OosInvestigation:
+    """A reviewer records why an investigated original result is left off the certificate."""
+    require(actor, Capability.REVIEW_RESULTS, "exclude results from the retest history")
+    oos = original.oos
+    if oos is None:
+        raise WorkflowError(f"analysis {original.id} has no out-of-specification investigation")
+    if not reason.strip():
+        raise InputError("reason", "say why the earlier result is excluded from the certificate")
+    if original.sample.state not in _TESTING:
+        raise WorkflowError(
+            f"sample {original.sample.code} is {original.sample.state}; its history is settled"
+        )
+    before = audit.snapshot(oos)
+    oos.exclusion_reason = reason.strip()[:400]
+    oos.excluded_by_id = actor.id
+    audit.record(
+        session, actor, "analysis.oos_exclude", "analysis", original.id, before, audit.snapshot(oos)
+    )
+    return oos
 
 
 def _settle(session: Session, actor: User, sample: Sample) -> None:
@@ -332,5 +415,9 @@ def _grade(session: Session, sample: Sample, analyses: list[Analysis]) -> gradin
         return grading.GradeOutcome(
             "ungraded", {"_": f"no grade specification for {sample.material.key}"}
         )
-    results = {a.method.property: analysis_result(a) for a in analyses}
+    results = {
+        a.method.property: analysis_result(a)
+        for a in analyses
+        if spec.counts(a.method.property, a.method.key)
+    }
     return grading.grade_sample(spec, results)

@@ -83,7 +83,7 @@ def verified_sample(
     (sample,) = samples.register_samples(
         session, technician, [samples.SampleRequest(lot=lot.code, description=description)]
     )
-    workflow.receive(session, technician, sample, "shelf B-2")
+    workflow.receive(session, technician, sample, "shelf B-2", "No anomalies recorded at receipt.")
     for analysis in list(sample.analyses):
         method = analysis.method
         workflow.submit(session, technician, analysis, value=values[method.property], unit=method.unit)

@@ -1,7 +1,7 @@
 """The certificate story: a reviewer certifies a sample; the manufacturer finds it, downloads the
 PDF and the signed JSON and verifies it (library, CLI, public upload); a changed byte fails; the
-sample is invalidated, its certificate withdrawn and replaced by a new revision; another
-organization sees none of it."""
+certificate is reopened (withdrawn), the result retested (an OOS investigation) and the certificate
+amended into a new revision of the same sample; another organization sees none of it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from lims.audit.service import verify_chain
 from lims.certificates import document, signing
 from lims.kernel.models import AuditEvent
 from tests.certificates.conftest import ok, pdf_text
-from tests.certificates.support import PP_GRADE_A
 
 LOT = "L-EXT1-2026-0042"
 DEVIATION = "Moisture measured 2 days after receipt instead of on the day of receipt."
@@ -163,9 +162,11 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     assert "Polyvorm" not in public.get_data(as_text=True)
     assert "Valid" in client.get(f"/verify/{number}?hash={cert['content_hash']}").get_data(as_text=True)
 
-    # --- invalidate: the certificate is withdrawn ------------------------------------------------
+    # --- a result must be corrected: the certificate is reopened, i.e. withdrawn ------------------
     reason = "MFR instrument found out of calibration"
-    ok(reviewer.post(f"/samples/{sample}/invalidate", json={"reason": reason}))
+    assert lab.as_("tech").post(f"/certificates/{cert['id']}/reopen", json={"reason": reason}).status_code == 403
+    ok(reviewer.post(f"/certificates/{cert['id']}/reopen", json={"reason": reason}))
+    assert ok(reviewer.get(f"/samples/{sample}"))["state"] == "verified"  # not "invalid" forever
     withdrawn = ok(client.get(f"/api/v1/public/certificates/{number}"))
     assert withdrawn["status"] == "withdrawn"
     assert reason in withdrawn["withdrawn_reason"] and withdrawn["withdrawn_at"]
@@ -174,13 +175,28 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     assert not withdrawn_upload["valid"] and withdrawn_upload["signature_valid"]
     assert "withdrawn" in withdrawn_upload["reason"]
 
-    # --- the corrected certificate: a new revision that references the old one -------------------
-    retest = lab.verified_sample(LOT, {**PP_GRADE_A, "mfr": "11.50"}, description="Retest of big bag 3")
-    revised = ok(reviewer.post("/certificates", json={"sample": retest, "replaces": number}), 201)
+    # --- the MFR is retested (an OOS investigation: it was verified) and the certificate amended:
+    # revision -R1 of the same sample, listing the earlier result ---------------------------------
+    tech = lab.as_("tech")
+    mfr = next(a for a in ok(tech.get(f"/samples/{sample}"))["analyses"] if a["method"] == "mfr_230_2_16")
+    retest = ok(tech.post(f"/analyses/{mfr['id']}/retest", json={"reason": reason}))
+    assert ok(tech.get(f"/analyses/{mfr['id']}/oos"))["original_state"] == "verified"
+    ok(tech.post(f"/analyses/{retest['id']}/result", json={"value": "11.50", "unit": "g/10 min"}))
+    ok(reviewer.post(f"/analyses/{retest['id']}/verify"))
+    # Another sample never takes its place.
+    other = lab.verified_sample(LOT, description="big bag 4")
+    assert reviewer.post("/certificates", json={"sample": other, "replaces": number}).status_code == 422
+    revised = ok(
+        reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": "MFR retested after recalibration"}),
+        201,
+    )
     assert revised["number"] == f"{number}-R1" and revised["revision"] == 1
-    assert revised["replaces"] == number
+    assert revised["replaces"] == number and revised["samples"] == [sample]
     assert revised["content"]["replaces"]["number"] == number
     assert reason in revised["content"]["replaces"]["reason"]
+    new_mfr = next(r for r in revised["content"]["results"] if r["property"] == "mfr")
+    assert new_mfr["value"] == "11.50" and [r["value"] for r in new_mfr["retests"]] == ["12.00"]
+    assert ok(reviewer.get(f"/samples/{sample}"))["state"] == "certified"
 
     old = ok(client.get(f"/api/v1/public/certificates/{number}"))
     assert old["status"] == "superseded" and old["superseded_by"] == revised["number"]

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from lims.certificates import service as certificates
-from lims.certificates import signing
+from lims.certificates import issuing, signing
+from lims.kernel.clock import utcnow
 from lims.kernel.errors import WorkflowError
 from lims.kernel.models import Sample
 from lims.kernel.models.certificate import Certificate
@@ -144,8 +144,7 @@ def test_a_grant_shares_one_certificate_with_a_buyer_and_follows_its_revisions(l
     assert lab.as_("vezelwerk").get(f"/certificates/{cert['id']}").status_code == 404
 
     # The revision that replaces a shared certificate is shared with the same buyer.
-    ok(lab.as_("reviewer").post(f"/samples/{sample}/invalidate", json={"reason": "label mix-up"}))
-    revised = _certify(lab, lab.verified_sample("L-GRANT"), replaces=cert["number"])
+    revised = ok(lab.as_("reviewer").post(f"/certificates/{cert['id']}/amend", json={"reason": "label mix-up"}), 201)
     assert [c["number"] for c in ok(buyer.get("/certificates"))] == [revised["number"], cert["number"]]
 
     assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 204
@@ -197,20 +196,27 @@ def test_a_file_signed_with_another_key_is_refused_even_with_a_valid_signature(l
     cert = _certify(lab, lab.verified_sample("L-FORGE"))
     signed = lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").get_json()
     # A forger re-signs altered content with a key of their own.
-    forged_key = signing.load_or_create_key(tmp_path / "forger.pem")
-    content = {**signed["certificate"], "grade": "A+"}
-    canonical = signing.canonical(content)
+    forged_key = signing.create_key(tmp_path / "forger.pem", utcnow())
     from lims.certificates import document
 
-    forged = document.to_bytes(
-        document.envelope(content, signing.content_hash(canonical), signing.sign(forged_key, canonical), "forged")
-    )
-    result = ok(client.post("/api/v1/public/certificates/verify", data=forged, content_type="application/json"))
+    def forge(kid: str) -> dict:
+        content = {**signed["certificate"], "grade": "A+", "key_id": kid}
+        canonical = signing.canonical(content)
+        forged = document.to_bytes(
+            document.envelope(content, signing.content_hash(canonical), signing.sign(forged_key, canonical), kid)
+        )
+        return ok(client.post("/api/v1/public/certificates/verify", data=forged, content_type="application/json"))
+
+    own_kid = signing.key_id(forged_key.public_key())
+    result = forge(own_kid)
     assert not result["valid"] and not result["signature_valid"]
-    assert "signed with key forged" in result["reason"]
+    assert f"signed with key {own_kid}, which is not among the lab's published keys" in result["reason"]
+    # Naming the lab's key does not help: the signature does not verify with it.
+    result = forge(cert["key_id"])
+    assert not result["valid"] and "does not verify" in result["reason"]
 
 
-def test_the_lab_key_is_made_once_private_and_can_come_from_a_file(app, client, tmp_path):
+def test_the_lab_key_is_private_and_can_come_from_a_file(app, client, tmp_path):
     settings = app.config["RECYCLAB"]
     pem = client.get("/.well-known/recyclab-signing-key.pem").data
     path = signing.key_path(settings)
@@ -224,7 +230,7 @@ def test_the_lab_key_is_made_once_private_and_can_come_from_a_file(app, client, 
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519"
 
     own = tmp_path / "hsm-export.pem"
-    key = signing.load_or_create_key(own)
+    key = signing.create_key(own, utcnow())
     configured = load_settings({"var_dir": tmp_path / "other", "signing_key_file": str(own)})
     assert signing.key_id(signing.signing_key(configured).public_key()) == signing.key_id(key.public_key())
 
@@ -233,14 +239,14 @@ def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, a
     """PostgreSQL row locks: the second waits for the first and then finds the sample certified."""
     lab.lot("L-RACE")
     code = lab.verified_sample("L-RACE")
-    issuer = certificates.Issuer.from_settings(app.config["RECYCLAB"])
+    issuer = issuing.Issuer.from_settings(app.config["RECYCLAB"])
     outcome: dict[str, object] = {}
 
     def second() -> None:
         with session_factory() as session:
             sample = session.scalar(select(Sample).where(Sample.code == code))
             try:
-                certificates.issue_for_sample(session, issuer, support.user(session, "admin"), sample)
+                issuing.issue_for_sample(session, issuer, support.user(session, "admin"), sample)
                 session.commit()
                 outcome["second"] = "issued"
             except WorkflowError as exc:
@@ -249,7 +255,7 @@ def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, a
 
     with session_factory() as first:
         sample = first.scalar(select(Sample).where(Sample.code == code))
-        certificates.issue_for_sample(first, issuer, support.user(first, "reviewer"), sample)
+        issuing.issue_for_sample(first, issuer, support.user(first, "reviewer"), sample)
         racer = threading.Thread(target=second)
         racer.start()
         time.sleep(0.5)

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from lims.certificates import document, signing
 from lims.certificates.cli import certificate
+from lims.kernel.clock import utcnow
 
 
 def _signed(key) -> bytes:
@@ -26,12 +27,12 @@ def test_verify_with_the_local_lab_key_and_without_one(tmp_path, monkeypatch):
     file = tmp_path / "c.json"
 
     # No key here: refused, and verifying did not create one.
-    file.write_bytes(_signed(signing.load_or_create_key(tmp_path / "elsewhere.pem")))
+    file.write_bytes(_signed(signing.create_key(tmp_path / "elsewhere.pem", utcnow())))
     missing = runner.invoke(certificate, ["verify", str(file)])
     assert missing.exit_code == 2 and "no lab key" in missing.output
     assert not lab_var.exists()
 
-    key = signing.load_or_create_key(lab_var / "keys" / signing.DEFAULT_KEY_NAME)
+    key = signing.create_key(lab_var / "keys" / signing.DEFAULT_KEY_NAME, utcnow())
     file.write_bytes(_signed(key))
     valid = runner.invoke(certificate, ["verify", str(file)])
     assert valid.exit_code == 0 and "VALID: NTK-COA-2026-000009" in valid.output

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lims.certificates import document, signing
+from lims.kernel.clock import utcnow
 
 CONTENT = {
     "schema": "recyclab-coa/1",
@@ -29,7 +30,7 @@ CONTENT = {
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory):
-    return signing.load_or_create_key(tmp_path_factory.mktemp("key") / "lab.pem")
+    return signing.create_key(tmp_path_factory.mktemp("key") / "lab.pem", utcnow())
 
 
 def signed_file(key, content: dict = CONTENT) -> bytes:
@@ -92,9 +93,12 @@ def test_duplicate_keys_and_non_json_numbers_are_refused(key):
     assert not document.verify(nan.encode(), key.public_key()).valid
 
 
-def test_the_key_file_is_created_private_and_reused(tmp_path: Path):
+def test_the_key_file_is_created_private_and_never_replaced(tmp_path: Path):
     path = tmp_path / "keys" / "lab.pem"
-    first = signing.load_or_create_key(path)
+    first = signing.create_key(path, utcnow())
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert signing.key_id(signing.load_or_create_key(path).public_key()) == signing.key_id(first.public_key())
-    assert [p.name for p in path.parent.iterdir()] == ["lab.pem"]  # no temporary file left
+    with pytest.raises(FileExistsError):
+        signing.create_key(path, utcnow())
+    assert signing.key_id(signing.load_key(path).public_key()) == signing.key_id(first.public_key())
+    # No temporary file left; the key set beside it publishes the key.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["lab.pem", "signing-keys.json"]

@@ -36,8 +36,9 @@ def test_guard_band_refuses_what_simple_acceptance_takes():
     assert grade_sample(Spec("simple", SPEC.grades), results).grade == "A"
 
 
-def test_missing_result_or_every_grade_failed_is_off_spec():
-    assert grade_sample(SPEC, {"mfr": Result(D(10), "g/10 min", D("0.5"))}).grade == "off-spec"
+def test_missing_result_is_not_graded_and_every_grade_failed_is_off_spec():
+    missing = grade_sample(SPEC, {"mfr": Result(D(10), "g/10 min", D("0.5"))})
+    assert (missing.grade, missing.reasons) == ("not graded", {"_": "not graded: missing ash"})
     worst = grade_sample(SPEC, {"mfr": Result(D(30), "", D(1)), "ash": Result(D("0.1"), "", D("0.05"))})
     assert worst.grade == "off-spec" and "fails B: 30 is above max 25" in worst.reasons["mfr"]
 

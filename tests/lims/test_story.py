@@ -66,11 +66,16 @@ def test_lot_to_graded_sample_with_verifiable_audit_trail(lab, database_url, ses
     # PE contamination above even grade C: out of spec (computed, not typed).
     pe = ok(tech.post(f"/analyses/{an['pe_in_pp_11357']['id']}/result", json={"value": 24.0, "unit": "%"}))
     assert pe["evaluation"] == "out_of_spec"
-    # Density in the wrong unit is refused, naming the expected one.
-    wrong = reviewer.post(f"/analyses/{an['density_1183']['id']}/result", json={"value": 905, "unit": "kg/m3"})
+    # Density in a unit the method does not convert is refused, naming the accepted ones; an
+    # impossible value is refused too, naming the field.
+    wrong = reviewer.post(f"/analyses/{an['density_1183']['id']}/result", json={"value": 56.5, "unit": "lb/ft3"})
     assert wrong.status_code == 422
-    assert "g/cm3" in str(wrong.get_json()["errors"]["json"]["unit"])
-    ok(reviewer.post(f"/analyses/{an['density_1183']['id']}/result", json={"value": 0.9051, "unit": "g/cm3"}))
+    assert "'g/cm3' or 'kg/m3'" in str(wrong.get_json()["errors"]["json"]["unit"])
+    negative = reviewer.post(f"/analyses/{an['density_1183']['id']}/result", json={"value": -0.905, "unit": "g/cm3"})
+    assert negative.status_code == 422 and "value" in negative.get_json()["errors"]["json"]
+    # kg/m³ is converted to the method's g/cm3; what was typed is kept.
+    density = ok(reviewer.post(f"/analyses/{an['density_1183']['id']}/result", json={"value": 905.1, "unit": "kg/m3"}))
+    assert (density["value"], density["entered_value"], density["entered_unit"]) == ("0.905", "905.1", "kg/m3")
 
     assert ok(tech.get(f"/samples/{code}"))["state"] == "received"  # six more to go
     # The rest of the test plan comes from the instruments' CSV export.
@@ -87,11 +92,17 @@ def test_lot_to_graded_sample_with_verifiable_audit_trail(lab, database_url, ses
     assert imported["imported"] == 6
     assert ok(tech.get(f"/samples/{code}"))["state"] == "to_be_verified"
 
-    # The PE result is suspicious: retest. The original stays, retracted.
+    # The PE result is out of spec: the retest opens an OOS investigation. The original stays,
+    # retracted.
     new_pe = ok(tech.post(f"/analyses/{pe['id']}/retest", json={"reason": "DSC pan contaminated"}))
     assert new_pe["retest_of"] == pe["id"] and new_pe["state"] == "unassigned"
+    oos = ok(reviewer.get(f"/analyses/{pe['id']}/oos"))
+    assert (oos["original_state"], oos["original_evaluation"], oos["retest"]) == ("submitted", "out_of_spec", new_pe["id"])
+    assert (oos["reason"], oos["opened_by"], oos["exclusion_reason"]) == ("DSC pan contaminated", "tech", "")
     assert ok(tech.get(f"/samples/{code}"))["state"] == "received"
-    ok(tech.post(f"/analyses/{new_pe['id']}/result", json={"value": 3.2, "unit": "%", "instrument": "DSC-1"}))
+    # The reviewer ran the DSC; the technician enters it.
+    ok(tech.post(f"/analyses/{new_pe['id']}/result",
+                 json={"value": 3.2, "unit": "%", "instrument": "DSC-1", "analyst": "reviewer"}))
 
     # Four eyes: the submitter may not verify their own result.
     own = reviewer.post(f"/analyses/{an['density_1183']['id']}/verify")
@@ -101,7 +112,10 @@ def test_lot_to_graded_sample_with_verifiable_audit_trail(lab, database_url, ses
         if key not in ("density_1183", "pe_in_pp_11357"):
             ok(reviewer.post(f"/analyses/{analysis['id']}/verify"))
     assert ok(tech.get(f"/samples/{code}"))["state"] == "to_be_verified"
-    ok(reviewer.post(f"/analyses/{new_pe['id']}/verify"))
+    # Four eyes: the analyst may not verify it either.
+    own_measurement = reviewer.post(f"/analyses/{new_pe['id']}/verify")
+    assert own_measurement.status_code == 409 and "analyst" in own_measurement.get_json()["message"]
+    ok(admin.post(f"/analyses/{new_pe['id']}/verify"))
 
     sample = ok(tech.get(f"/samples/{code}"))
     assert sample["state"] == "verified"
@@ -132,7 +146,9 @@ def test_lot_to_graded_sample_with_verifiable_audit_trail(lab, database_url, ses
     counts = {}
     for e in analysis_events:
         counts[e["action"]] = counts.get(e["action"], 0) + 1
-    assert counts == {"analysis.submit": 11, "analysis.retest": 1, "analysis.create": 1, "analysis.verify": 10}
+    assert counts == {
+        "analysis.submit": 11, "analysis.retest": 1, "analysis.create": 1, "analysis.oos_open": 1, "analysis.verify": 10,
+    }
     lot_events = ok(admin.get("/audit/events", query_string={"entity_type": "lot"}))
     assert [(e["action"], e["actor"], e["after"]["code"]) for e in lot_events] == [
         ("lot.create", "tech", lot["code"])

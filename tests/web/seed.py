@@ -65,14 +65,19 @@ def lot_with_samples(
 
 
 def in_spec_value(s: Session, analysis: Analysis) -> str:
-    """The middle of the best grade's limit (or 1 when the property is not limited)."""
+    """The middle of the best grade's limit (or of the method's plausible range when the
+    property is not limited)."""
     spec = load_spec(s, analysis.sample.material_id)
     limit = spec.grades[0].limits.get(analysis.method.property) if spec else None
     if limit is None:
-        return "1"
+        lo, hi = analysis.method.plausible_min, analysis.method.plausible_max
+        return str((lo + hi) / 2) if lo is not None and hi is not None else "1"
     if limit.min is not None and limit.max is not None:
         return str((limit.min + limit.max) / 2)
-    return str(limit.min * 2 + 1) if limit.min is not None else str(limit.max / 2)
+    if limit.min is not None:
+        top = analysis.method.plausible_max
+        return str((limit.min + top) / 2) if top is not None else str(limit.min * 2 + 1)
+    return str(limit.max / 2)
 
 
 def submit_all(session_factory, code: str, username: str = "tech") -> None:

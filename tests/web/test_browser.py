@@ -19,7 +19,7 @@ from ingest.service import IngestConfig, Ingester
 from ingest.status import STATUS_FILE
 from ingest.store import Point, open_store
 from ingest.validate import Validator
-from lims.certificates import service as certificates
+from lims.certificates import issuing
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Sample
 from lims.seed import seed_installations
@@ -150,8 +150,8 @@ def _certified_sample(session_factory, settings) -> str:
     seed.verify_all(session_factory, code, "reviewer")
     with session_factory.begin() as s:
         sample = s.scalar(select(Sample).where(Sample.code == code))
-        issuer = certificates.Issuer.from_settings(settings)
-        return certificates.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
+        issuer = issuing.Issuer.from_settings(settings)
+        return issuing.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
 
 
 def test_customer_finds_downloads_and_verifies_a_certificate(

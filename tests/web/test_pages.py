@@ -129,7 +129,7 @@ def test_worksheet_rejects_a_wrong_unit_and_saves_nothing(client, seeded):
     assert "expected" in response.get_data(as_text=True) and "furlong" in response.get_data(as_text=True)
     with seeded() as s:
         assert {a.state for a in s.scalars(select(Analysis).join(Sample).where(Sample.code == code))} == {"unassigned"}
-    flag = client.get(f"/lab/analyses/{first.id}/evaluate?value=99999&unit={unit}").get_json()
+    flag = client.get(f"/lab/analyses/{first.id}/evaluate?value=999&unit={unit}").get_json()
     assert flag["evaluation"] == "out_of_spec"
     assert client.get(f"/lab/analyses/{first.id}/evaluate?value=abc&unit={unit}").get_json()["error"]
 
@@ -235,14 +235,14 @@ def test_review_queue_never_offers_a_reviewer_their_own_results(client, seeded):
 
 
 def _certify(app, session_factory, code: str) -> str:
-    from lims.certificates import service as certificates
+    from lims.certificates import issuing
 
     seed.submit_all(session_factory, code, "tech")
     seed.verify_all(session_factory, code, "reviewer")
     with session_factory.begin() as s:
         sample = s.scalar(select(Sample).where(Sample.code == code))
-        issuer = certificates.Issuer.from_settings(app.config["RECYCLAB"])
-        return certificates.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
+        issuer = issuing.Issuer.from_settings(app.config["RECYCLAB"])
+        return issuing.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
 
 
 def test_certificates_are_filtered_and_kept_to_their_owner(app, client, seeded):

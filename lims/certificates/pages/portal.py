@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import render_template, request
 from sqlalchemy import select
 
-from lims.certificates import service as certificates
+from lims.certificates import public, search
 from lims.kernel.errors import InputError
 from lims.kernel.models import Material
 from lims.kernel.models.certificate import CERTIFICATE_STATUSES
@@ -25,7 +25,7 @@ bp = web_blueprint("portal", __name__, url_prefix="/certificates")
 PER_PAGE = 25
 
 
-def _query() -> certificates.Query:
+def _query() -> search.Query:
     args = request.args
     dates = {}
     if args.get("issued_from"):
@@ -36,7 +36,7 @@ def _query() -> certificates.Query:
     status = args.get("status") or None
     if status is not None and status not in CERTIFICATE_STATUSES:
         raise InputError("status", f"must be one of {', '.join(CERTIFICATE_STATUSES)}")
-    return certificates.Query(
+    return search.Query(
         q=args.get("q", "").strip() or None,
         lot=args.get("lot", "").strip() or None,
         sample=args.get("sample", "").strip().upper() or None,
@@ -51,7 +51,7 @@ def _query() -> certificates.Query:
 @login_required(Capability.READ_CERTIFICATES)
 def certificates_list():
     page = max(1, request.args.get("page", 1, type=int))
-    rows, total = certificates.search(db(), current_user(), _query(), page, PER_PAGE)
+    rows, total = search.search(db(), current_user(), _query(), page, PER_PAGE)
     return render_template(
         "portal/certificates.html",
         certificates=rows,
@@ -60,6 +60,6 @@ def certificates_list():
         pages=max(1, -(-total // PER_PAGE)),
         statuses=CERTIFICATE_STATUSES,
         materials=list(db().scalars(select(Material).order_by(Material.name))),
-        verify_url=lambda cert: certificates.verify_url(request.host_url, cert),
+        verify_url=lambda cert: public.verify_url(request.host_url, cert),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )

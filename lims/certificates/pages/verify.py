@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from lims.certificates import service, signing
+from lims.certificates import public, signing
 from lims.certificates.api import check_upload, public_view, uploaded_bytes
 from lims.web.request_db import db
 
@@ -14,18 +14,24 @@ KEY_PEM_PATH = "/.well-known/recyclab-signing-key.pem"
 KEY_JWKS_PATH = "/.well-known/recyclab-signing-key.json"
 
 
-def _public_key():
-    return signing.signing_key(current_app.config["RECYCLAB"]).public_key()
+def _key_file():
+    return signing.key_path(current_app.config["RECYCLAB"])
 
 
 @bp.route(KEY_PEM_PATH)
 def key_pem():
-    return Response(signing.public_pem(_public_key()), mimetype="application/x-pem-file")
+    """The current key, or with ?kid= any key the lab ever signed with."""
+    keys = signing.public_keys(_key_file())
+    kid = request.args.get("kid") or signing.key_id(signing.load_key(_key_file()).public_key())
+    if kid not in keys:
+        return Response(f"no key {kid}\n", status=404, mimetype="text/plain")
+    return Response(signing.public_pem(keys[kid]), mimetype="application/x-pem-file")
 
 
 @bp.route(KEY_JWKS_PATH)
 def key_jwks():
-    return {"keys": [signing.jwk(_public_key())]}
+    """Every key the lab ever signed with, with its validity period."""
+    return signing.jwks(_key_file())
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -37,7 +43,7 @@ def upload_page():
 
 @bp.route("/verify/<number>")
 def certificate_page(number: str):
-    cert = service.by_number(db(), number)
+    cert = public.by_number(db(), number)
     if cert is None:
         return render_template("verify/certificate.html", number=number, cert=None, key_url=KEY_PEM_PATH), 404
     view = public_view(cert, request.args.get("hash"))

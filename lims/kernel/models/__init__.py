@@ -15,7 +15,7 @@ from lims.kernel.models.reference import (
     Sensor,
     TestPlanItem,
 )
-from lims.kernel.models.sample import Analysis, Lot, Sample, SampleCounter
+from lims.kernel.models.sample import Analysis, Lot, OosInvestigation, Sample, SampleCounter
 from lims.kernel.models.user import ApiToken, User
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Lot",
     "Material",
     "Method",
+    "OosInvestigation",
     "Organization",
     "ProgrammeLine",
     "Sample",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.kernel.db import Base
@@ -88,6 +88,13 @@ class Method(Base):
     uncertainty_abs: Mapped[Decimal | None] = mapped_column(Amount)
     uncertainty_rel_pct: Mapped[Decimal | None] = mapped_column(Amount)
     detection_limit: Mapped[Decimal | None] = mapped_column(Amount)
+    # A result outside [plausible_min, plausible_max] is an entry error, not a measurement.
+    plausible_min: Mapped[Decimal | None] = mapped_column(Amount)
+    plausible_max: Mapped[Decimal | None] = mapped_column(Amount)
+    # Other units a result may be entered in: unit -> factor to the method's unit.
+    conversions: Mapped[dict | None] = mapped_column(JSON)
+    # standard | adapted | in-house (ISO/IEC 17025 7.2.1.1, 7.8.2.1 f: marked on the certificate)
+    origin: Mapped[str] = mapped_column(String(20), default="standard")
 
 
 class TestPlanItem(Base):

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
 from lims.kernel.db import Base
@@ -25,7 +25,10 @@ SAMPLE_STATES = (
     "invalid",
 )
 ANALYSIS_STATES = ("unassigned", "submitted", "verified", "retracted")
-INPUT_STREAMS = ("post-consumer", "post-industrial")
+# EN 15343 terms; "post-industrial" is the older word for pre-consumer material, still accepted
+# from the simulator and older clients, and shown as pre-consumer on certificates.
+INPUT_STREAMS = ("post-consumer", "pre-consumer", "post-industrial")
+EN_15343_STREAM = {"post-industrial": "pre-consumer"}
 
 
 class Lot(Base):
@@ -93,6 +96,11 @@ class Sample(Base):
     registered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     received_at: Mapped[datetime | None]
+    # ISO/IEC 17025 7.8.2.2: recorded at registration (sampled_by "" = sampled by the customer)
+    # and at receipt, never defaulted at issue.
+    sampled_at: Mapped[datetime | None]
+    sampled_by: Mapped[str] = mapped_column(String(120), default="")
+    condition_on_receipt: Mapped[str] = mapped_column(String(400), default="")
     grade: Mapped[str | None] = mapped_column(String(20))
     # Per property: {"mfr": {"verdict": "...", "reason": "..."}}; set with the grade.
     grade_reasons: Mapped[dict | None] = mapped_column(JSON)
@@ -132,6 +140,11 @@ class Analysis(Base):
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     verified_at: Mapped[datetime | None]
     retract_reason: Mapped[str] = mapped_column(String(400), default="")
+    # Why an uncertainty below the method's is valid for this result (shown with it).
+    uncertainty_reason: Mapped[str] = mapped_column(String(400), default="")
+    # The value and unit as entered, when converted to the method's unit.
+    entered_value: Mapped[str | None] = mapped_column(String(40))
+    entered_unit: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sample: Mapped[Sample] = relationship(back_populates="analyses")
@@ -139,3 +152,29 @@ class Analysis(Base):
     analyst: Mapped[User | None] = relationship(foreign_keys=[analyst_id])
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
     verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])
+    retest_of: Mapped[Analysis | None] = relationship(remote_side=[id], foreign_keys=[retest_of_id])
+
+
+class OosInvestigation(Base):
+    """An out-of-specification investigation: opened when a verified or out-of-spec result is
+    retested (ISO/IEC 17025 7.10). The original result stays; the certificate lists the
+    retest history of the property unless a reviewer records why it is excluded."""
+
+    __tablename__ = "oos_investigation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    original_id: Mapped[int] = mapped_column(ForeignKey("analysis.id"), unique=True)
+    retest_id: Mapped[int] = mapped_column(ForeignKey("analysis.id"), index=True)
+    original_state: Mapped[str] = mapped_column(String(20))
+    original_evaluation: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(400))
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    exclusion_reason: Mapped[str] = mapped_column(String(400), default="")
+    excluded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+    original: Mapped[Analysis] = relationship(
+        foreign_keys=[original_id], backref=backref("oos", uselist=False)
+    )
+    retest: Mapped[Analysis] = relationship(foreign_keys=[retest_id])
+    opened_by: Mapped[User] = relationship(foreign_keys=[opened_by_id])

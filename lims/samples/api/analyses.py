@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from lims.kernel.errors import InputError
+from lims.kernel.errors import InputError, NotFound
 from lims.kernel.models import Analysis, Method, Sample, User
 from lims.permissions import get_analysis, scope_analyses
 from lims.samples import workflow
-from lims.samples.schemas import AnalysisQuerySchema, AnalysisSchema, ResultSchema
+from lims.samples.schemas import AnalysisQuerySchema, AnalysisSchema, OosSchema, ResultSchema
 from lims.web.api_blueprint import blueprint, page
 from lims.web.request_db import db
 from lims.web.schemas import ReasonSchema
@@ -73,6 +73,7 @@ def enter_result(data: dict, analysis_id: int):
         value=data["value"],
         unit=data["unit"],
         uncertainty=data.get("uncertainty"),
+        uncertainty_reason=data["uncertainty_reason"],
         instrument=data["instrument"],
         analyst=analyst,
         measured_at=data.get("measured_at"),
@@ -97,3 +98,21 @@ def retract(data: dict, analysis_id: int):
 @blp.response(200, AnalysisSchema, description="The new analysis; the original is kept, retracted.")
 def retest(data: dict, analysis_id: int):
     return workflow.retest(db(), require_user(), _analysis(analysis_id), data["reason"])
+
+
+@blp.route("/<int:analysis_id>/oos")
+@blp.response(200, OosSchema)
+def oos(analysis_id: int):
+    """The out-of-specification investigation opened when this result was retested."""
+    found = get_analysis(db(), require_user(), analysis_id).oos
+    if found is None:
+        raise NotFound(f"analysis {analysis_id} has no out-of-specification investigation")
+    return found
+
+
+@blp.route("/<int:analysis_id>/oos/exclusion", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, OosSchema)
+def exclude_from_history(data: dict, analysis_id: int):
+    """A reviewer records why this investigated result is left off the certificate."""
+    return workflow.exclude_retest_history(db(), require_user(), _analysis(analysis_id), data["reason"])

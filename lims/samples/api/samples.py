@@ -7,7 +7,7 @@ from flask.views import MethodView
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from lims.certificates import service as certificates
+from lims.certificates import amending, issuing
 from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample
 from lims.permissions import get_sample, scope_samples
 from lims.samples import labels, workflow
@@ -118,7 +118,11 @@ def detail(code: str):
 @blp.response(200, SampleDetailSchema)
 def receive(data: dict, code: str):
     return workflow.receive(
-        db(), require_user(), load_sample(code, for_update=True), data.get("storage_location")
+        db(),
+        require_user(),
+        load_sample(code, for_update=True),
+        data.get("storage_location"),
+        data["condition"],
     )
 
 
@@ -144,8 +148,8 @@ def certify(code: str):
     The same as POST /api/v1/certificates with this sample: a sample is never certified
     without its certificate."""
     sample = load_sample(code, for_update=True)
-    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
-    certificates.issue_for_sample(db(), issuer, require_user(), sample)
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
+    issuing.issue_for_sample(db(), issuer, require_user(), sample)
     return sample
 
 
@@ -153,7 +157,7 @@ def certify(code: str):
 @blp.arguments(ReasonSchema)
 @blp.response(200, SampleDetailSchema)
 def invalidate(data: dict, code: str):
-    return workflow.invalidate(
+    return amending.invalidate_sample(
         db(), require_user(), load_sample(code, for_update=True), data["reason"]
     )
 

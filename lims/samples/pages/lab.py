@@ -18,6 +18,7 @@ from analytics import predict
 from analytics.registry import ArtifactRefused
 from ingest.registry import load_registry
 from ingest.store import StoreError
+from lims.certificates import search
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
@@ -189,7 +190,13 @@ def receive():
         code = request.form.get("code", "").strip().upper()
         try:
             sample = get_sample(db(), current_user(), code, for_update=True)
-            received = workflow.receive(db(), current_user(), sample, request.form.get("storage_location", "").strip() or None)
+            received = workflow.receive(
+                db(),
+                current_user(),
+                sample,
+                request.form.get("storage_location", "").strip() or None,
+                request.form.get("condition", ""),
+            )
         except DomainError as exc:
             error, status = exc.message, exc.status
     return render_template("lab/receive.html", received=received, error=error), status
@@ -206,9 +213,12 @@ def _sample_page_data(code: str) -> dict[str, object]:
         )
     )
     user = current_user()
+    # A sample reopened for correcting its certificate is re-issued by amending that certificate.
+    reopened = search.open_certificate(db(), sample) if sample.state == "verified" else None
     return {
         "sample": sample,
         "analyses": analyses,
+        "reopened": reopened,
         "actions": workflow.allowed_actions(sample, user),
         "analysis_actions": {a.id: workflow.allowed_actions(a, user) for a in analyses},
     }
@@ -287,6 +297,7 @@ def worksheet(code: str):
                     value=value,
                     unit=request.form.get(f"unit-{analysis.id}", ""),
                     uncertainty=request.form.get(f"uncertainty-{analysis.id}", "").strip() or None,
+                    uncertainty_reason=request.form.get(f"uncertainty_reason-{analysis.id}", ""),
                     instrument=request.form.get(f"instrument-{analysis.id}", "").strip(),
                 )
                 entered += 1
@@ -319,6 +330,8 @@ def evaluate(analysis_id: int):
     spec = load_spec(db(), analysis.sample.material_id)
     if spec is None:
         return jsonify(evaluation=None, why=_("no grade specification for this material"))
+    if not spec.counts(method.property, method.key):
+        return jsonify(evaluation=None, why=_("the grade specification names another method for this property"))
     evaluation, why = grading.evaluate(spec, method.property, as_result(method, measured))
     return jsonify(evaluation=evaluation, label=str(STATE_NAMES.get(evaluation, "")) if evaluation else "", why=why)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from lims.certificates import service as certificates
-from lims.kernel.errors import DomainError, InputError
+from lims.certificates import amending, issuing, search
+from lims.kernel.errors import DomainError, InputError, WorkflowError
 from lims.kernel.models import Analysis, Sample
 from lims.permissions import Capability, get_analysis, get_lot, get_sample
 from lims.samples import workflow
@@ -36,7 +36,9 @@ def _queue_data() -> dict[str, object]:
             .where(
                 Sample.state.in_(("received", "to_be_verified")),
                 Analysis.state == "submitted",
+                # Four eyes: never one's own results (workflow.check_four_eyes decides on verify).
                 Analysis.submitted_by_id != user.id,
+                or_(Analysis.analyst_id.is_(None), Analysis.analyst_id != user.id),
             )
             .options(selectinload(Analysis.sample), selectinload(Analysis.submitted_by))
             .order_by(Sample.id, Analysis.id)
@@ -108,9 +110,9 @@ def retract():
 def certify(code: str):
     user = current_user()
     sample = get_sample(db(), user, code, for_update=True)
-    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
     try:
-        cert = certificates.issue_for_sample(db(), issuer, user, sample)
+        cert = issuing.issue_for_sample(db(), issuer, user, sample)
     except DomainError as exc:
         return _refused(exc)
     flash(_("Certificate %(number)s issued for %(code)s.", number=cert.number, code=code), "success")
@@ -123,9 +125,9 @@ def certify_lot(lot_id: int):
     """One certificate for the lot from all its verified samples."""
     user = current_user()
     lot = get_lot(db(), user, lot_id)
-    issuer = certificates.Issuer.from_settings(current_app.config["RECYCLAB"])
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
     try:
-        cert = certificates.issue_for_lot(db(), issuer, user, lot)
+        cert = issuing.issue_for_lot(db(), issuer, user, lot)
     except DomainError as exc:
         db().rollback()
         return lab.lot_page(lot_id, {"_": [exc.message]}, exc.status)
@@ -140,9 +142,40 @@ def invalidate(code: str):
     user = current_user()
     sample = get_sample(db(), user, code, for_update=True)
     try:
-        workflow.invalidate(db(), user, sample, request.form.get("reason", ""))
+        amending.invalidate_sample(db(), user, sample, request.form.get("reason", ""))
     except DomainError as exc:
         db().rollback()
         return lab.sample_page(code, {"_": [exc.message]}, exc.status)
     flash(_("Sample %(code)s is now invalid.", code=code), "success")
     return redirect(url_for("lab.sample", code=code))
+
+
+def _on_certificate(code: str, act) -> object:
+    """Amend or reopen the sample's open certificate from the sample page."""
+    user = current_user()
+    sample = get_sample(db(), user, code, for_update=True)
+    try:
+        cert = search.open_certificate(db(), sample)
+        if cert is None:
+            raise WorkflowError(f"sample {code} has no certificate to amend")
+        done = act(user, cert, request.form.get("reason", ""))
+    except DomainError as exc:
+        db().rollback()
+        return lab.sample_page(code, {"_": [exc.message]}, exc.status)
+    flash(_("Certificate %(number)s: %(status)s.", number=done.number, status=done.status), "success")
+    return redirect(url_for("lab.sample", code=code))
+
+
+@bp.post("/samples/<code>/amend")
+@login_required(Capability.REVIEW_RESULTS)
+def amend(code: str):
+    """7.8.8: a new revision of the sample's certificate, with the reason."""
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
+    return _on_certificate(code, lambda user, cert, reason: amending.amend(db(), issuer, user, cert, reason))
+
+
+@bp.post("/samples/<code>/reopen")
+@login_required(Capability.REVIEW_RESULTS)
+def reopen(code: str):
+    """Withdraw the certificate to correct results: the sample is verified again, for retests."""
+    return _on_certificate(code, lambda user, cert, reason: amending.reopen(db(), user, cert, reason))

@@ -1,0 +1,96 @@
+"""Amendments (ISO/IEC 17025 7.8.8): withdrawing, reopening and amending certificates."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.audit import service as audit
+from lims.certificates import issuing
+from lims.certificates.content import audit_view
+from lims.kernel.clock import utcnow
+from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.models import Sample, User
+from lims.kernel.models.certificate import Certificate, certificate_sample
+from lims.permissions import Capability, require
+from lims.samples import workflow
+
+
+def invalidate_sample(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
+    """7.8.8: invalidating a certified sample withdraws the certificates that cover it."""
+    workflow.invalidate(session, actor, sample, reason)
+    withdraw_for_sample(session, actor, sample, reason)
+    return sample
+
+
+def withdraw_for_sample(
+    session: Session, actor: User | None, sample: Sample, reason: str
+) -> list[Certificate]:
+    """The valid certificates covering an invalidated sample, withdrawn."""
+    certs = session.scalars(
+        select(Certificate)
+        .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
+        .where(certificate_sample.c.sample_id == sample.id, Certificate.status == "valid")
+        .with_for_update(of=Certificate)
+    ).all()
+    for cert in certs:
+        _withdraw(session, actor, cert, f"sample {sample.code} invalidated: {reason.strip()}")
+    return certs
+
+
+def _withdraw(session: Session, actor: User | None, cert: Certificate, why: str) -> None:
+    before = audit_view(cert)
+    cert.status = "withdrawn"
+    cert.withdrawn_at = utcnow()
+    cert.withdrawn_reason = why[:400]
+    cert.withdrawn_by_id = actor.id if actor else None
+    audit.record(
+        session, actor, "certificate.withdraw", "certificate", cert.number, before, audit_view(cert)
+    )
+
+
+def _reason(reason: str) -> str:
+    if not (reason or "").strip():
+        raise InputError("reason", "say why the certificate is amended")
+    return reason.strip()
+
+
+def _lock_valid(session: Session, cert: Certificate, doing: str) -> None:
+    session.execute(select(Certificate.id).where(Certificate.id == cert.id).with_for_update())
+    session.refresh(cert)
+    if cert.status != "valid":
+        raise WorkflowError(f"cannot {doing} {cert.number}: it is {cert.status}")
+
+
+def amend(
+    session: Session,
+    issuer: issuing.Issuer,
+    actor: User,
+    cert: Certificate,
+    reason: str,
+    *,
+    deviations: list[str] | None = None,
+) -> Certificate:
+    """7.8.8: a new revision (-R<n>) of the same item with the reason; the old certificate is
+    withdrawn and points to it (superseded). A valid certificate is withdrawn here; one withdrawn
+    by reopen() is replaced once its samples are verified again."""
+    require(actor, Capability.ISSUE_CERTIFICATES, "amend certificates")
+    why = _reason(reason)
+    if cert.status == "valid":
+        _lock_valid(session, cert, "amend")
+        _withdraw(session, actor, cert, f"amended: {why}")
+    return issuing.revise(session, issuer, actor, cert, deviations=deviations)
+
+
+def reopen(session: Session, actor: User, cert: Certificate, reason: str) -> Certificate:
+    """A certificate whose results must be corrected: withdrawn, and its samples back to
+    "verified" so their results can be retested (which opens OOS investigations); amend() then
+    issues the corrected revision. The samples are never left "invalid" for a correction."""
+    require(actor, Capability.ISSUE_CERTIFICATES, "amend certificates")
+    why = _reason(reason)
+    _lock_valid(session, cert, "reopen")
+    _withdraw(session, actor, cert, f"amendment in progress: {why}")
+    for sample in cert.samples:
+        if sample.state == "certified":
+            workflow.reopen(session, actor, sample, why)
+    return cert

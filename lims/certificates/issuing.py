@@ -1,0 +1,348 @@
+"""Issuing certificates of analysis: by a reviewer, for a verified sample or for a lot from its
+verified samples. Issuing certifies the samples through the workflow (the workflow never calls
+back into certificates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from lims.audit import service as audit
+from lims.certificates import sharing, signing
+from lims.certificates.content import (
+    audit_view,
+    build_content,
+    reported,
+    worst_grade,
+)
+from lims.certificates.public import by_number
+from lims.certificates.search import open_certificate
+from lims.kernel.clock import utcnow
+from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
+from lims.kernel.models.certificate import Certificate
+from lims.kernel.settings import Settings
+from lims.permissions import Capability, require
+from lims.samples import workflow
+from lims.samples.registration import format_code, next_numbers
+from lims.samples.results import load_spec
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """What signing needs from the settings: the key and the lab's time zone for dates."""
+
+    private_key: Ed25519PrivateKey
+    key_id: str
+    timezone: ZoneInfo
+    lab_name: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Issuer:
+        key = signing.signing_key(settings)
+        return cls(
+            key, signing.key_id(key.public_key()), ZoneInfo(settings.timezone), settings.lab_name
+        )
+
+
+
+def _lab(session: Session) -> Organization | None:
+    return session.scalar(
+        select(Organization).where(Organization.kind == "lab").order_by(Organization.id)
+    )
+
+
+def _lock_sample(session: Session, sample: Sample) -> None:
+    """Lock the sample and read it afresh with what the certificate shows (one round trip for the
+    row and its lot): of two reviewers certifying it at once, the second waits, then sees
+    "certified"."""
+    session.scalars(
+        select(Sample)
+        .where(Sample.id == sample.id)
+        .options(joinedload(Sample.lot), selectinload(Sample.analyses))
+        .with_for_update(of=Sample)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def lock_withdrawn(session: Session, old: Certificate) -> None:
+    """Lock a certificate about to be replaced and check it may be: withdrawn, not yet replaced."""
+    session.execute(select(Certificate.id).where(Certificate.id == old.id).with_for_update())
+    session.refresh(old)
+    if old.status == "valid":
+        raise WorkflowError(
+            f"certificate {old.number} is still valid; amend it (or invalidate its sample)"
+        )
+    if old.status == "superseded":
+        raise WorkflowError(
+            f"certificate {old.number} was already replaced by {old.superseded_by.number}"
+        )
+
+
+def _replaced(session: Session, replaces: str | None, kind: str, first: Sample, lot: Lot | None):
+    """The certificate a new lot certificate replaces. A sample certificate is revised only by
+    amending it: another sample never supersedes it."""
+    if not replaces:
+        return None
+    old = by_number(session, replaces)
+    if old is None:
+        raise InputError("replaces", f"no certificate {replaces!r}")
+    lock_withdrawn(session, old)
+    if kind != "lot" or old.kind != "lot":
+        raise InputError(
+            "replaces",
+            f"{old.number} is a {old.kind} certificate: amend it (POST /api/v1/certificates/"
+            f"{old.id}/amend); a certificate is never superseded by another item",
+        )
+    _check_same_item(old, first.owner_org_id, first.material_id, lot)
+    return old
+
+
+def _check_same_item(old: Certificate, owner_id: int, material_id: int, lot: Lot | None) -> None:
+    if old.owner_org_id != owner_id or old.material_id != material_id:
+        raise InputError("replaces", f"{old.number} is for another customer or material")
+    if old.lot_id is not None and (lot is None or lot.id != old.lot_id):
+        raise InputError(
+            "replaces", f"{old.number} is for lot {old.lot.code}; the new item must be of that lot"
+        )
+
+
+def _clean_texts(values: list[str] | None, field: str) -> list[str]:
+    out = [v.strip() for v in values or [] if v and v.strip()]
+    if any(len(v) > 1000 for v in out):
+        raise InputError(field, "each entry must be at most 1000 characters")
+    return out
+
+
+def _issue(
+    session: Session,
+    issuer: Issuer,
+    actor: User,
+    *,
+    kind: str,
+    samples: list[Sample],
+    lot: Lot | None,
+    description: str,
+    deviations: list[str] | None,
+    old: Certificate | None,
+) -> Certificate:
+    deviations = _clean_texts(deviations, "deviations")
+    first = samples[0]
+    owner, material = first.owner, first.material
+    spec = load_spec(session, material.id)
+    grade = worst_grade(spec, [s.grade for s in samples])
+    now = utcnow().replace(microsecond=0)
+    if old is not None:
+        series, revision = old.series, old.revision + 1
+        number = f"{series}-R{revision}"
+    else:
+        line = session.get(ProgrammeLine, first.line_id)
+        prefix = f"{line.sample_prefix}-COA"
+        year = now.astimezone(issuer.timezone).year
+        series, revision = format_code(prefix, year, next_numbers(session, prefix, year)[0]), 0
+        number = series
+    for sample in samples:
+        if sample.state == "verified":  # a lot revision carries over samples certified before
+            workflow.certify_sample(session, sample, actor)
+
+    content = build_content(
+        kind=kind,
+        number=number,
+        revision=revision,
+        issued_at=now,
+        lab=_lab(session),
+        lab_name=issuer.lab_name,
+        owner=owner,
+        samples=samples,
+        lot=lot,
+        spec=spec,
+        grade=grade,
+        authorised_by=actor,
+        tz=issuer.timezone,
+        deviations=deviations,
+        replaces=old,
+        description=description,
+        key_id=issuer.key_id,
+    )
+    canonical = signing.canonical(content)
+    cert = Certificate(
+        number=number,
+        series=series,
+        revision=revision,
+        kind=kind,
+        owner_org_id=owner.id,
+        lot_id=lot.id if lot else None,
+        material_id=material.id,
+        line_id=first.line_id,
+        grade=grade,
+        issued_at=now,
+        issued_by_id=actor.id,
+        content=canonical.decode(),
+        content_hash=signing.content_hash(canonical),
+        signature=signing.sign(issuer.private_key, canonical),
+        key_id=issuer.key_id,
+        status="valid",
+        supersedes_id=old.id if old else None,
+        search_text=" ".join(
+            [
+                number,
+                lot.code if lot else "",
+                *(s.code for s in samples),
+                material.code,
+                material.name,
+                owner.name,
+                grade,
+                description,
+            ]
+        ).lower(),
+    )
+    cert.samples = list(samples)
+    session.add(cert)
+    session.flush()
+    audit.record(
+        session, actor, "certificate.issue", "certificate", number, None, audit_view(cert)
+    )
+    if old is not None:
+        before = audit_view(old)
+        old.status = "superseded"
+        audit.record(
+            session,
+            actor,
+            "certificate.supersede",
+            "certificate",
+            old.number,
+            before,
+            audit_view(old) | {"superseded_by": number},
+        )
+        for grant in old.grants:
+            sharing.add_grant(session, actor, cert, grant.organization)
+    return cert
+
+
+
+def issue_for_sample(
+    session: Session,
+    issuer: Issuer,
+    actor: User,
+    sample: Sample,
+    *,
+    deviations: list[str] | None = None,
+    replaces: str | None = None,
+) -> Certificate:
+    require(actor, Capability.ISSUE_CERTIFICATES)
+    _lock_sample(session, sample)
+    if sample.state != "verified":
+        raise WorkflowError(
+            f"cannot certify sample {sample.code}: it is {sample.state} (all results must be verified)"
+        )
+    if not reported([sample]):
+        raise WorkflowError(f"cannot certify sample {sample.code}: it has no verified results")
+    reopened = open_certificate(session, sample)
+    if reopened is not None:
+        raise WorkflowError(
+            f"sample {sample.code} was reopened to correct certificate {reopened.number}: amend it"
+        )
+    description = sample.description or f"{sample.material.name}, sample {sample.code}"
+    return _issue(
+        session,
+        issuer,
+        actor,
+        kind="sample",
+        samples=[sample],
+        lot=sample.lot,
+        description=description,
+        deviations=deviations,
+        old=_replaced(session, replaces, "sample", sample, sample.lot),
+    )
+
+
+def revise(
+    session: Session,
+    issuer: Issuer,
+    actor: User,
+    old: Certificate,
+    *,
+    deviations: list[str] | None = None,
+) -> Certificate:
+    """The next revision (-R<n>) of a withdrawn certificate, for the same item: the same
+    sample(s), or the same lot. Its samples may be certified (nothing changed in them) or
+    verified again (reopened and retested)."""
+    require(actor, Capability.ISSUE_CERTIFICATES)
+    lock_withdrawn(session, old)
+    if old.kind == "lot":
+        return issue_for_lot(session, issuer, actor, old.lot, deviations=deviations, replaces=old.number)
+    samples = sorted(old.samples, key=lambda s: s.id)
+    for sample in samples:
+        _lock_sample(session, sample)
+        if sample.state not in ("verified", "certified") or not reported([sample]):
+            raise WorkflowError(
+                f"cannot amend {old.number}: sample {sample.code} is {sample.state}"
+                + (" (reopen the certificate and retest it)" if sample.state != "invalid" else "")
+            )
+    first = samples[0]
+    return _issue(
+        session,
+        issuer,
+        actor,
+        kind="sample",
+        samples=samples,
+        lot=first.lot,
+        description=first.description or f"{first.material.name}, sample {first.code}",
+        deviations=deviations,
+        old=old,
+    )
+
+
+# Samples of a lot in these states are still being tested: a lot certificate must wait for them.
+_IN_TESTING = ("registered", "received", "to_be_verified")
+
+
+def issue_for_lot(
+    session: Session,
+    issuer: Issuer,
+    actor: User,
+    lot: Lot,
+    *,
+    deviations: list[str] | None = None,
+    replaces: str | None = None,
+) -> Certificate:
+    """One certificate for a lot from all its verified samples (none may still be in testing).
+
+    A revision of a withdrawn lot certificate also keeps the samples of the old certificate that
+    are still certified (the invalidated ones drop out), next to any newly verified ones.
+    """
+    require(actor, Capability.ISSUE_CERTIFICATES)
+    samples = session.scalars(
+        select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).with_for_update(of=Sample)
+    ).all()
+    busy = [s.code for s in samples if s.state in _IN_TESTING]
+    if busy:
+        raise WorkflowError(
+            f"cannot certify lot {lot.code}: sample(s) {', '.join(busy)} not yet verified"
+        )
+    old = by_number(session, replaces) if replaces else None
+    kept = {s.id for s in old.samples if s.state == "certified"} if old and old.lot_id == lot.id else set()
+    ready = [
+        s for s in samples if (s.state == "verified" and reported([s])) or s.id in kept
+    ]
+    if not ready:
+        raise WorkflowError(
+            f"cannot certify lot {lot.code}: it has no verified samples left to certify"
+        )
+    return _issue(
+        session,
+        issuer,
+        actor,
+        kind="lot",
+        samples=ready,
+        lot=lot,
+        description=f"Lot {lot.code}: {lot.material.name}",
+        deviations=deviations,
+        old=_replaced(session, replaces, "lot", ready[0], lot),
+    )
+

@@ -1,0 +1,104 @@
+"""What leaves the lab: the PDF and JSON files, and the public checks anyone holding a
+certificate number or file may make."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.certificates import document, render_pdf
+from lims.kernel.models.certificate import Certificate
+
+
+def content_of(cert: Certificate) -> dict[str, Any]:
+    return json.loads(cert.content)
+
+
+def json_file(cert: Certificate) -> bytes:
+    return document.to_bytes(
+        document.envelope(content_of(cert), cert.content_hash, cert.signature, cert.key_id)
+    )
+
+
+def verify_url(public_url: str, cert: Certificate) -> str:
+    return f"{public_url.rstrip('/')}/verify/{cert.number}?hash={cert.content_hash}"
+
+
+def pdf_file(cert: Certificate, public_url: str) -> bytes:
+    """The PDF as issued; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
+    stamp = None
+    if cert.status != "valid":
+        stamp = f"on {cert.withdrawn_at:%Y-%m-%d}"
+        if cert.superseded_by is not None:
+            stamp += f", replaced by {cert.superseded_by.number}"
+    return render_pdf.render(
+        content_of(cert), cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp
+    )
+
+
+def by_number(session: Session, number: str) -> Certificate | None:
+    """Numbers are case-insensitive (people type them); they are issued in upper case."""
+    return session.scalar(select(Certificate).where(Certificate.number == number.strip().upper()))
+
+
+def public_summary(cert: Certificate) -> dict[str, Any]:
+    """What anyone holding the number may see: no customer, no results."""
+    content = content_of(cert)
+    return {
+        "number": cert.number,
+        "revision": cert.revision,
+        "status": cert.status,
+        "material": {"code": cert.material.code, "name": cert.material.name},
+        "grade": cert.grade,
+        "issued_on": content["dates"]["issue"],
+        "issued_at": cert.issued_at,
+        "laboratory": content["laboratory"]["name"],
+        "content_hash": cert.content_hash,
+        "withdrawn_at": cert.withdrawn_at,
+        "withdrawn_reason": cert.withdrawn_reason or None,
+        "superseded_by": cert.superseded_by.number if cert.superseded_by else None,
+        "replaces": cert.supersedes.number if cert.supersedes else None,
+    }
+
+
+@dataclass(frozen=True)
+class UploadCheck:
+    valid: bool
+    reason: str
+    signature_valid: bool
+    registered: bool
+    matches_registered: bool
+    certificate: Certificate | None
+
+
+def check_upload(session: Session, raw: bytes, keys) -> UploadCheck:
+    """An uploaded JSON file: signature (by the key it names) and hash, then the registered copy
+    byte for byte."""
+    result = document.verify(raw, keys)
+    cert = by_number(session, result.number) if result.number else None
+    if not result.valid:
+        return UploadCheck(False, result.reason, False, cert is not None, False, cert)
+    if cert is None:
+        return UploadCheck(
+            False, f"no certificate {result.number} is registered", True, False, False, None
+        )
+    if cert.content.encode() != result.canonical:
+        return UploadCheck(
+            False,
+            "the signed content differs from the registered certificate",
+            True,
+            True,
+            False,
+            cert,
+        )
+    if cert.status != "valid":
+        why = f"certificate {cert.number} is {cert.status}"
+        if cert.superseded_by:
+            why += f"; current revision: {cert.superseded_by.number}"
+        return UploadCheck(False, why, True, True, True, cert)
+    return UploadCheck(True, "genuine and valid", True, True, True, cert)
+

@@ -1,0 +1,117 @@
+"""Finding certificates. Lab staff see every certificate; a customer sees those of its own
+organization and those granted to it. Anything else is "not found" (never "forbidden": no
+existence leak).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from lims.kernel.errors import NotFound
+from lims.kernel.models import Lot, Material, ProgrammeLine, Sample, User
+from lims.kernel.models.certificate import Certificate, CertificateGrant, certificate_sample
+
+
+def scope(stmt: Select, user: User) -> Select:
+    """Customers: own organization's certificates and those granted to it."""
+    if not user.is_customer:
+        return stmt
+    granted = exists().where(
+        CertificateGrant.certificate_id == Certificate.id,
+        CertificateGrant.organization_id == user.organization_id,
+    )
+    return stmt.where(or_(Certificate.owner_org_id == user.organization_id, granted))
+
+
+def get(session: Session, user: User, cert_id: int) -> Certificate:
+    cert = session.scalar(scope(select(Certificate).where(Certificate.id == cert_id), user))
+    if cert is None:
+        raise NotFound(f"certificate {cert_id} not found")
+    return cert
+
+
+@dataclass(frozen=True)
+class Query:
+    lot: str | None = None
+    material: str | None = None
+    grade: str | None = None
+    line: str | None = None
+    status: str | None = None
+    sample: str | None = None
+    issued_from: datetime | None = None
+    issued_to: datetime | None = None
+    q: str | None = None
+
+
+def _like(text: str) -> str:
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_statement(user: User, query: Query) -> Select:
+    stmt = scope(select(Certificate), user)
+    if query.lot:
+        stmt = stmt.where(
+            Certificate.lot_id == select(Lot.id).where(Lot.code == query.lot).scalar_subquery()
+        )
+    if query.material:
+        stmt = stmt.where(
+            Certificate.material_id
+            == select(Material.id).where(Material.key == query.material).scalar_subquery()
+        )
+    if query.line:
+        stmt = stmt.where(
+            Certificate.line_id
+            == select(ProgrammeLine.id).where(ProgrammeLine.key == query.line).scalar_subquery()
+        )
+    if query.grade:
+        stmt = stmt.where(Certificate.grade == query.grade)
+    if query.status:
+        stmt = stmt.where(Certificate.status == query.status)
+    if query.sample:
+        stmt = stmt.where(
+            exists().where(
+                and_(
+                    certificate_sample.c.certificate_id == Certificate.id,
+                    certificate_sample.c.sample_id
+                    == select(Sample.id).where(Sample.code == query.sample).scalar_subquery(),
+                )
+            )
+        )
+    if query.issued_from:
+        stmt = stmt.where(Certificate.issued_at >= query.issued_from)
+    if query.issued_to:
+        stmt = stmt.where(Certificate.issued_at < query.issued_to)
+    if query.q:
+        stmt = stmt.where(Certificate.search_text.like(_like(query.q), escape="\\"))
+    return stmt.order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+
+
+def search(
+    session: Session, user: User, query: Query, page: int, per_page: int
+) -> tuple[list[Certificate], int]:
+    """One page (1-based) of the caller's certificates, newest first, and the total count."""
+    stmt = search_statement(user, query)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return list(rows), total
+
+
+def open_certificate(session: Session, sample: Sample) -> Certificate | None:
+    """The sample certificate of this sample that is not yet replaced: valid, or withdrawn for
+    an amendment (reopened) and waiting for its revision."""
+    return session.scalar(
+        select(Certificate)
+        .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
+        .where(
+            certificate_sample.c.sample_id == sample.id,
+            Certificate.kind == "sample",
+            Certificate.status.in_(("valid", "withdrawn")),
+            ~Certificate.superseded_by.has(),
+        )
+        .order_by(Certificate.id.desc())
+        .limit(1)
+    )

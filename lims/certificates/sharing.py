@@ -1,0 +1,62 @@
+"""Sharing a certificate with another organization (a buyer) and taking the share back."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.audit import service as audit
+from lims.kernel.errors import InputError, NotFound
+from lims.kernel.models import Organization, User
+from lims.kernel.models.certificate import Certificate, CertificateGrant
+from lims.permissions import Capability, require
+
+
+def add_grant(session: Session, actor: User, cert: Certificate, org: Organization) -> CertificateGrant:
+    existing = next((g for g in cert.grants if g.organization_id == org.id), None)
+    if existing is not None:
+        return existing
+    grant = CertificateGrant(certificate=cert, organization=org, granted_by_id=actor.id)
+    session.add(grant)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "certificate.grant",
+        "certificate",
+        cert.number,
+        None,
+        {"certificate": cert.number, "organization": org.key, "grant_id": grant.id},
+    )
+    return grant
+
+
+def grant(
+    session: Session, actor: User, cert: Certificate, organization_key: str
+) -> CertificateGrant:
+    """Share a certificate with another organization (a buyer); idempotent."""
+    require(actor, Capability.SHARE_CERTIFICATES)
+    org = session.scalar(select(Organization).where(Organization.key == organization_key))
+    if org is None:
+        raise InputError("organization", f"unknown organization {organization_key!r}")
+    if org.id == cert.owner_org_id:
+        raise InputError("organization", f"{org.key} owns this certificate already")
+    return add_grant(session, actor, cert, org)
+
+
+def revoke_grant(session: Session, actor: User, cert: Certificate, organization_key: str) -> None:
+    require(actor, Capability.SHARE_CERTIFICATES)
+    found = next((g for g in cert.grants if g.organization.key == organization_key), None)
+    if found is None:
+        raise NotFound(f"certificate {cert.number} is not shared with {organization_key!r}")
+    session.delete(found)
+    audit.record(
+        session,
+        actor,
+        "certificate.revoke_grant",
+        "certificate",
+        cert.number,
+        {"certificate": cert.number, "organization": organization_key},
+        None,
+    )
+

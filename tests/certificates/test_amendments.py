@@ -1,0 +1,130 @@
+"""Issue 12: retests of verified or out-of-spec results are investigated and listed on the
+certificate; a certificate is corrected by amending it (7.8.8), never by another sample."""
+
+from __future__ import annotations
+
+import re
+
+from tests.certificates.conftest import ok, pdf_text
+from tests.certificates.support import PP_GRADE_A
+
+
+def _analysis(caller, code: str, method: str) -> dict:
+    sample = ok(caller.get(f"/samples/{code}"))
+    return next(a for a in sample["analyses"] if a["method"] == method and a["state"] != "retracted")
+
+
+def _retest(lab, code: str, method: str, value: str, unit: str, reason: str) -> tuple[dict, dict]:
+    tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
+    original = _analysis(tech, code, method)
+    new = ok(tech.post(f"/analyses/{original['id']}/retest", json={"reason": reason}))
+    ok(tech.post(f"/analyses/{new['id']}/result", json={"value": value, "unit": unit}))
+    ok(reviewer.post(f"/analyses/{new['id']}/verify"))
+    return original, new
+
+
+def test_retesting_a_verified_result_opens_an_oos_record_listed_on_the_certificate(lab, tmp_path):
+    lab.lot("L-OOS")
+    code = lab.verified_sample("L-OOS", {**PP_GRADE_A, "mfr": "16.50"})  # fails A
+    original, _ = _retest(lab, code, "mfr_230_2_16", "12.00", "g/10 min", "die not cleaned")
+    oos = ok(lab.as_("tech").get(f"/analyses/{original['id']}/oos"))
+    assert (oos["original_state"], oos["reason"], oos["opened_by"]) == ("verified", "die not cleaned", "tech")
+    assert ok(lab.as_("tech").get(f"/analyses/{original['id']}"))["value"] == "16.50"  # kept
+
+    cert = ok(lab.as_("reviewer").post("/certificates", json={"sample": code}), 201)
+    mfr = next(r for r in cert["content"]["results"] if r["property"] == "mfr")
+    assert mfr["value"] == "12.00"
+    assert [(r["value"], r["was"], r["retest_reason"]) for r in mfr["retests"]] == [
+        ("16.50", "verified", "die not cleaned")
+    ]
+    text = " ".join(pdf_text(lab.as_("polyvorm").get(f"/certificates/{cert['id']}.pdf").data, tmp_path).split())
+    assert "earlier result 16.50" in text and "die not cleaned" in text
+
+
+def test_a_reviewer_may_exclude_an_investigated_result_with_a_reason(lab):
+    lab.lot("L-OOS2")
+    code = lab.verified_sample("L-OOS2")
+    tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
+    original = _analysis(tech, code, "ash_3451")
+    assert tech.get(f"/analyses/{original['id']}/oos").status_code == 404
+    new = ok(tech.post(f"/analyses/{original['id']}/retest", json={"reason": "crucible cracked"}))
+    assert tech.post(f"/analyses/{original['id']}/oos/exclusion", json={"reason": "x"}).status_code == 403
+    assert reviewer.post(f"/analyses/{original['id']}/oos/exclusion", json={"reason": " "}).status_code == 422
+    excluded = ok(reviewer.post(
+        f"/analyses/{original['id']}/oos/exclusion", json={"reason": "cracked crucible: invalid test, not a result"}
+    ))
+    assert excluded["exclusion_reason"].startswith("cracked crucible")
+    ok(tech.post(f"/analyses/{new['id']}/result", json={"value": "0.41", "unit": "%"}))
+    ok(reviewer.post(f"/analyses/{new['id']}/verify"))
+    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+    ash = next(r for r in cert["content"]["results"] if r["property"] == "ash")
+    assert ash["value"] == "0.41" and ash["retests"] == []
+
+
+def test_amending_makes_a_revision_of_the_same_item_and_never_another_sample(lab, client):
+    lab.lot("L-AMEND")
+    code = lab.verified_sample("L-AMEND")
+    reviewer, tech = lab.as_("reviewer"), lab.as_("tech")
+    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+
+    # Another sample of the lot may not take its place.
+    other = lab.verified_sample("L-AMEND")
+    assert tech.post(f"/certificates/{cert['id']}/amend", json={"reason": "typo"}).status_code == 403
+    assert reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": ""}).status_code == 422
+
+    reason = "customer address corrected"
+    r1 = ok(reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": reason}), 201)
+    assert r1["number"] == f"{cert['number']}-R1" and r1["samples"] == [code]
+    assert r1["content"]["replaces"]["number"] == cert["number"]
+    assert reason in r1["content"]["replaces"]["reason"]
+    old = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
+    assert old["status"] == "superseded" and old["superseded_by"] == r1["number"]
+    assert ok(reviewer.get(f"/samples/{code}"))["state"] == "certified"  # never "invalid"
+    clash = reviewer.post("/certificates", json={"sample": other, "replaces": cert["number"]})
+    assert clash.status_code == 409
+    clash = reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": "again"})
+    assert clash.status_code == 409 and "already replaced by" in clash.get_json()["message"]
+
+    # A correction of a result: reopen, retest (an OOS record), amend again.
+    reopened = ok(reviewer.post(f"/certificates/{r1['id']}/reopen", json={"reason": "MFR die worn"}))
+    assert reopened["status"] == "withdrawn"
+    assert ok(reviewer.get(f"/samples/{code}"))["state"] == "verified"
+    _retest(lab, code, "mfr_230_2_16", "11.80", "g/10 min", "MFR die worn")
+    r2 = ok(reviewer.post(f"/certificates/{r1['id']}/amend", json={"reason": "MFR retested"}), 201)
+    assert r2["number"] == f"{cert['number']}-R2" and r2["samples"] == [code]
+    mfr = next(r for r in r2["content"]["results"] if r["property"] == "mfr")
+    assert mfr["value"] == "11.80" and [r["value"] for r in mfr["retests"]] == ["12.00"]
+    assert ok(client.get(f"/api/v1/public/certificates/{r1['number']}"))["superseded_by"] == r2["number"]
+    assert ok(reviewer.get(f"/samples/{code}"))["state"] == "certified"
+
+
+def test_a_sample_certificate_is_not_replaced_by_another_sample(lab):
+    lab.lot("L-UNREL")
+    code = lab.verified_sample("L-UNREL")
+    reviewer = lab.as_("reviewer")
+    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+    ok(reviewer.post(f"/samples/{code}/invalidate", json={"reason": "wrong big bag"}))
+    other = lab.verified_sample("L-UNREL")
+    refused = reviewer.post("/certificates", json={"sample": other, "replaces": cert["number"]})
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "amend" in refused.get_json()["errors"]["json"]["replaces"][0]
+    assert ok(reviewer.get(f"/samples/{other}"))["state"] == "verified"
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_the_sample_page_amends_the_certificate(lab, client):
+    lab.lot("L-WEB")
+    code = lab.verified_sample("L-WEB")
+    cert = ok(lab.as_("reviewer").post("/certificates", json={"sample": code}), 201)
+    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
+    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
+    assert client.post("/login", data=login).status_code == 302
+    page = client.get(f"/lab/samples/{code}").get_data(as_text=True)
+    assert "Amend certificate" in page and "Reopen to correct results" in page
+    token = CSRF.search(page).group(1)
+    done = client.post(f"/review/samples/{code}/amend", data={"reason": "description corrected", "csrf_token": token})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    status = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
+    assert status["status"] == "superseded" and status["superseded_by"] == f"{cert['number']}-R1"

@@ -1,0 +1,132 @@
+"""Issue 12: the ways around the four-eyes rule and the decision rule, closed."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import func, select
+
+from lims.kernel.models import Analysis, ApiToken
+from tests.lims.conftest import analyses_by_method, ok, register
+
+CSV_HEADER = "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at"
+
+
+def _csv(rows: list[str]):
+    return {"file": (io.BytesIO("\n".join([CSV_HEADER, *rows]).encode()), "run.csv")}
+
+
+def test_the_analyst_named_by_the_submitter_cannot_verify(lab, session_factory):
+    tech, reviewer, admin = lab.as_("tech"), lab.as_("reviewer"), lab.as_("admin")
+    sample = register(tech, methods=["mfr_230_2_16", "ash_3451"])
+    ids = analyses_by_method(sample)
+    ok(tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": 12, "unit": "g/10 min", "analyst": "reviewer"}))
+    ok(tech.post("/imports/results", data=_csv([f"{sample['sample_id']},ash_3451,0.8,%,,,reviewer,"])), 201)
+    for analysis_id in ids.values():
+        refused = reviewer.post(f"/analyses/{analysis_id}/verify")
+        assert refused.status_code == 409, refused.get_data(as_text=True)
+        assert "four eyes" in refused.get_json()["message"] and "analyst" in refused.get_json()["message"]
+        # The submitter may not verify either; a third person may.
+        assert tech.post(f"/analyses/{analysis_id}/verify").status_code == 403  # a technician
+        ok(admin.post(f"/analyses/{analysis_id}/verify"))
+
+
+def test_an_admin_cannot_mint_a_token_for_someone_else(lab, session_factory):
+    admin = lab.as_("admin")
+    with session_factory() as s:
+        before = s.scalar(select(func.count()).select_from(ApiToken))
+    refused = admin.post("/tokens", json={"name": "as tech", "user": "tech"})
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert "owner" in refused.get_json()["message"]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) == before
+    # Revoking someone else's token stays an admin's right.
+    tech_token = ok(lab.as_("tech").post("/tokens", json={"name": "balance PC"}), 201)
+    assert admin.delete(f"/tokens/{tech_token['id']}").status_code == 204
+    with session_factory() as s:
+        assert s.get(ApiToken, tech_token["id"]).revoked_at is not None
+
+
+PP_PLAN = {
+    "mfr_230_2_16": ("12.00", "g/10 min"),
+    "density_1183": ("0.905", "g/cm3"),
+    "ash_3451": ("0.40", "%"),
+    "moisture_15512": ("0.020", "%"),
+    "tensile_modulus_527": ("1450", "MPa"),
+    "charpy_179": ("5.2", "kJ/m2"),
+    "dsc_tm_11357": ("164.0", "°C"),
+    "pe_in_pp_11357": ("2.0", "%"),
+    "fpv_23900": ("0.40", "bar·cm2/g"),
+    "colour_l": ("78.0", "1"),
+}
+
+
+def _tested(lab, plan: dict[str, tuple[str, str]], **extra) -> dict:
+    """A PP sample with these methods, every result entered by tech and verified by reviewer."""
+    tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
+    sample = register(tech, methods=list(plan))
+    for method, analysis_id in analyses_by_method(sample).items():
+        value, unit = plan[method]
+        body = {"value": value, "unit": unit, **extra.get(method, {})}
+        ok(tech.post(f"/analyses/{analysis_id}/result", json=body))
+        ok(reviewer.post(f"/analyses/{analysis_id}/verify"))
+    return ok(tech.get(f"/samples/{sample['sample_id']}"))
+
+
+def test_the_methods_uncertainty_is_the_floor_unless_a_reason_is_documented(lab):
+    tech = lab.as_("tech")
+    mfr = analyses_by_method(register(tech, methods=["mfr_230_2_16"]))["mfr_230_2_16"]
+    refused = tech.post(f"/analyses/{mfr}/result", json={"value": "15.9", "unit": "g/10 min", "uncertainty": "0"})
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "0.80" in refused.get_json()["errors"]["json"]["uncertainty_reason"][0]
+    # Without U the method's applies: 15.9 ± 0.80 crosses max 16 (guard band): not grade A.
+    plain = _tested(lab, PP_PLAN | {"mfr_230_2_16": ("15.9", "g/10 min")})
+    assert plain["grade"] == "B", plain["grade_reasons"]
+    reason = "repeatability study RS-2026-07 on this plastometer, n = 30"
+    documented = _tested(
+        lab,
+        PP_PLAN | {"mfr_230_2_16": ("15.9", "g/10 min")},
+        mfr_230_2_16={"uncertainty": "0.05", "uncertainty_reason": reason},
+    )
+    entry = next(a for a in documented["analyses"] if a["method"] == "mfr_230_2_16")
+    assert (entry["uncertainty"], entry["uncertainty_reason"]) == ("0.05", reason)
+    assert documented["grade"] == "A"
+
+
+def test_impossible_values_are_refused_naming_the_field(lab, session_factory):
+    tech = lab.as_("tech")
+    ids = analyses_by_method(register(tech, methods=["density_1183", "tensile_modulus_527", "dsc_tm_11357", "ash_3451"]))
+    for method, value, unit in (
+        ("density_1183", "-0.905", "g/cm3"),
+        ("tensile_modulus_527", "-1450", "MPa"),
+        ("dsc_tm_11357", "-300", "°C"),
+        ("ash_3451", "-5", "%"),  # never "< DL"
+        ("density_1183", "9.05", "g/cm3"),
+    ):
+        r = tech.post(f"/analyses/{ids[method]}/result", json={"value": value, "unit": unit})
+        assert r.status_code == 422, (method, r.get_data(as_text=True))
+        assert "plausible" in r.get_json()["errors"]["json"]["value"][0]
+    with session_factory() as s:
+        assert all(s.get(Analysis, i).state == "unassigned" for i in ids.values())
+    # Density in kg/m³ is converted; what was entered is kept.
+    entered = ok(tech.post(f"/analyses/{ids['density_1183']}/result", json={"value": "905.4", "unit": "kg/m³"}))
+    assert (entered["value"], entered["unit"]) == ("0.905", "g/cm3")
+    assert (entered["entered_value"], entered["entered_unit"]) == ("905.4", "kg/m3")
+
+
+def test_a_result_by_another_method_than_the_specs_is_reported_without_conformity(lab):
+    plan = {k: v for k, v in PP_PLAN.items() if k != "mfr_230_2_16"} | {"mfr_190_2_16": ("12.00", "g/10 min")}
+    sample = _tested(lab, plan)
+    mfr = next(a for a in sample["analyses"] if a["method"] == "mfr_190_2_16")
+    assert mfr["evaluation"] is None
+    assert sample["grade"] == "not graded"
+    assert sample["grade_reasons"]["_"] == "not graded: missing mfr (by mfr_230_2_16)"
+
+
+def test_an_incomplete_test_plan_is_not_graded_rather_than_failed(lab):
+    plan = {k: v for k, v in PP_PLAN.items() if k not in ("charpy_179", "fpv_23900")}
+    sample = _tested(lab, plan)
+    assert sample["grade"] == "not graded"
+    assert sample["grade_reasons"]["_"] == (
+        "not graded: missing charpy_notched (by charpy_179), filter_pressure_value (by fpv_23900)"
+    )
