@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     settings = settings or load_settings(overrides or None)
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.session_secret(),
         RECYCLAB=settings,
         API_TITLE="Recyclab API",
         API_VERSION="v1",
