@@ -53,8 +53,10 @@ def _register_api(app: Flask, api: Api) -> None:
     from lims.process import api as process
     from lims.reference import api as reference
     from lims.samples.api import analyses, imports, lots, samples
+    from lims.web.schemas import DecimalString
 
     register_error_handlers(app)
+    api.register_field(DecimalString, "string", None)
     api.spec.components.security_scheme(
         "bearer",
         {"type": "http", "scheme": "bearer", "description": "API token (POST /api/v1/tokens)"},

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import abort
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from lims.kernel.errors import NotFound
 from lims.kernel.models import ApiToken, User
 from lims.people import accounts as auth_service
 from lims.people.schemas import (
+    CsrfTokenSchema,
     LoginSchema,
     TokenCreatedSchema,
     TokenCreateSchema,
@@ -43,6 +45,14 @@ def login(creds: dict):
 def logout():
     log_out()
     return {"message": "logged out"}
+
+
+@login_blp.route("/csrf")
+@login_blp.doc(security=[])
+@login_blp.response(200, CsrfTokenSchema)
+def csrf_token():
+    """The token a session-authenticated client sends as X-CSRFToken with every write."""
+    return {"csrf_token": generate_csrf()}
 
 
 @login_blp.route("/me")

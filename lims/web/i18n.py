@@ -60,7 +60,10 @@ def parse_local_datetime(raw: str, field: str) -> datetime:
         raise InputError(field, _("give a date and time like 2026-11-30T14:00")) from None
     if local.tzinfo is None:
         local = local.replace(tzinfo=lab_zone())
-    return local.astimezone(UTC)
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        raise InputError(field, _("give a date between the years 1 and 9999")) from None
 
 
 def local_input_value(ts: datetime) -> str:
