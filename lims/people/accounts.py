@@ -44,6 +44,11 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to the user so far stops working."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def _token_hash(token: str) -> str:
     # Tokens carry 256 random bits, so a fast unsalted hash is enough to make a stolen table useless.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -126,6 +131,7 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
         setattr(user, key, value)
     if password is not None:
         user.password_hash = hash_password(password)
+        end_sessions(user)
     after = audit.snapshot(user)
     if after != before or password is not None:
         audit.record(session, actor, "user.update", "user", user.id, before, after)

@@ -16,7 +16,7 @@ from lims.people.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
-from lims.people.session import require_user
+from lims.people.session import keep_session, require_user
 from lims.permissions import require_role
 from lims.web.api_blueprint import blueprint
 from lims.web.request_db import db
@@ -105,4 +105,6 @@ class UserByName(MethodView):
     def patch(self, data: dict, username: str):
         caller = require_user()
         require_role(caller, ADMIN, "change users")
-        return auth_service.update_user(db(), caller, _user(caller, username), data)
+        user = auth_service.update_user(db(), caller, _user(caller, username), data)
+        keep_session(user)
+        return user

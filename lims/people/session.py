@@ -13,10 +13,12 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 
 from lims.kernel.models import User
-from lims.people.accounts import user_for_token
+from lims.people.accounts import end_sessions, user_for_token
 from lims.web.request_db import db
 
 SESSION_KEY = "user_id"
+# The user's session_version when the session began; a higher one in the database ends it.
+VERSION_KEY = "session_version"
 
 # What each role may open; the navigation shows the same sets.
 LAB = ("technician", "reviewer", "admin")
@@ -51,7 +53,9 @@ def _resolve() -> User | None:
     if user_id is None:
         return None
     user = db().get(User, user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active or session.get(VERSION_KEY) != user.session_version:
+        return None
+    return user
 
 
 def require_user() -> User:
@@ -69,12 +73,24 @@ def log_in(user: User) -> None:
     lang = session.get("lang")
     session.clear()
     session[SESSION_KEY] = user.id
+    session[VERSION_KEY] = user.session_version
     if lang:
         session["lang"] = lang
     g.user = user
 
 
+def keep_session(user: User) -> None:
+    """After a change that ended the user's sessions (password), keep the one making it."""
+    if session.get(SESSION_KEY) == user.id:
+        session[VERSION_KEY] = user.session_version
+
+
 def log_out() -> None:
+    """Ends every session of the user, not only this cookie: a copy of it (another tab, a
+    stolen one) would otherwise stay valid until the key changes."""
+    user = current_user()
+    if user is not None and session.get(SESSION_KEY) == user.id:
+        end_sessions(user)
     lang = session.get("lang")
     session.clear()
     if lang:
