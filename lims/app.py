@@ -9,7 +9,7 @@ from flask_smorest import Api
 
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import Settings, load_settings
-from lims.web import init_web, request_db, security
+from lims.web import init_web, limits, request_db, security
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.api_errors import register_error_handlers
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     app.extensions["recyclab.sessions"] = make_session_factory(engine)
     request_db.init_app(app)
     security.init_app(app, settings)
+    limits.init_app(app)
 
     api = Api(app)
     app.extensions["recyclab.api"] = api
