@@ -18,7 +18,7 @@ from lims.people.schemas import (
     TokenSchema,
     UserSchema,
 )
-from lims.people.session import log_in, log_out, require_user
+from lims.people.session import LoginThrottled, checked_login, log_in, log_out, require_user
 from lims.web.api_blueprint import blueprint
 from lims.web.request_db import db
 from lims.web.schemas import MessageSchema
@@ -33,7 +33,13 @@ BLUEPRINTS = (login_blp, tokens_blp)
 @login_blp.arguments(LoginSchema)
 @login_blp.response(200, UserSchema)
 def login(creds: dict):
-    user = auth_service.authenticate(db(), creds["username"], creds["password"])
+    """Session login. After repeated failures the account and the client address are blocked
+    for a growing time (429 with Retry-After)."""
+    try:
+        user = checked_login(creds["username"], creds["password"])
+    except LoginThrottled as exc:
+        abort(429, message=f"{exc}: the account or this address is blocked after repeated failures",
+              headers={"Retry-After": str(exc.seconds)})
     if user is None:
         abort(401, message="wrong username or password")
     log_in(user)

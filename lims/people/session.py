@@ -8,12 +8,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 
+from lims.audit import service as audit
 from lims.kernel.models import User
-from lims.people.accounts import end_sessions, user_for_token
+from lims.people import throttle
+from lims.people.accounts import authenticate, end_sessions, user_for_token
 from lims.web.request_db import db
 
 SESSION_KEY = "user_id"
@@ -66,6 +68,37 @@ def require_user() -> User:
             401, message="authentication required: log in or send 'Authorization: Bearer <token>'"
         )
     return user
+
+
+class LoginThrottled(Exception):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many failed logins; try again in {seconds} s")
+        self.seconds = seconds
+
+
+def checked_login(username: str, password: str) -> User | None:
+    """The user these credentials belong to, or None; raises LoginThrottled while the account or
+    the client address is blocked after repeated failures (then not even the right password is
+    tried). The counters and the audit event are committed on their own: the request itself
+    answers an error and rolls back."""
+    keys = throttle.login_keys(username, request.remote_addr)
+    counters = current_app.extensions["recyclab.sessions"]
+    with counters.begin() as s:
+        wait = throttle.wait_seconds(s, keys)
+    if wait:
+        raise LoginThrottled(wait)
+    user = authenticate(db(), username, password)
+    with counters.begin() as s:
+        if user is not None:
+            throttle.login_succeeded(s, keys[0])
+            return user
+        for key, (failures, delay) in throttle.login_failed(s, keys).items():
+            kind, _, subject = key.partition(":")
+            audit.record(s, None, "login.throttled", kind, subject, None, {
+                "failures": failures, "blocked_seconds": int(delay.total_seconds()),
+                "username": username[:80], "address": request.remote_addr,
+            })
+    return None
 
 
 def log_in(user: User) -> None:

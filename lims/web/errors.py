@@ -30,6 +30,7 @@ ADVICE = {
         _l("Someone may have changed this record meanwhile. Reload the page to see its current state."),
     ),
     413: (_l("The upload is too large"), _l("Send a smaller file, or split it into several.")),
+    429: (_l("Too many attempts"), _l("Wait the time named below, then try again.")),
     422: (_l("The input was not accepted"), _l("Correct the fields named below and submit again.")),
     500: (
         _l("Something went wrong on our side"),
