@@ -3,13 +3,13 @@ reach the database or the stack and end as a 500 (a 422 naming the field instead
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
 from webargs.flaskparser import FlaskParser
 
-OUT_OF_RANGE = "out of range: the time must lie between years 1 and 9999 in UTC"
+from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
 
 
 class ApiParser(FlaskParser):
@@ -24,24 +24,21 @@ class ApiParser(FlaskParser):
         data = super()._process_location_data(
             location_data, schema, req, location, unknown, validators
         )
-        problems = _unstorable_times(data)
+        problems = _out_of_calendar(data)
         if problems:
             raise ma.ValidationError(problems)
         return data
 
 
-def _unstorable_times(value: Any) -> Any:
-    """Messages keyed like the data for each aware time that has no UTC equivalent
-    (0001-01-01T00:00+14:00 is in year 0 in UTC): the database layer stores UTC."""
+def _out_of_calendar(value: Any) -> Any:
+    """Messages keyed like the data for each date or time near the calendar's ends
+    (0001-01-01T00:00+14:00 is in year 0 in UTC, and the database layer stores UTC)."""
     if isinstance(value, dict):
-        found = {k: m for k, v in value.items() if (m := _unstorable_times(v))}
+        found = {k: m for k, v in value.items() if (m := _out_of_calendar(v))}
         return found or None
     if isinstance(value, list | tuple):
-        found = {i: m for i, v in enumerate(value) if (m := _unstorable_times(v))}
+        found = {i: m for i, v in enumerate(value) if (m := _out_of_calendar(v))}
         return found or None
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            return [OUT_OF_RANGE]
+    if isinstance(value, date) and not in_calendar(value):
+        return [OUT_OF_CALENDAR]
     return None

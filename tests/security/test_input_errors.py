@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.lims.conftest import PP_LOT
+from tests.lims.conftest import PP_LOT, register
 from tests.support.api_client import API
 
 DEEP = "[" * 1000
@@ -74,4 +74,26 @@ def test_the_lot_form_names_a_start_before_year_1(lab):
         "sample_count": "1",
     })
     assert response.status_code == 422
-    assert "between the years 1 and 9999" in response.get_data(as_text=True)
+    assert "give a year between" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_certificate_search_page_names_an_end_date_at_the_calendars_end(lab):
+    client = lab.client
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+    token = csrf.search(client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": "reviewer", "password": "demo-reviewer", "csrf_token": token})
+    for field, value in [("issued_to", "9999-12-31"), ("issued_from", "0001-01-01")]:
+        response = client.get("/certificates/", query_string={field: value})
+        assert response.status_code == 422, (field, response.status_code)
+        assert field in response.get_data(as_text=True)
+
+
+def test_a_csv_time_without_utc_equivalent_is_422_naming_the_column(lab):
+    tech = lab.as_("tech")
+    sample = register(tech)
+    csv = ("sample_id,method,value,unit,measured_at\n"
+           f"{sample['sample_id']},mfr_230_2_16,1.5,g/10 min,{OUT_OF_RANGE}\n")
+    response = tech.post("/imports/results", data=csv, content_type="text/csv")
+    assert response.status_code == 422
+    assert "measured_at" in str(response.get_json()["errors"])
