@@ -29,7 +29,8 @@ def protect_api_write() -> None:
         return
     if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_SITES:
         api_abort(403, message="cross-origin writes are refused; send an API token instead")
-    if session.get(SESSION_KEY) is None:
+    # Logging in acts on the credentials sent, not on the session's authority.
+    if session.get(SESSION_KEY) is None or request.endpoint == "auth.login":
         return
     try:
         csrf.protect()
