@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from lims.web import limits
 from tests.support.api_client import API
 
-CASES_PER_OPERATION = 25
+CASES_PER_OPERATION = 20
 SEED = 14
 
 
