@@ -9,7 +9,7 @@ from flask_smorest import Api
 
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import Settings, load_settings
-from lims.web import init_web, request_db
+from lims.web import init_web, limits, request_db, security
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.api_errors import register_error_handlers
 
@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     settings = settings or load_settings(overrides or None)
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.session_secret(),
         RECYCLAB=settings,
         API_TITLE="Recyclab API",
         API_VERSION="v1",
@@ -35,6 +35,8 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     app.extensions["recyclab.engine"] = engine
     app.extensions["recyclab.sessions"] = make_session_factory(engine)
     request_db.init_app(app)
+    security.init_app(app, settings)
+    limits.init_app(app)
 
     api = Api(app)
     app.extensions["recyclab.api"] = api
@@ -53,8 +55,10 @@ def _register_api(app: Flask, api: Api) -> None:
     from lims.process import api as process
     from lims.reference import api as reference
     from lims.samples.api import analyses, imports, lots, samples
+    from lims.web.schemas import DecimalString
 
     register_error_handlers(app)
+    api.register_field(DecimalString, "string", None)
     api.spec.components.security_scheme(
         "bearer",
         {"type": "http", "scheme": "bearer", "description": "API token (POST /api/v1/tokens)"},

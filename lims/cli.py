@@ -11,6 +11,22 @@ from ingest.cli import ingest_command
 from lims.app import create_app
 from lims.certificates.cli import certificate as certificate_command
 from lims.certificates.cli import keys as keys_command
+from lims.kernel.settings import DEV_SECRET_KEY
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def secret_key_problem(settings) -> str | None:
+    """Why the configured cookie-signing key is unfit for serving, or None."""
+    try:
+        key = settings.session_secret()
+    except OSError as exc:
+        return f"the secret key file cannot be read ({exc.strerror}: {settings.secret_key_file})"
+    if key == DEV_SECRET_KEY:
+        return "no secret key is configured (RECYCLAB_SECRET_KEY is the public default)"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"the secret key is shorter than {MIN_SECRET_KEY_LENGTH} characters"
+    return None
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
@@ -30,6 +46,15 @@ def web(host: str | None, port: int | None, threads: int) -> None:
     from lims.certificates import signing
 
     settings = current_app.config["RECYCLAB"]
+    problem = secret_key_problem(settings)
+    if problem:
+        raise click.ClickException(
+            f"{problem}. Anyone knowing the key can forge a login, so the web app does not start."
+            " Make a key and set it, e.g.\n"
+            "  export RECYCLAB_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')\n"
+            "or write it to a file readable only by the service and set RECYCLAB_SECRET_KEY_FILE"
+            " to its path. (`recyclab demo` makes a throwaway key by itself.)"
+        )
     try:
         signing.load_key(signing.key_path(settings))
     except signing.MissingKey as exc:
@@ -102,6 +127,8 @@ def audit_verify() -> None:
 @with_appcontext
 def demo(port: int | None, broker_port: int, no_model: bool) -> None:
     """Run the whole system on embedded defaults: broker, simulator, ingester, web app."""
+    import os
+    import secrets
     import socket
 
     from analytics.registry import production
@@ -128,6 +155,9 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
                 free.bind(("127.0.0.1", 0))
                 broker_port = free.getsockname()[1]
     port = port or settings.web_port
+    if secret_key_problem(settings):
+        # The demo's web child inherits this environment: a throwaway key, new every run.
+        os.environ["RECYCLAB_SECRET_KEY"] = secrets.token_hex(32)
     run = Demo(settings, port, broker_port, train_first_model=not (no_model or has_model),
                echo=click.echo)
     try:

@@ -65,6 +65,7 @@ class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch(mode=0o600)  # process data is private; SQLite gives -wal/-shm the same mode
         # One connection shared under a lock: the ingester writes from one worker thread and
         # readers are short; other processes read concurrently thanks to WAL.
         self._lock = threading.Lock()

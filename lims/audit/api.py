@@ -9,8 +9,8 @@ from lims.audit.schemas import AuditEventSchema, AuditQuerySchema, ChainReportSc
 from lims.kernel.models import AuditEvent
 from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint, page
+from lims.web.auth import require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 
 blp = blueprint("audit", "/audit", "Append-only, hash-chained audit trail.")
 BLUEPRINTS = (blp,)

@@ -27,9 +27,9 @@ from lims.kernel.models import Lot
 from lims.kernel.models.certificate import Certificate
 from lims.permissions import Capability, get_sample, require, scope_lots
 from lims.web.api_blueprint import blueprint, page
+from lims.web.auth import require_user
 from lims.web.request_db import db
 from lims.web.schemas import ReasonSchema
-from lims.web.session import require_user
 
 blp = blueprint("certificates", "/certificates", "Certificates of analysis: issue, find, download, share.")
 public_blp = blueprint(

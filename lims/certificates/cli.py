@@ -72,8 +72,8 @@ def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> No
         status = _status(base_url, result.number, result.content_hash)
         if status["status"] != "valid":
             why = f"{result.number} is {status['status']}"
-            if status.get("withdrawn_reason"):
-                why += f" ({status['withdrawn_reason']})"
+            if status.get("withdrawal_category"):
+                why += f" ({status['withdrawal_category']})"
             if status.get("superseded_by"):
                 why += f"; current revision: {status['superseded_by']}"
             click.echo(f"INVALID: {why}", err=True)

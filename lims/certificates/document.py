@@ -75,6 +75,8 @@ def parse(raw: bytes) -> dict:
         raise _Malformed("not UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise _Malformed(f"not JSON ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError:
+        raise _Malformed("nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _Malformed(f"not a {FORMAT} document")
     sig = doc.get("signature")

@@ -45,6 +45,13 @@ def by_number(session: Session, number: str) -> Certificate | None:
     return session.scalar(select(Certificate).where(Certificate.number == number.strip().upper()))
 
 
+# What the public verify page says about why a certificate is no longer valid.
+PUBLIC_WITHDRAWAL_CATEGORIES = {
+    "withdrawn": "results invalidated after issue",
+    "superseded": "replaced by a revised certificate",
+}
+
+
 def public_summary(cert: Certificate) -> dict[str, Any]:
     """What anyone holding the number may see: no customer, no results."""
     content = content_of(cert)
@@ -59,7 +66,8 @@ def public_summary(cert: Certificate) -> dict[str, Any]:
         "laboratory": content["laboratory"]["name"],
         "content_hash": cert.content_hash,
         "withdrawn_at": cert.withdrawn_at,
-        "withdrawn_reason": cert.withdrawn_reason or None,
+        # The free-text reason can name a customer: it stays internal (audit trail, staff API).
+        "withdrawal_category": PUBLIC_WITHDRAWAL_CATEGORIES.get(cert.status),
         "superseded_by": cert.superseded_by.number if cert.superseded_by else None,
         "replaces": cert.supersedes.number if cert.supersedes else None,
     }

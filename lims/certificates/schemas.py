@@ -115,7 +115,9 @@ class PublicCertificateSchema(Schema):
     laboratory = fields.String()
     content_hash = fields.String()
     withdrawn_at = fields.DateTime(allow_none=True)
-    withdrawn_reason = fields.String(allow_none=True)
+    withdrawal_category = fields.String(
+        allow_none=True, metadata={"description": "Why it is no longer valid, as a category."}
+    )
     superseded_by = fields.String(allow_none=True)
     replaces = fields.String(allow_none=True)
     hash_matches = fields.Boolean(

@@ -14,8 +14,8 @@ from ingest.registry import load_registry
 from lims.kernel.errors import DomainError, InputError, NotFound
 from lims.permissions import Capability, get_lot, get_sample, require
 from lims.web.api_blueprint import blueprint
+from lims.web.auth import require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 from lims.web.timeseries import timeseries_store
 
 blp = blueprint("predictions", "", "Predicted grade of a lot from its process window (grade model).")

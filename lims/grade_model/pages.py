@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from analytics import registry
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability
+from lims.web.auth import login_required
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
-from lims.web.session import login_required
 
 bp = web_blueprint("models_pages", __name__, url_prefix="/models")
 

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 _fixed: datetime | None = None
+
+
+# Times further out are typing errors; staying away from the calendar's ends also keeps zone
+# conversions and date arithmetic (an end date plus a day) from overflowing.
+EARLIEST_YEAR, LATEST_YEAR = 1000, 9000
+OUT_OF_CALENDAR = f"out of range: give a year between {EARLIEST_YEAR} and {LATEST_YEAR}"
+
+
+def in_calendar(when: date) -> bool:
+    return EARLIEST_YEAR <= when.year <= LATEST_YEAR
 
 
 def utcnow() -> datetime:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The key in config/defaults.toml: public, so anyone could sign an admin session cookie with it.
+DEV_SECRET_KEY = "dev-only-not-secret"
 
 
 def config_dir() -> Path:
@@ -28,12 +30,23 @@ class Settings:
     influx_org: str
     influx_bucket: str
     secret_key: str
+    secret_key_file: str
     web_host: str
     web_port: int
     timezone: str
     lab_name: str
     public_url: str
     signing_key_file: str
+
+    def session_secret(self) -> str:
+        """The cookie-signing key: the key file's content when one is named, else secret_key."""
+        if self.secret_key_file:
+            return Path(self.secret_key_file).read_text().strip()
+        return self.secret_key
+
+    @property
+    def uses_https(self) -> bool:
+        return self.public_url.lower().startswith("https://")
 
     def public_dict(self) -> dict[str, object]:
         """The settings without secrets, for logs and the health page."""

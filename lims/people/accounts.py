@@ -43,6 +43,11 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to the user so far stops working."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is never stored and cannot be shown again.
 
@@ -120,6 +125,7 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
         setattr(user, key, value)
     if password is not None:
         user.password_hash = hash_password(password)
+        end_sessions(user)
     after = audit.snapshot(user)
     if after != before or password is not None:
         audit.record(session, actor, "user.update", "user", user.id, before, after)

@@ -18,8 +18,8 @@ from lims.people.schemas import (
 )
 from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint
+from lims.web.auth import keep_session, require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 
 orgs_blp = blueprint("organizations", "/organizations", "The lab, customers and suppliers.")
 users_blp = blueprint("users", "/users", "Users and roles (admin).")
@@ -104,4 +104,6 @@ class UserByName(MethodView):
     def patch(self, data: dict, username: str):
         caller = require_user()
         require(caller, Capability.ADMINISTER, "change users")
-        return auth_service.update_user(db(), caller, _user(caller, username), data)
+        user = auth_service.update_user(db(), caller, _user(caller, username), data)
+        keep_session(user)
+        return user

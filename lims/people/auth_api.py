@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import abort
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from lims.kernel.errors import NotFound
 from lims.kernel.models import ApiToken, User
 from lims.people import accounts as auth_service
+from lims.people.login import LoginThrottled, checked_login, log_out
 from lims.people.schemas import (
+    CsrfTokenSchema,
     LoginSchema,
     TokenCreatedSchema,
     TokenCreateSchema,
@@ -17,9 +20,9 @@ from lims.people.schemas import (
     UserSchema,
 )
 from lims.web.api_blueprint import blueprint
+from lims.web.auth import log_in, require_user
 from lims.web.request_db import db
 from lims.web.schemas import MessageSchema
-from lims.web.session import log_in, log_out, require_user
 
 login_blp = blueprint("auth", "/auth", "Session login for the web UI.", public=True)
 tokens_blp = blueprint("tokens", "/tokens", "API tokens: created once, stored hashed, revocable.")
@@ -31,7 +34,13 @@ BLUEPRINTS = (login_blp, tokens_blp)
 @login_blp.arguments(LoginSchema)
 @login_blp.response(200, UserSchema)
 def login(creds: dict):
-    user = auth_service.authenticate(db(), creds["username"], creds["password"])
+    """Session login. After repeated failures the account and the client address are blocked
+    for a growing time (429 with Retry-After)."""
+    try:
+        user = checked_login(creds["username"], creds["password"])
+    except LoginThrottled as exc:
+        abort(429, message=f"{exc}: the account or this address is blocked after repeated failures",
+              headers={"Retry-After": str(exc.seconds)})
     if user is None:
         abort(401, message="wrong username or password")
     log_in(user)
@@ -43,6 +52,14 @@ def login(creds: dict):
 def logout():
     log_out()
     return {"message": "logged out"}
+
+
+@login_blp.route("/csrf")
+@login_blp.doc(security=[])
+@login_blp.response(200, CsrfTokenSchema)
+def csrf_token():
+    """The token a session-authenticated client sends as X-CSRFToken with every write."""
+    return {"csrf_token": generate_csrf()}
 
 
 @login_blp.route("/me")

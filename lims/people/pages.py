@@ -7,11 +7,10 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from lims.people import accounts as auth_service
+from lims.people.login import LoginThrottled, checked_login, log_out
+from lims.web.auth import current_user, log_in, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import LANGUAGES
-from lims.web.request_db import db
-from lims.web.session import current_user, log_in, log_out, login_required
 
 bp = web_blueprint("web_auth", __name__)
 
@@ -43,15 +42,19 @@ def home():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
+    status = 200
     if request.method == "POST":
-        user = auth_service.authenticate(
-            db(), request.form.get("username", "").strip(), request.form.get("password", "")
-        )
+        try:
+            user = checked_login(request.form.get("username", "").strip(), request.form.get("password", ""))
+        except LoginThrottled as exc:
+            error = _("Too many failed logins for this account or from this computer. Wait %(n)s seconds"
+                      " and try again.", n=exc.seconds)
+            return render_template("login.html", error=error), 429, {"Retry-After": str(exc.seconds)}
         if user is not None:
             log_in(user)
             return redirect(_safe_next(request.args.get("next")) or url_for("web_auth.home"))
         error = _("Unknown username or wrong password. Check both and try again.")
-    status = 401 if error else 200
+        status = 401
     return render_template("login.html", error=error), status
 
 

@@ -72,3 +72,9 @@ class TokenCreateSchema(Schema):
 
 class TokenCreatedSchema(TokenSchema):
     token = fields.String(metadata={"description": "Shown once; only its hash is stored."})
+
+
+class CsrfTokenSchema(Schema):
+    csrf_token = fields.String(
+        metadata={"description": "Send as the X-CSRFToken header with session-authenticated writes."}
+    )

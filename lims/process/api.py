@@ -16,8 +16,8 @@ from ingest.validate import REASONS
 from lims.kernel.models.process import AlarmEvent, IngestReject
 from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint, page
+from lims.web.auth import require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 
 # Process data belongs to the lab's own installations: every lab role reads it, customers do not.
 

@@ -21,10 +21,10 @@ from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sens
 from lims.kernel.models.process import AlarmEvent
 from lims.permissions import Capability
 from lims.process import charts
+from lims.web.auth import login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, parse_local_datetime
 from lims.web.request_db import db
-from lims.web.session import login_required
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, User
 from lims.permissions import Capability, get_sample, require
@@ -35,6 +36,8 @@ def _measured_at(raw: str) -> datetime | None:
         raise InputError("measured_at", f"not an ISO 8601 time: {raw!r}") from exc
     if when.tzinfo is None:
         raise InputError("measured_at", "needs a UTC offset (e.g. 2026-03-01T10:00:00+01:00)")
+    if not in_calendar(when):
+        raise InputError("measured_at", OUT_OF_CALENDAR)
     return when
 
 

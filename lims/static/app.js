@@ -82,6 +82,11 @@
   });
 })();
 
+// Filters that apply as soon as they change (the CSP allows no inline handlers).
+document.querySelectorAll("[data-autosubmit]").forEach((el) => {
+  el.addEventListener("change", () => el.form.submit());
+});
+
 // "Tick all" boxes in table headers.
 document.querySelectorAll("input[data-check-all]").forEach((box) => {
   box.addEventListener("change", () => {

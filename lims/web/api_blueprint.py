@@ -6,13 +6,15 @@ from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func
 
+from lims.web.api_parser import ApiParser
+from lims.web.auth import require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 
 API_PREFIX = "/api/v1"
 
 
 class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = ApiParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 500}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import Flask
@@ -9,6 +10,8 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from lims.kernel.errors import DomainError, InputError
+
+log = logging.getLogger(__name__)
 
 
 def _body(status: int, message: str, errors: dict | None = None):
@@ -49,8 +52,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DataError)
     def _data(exc: DataError):
+        # The database's own words name tables and types: they stay in the log.
+        log.warning("refused by the database: %s", str(exc.orig).splitlines()[0])
         return _body(
-            422, "a value does not fit its column", {"request": [str(exc.orig).splitlines()[0]]}
+            422,
+            "a value does not fit its column",
+            {"request": ["a number is out of range or a text is too long"]},
         )
 
     @app.errorhandler(OperationalError)

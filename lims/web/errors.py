@@ -29,6 +29,8 @@ ADVICE = {
         _l("Not possible in the current state"),
         _l("Someone may have changed this record meanwhile. Reload the page to see its current state."),
     ),
+    413: (_l("The upload is too large"), _l("Send a smaller file, or split it into several.")),
+    429: (_l("Too many attempts"), _l("Wait the time named below, then try again.")),
     422: (_l("The input was not accepted"), _l("Correct the fields named below and submit again.")),
     500: (
         _l("Something went wrong on our side"),
@@ -54,7 +56,7 @@ def init_app(app: Flask, api_prefix: str) -> None:
             detail = exc.description if exc.code in (400, 409, 422) else ""
         return render_error(exc.code or 500, str(detail))
 
-    for code in (400, 401, 403, 404, 405, 409, 422):
+    for code in (400, 401, 403, 404, 405, 409, 413, 422, 429):
         app.register_error_handler(code, _http_error)
 
     @app.errorhandler(500)

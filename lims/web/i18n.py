@@ -14,6 +14,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel
 from flask_babel import gettext as _
 
+from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar
 from lims.kernel.errors import InputError
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
@@ -58,6 +59,8 @@ def parse_local_datetime(raw: str, field: str) -> datetime:
         local = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise InputError(field, _("give a date and time like 2026-11-30T14:00")) from None
+    if not in_calendar(local):
+        raise InputError(field, _("give a year between %(a)s and %(b)s", a=EARLIEST_YEAR, b=LATEST_YEAR))
     if local.tzinfo is None:
         local = local.replace(tzinfo=lab_zone())
     return local.astimezone(UTC)

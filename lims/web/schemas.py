@@ -16,9 +16,21 @@ def _get_key(obj: object, path: str) -> str | None:
     return obj
 
 
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+class DecimalString(fields.Decimal):
+    """A decimal that travels as a string ("12.50") so no float rounding creeps in. The OpenAPI
+    documents it as a string with DECIMAL_PATTERN (app.py maps the class to "string"); a Range
+    appears as x-minimum/x-maximum there. A JSON number is still accepted on input."""
+
+    def __init__(self, **kwargs) -> None:
+        metadata = {"pattern": DECIMAL_PATTERN, "example": "12.5", **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, allow_nan=False, metadata=metadata, **kwargs)
+
+
 def Amount(**kwargs) -> fields.Decimal:  # noqa: N802 - reads like a field class
-    """Decimals travel as strings so no float rounding creeps in."""
-    return fields.Decimal(as_string=True, allow_nan=False, **kwargs)
+    return DecimalString(**kwargs)
 
 
 class ReasonSchema(Schema):

@@ -169,7 +169,8 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     assert ok(reviewer.get(f"/samples/{sample}"))["state"] == "verified"  # not "invalid" forever
     withdrawn = ok(client.get(f"/api/v1/public/certificates/{number}"))
     assert withdrawn["status"] == "withdrawn"
-    assert reason in withdrawn["withdrawn_reason"] and withdrawn["withdrawn_at"]
+    assert withdrawn["withdrawal_category"] == "results invalidated after issue" and withdrawn["withdrawn_at"]
+    assert reason not in str(withdrawn)  # the free text stays internal
     assert run_cli(str(good_file), "--public-key", str(key_file)).returncode == 0  # still genuine
     withdrawn_upload = ok(client.post("/api/v1/public/certificates/verify", data=signed.data, content_type="application/json"))
     assert not withdrawn_upload["valid"] and withdrawn_upload["signature_valid"]
@@ -200,7 +201,7 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
 
     old = ok(client.get(f"/api/v1/public/certificates/{number}"))
     assert old["status"] == "superseded" and old["superseded_by"] == revised["number"]
-    assert reason in old["withdrawn_reason"]
+    assert old["withdrawal_category"] == "replaced by a revised certificate" and reason not in str(old)
     new = ok(client.get(f"/api/v1/public/certificates/{revised['number']}"))
     assert new["status"] == "valid" and new["replaces"] == number
     page = client.get(f"/verify/{number}").get_data(as_text=True)

@@ -18,7 +18,8 @@ def test_session_login_and_logout(client, seeded, session_factory):
     me = ok(client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
     assert (me["role"], me["organization"]) == ("technician", "ntk")
     assert ok(client.get(f"{API}/samples")) == []
-    ok(client.post(f"{API}/auth/logout"))
+    csrf = ok(client.get(f"{API}/auth/csrf"))["csrf_token"]
+    ok(client.post(f"{API}/auth/logout", headers={"X-CSRFToken": csrf}))
     assert client.get(f"{API}/samples").status_code == 401
     with session_factory() as s:
         assert s.scalar(select(User.password_hash).where(User.username == "tech")).startswith("$argon2id$")

@@ -3,6 +3,7 @@ test-artifacts/web/ for a person to look at."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
@@ -158,6 +159,8 @@ def test_customer_finds_downloads_and_verifies_a_certificate(
     app, live_server, browser_page, session_factory, artifacts_dir, tmp_path
 ):
     seed.seed_reference(session_factory)
+    # Verify links are built from the configured public URL: here, the test server.
+    app.config["RECYCLAB"] = dataclasses.replace(app.config["RECYCLAB"], public_url=live_server)
     number = _certified_sample(session_factory, app.config["RECYCLAB"])
     page = browser_page
     login(page, live_server, "polyvorm")
@@ -178,7 +181,7 @@ def test_customer_finds_downloads_and_verifies_a_certificate(
         row.get_by_role("link", name="JSON").click()
     assert number in (js.value.path()).read_text()
     verify_href = row.get_by_role("link", name="Verify").get_attribute("href")
-    assert f"/verify/{number}?hash=" in verify_href
+    assert verify_href.startswith(f"{live_server}/verify/{number}?hash=")
     page.goto(verify_href)
     expect(page.get_by_text(number).first).to_be_visible()
     expect(page.get_by_text(re.compile("valid", re.I)).first).to_be_visible()

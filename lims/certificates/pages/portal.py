@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from sqlalchemy import select
 
 from lims.certificates import public, search
@@ -15,10 +15,10 @@ from lims.kernel.models import Material
 from lims.kernel.models.certificate import CERTIFICATE_STATUSES
 from lims.permissions import Capability
 from lims.web.api_blueprint import API_PREFIX
+from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import parse_local_datetime
 from lims.web.request_db import db
-from lims.web.session import current_user, login_required
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
 
@@ -60,6 +60,6 @@ def certificates_list():
         pages=max(1, -(-total // PER_PAGE)),
         statuses=CERTIFICATE_STATUSES,
         materials=list(db().scalars(select(Material).order_by(Material.name))),
-        verify_url=lambda cert: public.verify_url(request.host_url, cert),
+        verify_url=lambda cert: public.verify_url(current_app.config["RECYCLAB"].public_url, cert),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )

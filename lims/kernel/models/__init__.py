@@ -16,7 +16,7 @@ from lims.kernel.models.reference import (
     TestPlanItem,
 )
 from lims.kernel.models.sample import Analysis, Lot, OosInvestigation, Sample, SampleCounter
-from lims.kernel.models.user import ApiToken, User
+from lims.kernel.models.user import ApiToken, Throttle, User
 
 __all__ = [
     "ModelVersion",
@@ -39,6 +39,7 @@ __all__ = [
     "Organization",
     "ProgrammeLine",
     "Sample",
+    "Throttle",
     "SampleCounter",
     "Sensor",
     "TestPlanItem",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
@@ -25,6 +25,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Stamped into each session at login and compared on every request: raising it (logout,
+    # password change) ends every session of the user, wherever its cookie is.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     # Loaded when asked for: most requests need only organization_id (the scoping rule).
     organization: Mapped[Organization] = relationship()
@@ -49,3 +52,15 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Throttle(Base):
+    """A counter shared by every web process: failed logins per account and per client address,
+    requests per address to the public endpoints. Rows are keyed "<purpose>:<subject>"."""
+
+    __tablename__ = "throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]

@@ -11,9 +11,9 @@ from lims.permissions import get_analysis, scope_analyses
 from lims.samples import workflow
 from lims.samples.schemas import AnalysisQuerySchema, AnalysisSchema, OosSchema, ResultSchema
 from lims.web.api_blueprint import blueprint, page
+from lims.web.auth import require_user
 from lims.web.request_db import db
 from lims.web.schemas import ReasonSchema
-from lims.web.session import require_user
 
 blp = blueprint("analyses", "/analyses", "One method on one sample, with its result.")
 BLUEPRINTS = (blp,)

@@ -8,8 +8,8 @@ from lims.kernel.errors import InputError
 from lims.samples.imports import OPTIONAL, REQUIRED, import_results
 from lims.samples.schemas import ImportResultSchema
 from lims.web.api_blueprint import blueprint
+from lims.web.auth import require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 
 blp = blueprint("imports", "/imports", "Instrument CSV import, all or nothing.")
 BLUEPRINTS = (blp,)

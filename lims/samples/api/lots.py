@@ -10,8 +10,8 @@ from lims.permissions import get_lot, scope_lots
 from lims.samples import registration as sample_service
 from lims.samples.schemas import LotCreateSchema, LotQuerySchema, LotSchema
 from lims.web.api_blueprint import blueprint, page
+from lims.web.auth import require_user
 from lims.web.request_db import db
-from lims.web.session import require_user
 
 blp = blueprint("lots", "/lots", "Production lots: installation, production window, input stream.")
 BLUEPRINTS = (blp,)

@@ -26,9 +26,9 @@ from lims.samples.schemas import (
     StorageSchema,
 )
 from lims.web.api_blueprint import blueprint, page
+from lims.web.auth import require_user
 from lims.web.request_db import db
 from lims.web.schemas import ReasonSchema
-from lims.web.session import require_user
 
 blp = blueprint("samples", "/samples", "Samples from registration to certification.")
 BLUEPRINTS = (blp,)

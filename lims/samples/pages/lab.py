@@ -27,10 +27,10 @@ from lims.samples import grading, imports, workflow
 from lims.samples import registration as sample_service
 from lims.samples.results import as_result, load_spec, measure
 from lims.web.api_blueprint import API_PREFIX
+from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import parse_local_datetime
 from lims.web.request_db import db
-from lims.web.session import current_user, login_required
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
 

@@ -15,9 +15,9 @@ from lims.kernel.models import Analysis, Sample
 from lims.permissions import Capability, get_analysis, get_lot, get_sample
 from lims.samples import workflow
 from lims.samples.pages import lab
+from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
-from lims.web.session import current_user, login_required
 
 bp = web_blueprint("review", __name__, url_prefix="/review")
 

@@ -18,6 +18,8 @@ from lims.permissions import Capability, can
 from lims.web.request_db import db
 
 SESSION_KEY = "user_id"
+# The user's session_version when the session began; a higher one in the database ends it.
+VERSION_KEY = "session_version"
 
 ROLE_NAMES = {
     "admin": _l("administrator"),
@@ -45,7 +47,9 @@ def _resolve() -> User | None:
     if user_id is None:
         return None
     user = db().get(User, user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active or session.get(VERSION_KEY) != user.session_version:
+        return None
+    return user
 
 
 def require_user() -> User:
@@ -63,12 +67,20 @@ def log_in(user: User) -> None:
     lang = session.get("lang")
     session.clear()
     session[SESSION_KEY] = user.id
+    session[VERSION_KEY] = user.session_version
     if lang:
         session["lang"] = lang
     g.user = user
 
 
-def log_out() -> None:
+def keep_session(user: User) -> None:
+    """After a change that ended the user's sessions (password), keep the one making it."""
+    if session.get(SESSION_KEY) == user.id:
+        session[VERSION_KEY] = user.session_version
+
+
+def clear_session() -> None:
+    """Forget the login in this cookie (the language choice stays)."""
     lang = session.get("lang")
     session.clear()
     if lang:
