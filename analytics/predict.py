@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from analytics.features import CATEGORICAL, lot_features, sensor_count
 from analytics.train import matrix, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
+from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample
 from lims.kernel.models.analytics import ModelVersion, Prediction
 
@@ -183,7 +184,7 @@ def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
         grade, at = grades[p.lot_id]
         if p.lab_grade != grade:
             p.lab_grade = grade
-            p.lab_graded_at = at or datetime.now(UTC)
+            p.lab_graded_at = at or utcnow()
             p.agrees = p.predicted_grade == grade
             changed += 1
     session.flush()

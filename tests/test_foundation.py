@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
+from lims.kernel.clock import utcnow
 from lims.kernel.models import Organization
 from lims.kernel.settings import PROJECT_ROOT, load_settings
 
@@ -30,7 +31,7 @@ def test_a_row_written_is_read_back_with_utc_time(session_factory):
         org = s.scalar(select(Organization).where(Organization.key == "acme"))
     assert org.name == "Acme Compounds B.V."
     assert org.created_at.tzinfo is not None
-    assert abs(org.created_at - datetime.now(UTC)) < timedelta(minutes=1)
+    assert abs(org.created_at - utcnow()) < timedelta(minutes=1)
 
 
 def test_postgres_is_the_default_test_database(database_url):

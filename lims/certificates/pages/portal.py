@@ -16,7 +16,7 @@ from lims.kernel.models.certificate import CERTIFICATE_STATUSES
 from lims.people.session import CERTIFICATES, current_user, login_required
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_datetime
+from lims.web.i18n import lab_today, parse_local_datetime
 from lims.web.request_db import db
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
@@ -60,5 +60,6 @@ def certificates_list():
         statuses=CERTIFICATE_STATUSES,
         materials=list(db().scalars(select(Material).order_by(Material.name))),
         verify_url=lambda cert: certificates.verify_url(request.host_url, cert),
+        today=lab_today().isoformat(),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )
