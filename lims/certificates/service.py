@@ -87,6 +87,20 @@ def _num(value: Decimal | None, decimals: int | None = None) -> str | None:
     return format(value.normalize(), "f")
 
 
+# Every date and time a certificate shows (PDF, JSON file, verify page) is in the lab's zone,
+# named in the content as dates.time_zone; certificates issued before that field existed were
+# dated in the default zone.
+DEFAULT_ZONE = "Europe/Amsterdam"
+
+
+def time_zone(content: dict[str, Any]) -> ZoneInfo:
+    return ZoneInfo(content["dates"].get("time_zone", DEFAULT_ZONE))
+
+
+def _local(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).isoformat()
+
+
 def _day(moment: datetime | None, tz: ZoneInfo) -> str | None:
     return moment.astimezone(tz).date().isoformat() if moment else None
 
@@ -232,10 +246,10 @@ def build_content(
         if replaces is None
         else {
             "number": replaces.number,
-            "withdrawn_at": audit.plain(replaces.withdrawn_at),
+            "withdrawn_at": _local(replaces.withdrawn_at, tz),
             "reason": replaces.withdrawn_reason,
         },
-        "issued_at": issued_at.isoformat().replace("+00:00", "Z"),
+        "issued_at": _local(issued_at, tz),
         "laboratory": {
             "name": lab.name if lab else lab_name,
             "address": lab.address if lab else "",
@@ -255,8 +269,8 @@ def build_content(
             else {
                 "code": lot.code,
                 "installation": lot.installation.name,
-                "production_start": lot.production_start.strftime("%Y-%m-%d %H:%M"),
-                "production_end": lot.production_end.strftime("%Y-%m-%d %H:%M"),
+                "production_start": lot.production_start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "production_end": lot.production_end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
             },
             "input_stream": lot.input_stream if lot else None,
             "source": lot.source if lot and lot.source else None,
@@ -269,6 +283,7 @@ def build_content(
             "testing_start": test_start or "not recorded",
             "testing_end": test_end or "not recorded",
             "issue": _day(issued_at, tz),
+            "time_zone": tz.key,
         },
         "results": [_result_entry(s, a, spec, grade, tz) for s, a in reported],
         "conformity": _conformity(spec, grade, material.code, lab.name if lab else lab_name),
@@ -552,7 +567,8 @@ def withdraw_for_sample(
     for cert in certs:
         before = _audit_view(cert)
         cert.status = "withdrawn"
-        cert.withdrawn_at = utcnow()
+        # Never before the issue, even if this process's clock is behind the one that issued it.
+        cert.withdrawn_at = max(utcnow(), cert.issued_at)
         cert.withdrawn_reason = f"sample {sample.code} invalidated: {reason.strip()}"[:400]
         cert.withdrawn_by_id = actor.id if actor else None
         audit.record(
@@ -724,7 +740,7 @@ def pdf_file(cert: Certificate, public_url: str) -> bytes:
     """The PDF as issued; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
     stamp = None
     if cert.status != "valid":
-        stamp = f"on {cert.withdrawn_at:%Y-%m-%d}"
+        stamp = f"on {_day(cert.withdrawn_at, time_zone(content_of(cert)))}"
         if cert.superseded_by is not None:
             stamp += f", replaced by {cert.superseded_by.number}"
     return render_pdf.render(
@@ -750,6 +766,8 @@ def public_summary(cert: Certificate) -> dict[str, Any]:
         "laboratory": content["laboratory"]["name"],
         "content_hash": cert.content_hash,
         "withdrawn_at": cert.withdrawn_at,
+        "withdrawn_on": _day(cert.withdrawn_at, time_zone(content)),
+        "time_zone": time_zone(content).key,
         "withdrawn_reason": cert.withdrawn_reason or None,
         "superseded_by": cert.superseded_by.number if cert.superseded_by else None,
         "replaces": cert.supersedes.number if cert.supersedes else None,
