@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from sqlalchemy import select
 
 from lims.certificates import service as certificates
@@ -59,7 +59,9 @@ def certificates_list():
         pages=max(1, -(-total // PER_PAGE)),
         statuses=CERTIFICATE_STATUSES,
         materials=list(db().scalars(select(Material).order_by(Material.name))),
-        verify_url=lambda cert: certificates.verify_url(request.host_url, cert),
+        # The configured address, never the Host header: a link must lead to this lab whatever
+        # name the request came in under (a proxy, a forged header).
+        verify_url=lambda cert: certificates.verify_url(current_app.config["RECYCLAB"].public_url, cert),
         today=lab_today().isoformat(),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )
