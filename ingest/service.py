@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.decoders import PayloadDecoder
 from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
+from ingest.heartbeat import Heartbeat
 from ingest.mqtt_client import FastAckClient
 from ingest.records import LimsRecorder
 from ingest.spool import Spool
@@ -202,6 +203,9 @@ class Ingester:
         status_writer = StatusWriter(self.status, self.config.status_path,
                                      self.config.status_interval_s)
         status_writer.start()
+        heartbeat = Heartbeat(self.status, self.recorder.sessions, self.config.client_id,
+                              self.config.status_interval_s)
+        heartbeat.start()
         writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         writer.start()
         self.connect()
@@ -229,6 +233,7 @@ class Ingester:
             self.client.disconnect()
             self.client.loop_stop()
             status_writer.stop()
+            heartbeat.stop()
             self.spool.close()
         if self.failed:
             raise RuntimeError("the ingest writer failed; see the log")

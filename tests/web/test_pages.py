@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from ingest.status import STATUS_FILE, write_atomically
+from ingest.heartbeat import Heartbeat
+from ingest.status import IngestStatus
 from ingest.store import Point, open_store
 from lims.kernel import clock
 from lims.kernel.clock import utcnow
@@ -170,15 +171,18 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert melt["value"] == 221.5 and melt["state"] == "ok"
     assert live["installations"]["ntk-ext1"]["state"] == "running"
     assert live["installations"]["ntk-ext2"]["state"] == "nodata"
-    assert live["ingest"]["badge"] == "stale"  # no ingester has written its status file
-    var_dir = app.config["RECYCLAB"].var_dir
-    var_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(var_dir / STATUS_FILE, {
-        "updated_at": utcnow().isoformat(), "broker_connected": True, "store_available": False,
-        "values_per_s": 1234.0, "lag_s": 0.2,
-    })
-    ingest = client.get("/process/live.json").get_json()["ingest"]
-    assert ingest["badge"] == "alarm" and "1,234 values/s" in ingest["text"] and "spooling" in ingest["text"]
+    assert [i["badge"] for i in live["ingesters"]] == ["stale"]  # no ingester has reported
+    spooling = IngestStatus()
+    spooling.broker_connected, spooling.store_available = True, False
+    Heartbeat(spooling, seeded, "ingest-a").beat("running")
+    Heartbeat(IngestStatus(), seeded, "ingest-b").beat("stopped")
+    ingesters = client.get("/process/live.json").get_json()["ingesters"]
+    assert [i["ingester"] for i in ingesters] == ["ingest-a", "ingest-b"]
+    a, b = ingesters
+    assert a["badge"] == "alarm" and "values/s" in a["text"] and "spooling" in a["text"]
+    assert b["badge"] == "stale" and "stopped" in b["text"]
+    dashboard = client.get("/process/").get_data(as_text=True)
+    assert 'data-ingester="ingest-a"' in dashboard and 'data-ingester="ingest-b"' in dashboard
     page = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
     assert page.status_code == 200
     chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=1h").get_data(as_text=True)
