@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
@@ -114,7 +113,7 @@ def load_predictor(mv: ModelVersion) -> Predictor:
     key = (mv.id, mv.artifact_sha256)
     with _cache_lock:
         if key not in _cache:
-            artifact = model_registry.load_artifact(Path(mv.artifact_path), mv.artifact_sha256)
+            artifact = model_registry.load_version_artifact(mv)
             _cache[key] = Predictor(mv, artifact)
         return _cache[key]
 

@@ -331,7 +331,7 @@ def register(session: Session, outcome: Outcome, artifacts_root: Path, note: str
     version = new_version_name()
     directory = artifacts_root / version
     path = directory / "model.skops"
-    sha = model_registry.save_artifact(outcome.artifact, path)
+    sha = model_registry.save_artifact(outcome.artifact, path, session)
     plots = plot(outcome, directory)
     metrics = dict(outcome.metrics)
     metrics["plots"] = {k: str(p) for k, p in plots.items()}
