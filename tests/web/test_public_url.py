@@ -41,10 +41,12 @@ def test_links_and_qr_codes_carry_the_public_url_not_the_host_header(app, client
     with session_factory() as s:
         cert = s.scalar(select(Certificate).where(Certificate.number == number))
     expected = f"{PUBLIC}/verify/{number}?hash={cert.content_hash}"
-    client.environ_base["HTTP_HOST"] = "attacker.example:8080"  # every request: a forged Host
+    app.config["SERVER_NAME"] = "attacker.example:8080"  # the Host header of every request below
     log_in(client, "polyvorm")
 
-    listing = client.get("/certificates/").get_data(as_text=True)
+    response = client.get("/certificates/")
+    assert response.request.host == "attacker.example:8080"
+    listing = response.get_data(as_text=True)
     links = re.findall(r'href="([^"]*/verify/[^"]*)"', listing)
     assert [link.replace("&amp;", "&") for link in links] == [expected]
 
