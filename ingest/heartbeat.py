@@ -24,7 +24,8 @@ from lims.kernel.models.process import IngesterHeartbeat
 log = logging.getLogger(__name__)
 
 # Counters kept in the row (from IngestStatus.snapshot); rates are computed here, over the
-# heartbeat's own interval.
+# heartbeat's own interval, because the status file's writer takes snapshots too and each
+# snapshot restarts IngestStatus's own rate window.
 COUNTERS = (
     "broker_connected", "store_available", "messages_total", "values_stored_total",
     "values_spooled_total", "rejects_total", "rejects_by_reason", "queue_depth", "lag_s",
