@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ingest.registry import load_registry
 from ingest.store import open_store
+from lims.kernel.clock import utcnow
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import load_settings
 
@@ -42,7 +43,7 @@ def _installations(value: str | None, registry) -> list[str]:
 
 def _start(value: datetime | None) -> datetime:
     if value is None:
-        return datetime.now(UTC).replace(second=0, microsecond=0)
+        return utcnow().replace(second=0, microsecond=0)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -232,7 +233,7 @@ def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None
     store = open_store(settings)
     try:
         with sessions() as session:
-            report = recent_drift(session, store, registry, datetime.now(UTC) - timedelta(days=days), version)
+            report = recent_drift(session, store, registry, utcnow() - timedelta(days=days), version)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

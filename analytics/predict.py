@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from analytics.features import CATEGORICAL, lot_features, sensor_count
 from analytics.train import matrix, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
+from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample
 from lims.kernel.models.analytics import ModelVersion, Prediction
 
@@ -113,7 +113,7 @@ def load_predictor(mv: ModelVersion) -> Predictor:
     key = (mv.id, mv.artifact_sha256)
     with _cache_lock:
         if key not in _cache:
-            artifact = model_registry.load_artifact(Path(mv.artifact_path), mv.artifact_sha256)
+            artifact = model_registry.load_version_artifact(mv)
             _cache[key] = Predictor(mv, artifact)
         return _cache[key]
 
@@ -183,7 +183,7 @@ def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
         grade, at = grades[p.lot_id]
         if p.lab_grade != grade:
             p.lab_grade = grade
-            p.lab_graded_at = at or datetime.now(UTC)
+            p.lab_graded_at = at or utcnow()
             p.agrees = p.predicted_grade == grade
             changed += 1
     session.flush()

@@ -1,7 +1,10 @@
-"""Model registry: artifacts on disk (skops), versions in the LIMS database.
+"""Model registry: versions and their artifacts (skops bytes) in the LIMS database.
 
-An artifact is loaded only when its SHA-256 matches the one recorded when it was registered,
-and then only with skops' explicit list of trusted types: never with bare pickle.
+The artifact lives in the database (table model_artifact, keyed by its SHA-256), so a model
+trained by one process (the CLI, another host) is loaded by every web process whatever file
+system each has; a copy is written beside the training plots for people. An artifact is loaded
+only when its SHA-256 matches the one recorded when it was registered, and then only with
+skops' explicit list of trusted types: never with bare pickle.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from pathlib import Path
 
 import skops.io as sio
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from lims.kernel.clock import utcnow
-from lims.kernel.models.analytics import ModelVersion
+from lims.kernel.models.analytics import ModelArtifact, ModelVersion
 
 # What a trained grade pipeline holds beyond the types skops trusts by default (sklearn
 # estimators, numpy arrays). A type not listed here makes loading fail instead of running
@@ -30,37 +33,49 @@ TRUSTED_TYPES = [
 
 
 class ArtifactRefused(RuntimeError):
-    """The artifact file is missing or not the one the registry recorded."""
+    """The artifact is missing or not the one the registry recorded."""
 
 
 class RegistryError(ValueError):
     pass
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def save_artifact(obj: object, path: Path) -> str:
+def save_artifact(obj: object, path: Path, session: Session) -> str:
+    """Store the artifact in the database (once per content) and write the copy at `path`;
+    returns its SHA-256."""
+    data = sio.dumps(obj)
+    sha = hashlib.sha256(data).hexdigest()
+    if session.get(ModelArtifact, sha) is None:
+        session.add(ModelArtifact(sha256=sha, data=data))
+        session.flush()
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(obj, path)
-    return sha256_file(path)
+    path.write_bytes(data)
+    return sha
 
 
-def load_artifact(path: Path, expected_sha256: str) -> object:
-    try:
-        actual = sha256_file(path)
-    except OSError as exc:
-        raise ArtifactRefused(f"artifact {path} cannot be read: {exc}") from exc
+def load_artifact(session: Session, path: Path, expected_sha256: str) -> object:
+    """The artifact from the database; a version registered before artifacts were kept there is
+    read from its file. Refused unless its SHA-256 is the recorded one."""
+    row = session.get(ModelArtifact, expected_sha256)
+    if row is not None:
+        data, source = row.data, "the database"
+    else:
+        try:
+            data, source = path.read_bytes(), str(path)
+        except OSError as exc:
+            raise ArtifactRefused(
+                f"artifact {expected_sha256} is not in the database and {path} cannot be read: {exc}"
+            ) from exc
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise ArtifactRefused(
-            f"artifact {path} has sha256 {actual}, the registry recorded {expected_sha256}: refused"
+            f"artifact from {source} has sha256 {actual}, the registry recorded {expected_sha256}: refused"
         )
-    return sio.load(path, trusted=TRUSTED_TYPES)
+    return sio.loads(data, trusted=TRUSTED_TYPES)
+
+
+def load_version_artifact(mv: ModelVersion) -> object:
+    return load_artifact(object_session(mv), Path(mv.artifact_path), mv.artifact_sha256)
 
 
 def get_version(session: Session, version: str) -> ModelVersion:

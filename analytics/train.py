@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ from analytics.features import CATEGORICAL, LotWindow, feature_rows, numeric_fea
 from analytics.simulator.dataset import LotRecord
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
+from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample
 from lims.kernel.models.analytics import ModelVersion
 
@@ -322,7 +323,7 @@ def plot(outcome: Outcome, directory: Path) -> dict[str, Path]:
 
 
 def new_version_name(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     return "grade-" + now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
@@ -330,7 +331,7 @@ def register(session: Session, outcome: Outcome, artifacts_root: Path, note: str
     version = new_version_name()
     directory = artifacts_root / version
     path = directory / "model.skops"
-    sha = model_registry.save_artifact(outcome.artifact, path)
+    sha = model_registry.save_artifact(outcome.artifact, path, session)
     plots = plot(outcome, directory)
     metrics = dict(outcome.metrics)
     metrics["plots"] = {k: str(p) for k, p in plots.items()}

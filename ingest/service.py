@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.decoders import PayloadDecoder
 from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
+from ingest.heartbeat import Heartbeat
 from ingest.mqtt_client import FastAckClient
 from ingest.records import LimsRecorder
 from ingest.spool import Spool
@@ -51,6 +52,8 @@ from ingest.validate import Reject, Validator, count_by_reason
 log = logging.getLogger("recyclab.ingest")
 
 TOPICS = ("recyclab/v1/+/+", f"{NAMESPACE}/#")
+# A member leaving a shared subscription has drained it when nothing came for LEAVE_QUIET_S.
+LEAVE_QUIET_S, LEAVE_TIMEOUT_S = 0.5, 20.0
 # Published (QoS 1, payload: client id) by a stopping ingester; outside what it subscribes to.
 STOPPED_TOPIC = "recyclab/ingest/stopped"
 # Every ack and every store call releases the GIL around a syscall; retaking it waits for
@@ -202,9 +205,13 @@ class Ingester:
         status_writer = StatusWriter(self.status, self.config.status_path,
                                      self.config.status_interval_s)
         status_writer.start()
+        heartbeat = Heartbeat(self.status, self.recorder.sessions, self.config.client_id,
+                              self.config.status_interval_s)
+        heartbeat.start()
         writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         writer.start()
         self.connect()
+        batch = None
         try:
             while not self._stop.is_set():
                 batch = self._collect()
@@ -216,6 +223,8 @@ class Ingester:
                         pass
                 self._request_rebirths()
                 self._update_status()
+            if self.config.shared_group and not self.failed:
+                self._leave_group(batch)
         finally:
             self._stop.set()
             while writer.is_alive():
@@ -229,9 +238,30 @@ class Ingester:
             self.client.disconnect()
             self.client.loop_stop()
             status_writer.stop()
+            heartbeat.stop()
             self.spool.close()
         if self.failed:
             raise RuntimeError("the ingest writer failed; see the log")
+
+    def _leave_group(self, pending: Batch | None) -> None:
+        """Leave the shared subscription without stranding messages: unsubscribe, so the broker
+        sends this member nothing new, then store and ack what it had sent already. Mosquitto
+        keeps routing to a stopped member's persistent session, and what waits there would
+        only be delivered when this client id comes back."""
+        self.client.unsubscribe(self.config.subscriptions())
+        deadline = time.monotonic() + LEAVE_TIMEOUT_S
+        last_seen, batch = time.monotonic(), pending
+        while not self.failed and time.monotonic() < deadline:
+            batch = batch or self._collect()
+            if batch is None:
+                if time.monotonic() - last_seen >= LEAVE_QUIET_S:
+                    return
+                continue
+            try:
+                self._handoff.put(batch, timeout=0.2)
+            except queue.Full:
+                continue
+            batch, last_seen = None, time.monotonic()
 
     def _write_loop(self) -> None:
         try:

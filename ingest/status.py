@@ -1,8 +1,8 @@
 """Ingester counters, written atomically to var/ingest-status.json every second.
 
-The web app serves that file (GET /api/v1/ingest/status, /metrics) without talking to the
-ingester, so ingester and web processes stay decoupled. Several ingesters on one host each
-need their own file (`recyclab ingest --status-file`).
+It is for the ingester's host (container healthcheck, bench); the web app reads the same
+counters from each ingester's heartbeat in the LIMS database (ingest/heartbeat.py). Several
+ingesters on one host each need their own file (`recyclab ingest --status-file`).
 """
 
 from __future__ import annotations
@@ -113,37 +113,3 @@ class StatusWriter(threading.Thread):
         self._halt.set()
         self.join(5)
         self.write()
-
-
-def prometheus_text(status: dict[str, object] | None) -> str:
-    """Prometheus exposition format of a status file's content (empty when there is none)."""
-    if not status:
-        return "# no ingester status file\n"
-    updated = datetime.fromisoformat(str(status["updated_at"]))
-    lines = [
-        "# TYPE recyclab_ingest_up gauge",
-        f"recyclab_ingest_up {int((datetime.now(UTC) - updated).total_seconds() < 10)}",
-    ]
-
-    def metric(name: str, kind: str, value: object, labels: str = "") -> None:
-        if f"# TYPE {name} {kind}" not in lines:
-            lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"{name}{labels} {float(value or 0)}")
-
-    metric("recyclab_ingest_messages_total", "counter", status["messages_total"])
-    metric("recyclab_ingest_values_stored_total", "counter", status["values_stored_total"])
-    metric("recyclab_ingest_values_spooled_total", "counter", status["values_spooled_total"])
-    metric("recyclab_ingest_messages_per_second", "gauge", status["messages_per_s"])
-    metric("recyclab_ingest_values_per_second", "gauge", status["values_per_s"])
-    metric("recyclab_ingest_broker_connected", "gauge", int(bool(status["broker_connected"])))
-    metric("recyclab_ingest_store_available", "gauge", int(bool(status["store_available"])))
-    metric("recyclab_ingest_queue_depth", "gauge", status["queue_depth"])
-    metric("recyclab_ingest_reading_paused", "gauge", int(bool(status.get("reading_paused"))))
-    metric("recyclab_ingest_lag_seconds", "gauge", status["lag_s"])
-    spool = status.get("spool") or {}
-    metric("recyclab_ingest_spool_values", "gauge", spool.get("values"))
-    metric("recyclab_ingest_spool_bytes", "gauge", spool.get("bytes"))
-    metric("recyclab_ingest_spool_oldest_age_seconds", "gauge", spool.get("oldest_age_s"))
-    for reason, n in sorted(dict(status["rejects_by_reason"]).items()):
-        metric("recyclab_ingest_rejects_total", "counter", n, f'{{reason="{reason}"}}')
-    return "\n".join(lines) + "\n"

@@ -3,21 +3,27 @@
 Each pytest run gets a private PostgreSQL database (dropped at the end) and a private InfluxDB;
 every test gets clean tables. With CI=true a service that cannot be reached fails the run;
 elsewhere the tests that need it are skipped with the reason.
+
+`pytest --now 2026-10-24T23:30:00+00:00` (or RECYCLAB_TEST_NOW) starts the system's clock at
+that moment for the whole run: the suite must pass at any hour, also at a DST change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from lims.kernel import clock
 from lims.kernel.db import Base, make_engine, make_session_factory
 from lims.kernel.migrate import upgrade
 from tests.support.influx import PrivateInfluxd, V2WriteProxy
@@ -46,6 +52,39 @@ def _tcp_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# --- the clock ----------------------------------------------------------------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--now",
+        default=os.environ.get("RECYCLAB_TEST_NOW") or None,
+        help="ISO 8601 moment with a UTC offset at which the system clock starts for this run"
+        " (default: $RECYCLAB_TEST_NOW, else the real time)",
+    )
+
+
+def parse_now(raw: str) -> datetime:
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"--now/RECYCLAB_TEST_NOW needs a UTC offset: {raw!r}")
+    return moment
+
+
+_suite_clock = contextlib.ExitStack()
+
+
+def pytest_configure(config):
+    """Set before collection, so a module-level "now" in a test file sees the run's clock."""
+    raw = config.getoption("--now")
+    if raw:
+        _suite_clock.enter_context(clock.running_from(parse_now(raw)))
+
+
+def pytest_unconfigure(config):
+    _suite_clock.close()
 
 
 # --- databases --------------------------------------------------------------------------

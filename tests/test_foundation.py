@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
+from lims.kernel.clock import utcnow
 from lims.kernel.models import Organization
 from lims.kernel.settings import PROJECT_ROOT, load_settings
 
@@ -30,7 +31,7 @@ def test_a_row_written_is_read_back_with_utc_time(session_factory):
         org = s.scalar(select(Organization).where(Organization.key == "acme"))
     assert org.name == "Acme Compounds B.V."
     assert org.created_at.tzinfo is not None
-    assert abs(org.created_at - datetime.now(UTC)) < timedelta(minutes=1)
+    assert abs(org.created_at - utcnow()) < timedelta(minutes=1)
 
 
 def test_postgres_is_the_default_test_database(database_url):
@@ -156,6 +157,7 @@ def test_docker_compose_file_parses_and_demands_its_secrets():
         "INFLUX_ADMIN_PASSWORD",
         "INFLUX_TOKEN",
         "MQTT_INGEST_PASSWORD",
+        "RECYCLAB_PUBLIC_URL",
     ]
     base_env = {k: v for k, v in os.environ.items() if k not in secrets}
 
@@ -173,6 +175,27 @@ def test_docker_compose_file_parses_and_demands_its_secrets():
     assert without.returncode != 0 and "set in .env" in without.stderr
     ok = config({**base_env, **{k: "placeholder" for k in secrets}})
     assert ok.returncode == 0, ok.stderr
+
+
+def test_docker_compose_runs_two_web_workers_and_two_ingesters_sharing_state_explicitly():
+    """Every web worker gets the signing key as a secret file and the public URL; the two
+    ingesters split one shared subscription, each with its own session and spool volume."""
+    import yaml
+
+    spec = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    webs = [services["web-1"], services["web-2"]]
+    for web in webs:
+        assert web["secrets"] == ["certificate_signing_key"] and "healthcheck" in web
+        assert web["environment"]["RECYCLAB_SIGNING_KEY_FILE"] == "/run/secrets/certificate_signing_key"
+        assert web["environment"]["RECYCLAB_PUBLIC_URL"].startswith("${RECYCLAB_PUBLIC_URL:?")
+        assert "volumes" not in web  # nothing of a web worker's own disk is shared state
+    assert spec["secrets"]["certificate_signing_key"]["file"]
+    commands = [services[name]["command"] for name in ("ingest-1", "ingest-2")]
+    assert len({c[c.index("--client-id") + 1] for c in commands}) == 2
+    assert {c[c.index("--shared-group") + 1] for c in commands} == {"recyclab-ingest"}
+    volumes = [services[name]["volumes"][0] for name in ("ingest-1", "ingest-2")]
+    assert len(set(volumes)) == 2 and "healthcheck" in services["ingest-1"]
 
 
 def test_migrations_have_one_head():

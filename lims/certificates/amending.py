@@ -41,7 +41,8 @@ def withdraw_for_sample(
 def _withdraw(session: Session, actor: User | None, cert: Certificate, why: str) -> None:
     before = audit_view(cert)
     cert.status = "withdrawn"
-    cert.withdrawn_at = utcnow()
+    # Never before the issue, even if this process's clock is behind the one that issued it.
+    cert.withdrawn_at = max(utcnow(), cert.issued_at)
     cert.withdrawn_reason = why[:400]
     cert.withdrawn_by_id = actor.id if actor else None
     audit.record(

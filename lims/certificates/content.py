@@ -47,12 +47,26 @@ def _num(value: Decimal | None, decimals: int | None = None) -> str | None:
     return format(value.normalize(), "f")
 
 
-def _day(moment: datetime | None, tz: ZoneInfo) -> str | None:
+# Every date and time a certificate shows (PDF, JSON file, verify page) is in the lab's zone,
+# named in the content as dates.time_zone; certificates issued before that field existed were
+# dated in the default zone.
+DEFAULT_ZONE = "Europe/Amsterdam"
+
+
+def time_zone(content: dict[str, Any]) -> ZoneInfo:
+    return ZoneInfo(content["dates"].get("time_zone", DEFAULT_ZONE))
+
+
+def _local(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).isoformat()
+
+
+def day(moment: datetime | None, tz: ZoneInfo) -> str | None:
     return moment.astimezone(tz).date().isoformat() if moment else None
 
 
 def _span(moments: list[datetime], tz: ZoneInfo) -> tuple[str | None, str | None]:
-    days = sorted(d for d in (_day(m, tz) for m in moments) if d)
+    days = sorted(d for d in (day(m, tz) for m in moments) if d)
     return (days[0], days[-1]) if days else (None, None)
 
 
@@ -173,7 +187,7 @@ def _retests(analysis: Analysis, method, tz: ZoneInfo) -> list[dict[str, Any]]:
                     "value": _num(earlier.value, method.decimals),
                     "below_detection_limit": earlier.below_detection_limit,
                     "uncertainty": _num(earlier.uncertainty, method.decimals),
-                    "measured_on": _day(earlier.measured_at, tz),
+                    "measured_on": day(earlier.measured_at, tz),
                     "was": oos.original_state,
                     "evaluation": oos.original_evaluation,
                     "retest_reason": oos.reason,
@@ -243,7 +257,7 @@ def _result_entry(
         if analysis.entered_unit
         else None,
         "coverage_factor": 2,
-        "measured_on": _day(analysis.measured_at, tz),
+        "measured_on": day(analysis.measured_at, tz),
         "limit": _limit_dict(*found) if found else None,
         "evaluation": evaluation,
         "conformity": conformity,
@@ -293,10 +307,10 @@ def build_content(
         if replaces is None
         else {
             "number": replaces.number,
-            "withdrawn_at": audit.plain(replaces.withdrawn_at),
+            "withdrawn_at": _local(replaces.withdrawn_at, tz),
             "reason": replaces.withdrawn_reason,
         },
-        "issued_at": issued_at.isoformat().replace("+00:00", "Z"),
+        "issued_at": _local(issued_at, tz),
         "laboratory": {
             "name": lab.name if lab else lab_name,
             "address": lab.address if lab else "",
@@ -316,8 +330,8 @@ def build_content(
             else {
                 "code": lot.code,
                 "installation": lot.installation.name,
-                "production_start": lot.production_start.strftime("%Y-%m-%d %H:%M"),
-                "production_end": lot.production_end.strftime("%Y-%m-%d %H:%M"),
+                "production_start": lot.production_start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "production_end": lot.production_end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
             },
             "input_stream": EN_15343_STREAM.get(lot.input_stream, lot.input_stream) if lot else None,
             "source": lot.source if lot and lot.source else None,
@@ -335,7 +349,8 @@ def build_content(
             "receipt": span_text(received_from, received_to),
             "testing_start": test_start or "not recorded",
             "testing_end": test_end or "not recorded",
-            "issue": _day(issued_at, tz),
+            "issue": day(issued_at, tz),
+            "time_zone": tz.key,
         },
         "results": results,
         "conformity": _conformity(

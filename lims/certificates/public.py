@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.certificates import document, render_pdf
+from lims.certificates.content import day, time_zone
 from lims.kernel.models.certificate import Certificate
 
 
@@ -32,7 +33,7 @@ def pdf_file(cert: Certificate, public_url: str) -> bytes:
     """The PDF as issued; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
     stamp = None
     if cert.status != "valid":
-        stamp = f"on {cert.withdrawn_at:%Y-%m-%d}"
+        stamp = f"on {day(cert.withdrawn_at, time_zone(content_of(cert)))}"
         if cert.superseded_by is not None:
             stamp += f", replaced by {cert.superseded_by.number}"
     return render_pdf.render(
@@ -66,6 +67,8 @@ def public_summary(cert: Certificate) -> dict[str, Any]:
         "laboratory": content["laboratory"]["name"],
         "content_hash": cert.content_hash,
         "withdrawn_at": cert.withdrawn_at,
+        "withdrawn_on": day(cert.withdrawn_at, time_zone(content)),
+        "time_zone": time_zone(content).key,
         # The free-text reason can name a customer: it stays internal (audit trail, staff API).
         "withdrawal_category": PUBLIC_WITHDRAWAL_CATEGORIES.get(cert.status),
         "superseded_by": cert.superseded_by.number if cert.superseded_by else None,

@@ -253,7 +253,8 @@ def render(
     pdf.set_y(top)
     pdf.section("Dates", x=right_x)
     right_end = pdf.fields(
-        [("Sampling", d["sampling"]), ("Receipt", d["receipt"]), ("Testing", testing), ("Issue", d["issue"])],
+        [("Sampling", d["sampling"]), ("Receipt", d["receipt"]), ("Testing", testing), ("Issue", d["issue"]),
+         ("Time zone", f"all dates and times in {d.get('time_zone', 'UTC')}")],
         x=right_x,
         width=column_w,
         label_width=22,
@@ -271,7 +272,7 @@ def render(
     if lot:
         rows += [
             ("Lot", f"{lot['code']} ({lot['installation']})"),
-            ("Production window", f"{lot['production_start']} to {lot['production_end']} (UTC)"),
+            ("Production window", f"{lot['production_start']} to {lot['production_end']}"),
         ]
     recycled = item.get("recycled_content_pct")
     supplied = set(item.get("customer_supplied", []))
@@ -450,7 +451,8 @@ def _signature_block(pdf: _CertificatePDF, c: dict, content_hash: str, verify_ur
     pdf.set_font("Helvetica", "", 9)
     pdf.cell(text_w, 4.6, pdf_text(f"{who['role']}, {c['laboratory']['name']}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
     issued = c["issued_at"].replace("T", " ")[:16]
-    pdf.cell(text_w, 4.6, pdf_text(f"Issued {issued} UTC"), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    zone = c["dates"].get("time_zone", "UTC")
+    pdf.cell(text_w, 4.6, pdf_text(f"Issued {issued} {zone}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 7)
     pdf.set_text_color(*MUTED)
     pdf.lines(

@@ -112,12 +112,14 @@ class PublicCertificateSchema(Schema):
     material = fields.Dict()
     grade = fields.String(allow_none=True)
     issued_on = fields.String()
+    time_zone = fields.String()
     laboratory = fields.String()
     content_hash = fields.String()
     withdrawn_at = fields.DateTime(allow_none=True)
     withdrawal_category = fields.String(
         allow_none=True, metadata={"description": "Why it is no longer valid, as a category."}
     )
+    withdrawn_on = fields.String(allow_none=True)
     superseded_by = fields.String(allow_none=True)
     replaces = fields.String(allow_none=True)
     hash_matches = fields.Boolean(

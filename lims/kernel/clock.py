@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 _fixed: datetime | None = None
+_offset = timedelta(0)
 
 
 # Times further out are typing errors; staying away from the calendar's ends also keeps zone
@@ -25,17 +27,38 @@ def in_calendar(when: date) -> bool:
 
 
 def utcnow() -> datetime:
-    return _fixed if _fixed is not None else datetime.now(UTC)
+    return _fixed if _fixed is not None else datetime.now(UTC) + _offset
+
+
+def today_in(zone: str | tzinfo) -> date:
+    """The calendar day it is now in `zone` (a page's "today" is the lab's, not UTC's)."""
+    return utcnow().astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date()
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("the clock needs a timezone-aware datetime")
+    return moment.astimezone(UTC)
 
 
 @contextmanager
 def frozen_at(moment: datetime) -> Iterator[None]:
     """Within the block, utcnow() returns `moment` (timezone-aware)."""
     global _fixed
-    if moment.tzinfo is None:
-        raise ValueError("frozen_at needs a timezone-aware datetime")
-    previous, _fixed = _fixed, moment.astimezone(UTC)
+    previous, _fixed = _fixed, _aware(moment)
     try:
         yield
     finally:
         _fixed = previous
+
+
+@contextmanager
+def running_from(moment: datetime) -> Iterator[None]:
+    """Within the block the clock starts at `moment` and runs at the real pace, so timeouts
+    and ages measured with it still work (a whole test run set to 23:30 UTC)."""
+    global _offset
+    previous, _offset = _offset, _aware(moment) - datetime.now(UTC)
+    try:
+        yield
+    finally:
+        _offset = previous

@@ -1,20 +1,21 @@
 """Process-data ingest over HTTP: rejects (list, counts), alarm events, ingester status, and
-Prometheus metrics. Reads only: the ingester writes rejects/alarms and the status file."""
+Prometheus metrics. Reads only: the ingesters write rejects, alarms and their heartbeats
+(lims.process.ingesters) to the database."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, current_app
+from flask import Response
 from flask_smorest.pagination import PaginationParameters
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, func, select
 
-from ingest.status import STATUS_FILE, prometheus_text, read_status
 from ingest.validate import REASONS
 from lims.kernel.models.process import AlarmEvent, IngestReject
 from lims.permissions import Capability, require
+from lims.process.ingesters import ingesters, prometheus_text
 from lims.web.api_blueprint import blueprint, page
 from lims.web.auth import require_user
 from lims.web.request_db import db
@@ -97,11 +98,25 @@ class AlarmSchema(Schema):
     active = fields.Function(lambda a: a.ended_at is None)
 
 
+class IngesterSchema(Schema):
+    ingester = fields.String(metadata={"description": "the ingester's MQTT client id"})
+    host = fields.String()
+    pid = fields.Integer()
+    started_at = fields.DateTime()
+    heartbeat_at = fields.DateTime()
+    age_s = fields.Float()
+    state = fields.String(metadata={"description": "running, stopped or silent"})
+    counters = fields.Dict()
+
+
 class IngestStatusSchema(Schema):
-    available = fields.Boolean(metadata={"description": "a status file exists"})
-    fresh = fields.Boolean(metadata={"description": "written in the last 10 s: ingester running"})
-    age_s = fields.Float(allow_none=True)
-    status = fields.Dict(allow_none=True, metadata={"description": "the ingester's counters"})
+    available = fields.Boolean(metadata={"description": "some ingester has reported"})
+    fresh = fields.Boolean(metadata={"description": "some ingester is running"})
+    age_s = fields.Float(allow_none=True, metadata={"description": "age of the newest heartbeat"})
+    status = fields.Dict(
+        allow_none=True, metadata={"description": "counters of the ingester that beat last"}
+    )
+    ingesters = fields.List(fields.Nested(IngesterSchema))
 
 
 def _reject_filters(stmt: Select, args: dict) -> Select:
@@ -143,19 +158,20 @@ def rejects_summary(args: dict):
     return {"total": sum(c["count"] for c in counts), "counts": counts}
 
 
-def _status_file():
-    return current_app.config["RECYCLAB"].var_dir / STATUS_FILE
-
-
 @ingest_blp.route("/status")
 @ingest_blp.response(200, IngestStatusSchema)
 def status():
-    """The ingester's counters (messages/s, values/s, rejects, spool, lag, last messages)."""
-    data = read_status(_status_file())
-    if data is None:
-        return {"available": False, "fresh": False, "age_s": None, "status": None}
-    age = (datetime.now(UTC) - datetime.fromisoformat(str(data["updated_at"]))).total_seconds()
-    return {"available": True, "fresh": age < 10, "age_s": round(age, 3), "status": data}
+    """Every ingester's heartbeat: state and counters (messages/s, values/s, rejects, spool,
+    lag, last messages)."""
+    states = ingesters(db())
+    latest = min(states, key=lambda s: s.age_s, default=None)
+    return {
+        "available": latest is not None,
+        "fresh": any(s.up for s in states),
+        "age_s": latest.age_s if latest else None,
+        "status": latest.counters if latest else None,
+        "ingesters": states,
+    }
 
 
 @alarms_blp.route("")
@@ -182,6 +198,6 @@ def alarms(args: dict, pagination_parameters: PaginationParameters):
 
 @metrics_blp.get("/metrics")
 def metrics():
-    """Prometheus text format, from the ingester's status file (no work per scrape)."""
-    return Response(prometheus_text(read_status(_status_file())),
+    """Prometheus text format, from the ingesters' heartbeats (one small query per scrape)."""
+    return Response(prometheus_text(ingesters(db())),
                     mimetype="text/plain; version=0.0.4")

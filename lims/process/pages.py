@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, jsonify, render_template, request
+from flask import abort, jsonify, render_template, request
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
-from ingest.status import STATUS_FILE, read_status
 from ingest.store import Point, StoreError
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError
@@ -21,6 +20,7 @@ from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sens
 from lims.kernel.models.process import AlarmEvent
 from lims.permissions import Capability
 from lims.process import charts
+from lims.process.ingesters import ingesters
 from lims.web.auth import login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, parse_local_datetime
@@ -33,7 +33,6 @@ bp = web_blueprint("process", __name__, url_prefix="/process")
 # A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
 STALE_AFTER = timedelta(seconds=30)
 ALARMS_PER_PAGE = 100
-INGEST_SILENT_AFTER = timedelta(seconds=10)
 # Badge colour (CSS class) of each installation state; the live updates send it along.
 STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
 def _installations() -> list[Installation]:
@@ -52,23 +51,31 @@ def _active_alarms() -> list[AlarmEvent]:
     )
 
 
-def _ingest_summary() -> dict[str, str]:
-    """One line about the ingester, from the status file it rewrites every second."""
-    status = read_status(current_app.config["RECYCLAB"].var_dir / STATUS_FILE)
-    updated = datetime.fromisoformat(status["updated_at"]) if status else None
-    if updated is None or utcnow() - updated > INGEST_SILENT_AFTER:
-        return {"badge": "stale", "text": _("Ingester: no recent status (not running?)")}
-    problems = []
-    if not status.get("broker_connected"):
-        problems.append(_("broker disconnected"))
-    if not status.get("store_available"):
-        problems.append(_("store down, spooling"))
-    text = _(
-        "Ingester: %(rate)s values/s, lag %(lag)s s",
-        rate=format_decimal(status.get("values_per_s") or 0, format="#,##0"),
-        lag=format_decimal(status.get("lag_s") or 0, format="0.0"),
-    )
-    return {"badge": "alarm" if problems else "ok", "text": "; ".join([text, *problems])}
+def _ingest_summary() -> list[dict[str, str]]:
+    """One badge per ingester, from the heartbeats they write to the database."""
+    summary = []
+    for st in ingesters(db()):
+        if not st.up:
+            text = _("stopped") if st.state == "stopped" else _("no recent heartbeat")
+            summary.append({"ingester": st.ingester, "badge": "stale", "text": f"{st.ingester}: {text}"})
+            continue
+        c, problems = st.counters, []
+        if not c.get("broker_connected"):
+            problems.append(_("broker disconnected"))
+        if not c.get("store_available"):
+            problems.append(_("store down, spooling"))
+        text = _(
+            "%(ingester)s: %(rate)s values/s, lag %(lag)s s",
+            ingester=st.ingester,
+            rate=format_decimal(c.get("values_per_s") or 0, format="#,##0"),
+            lag=format_decimal(c.get("lag_s") or 0, format="0.0"),
+        )
+        summary.append({"ingester": st.ingester, "badge": "alarm" if problems else "ok",
+                        "text": "; ".join([text, *problems])})
+    if not any(s["badge"] != "stale" for s in summary):
+        summary.insert(0, {"ingester": "", "badge": "stale",
+                           "text": _("Ingester: no recent status (not running?)")})
+    return summary
 
 
 def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> tuple[dict, str | None]:
@@ -134,7 +141,7 @@ def dashboard():
         live=live,
         store_error=store_error,
         active_alarms=active,
-        ingest=_ingest_summary(),
+        ingesters=_ingest_summary(),
     )
 
 
@@ -154,7 +161,7 @@ def live_json():
         generated_at=utcnow().isoformat(),
         installations=live,
         store_error=store_error,
-        ingest=_ingest_summary(),
+        ingesters=_ingest_summary(),
         active_alarms=len(active),
     )
     response.headers["Cache-Control"] = "no-store"

@@ -31,9 +31,13 @@
         }
       }
       document.getElementById("alarm-count").textContent = data.active_alarms;
-      const ingest = document.getElementById("ingest-status");
-      ingest.className = "badge " + data.ingest.badge;
-      ingest.textContent = data.ingest.text;
+      document.getElementById("ingest-status").replaceChildren(...data.ingesters.map((i) => {
+        const badge = document.createElement("span");
+        badge.className = "badge " + i.badge;
+        badge.dataset.ingester = i.ingester;
+        badge.textContent = i.text;
+        return badge;
+      }));
       note.textContent = note.dataset.ok;
       note.classList.remove("lost");
     } catch (err) {

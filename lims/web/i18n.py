@@ -6,7 +6,7 @@ Accept-Language decides.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel
 from flask_babel import gettext as _
 
-from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar
+from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar, today_in
 from lims.kernel.errors import InputError
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
@@ -51,6 +51,11 @@ def init_app(app: Flask) -> None:
 
 def lab_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["RECYCLAB"].timezone)
+
+
+def lab_today() -> date:
+    """Today on the pages: the lab's calendar day, from the system clock."""
+    return today_in(lab_zone())
 
 
 def parse_local_datetime(raw: str, field: str) -> datetime:

@@ -4,6 +4,7 @@ promote and rollback move the production flag (CLI on both database backends).""
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from analytics import registry
 from analytics.cli import model_group
-from lims.kernel.models.analytics import ModelVersion
+from lims.kernel.models.analytics import ModelArtifact, ModelVersion
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
@@ -28,33 +29,54 @@ def _tiny_model() -> Pipeline:
     return Pipeline([("model", HistGradientBoostingClassifier(max_iter=5))]).fit(X, y)
 
 
-def test_a_tampered_or_swapped_artifact_is_refused(tmp_path, database_url):
-    path = tmp_path / "m" / "model.skops"
-    sha = registry.save_artifact(_tiny_model(), path)
-    loaded = registry.load_artifact(path, sha)
+def test_an_artifact_is_shared_through_the_database_and_refused_when_tampered(tmp_path, session_factory):
+    path = tmp_path / "trainer-var" / "model.skops"
+    with session_factory.begin() as s:
+        sha = registry.save_artifact(_tiny_model(), path, s)
+    path.unlink()  # another process, on another host: the trainer's var dir is not there
+    with session_factory() as s:
+        loaded = registry.load_artifact(s, path, sha)
     assert list(loaded.predict(np.array([[1.0, 0, 0], [-1.0, 0, 0]]))) == ["A", "B"]
 
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
-    with pytest.raises(registry.ArtifactRefused, match="refused"):
-        registry.load_artifact(path, sha)
+    with session_factory.begin() as s:
+        row = s.get(ModelArtifact, sha)
+        data = bytearray(row.data)
+        data[len(data) // 2] ^= 0x01
+        row.data = bytes(data)
+    with session_factory() as s, pytest.raises(registry.ArtifactRefused, match="refused"):
+        registry.load_artifact(s, path, sha)
 
-    other = tmp_path / "other.skops"
-    registry.save_artifact(_tiny_model().set_params(model__max_iter=6).fit(np.zeros((4, 3)), ["A", "B", "A", "B"]), other)
-    other.replace(path)
-    with pytest.raises(registry.ArtifactRefused):
-        registry.load_artifact(path, sha)
-    path.unlink()
-    with pytest.raises(registry.ArtifactRefused, match="cannot be read"):
-        registry.load_artifact(path, sha)
+    with session_factory.begin() as s:  # swapped for another model
+        other = registry.save_artifact(
+            _tiny_model().set_params(model__max_iter=6).fit(np.zeros((4, 3)), ["A", "B", "A", "B"]),
+            tmp_path / "other.skops", s,
+        )
+        s.get(ModelArtifact, sha).data = s.get(ModelArtifact, other).data
+    with session_factory() as s, pytest.raises(registry.ArtifactRefused):
+        registry.load_artifact(s, path, sha)
+    with session_factory.begin() as s:
+        s.delete(s.get(ModelArtifact, sha))
+    with session_factory() as s, pytest.raises(registry.ArtifactRefused, match="cannot be read"):
+        registry.load_artifact(s, path, sha)
 
 
-def test_an_artifact_with_untrusted_types_is_refused_even_when_its_hash_matches(tmp_path, database_url):
+def test_a_file_artifact_registered_before_the_database_kept_them_still_loads(tmp_path, session_factory):
+    path = tmp_path / "old.skops"
+    sio.dump(_tiny_model(), path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with session_factory() as s:
+        assert registry.load_artifact(s, path, sha).predict(np.array([[1.0, 0, 0]]))[0] == "A"
+    path.write_bytes(path.read_bytes() + b"x")
+    with session_factory() as s, pytest.raises(registry.ArtifactRefused, match="refused"):
+        registry.load_artifact(s, path, sha)
+
+
+def test_an_artifact_with_untrusted_types_is_refused_even_when_its_hash_matches(tmp_path, session_factory):
     path = tmp_path / "evil.skops"
-    sha = registry.save_artifact({"model": functools.partial(print, "pwned")}, path)
-    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
-        registry.load_artifact(path, sha)
+    with session_factory.begin() as s:
+        sha = registry.save_artifact({"model": functools.partial(print, "pwned")}, path, s)
+    with session_factory() as s, pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        registry.load_artifact(s, path, sha)
 
 
 def _version(session, name: str, created: datetime) -> ModelVersion:

@@ -4,11 +4,15 @@ the ingester's health over the API."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.status import IngestStatus, write_atomically
+from ingest.heartbeat import Heartbeat
+from ingest.status import IngestStatus
+from lims.kernel.clock import frozen_at, utcnow
 from lims.kernel.models import Organization
 from lims.kernel.models.process import AlarmEvent, IngestReject
 from lims.people import accounts as auth
@@ -112,24 +116,33 @@ def test_alarms_active_and_past(client, recorded):
     assert past[0]["ended_at"].startswith("2026-03-01T08:05")
 
 
-def test_status_and_metrics_come_from_the_status_file(app, client):
+def test_status_and_metrics_show_every_ingester_from_the_database(app, client, session_factory):
+    """Two ingesters on other hosts (nothing in this web process's var dir): both are listed."""
     assert client.get("/api/v1/ingest/status").get_json() == {
-        "available": False, "fresh": False, "age_s": None, "status": None
+        "available": False, "fresh": False, "age_s": None, "status": None, "ingesters": []
     }
-    assert b"no ingester status file" in client.get("/metrics").data
-    st = IngestStatus()
-    st.messages, st.values_stored = 10, 200
-    st.add_rejects({"out_of_range": 3})
-    st.broker_connected = True
-    st.spool = {"batches": 0, "values": 0, "bytes": 0, "oldest_age_s": None, "full": False}
-    var = app.config["RECYCLAB"].var_dir
-    var.mkdir(parents=True, exist_ok=True)
-    write_atomically(var / "ingest-status.json", st.snapshot())
+    assert b"no ingester has reported" in client.get("/metrics").data
+    a, b = IngestStatus(), IngestStatus()
+    a.messages, a.values_stored, a.broker_connected = 10, 200, True
+    a.add_rejects({"out_of_range": 3})
+    b.messages, b.values_stored = 5, 50
+    with frozen_at(utcnow() - timedelta(minutes=5)):  # b's last beat: five minutes ago
+        Heartbeat(b, session_factory, "ingest-b").beat("running")
+    Heartbeat(a, session_factory, "ingest-a").beat("running")
+    Heartbeat(IngestStatus(), session_factory, "ingest-c").beat("stopped")
+
     body = client.get("/api/v1/ingest/status").get_json()
     assert body["available"] and body["fresh"]
-    assert body["status"]["messages_total"] == 10
-    assert body["status"]["rejects_by_reason"] == {"out_of_range": 3}
+    assert [(i["ingester"], i["state"]) for i in body["ingesters"]] == [
+        ("ingest-a", "running"), ("ingest-b", "silent"), ("ingest-c", "stopped")
+    ]
+    assert body["ingesters"][0]["counters"]["messages_total"] == 10
+    assert body["ingesters"][0]["counters"]["rejects_by_reason"] == {"out_of_range": 3}
+    assert body["ingesters"][0]["pid"] == os.getpid() and body["ingesters"][1]["age_s"] >= 300
     text = client.get("/metrics").get_data(as_text=True)
-    assert "recyclab_ingest_up 1" in text
-    assert "recyclab_ingest_values_stored_total 200.0" in text
-    assert 'recyclab_ingest_rejects_total{reason="out_of_range"} 3.0' in text
+    host = socket.gethostname()
+    assert f'recyclab_ingest_up{{ingester="ingest-a",host="{host}"}} 1.0' in text
+    assert f'recyclab_ingest_up{{ingester="ingest-b",host="{host}"}} 0.0' in text
+    assert f'recyclab_ingest_values_stored_total{{ingester="ingest-a",host="{host}"}} 200.0' in text
+    assert f'recyclab_ingest_rejects_total{{ingester="ingest-a",host="{host}",reason="out_of_range"}} 3.0' in text
+    assert text.count("# TYPE recyclab_ingest_up gauge") == 1

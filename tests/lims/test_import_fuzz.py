@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError
 from lims.kernel.models import User
 from lims.samples.imports import import_results
@@ -24,7 +23,7 @@ def received(seeded, session_factory) -> None:
         receive(session, tech, sample)
     assert sample.code == SAMPLE
 
-SAMPLE = f"NTK-{datetime.now(UTC).year}-000001"  # the first sample of a clean database
+SAMPLE = f"NTK-{utcnow().year}-000001"  # the first sample of a clean database
 junk = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 

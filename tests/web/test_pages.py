@@ -3,14 +3,17 @@ the CSV import's row errors, the live endpoint and query counts on list pages.""
 
 from __future__ import annotations
 
+import contextlib
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
 
-from ingest.status import STATUS_FILE, write_atomically
+from ingest.heartbeat import Heartbeat
+from ingest.status import IngestStatus
 from ingest.store import Point, open_store
+from lims.kernel import clock
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Sample
 from tests.web import seed
@@ -168,15 +171,18 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert melt["value"] == 221.5 and melt["state"] == "ok"
     assert live["installations"]["ntk-ext1"]["state"] == "running"
     assert live["installations"]["ntk-ext2"]["state"] == "nodata"
-    assert live["ingest"]["badge"] == "stale"  # no ingester has written its status file
-    var_dir = app.config["RECYCLAB"].var_dir
-    var_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(var_dir / STATUS_FILE, {
-        "updated_at": utcnow().isoformat(), "broker_connected": True, "store_available": False,
-        "values_per_s": 1234.0, "lag_s": 0.2,
-    })
-    ingest = client.get("/process/live.json").get_json()["ingest"]
-    assert ingest["badge"] == "alarm" and "1,234 values/s" in ingest["text"] and "spooling" in ingest["text"]
+    assert [i["badge"] for i in live["ingesters"]] == ["stale"]  # no ingester has reported
+    spooling = IngestStatus()
+    spooling.broker_connected, spooling.store_available = True, False
+    Heartbeat(spooling, seeded, "ingest-a").beat("running")
+    Heartbeat(IngestStatus(), seeded, "ingest-b").beat("stopped")
+    ingesters = client.get("/process/live.json").get_json()["ingesters"]
+    assert [i["ingester"] for i in ingesters] == ["ingest-a", "ingest-b"]
+    a, b = ingesters
+    assert a["badge"] == "alarm" and "values/s" in a["text"] and "spooling" in a["text"]
+    assert b["badge"] == "stale" and "stopped" in b["text"]
+    dashboard = client.get("/process/").get_data(as_text=True)
+    assert 'data-ingester="ingest-a"' in dashboard and 'data-ingester="ingest-b"' in dashboard
     page = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
     assert page.status_code == 200
     chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=1h").get_data(as_text=True)
@@ -245,7 +251,25 @@ def _certify(app, session_factory, code: str) -> str:
         return issuing.issue_for_sample(s, issuer, seed.user(s, "reviewer"), sample).number
 
 
-def test_certificates_are_filtered_and_kept_to_their_owner(app, client, seeded):
+# 23:30 UTC is already tomorrow in Amsterdam; the last Sundays of March and October 2026 are the
+# days Europe/Amsterdam moves to summer and back to winter time.
+CLOCK_MOMENTS = {
+    "now": None,
+    "2330-utc": datetime(2026, 12, 2, 23, 30, tzinfo=UTC),
+    "dst-start": datetime(2026, 3, 28, 23, 30, tzinfo=UTC),  # 00:30 CET, 29 March
+    "dst-end": datetime(2026, 10, 24, 22, 30, tzinfo=UTC),  # 00:30 CEST, 25 October
+}
+
+
+@pytest.fixture(params=list(CLOCK_MOMENTS))
+def clock_at(request):
+    """The system clock starting at the moment named by the parameter (real time for "now")."""
+    moment = CLOCK_MOMENTS[request.param]
+    with clock.running_from(moment) if moment else contextlib.nullcontext():
+        yield moment
+
+
+def test_certificates_are_filtered_and_kept_to_their_owner(app, client, seeded, clock_at):
     mine = seed.lot_with_samples(seeded, 1, owner="polyvorm")
     theirs = seed.lot_with_samples(seeded, 1, owner="vezelwerk")
     number = _certify(app, seeded, mine.sample_codes[0])
@@ -255,7 +279,10 @@ def test_certificates_are_filtered_and_kept_to_their_owner(app, client, seeded):
     assert number in page and other not in page
     assert number in client.get(f"/certificates/?lot={mine.lot_code}&status=valid").get_data(as_text=True)
     assert number not in client.get("/certificates/?status=withdrawn").get_data(as_text=True)
-    today = utcnow().date().isoformat()
+    today = clock.today_in("Europe/Amsterdam").isoformat()
+    if clock_at is not None:
+        assert today == (clock_at + timedelta(hours=2)).date().isoformat()
+    assert f'max="{today}"' in page  # the page's "today" is the lab's
     assert number in client.get(f"/certificates/?issued_from={today}&issued_to={today}").get_data(as_text=True)
     bad = client.get("/certificates/?status=lost")
     assert bad.status_code == 422 and "status" in bad.get_data(as_text=True)

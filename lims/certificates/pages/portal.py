@@ -17,7 +17,7 @@ from lims.permissions import Capability
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_datetime
+from lims.web.i18n import lab_today, parse_local_datetime
 from lims.web.request_db import db
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
@@ -60,6 +60,9 @@ def certificates_list():
         pages=max(1, -(-total // PER_PAGE)),
         statuses=CERTIFICATE_STATUSES,
         materials=list(db().scalars(select(Material).order_by(Material.name))),
+        # The configured address, never the Host header: a link must lead to this lab whatever
+        # name the request came in under (a proxy, a forged header).
         verify_url=lambda cert: public.verify_url(current_app.config["RECYCLAB"].public_url, cert),
+        today=lab_today().isoformat(),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )

@@ -4,7 +4,7 @@ from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.kernel.models.audit import AuditEvent, AuditHead
 from lims.kernel.models.certificate import Certificate, CertificateGrant
 from lims.kernel.models.organization import Organization
-from lims.kernel.models.process import AlarmEvent, IngestReject
+from lims.kernel.models.process import AlarmEvent, IngesterHeartbeat, IngestReject
 from lims.kernel.models.reference import (
     GradeLimit,
     GradeSpec,
@@ -23,6 +23,7 @@ __all__ = [
     "Prediction",
     "AlarmEvent",
     "IngestReject",
+    "IngesterHeartbeat",
     "Analysis",
     "ApiToken",
     "AuditEvent",

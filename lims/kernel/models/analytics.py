@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
@@ -70,3 +70,14 @@ class Prediction(Base):
     lot: Mapped[Lot] = relationship()
     sample: Mapped[Sample | None] = relationship()
     model_version: Mapped[ModelVersion] = relationship(lazy="joined")
+
+
+class ModelArtifact(Base):
+    """A saved model (skops bytes) keyed by its SHA-256: every web and CLI process loads the
+    same model from the database, whatever file system it has."""
+
+    __tablename__ = "model_artifact"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,4 +1,5 @@
-"""Process-data records kept in the LIMS database: ingest rejects and alarm events.
+"""Process-data records kept in the LIMS database: ingest rejects, alarm events and each
+ingester's heartbeat.
 
 Installation and sensor are stored as registry keys (strings), not foreign keys: the ingester
 writes them at full rate and must not depend on reference tables being seeded first.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Index, String
+from sqlalchemy import JSON, Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lims.kernel.db import Base
@@ -53,3 +54,20 @@ class AlarmEvent(Base):
     # the most extreme value while active (highest for high, lowest for low)
     peak_value: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[datetime | None]
+
+
+class IngesterHeartbeat(Base):
+    """One row per ingester (its MQTT client id), rewritten every status interval: every web
+    process sees every ingester through the database, wherever each runs."""
+
+    __tablename__ = "ingester_heartbeat"
+
+    ingester: Mapped[str] = mapped_column(String(120), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    interval_s: Mapped[float] = mapped_column(Float)
+    # "running" while it beats; "stopped" after a clean shutdown.
+    state: Mapped[str] = mapped_column(String(20))
+    counters: Mapped[dict] = mapped_column(JSON)

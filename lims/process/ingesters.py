@@ -1,0 +1,88 @@
+"""The ingesters as the web sees them: their heartbeat rows in the LIMS database (written by
+ingest/heartbeat.py), one per ingester, whichever host or container each runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lims.kernel.clock import utcnow
+from lims.kernel.models.process import IngesterHeartbeat
+
+# A running ingester beats every interval (1 s by default); missing this long means it is gone.
+SILENT_AFTER = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class IngesterState:
+    ingester: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    age_s: float
+    # "running", "stopped" (shut down cleanly) or "silent" (no heartbeat for SILENT_AFTER)
+    state: str
+    counters: dict
+
+    @property
+    def up(self) -> bool:
+        return self.state == "running"
+
+
+def ingesters(session: Session) -> list[IngesterState]:
+    now = utcnow()
+    rows = session.scalars(select(IngesterHeartbeat).order_by(IngesterHeartbeat.ingester))
+    result = []
+    for row in rows:
+        age = now - row.heartbeat_at
+        silent_after = max(SILENT_AFTER, timedelta(seconds=3 * row.interval_s))
+        state = row.state if row.state != "running" or age <= silent_after else "silent"
+        result.append(IngesterState(
+            row.ingester, row.host, row.pid, row.started_at, row.heartbeat_at,
+            round(age.total_seconds(), 3), state, dict(row.counters),
+        ))
+    return result
+
+
+def prometheus_text(states: list[IngesterState]) -> str:
+    """Prometheus exposition format, one series per ingester (label `ingester`)."""
+    if not states:
+        return "# no ingester has reported a heartbeat\n"
+    metrics: dict[str, tuple[str, list[str]]] = {}
+
+    def metric(name: str, kind: str, labels: str, value: object) -> None:
+        metrics.setdefault(name, (kind, []))[1].append(f"{name}{{{labels}}} {float(value or 0)}")
+
+    for s in states:
+        c = s.counters
+        who = f'ingester="{_label(s.ingester)}",host="{_label(s.host)}"'
+        metric("recyclab_ingest_up", "gauge", who, int(s.up))
+        metric("recyclab_ingest_heartbeat_age_seconds", "gauge", who, s.age_s)
+        metric("recyclab_ingest_messages_total", "counter", who, c.get("messages_total"))
+        metric("recyclab_ingest_values_stored_total", "counter", who, c.get("values_stored_total"))
+        metric("recyclab_ingest_values_spooled_total", "counter", who, c.get("values_spooled_total"))
+        metric("recyclab_ingest_messages_per_second", "gauge", who, c.get("messages_per_s"))
+        metric("recyclab_ingest_values_per_second", "gauge", who, c.get("values_per_s"))
+        metric("recyclab_ingest_broker_connected", "gauge", who, int(bool(c.get("broker_connected"))))
+        metric("recyclab_ingest_store_available", "gauge", who, int(bool(c.get("store_available"))))
+        metric("recyclab_ingest_queue_depth", "gauge", who, c.get("queue_depth"))
+        metric("recyclab_ingest_reading_paused", "gauge", who, int(bool(c.get("reading_paused"))))
+        metric("recyclab_ingest_lag_seconds", "gauge", who, c.get("lag_s"))
+        spool = c.get("spool") or {}
+        metric("recyclab_ingest_spool_values", "gauge", who, spool.get("values"))
+        metric("recyclab_ingest_spool_bytes", "gauge", who, spool.get("bytes"))
+        metric("recyclab_ingest_spool_oldest_age_seconds", "gauge", who, spool.get("oldest_age_s"))
+        for reason, n in sorted(dict(c.get("rejects_by_reason") or {}).items()):
+            metric("recyclab_ingest_rejects_total", "counter", f'{who},reason="{_label(reason)}"', n)
+    lines = []
+    for name, (kind, samples) in metrics.items():
+        lines += [f"# TYPE {name} {kind}", *samples]
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
