@@ -8,18 +8,22 @@ need their own file (`recyclab ingest --status-file`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+log = logging.getLogger("recyclab.ingest")
 
 STATUS_FILE = "ingest-status.json"
 
 
 class IngestStatus:
-    """Counters updated by the worker thread; snapshot() is read by the writer thread."""
+    """Counters updated by the worker threads; snapshot() is taken by the status writer."""
 
     def __init__(self) -> None:
         self.started_at = datetime.now(UTC)
@@ -30,6 +34,11 @@ class IngestStatus:
         self.last_message: dict[str, str] = {}  # installation -> ISO time of arrival
         self.latencies_ms: deque[float] = deque(maxlen=20_000)  # device ts -> stored
         self.store_available = True
+        self.lims_available = True
+        self.disk_full = False  # the spool's disk has no room: no acks, the socket is not read
+        self.dead_letters = 0
+        self.last_store_write_at: float | None = None  # epoch seconds
+        self.last_ack_at: float | None = None
         self.broker_connected = False
         self.queue_depth = 0
         self.queue_age_s = 0.0
@@ -49,12 +58,17 @@ class IngestStatus:
         messages, values = self.messages, self.values_stored + self.values_spooled
         self._prev = (now, messages, values)
         lat = sorted(self.latencies_ms)
+        wall = time.time()
         return {
             "pid": os.getpid(),
             "started_at": self.started_at.isoformat(),
             "updated_at": datetime.now(UTC).isoformat(),
             "broker_connected": self.broker_connected,
             "store_available": self.store_available,
+            "lims_available": self.lims_available,
+            "disk_full": self.disk_full,
+            "last_store_write_age_s": _age(self.last_store_write_at, wall),
+            "last_ack_age_s": _age(self.last_ack_at, wall),
             "messages_total": messages,
             "values_stored_total": self.values_stored,
             "values_spooled_total": self.values_spooled,
@@ -62,6 +76,7 @@ class IngestStatus:
             "values_per_s": round((values - v0) / dt, 1),
             "rejects_total": sum(self.rejects.values()),
             "rejects_by_reason": dict(self.rejects),
+            "dead_letters_total": self.dead_letters,
             "queue_depth": self.queue_depth,
             "lag_s": round(self.queue_age_s, 3),
             "latency_ms": {
@@ -76,6 +91,10 @@ class IngestStatus:
         }
 
 
+def _age(at: float | None, now: float) -> float | None:
+    return None if at is None else round(max(0.0, now - at), 3)
+
+
 def _pct(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
@@ -84,8 +103,12 @@ def _pct(sorted_values: list[float], q: float) -> float | None:
 
 def write_atomically(path: Path, data: dict[str, object]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a half-written file would only take more room
+        raise
 
 
 def read_status(path: Path) -> dict[str, object] | None:
@@ -96,18 +119,37 @@ def read_status(path: Path) -> dict[str, object] | None:
 
 
 class StatusWriter(threading.Thread):
-    def __init__(self, status: IngestStatus, path: Path, interval_s: float = 1.0) -> None:
+    """Rewrites the status file every interval, after `refresh` has brought the status up to
+    date. A file that cannot be written (full disk, read-only directory) is logged, naming
+    it, and tried again next interval: the ingester goes on either way."""
+
+    def __init__(self, status: IngestStatus, path: Path, interval_s: float = 1.0,
+                 refresh: Callable[[], None] | None = None) -> None:
         super().__init__(name="ingest-status", daemon=True)
         self.status, self.path, self.interval_s = status, path, interval_s
+        self.refresh = refresh
+        self.failing = False
         self._halt = threading.Event()
 
     def run(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         while not self._halt.wait(self.interval_s):
             self.write()
 
-    def write(self) -> None:
-        write_atomically(self.path, self.status.snapshot())
+    def write(self) -> bool:
+        if self.refresh is not None:
+            self.refresh()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, self.status.snapshot())
+        except OSError as exc:
+            if not self.failing:
+                log.error("event=status_file_unwritable path=%s error=%s", self.path, exc)
+            self.failing = True
+            return False
+        if self.failing:
+            log.info("event=status_file_writable path=%s", self.path)
+        self.failing = False
+        return True
 
     def stop(self) -> None:
         self._halt.set()
@@ -137,6 +179,12 @@ def prometheus_text(status: dict[str, object] | None) -> str:
     metric("recyclab_ingest_values_per_second", "gauge", status["values_per_s"])
     metric("recyclab_ingest_broker_connected", "gauge", int(bool(status["broker_connected"])))
     metric("recyclab_ingest_store_available", "gauge", int(bool(status["store_available"])))
+    metric("recyclab_ingest_lims_available", "gauge", int(bool(status.get("lims_available", 1))))
+    metric("recyclab_ingest_disk_full", "gauge", int(bool(status.get("disk_full"))))
+    metric("recyclab_ingest_dead_letters_total", "counter", status.get("dead_letters_total"))
+    if status.get("last_store_write_age_s") is not None:
+        metric("recyclab_ingest_last_store_write_age_seconds", "gauge",
+               status["last_store_write_age_s"])
     metric("recyclab_ingest_queue_depth", "gauge", status["queue_depth"])
     metric("recyclab_ingest_reading_paused", "gauge", int(bool(status.get("reading_paused"))))
     metric("recyclab_ingest_lag_seconds", "gauge", status["lag_s"])
