@@ -7,6 +7,7 @@ need their own file (`recyclab ingest --status-file`).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -102,13 +103,21 @@ def _pct(sorted_values: list[float], q: float) -> float | None:
 
 
 def write_atomically(path: Path, data: dict[str, object]) -> None:
+    """Replace the file whole (readers never see half of it). On a full disk there is no
+    room for the new copy, but the old file's blocks can take the new text: a status saying
+    disk_full is worth the small chance of a reader catching it half-written."""
+    body = json.dumps(data, indent=1).encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1))
+        tmp.write_bytes(body)
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a half-written file would only take more room
-        raise
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.exists():
+            raise
+        with open(path, "r+b") as f:
+            f.write(body)
+            f.truncate()
 
 
 def read_status(path: Path) -> dict[str, object] | None:
