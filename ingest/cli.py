@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.alarms import AlarmTracker
 from ingest.records import LimsRecorder
@@ -98,7 +99,11 @@ def ingest_command(
     )
     registry = load_registry()
     engine = make_engine(settings.database_url)
-    recorder = LimsRecorder(make_session_factory(engine), AlarmTracker(registry))
+    try:
+        recorder = LimsRecorder(make_session_factory(engine), AlarmTracker(registry))
+    except SQLAlchemyError as exc:  # SQLite's "unable to open database file" names no file
+        where = engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(f"cannot open the LIMS database {where}: {exc}") from exc
     try:
         store = open_store(settings, timeout_s=store_timeout)
         validator = Validator(registry, earliest_timestamp.replace(tzinfo=UTC), max_future_s)

@@ -135,6 +135,7 @@ class Ingester:
         self._pending: deque[float] = deque()
         # Neither store nor spool takes the batch: no acks, and the socket is not read.
         self._blocked = False
+        self._recording_since: float | None = None  # monotonic; a LIMS write in progress
         self._queue: deque[Item] = deque()
         # Collector -> writer; two batches in hand is enough to overlap decoding and writing.
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
@@ -335,6 +336,7 @@ class Ingester:
     def _record(self, rejects: list[Reject], alarms: list) -> bool:
         """Rejects and alarms into the LIMS database; what it refuses into the dead-letter
         file. False when neither could take them (the caller retries)."""
+        self._recording_since = time.monotonic()
         try:
             refused = self.recorder.record(rejects, alarms)
         except LimsUnavailable as exc:
@@ -342,6 +344,8 @@ class Ingester:
                 log.warning("event=lims_db_unavailable error=%s action=retry", exc)
             self.status.lims_available = False
             return False
+        finally:
+            self._recording_since = None
         if not self.status.lims_available:
             log.info("event=lims_db_available")
         self.status.lims_available = True
@@ -534,3 +538,6 @@ class Ingester:
         st.spool = spool.as_dict()
         st.disk_full = spool.disk_full
         st.sparkplug_seq_gaps = self.decoder.sparkplug.seq_gaps
+        since = self._recording_since
+        if since is not None and time.monotonic() - since > self.config.store_timeout_s:
+            st.lims_available = False  # a database that takes this long is not available

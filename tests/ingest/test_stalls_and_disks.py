@@ -140,11 +140,13 @@ def test_a_stuck_lims_database_shows_as_lag(tmp_path, mqtt_broker, database_url,
                                             session_factory):
     """PostgreSQL holds the reject table locked: the batch with a reject cannot be recorded,
     so nothing is acknowledged. The status file's lag is the age of the oldest unacknowledged
-    message and keeps growing; after the lock goes, it falls back."""
+    message and keeps growing, and the LIMS database shows as unavailable once the write
+    has taken longer than the timeout; after the lock goes, both recover."""
     _, inst, reg = private_config(tmp_path)
     topic = f"recyclab/v1/{inst}/main"
     store = SQLiteStore(tmp_path / "ts.db")
-    ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory)
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory,
+                        store_timeout_s=2)
     status_path = ing.config.status_path
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
     locker = session_factory()
@@ -159,10 +161,13 @@ def test_a_stuck_lims_database_shows_as_lag(tmp_path, mqtt_broker, database_url,
             status = read_status(status_path)
             assert status["lag_s"] >= 3
             assert status["last_ack_age_s"] >= 3
+            assert status["lims_available"] is False  # stuck for longer than the timeout
             assert ing.status.messages == 10
             locker.rollback()
             wait_until(lambda: ing.status.messages >= 21, 10, "the rest after the lock")
-            wait_until(lambda: read_status(status_path)["lag_s"] < 1, 5, "the lag to fall")
+            status = wait_until(lambda: (s := read_status(status_path)) and s["lag_s"] < 1 and s,
+                                5, "the lag to fall")
+            assert status["lims_available"] is True
     finally:
         locker.close()
         pub.close()
