@@ -57,6 +57,7 @@ class Demo:
             "RECYCLAB_VAR_DIR": str(self.settings.var_dir),
             "RECYCLAB_DATABASE_URL": self.settings.database_url,
             "RECYCLAB_TIMESERIES_BACKEND": "sqlite",
+            "RECYCLAB_SIMULATED_DATA": "true",
         }
         # The ingester subscribes before the simulator publishes: amqtt keeps no messages for
         # a subscriber that is not there yet.

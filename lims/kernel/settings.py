@@ -34,6 +34,8 @@ class Settings:
     lab_name: str
     public_url: str
     signing_key_file: str
+    live_stale_after_s: int
+    simulated_data: bool
 
     def public_dict(self) -> dict[str, object]:
         """The settings without secrets, for logs and the health page."""

@@ -29,8 +29,11 @@ from lims.web.session_auth import PROCESS, login_required
 
 bp = web_blueprint("process", __name__, url_prefix="/process")
 
-# A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
-STALE_AFTER = timedelta(seconds=30)
+
+@bp.context_processor
+def _simulated() -> dict[str, bool]:
+    return {"simulated_data": current_app.config["RECYCLAB"].simulated_data}
+
 ALARMS_PER_PAGE = 100
 INGEST_SILENT_AFTER = timedelta(seconds=10)
 # Badge colour (CSS class) of each installation state; the live updates send it along.
@@ -83,9 +86,23 @@ def _ingest_summary() -> dict[str, str]:
     return {"badge": "alarm" if problems else "ok", "text": "; ".join([text, *problems])}
 
 
+def _age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 0:  # a device clock ahead of ours: say so rather than "0 s ago"
+        return _("%(n)s s ahead", n=-seconds)
+    if seconds < 120:
+        return _("%(n)s s ago", n=seconds)
+    if seconds < 7200:
+        return _("%(n)s min ago", n=seconds // 60)
+    return _("%(n)s h ago", n=seconds // 3600)
+
+
 def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> tuple[dict, str | None]:
     """Per installation: state and each sensor's latest value; plus a store error, if any."""
     now = utcnow()
+    # A sensor without a point for this long is shown as stale: the line stopped or ingest
+    # is down.
+    stale_after = timedelta(seconds=current_app.config["RECYCLAB"].live_stale_after_s)
     alarms = {(a.installation, a.sensor): a for a in active}
     store_error = None
     result = {}
@@ -102,7 +119,7 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
                 state = "nodata"
             elif alarm is not None:
                 state = "alarm"
-            elif now - point.ts > STALE_AFTER:
+            elif now - point.ts > stale_after:
                 state = "stale"
             else:
                 state = "ok"
@@ -111,6 +128,7 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
                 "display": format_decimal(point.value, format="#,##0.##") if point else "–",
                 "ts": point.ts.isoformat() if point else None,
                 "time": format_datetime(point.ts, "HH:mm:ss") if point else "",
+                "age": _age(now - point.ts) if point else "",
                 "state": state,
                 "alarm": alarm.kind if alarm else None,
             }
