@@ -411,25 +411,13 @@ class Ingester:
         return False
 
     def _store_write(self, rows: list[Row]) -> list[tuple[Row, str]]:
-        """Write rows; returns the rows the store refused, with its reason. Raises
-        StoreUnavailable, also when the write has not returned within store_timeout_s."""
-        inflight = self._inflight
-        if inflight is not None and not inflight.done():
-            raise StoreUnavailable("an earlier write has not returned yet")
-        self._inflight = self._store_pool.submit(self._write_splitting, rows)
+        """Write rows; returns the rows the store refused, with its reason. A refused write
+        is split in halves until only the refused rows are left: a store may refuse a whole
+        request for one bad row, or store all other rows and say so only in one error
+        (InfluxDB's "partial write"); rewriting stored rows is harmless. Raises
+        StoreUnavailable, also when a write has not returned within store_timeout_s."""
         try:
-            return self._inflight.result(self.config.store_timeout_s)
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"no answer within {self.config.store_timeout_s:g} s"
-            ) from None
-
-    def _write_splitting(self, rows: list[Row]) -> list[tuple[Row, str]]:
-        """A refused write is split in halves until only the refused rows are left: a store
-        may refuse a whole request for one bad row, or store all other rows and say so only
-        in a single error (InfluxDB's "partial write"). Rewriting stored rows is harmless."""
-        try:
-            self.store.write_rows(rows)
+            self._timed_write(rows)
             return []
         except StoreUnavailable:
             raise
@@ -437,7 +425,19 @@ class Ingester:
             if len(rows) == 1:
                 return [(rows[0], str(exc))]
         mid = len(rows) // 2
-        return self._write_splitting(rows[:mid]) + self._write_splitting(rows[mid:])
+        return self._store_write(rows[:mid]) + self._store_write(rows[mid:])
+
+    def _timed_write(self, rows: list[Row]) -> None:
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            raise StoreUnavailable("an earlier write has not returned yet")
+        self._inflight = self._store_pool.submit(self.store.write_rows, rows)
+        try:
+            self._inflight.result(self.config.store_timeout_s)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"no answer within {self.config.store_timeout_s:g} s"
+            ) from None
 
     def _store_rejects(self, refused: list[tuple[Row, str]]) -> list[Reject]:
         now = utcnow()
