@@ -65,6 +65,8 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="--offline: where to write the lot manifest (default: <var_dir>/simulated/lots-<seed>.jsonl).")
 @click.option("--step", default=60.0, show_default=True, help="--offline: seconds between readings.")
+@click.option("--end", default=None, type=click.DateTime(),
+              help="--offline: leave out lots that would end after this time, UTC.")
 @click.option("--as-users", default="engineer,tech,reviewer", show_default=True,
               help="Usernames acting in the LIMS: lot creator, technician, reviewer (demo users by default).")
 @click.option("--owner", default="ntk", show_default=True, help="Organization owning the simulated lots.")
@@ -72,7 +74,7 @@ def _start(value: datetime | None) -> datetime:
               help="Every installation is already producing at --start (no idle gap before its first lot).")
 def simulate_command(broker_url, rate, speedup, lots, duration, installations, seed, start, stream,
                      sampled_fraction, no_lims, offline, manifest, step, as_users, owner,
-                     running_start) -> None:
+                     running_start, end) -> None:
     """Run the SIMULATED pilot lines: sensor data, lots and lab results."""
     from analytics.lims_link import LabCatalogue
     from analytics.simulator import lims_entry, publisher
@@ -92,7 +94,9 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         store = open_store(settings)
         sub = type(registry)(registry.lines, {k: registry.installations[k] for k in keys})
         with tqdm(total=lots, desc="simulating lots", unit="lot") as bar:
-            n = save_manifest(generate(store, sub, catalogue, lots, seed, begin, sampled_fraction, step, bar), manifest)
+            records = generate(store, sub, catalogue, lots, seed, begin, sampled_fraction, step, bar,
+                               end=end and _start(end))
+            n = save_manifest(records, manifest)
         store.close()
         click.echo(f"SIMULATED {n} lots into the {settings.timeseries_backend} store; manifest {manifest}")
         return

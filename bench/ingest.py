@@ -15,7 +15,8 @@ For InfluxDB the bench starts a private Debian influxd behind the test v2-write 
 delivery rate, RSS <= 200 MB.
 
     .venv/bin/python bench/ingest.py [--messages 40000] [--values 20] [--publishers 2]
-        [--private-broker] [--drain | --drain-only] [--ingesters N] [--backends influxdb,sqlite]
+        [--private-broker [--broker-autosave changes=N|seconds=N]] [--drain | --drain-only]
+        [--ingesters N] [--backends influxdb,sqlite]
 
 A Mosquitto with stock limits (like the one on 127.0.0.1:1883 on the CI machines) drops QoS 1
 messages for any subscriber that falls behind a burst ("Outgoing messages are being dropped"
@@ -243,13 +244,15 @@ def measure_raw_drain(args, topics: list[str]) -> dict[str, float]:
     sub.start()
     ready.wait(10)
     time.sleep(0.5)  # disconnected, session kept
-    run_bulk_publishers(args, topics)
+    # Every message is queued for the offline session: this rate carries the broker's
+    # persistence cost (a changes-based autosave rewrites the whole queue per save).
+    pub_start, pub_end = run_bulk_publishers(args, topics)
     go.set()
     n, start, last = out.get(timeout=600)
     sub.join()
     seconds = max(last - start, 1e-9)
     return {"messages": n, "msg_s": n / seconds, "values_s": n * args.values / seconds,
-            "seconds": seconds}
+            "seconds": seconds, "queue_msg_s": total / max(pub_end - pub_start, 1e-9)}
 
 
 def rss_peak_mb(pid: int) -> float:
@@ -397,6 +400,11 @@ def main() -> None:
                     help="run against a private mosquitto configured from config/mosquitto.conf"
                          " instead of --host/--port (whose default limits drop QoS 1 messages"
                          " for a subscriber more than 1000 messages behind)")
+    ap.add_argument("--broker-autosave", metavar="changes=N|seconds=N", default=None,
+                    help="the private broker's persistence autosave instead of"
+                         " config/mosquitto.conf's: after every N changes (changes=1 loses"
+                         " nothing in a crash) or every N seconds (seconds=60: what a crash"
+                         " loses is up to a minute of queued messages)")
     ap.add_argument("--drain", action="store_true",
                     help="also: queue the whole load first, then time the consumers draining it"
                          " (private mosquitto with config/mosquitto.conf limits, one ingester)")
@@ -411,7 +419,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="recyclab-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         if args.private_broker:
-            args.host, args.port = stack.enter_context(private_broker(work / "mosquitto"))
+            args.host, args.port = stack.enter_context(
+                private_broker(work / "mosquitto", args.broker_autosave))
         cdir = work / "config"
         write_registry(cdir, installations, args.values)
         lims_url = f"sqlite:///{work / 'lims.kernel.db'}"
@@ -419,9 +428,10 @@ def main() -> None:
         env = {"RECYCLAB_CONFIG_DIR": str(cdir), "RECYCLAB_DATABASE_URL": lims_url,
                "RECYCLAB_VAR_DIR": str(work / "var"),
                "RECYCLAB_TIMESERIES_SQLITE_PATH": str(work / "timeseries.db")}
+        autosave = f" (autosave {args.broker_autosave})" if args.broker_autosave else ""
         print(f"load: {args.messages} messages x {args.values} values = "
               f"{args.messages * args.values} values, {args.publishers} publishers, QoS 1, "
-              f"broker {args.host}:{args.port}, {os.cpu_count()} cores, "
+              f"broker {args.host}:{args.port}{autosave}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}")
         # The machine may be shared: each backend is compared with a raw run just before it.
         for backend in [] if args.drain_only else args.backends.split(","):
@@ -446,10 +456,15 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def private_broker(workdir: Path):
+def private_broker(workdir: Path, autosave: str | None = None):
     from tests.ingest.support import PrivateMosquitto
 
-    broker = PrivateMosquitto(workdir).start()
+    extra = ""
+    if autosave:
+        kind, _, n = autosave.partition("=")
+        extra = (f"autosave_on_changes {'true' if kind == 'changes' else 'false'}\n"
+                 f"autosave_interval {int(n)}\n")
+    broker = PrivateMosquitto(workdir, extra).start()
     try:
         yield broker.host, broker.port
     finally:
@@ -457,10 +472,11 @@ def private_broker(workdir: Path):
 
 
 def drain(args, topics: list[str], work: Path, env: dict) -> None:
-    with private_broker(work / "mosquitto-drain") as (args.host, args.port):
+    with private_broker(work / "mosquitto-drain", args.broker_autosave) as (args.host, args.port):
         for backend in args.backends.split(","):
             raw = measure_raw_drain(args, topics)
             print(f"drain of {args.messages} queued messages (private mosquitto, project limits):"
+                  f" queued for the offline subscriber at {raw['queue_msg_s']:,.0f} msg/s;"
                   f" bare paho subscriber {raw['msg_s']:,.0f} msg/s,"
                   f" {raw['values_s']:,.0f} values/s")
             with backend_env(backend, env):

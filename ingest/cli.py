@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.alarms import AlarmTracker
 from ingest.records import LimsRecorder
 from ingest.registry import load_registry
 from ingest.service import TOPICS, IngestConfig, Ingester
+from ingest.spool import SpoolError
 from ingest.status import STATUS_FILE
-from ingest.store import open_store
-from ingest.validate import Validator
+from ingest.store import StoreUnavailable, open_store
+from ingest.validate import EARLIEST, MAX_FUTURE_S, Validator
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import load_settings
 
@@ -45,6 +48,13 @@ from lims.kernel.settings import load_settings
               help=f"Default: <var_dir>/{STATUS_FILE}")
 @click.option("--status-interval-ms", default=1000, show_default=True,
               help="How often the status file is rewritten.")
+@click.option("--store-timeout", default=5.0, show_default=True,
+              help="Seconds a store write may take before its batch goes to the spool.")
+@click.option("--earliest-timestamp", type=click.DateTime(["%Y-%m-%d"]),
+              default=EARLIEST.strftime("%Y-%m-%d"), show_default=True,
+              help="Readings stamped before this day (UTC) are rejects (timestamp_out_of_range).")
+@click.option("--max-future-s", default=MAX_FUTURE_S, show_default=True,
+              help="Readings stamped more than this ahead of their arrival are rejects.")
 def ingest_command(
     broker_url: str | None,
     username: str | None,
@@ -61,6 +71,9 @@ def ingest_command(
     spool_file: Path | None,
     status_file: Path | None,
     status_interval_ms: int,
+    store_timeout: float,
+    earliest_timestamp: datetime,
+    max_future_s: float,
 ) -> None:
     """Consume pilot-installation MQTT data into the time-series store (runs until stopped)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -81,12 +94,22 @@ def ingest_command(
         spool_max_values=spool_max_values,
         status_path=status_file or settings.var_dir / STATUS_FILE,
         status_interval_s=status_interval_ms / 1000,
+        store_timeout_s=store_timeout,
+        dead_letter_path=settings.var_dir / f"ingest-dead-letter.{client_id}.jsonl",
     )
     registry = load_registry()
     engine = make_engine(settings.database_url)
-    recorder = LimsRecorder(make_session_factory(engine), AlarmTracker(registry))
-    store = open_store(settings)
-    ingester = Ingester(config, store, recorder, Validator(registry))
+    try:
+        recorder = LimsRecorder(make_session_factory(engine), AlarmTracker(registry))
+    except SQLAlchemyError as exc:  # SQLite's "unable to open database file" names no file
+        where = engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(f"cannot open the LIMS database {where}: {exc}") from exc
+    try:
+        store = open_store(settings, timeout_s=store_timeout)
+        validator = Validator(registry, earliest_timestamp.replace(tzinfo=UTC), max_future_s)
+        ingester = Ingester(config, store, recorder, validator)
+    except (StoreUnavailable, SpoolError) as exc:
+        raise click.ClickException(str(exc)) from exc
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ingester.stop())
     click.echo(

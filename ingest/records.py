@@ -1,19 +1,81 @@
-"""What the ingester writes to the LIMS database: rejects and alarm events, one transaction."""
+"""What the ingester writes to the LIMS database: rejects and alarm events, one transaction.
+
+A reject describes bad input, so its text is whatever a device sent: it is made storable
+(PostgreSQL text holds no NUL character and no lone surrogate, which JSON's "\\ud800"
+decodes to) before it is written. A row the database still refuses must not hold up the
+stream: the caller gets it back to put in its dead-letter file. Only a database that cannot
+be reached (LimsUnavailable) makes the caller retry.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import insert
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.alarms import ActiveAlarm, AlarmTracker, persist_alarms
 from ingest.validate import Reject
 from lims.kernel.models.process import IngestReject
 
+log = logging.getLogger("recyclab.ingest")
 
-def _clip(text: str | None, n: int) -> str | None:
-    return None if text is None else text[:n]
+# U+2400 SYMBOL FOR NULL: the excerpt still shows where the NUL bytes were.
+NUL_SHOWN_AS = "\u2400"
+
+
+class LimsUnavailable(RuntimeError):
+    """The LIMS database cannot be reached now; the same write may succeed later."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record the database refused (not for want of a connection), and why."""
+
+    kind: str  # "reject" or "alarms"
+    record: dict[str, object]
+    error: str
+
+
+def storable(text: str | None, n: int) -> str | None:
+    if text is None:
+        return None
+    text = text[:n]
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_SHOWN_AS)
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def is_unavailable(exc: SQLAlchemyError) -> bool:
+    """Connection-level trouble (server down, network, locked or full SQLite file, pool
+    exhausted): retrying the same write later can succeed. Anything else is about the data."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def reject_row(r: Reject) -> dict[str, object]:
+    return {
+        "received_at": r.received_at,
+        "topic": storable(r.topic, 300),
+        "installation": storable(r.installation, 80),
+        "sensor": storable(r.sensor, 120),
+        "reason": r.reason,  # a code of ours, not input
+        "detail": storable(r.detail, 400),
+        "excerpt": storable(r.excerpt, 400),
+    }
 
 
 class LimsRecorder:
@@ -23,28 +85,47 @@ class LimsRecorder:
         with sessions() as session:
             tracker.load_active(session)
 
-    def record(self, rejects: Sequence[Reject], alarms: Sequence[ActiveAlarm]) -> None:
-        """Raises SQLAlchemyError when the database is unreachable (the caller retries)."""
+    def record(self, rejects: Sequence[Reject], alarms: Sequence[ActiveAlarm]) -> list[Refused]:
+        """Write everything in one transaction; when the database refuses it, write each
+        record alone and return the ones it still refuses. Raises LimsUnavailable when the
+        database cannot be reached (the caller retries: records written alone before that
+        may then be written twice, which only a second fault in one batch can cause)."""
         if not rejects and not alarms:
-            return
+            return []
+        rows = [reject_row(r) for r in rejects]
+        try:
+            self._write(rows, alarms)
+            return []
+        except SQLAlchemyError as exc:
+            if is_unavailable(exc):
+                raise LimsUnavailable(str(exc.__class__.__name__)) from exc
+            log.warning("event=lims_refused_batch error=%s action=write_one_by_one",
+                        exc.__class__.__name__)
+        refused = []
+        if alarms:
+            failed = self._write_alone([], alarms)
+            if failed:
+                refused.append(Refused("alarms", {"alarms": [repr(a) for a in alarms]}, failed))
+        for row in rows:
+            failed = self._write_alone([row], ())
+            if failed:
+                refused.append(Refused("reject", row, failed))
+        return refused
+
+    def _write_alone(self, rows: list[dict], alarms: Sequence[ActiveAlarm]) -> str | None:
+        try:
+            self._write(rows, alarms)
+        except SQLAlchemyError as exc:
+            if is_unavailable(exc):
+                raise LimsUnavailable(str(exc.__class__.__name__)) from exc
+            return str(exc)[:2000]
+        return None
+
+    def _write(self, rows: list[dict], alarms: Sequence[ActiveAlarm]) -> None:
         new: list = []
         with self.sessions.begin() as session:
-            if rejects:
-                session.execute(
-                    insert(IngestReject),
-                    [
-                        {
-                            "received_at": r.received_at,
-                            "topic": r.topic[:300],
-                            "installation": _clip(r.installation, 80),
-                            "sensor": _clip(r.sensor, 120),
-                            "reason": r.reason,
-                            "detail": r.detail[:400],
-                            "excerpt": r.excerpt[:400],
-                        }
-                        for r in rejects
-                    ],
-                )
+            if rows:
+                session.execute(insert(IngestReject), rows)
             if alarms:
                 new = persist_alarms(session, alarms)
         for ev, row in new:

@@ -20,13 +20,16 @@ edge nodes of one group should be pinned to one ingester, or rebirth requests fi
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import ssl
 import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,17 +40,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.decoders import PayloadDecoder
 from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
 from ingest.heartbeat import Heartbeat
 from ingest.mqtt_client import FastAckClient
-from ingest.records import LimsRecorder
+from ingest.records import LimsRecorder, LimsUnavailable, Refused
 from ingest.spool import Spool
 from ingest.status import IngestStatus, StatusWriter
 from ingest.store.base import Row, StoreError, StoreUnavailable, TimeSeriesStore
 from ingest.validate import Reject, Validator, count_by_reason
+from lims.kernel.clock import utcnow
 
 log = logging.getLogger("recyclab.ingest")
 
@@ -86,6 +89,11 @@ class IngestConfig:
     status_path: Path = Path("var/ingest-status.json")
     status_interval_s: float = 1.0
     retry_max_s: float = 5.0
+    # A store write that has not returned by then counts as failed and the batch is spooled
+    # (the write may still land later: writes are idempotent).
+    store_timeout_s: float = 5.0
+    # Records the LIMS database refuses even one by one; default: next to the status file.
+    dead_letter_path: Path | None = None
 
     def subscriptions(self) -> list[str]:
         if self.shared_group:
@@ -119,7 +127,18 @@ class Ingester:
         self.validator = validator
         self.decoder = PayloadDecoder()
         self.spool = Spool(config.spool_path, config.spool_max_values, config.spool_max_bytes)
+        self.dead_letter_path = (config.dead_letter_path
+                                 or config.status_path.with_name("ingest-dead-letter.jsonl"))
         self.status = IngestStatus()
+        # Store writes run here, so that a write that hangs can be given up on (timeout).
+        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-store")
+        self._inflight: Future | None = None
+        # Arrival time of the first message of each batch collected and not yet acknowledged,
+        # oldest first: the status's lag is the age of the oldest unacknowledged message.
+        self._pending: deque[float] = deque()
+        # Neither store nor spool takes the batch: no acks, and the socket is not read.
+        self._blocked = False
+        self._recording_since: float | None = None  # monotonic; a LIMS write in progress
         self._queue: deque[Item] = deque()
         # Collector -> writer; two batches in hand is enough to overlap decoding and writing.
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
@@ -172,7 +191,7 @@ class Ingester:
             log.warning("event=mqtt_disconnected reason=%s", reason_code)
 
     def _has_room(self) -> bool:
-        return len(self._queue) < self.config.receive_maximum
+        return len(self._queue) < self.config.receive_maximum and not self._blocked
 
     def _on_publish(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         self._queue.append((self._gen, mid, qos, topic, payload, time.time()))
@@ -203,7 +222,7 @@ class Ingester:
         thread stores, records and acks, so decoding the next batch overlaps the store's I/O."""
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         status_writer = StatusWriter(self.status, self.config.status_path,
-                                     self.config.status_interval_s)
+                                     self.config.status_interval_s, self._refresh_status)
         status_writer.start()
         heartbeat = Heartbeat(self.status, self.recorder.sessions, self.config.client_id,
                               self.config.status_interval_s)
@@ -222,7 +241,6 @@ class Ingester:
                     except queue.Full:  # writer is retrying: back pressure, no acks meanwhile
                         pass
                 self._request_rebirths()
-                self._update_status()
             if self.config.shared_group and not self.failed:
                 self._leave_group(batch)
         finally:
@@ -239,6 +257,7 @@ class Ingester:
             self.client.loop_stop()
             status_writer.stop()
             heartbeat.stop()
+            self._store_pool.shutdown(wait=False)
             self.spool.close()
         if self.failed:
             raise RuntimeError("the ingest writer failed; see the log")
@@ -288,7 +307,6 @@ class Ingester:
                         self._replay()
             if len(self.spool):
                 self._replay()
-            self.status.spool = self.spool.stats().as_dict()
 
     def stop(self) -> None:
         self._stop.set()
@@ -304,7 +322,7 @@ class Ingester:
                 return None
         batch = Batch()
         deadline = time.monotonic() + self.config.linger_s
-        received_at = datetime.now(UTC)
+        received_at = utcnow()
         decode, check = self.decoder.decode, self.validator.check
         limit = self.config.batch_values
         while len(batch.rows) < limit:
@@ -331,6 +349,7 @@ class Ingester:
             else:
                 batch.first_ts.append(-1)
         batch.alarms = self.recorder.tracker.observe(batch.watched)
+        self._pending.append(batch.items[0][5])
         return batch
 
     def _finish(self, batch: Batch) -> bool:
@@ -339,49 +358,129 @@ class Ingester:
             if not self._make_durable(batch):
                 return False
             batch.durable = True
-        try:
-            self.recorder.record(batch.rejects, batch.alarms)
-        except SQLAlchemyError as exc:
-            log.warning("event=lims_db_unavailable error=%s", exc.__class__.__name__)
+        if not self._record(batch.rejects, batch.alarms):
             return False
         self._ack(batch)
         return True
 
+    def _record(self, rejects: list[Reject], alarms: list) -> bool:
+        """Rejects and alarms into the LIMS database; what it refuses into the dead-letter
+        file. False when neither could take them (the caller retries)."""
+        self._recording_since = time.monotonic()
+        try:
+            refused = self.recorder.record(rejects, alarms)
+        except LimsUnavailable as exc:
+            if self.status.lims_available:
+                log.warning("event=lims_db_unavailable error=%s action=retry", exc)
+            self.status.lims_available = False
+            return False
+        finally:
+            self._recording_since = None
+        if not self.status.lims_available:
+            log.info("event=lims_db_available")
+        self.status.lims_available = True
+        return not refused or self._dead_letter(refused)
+
+    def _dead_letter(self, refused: list[Refused]) -> bool:
+        now = utcnow().isoformat()
+        text = "".join(
+            json.dumps({"at": now, "kind": r.kind, "error": r.error, "record": r.record},
+                       default=str) + "\n"
+            for r in refused
+        )
+        path = self.dead_letter_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            log.error("event=dead_letter_failed path=%s error=%s action=retry", path, exc)
+            return False
+        log.error("event=dead_lettered records=%d path=%s error=%s", len(refused), path,
+                  refused[0].error.splitlines()[0] if refused[0].error else "")
+        self.status.dead_letters += len(refused)
+        return True
+
     def _make_durable(self, batch: Batch) -> bool:
+        if self._store_or_spool(batch):
+            if self._blocked:
+                log.info("event=batch_durable_again action=resume")
+                self._blocked = False
+            return True
+        if not self._blocked:
+            stats = self.spool.stats()
+            if stats.disk_full:
+                log.error("event=disk_full error=%r action=stop_acking_pause_reading", stats.error)
+            elif stats.error:
+                log.error("event=spool_unwritable error=%r action=stop_acking_pause_reading",
+                          stats.error)
+            else:
+                log.warning("event=spool_full values=%d action=stop_acking", stats.values)
+            self._blocked = True
+        return False
+
+    def _store_or_spool(self, batch: Batch) -> bool:
         rows = batch.rows
         if not rows:
             return True
         if not len(self.spool) and time.monotonic() >= self._next_store_try:
             try:
-                self.store.write_rows(rows)
-                self._store_ok()
-                self.status.values_stored += len(rows)
-                return True
+                refused = self._store_write(rows)
             except StoreUnavailable as exc:
                 self._store_failed(exc)
-            except StoreError as exc:
-                log.error("event=store_refused_batch values=%d error=%s", len(rows), exc)
-                batch.rejects.extend(self._store_rejects(batch, str(exc)))
+            else:
+                self._store_ok()
+                self.status.values_stored += len(rows) - len(refused)
+                batch.rejects.extend(self._store_rejects(refused))
                 return True
-        was_full = self.spool.last_refused
         if self.spool.append(rows):
             self.status.values_spooled += len(rows)
             return True
-        if not was_full:
-            log.warning("event=spool_full values=%d action=stop_acking", self.spool.stats().values)
         return False
 
-    def _store_rejects(self, batch: Batch, detail: str) -> list[Reject]:
-        now = datetime.now(UTC)
+    def _store_write(self, rows: list[Row]) -> list[tuple[Row, str]]:
+        """Write rows; returns the rows the store refused, with its reason. A refused write
+        is split in halves until only the refused rows are left: a store may refuse a whole
+        request for one bad row, or store all other rows and say so only in one error
+        (InfluxDB's "partial write"); rewriting stored rows is harmless. Raises
+        StoreUnavailable, also when a write has not returned within store_timeout_s."""
+        try:
+            self._timed_write(rows)
+            return []
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            if len(rows) == 1:
+                return [(rows[0], str(exc))]
+        mid = len(rows) // 2
+        return self._store_write(rows[:mid]) + self._store_write(rows[mid:])
+
+    def _timed_write(self, rows: list[Row]) -> None:
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            raise StoreUnavailable("an earlier write has not returned yet")
+        self._inflight = self._store_pool.submit(self.store.write_rows, rows)
+        try:
+            self._inflight.result(self.config.store_timeout_s)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"no answer within {self.config.store_timeout_s:g} s"
+            ) from None
+
+    def _store_rejects(self, refused: list[tuple[Row, str]]) -> list[Reject]:
+        now = utcnow()
         return [
             Reject("(store)", inst, sensor, "store_rejected", detail[:400], f"{sensor}={v!r}", now)
-            for inst, sensor, _, v in batch.rows
+            for (inst, sensor, _, v), detail in refused
         ]
 
     def _store_ok(self) -> None:
         if not self.status.store_available:
             log.info("event=store_available")
         self.status.store_available = True
+        self.status.last_store_write_at = time.time()
         self._store_backoff = 0.0
 
     def _store_failed(self, exc: Exception) -> None:
@@ -400,17 +499,18 @@ class Ingester:
                 return
             batch_id, rows = oldest
             try:
-                self.store.write_rows(rows)
+                refused = self._store_write(rows)
             except StoreUnavailable as exc:
                 self._store_failed(exc)
                 return
-            except StoreError as exc:
-                log.error("event=store_refused_spooled_batch values=%d error=%s", len(rows), exc)
-                self.recorder.record(
-                    self._store_rejects(Batch(rows=rows), str(exc)), []
-                )
             self._store_ok()
-            self.spool.remove(batch_id)
+            if refused:
+                rejects = self._store_rejects(refused)
+                if not self._record(rejects, []):
+                    return  # the batch stays spooled and is written again later
+                self.status.add_rejects(count_by_reason(rejects))
+            if not self.spool.remove(batch_id):
+                return
             if not len(self.spool):
                 log.info("event=spool_replayed")
 
@@ -420,7 +520,9 @@ class Ingester:
         # and its mid may already name another message there.
         self.client.ack_many([mid for item_gen, mid, qos, *_ in batch.items
                               if qos and item_gen == gen])
+        self._pending.popleft()
         st = self.status
+        st.last_ack_at = time.time()
         st.messages += len(batch.items)
         st.add_rejects(count_by_reason(batch.rejects))
         now_ns = time.time_ns()
@@ -451,12 +553,21 @@ class Ingester:
             self.client.publish(f"{NAMESPACE}/{group}/NCMD/{edge}",
                                 rebirth_command(time.time_ns() // 1_000_000), qos=0)
 
-    def _update_status(self) -> None:
+    def _refresh_status(self) -> None:
+        """Called by the status writer before each snapshot, from the writer's and the
+        queue's state as they are now: the figures move even while the writer is stuck."""
         st, q = self.status, self._queue
         st.queue_depth = len(q) + self._handoff.qsize()
         st.reading_paused = not self._has_room()
         try:
-            st.queue_age_s = time.time() - q[0][5] if q else 0.0
-        except IndexError:  # emptied by now
-            st.queue_age_s = 0.0
+            oldest = self._pending[0] if self._pending else q[0][5]
+        except IndexError:  # emptied meanwhile
+            oldest = None
+        st.queue_age_s = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        spool = self.spool.stats()
+        st.spool = spool.as_dict()
+        st.disk_full = spool.disk_full
         st.sparkplug_seq_gaps = self.decoder.sparkplug.seq_gaps
+        since = self._recording_since
+        if since is not None and time.monotonic() - since > self.config.store_timeout_s:
+            st.lims_available = False  # a database that takes this long is not available

@@ -2,12 +2,14 @@
 
 A SQLite file with one row per batch, committed with synchronous=FULL (fsync) before the
 batch's MQTT messages are acknowledged. Batches are replayed oldest first. When the spool is
-full, append() says so and the caller stops acknowledging: the broker keeps the messages
-(back pressure) instead of anything being dropped.
+full, or its disk is, or its file cannot be written at all, append() says so and the caller
+stops acknowledging: the broker keeps the messages (back pressure) instead of anything being
+dropped. The file is opened when first needed, so a store that never fails never needs it.
 """
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -25,10 +27,22 @@ class SpoolStats:
     values: int
     bytes: int
     oldest_age_s: float | None
-    full: bool
+    full: bool  # the bounds are reached
+    disk_full: bool  # the last write found no space on the spool's disk
+    error: str | None  # why the last open or write failed (naming the file), if it did
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def _is_disk_full(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class SpoolError(RuntimeError):
+    """The spool file cannot be opened; the message names it."""
 
 
 class Spool:
@@ -36,65 +50,117 @@ class Spool:
         self, path: Path | str, max_values: int = 20_000_000, max_bytes: int = 1 << 30
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_values, self.max_bytes = max_values, max_bytes
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS batch (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " created REAL NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL)"
-        )
-        n, size, batches = self._conn.execute(
-            "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(data)), 0), COUNT(*) FROM batch"
-        ).fetchone()
-        self._values, self._bytes, self._batches = n, size, batches
+        self._conn: sqlite3.Connection | None = None
+        self._values = self._bytes = self._batches = 0
+        self._oldest_created: float | None = None
         self.last_refused = False
+        self.disk_full = False
+        self.error: str | None = None
+        if self.path.exists():  # batches of an earlier run wait to be replayed
+            try:
+                self._open()
+            except (sqlite3.Error, OSError) as exc:
+                raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS batch (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " created REAL NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL)"
+            )
+            n, size, batches, oldest = conn.execute(
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(data)), 0), COUNT(*),"
+                " MIN(created) FROM batch"
+            ).fetchone()
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._values, self._bytes, self._batches = n, size, batches
+        self._oldest_created = oldest
+        self._conn = conn
+        return conn
+
+    def _failed(self, exc: Exception) -> None:
+        self.disk_full = _is_disk_full(exc)
+        self.error = f"{self.path}: {exc}"
 
     def append(self, rows: Sequence[Row]) -> bool:
-        """Durably add a batch; False (nothing written) when that would exceed the bounds."""
+        """Durably add a batch; False (nothing written) when that would exceed the bounds or
+        the file cannot be written (see disk_full and error)."""
         data = orjson.dumps(rows)
         if self._values + len(rows) > self.max_values or self._bytes + len(data) > self.max_bytes:
             self.last_refused = True
             return False
-        with self._conn:
-            self._conn.execute(
-                "INSERT INTO batch (created, n, data) VALUES (?, ?, ?)",
-                (time.time(), len(rows), data),
-            )
+        created = time.time()
+        try:
+            conn = self._open()
+            with conn:
+                conn.execute(
+                    "INSERT INTO batch (created, n, data) VALUES (?, ?, ?)",
+                    (created, len(rows), data),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+            return False
+        if not self._batches:
+            self._oldest_created = created
         self._values += len(rows)
         self._bytes += len(data)
         self._batches += 1
-        self.last_refused = False
+        self.last_refused = self.disk_full = False
+        self.error = None
         return True
 
     def oldest(self) -> tuple[int, list[Row]] | None:
-        row = self._conn.execute("SELECT id, data FROM batch ORDER BY id LIMIT 1").fetchone()
+        if not self._batches:
+            return None
+        try:
+            row = self._open().execute(
+                "SELECT id, data FROM batch ORDER BY id LIMIT 1"
+            ).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+            return None
         if row is None:
             return None
         return row[0], [tuple(r) for r in orjson.loads(row[1])]
 
-    def remove(self, batch_id: int) -> None:
-        with self._conn:
-            got = self._conn.execute(
-                "DELETE FROM batch WHERE id = ? RETURNING n, LENGTH(data)", (batch_id,)
-            ).fetchone()
+    def remove(self, batch_id: int) -> bool:
+        """False when the file could not be written: the batch stays and is replayed again."""
+        try:
+            conn = self._open()
+            with conn:
+                got = conn.execute(
+                    "DELETE FROM batch WHERE id = ? RETURNING n, LENGTH(data)", (batch_id,)
+                ).fetchone()
+                nxt = conn.execute("SELECT created FROM batch ORDER BY id LIMIT 1").fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+            return False
         if got:
             self._values -= got[0]
             self._bytes -= got[1]
             self._batches -= 1
+        self._oldest_created = nxt[0] if nxt else None
+        return True
 
     def __len__(self) -> int:
         return self._batches
 
     def stats(self) -> SpoolStats:
-        oldest = None
-        if self._batches:
-            (created,) = self._conn.execute(
-                "SELECT created FROM batch ORDER BY id LIMIT 1"
-            ).fetchone()
-            oldest = round(time.time() - created, 3)
-        return SpoolStats(self._batches, self._values, self._bytes, oldest, self.last_refused)
+        """From counters kept in memory: cheap enough for every status interval."""
+        created = self._oldest_created
+        oldest = None if created is None else round(time.time() - created, 3)
+        return SpoolStats(self._batches, self._values, self._bytes, oldest, self.last_refused,
+                          self.disk_full, self.error)
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()

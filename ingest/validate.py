@@ -9,11 +9,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ingest.decoders.base import Decoded, DecodeError, Reading, excerpt
 from ingest.registry import Registry
-from ingest.store.base import Row
+from ingest.store.base import Row, from_ns, to_ns
+
+# The plausibility window of a reading's timestamp. A device clock that was never set, or a
+# counter sent as a time, gives values no chart or lot window will ever find (and InfluxDB
+# refuses the extremes), so they are rejects rather than stored data.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE_S = 86_400.0
 
 REASONS: dict[str, str] = {
     "malformed": "malformed payload",
@@ -24,6 +30,7 @@ REASONS: dict[str, str] = {
     "non_finite": "value is NaN or infinite",
     "out_of_range": "value outside the sensor's physical range",
     "unknown_alias": "Sparkplug alias not announced by a BIRTH",
+    "timestamp_out_of_range": "timestamp before the earliest or too far in the future",
     "store_rejected": "the time-series store refused the value",
 }
 
@@ -40,7 +47,12 @@ class Reject:
 
 
 class Validator:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self, registry: Registry, earliest: datetime = EARLIEST,
+        max_future_s: float = MAX_FUTURE_S,
+    ) -> None:
+        self._earliest_ns = to_ns(earliest)
+        self._max_future_ns = int(max_future_s * 1e9)
         # Flattened to plain dicts and tuples: this runs for every value at full ingest rate.
         # Per sensor: (min, max, has alarm limits). Bounds are clamped to finite floats, so
         # `min <= value <= max` alone also turns away NaN and the infinities.
@@ -62,15 +74,19 @@ class Validator:
         watched: list[Row] = []
         rejects = [decode_reject(topic, e, received_at) for e in decoded.errors]
         ranges = self._ranges
+        first_ns, last_ns = self._earliest_ns, to_ns(received_at) + self._max_future_ns
         last_inst, sensors = None, {}
         for reading in decoded.readings:
-            inst, sensor, _, value = reading
+            inst, sensor, ts, value = reading
             if inst is not last_inst:
                 last_inst, sensors = inst, ranges.get(inst, {})
             limits = sensors.get(sensor)
-            # The common case in one test: a known sensor sent a float within its range.
-            if limits is None or type(value) is not float or not limits[0] <= value <= limits[1]:
-                reading = self._check_other(topic, reading, limits, received_at, rejects)
+            # The common case in one test: a known sensor sent a float within its range at a
+            # plausible time.
+            if (limits is None or type(value) is not float or not limits[0] <= value <= limits[1]
+                    or not first_ns <= ts <= last_ns):
+                reading = self._check_other(topic, reading, limits, received_at, rejects,
+                                            (first_ns, last_ns))
                 if reading is None:
                     continue
             rows.append(reading)
@@ -80,7 +96,7 @@ class Validator:
 
     def _check_other(
         self, topic: str, reading: Reading, limits: tuple[float, float, bool] | None,
-        received_at: datetime, rejects: list[Reject],
+        received_at: datetime, rejects: list[Reject], window: tuple[int, int],
     ) -> Reading | None:
         """The reading to store (an int as a float), or None with its reject recorded."""
         inst, sensor, ts, value = reading
@@ -90,6 +106,12 @@ class Validator:
             else:
                 reason, detail = "unknown_sensor", f"{inst} has no sensor {sensor!r}"
             rejects.append(self._reject(topic, inst, sensor, value, reason, detail, received_at))
+            return None
+        if not window[0] <= ts <= window[1]:
+            rejects.append(self._reject(
+                topic, inst, sensor, value, "timestamp_out_of_range",
+                f"{_show_ns(ts)} outside [{_show_ns(window[0])}, {_show_ns(window[1])}]",
+                received_at))
             return None
         kind = type(value)
         if kind is int:  # bool is an int subclass, but not this type: non_numeric below
@@ -121,6 +143,13 @@ class Validator:
     ) -> Reject:
         return Reject(topic, inst, sensor, reason, detail, excerpt(f"{sensor}={value!r}"),
                       received_at)
+
+
+def _show_ns(ns: int) -> str:
+    try:
+        return from_ns(ns).isoformat()
+    except OverflowError:  # beyond datetime's year 9999
+        return f"{ns} ns"
 
 
 def decode_reject(topic: str, error: DecodeError, received_at: datetime) -> Reject:

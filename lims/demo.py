@@ -21,8 +21,9 @@ from lims.kernel.clock import utcnow
 from lims.kernel.settings import Settings
 
 # The first model is trained on SIMULATED history written straight into the store, which
-# also gives the dashboard's charts a past. With seed 1, 600 lots keep the five lines busy for
-# 10 days and 2 h 14 min; starting 10 days 3 h ago ends the history just before the live data.
+# also gives the dashboard's charts a past. It starts 10 days 3 h ago; lots that would end
+# after the demo's start are left out (--end), so no history value is stamped in the future,
+# where it would hide the live values (latest() shows the newest point) and mix with them.
 HISTORY_LOTS = 600
 HISTORY_SPAN = timedelta(days=10, hours=3)
 
@@ -56,6 +57,7 @@ class Demo:
             "RECYCLAB_VAR_DIR": str(self.settings.var_dir),
             "RECYCLAB_DATABASE_URL": self.settings.database_url,
             "RECYCLAB_TIMESERIES_BACKEND": "sqlite",
+            "RECYCLAB_SIMULATED_DATA": "true",
         }
         # The ingester subscribes before the simulator publishes: amqtt keeps no messages for
         # a subscriber that is not there yet.
@@ -79,11 +81,11 @@ class Demo:
             [sys.executable, "-m", "lims.cli", *args], env=self._env, start_new_session=True
         )
 
-    def _first_model(self) -> None:
-        """Simulated history, then a first production model, in the background."""
-        start = (utcnow() - HISTORY_SPAN).strftime("%Y-%m-%dT%H:%M:%S")
+    def history_steps(self) -> list[list[str]]:
+        """The commands that write the simulated history and train the first model on it."""
+        now = utcnow()
         manifest = self.settings.var_dir / "simulated" / "demo-history.jsonl"
-        steps = [
+        return [
             [
                 "simulate",
                 "--offline",
@@ -92,7 +94,9 @@ class Demo:
                 "--seed",
                 "1",
                 "--start",
-                start,
+                (now - HISTORY_SPAN).strftime("%Y-%m-%dT%H:%M:%S"),
+                "--end",
+                now.strftime("%Y-%m-%dT%H:%M:%S"),
                 "--manifest",
                 str(manifest),
             ],
@@ -105,6 +109,10 @@ class Demo:
                 "first model of the demo, trained on SIMULATED history",
             ],
         ]
+
+    def _first_model(self) -> None:
+        """Simulated history, then a first production model, in the background."""
+        steps = self.history_steps()
         self.echo("training a first grade model on simulated history in the background ...")
         for args in steps:
             if self._stopping.is_set():

@@ -9,10 +9,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 
 import pytest
 
+from ingest.registry import load_registry
+from ingest.store.sqlite_store import SQLiteStore
+from lims.demo import Demo
+from lims.kernel.clock import utcnow
+from lims.kernel.settings import load_settings
 from tests.support.influx import free_port
+from tests.web.seed import seed_reference
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +77,31 @@ def test_demo_serves_live_process_data_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert demo.returncode == 0, out
     assert "DEMO CREDENTIALS" in out and f"http://127.0.0.1:{web_port}/" in out
     assert _get(f"http://127.0.0.1:{web_port}/healthz") == 0, "web app still running after Ctrl-C"
+
+
+@pytest.mark.timeout(300)
+def test_the_demo_history_holds_no_value_stamped_in_the_future(
+    tmp_path, monkeypatch, database_url, session_factory
+):
+    """The demo writes 10 days of SIMULATED history before the live simulator starts at
+    now. Lots running past now (on some lines 40 min to hours, depending on the hour) used
+    to be written too: the dashboard's latest values were those future points, frozen, and
+    the 1 h charts mixed them with the live ones."""
+    seed_reference(session_factory)
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    monkeypatch.setenv("RECYCLAB_TIMESERIES_BACKEND", "sqlite")
+    settings = load_settings()
+    history = Demo(settings, web_port=0, broker_port=0).history_steps()[0]
+    done = subprocess.run([sys.executable, "-m", "lims.cli", *history], capture_output=True,
+                          text=True, timeout=280)
+    assert done.returncode == 0, done.stdout + done.stderr
+    now = utcnow()
+    store = SQLiteStore(settings.timeseries_sqlite_path)
+    try:
+        ends = {key: max(p.ts for p in store.latest(key).values())
+                for key in load_registry().installations}
+    finally:
+        store.close()
+    assert all(end <= now for end in ends.values()), {k: str(e - now) for k, e in ends.items()}
+    assert all(now - end < timedelta(hours=12) for end in ends.values())  # a recent past

@@ -77,13 +77,19 @@ def generate(
     sampled_fraction: float = 1.0,
     step_s: float = 60.0,
     progress=None,
+    end: datetime | None = None,
 ) -> Iterator[LotRecord]:
-    """Simulate ``count`` lots into ``store``; yields each lot's record once it is stored."""
+    """Simulate ``count`` lots into ``store``; yields each lot's record once it is stored.
+    Lots that would end after ``end`` are left out: history written up to now must not
+    hold values stamped in the future, where a live simulator's values would hide behind
+    them."""
     plant = PilotPlant(registry.installations, seed, start)
     lab_rng = np.random.default_rng([seed, 1])
     pending: list[Row] = []
     held: list[LotRecord] = []
     for lot in plant.lots(count, step_s):
+        if end is not None and lot.plan.end > end:
+            continue
         pending.extend(lot_rows(lot))
         held.append(record_for(lot, catalogue, lab_rng, lab_rng.random() < sampled_fraction))
         if len(pending) >= WRITE_BATCH:

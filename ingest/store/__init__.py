@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 
-def open_store(settings) -> TimeSeriesStore:
-    """The store chosen by settings.timeseries_backend: "sqlite" (default) or "influxdb"."""
+def open_store(settings, timeout_s: float | None = None) -> TimeSeriesStore:
+    """The store chosen by settings.timeseries_backend: "sqlite" (default) or "influxdb".
+    timeout_s bounds each InfluxDB request (default: the client's 30 s)."""
     backend = settings.timeseries_backend
     if backend == "sqlite":
         from ingest.store.sqlite_store import SQLiteStore
@@ -38,5 +39,6 @@ def open_store(settings) -> TimeSeriesStore:
             token=settings.influx_token,
             org=settings.influx_org,
             bucket=settings.influx_bucket,
+            **({} if timeout_s is None else {"timeout_s": timeout_s}),
         )
     raise ValueError(f"timeseries_backend must be 'sqlite' or 'influxdb', not {backend!r}")

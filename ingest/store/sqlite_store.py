@@ -69,12 +69,17 @@ class SQLiteStore:
         # One connection shared under a lock: the ingester writes from one worker thread and
         # readers are short; other processes read concurrently thanks to WAL.
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a returned write() survives a power cut, which is what an MQTT ack promises.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False,
+                                         isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a returned write() survives a power cut, which is what an MQTT ack promises.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:  # sqlite's own message names no file
+            raise StoreUnavailable(f"cannot open the time-series store {self.path}: {exc}") from exc
         self._series: dict[tuple[str, str], int] = dict(
             ((inst, sensor), sid)
             for sid, inst, sensor in self._conn.execute("SELECT id, installation, sensor FROM series")

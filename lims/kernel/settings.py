@@ -37,6 +37,8 @@ class Settings:
     lab_name: str
     public_url: str
     signing_key_file: str
+    live_stale_after_s: int
+    simulated_data: bool
 
     def session_secret(self) -> str:
         """The cookie-signing key: the key file's content when one is named, else secret_key."""

@@ -69,6 +69,12 @@ def prometheus_text(states: list[IngesterState]) -> str:
         metric("recyclab_ingest_values_per_second", "gauge", who, c.get("values_per_s"))
         metric("recyclab_ingest_broker_connected", "gauge", who, int(bool(c.get("broker_connected"))))
         metric("recyclab_ingest_store_available", "gauge", who, int(bool(c.get("store_available"))))
+        metric("recyclab_ingest_lims_available", "gauge", who, int(bool(c.get("lims_available", 1))))
+        metric("recyclab_ingest_disk_full", "gauge", who, int(bool(c.get("disk_full"))))
+        metric("recyclab_ingest_dead_letters_total", "counter", who, c.get("dead_letters_total"))
+        if c.get("last_store_write_age_s") is not None:
+            metric("recyclab_ingest_last_store_write_age_seconds", "gauge", who,
+                   c["last_store_write_age_s"])
         metric("recyclab_ingest_queue_depth", "gauge", who, c.get("queue_depth"))
         metric("recyclab_ingest_reading_paused", "gauge", who, int(bool(c.get("reading_paused"))))
         metric("recyclab_ingest_lag_seconds", "gauge", who, c.get("lag_s"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import abort, jsonify, render_template, request
+from flask import abort, current_app, jsonify, render_template, request
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
@@ -30,8 +30,11 @@ from lims.web.timeseries import timeseries_store
 
 bp = web_blueprint("process", __name__, url_prefix="/process")
 
-# A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
-STALE_AFTER = timedelta(seconds=30)
+
+@bp.context_processor
+def _simulated() -> dict[str, bool]:
+    return {"simulated_data": current_app.config["RECYCLAB"].simulated_data}
+
 ALARMS_PER_PAGE = 100
 # Badge colour (CSS class) of each installation state; the live updates send it along.
 STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
@@ -78,9 +81,23 @@ def _ingest_summary() -> list[dict[str, str]]:
     return summary
 
 
+def _age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 0:  # a device clock ahead of ours: say so rather than "0 s ago"
+        return _("%(n)s s ahead", n=-seconds)
+    if seconds < 120:
+        return _("%(n)s s ago", n=seconds)
+    if seconds < 7200:
+        return _("%(n)s min ago", n=seconds // 60)
+    return _("%(n)s h ago", n=seconds // 3600)
+
+
 def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> tuple[dict, str | None]:
     """Per installation: state and each sensor's latest value; plus a store error, if any."""
     now = utcnow()
+    # A sensor without a point for this long is shown as stale: the line stopped or ingest
+    # is down.
+    stale_after = timedelta(seconds=current_app.config["RECYCLAB"].live_stale_after_s)
     alarms = {(a.installation, a.sensor): a for a in active}
     store_error = None
     result = {}
@@ -97,7 +114,7 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
                 state = "nodata"
             elif alarm is not None:
                 state = "alarm"
-            elif now - point.ts > STALE_AFTER:
+            elif now - point.ts > stale_after:
                 state = "stale"
             else:
                 state = "ok"
@@ -106,6 +123,7 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
                 "display": format_decimal(point.value, format="#,##0.##") if point else "–",
                 "ts": point.ts.isoformat() if point else None,
                 "time": format_datetime(point.ts, "HH:mm:ss") if point else "",
+                "age": _age(now - point.ts) if point else "",
                 "state": state,
                 "alarm": alarm.kind if alarm else None,
             }

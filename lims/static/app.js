@@ -27,7 +27,10 @@
           if (!row) continue;
           row.className = s.state;
           row.querySelector("[data-live-value]").textContent = s.display;
-          row.querySelector("[data-live-time]").textContent = s.time;
+          const time = row.querySelector("[data-live-time]");
+          time.textContent = s.time;
+          time.dataset.ts = s.ts || "";
+          row.querySelector("[data-live-age]").textContent = s.age;
         }
       }
       document.getElementById("alarm-count").textContent = data.active_alarms;

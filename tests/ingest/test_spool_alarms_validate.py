@@ -20,7 +20,7 @@ from ingest.records import LimsRecorder
 from ingest.registry import Installation, Registry, Sensor
 from ingest.service import IngestConfig, Ingester
 from ingest.spool import Spool
-from ingest.store.base import from_ns
+from ingest.store.base import from_ns, to_ns
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
 from ingest.validate import REASONS, Validator
@@ -35,7 +35,8 @@ from tests.ingest.support import (
 )
 from tests.support.influx import V2WriteProxy, free_port
 
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
+NOW = datetime(2026, 5, 29, tzinfo=UTC)  # a few hours after T0_MS: plausible timestamps
+NOW_NS = to_ns(NOW)
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_an_unbounded_range_still_turns_away_nan_and_infinities():
     reg = Registry(lines={}, installations={"i": Installation("i", "l", "k", "n", {"any": sensor})})
     decoded = PayloadDecoder().decode("recyclab/v1/i/x", b"[]")
     values = [1e308, -1e308, 0.0, math.nan, math.inf, -math.inf, 7]
-    decoded.readings.extend(("i", "any", n, v) for n, v in enumerate(values))
+    decoded.readings.extend(("i", "any", NOW_NS - n, v) for n, v in enumerate(values))
     rows, rejects, _ = Validator(reg).check("t", decoded, NOW)
     assert [v for *_, v in rows] == [1e308, -1e308, 0.0, 7.0]
     assert [r.reason for r in rejects] == ["non_finite"] * 3
@@ -102,7 +103,7 @@ def module_registry(tmp_path_factory):
 def test_validation_partitions_any_values(module_registry, values):
     inst, reg = module_registry
     decoded = PayloadDecoder().decode(f"recyclab/v1/{inst}/x", b"[]")
-    decoded.readings.extend((inst, "pressure_bar", i, v) for i, v in enumerate(values))
+    decoded.readings.extend((inst, "pressure_bar", NOW_NS - i, v) for i, v in enumerate(values))
     rows, rejects, watched = Validator(reg).check("t", decoded, NOW)
     assert len(rows) + len(rejects) == len(values)
     assert all(type(v) is float and 0 <= v <= 600 for *_, v in rows)
@@ -192,7 +193,7 @@ def test_full_spool_stops_acking_and_nothing_is_lost(tmp_path, mqtt_broker, infl
     try:
         second = ingester(store)
         with IngesterThread(second):
-            wait_until(lambda: len(store.raw(inst, "pressure_bar", NOW, NOW.replace(year=2027)))
+            wait_until(lambda: len(store.raw(inst, "pressure_bar", NOW - timedelta(days=2), NOW))
                        >= count, 20, "spool replay plus redelivered messages", interval=0.3)
             wait_until(lambda: not len(second.spool), 5, "the spool to empty")
         t0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
@@ -221,6 +222,7 @@ def test_a_stalled_store_stops_the_reading_not_the_memory(tmp_path, session_fact
         broker_url=f"mqtt://{broker.host}:{broker.port}", client_id=f"ingest-{uuid.uuid4().hex[:8]}",
         topics=(topic,), receive_maximum=200, batch_values=50, linger_s=0.01,
         spool_path=tmp_path / "spool.db", status_path=tmp_path / "status.json",
+        store_timeout_s=60,  # the stall is what this test is about: no spooling meanwhile
     )
     ing = Ingester(config, store, LimsRecorder(session_factory, AlarmTracker(reg)),
                    Validator(reg))

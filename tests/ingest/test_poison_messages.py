@@ -1,0 +1,170 @@
+"""Poison input: one message the LIMS database or the store cannot take must cost exactly its
+own bad parts, never the stream behind it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from ingest.alarms import AlarmTracker
+from ingest.decoders import PayloadDecoder
+from ingest.records import NUL_SHOWN_AS, LimsRecorder
+from ingest.service import IngestConfig, Ingester
+from ingest.store.base import EPOCH, to_ns
+from ingest.store.influx_store import InfluxStore
+from ingest.store.sqlite_store import SQLiteStore
+from ingest.validate import Reject, Validator
+from lims.kernel.models.process import IngestReject
+from tests.ingest.support import (
+    T0_MS,
+    IngesterThread,
+    Publisher,
+    json_message,
+    private_config,
+    wait_until,
+)
+
+T0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
+FAR = T0 + timedelta(days=1)
+
+
+def make_ingester(tmp_path, broker_url, registry, topic, store, session_factory,
+                  validator=None, **kw) -> Ingester:
+    config = IngestConfig(
+        broker_url=broker_url, client_id=f"ingest-{uuid.uuid4().hex[:10]}", topics=(topic,),
+        spool_path=tmp_path / "var" / "spool.db", status_path=tmp_path / "var" / "status.json",
+        **kw,
+    )
+    return Ingester(config, store, LimsRecorder(session_factory, AlarmTracker(registry)),
+                    validator or Validator(registry))
+
+
+@pytest.mark.mqtt
+def test_nul_bytes_in_a_reject_do_not_stop_the_stream_on_postgresql(
+    tmp_path, database_url, mqtt_broker, session_factory
+):
+    """64 NUL bytes are a malformed payload whose excerpt PostgreSQL text cannot hold; a
+    sensor name with a NUL in it the same. Both are stored readably, the values sent after
+    them are stored, every message is acknowledged."""
+    assert database_url.startswith("postgresql")
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    count = 50
+    try:
+        with IngesterThread(ing):
+            pub.publish(topic, b"\x00" * 64)
+            pub.publish(topic, json_message(count, {"a\u0000b": 1.0, "pressure_bar": 1.5}))
+            for seq in range(count):
+                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+            pub.wait_all_acked(10)
+            wait_until(lambda: ing.status.messages >= count + 2, 15,
+                       "every message handled and acknowledged")
+        points = store.raw(inst, "pressure_bar", T0, FAR)
+        assert [p.value for p in points] == [float(s) for s in range(count)] + [1.5]
+        with session_factory() as s:
+            rejects = s.scalars(select(IngestReject).order_by(IngestReject.id)).all()
+        assert [(r.reason, r.topic) for r in rejects] == [("malformed", topic),
+                                                          ("unknown_sensor", topic)]
+        assert rejects[0].excerpt == NUL_SHOWN_AS * 64
+        assert rejects[1].sensor == f"a{NUL_SHOWN_AS}b"
+        assert ing.status.dead_letters == 0
+    finally:
+        pub.close()
+        store.close()
+
+
+def test_a_record_the_database_still_refuses_goes_to_the_dead_letter_file(
+    tmp_path, database_url, session_factory
+):
+    """A reject PostgreSQL refuses for its own sake (here: a reason longer than its column)
+    lands in the dead-letter file; the records written with it are kept; nothing is raised,
+    so the writer goes on."""
+    assert database_url.startswith("postgresql")
+    _, inst, reg = private_config(tmp_path)
+    now = datetime.now(UTC)
+    good = Reject("t/x", inst, "temp_c", "out_of_range", "999 outside [0, 400]", "temp_c=999",
+                  now)
+    bad = Reject("t/x", inst, "temp_c", "x" * 41, "too long a reason", "temp_c=1", now)
+    ing = make_ingester(tmp_path, "mqtt://127.0.0.1:1", reg, "t/x", None, session_factory)
+    assert ing._record([good, bad, good], [])
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(IngestReject)) == 2
+    lines = ing.dead_letter_path.read_text().splitlines()
+    assert len(lines) == 1
+    dead = json.loads(lines[0])
+    assert dead["kind"] == "reject" and dead["record"]["reason"] == "x" * 41
+    assert "too long" in dead["error"]  # PostgreSQL's own words: value too long for type ...
+    assert ing.status.dead_letters == 1
+
+
+def test_timestamps_outside_the_plausibility_window_are_rejects(tmp_path):
+    _, inst, reg = private_config(tmp_path)
+    received = T0 + timedelta(hours=1)
+    now_ns = to_ns(received)
+    day_ns = 86_400 * 10**9
+    stamps = {
+        "max_int64": 2**63 - 1,
+        "1999": to_ns(datetime(1999, 12, 31, 23, 59, tzinfo=UTC)),
+        "2000": to_ns(datetime(2000, 1, 1, tzinfo=UTC)),
+        "now": now_ns,
+        "in_23h": now_ns + day_ns - 3600 * 10**9,
+        "in_25h": now_ns + day_ns + 3600 * 10**9,
+    }
+    decoded = PayloadDecoder().decode(f"recyclab/v1/{inst}/x", b"[]")
+    decoded.readings.extend((inst, "pressure_bar", ts, 1.0) for ts in stamps.values())
+    rows, rejects, _ = Validator(reg).check("t", decoded, received)
+    assert [r[2] for r in rows] == [stamps["2000"], stamps["now"], stamps["in_23h"]]
+    assert [r.reason for r in rejects] == ["timestamp_out_of_range"] * 3
+    assert "1999-12-31T23:59:00" in rejects[1].detail
+    # the window is configurable
+    rows, rejects, _ = Validator(reg, earliest=EPOCH, max_future_s=60).check(
+        "t", decoded, received)
+    assert [r[2] for r in rows] == [stamps["1999"], stamps["2000"], stamps["now"]]
+    assert len(rejects) == 3
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_partial_write_rejects_only_the_refused_rows(
+    tmp_path, mqtt_broker, influxdb, session_factory
+):
+    """A batch with one timestamp InfluxDB cannot hold (2^63-1 ns, let through by a window
+    configured wide open): InfluxDB stores the rest and answers "partial write"; only that
+    one value is a store_rejected reject, every other value is stored and counted."""
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/+"
+    store = InfluxStore(influxdb.url, influxdb.token, influxdb.org, influxdb.bucket,
+                        influxdb.query_url)
+    wide_open = Validator(reg, earliest=EPOCH, max_future_s=1e12)
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory,
+                        validator=wide_open, linger_s=1.0)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    count = 200
+    try:
+        with IngesterThread(ing):
+            for seq in range(count):
+                if seq == count // 2:
+                    pub.publish(f"recyclab/v1/{inst}/lp",
+                                f"ext pressure_bar=7.5 {2**63 - 1}".encode())
+                pub.publish(f"recyclab/v1/{inst}/main",
+                            json_message(seq, {"pressure_bar": float(seq)}))
+            pub.wait_all_acked(10)
+            wait_until(lambda: ing.status.messages >= count + 1, 20, "every message handled")
+        assert ing.status.rejects == {"store_rejected": 1}
+        assert ing.status.values_stored == count
+        points = store.raw(inst, "pressure_bar", T0, FAR)
+        assert [p.value for p in points] == [float(s) for s in range(count)]
+        with session_factory() as s:
+            (reject,) = s.scalars(select(IngestReject)).all()
+        assert reject.reason == "store_rejected" and "7.5" in reject.excerpt
+        assert "outside range" in reject.detail
+    finally:
+        pub.close()
+        store.close()
