@@ -1,7 +1,7 @@
 """Predict a lot's grade from its process window with the production model; store it.
 
-The grade is the most probable one, or off-spec as soon as the off-spec probability reaches
-the threshold chosen at training (a passed off-spec lot costs more than a false alarm).
+The grade is the most probable one; beside it the off-spec alarm, raised from the off-spec
+probability threshold chosen at training (a passed off-spec lot costs more than a false alarm).
 
 Top features of one prediction: for the lot's most important features (global permutation
 importance, restricted to those the lot has), the drop in the predicted grade's probability
@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics import registry as model_registry
 from analytics.features import CATEGORICAL, lot_features, sensor_count
-from analytics.train import decide, matrix, property_intervals, window_of_lot
+from analytics.train import matrix, off_spec_alarm, property_intervals, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.models import Lot, Sample
@@ -51,6 +51,7 @@ class Outcome:
     # [{"property", "predicted", "low", "high"}] and [{"property", "grade", "limit", "bound", ...}]
     properties: list[dict] = field(default_factory=list)
     limits_at_risk: list[dict] = field(default_factory=list)
+    off_spec_alarm: bool = False
 
 
 class Predictor:
@@ -91,16 +92,17 @@ class Predictor:
     def _proba(self, rows: list[dict]) -> np.ndarray:
         return self.model.predict_proba(matrix(rows, self.categories, self.numeric))
 
-    def grades(self, proba: np.ndarray) -> np.ndarray:
-        return decide(proba, self.classes, self.threshold)
-
     def predict_rows(self, rows: list[dict]) -> list[Outcome]:
         """Batch prediction (no per-lot explanation, no properties)."""
         proba = self._proba(rows)
-        return [self._outcome(p, g, row) for p, g, row in zip(proba, self.grades(proba), rows, strict=True)]
+        alarms = off_spec_alarm(proba, self.classes, self.threshold)
+        return [self._outcome(p, a, row) for p, a, row in zip(proba, alarms, rows, strict=True)]
 
-    def _outcome(self, p: np.ndarray, grade: str, row: dict) -> Outcome:
-        return Outcome(grade, {c: round(float(v), 4) for c, v in zip(self.classes, p, strict=True)}, out_of_range=self.out_of_range(row))
+    def _outcome(self, p: np.ndarray, alarm: bool, row: dict) -> Outcome:
+        return Outcome(
+            self.classes[int(p.argmax())], {c: round(float(v), 4) for c, v in zip(self.classes, p, strict=True)},
+            out_of_range=self.out_of_range(row), off_spec_alarm=bool(alarm),
+        )
 
     def reference(self, row: dict, feature: str) -> float:
         """What a feature is compared with: its median over the lot's material in training."""
@@ -140,7 +142,7 @@ class Predictor:
         # A dozen rows: threads cost more to wake than they save.
         with threadpool_limits(limits=1, user_api="openmp"):
             proba = self._proba(variants)
-            outcome = self._outcome(proba[0], str(self.grades(proba[:1])[0]), row)
+            outcome = self._outcome(proba[0], off_spec_alarm(proba[:1], self.classes, self.threshold)[0], row)
             outcome.properties, outcome.limits_at_risk = self.properties(row, outcome.grade)
         k = self.classes.index(outcome.grade)
         contributions = [
@@ -199,7 +201,7 @@ def predict_lot(
         top_features=outcome.top_features,
         out_of_training_range=bool(outcome.out_of_range),
         out_of_range_features=outcome.out_of_range,
-        properties={"predicted": outcome.properties, "limits_at_risk": outcome.limits_at_risk},
+        details={"off_spec_alarm": outcome.off_spec_alarm, "properties": outcome.properties, "limits_at_risk": outcome.limits_at_risk},
     )
     session.add(prediction)
     session.flush()

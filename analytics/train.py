@@ -235,52 +235,56 @@ def calibrate(base: HistGradientBoostingClassifier, X: np.ndarray, y: np.ndarray
     return _temperature(base, X, y), info
 
 
-def decide(proba: np.ndarray, classes: Sequence[str], threshold: float | None) -> np.ndarray:
-    """The grade the model gives: the most probable one, or off-spec as soon as the off-spec
-    probability reaches the threshold (a passed off-spec lot costs more than a false alarm)."""
-    pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+def most_probable(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+
+
+def off_spec_alarm(proba: np.ndarray, classes: Sequence[str], threshold: float | None) -> np.ndarray:
+    """The off-spec alarm beside the predicted grade: raised when off-spec is the most probable
+    grade or its probability reaches the threshold (a passed off-spec lot costs more than a
+    false alarm, so the threshold sits well below the most probable grade's)."""
+    alarm = most_probable(proba, classes) == OFF_SPEC
     if threshold is not None and OFF_SPEC in classes:
-        pred[proba[:, list(classes).index(OFF_SPEC)] >= threshold] = OFF_SPEC
-    return pred
+        alarm |= proba[:, list(classes).index(OFF_SPEC)] >= threshold
+    return alarm
 
 
 def off_spec_threshold(proba: np.ndarray, y: np.ndarray, classes: Sequence[str], target: float = OFF_SPEC_RECALL) -> float | None:
-    """The highest off-spec probability threshold that catches ``target`` of the off-spec lots
-    of the calibration slice (on top of those the most probable grade catches already); None
-    when the slice has no off-spec lot to choose it on."""
+    """The highest off-spec probability threshold with which the alarm catches ``target`` of
+    the off-spec lots of the calibration slice; None when the slice has none to choose it on."""
     if OFF_SPEC not in classes:
         return None
     is_off = y == OFF_SPEC
     if not is_off.any():
         return None
     p_off = proba[:, list(classes).index(OFF_SPEC)]
-    by_argmax = decide(proba, classes, None) == OFF_SPEC
+    by_argmax = most_probable(proba, classes) == OFF_SPEC
     missing = math.ceil(target * is_off.sum()) - int((is_off & by_argmax).sum())
     if missing <= 0:
         return 1.0
     return float(np.sort(p_off[is_off & ~by_argmax])[::-1][missing - 1])
 
 
-def off_spec_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    actual, flagged = y_true == OFF_SPEC, y_pred == OFF_SPEC
-    hit = int((actual & flagged).sum())
+def off_spec_scores(y_true: np.ndarray, alarm: np.ndarray) -> dict:
+    actual = y_true == OFF_SPEC
+    hit = int((actual & alarm).sum())
     return {
         "n": int(actual.sum()),
-        "flagged": int(flagged.sum()),
+        "alarms": int(alarm.sum()),
         "recall": hit / actual.sum() if actual.any() else None,
-        "precision": hit / flagged.sum() if flagged.any() else None,
-        "false_alarms": int((flagged & ~actual).sum()),
+        "precision": hit / alarm.sum() if alarm.any() else None,
+        "false_alarms": int((alarm & ~actual).sum()),
     }
 
 
-def group_scores(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, dict]:
-    """Macro-F1 (over the grades the group has or was given), accuracy and off-spec recall
-    per material or installation."""
+def group_scores(y_true: np.ndarray, y_pred: np.ndarray, alarm: np.ndarray, groups: np.ndarray) -> dict[str, dict]:
+    """Per material or installation: macro-F1 (over the grades the group has or was given)
+    and accuracy of the predicted grade, recall of the off-spec alarm."""
     out = {}
     for g in sorted(set(groups)):
         sel = groups == g
         labels = sorted(set(y_true[sel]) | set(y_pred[sel]))
-        off = off_spec_scores(y_true[sel], y_pred[sel])
+        off = off_spec_scores(y_true[sel], alarm[sel])
         out[str(g)] = {
             "n": int(sel.sum()),
             "macro_f1": float(f1_score(y_true[sel], y_pred[sel], labels=labels, average="macro", zero_division=0)),
@@ -457,7 +461,7 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
 
     Xt, Mt, yt = X.iloc[test_sl], M[test_sl], y[test_sl]
     proba = calibrated.predict_proba(Mt)
-    pred = decide(proba, classes, threshold)
+    pred, alarm = most_probable(proba, classes), off_spec_alarm(proba, classes, threshold)
     metrics = {"model": scores(yt, pred, classes)}
     ece, curve = expected_calibration_error(proba, yt, classes)
     raw_ece, _ = expected_calibration_error(base.predict_proba(Mt), yt, classes)
@@ -469,16 +473,16 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     metrics["persistence"] = scores(yt, previous, classes)
     metrics["classes"] = classes
     metrics["class_counts_test"] = {c: int((yt == c).sum()) for c in classes}
-    cal_pred = decide(calibrated.predict_proba(M[cal_sl]), classes, threshold)
     metrics["off_spec"] = {
         "threshold": threshold,
         "target_recall": OFF_SPEC_RECALL,
-        "calibration": off_spec_scores(y[cal_sl], cal_pred),
-        "test": off_spec_scores(yt, pred),
-        "test_most_probable_grade": off_spec_scores(yt, decide(proba, classes, None)),
+        "calibration": off_spec_scores(y[cal_sl], off_spec_alarm(calibrated.predict_proba(M[cal_sl]), classes, threshold)),
+        "test": off_spec_scores(yt, alarm),
+        # What the threshold costs: the alarm if it were raised on the most probable grade only.
+        "test_most_probable_grade": off_spec_scores(yt, pred == OFF_SPEC),
     }
-    metrics["per_material"] = group_scores(yt, pred, materials[test_sl])
-    metrics["per_installation"] = group_scores(yt, pred, installations[test_sl])
+    metrics["per_material"] = group_scores(yt, pred, alarm, materials[test_sl])
+    metrics["per_installation"] = group_scores(yt, pred, alarm, installations[test_sl])
     not_beaten = baselines_not_beaten(metrics)
     metrics["promotion"] = {"eligible": not not_beaten, "baselines_not_beaten": not_beaten}
 
@@ -633,9 +637,10 @@ def summary(metrics: dict) -> str:
     if off:
         t, c, a = off["test"], off["calibration"], off["test_most_probable_grade"]
         lines.append(
-            f"off-spec threshold {_f(off['threshold'])} (recall >= {off['target_recall']:.2f} on the calibration slice: {_f(c['recall'])}, "
-            f"n={c['n']}); test: recall {_f(t['recall'])} precision {_f(t['precision'])} ({t['false_alarms']} false alarms, n={t['n']}); "
-            f"most probable grade alone: recall {_f(a['recall'])} precision {_f(a['precision'])}"
+            f"off-spec alarm at P(off-spec) >= {_f(off['threshold'])} (chosen for recall >= {off['target_recall']:.2f} on the calibration slice: "
+            f"{_f(c['recall'])} of {c['n']}); test: recall {_f(t['recall'])} precision {_f(t['precision'])} "
+            f"({t['false_alarms']} false alarms, {t['n']} off-spec lots); on the most probable grade alone: "
+            f"recall {_f(a['recall'])} precision {_f(a['precision'])}"
         )
     lines.append("recall per grade: " + ", ".join(f"{c} {r:.3f}" for c, r in m["recall"].items()))
     classes = metrics["classes"]
@@ -644,7 +649,7 @@ def summary(metrics: dict) -> str:
         lines.append(f"  {c:>9s} " + " ".join(f"{v:6d}" for v in row))
     for key, title in (("per_material", "material"), ("per_installation", "installation")):
         if key in metrics:
-            lines.append(f"per {title}: {'n':>5s} {'macro-F1':>9s} {'acc':>6s} {'off-spec recall':>16s}")
+            lines.append(f"per {title}: {'n':>5s} {'macro-F1':>9s} {'acc':>6s} {'alarm recall':>13s}")
             for g, s in metrics[key].items():
                 lines.append(f"  {g:14s} {s['n']:5d} {s['macro_f1']:9.3f} {s['accuracy']:6.3f} {_f(s['off_spec_recall']):>10s} (n={s['off_spec_n']})")
     iv = metrics.get("intervals")

@@ -51,8 +51,9 @@ class PredictionSchema(Schema):
     top_features = fields.List(fields.Nested(TopFeatureSchema))
     out_of_training_range = fields.Boolean()
     out_of_range_features = fields.List(fields.String())
-    properties = fields.Function(lambda p: (p.properties or {}).get("predicted", []), metadata={"description": "Predicted lab properties with 90 % intervals."})
-    limits_at_risk = fields.Function(lambda p: (p.properties or {}).get("limits_at_risk", []), metadata={"description": "Limits of the predicted grade the interval crosses."})
+    off_spec_alarm = fields.Function(lambda p: (p.details or {}).get("off_spec_alarm"), metadata={"description": "The off-spec probability reached the model's alarm threshold."})
+    properties = fields.Function(lambda p: (p.details or {}).get("properties", []), metadata={"description": "Predicted lab properties with 90 % intervals."})
+    limits_at_risk = fields.Function(lambda p: (p.details or {}).get("limits_at_risk", []), metadata={"description": "Limits of the predicted grade the interval crosses."})
     lab_grade = fields.String(allow_none=True)
     agrees = fields.Boolean(allow_none=True, metadata={"description": "Predicted grade equals the lab grade (null until the lab grade is known)."})
 

@@ -1,6 +1,6 @@
-"""prediction properties: predicted lab properties with intervals and the limits at risk
+"""prediction details: off-spec alarm, predicted lab properties with intervals and the limits at risk
 
-Revision ID: 0008_i17_prediction_properties
+Revision ID: 0008_i17_prediction_details
 Revises: 0007_lims_search
 Create Date: 2026-12-03
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-03
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_i17_prediction_properties"
+revision = "0008_i17_prediction_details"
 down_revision = "0007_lims_search"
 branch_labels = None
 depends_on = None
@@ -16,9 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("prediction") as batch:
-        batch.add_column(sa.Column("properties", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("details", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("prediction") as batch:
-        batch.drop_column("properties")
+        batch.drop_column("details")
