@@ -1,9 +1,12 @@
 """Train, evaluate and register the grade model.
 
 Time-ordered evaluation: lots sorted by the end of their production window; the oldest part
-trains the model, the next slice calibrates its probabilities (sigmoid, on a frozen model),
-the newest part is the test set every figure is reported on. Baselines (majority class,
-logistic regression) are trained on the same older lots and reported beside it.
+trains the model (and one regressor per lab property), the next slice calibrates: the
+probabilities (temperature, kept only if it lowers the slice's ECE), the off-spec alarm
+threshold and the property intervals (split conformal); the newest part is the test set
+every figure is reported on, overall, per material and per installation. Baselines (logistic
+regression, each material's usual grade, the line's previous lot, the majority grade) are
+reported beside the model; a model that does not beat all of them is not promoted.
 """
 
 from __future__ import annotations
