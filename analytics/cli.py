@@ -150,32 +150,39 @@ def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
     from analytics import registry as model_registry
     from analytics import train
     from analytics.features import numeric_feature_names
+    from analytics.lims_link import LabCatalogue
     from analytics.simulator.dataset import load_manifest
 
     settings, sessions = _context()
     registry = load_registry()
-    if manifest:
-        records = load_manifest(manifest)
-    else:
-        with sessions() as session:
-            records = train.lims_records(session)
+    with sessions() as session:
+        catalogue = LabCatalogue.load(session)
+        records = load_manifest(manifest) if manifest else train.lims_records(session)
     graded = [r for r in records if r.grade]
     if len(graded) < train.MIN_LOTS:
         raise click.ClickException(f"{len(graded)} graded lots; training needs at least {train.MIN_LOTS}")
     store = open_store(settings)
     numeric = numeric_feature_names(registry)
     with tqdm(total=len(graded), desc="features", unit="lot") as bar:
-        data = train.build_dataset(store, registry, graded, bar)
+        data = train.build_dataset(store, registry, graded, bar, catalogue)
     store.close()
-    with tqdm(total=5, desc="training", unit="step") as bar:
-        outcome = train.fit(data, numeric, test_fraction=test_fraction, max_iter=max_iter, progress=bar)
+    with tqdm(total=6, desc="training", unit="step") as bar:
+        outcome = train.fit(data, numeric, test_fraction=test_fraction, max_iter=max_iter, progress=bar,
+                            limits=catalogue.limits())
+    refused = None
     with sessions.begin() as session:
         mv = train.register(session, outcome, settings.var_dir / "models", note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))
         if promote:
-            model_registry.promote(session, mv.version)
+            try:
+                model_registry.promote(session, mv.version)
+            except model_registry.NotPromotable as exc:
+                refused = str(exc)
         version, status = mv.version, mv.status
     click.echo(train.summary(outcome.metrics))
     click.echo(f"registered {version} ({status}); artifact and plots in {settings.var_dir / 'models' / version}")
+    if refused:
+        # Registered, so the model page shows why; the exit code tells scripts it is not served.
+        raise click.ClickException(refused)
 
 
 @click.group("model")

@@ -76,3 +76,22 @@ class LabCatalogue:
             for key, lab in self.materials.items()
             if lab.spec is not None
         }
+
+    def properties(self, material: str, values: Mapping[str, float]) -> dict[str, float]:
+        """Lab values keyed by method, as values keyed by the property they measure."""
+        lab = self.materials.get(material)
+        if lab is None:
+            return {}
+        return {m.property: float(values[m.key]) for m in lab.methods if m.key in values}
+
+    def limits(self) -> dict[str, list[list]]:
+        """Per material the grades best first as [grade, {property: [min, max]}] (None = open),
+        plain floats: what a model artifact keeps to say which limit a prediction is near."""
+        def bound(x) -> float | None:
+            return None if x is None else float(x)
+
+        return {
+            key: [[g.name, {p: [bound(lim.min), bound(lim.max)] for p, lim in g.limits.items()}] for g in lab.spec.grades]
+            for key, lab in self.materials.items()
+            if lab.spec is not None
+        }

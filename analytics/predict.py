@@ -1,10 +1,17 @@
 """Predict a lot's grade from its process window with the production model; store it.
 
+The grade is the most probable one; beside it the off-spec alarm, raised from the off-spec
+probability threshold chosen at training (a passed off-spec lot costs more than a false alarm).
+
 Top features of one prediction: for the lot's most important features (global permutation
 importance, restricted to those the lot has), the drop in the predicted grade's probability
-when the feature is set to its training median. The out-of-training-range flag is raised
+when the feature is set to the median of the lot's own material in training (a median pooled
+over materials mixes PET lines with PP lines). The out-of-training-range flag is raised
 when a numeric feature lies outside what training saw, a category was never seen, or the
 lot has no process data at all.
+
+Properties: the lab properties the grade is made of, each with its 90 % prediction interval,
+and the limits of the grade in question that the interval crosses (the limits at risk).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics import registry as model_registry
 from analytics.features import CATEGORICAL, lot_features, sensor_count
-from analytics.train import matrix, window_of_lot
+from analytics.train import matrix, off_spec_alarm, property_intervals, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
@@ -41,6 +48,10 @@ class Outcome:
     probabilities: dict[str, float]
     top_features: list[dict] = field(default_factory=list)
     out_of_range: list[str] = field(default_factory=list)
+    # [{"property", "predicted", "low", "high"}] and [{"property", "grade", "limit", "bound", ...}]
+    properties: list[dict] = field(default_factory=list)
+    limits_at_risk: list[dict] = field(default_factory=list)
+    off_spec_alarm: bool = False
 
 
 class Predictor:
@@ -53,7 +64,11 @@ class Predictor:
         self.categories = artifact["categories"]
         self.numeric = artifact["numeric"]
         self.classes = [str(c) for c in self.model.classes_]
+        self.threshold = artifact.get("off_spec_threshold")
+        self.property_models = artifact.get("properties", {})
+        self.limits = artifact.get("limits", {})
         self.ranges = mv.feature_ranges["numeric"]
+        self.material_medians = mv.feature_ranges.get("material_medians", {})
         self.importance = [
             t["feature"] for t in (mv.metrics or {}).get("permutation_importance", []) if t["mean"] > 0
         ]
@@ -78,25 +93,60 @@ class Predictor:
         return self.model.predict_proba(matrix(rows, self.categories, self.numeric))
 
     def predict_rows(self, rows: list[dict]) -> list[Outcome]:
-        """Batch prediction (no per-lot explanation)."""
+        """Batch prediction (no per-lot explanation, no properties)."""
         proba = self._proba(rows)
-        return [self._outcome(p, row) for p, row in zip(proba, rows, strict=True)]
+        alarms = off_spec_alarm(proba, self.classes, self.threshold)
+        return [self._outcome(p, a, row) for p, a, row in zip(proba, alarms, rows, strict=True)]
 
-    def _outcome(self, p: np.ndarray, row: dict) -> Outcome:
-        k = int(p.argmax())
-        return Outcome(self.classes[k], {c: round(float(v), 4) for c, v in zip(self.classes, p, strict=True)}, out_of_range=self.out_of_range(row))
+    def _outcome(self, p: np.ndarray, alarm: bool, row: dict) -> Outcome:
+        return Outcome(
+            self.classes[int(p.argmax())], {c: round(float(v), 4) for c, v in zip(self.classes, p, strict=True)},
+            out_of_range=self.out_of_range(row), off_spec_alarm=bool(alarm),
+        )
+
+    def reference(self, row: dict, feature: str) -> float:
+        """What a feature is compared with: its median over the lot's material in training."""
+        return self.material_medians.get(str(row.get("material")), {}).get(feature, self.ranges[feature][2])
+
+    def properties(self, row: dict, grade: str) -> tuple[list[dict], list[dict]]:
+        """Predicted properties with their intervals, and the limits at risk: those of the
+        predicted grade (of the lowest grade for an off-spec prediction) that the interval
+        crosses, the one with most of the interval beyond it first."""
+        if not self.property_models:
+            return [], []
+        material = str(row.get("material"))
+        M = matrix([row], self.categories, self.numeric)
+        intervals = property_intervals(self.property_models, M, [material])
+        grades = dict((g, lim) for g, lim in self.limits.get(material, []))
+        limits = grades.get(grade) or (self.limits[material][-1][1] if self.limits.get(material) else {})
+        graded = grade if grade in grades else (self.limits[material][-1][0] if self.limits.get(material) else None)
+        props, risks = [], []
+        for prop, b in intervals.items():
+            if prop not in limits and material not in self.property_models[prop]["halfwidth"]:
+                continue  # a property this material's test plan does not measure
+            centre, low, high = (float(x) for x in b[0])
+            props.append({"property": prop, "predicted": round(centre, 4), "low": round(low, 4), "high": round(high, 4)})
+            lo_lim, hi_lim = limits.get(prop, (None, None))
+            for bound, limit, beyond in (("min", lo_lim, None if lo_lim is None else lo_lim - low),
+                                         ("max", hi_lim, None if hi_lim is None else high - hi_lim)):
+                if limit is not None and beyond > 0:
+                    risks.append({"property": prop, "grade": graded, "bound": bound, "limit": limit,
+                                  "share_beyond": round(min(beyond / max(high - low, 1e-12), 1.0), 3)})
+        risks.sort(key=lambda r: -r["share_beyond"])
+        return props, risks
 
     def predict_one(self, row: dict) -> Outcome:
         """One lot with its top features: one batch call for the lot and its what-ifs."""
         candidates = [f for f in self.importance if f in row and f not in CATEGORICAL and f in self.ranges][:TOP_CANDIDATES]
-        variants = [row] + [{**row, f: self.ranges[f][2]} for f in candidates]
+        variants = [row] + [{**row, f: self.reference(row, f)} for f in candidates]
         # A dozen rows: threads cost more to wake than they save.
         with threadpool_limits(limits=1, user_api="openmp"):
             proba = self._proba(variants)
-        outcome = self._outcome(proba[0], row)
-        k = int(proba[0].argmax())
+            outcome = self._outcome(proba[0], off_spec_alarm(proba[:1], self.classes, self.threshold)[0], row)
+            outcome.properties, outcome.limits_at_risk = self.properties(row, outcome.grade)
+        k = self.classes.index(outcome.grade)
         contributions = [
-            {"feature": f, "value": round(float(row[f]), 4), "training_median": round(self.ranges[f][2], 4), "contribution": round(float(proba[0][k] - proba[i + 1][k]), 4)}
+            {"feature": f, "value": round(float(row[f]), 4), "material_median": round(self.reference(row, f), 4), "contribution": round(float(proba[0][k] - proba[i + 1][k]), 4)}
             for i, f in enumerate(candidates)
         ]
         contributions.sort(key=lambda c: -abs(c["contribution"]))
@@ -122,6 +172,10 @@ def production_predictor(session: Session) -> Predictor:
     mv = model_registry.production(session)
     if mv is None:
         raise NoProductionModel("no production grade model; train one and `recyclab model promote` it")
+    # A version promoted before the rule (or by hand in the database) is not served either.
+    not_beaten = model_registry.baselines_not_beaten(mv.metrics)
+    if not_beaten:
+        raise NoProductionModel(f"the production model {mv.version} does not beat {', '.join(not_beaten)} on its held-out lots: not served")
     return load_predictor(mv)
 
 
@@ -147,6 +201,7 @@ def predict_lot(
         top_features=outcome.top_features,
         out_of_training_range=bool(outcome.out_of_range),
         out_of_range_features=outcome.out_of_range,
+        details={"off_spec_alarm": outcome.off_spec_alarm, "properties": outcome.properties, "limits_at_risk": outcome.limits_at_risk},
     )
     session.add(prediction)
     session.flush()

@@ -32,12 +32,33 @@ TRUSTED_TYPES = [
 ]
 
 
+# What a process engineer would go by without a model: logistic regression on the same
+# features, each material's usual grade, the previous lot's grade on the same line, the most
+# frequent grade. A model that does not beat every one of them on the held-out newer lots is
+# neither promoted nor served.
+BASELINES = ("logistic_regression", "material_usual", "persistence", "majority")
+
+
+def baselines_not_beaten(metrics: dict | None) -> list[str]:
+    """The baselines whose macro-F1 on the held-out newer lots the model does not beat (a
+    baseline the version was not evaluated against counts as not beaten)."""
+    metrics = metrics or {}
+    model = metrics.get("model", {}).get("macro_f1")
+    if model is None:
+        return list(BASELINES)
+    return [b for b in BASELINES if b not in metrics or metrics[b]["macro_f1"] >= model]
+
+
 class ArtifactRefused(RuntimeError):
     """The artifact is missing or not the one the registry recorded."""
 
 
 class RegistryError(ValueError):
     pass
+
+
+class NotPromotable(RegistryError):
+    """The version does not beat every baseline on its held-out newer lots."""
 
 
 def save_artifact(obj: object, path: Path, session: Session) -> str:
@@ -98,6 +119,11 @@ def promote(session: Session, version: str) -> ModelVersion:
     mv = get_version(session, version)
     if mv.status == "production":
         return mv
+    not_beaten = baselines_not_beaten(mv.metrics)
+    if not_beaten:
+        raise NotPromotable(
+            f"{version} does not beat {', '.join(not_beaten)} on the held-out newer lots: not promoted"
+        )
     current = production(session)
     if current is not None:
         current.status = "retired"

@@ -1,13 +1,17 @@
 """Train, evaluate and register the grade model.
 
 Time-ordered evaluation: lots sorted by the end of their production window; the oldest part
-trains the model, the next slice calibrates its probabilities (sigmoid, on a frozen model),
-the newest part is the test set every figure is reported on. Baselines (majority class,
-logistic regression) are trained on the same older lots and reported beside it.
+trains the model (and one regressor per lab property), the next slice calibrates: the
+probabilities (temperature, kept only if it lowers the slice's ECE), the off-spec alarm
+threshold and the property intervals (split conformal); the newest part is the test set
+every figure is reported on, overall, per material and per installation. Baselines (logistic
+regression, each material's usual grade, the line's previous lot, the majority grade) are
+reported beside the model; a model that does not beat all of them is not promoted.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lims.samples import grading
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance
@@ -32,15 +37,23 @@ from sqlalchemy.orm import Session
 
 from analytics import registry as model_registry
 from analytics.features import CATEGORICAL, LotWindow, feature_rows, numeric_feature_names
+from analytics.lims_link import LabCatalogue
+from analytics.registry import BASELINES, baselines_not_beaten
 from analytics.simulator.dataset import LotRecord
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Lot, Sample
+from lims.kernel.models import Analysis, Lot, Method, Sample
 from lims.kernel.models.analytics import ModelVersion
 
 MIN_LOTS = 40
 PSI_BINS = 10
+OFF_SPEC = grading.OFF_SPEC
+# Passing an off-spec lot costs more than a false alarm: the decision threshold is chosen to
+# catch this share of the calibration slice's off-spec lots.
+OFF_SPEC_RECALL = 0.90
+INTERVAL_COVERAGE = 0.90
+CONFORMAL_MIN = 20  # calibration lots of a material below which its interval is the pooled one
 
 
 @dataclass
@@ -50,6 +63,8 @@ class Dataset:
     y: np.ndarray
     ends: list[datetime]
     lot_keys: list[str]
+    # Lab values per property (mfr, intrinsic_viscosity, ...), NaN where not measured.
+    properties: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def frame(rows: Sequence[dict], numeric: Sequence[str]) -> pd.DataFrame:
@@ -61,30 +76,51 @@ def frame(rows: Sequence[dict], numeric: Sequence[str]) -> pd.DataFrame:
     return pd.concat([df[list(CATEGORICAL)], num], axis=1)
 
 
-def build_dataset(store: TimeSeriesStore, registry: Registry, records: Sequence[LotRecord], progress=None) -> Dataset:
+def build_dataset(
+    store: TimeSeriesStore, registry: Registry, records: Sequence[LotRecord], progress=None,
+    catalogue: LabCatalogue | None = None,
+) -> Dataset:
+    """Features and lab grades of the graded lots, oldest first; with ``catalogue`` also
+    their lab values per property (the targets of the property models)."""
     graded = sorted((r for r in records if r.grade), key=lambda r: (r.window.end, r.window.lot_key))
     rows = feature_rows(store, registry, [r.window for r in graded], progress)
+    props = [catalogue.properties(r.window.material, r.lab) if catalogue else {} for r in graded]
     return Dataset(
         rows=rows,
         X=frame(rows, numeric_feature_names(registry)),
         y=np.array([r.grade for r in graded], dtype=object),
         ends=[r.window.end for r in graded],
         lot_keys=[r.window.lot_key for r in graded],
+        properties=pd.DataFrame.from_records(props, index=range(len(graded))).astype(float),
     )
 
 
 def lims_records(session: Session) -> list[LotRecord]:
-    """Lots in the LIMS with a lab grade (the latest graded top-level sample of each lot)."""
+    """Lots in the LIMS with a lab grade (the latest graded top-level sample of each lot) and
+    that sample's verified values per method."""
     q = (
-        select(Lot, Sample.grade)
+        select(Lot, Sample)
         .join(Sample, Sample.lot_id == Lot.id)
         .where(Sample.grade.is_not(None), Sample.parent_id.is_(None))
         .order_by(Lot.id, Sample.graded_at)
     )
-    latest: dict[int, tuple[Lot, str]] = {}
-    for lot, grade in session.execute(q):
-        latest[lot.id] = (lot, grade)
-    return [LotRecord(window_of_lot(lot), lot.source, grade=grade) for lot, grade in latest.values()]
+    latest: dict[int, tuple[Lot, Sample]] = {}
+    for lot, sample in session.execute(q):
+        latest[lot.id] = (lot, sample)
+    values = session.execute(
+        select(Analysis.sample_id, Method.key, Analysis.value)
+        .join(Method, Analysis.method_id == Method.id)
+        .where(Analysis.sample_id.in_([s.id for _, s in latest.values()]), Analysis.state == "verified",
+               Analysis.value.is_not(None))
+        .order_by(Analysis.id)
+    )
+    lab: dict[int, dict[str, float]] = {}
+    for sample_id, key, value in values:
+        lab.setdefault(sample_id, {})[key] = float(value)
+    return [
+        LotRecord(window_of_lot(lot), lot.source, lab.get(sample.id, {}), grade=sample.grade)
+        for lot, sample in latest.values()
+    ]
 
 
 def window_of_lot(lot: Lot) -> LotWindow:
@@ -175,22 +211,203 @@ def reference_histograms(X: pd.DataFrame, numeric: Sequence[str]) -> dict:
     return ref
 
 
-def calibrate(base: HistGradientBoostingClassifier, X: np.ndarray, y: np.ndarray):
-    """Temperature scaling of the fitted model on the calibration lots.
-
-    One parameter (fit on lots the model has not seen), so it cannot overfit a small slice,
-    and it keeps the most probable grade: macro-F1 stays that of the boosted model. Skipped
-    (the model returned as it is) when the slice lacks a grade the model knows.
-    """
-    if set(y) != set(base.classes_):
-        return base
+def _temperature(base, X: np.ndarray, y: np.ndarray):
     everything = np.arange(len(y))
     return CalibratedClassifierCV(FrozenEstimator(base), method="temperature", cv=[(everything, everything)]).fit(X, y)
 
 
+def calibrate(base: HistGradientBoostingClassifier, X: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> tuple[object, dict]:
+    """Temperature scaling on the calibration lots, kept only when it lowers their ECE.
+
+    The calibrated ECE of the slice is cross-fitted (a temperature fitted on one half of the
+    lots, measured on the other, and the other way round): measured on the lots it was fitted
+    on, a calibration would always look better. One parameter keeps the most probable grade.
+    Skipped (the model as it is) when the slice or a half of it lacks a grade the model knows.
+    """
+    raw, _ = expected_calibration_error(base.predict_proba(X), y, classes)
+    info = {"ece_uncalibrated_slice": raw, "ece_calibrated_slice": None, "kept": False}
+    halves = [np.arange(0, len(y), 2), np.arange(1, len(y), 2)]
+    if any(set(y[h]) != set(base.classes_) for h in halves):
+        return base, info
+    proba = np.zeros((len(y), len(classes)))
+    for fit_half, other in (halves, halves[::-1]):
+        proba[other] = _temperature(base, X[fit_half], y[fit_half]).predict_proba(X[other])
+    info["ece_calibrated_slice"], _ = expected_calibration_error(proba, y, classes)
+    if info["ece_calibrated_slice"] >= raw:
+        return base, info
+    info["kept"] = True
+    return _temperature(base, X, y), info
+
+
+def most_probable(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+
+
+def off_spec_alarm(proba: np.ndarray, classes: Sequence[str], threshold: float | None) -> np.ndarray:
+    """The off-spec alarm beside the predicted grade: raised when off-spec is the most probable
+    grade or its probability reaches the threshold (a passed off-spec lot costs more than a
+    false alarm, so the threshold sits well below the most probable grade's)."""
+    alarm = most_probable(proba, classes) == OFF_SPEC
+    if threshold is not None and OFF_SPEC in classes:
+        alarm |= proba[:, list(classes).index(OFF_SPEC)] >= threshold
+    return alarm
+
+
+def off_spec_threshold(proba: np.ndarray, y: np.ndarray, classes: Sequence[str], target: float = OFF_SPEC_RECALL) -> float | None:
+    """The highest off-spec probability threshold with which the alarm catches ``target`` of
+    the off-spec lots of the calibration slice; None when the slice has none to choose it on."""
+    if OFF_SPEC not in classes:
+        return None
+    is_off = y == OFF_SPEC
+    if not is_off.any():
+        return None
+    p_off = proba[:, list(classes).index(OFF_SPEC)]
+    by_argmax = most_probable(proba, classes) == OFF_SPEC
+    missing = math.ceil(target * is_off.sum()) - int((is_off & by_argmax).sum())
+    if missing <= 0:
+        return 1.0
+    return float(np.sort(p_off[is_off & ~by_argmax])[::-1][missing - 1])
+
+
+def off_spec_scores(y_true: np.ndarray, alarm: np.ndarray) -> dict:
+    actual = y_true == OFF_SPEC
+    hit = int((actual & alarm).sum())
+    return {
+        "n": int(actual.sum()),
+        "alarms": int(alarm.sum()),
+        "recall": hit / actual.sum() if actual.any() else None,
+        "precision": hit / alarm.sum() if alarm.any() else None,
+        "false_alarms": int((alarm & ~actual).sum()),
+    }
+
+
+def group_scores(y_true: np.ndarray, y_pred: np.ndarray, alarm: np.ndarray, groups: np.ndarray) -> dict[str, dict]:
+    """Per material or installation: macro-F1 (over the grades the group has or was given)
+    and accuracy of the predicted grade, recall of the off-spec alarm."""
+    out = {}
+    for g in sorted(set(groups)):
+        sel = groups == g
+        labels = sorted(set(y_true[sel]) | set(y_pred[sel]))
+        off = off_spec_scores(y_true[sel], alarm[sel])
+        out[str(g)] = {
+            "n": int(sel.sum()),
+            "macro_f1": float(f1_score(y_true[sel], y_pred[sel], labels=labels, average="macro", zero_division=0)),
+            "accuracy": float((y_true[sel] == y_pred[sel]).mean()),
+            "off_spec_n": off["n"],
+            "off_spec_recall": off["recall"],
+        }
+    return out
+
+
+def usual_grades(materials: np.ndarray, y: np.ndarray) -> dict[str, str]:
+    """Each material's most frequent grade."""
+    return {m: str(pd.Series(y[materials == m]).mode().iloc[0]) for m in sorted(set(materials))}
+
+
+def persistence(installations: np.ndarray, y: np.ndarray, first: int, fallback: np.ndarray) -> np.ndarray:
+    """For lots ``first`` onwards (in time order): the lab grade of the previous lot on the same
+    line; ``fallback`` where the line has no earlier lot."""
+    last: dict[str, str] = {}
+    out = np.asarray(fallback, dtype=object).copy()
+    for i, (inst, grade) in enumerate(zip(installations, y, strict=True)):
+        if i >= first and inst in last:
+            out[i - first] = last[inst]
+        last[inst] = grade
+    return out
+
+
+def _property_transform(values: np.ndarray) -> bool:
+    """Model a strictly positive property on a log scale: its spread grows with its level
+    (MFR of PE around 0.5, of PP around 11) and its interval then stays positive."""
+    return bool((values > 0).all())
+
+
+def fit_properties(M: np.ndarray, props: pd.DataFrame, materials: np.ndarray, fit_sl: slice, cal_sl: slice,
+                   max_iter: int) -> dict[str, dict]:
+    """Per lab property a boosted regressor on the lots with a value, and its split-conformal
+    half-width per material from the calibration slice (Mondrian: materials differ in
+    scatter), on the model's scale; the pooled half-width for a material with few lots."""
+    out = {}
+    for prop in props.columns:
+        v = props[prop].to_numpy()
+        fit_idx = np.flatnonzero(~np.isnan(v[fit_sl])) + (fit_sl.start or 0)
+        cal_idx = np.flatnonzero(~np.isnan(v[cal_sl])) + cal_sl.start
+        if len(fit_idx) < MIN_LOTS or len(cal_idx) < CONFORMAL_MIN:
+            continue
+        log = _property_transform(v[fit_idx])
+        t = np.log if log else (lambda x: x)
+        # The columns of the installations that make this property's materials (another
+        # line's columns are all missing on these lots, which the binning cannot take).
+        cols = np.flatnonzero(~np.isnan(M[fit_idx]).all(axis=0))
+        reg = HistGradientBoostingRegressor(
+            max_iter=max_iter, learning_rate=0.1, l2_regularization=1.0, max_leaf_nodes=15, max_bins=63,
+            categorical_features=[i for i in range(len(CATEGORICAL)) if i in cols], early_stopping=False, random_state=0,
+        ).fit(M[np.ix_(fit_idx, cols)], t(v[fit_idx]))
+        resid = np.abs(reg.predict(M[np.ix_(cal_idx, cols)]) - t(np.maximum(v[cal_idx], 1e-12) if log else v[cal_idx]))
+        halfwidth = {"*": conformal_quantile(resid)}
+        for m in sorted(set(materials[cal_idx])):
+            r = resid[materials[cal_idx] == m]
+            if len(r) >= CONFORMAL_MIN:
+                halfwidth[str(m)] = conformal_quantile(r)
+        out[str(prop)] = {"model": reg, "columns": cols.tolist(), "log": log, "halfwidth": halfwidth}
+    return out
+
+
+def conformal_quantile(residuals: np.ndarray, coverage: float = INTERVAL_COVERAGE) -> float:
+    """The split-conformal quantile: the ceil((n + 1) * coverage)-th smallest residual."""
+    k = min(math.ceil((len(residuals) + 1) * coverage), len(residuals))
+    return float(np.sort(residuals)[k - 1])
+
+
+def property_intervals(models: dict[str, dict], M: np.ndarray, materials: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per property an (n, 3) array: prediction, lower and upper bound of the interval."""
+    out = {}
+    for prop, pm in models.items():
+        centre = pm["model"].predict(M[:, pm["columns"]])
+        hw = np.array([pm["halfwidth"].get(str(m), pm["halfwidth"]["*"]) for m in materials])
+        bounds = np.column_stack([centre, centre - hw, centre + hw])
+        out[prop] = np.exp(bounds) if pm["log"] else bounds
+    return out
+
+
+def interval_coverage(intervals: dict[str, np.ndarray], props: pd.DataFrame, materials: np.ndarray) -> dict:
+    """Share of lab values inside their interval: overall, per property and per material."""
+    inside, mats, per_prop = [], [], {}
+    for prop, b in intervals.items():
+        v = props[prop].to_numpy() if prop in props else np.full(len(b), np.nan)
+        has = ~np.isnan(v)
+        if not has.any():
+            continue
+        hit = (v[has] >= b[has, 1]) & (v[has] <= b[has, 2])
+        per_prop[prop] = {"n": int(has.sum()), "coverage": float(hit.mean()),
+                          "median_width": float(np.median(b[has, 2] - b[has, 1]))}
+        inside.append(hit)
+        mats.append(materials[has])
+    if not inside:
+        return {"target": INTERVAL_COVERAGE, "overall": None, "per_property": {}, "per_material": {}}
+    hits, mats_all = np.concatenate(inside), np.concatenate(mats)
+    return {
+        "target": INTERVAL_COVERAGE,
+        "overall": float(hits.mean()),
+        "n": int(len(hits)),
+        "per_property": per_prop,
+        "per_material": {str(m): float(hits[mats_all == m].mean()) for m in sorted(set(mats_all))},
+    }
+
+
+def material_medians(X: pd.DataFrame, numeric: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per material the median of each numeric feature its lots have: the reference a single
+    prediction is explained against (a pooled median mixes PET's lines with PP's)."""
+    out = {}
+    for m, part in X.groupby("material"):
+        med = part[list(numeric)].median(skipna=True)
+        out[str(m)] = {c: float(v) for c, v in med.items() if not np.isnan(v)}
+    return out
+
+
 @dataclass
 class Outcome:
-    artifact: dict  # {"model": classifier, "categories": {...}, "numeric": [...]}
+    artifact: dict  # {"model": classifier, "categories", "numeric", "off_spec_threshold", "properties", "limits"}
     classes: list[str]
     metrics: dict
     ranges: dict
@@ -202,7 +419,11 @@ class Outcome:
     numeric: list[str] = field(default_factory=list)
 
 
-def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calibration_fraction: float = 0.1, max_iter: int = 120, progress=None) -> Outcome:
+def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calibration_fraction: float = 0.1,
+        max_iter: int = 120, progress=None, limits: dict | None = None) -> Outcome:
+    """Train on the oldest lots, calibrate and choose the off-spec threshold on the next
+    slice, report everything on the newest lots next to the baselines. ``limits`` (from
+    LabCatalogue.limits) go into the artifact so a prediction can name the limit at risk."""
     n = len(data.y)
     if n < MIN_LOTS:
         raise ValueError(f"{n} graded lots; training needs at least {MIN_LOTS}")
@@ -214,6 +435,8 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     # nothing but empty columns (its lots will be flagged out of the training range).
     numeric = [c for c in numeric if data.X[c].iloc[fit_sl].notna().any()]
     X, y = data.X[list(CATEGORICAL) + numeric], data.y
+    materials = X["material"].astype(str).to_numpy()
+    installations = X["installation"].astype(str).to_numpy()
     timings: dict[str, float] = {}
 
     def step(name: str, fn):
@@ -225,24 +448,54 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
         return out
 
     ranges = feature_ranges(X.iloc[: n_fit + n_cal], numeric)
+    ranges["material_medians"] = material_medians(X.iloc[: n_fit + n_cal], numeric)
     M = matrix(data.rows, ranges["categories"], numeric)
     base = step("fit_model", lambda: boosted_model(max_iter).fit(M[fit_sl], y[fit_sl]))
-    calibrated = step("calibrate", lambda: calibrate(base, M[cal_sl], y[cal_sl]))
+    classes = [str(c) for c in base.classes_]
+    calibrated, calibration = step("calibrate", lambda: calibrate(base, M[cal_sl], y[cal_sl], classes))
+    threshold = off_spec_threshold(calibrated.predict_proba(M[cal_sl]), y[cal_sl], classes)
     majority = step("fit_majority", lambda: DummyClassifier(strategy="most_frequent").fit(X.iloc[fit_sl], y[fit_sl]))
     logreg = step("fit_logreg", lambda: logreg_pipeline(numeric).fit(X.iloc[fit_sl], y[fit_sl]))
+    # What the lab's history alone says: a material's usual grade (learnt on the older lots),
+    # and the grade of the line's previous lot.
+    usual = usual_grades(materials[: n_fit + n_cal], y[: n_fit + n_cal])
+    fallback = str(majority.classes_[np.argmax(majority.class_prior_)])
+    usual_pred = np.array([usual.get(m, fallback) for m in materials[test_sl]], dtype=object)
+    previous = persistence(installations, y, n_fit + n_cal, usual_pred)
 
-    classes = [str(c) for c in calibrated.classes_]
     Xt, Mt, yt = X.iloc[test_sl], M[test_sl], y[test_sl]
     proba = calibrated.predict_proba(Mt)
-    pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    pred, alarm = most_probable(proba, classes), off_spec_alarm(proba, classes, threshold)
     metrics = {"model": scores(yt, pred, classes)}
     ece, curve = expected_calibration_error(proba, yt, classes)
     raw_ece, _ = expected_calibration_error(base.predict_proba(Mt), yt, classes)
-    metrics["model"].update(ece=ece, ece_uncalibrated=raw_ece, reliability=curve, calibrated=calibrated is not base)
+    metrics["model"].update(ece=ece, ece_uncalibrated=raw_ece, reliability=curve, calibrated=calibration["kept"])
+    metrics["calibration"] = calibration
     metrics["majority"] = scores(yt, majority.predict(Xt), classes)
     metrics["logistic_regression"] = scores(yt, logreg.predict(Xt), classes)
+    metrics["material_usual"] = scores(yt, usual_pred, classes)
+    metrics["persistence"] = scores(yt, previous, classes)
     metrics["classes"] = classes
     metrics["class_counts_test"] = {c: int((yt == c).sum()) for c in classes}
+    metrics["off_spec"] = {
+        "threshold": threshold,
+        "target_recall": OFF_SPEC_RECALL,
+        "calibration": off_spec_scores(y[cal_sl], off_spec_alarm(calibrated.predict_proba(M[cal_sl]), classes, threshold)),
+        "test": off_spec_scores(yt, alarm),
+        # What the threshold costs: the alarm if it were raised on the most probable grade only.
+        "test_most_probable_grade": off_spec_scores(yt, pred == OFF_SPEC),
+    }
+    metrics["per_material"] = group_scores(yt, pred, alarm, materials[test_sl])
+    metrics["per_installation"] = group_scores(yt, pred, alarm, installations[test_sl])
+    not_beaten = baselines_not_beaten(metrics)
+    metrics["promotion"] = {"eligible": not not_beaten, "baselines_not_beaten": not_beaten}
+
+    props = data.properties
+    prop_models = step("fit_properties", lambda: fit_properties(M, props, materials, fit_sl, cal_sl, max(max_iter // 2, 10))) if len(props.columns) else {}
+    if prop_models:
+        metrics["intervals"] = interval_coverage(
+            property_intervals(prop_models, Mt, materials[test_sl]), props.iloc[test_sl], materials[test_sl]
+        )
 
     # On the boosted model itself: the same ranking as with the calibration on top (a
     # temperature keeps the most probable grade), at half the cost per permutation.
@@ -259,7 +512,10 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     ]
     metrics["timings_s"] = timings
     return Outcome(
-        artifact={"model": calibrated, "categories": ranges["categories"], "numeric": numeric},
+        artifact={
+            "model": calibrated, "categories": ranges["categories"], "numeric": numeric,
+            "off_spec_threshold": threshold, "properties": prop_models, "limits": limits or {},
+        },
         classes=classes,
         metrics=metrics,
         ranges=ranges,
@@ -358,18 +614,51 @@ def register(session: Session, outcome: Outcome, artifacts_root: Path, note: str
     return mv
 
 
+def _f(x: float | None, fmt: str = ".3f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
 def summary(metrics: dict) -> str:
     """The figures of a training run, as the CLI prints them."""
     lines = [f"{'':22s} {'macro-F1':>9s} {'bal.acc':>8s} {'acc':>6s}"]
-    for name in ("model", "logistic_regression", "majority"):
-        m = metrics[name]
-        lines.append(f"{name:22s} {m['macro_f1']:9.3f} {m['balanced_accuracy']:8.3f} {m['accuracy']:6.3f}")
+    for name in ("model", *BASELINES):
+        if name in metrics:
+            m = metrics[name]
+            lines.append(f"{name:22s} {m['macro_f1']:9.3f} {m['balanced_accuracy']:8.3f} {m['accuracy']:6.3f}")
+    promotion = metrics.get("promotion", {})
+    if promotion.get("eligible"):
+        lines.append("beats every baseline on the held-out newer lots: may be promoted")
+    else:
+        lines.append("NOT promotable: does not beat " + ", ".join(baselines_not_beaten(metrics)) + " on the held-out newer lots")
     m = metrics["model"]
-    lines.append(f"ECE (calibrated) {m['ece']:.4f}   uncalibrated {m['ece_uncalibrated']:.4f}")
+    cal = metrics.get("calibration", {})
+    lines.append(
+        f"ECE on test {m['ece']:.4f} (without calibration {m['ece_uncalibrated']:.4f}); calibration "
+        + ("kept" if m.get("calibrated") else "not kept")
+        + f": calibration-slice ECE {_f(cal.get('ece_uncalibrated_slice'), '.4f')} -> {_f(cal.get('ece_calibrated_slice'), '.4f')} (cross-fitted)"
+    )
+    off = metrics.get("off_spec")
+    if off:
+        t, c, a = off["test"], off["calibration"], off["test_most_probable_grade"]
+        lines.append(
+            f"off-spec alarm at P(off-spec) >= {_f(off['threshold'])} (chosen for recall >= {off['target_recall']:.2f} on the calibration slice: "
+            f"{_f(c['recall'])} of {c['n']}); test: recall {_f(t['recall'])} precision {_f(t['precision'])} "
+            f"({t['false_alarms']} false alarms, {t['n']} off-spec lots); on the most probable grade alone: "
+            f"recall {_f(a['recall'])} precision {_f(a['precision'])}"
+        )
     lines.append("recall per grade: " + ", ".join(f"{c} {r:.3f}" for c, r in m["recall"].items()))
     classes = metrics["classes"]
     lines.append("confusion matrix (rows lab grade, columns predicted): " + " ".join(classes))
     for c, row in zip(classes, m["confusion_matrix"], strict=True):
         lines.append(f"  {c:>9s} " + " ".join(f"{v:6d}" for v in row))
+    for key, title in (("per_material", "material"), ("per_installation", "installation")):
+        if key in metrics:
+            lines.append(f"per {title}: {'n':>5s} {'macro-F1':>9s} {'acc':>6s} {'alarm recall':>13s}")
+            for g, s in metrics[key].items():
+                lines.append(f"  {g:14s} {s['n']:5d} {s['macro_f1']:9.3f} {s['accuracy']:6.3f} {_f(s['off_spec_recall']):>10s} (n={s['off_spec_n']})")
+    iv = metrics.get("intervals")
+    if iv and iv.get("overall") is not None:
+        lines.append(f"property intervals ({iv['target']:.0%}): coverage on test {iv['overall']:.3f} over {iv['n']} lab values; per property: "
+                     + ", ".join(f"{p} {v['coverage']:.2f}" for p, v in iv["per_property"].items()))
     lines.append("top features: " + ", ".join(f"{t['feature']} ({t['mean']:.3f})" for t in metrics["permutation_importance"][:6]))
     return "\n".join(lines)

@@ -120,7 +120,9 @@ class Demo:
             self._job = self._spawn(args)
             if self._job.wait() != 0:
                 self.echo(
-                    f"first model: `recyclab {args[0]}` failed; the demo runs without a model"
+                    f"first model: `recyclab {args[0]}` ended without a production model (a model"
+                    " that does not beat every baseline is not promoted; see /models); the demo"
+                    " runs without a model"
                 )
                 return
         self.echo("first grade model trained and promoted")

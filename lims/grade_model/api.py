@@ -30,8 +30,8 @@ class ModelUnavailable(DomainError):
 class TopFeatureSchema(Schema):
     feature = fields.String()
     value = fields.Float()
-    training_median = fields.Float()
-    contribution = fields.Float(metadata={"description": "Drop in the predicted grade's probability when the feature is set to its training median."})
+    material_median = fields.Float(metadata={"description": "Median of the feature over the training lots of the lot's own material."})
+    contribution = fields.Float(metadata={"description": "Drop in the predicted grade's probability when the feature is set to its material median."})
 
 
 class PredictionSchema(Schema):
@@ -50,6 +50,9 @@ class PredictionSchema(Schema):
     top_features = fields.List(fields.Nested(TopFeatureSchema))
     out_of_training_range = fields.Boolean()
     out_of_range_features = fields.List(fields.String())
+    off_spec_alarm = fields.Function(lambda p: (p.details or {}).get("off_spec_alarm"), metadata={"description": "The off-spec probability reached the model's alarm threshold."})
+    properties = fields.Function(lambda p: (p.details or {}).get("properties", []), metadata={"description": "Predicted lab properties with 90 % intervals."})
+    limits_at_risk = fields.Function(lambda p: (p.details or {}).get("limits_at_risk", []), metadata={"description": "Limits of the predicted grade the interval crosses."})
     lab_grade = fields.String(allow_none=True)
     agrees = fields.Boolean(allow_none=True, metadata={"description": "Predicted grade equals the lab grade (null until the lab grade is known)."})
 

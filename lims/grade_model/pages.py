@@ -21,7 +21,11 @@ RECENT_PREDICTIONS = 50
 @bp.get("/")
 @login_required(Capability.SEE_MODELS)
 def versions():
-    return render_template("models/versions.html", versions=registry.list_versions(db()))
+    versions = registry.list_versions(db())
+    return render_template(
+        "models/versions.html", versions=versions,
+        not_beaten={v.id: registry.baselines_not_beaten(v.metrics) for v in versions},
+    )
 
 
 def _agreement(version_id: int) -> dict[tuple[str, str], int]:
@@ -70,7 +74,8 @@ def version(version: str):
         mv=mv,
         metrics=metrics,
         classes=mv.classes,
-        baselines=[(name, metrics[name]) for name in ("model", "logistic_regression", "majority") if name in metrics],
+        baselines=[(name, metrics[name]) for name in ("model", *registry.BASELINES) if name in metrics],
+        not_beaten=registry.baselines_not_beaten(metrics),
         calibration=calibration_points(metrics.get("model", {}).get("reliability", [])),
         agreement=agreement,
         lab_grades=lab_grades,

@@ -28,3 +28,13 @@ def lab(client, seeded, session_factory):
     from tests.lims.conftest import Lab
 
     return Lab(client, session_factory)
+
+
+@pytest.fixture(autouse=True)
+def one_openmp_thread():
+    """Boosting on one OpenMP thread: the test machines' cores are shared, and threads spinning
+    against other processes made a 1 s fit take 12 s."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield

@@ -79,9 +79,10 @@ def test_an_artifact_with_untrusted_types_is_refused_even_when_its_hash_matches(
         registry.load_artifact(s, path, sha)
 
 
-def _version(session, name: str, created: datetime) -> ModelVersion:
+def _version(session, name: str, created: datetime, baseline_f1: float = 0.5) -> ModelVersion:
+    metrics = {"model": {"macro_f1": 0.8, "ece": 0.03}} | {b: {"macro_f1": baseline_f1} for b in registry.BASELINES}
     mv = ModelVersion(
-        version=name, created_at=created, metrics={"model": {"macro_f1": 0.8, "ece": 0.03}},
+        version=name, created_at=created, metrics=metrics,
         train_start=created, train_end=created, n_train=10, n_test=2, features=[], feature_ranges={},
         reference={}, classes=["A", "B"], artifact_path="/nonexistent", artifact_sha256="0" * 64,
     )
@@ -119,3 +120,21 @@ def test_promote_and_rollback_walk_the_history(session_factory, database_url, mo
     assert result.exit_code == 1 and "no model version 'v9'" in result.output
     listing = runner.invoke(model_group, ["list"]).output
     assert listing.index("v3") < listing.index("v1")  # newest first
+
+
+def test_a_version_that_does_not_beat_every_baseline_is_not_promoted(session_factory, database_url, monkeypatch):
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    with session_factory.begin() as s:
+        _version(s, "good", datetime(2026, 1, 1, tzinfo=UTC))
+        tied = _version(s, "tied", datetime(2026, 1, 2, tzinfo=UTC))
+        tied.metrics = tied.metrics | {"persistence": {"macro_f1": 0.8}}  # equal is not better
+        legacy = _version(s, "legacy", datetime(2026, 1, 3, tzinfo=UTC))
+        legacy.metrics = {k: v for k, v in legacy.metrics.items() if k != "material_usual"}
+    runner = CliRunner()
+    assert runner.invoke(model_group, ["promote", "good"]).exit_code == 0
+    for name, missing in (("tied", "persistence"), ("legacy", "material_usual")):
+        result = runner.invoke(model_group, ["promote", name])
+        assert result.exit_code == 1 and f"does not beat {missing}" in result.output, result.output
+    with session_factory() as s:
+        assert {mv.version: mv.status for mv in s.scalars(select(ModelVersion))} == {
+            "good": "production", "tied": "candidate", "legacy": "candidate"}

@@ -345,6 +345,35 @@ def test_lab_lot_page_shows_the_model_prediction(client, seeded):
     assert client.get("/models/no-such-version").status_code == 404
 
 
+def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(client, seeded):
+    from threadpoolctl import threadpool_limits
+
+    from analytics import train
+    from lims.kernel.models.analytics import ModelVersion
+    from tests.analytics.test_grade_model import by_process, synthetic
+
+    now = utcnow()
+    with threadpool_limits(limits=1, user_api="openmp"):  # shared cores: spinning threads cost 10x
+        good = train.fit(synthetic(1200, by_process), ["x", "z"], max_iter=40).metrics
+        plain = train.fit(synthetic(400, lambda row, rng: "A" if row["material"] == "m0" else "B"), ["x", "z"], max_iter=20).metrics
+    with seeded.begin() as s:
+        for name, metrics in (("grade-good", good), ("grade-plain", plain)):
+            s.add(ModelVersion(
+                version=name, status="candidate", metrics=metrics, train_start=now, train_end=now, n_train=1,
+                n_test=0, features=[], feature_ranges={}, reference={}, classes=metrics["classes"], artifact_path="-",
+                artifact_sha256="0" * 64,
+            ))
+    log_in(client, "engineer")
+    page = client.get("/models/grade-good").get_data(as_text=True)
+    assert "Not served" not in page
+    for shown in ("usual grade", "previous lot", "Off-spec alarm", "Per material", "Per installation", "m0", "l1"):
+        assert shown in page, page[page.find("<table"):page.find("</table>")]
+    page = client.get("/models/grade-plain").get_data(as_text=True)
+    assert "Not served" in page and "material_usual" in page
+    listing = client.get("/models/").get_data(as_text=True)
+    assert re.search(r"grade-plain.*?no: [a-z_, ]*material_usual", listing, re.S)
+
+
 def test_refusals_and_failures_get_pages_that_say_what_to_do(app, client, seeded):
     def boom():
         raise RuntimeError("disk on fire")

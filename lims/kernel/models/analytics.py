@@ -62,6 +62,9 @@ class Prediction(Base):
     top_features: Mapped[list] = mapped_column(JSON)
     out_of_training_range: Mapped[bool] = mapped_column(default=False)
     out_of_range_features: Mapped[list] = mapped_column(JSON, default=list)
+    # {"off_spec_alarm": bool, "properties": [{"property", "predicted", "low", "high"}],
+    #  "limits_at_risk": [{"property", "grade", "bound", "limit", "share_beyond"}]}
+    details: Mapped[dict | None] = mapped_column(JSON)
     # Filled when the lab grade of the lot arrives.
     lab_grade: Mapped[str | None] = mapped_column(String(20))
     lab_graded_at: Mapped[datetime | None]
