@@ -1,15 +1,15 @@
 """prediction details: off-spec alarm, predicted lab properties with intervals and the limits at risk
 
-Revision ID: 0008_i17_prediction_details
-Revises: 0007_lims_search
+Revision ID: 0011_i17_prediction_details
+Revises: 0010_i15_shared_state
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_i17_prediction_details"
-down_revision = "0007_lims_search"
+revision = "0011_i17_prediction_details"
+down_revision = "0010_i15_shared_state"
 branch_labels = None
 depends_on = None
 
