@@ -74,9 +74,9 @@ def _register_pages(app: Flask) -> None:
     from lims.people import pages as people
     from lims.process import api as process_api
     from lims.process import pages as process
-    from lims.samples.pages import lab, review
+    from lims.samples.pages import lab, lots, review
     from lims.web import health
 
-    for bp in (health.blp, people.bp, lab.bp, review.bp, portal.bp, process.bp, grade_model.bp,
+    for bp in (health.blp, people.bp, lab.bp, lots.bp, review.bp, portal.bp, process.bp, grade_model.bp,
                verify.bp, process_api.metrics_blp):
         app.register_blueprint(bp)

@@ -24,6 +24,8 @@ REVIEW = ("reviewer", "admin")
 PROCESS = ("engineer", "technician", "reviewer", "admin")
 MODELS = ("engineer", "reviewer", "admin")
 CERTIFICATES = ("customer", "reviewer", "technician", "admin")
+LOTS = ("engineer", "technician", "reviewer", "admin")
+ADMIN = ("admin",)
 
 ROLE_NAMES = {
     "admin": _l("administrator"),
@@ -117,5 +119,7 @@ def init_app(app: Flask) -> None:
                 "process": bool(user and user.role in PROCESS),
                 "models": bool(user and user.role in MODELS),
                 "certificates": bool(user and user.role in CERTIFICATES),
+                "lots": bool(user and user.role in LOTS),
+                "admin": bool(user and user.role in ADMIN),
             },
         }

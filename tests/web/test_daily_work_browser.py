@@ -1,0 +1,38 @@
+"""Issue 16: each role's daily paths in headless Chromium, with screenshots under
+test-artifacts/web/ for a person to look at."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web import seed
+from tests.web.test_browser import login, shot
+from tests.web.test_lot_list import grade, predict
+
+pytestmark = pytest.mark.browser
+
+
+def test_engineer_finds_a_lot_whose_prediction_differs_from_the_lab(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    agreeing = seed.lot_with_samples(session_factory, 1)
+    differing = seed.lot_with_samples(session_factory, 1)
+    for lot, predicted, lab in ((agreeing, "A", "A"), (differing, "A", "B")):
+        predict(session_factory, lot.lot_id, predicted)
+        grade(session_factory, lot.sample_codes[0], lab)
+    page = browser_page
+    login(page, live_server, "engineer")
+    page.get_by_role("link", name="Lots", exact=True).click()
+    expect(page.locator("tr[data-lot]")).to_have_count(2)
+    page.get_by_label("Predicted vs lab").select_option("differs")
+    page.get_by_role("button", name="Find").click()
+    row = page.locator("tr[data-lot]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(differing.lot_code)
+    expect(row.locator(".badge")).to_have_text("✗")
+    shot(page, artifacts_dir, "i16-lots-1-prediction-differs")
+    row.get_by_role("link", name=differing.lot_code).click()
+    expect(page.get_by_role("heading", name=f"Lot {differing.lot_code}")).to_be_visible()
+    shot(page, artifacts_dir, "i16-lots-2-process-view")
