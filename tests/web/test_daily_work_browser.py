@@ -36,3 +36,39 @@ def test_engineer_finds_a_lot_whose_prediction_differs_from_the_lab(
     row.get_by_role("link", name=differing.lot_code).click()
     expect(page.get_by_role("heading", name=f"Lot {differing.lot_code}")).to_be_visible()
     shot(page, artifacts_dir, "i16-lots-2-process-view")
+
+
+def test_technician_imports_a_dutch_excel_file_after_correcting_every_listed_problem(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    lot = seed.lot_with_samples(session_factory, 1)
+    code = lot.sample_codes[0]
+    page = browser_page
+    login(page, live_server, "tech")
+    page.get_by_role("link", name="Import results (CSV)").click()
+    page.get_by_text("Method keys and templates per material").click()
+    with page.expect_download() as download:
+        page.locator("a[data-template=pp]").click()
+    template = download.value.path().read_text(encoding="utf-8-sig").splitlines()
+    key, unit = template[1].split(",")[1], template[1].split(",")[3]
+    expect(page.locator("#method-keys code", has_text=key).first).to_be_visible()
+    shot(page, artifacts_dir, "i16-import-1-method-keys")
+    with session_factory() as s:
+        from sqlalchemy import select
+
+        from lims.kernel.models import Analysis, Sample
+
+        analysis = s.scalar(select(Analysis).join(Sample).where(Sample.code == code, Analysis.method.has(key=key)))
+        value = seed.in_spec_value(s, analysis).replace(".", ",")
+    wrong = f"sample_id;method;value;unit;measured_at\n{code};{key};{value};furlong;gisteren\n"
+    page.get_by_label("or paste the rows").fill(wrong)
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("Nothing was imported.")).to_be_visible()
+    expect(page.locator("table.row-errors tbody tr")).to_have_count(2)  # unit and time, both at once
+    expect(page.get_by_label("or paste the rows")).to_have_value(wrong)
+    shot(page, artifacts_dir, "i16-import-2-every-problem-listed")
+    page.get_by_label("or paste the rows").fill(wrong.replace("furlong", unit).replace("gisteren", "01-07-2026 14:30"))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("1 result imported.")).to_be_visible()
+    shot(page, artifacts_dir, "i16-import-3-imported")

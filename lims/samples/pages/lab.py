@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -30,7 +30,7 @@ from lims.samples.pages.labels import STATE_NAMES
 from lims.samples.results import as_result, load_spec, measure
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_datetime
+from lims.web.i18n import lab_zone, parse_local_datetime
 from lims.web.request_db import db
 
 bp = web_blueprint("lab", __name__, url_prefix="/lab")
@@ -334,16 +334,37 @@ def retest(analysis_id: int):
 def import_csv():
     imported: list[Analysis] = []
     errors: dict[str, object] = {}
+    text = ""
     if request.method == "POST":
         upload = request.files.get("file")
         text = upload.read().decode("utf-8-sig", errors="replace") if upload and upload.filename else request.form.get("text", "")
         try:
-            imported = imports.import_results(db(), current_user(), text)
+            imported = imports.import_results(db(), current_user(), text, lab_zone())
         except DomainError as exc:
             errors = _failed(exc)
+    materials = db().scalars(
+        select(Material).options(selectinload(Material.test_plan)).order_by(Material.name)
+    ).all()
     return (
-        render_template("lab/import.html", imported=imported, errors=errors, columns=imports.REQUIRED + imports.OPTIONAL),
+        render_template(
+            "lab/import.html", imported=imported, errors=errors, columns=imports.COLUMNS,
+            # After a refusal the file's text stays in the box to be corrected; after success it is done.
+            text=text if errors else "", materials=materials,
+        ),
         422 if errors else 200,
+    )
+
+
+@bp.get("/import/template.csv")
+@login_required(*LAB)
+def import_template():
+    material = request.args.get("material", "")
+    delimiter = ";" if request.args.get("sep") == "semicolon" else ","
+    body = imports.template(db(), material, delimiter)
+    # Excel opens a UTF-8 file right (µ, ³) only with the byte order mark.
+    return Response(
+        "\ufeff" + body, mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="results-{material}.csv"'},
     )
 
 
