@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, NotFound
+from lims.kernel.errors import Forbidden, InputError, NotFound
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.user import ROLES
 
@@ -57,7 +57,14 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 
 def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
-    """Returns the row and the token itself, which is never stored and cannot be shown again."""
+    """Returns the row and the token itself, which is never stored and cannot be shown again.
+
+    Only the owner mints a token: a token made by someone else would have passed through a
+    second person's hands (and screen) before its owner ever used it."""
+    if actor.id != owner.id:
+        raise Forbidden("a token is created only by its owner: the owner logs in and creates it")
+    if not name.strip() or len(name) > 100:
+        raise InputError("name", "give the token a name of 1 to 100 characters (e.g. the machine using it)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=owner.id, name=name, token_hash=_token_hash(token), prefix=token[:10])
     session.add(row)
@@ -130,6 +137,13 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
     if after != before or password is not None:
         audit.record(session, actor, "user.update", "user", user.id, before, after)
     return user
+
+
+def set_active(session: Session, actor: User, user: User, active: bool) -> User:
+    """Deactivate (or reactivate) a user: a deactivated user can neither log in nor use a token."""
+    if not active and actor.id == user.id:
+        raise InputError("active", "you cannot deactivate yourself; another administrator can")
+    return update_user(session, actor, user, {"active": active})
 
 
 def get_org(session: Session, key: str) -> Organization:

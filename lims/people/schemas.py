@@ -67,7 +67,7 @@ class TokenSchema(Schema):
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    user = fields.String(metadata={"description": "Username (admins only; default: yourself)."})
+    user = fields.String(metadata={"description": "Username; a token is created only by its owner (default: yourself)."})
 
 
 class TokenCreatedSchema(TokenSchema):

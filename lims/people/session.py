@@ -26,6 +26,7 @@ MODELS = ("engineer", "reviewer", "admin")
 CERTIFICATES = ("customer", "reviewer", "technician", "admin")
 LOTS = ("engineer", "technician", "reviewer", "admin")
 ADMIN = ("admin",)
+AUDIT = ("admin", "reviewer")
 
 ROLE_NAMES = {
     "admin": _l("administrator"),
@@ -121,5 +122,6 @@ def init_app(app: Flask) -> None:
                 "certificates": bool(user and user.role in CERTIFICATES),
                 "lots": bool(user and user.role in LOTS),
                 "admin": bool(user and user.role in ADMIN),
+                "audit": bool(user and user.role in AUDIT),
             },
         }

@@ -72,3 +72,49 @@ def test_technician_imports_a_dutch_excel_file_after_correcting_every_listed_pro
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_text("1 result imported.")).to_be_visible()
     shot(page, artifacts_dir, "i16-import-3-imported")
+
+
+def test_admin_adds_a_user_who_mints_and_revokes_a_token_and_the_audit_chain_holds(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    page = browser_page
+    login(page, live_server, "admin")
+    page.get_by_role("link", name="Users", exact=True).click()
+    page.get_by_label("Username").fill("nina")
+    page.get_by_label("Full name").fill("Nina Bakker")
+    page.get_by_label("Role").select_option("technician")
+    page.get_by_label("Organization").select_option("ntk")
+    page.get_by_label("Initial password (at least 8 characters)").fill("nina-pass-2026")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_text("User nina created.")).to_be_visible()
+    expect(page.locator("tr[data-user=nina]")).to_contain_text("active")
+    shot(page, artifacts_dir, "i16-admin-1-users")
+    page.get_by_role("button", name="Log out").click()
+
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Username").fill("nina")
+    page.get_by_label("Password").fill("nina-pass-2026")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Name of the new token").fill("balance PC")
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("rcl_")
+    assert page.request.get(f"{live_server}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).ok
+    shot(page, artifacts_dir, "i16-admin-2-token-shown-once")
+    page.reload()
+    expect(page.locator("#new-token")).to_have_count(0)
+    page.locator("tr[data-token='balance PC']").get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("revoked: it no longer works")).to_be_visible()
+    assert page.request.get(f"{live_server}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status == 401
+    page.get_by_role("button", name="Log out").click()
+
+    login(page, live_server, "admin")
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Action").select_option("token.revoke")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tr[data-seq]")).to_have_count(1)
+    page.get_by_role("button", name="Check the chain").click()
+    expect(page.get_by_test_id("chain")).to_contain_text("The chain is intact")
+    shot(page, artifacts_dir, "i16-admin-3-audit-chain")
