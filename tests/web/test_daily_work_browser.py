@@ -3,6 +3,8 @@ test-artifacts/web/ for a person to look at."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -118,3 +120,68 @@ def test_admin_adds_a_user_who_mints_and_revokes_a_token_and_the_audit_chain_hol
     page.get_by_role("button", name="Check the chain").click()
     expect(page.get_by_test_id("chain")).to_contain_text("The chain is intact")
     shot(page, artifacts_dir, "i16-admin-3-audit-chain")
+
+
+def test_technician_enters_a_method_run_across_samples_where_enter_never_submits(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    received = seed.lot_with_samples(session_factory, 2)
+    waiting = seed.lot_with_samples(session_factory, 1, receive=False)
+    from sqlalchemy import select
+
+    from lims.kernel.models import Analysis, Sample
+
+    with session_factory() as s:
+        first = s.scalars(select(Analysis).join(Sample).where(Sample.code == received.sample_codes[0]).order_by(Analysis.id)).first()
+        key, unit, good = first.method.key, first.method.unit, seed.in_spec_value(s, first)
+    page = browser_page
+    login(page, live_server, "tech")
+    page.get_by_role("link", name="Worksheets by method").click()
+    page.locator(f"tr[data-method='{key}']").get_by_role("link").click()
+    expect(page.locator(f"tr[data-sample='{waiting.sample_codes[0]}']")).to_contain_text("Not received yet")
+    expect(page.locator(f"tr[data-sample='{waiting.sample_codes[0]}'] input")).to_have_count(0)
+    one, two = (page.get_by_label(f"Value {c}") for c in received.sample_codes)
+    one.fill(good)
+    one.press("Enter")  # a balance or a habit: Enter moves on, it does not submit the sheet
+    expect(two).to_be_focused()
+    two.fill(good)
+    page.get_by_label(f"Unit {received.sample_codes[1]}").fill("furlong")
+    unit_error = page.locator(f"tr[data-sample='{received.sample_codes[1]}'] [data-error-for=unit]")
+    expect(unit_error).to_contain_text("expected")  # the live check puts it under the unit ...
+    row_text = page.locator(f"tr[data-sample='{received.sample_codes[1]}']")
+    expect(row_text.get_by_text(re.compile("expected"))).to_have_count(1)  # ... once
+    two.press("Enter")
+    assert "worksheets/" in page.url and page.get_by_text("result(s) submitted").count() == 0
+    shot(page, artifacts_dir, "i16-worksheet-1-method-sheet")
+    page.get_by_role("button", name="Submit results").click()
+    expect(page.get_by_text("Nothing was saved.")).to_be_visible()
+    page.wait_for_timeout(500)  # the live check runs again on the kept values
+    expect(row_text.get_by_text(re.compile("expected"))).to_have_count(1)
+    expect(unit_error).to_contain_text("expected")
+    shot(page, artifacts_dir, "i16-worksheet-2-one-error-under-its-field")
+    page.get_by_label(f"Unit {received.sample_codes[1]}").fill(unit)
+    page.get_by_role("button", name="Submit results").click()
+    expect(page.get_by_text("2 result(s) submitted")).to_be_visible()
+    shot(page, artifacts_dir, "i16-worksheet-3-submitted")
+
+
+def test_the_sample_worksheet_shows_a_wrong_unit_once_under_the_unit(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    """Defect: the message was shown under the unit by the server and again under the value by
+    the live check."""
+    seed.seed_reference(session_factory)
+    code = seed.lot_with_samples(session_factory, 1).sample_codes[0]
+    page = browser_page
+    login(page, live_server, "tech")
+    page.goto(f"{live_server}/lab/samples/{code}/worksheet")
+    row = page.locator("#worksheet tbody tr").first
+    row.locator("input[data-evaluate]").fill("1")
+    row.locator("input[name^=unit-]").fill("furlong")
+    page.get_by_role("button", name="Submit results").click()
+    expect(page.get_by_text("Nothing was saved.")).to_be_visible()
+    page.wait_for_timeout(500)
+    expect(row.get_by_text(re.compile("expected"))).to_have_count(1)
+    assert "expected" not in row.locator("td").nth(2).inner_text()  # not under the value
+    shot(page, artifacts_dir, "i16-worksheet-4-sample-sheet-error")

@@ -24,7 +24,7 @@ from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
 from lims.people.session import LAB, current_user, login_required
 from lims.permissions import get_analysis, get_sample, scope_samples
 from lims.process.pages import timeseries_store
-from lims.samples import grading, imports, workflow
+from lims.samples import grading, imports, workflow, worksheets
 from lims.samples import registration as sample_service
 from lims.samples.pages.labels import STATE_NAMES
 from lims.samples.results import as_result, load_spec, measure
@@ -237,63 +237,102 @@ def sample_action(code: str, action: str):
     return redirect(url_for("lab.sample", code=code))
 
 
-def _spec_limits(sample: Sample) -> dict[str, str]:
-    """Per property, the loosest grade's limit, shown beside the input for the eye (the flag
-    itself comes from the evaluate endpoint, which applies the decision rule)."""
-    spec = load_spec(db(), sample.material_id)
-    if spec is None:
-        return {}
-    shown = {}
-    for prop in {p for grade in spec.grades for p in grade.limits}:
-        grade, limit = grading.envelope(spec, prop)
-        low, high = (_plain(v) for v in (limit.min, limit.max))
-        if low is not None and high is not None:
-            shown[prop] = f"{grade}: {low} – {high}"
-        else:
-            shown[prop] = f"{grade}: ≥ {low}" if low is not None else f"{grade}: ≤ {high}"
-    return shown
+def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[str, list[str]]]]:
+    """Enter the typed rows of a worksheet; per analysis id, what was wrong with its row.
+    A refusal that concerns the sample (not received, certified) is the sheet's to show once,
+    before typing: rows of such samples take no input, so they never reach here."""
+    user = current_user()
+    entered = 0
+    errors: dict[int, dict[str, list[str]]] = {}
+    for analysis in analyses:
+        value = form.get(f"value-{analysis.id}", "").strip()
+        if analysis.state != "unassigned" or not value:
+            continue
+        try:
+            workflow.submit(
+                db(),
+                user,
+                analysis,
+                value=value,
+                unit=form.get(f"unit-{analysis.id}", ""),
+                uncertainty=form.get(f"uncertainty-{analysis.id}", "").strip() or None,
+                instrument=form.get(f"instrument-{analysis.id}", "").strip(),
+            )
+            entered += 1
+        except DomainError as exc:
+            errors[analysis.id] = _failed(exc)
+    if not errors and not entered:
+        errors[0] = {"_": [_("Enter at least one value.")]}
+    return entered, errors
 
 
-def _plain(value: Decimal | None) -> str | None:
-    """12.500000 -> 12.5 (limits are stored with six decimals)."""
-    return None if value is None else format(value.normalize(), "f")
+def _instrument_length(form) -> dict[int, dict[str, list[str]]]:
+    """The instrument column holds 100 characters: a longer name is refused under its field."""
+    return {
+        int(name.split("-", 1)[1]): {"instrument": [_("at most 100 characters")]}
+        for name, value in form.items()
+        if name.startswith("instrument-") and name.split("-", 1)[1].isdigit() and len(value.strip()) > 100
+    }
 
 
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
 @login_required(*LAB)
 def worksheet(code: str):
-    user = current_user()
     data = _sample_page_data(code)
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
-        entered = 0
-        for analysis in data["analyses"]:
-            value = request.form.get(f"value-{analysis.id}", "").strip()
-            if analysis.state != "unassigned" or not value:
-                continue
-            try:
-                workflow.submit(
-                    db(),
-                    user,
-                    analysis,
-                    value=value,
-                    unit=request.form.get(f"unit-{analysis.id}", ""),
-                    uncertainty=request.form.get(f"uncertainty-{analysis.id}", "").strip() or None,
-                    instrument=request.form.get(f"instrument-{analysis.id}", "").strip(),
-                )
-                entered += 1
-            except DomainError as exc:
-                errors[analysis.id] = _failed(exc)
-        if not errors and entered:
-            flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
-            return redirect(url_for("lab.sample", code=code))
+        errors = _instrument_length(request.form)
         if not errors:
-            errors[0] = {"_": [_("Enter at least one value.")]}
+            entered, errors = _submit_rows(data["analyses"], request.form)
+            if not errors:
+                flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
+                return redirect(url_for("lab.sample", code=code))
         # All or nothing: undo the rows that were accepted and show the stored state again.
         db().rollback()
         data = _sample_page_data(code)
+    sample_row = data["sample"]
+    spec = load_spec(db(), sample_row.material_id)
     return (
-        render_template("lab/worksheet.html", errors=errors, form=request.form, limits=_spec_limits(data["sample"]), **data),
+        render_template(
+            "lab/worksheet.html", errors=errors, form=request.form,
+            limits={a.method.property: worksheets.grade_limits(spec, a.method.property) for a in data["analyses"]},
+            takes_results=sample_row.state in worksheets.TAKE_RESULTS, **data,
+        ),
+        422 if errors else 200,
+    )
+
+
+@bp.get("/worksheets")
+@login_required(*LAB)
+def method_worksheets():
+    return render_template("lab/worksheets.html", methods=worksheets.open_methods(db(), current_user()))
+
+
+@bp.route("/worksheets/<method_key>", methods=["GET", "POST"])
+@login_required(*LAB)
+def method_worksheet(method_key: str):
+    errors: dict[int, dict[str, list[str]]] = {}
+    if request.method == "POST":
+        errors = _instrument_length(request.form)
+        if not errors:
+            typed = [
+                int(name.split("-", 1)[1]) for name, value in request.form.items()
+                if name.startswith("value-") and name.split("-", 1)[1].isdigit() and value.strip()
+            ]
+            # Each sample is locked before its analysis changes (get_analysis), in sample order,
+            # so two sheets submitted at once cannot deadlock.
+            in_sample_order = db().scalars(
+                select(Analysis.id).where(Analysis.id.in_(typed)).order_by(Analysis.sample_id, Analysis.id)
+            ).all()
+            locked = [get_analysis(db(), current_user(), i, for_update=True) for i in in_sample_order]
+            entered, errors = _submit_rows(locked, request.form)
+            if not errors:
+                flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=locked[0].method.name), "success")
+                return redirect(url_for("lab.method_worksheet", method_key=method_key))
+        db().rollback()
+    return (
+        render_template("lab/method_worksheet.html", sheet=worksheets.sheet(db(), current_user(), method_key),
+                        errors=errors, form=request.form, take_results=worksheets.TAKE_RESULTS),
         422 if errors else 200,
     )
 
@@ -307,7 +346,9 @@ def evaluate(analysis_id: int):
     try:
         measured = measure(method, request.args.get("value", ""), request.args.get("unit", method.unit), request.args.get("uncertainty") or None)
     except InputError as exc:
-        return jsonify(evaluation=None, error="; ".join(m for msgs in exc.errors.values() for m in msgs))
+        # Per field, so the page shows each message under the input it is about.
+        return jsonify(evaluation=None, errors=exc.errors,
+                       error="; ".join(m for msgs in exc.errors.values() for m in msgs))
     spec = load_spec(db(), analysis.sample.material_id)
     if spec is None:
         return jsonify(evaluation=None, why=_("no grade specification for this material"))
