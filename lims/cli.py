@@ -13,7 +13,6 @@ from ingest.cli import ingest_command
 from lims.app import create_app
 from lims.certificates.cli import certificate as certificate_command
 
-
 # Flask's own options (--app, --env-file, --debug) would load some other app or environment
 # than Recyclab's settings say: `recyclab` is one program, configured by RECYCLAB_* only.
 _FLASK_OPTIONS = {"app", "env_file", "debug"}
