@@ -185,3 +185,33 @@ def test_the_sample_worksheet_shows_a_wrong_unit_once_under_the_unit(
     expect(row.get_by_text(re.compile("expected"))).to_have_count(1)
     assert "expected" not in row.locator("td").nth(2).inner_text()  # not under the value
     shot(page, artifacts_dir, "i16-worksheet-4-sample-sheet-error")
+
+
+def test_reviewer_certifies_and_follows_the_links_to_the_certificate(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    lot = seed.lot_with_samples(session_factory, 1)
+    code = lot.sample_codes[0]
+    seed.submit_all(session_factory, code, "tech")
+    seed.verify_all(session_factory, code, "reviewer")
+    page = browser_page
+    login(page, live_server, "reviewer")
+    page.goto(f"{live_server}/lab/samples/{code}")
+    page.get_by_role("button", name="Certify").click()
+    message = page.locator(".flash.success")
+    expect(message).to_contain_text(f"issued for {code}")
+    number = message.get_by_role("link").inner_text()
+    shot(page, artifacts_dir, "i16-certify-1-message-links")
+    message.get_by_role("link", name=number).click()
+    expect(page.locator("tr[data-certificate]")).to_have_count(1)
+    expect(page.locator("tr[data-certificate]")).to_contain_text(number)
+    # Found again by part of the lot, typed in lower case.
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Lot").fill(lot.lot_code[-6:].lower())
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(f"tr[data-certificate='{number}']")).to_have_count(1)
+    shot(page, artifacts_dir, "i16-certify-2-found-by-part-of-lot")
+    page.goto(f"{live_server}/lab/samples/{code}")
+    expect(page.get_by_test_id("certificates").get_by_role("link", name=number)).to_be_visible()
+    shot(page, artifacts_dir, "i16-certify-3-sample-links-certificate")

@@ -20,6 +20,7 @@ from ingest.registry import load_registry
 from ingest.store import StoreError
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
+from lims.kernel.models.certificate import Certificate, certificate_sample
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
 from lims.people.session import LAB, current_user, login_required
 from lims.permissions import get_analysis, get_sample, scope_samples
@@ -203,7 +204,15 @@ def _sample_page_data(code: str) -> dict[str, object]:
             .order_by(Analysis.method_id, Analysis.id)
         )
     )
-    return {"sample": sample, "analyses": analyses}
+    certificates = list(
+        db().scalars(
+            select(Certificate)
+            .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
+            .where(certificate_sample.c.sample_id == sample.id)
+            .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        )
+    )
+    return {"sample": sample, "analyses": analyses, "certificates": certificates}
 
 
 @bp.get("/samples/<code>")
@@ -414,4 +423,10 @@ def label_url(code: str, fmt: str) -> str:
     return f"{API_PREFIX}/samples/{code}/label?format={fmt}"
 
 
+def certificate_file_url(cert_id: int, fmt: str) -> str:
+    """The certificates API's download of one certificate (pdf or json)."""
+    return f"{API_PREFIX}/certificates/{cert_id}.{fmt}"
+
+
 bp.add_app_template_global(label_url)
+bp.add_app_template_global(certificate_file_url)
