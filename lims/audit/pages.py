@@ -3,8 +3,6 @@ chain check (every hash recomputed) on request."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app, render_template, request
 from sqlalchemy import select
 
@@ -12,7 +10,7 @@ from lims.audit import service as audit
 from lims.kernel.models import AuditEvent
 from lims.people.session import AUDIT, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_datetime
+from lims.web.i18n import parse_local_day
 from lims.web.request_db import db
 
 bp = web_blueprint("audit_pages", __name__, url_prefix="/admin/audit")
@@ -29,10 +27,9 @@ def _events():
     if args.get("entity_id", "").strip():
         stmt = stmt.where(AuditEvent.entity_id == args["entity_id"].strip())
     if args.get("from"):
-        stmt = stmt.where(AuditEvent.at >= parse_local_datetime(args["from"] + "T00:00", "from"))
+        stmt = stmt.where(AuditEvent.at >= parse_local_day(args["from"], "from"))
     if args.get("to"):
-        # The "to" day is included.
-        stmt = stmt.where(AuditEvent.at < parse_local_datetime(args["to"] + "T00:00", "to") + timedelta(days=1))
+        stmt = stmt.where(AuditEvent.at < parse_local_day(args["to"], "to", end=True))
     # Keyset paging on the chain position: older pages start below the last one shown.
     before = args.get("before", type=int)
     if before:

@@ -215,3 +215,22 @@ def test_reviewer_certifies_and_follows_the_links_to_the_certificate(
     page.goto(f"{live_server}/lab/samples/{code}")
     expect(page.get_by_test_id("certificates").get_by_role("link", name=number)).to_be_visible()
     shot(page, artifacts_dir, "i16-certify-3-sample-links-certificate")
+
+
+def test_dates_are_typed_day_first_like_the_pages_show_them(
+    live_server, browser_page, session_factory, artifacts_dir
+):
+    seed.seed_reference(session_factory)
+    page = browser_page
+    login(page, live_server, "tech")
+    page.goto(f"{live_server}/lab/lots/new")
+    start = page.get_by_label("Production start")
+    expect(start).to_have_attribute("placeholder", "dd/mm/yyyy hh:mm")
+    page.get_by_label("Lot code").fill("EXT1-2026-0413")
+    start.fill("29/11/2026 08:00")
+    page.get_by_label("Production end").fill("29/11/2026 16:00")
+    shot(page, artifacts_dir, "i16-dates-1-day-first")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_text("Lot EXT1-2026-0413 registered")).to_be_visible()
+    expect(page.get_by_text("29/11/2026, 08:00")).to_be_visible()  # shown as it was typed
+    shot(page, artifacts_dir, "i16-dates-2-shown-the-same-way")

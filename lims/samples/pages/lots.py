@@ -4,8 +4,6 @@ its certificates."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import render_template, request
 from sqlalchemy import select
 
@@ -14,7 +12,7 @@ from lims.kernel.models import Installation, Material
 from lims.people.session import LOTS, current_user, login_required
 from lims.samples import lot_search
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_datetime
+from lims.web.i18n import parse_local_day
 from lims.web.request_db import db
 
 bp = web_blueprint("lot_list", __name__, url_prefix="/lots")
@@ -26,10 +24,9 @@ def _filter() -> lot_search.LotFilter:
     args = request.args
     dates = {}
     if args.get("produced_from"):
-        dates["produced_from"] = parse_local_datetime(args["produced_from"] + "T00:00", "produced_from")
+        dates["produced_from"] = parse_local_day(args["produced_from"], "produced_from")
     if args.get("produced_to"):
-        # The "to" day is included: the search ends at the midnight after it.
-        dates["produced_to"] = parse_local_datetime(args["produced_to"] + "T00:00", "produced_to") + timedelta(days=1)
+        dates["produced_to"] = parse_local_day(args["produced_to"], "produced_to", end=True)
     agreement = args.get("agreement") or None
     if agreement is not None and agreement not in lot_search.AGREEMENTS:
         raise InputError("agreement", f"must be one of {', '.join(lot_search.AGREEMENTS)}")
