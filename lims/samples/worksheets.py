@@ -21,7 +21,7 @@ from lims.samples.results import load_spec
 # Samples whose open analyses a worksheet lists; only the last two take results.
 ON_SHEET = ("registered", "received", "to_be_verified")
 TAKE_RESULTS = ("received", "to_be_verified")
-MAX_ROWS = 200
+MAX_ROWS = 100
 
 
 def _plain(value) -> str | None:
