@@ -192,6 +192,7 @@ def model_group() -> None:
 
 @model_group.command("list")
 def model_list() -> None:
+    """Every model version with its status, macro-F1, calibration error and data sizes."""
     from analytics import registry as model_registry
 
     _, sessions = _context()
@@ -205,6 +206,7 @@ def model_list() -> None:
 @model_group.command("promote")
 @click.argument("version")
 def model_promote(version: str) -> None:
+    """Make VERSION the production model (the previous one can be rolled back to)."""
     from analytics import registry as model_registry
 
     _, sessions = _context()
@@ -218,6 +220,7 @@ def model_promote(version: str) -> None:
 
 @model_group.command("rollback")
 def model_rollback() -> None:
+    """Return to the model that was in production before the current one."""
     from analytics import registry as model_registry
 
     _, sessions = _context()

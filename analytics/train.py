@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lims.samples import grading
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
@@ -45,6 +44,7 @@ from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Lot, Method, Sample
 from lims.kernel.models.analytics import ModelVersion
+from lims.samples import grading
 
 MIN_LOTS = 40
 PSI_BINS = 10

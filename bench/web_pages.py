@@ -41,7 +41,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
-PASSWORDS = {"tech": "demo-tech", "reviewer": "demo-reviewer", "engineer": "demo-engineer", "polyvorm": "demo-polyvorm"}
+PASSWORDS = {"admin": "demo-admin", "tech": "demo-tech", "reviewer": "demo-reviewer", "engineer": "demo-engineer", "polyvorm": "demo-polyvorm"}
 
 
 def load_alarms(engine, count: int = 2000) -> None:
@@ -120,7 +120,10 @@ def main() -> None:
                 "/lab/samples", "/lab/samples?state=received", f"/lab/samples?q={code[:13]}",
                 f"/lab/samples?before={mid}", f"/lab/samples/{code}", f"/lab/samples/{received}/worksheet",
                 f"/lab/lots/{lot_id}", "/lab/lots/new", "/lab/receive", "/lab/import",
+                "/lots/", "/lots/?grade=A", "/lots/?agreement=differs", "/lots/?page=5",
+                "/lab/worksheets", "/lab/worksheets/mfr_230_2_16", "/account/tokens",
             ],
+            "admin": ["/admin/users", "/admin/tokens", "/admin/audit/", "/admin/audit/?action=sample.receive"],
             "reviewer": ["/review/"],
             "polyvorm": ["/certificates/"],
             "engineer": [
@@ -130,7 +133,7 @@ def main() -> None:
                 "/process/installations/ntk-ext1/charts/melt_temp_c?range=1h",
                 "/process/installations/ntk-ext1/charts/melt_temp_c?range=24h",
                 "/process/installations/ntk-ext1/charts/melt_temp_c?range=7d",
-                f"/process/lots/{lot_id}", "/process/alarms", "/models/",
+                f"/process/lots/{lot_id}", "/process/alarms", "/models/", "/lots/",
             ],
         }
         print(f"server time per page, {args.requests} requests each, {args.samples} samples in PostgreSQL:")

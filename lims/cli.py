@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
@@ -28,8 +30,22 @@ def secret_key_problem(settings) -> str | None:
         return f"the secret key is shorter than {MIN_SECRET_KEY_LENGTH} characters"
     return None
 
+# Flask's own options (--app, --env-file, --debug) would load some other app or environment
+# than Recyclab's settings say: `recyclab` is one program, configured by RECYCLAB_* only.
+_FLASK_OPTIONS = {"app", "env_file", "debug"}
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+
+class RecyclabGroup(FlaskGroup):
+    """Flask's command group (each command runs in the app's context) without Flask's options."""
+
+    def __init__(self, **extra: object) -> None:
+        super().__init__(add_version_option=False, set_debug_flag=False, **extra)
+        self.params = [p for p in self.params if p.name not in _FLASK_OPTIONS]
+
+
+@click.group(cls=RecyclabGroup, create_app=create_app, add_default_commands=False)
+@click.version_option(package_version("recyclab"), "--version", prog_name="recyclab",
+                      message="%(prog)s %(version)s", help="Print Recyclab's version and exit.")
 def main() -> None:
     """Recyclab: LIMS and process-data system for recyclate test centres."""
 

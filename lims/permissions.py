@@ -24,6 +24,7 @@ class Capability(StrEnum):
     """What a role may do; the value reads as the end of "may not ..." in an error."""
 
     CREATE_LOTS = "create lots"
+    FIND_LOTS = "find and read lots"
     REGISTER_SAMPLES = "register and move samples"
     HANDLE_SAMPLES = "receive samples and enter results"
     REVIEW_RESULTS = "verify results and certify samples"
@@ -42,6 +43,7 @@ _STAFF = {
     Capability.REQUEST_PREDICTIONS,
     Capability.READ_AUDIT,
     Capability.CREATE_LOTS,
+    Capability.FIND_LOTS,
 }
 _LAB = _STAFF | {
     Capability.REGISTER_SAMPLES,

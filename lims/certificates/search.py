@@ -54,8 +54,9 @@ def _like(text: str) -> str:
 def search_statement(user: User, query: Query) -> Select:
     stmt = scope(select(Certificate), user)
     if query.lot:
+        # Part of the code in any case: people remember "0412", not "EXT1-2026-0412".
         stmt = stmt.where(
-            Certificate.lot_id == select(Lot.id).where(Lot.code == query.lot).scalar_subquery()
+            Certificate.lot_id.in_(select(Lot.id).where(func.lower(Lot.code).like(_like(query.lot), escape="\\")))
         )
     if query.material:
         stmt = stmt.where(
@@ -68,7 +69,7 @@ def search_statement(user: User, query: Query) -> Select:
             == select(ProgrammeLine.id).where(ProgrammeLine.key == query.line).scalar_subquery()
         )
     if query.grade:
-        stmt = stmt.where(Certificate.grade == query.grade)
+        stmt = stmt.where(func.lower(Certificate.grade).like(_like(query.grade), escape="\\"))
     if query.status:
         stmt = stmt.where(Certificate.status == query.status)
     if query.sample:

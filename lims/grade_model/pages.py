@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import abort, render_template
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from analytics import registry
 from lims.kernel.models.analytics import ModelVersion, Prediction
@@ -65,6 +66,7 @@ def version(version: str):
         db().scalars(
             select(Prediction)
             .where(Prediction.model_version_id == mv.id)
+            .options(joinedload(Prediction.lot))
             .order_by(Prediction.id.desc())
             .limit(RECENT_PREDICTIONS)
         )

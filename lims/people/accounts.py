@@ -57,6 +57,8 @@ def create_token(session: Session, actor: User, owner: User, name: str) -> tuple
         raise Forbidden(
             f"tokens are minted only by their owner: {owner.username} must create their own"
         )
+    if not name.strip() or len(name) > 100:
+        raise InputError("name", "give the token a name of 1 to 100 characters (e.g. the machine using it)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=owner.id, name=name, token_hash=token_hash(token), prefix=token[:10])
     session.add(row)
@@ -130,6 +132,13 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
     if after != before or password is not None:
         audit.record(session, actor, "user.update", "user", user.id, before, after)
     return user
+
+
+def set_active(session: Session, actor: User, user: User, active: bool) -> User:
+    """Deactivate (or reactivate) a user: a deactivated user can neither log in nor use a token."""
+    if not active and actor.id == user.id:
+        raise InputError("active", "you cannot deactivate yourself; another administrator can")
+    return update_user(session, actor, user, {"active": active})
 
 
 def get_org(session: Session, key: str) -> Organization:

@@ -88,6 +88,7 @@ class Tokens(MethodView):
             owner = db().scalar(select(User).where(User.username == data["user"]))
             if owner is None:
                 abort(422, errors={"json": {"user": [f"unknown user {data['user']!r}"]}})
+        # The service refuses a token for anyone but the caller.
         row, token = auth_service.create_token(db(), user, owner, data["name"])
         row.token = token  # only in this response
         return row

@@ -21,6 +21,7 @@ from lims.kernel.models.process import AlarmEvent
 from lims.permissions import Capability
 from lims.process import charts
 from lims.process.ingesters import ingesters
+from lims.samples.lot_search import NOT_COUNTED
 from lims.web.auth import login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, parse_local_datetime
@@ -326,7 +327,7 @@ def lot(lot_id: int):
         lot=lot_row,
         installation=inst,
         samples=samples,
-        grades=sorted(Counter(s.grade for s in samples if s.grade).items()),
+        grades=sorted(Counter(s.grade for s in samples if s.grade and s.state not in NOT_COUNTED).items()),
         results=_lot_results(lot_id),
         charts=drawn,
         summary=summary,
@@ -336,7 +337,8 @@ def lot(lot_id: int):
 
 
 def _lot_results(lot_id: int) -> list:
-    """Per method, the entered results of the lot's samples (retracted ones left out): count,
+    """Per method, the entered results of the lot's samples (retracted ones and those of
+    invalidated, rejected or cancelled samples left out): count,
     mean/min/max of the measured values, how many were below the detection limit and how many
     out of spec. A lot has up to hundreds of samples: one grouped query, not a row per result."""
     entered = Analysis.state.in_(("submitted", "verified"))
@@ -354,7 +356,7 @@ def _lot_results(lot_id: int) -> list:
         )
         .join(Sample, Sample.id == Analysis.sample_id)
         .join(Method, Method.id == Analysis.method_id)
-        .where(Sample.lot_id == lot_id, entered)
+        .where(Sample.lot_id == lot_id, Sample.state.not_in(NOT_COUNTED), entered)
         .group_by(Method.id, Method.name, Method.unit)
         .order_by(Method.name)
     ).all()

@@ -1,93 +1,131 @@
 """Instrument result files (CSV), imported all or nothing.
 
 Columns: sample_id, method, value, unit (required); uncertainty, instrument, analyst,
-measured_at (optional; ISO 8601 with a UTC offset), uncertainty_reason (required with a U below
-the method's). Every row is checked and entered in the
-caller's transaction; if any row is bad, InputError lists every bad row and the caller rolls
-the whole file back.
+measured_at, uncertainty_reason (optional; the reason is required with a U below the method's).
+Comma- or semicolon-separated (Dutch Excel writes semicolons and
+decimal commas); measured_at in ISO 8601 or as 31-12-2026 14:30 / 31/12/2026 14:30, read in
+the lab's zone when it carries no UTC offset. Every row is checked and entered in the caller's
+transaction; if any row is bad, InputError lists every bad row with every problem of the row,
+and the caller rolls the whole file back.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
 from lims.kernel.errors import DomainError, InputError
-from lims.kernel.models import Analysis, User
+from lims.kernel.models import Analysis, Material, User
 from lims.permissions import Capability, get_sample, require
 from lims.samples import workflow
 
 REQUIRED = ("sample_id", "method", "value", "unit")
 OPTIONAL = ("uncertainty", "instrument", "analyst", "measured_at", "uncertainty_reason")
+COLUMNS = REQUIRED + OPTIONAL
 MAX_ROWS = 10_000
+DELIMITERS = (",", ";")
+# Day first, as the Netherlands writes dates (and Excel exports them there).
+_LOCAL_FORMATS = ("%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
 
 
-def _measured_at(raw: str) -> datetime | None:
+def _measured_at(raw: str, zone: tzinfo) -> datetime | None:
     if not raw:
         return None
     try:
         when = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise InputError("measured_at", f"not an ISO 8601 time: {raw!r}") from exc
-    if when.tzinfo is None:
-        raise InputError("measured_at", "needs a UTC offset (e.g. 2026-03-01T10:00:00+01:00)")
+    except ValueError:
+        when = None
+        for fmt in _LOCAL_FORMATS:
+            try:
+                when = datetime.strptime(raw, fmt)
+                break
+            except ValueError:
+                continue
+        if when is None:
+            raise InputError(
+                "measured_at", f"not a time: {raw!r} (write 2026-03-01T10:00 or 01-03-2026 10:00)"
+            ) from None
     if not in_calendar(when):
         raise InputError("measured_at", OUT_OF_CALENDAR)
-    return when
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return when.astimezone(UTC)
 
 
-def _import_row(session: Session, actor: User, row: dict[str, str]) -> Analysis:
-    missing = {f: ["required"] for f in REQUIRED if not (row.get(f) or "").strip()}
-    if missing:
-        raise InputError(missing)
-    try:
-        sample = get_sample(session, actor, row["sample_id"].strip(), for_update=True)
-    except DomainError as exc:
-        raise InputError("sample_id", exc.message) from exc
-    method_key = row["method"].strip()
-    analysis = next(
-        (a for a in sample.analyses if a.method.key == method_key and a.state == "unassigned"), None
-    )
-    if analysis is None:
-        planned = any(a.method.key == method_key for a in sample.analyses)
-        why = "has no open analysis for" if planned else "is not tested by"
-        raise InputError("method", f"{sample.code} {why} method {method_key!r}")
-    analyst = None
-    if (row.get("analyst") or "").strip():
-        analyst = session.scalar(select(User).where(User.username == row["analyst"].strip()))
+def _add(errors: dict[str, list[str]], exc: DomainError, field: str) -> None:
+    found = exc.errors if isinstance(exc, InputError) else {field: [exc.message]}
+    for name, messages in found.items():
+        errors.setdefault(name, []).extend(messages)
+
+
+def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo) -> Analysis:
+    """Every problem of the row is collected before giving up, so one round of corrections fixes it."""
+    cell = {name: (row.get(name) or "").strip() for name in COLUMNS}
+    errors: dict[str, list[str]] = {f: ["required"] for f in REQUIRED if not cell[f]}
+    sample = analysis = analyst = measured_at = None
+    if cell["sample_id"]:
+        try:
+            sample = get_sample(session, actor, cell["sample_id"].upper(), for_update=True)
+        except DomainError as exc:
+            _add(errors, exc, "sample_id")
+    if sample is not None and cell["method"]:
+        analysis = next(
+            (a for a in sample.analyses if a.method.key == cell["method"] and a.state == "unassigned"), None
+        )
+        if analysis is None:
+            planned = any(a.method.key == cell["method"] for a in sample.analyses)
+            why = "has no open analysis for" if planned else "is not tested by"
+            errors.setdefault("method", []).append(f"{sample.code} {why} method {cell['method']!r}")
+    if cell["analyst"]:
+        analyst = session.scalar(select(User).where(User.username == cell["analyst"]))
         if analyst is None or analyst.is_customer:
-            raise InputError("analyst", f"unknown lab user {row['analyst']!r}")
-    return workflow.submit(
-        session,
-        actor,
-        analysis,
-        value=row["value"].strip(),
-        unit=row["unit"].strip(),
-        uncertainty=(row.get("uncertainty") or "").strip() or None,
-        uncertainty_reason=(row.get("uncertainty_reason") or "").strip(),
-        instrument=(row.get("instrument") or "").strip(),
-        analyst=analyst,
-        measured_at=_measured_at((row.get("measured_at") or "").strip()),
-    )
-
-
-def import_results(session: Session, actor: User, text: str) -> list[Analysis]:
-    require(actor, Capability.HANDLE_SAMPLES, "import results")
+            errors.setdefault("analyst", []).append(f"unknown lab user {cell['analyst']!r}")
     try:
-        table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+        measured_at = _measured_at(cell["measured_at"], zone)
+    except InputError as exc:
+        _add(errors, exc, "measured_at")
+    if analysis is not None and cell["value"]:
+        try:
+            workflow.submit(
+                session, actor, analysis, value=cell["value"], unit=cell["unit"],
+                uncertainty=cell["uncertainty"] or None,
+                uncertainty_reason=cell["uncertainty_reason"], instrument=cell["instrument"],
+                analyst=analyst, measured_at=measured_at,
+            )
+        except DomainError as exc:
+            _add(errors, exc, "row")
+    if errors:
+        raise InputError(errors)
+    return analysis
+
+
+def read_table(text: str) -> list[list[str]]:
+    """The rows of a comma- or semicolon-separated file; the header line decides which."""
+    text = text.lstrip("\ufeff")
+    header = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=header.count)
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise InputError("file", f"not a readable CSV file: {exc}") from exc
-    header = [h.strip() for h in (table[0] if table else [])]
+
+
+def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC) -> list[Analysis]:
+    """`zone`: where a measured_at without a UTC offset was written (the lab's zone)."""
+    require(actor, Capability.HANDLE_SAMPLES, "import results")
+    table = read_table(text)
+    header = [h.strip().lower() for h in (table[0] if table else [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
             "file",
-            f"missing column(s): {', '.join(missing)}; expected {', '.join(REQUIRED + OPTIONAL)}",
+            f"missing column(s): {', '.join(missing)}; expected {', '.join(COLUMNS)}"
+            " separated by commas or semicolons",
         )
     if len(table) - 1 > MAX_ROWS:
         raise InputError("file", f"more than {MAX_ROWS} rows; split the file")
@@ -98,7 +136,7 @@ def import_results(session: Session, actor: User, text: str) -> list[Analysis]:
         try:
             if len(cells) > len(header):
                 raise InputError("row", f"{len(cells)} cells for {len(header)} columns")
-            imported.append(_import_row(session, actor, dict(zip(header, cells, strict=False))))
+            imported.append(_import_row(session, actor, dict(zip(header, cells, strict=False)), zone))
         except DomainError as exc:
             errors = exc.errors if isinstance(exc, InputError) else {"row": [exc.message]}
             bad.append({"row": number, "errors": errors})
@@ -107,3 +145,19 @@ def import_results(session: Session, actor: User, text: str) -> list[Analysis]:
     if not imported:
         raise InputError("file", "no rows")
     return imported
+
+
+def template(session: Session, material_key: str, delimiter: str = ",") -> str:
+    """A file to fill in for one material's test plan: the header and a row per method with its
+    key and unit, sample_id and value left empty."""
+    material = session.scalar(select(Material).where(Material.key == material_key))
+    if material is None:
+        raise InputError("material", f"unknown material {material_key!r}")
+    if delimiter not in DELIMITERS:
+        raise InputError("delimiter", "must be ',' or ';'")
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for item in material.test_plan:
+        writer.writerow(["", item.method.key, "", item.method.unit] + [""] * len(OPTIONAL))
+    return out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +29,9 @@ from lims.kernel.models.sample import INPUT_STREAMS
 from lims.permissions import Capability, require
 
 MAX_BULK = 1000
+# Printed on labels and searched for: letters, digits and . _ / -, up to the column's 60.
+LOT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}\Z")
+LOT_CODE_RULE = "1 to 60 letters, digits or . _ / -, starting with a letter or digit"
 
 
 def _insert(session: Session):
@@ -88,6 +92,8 @@ def create_lot(
     source: str = "",
 ) -> Lot:
     require(actor, Capability.CREATE_LOTS, "create lots")
+    if not LOT_CODE.fullmatch(code):
+        raise InputError("code", LOT_CODE_RULE)
     if production_start >= production_end:
         raise InputError(
             "production_end", "must be after production_start (window is [start, end))"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from lims.kernel.models.sample import ANALYSIS_STATES, INPUT_STREAMS, SAMPLE_STATES
+from lims.samples.registration import LOT_CODE, LOT_CODE_RULE
 from lims.samples.results import reported
 from lims.web.schemas import Amount, Aware, key_of
 
@@ -24,7 +25,7 @@ class LotSchema(Schema):
 
 class LotCreateSchema(Schema):
     code = fields.String(
-        required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}$")
+        required=True, validate=validate.Regexp(LOT_CODE, error=LOT_CODE_RULE)
     )
     installation = fields.String(required=True)
     material = fields.String(required=True)

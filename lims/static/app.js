@@ -75,8 +75,14 @@
         const data = await response.json();
         if (mine !== asked) return; // a newer keystroke has asked since
         flag.className = "flag " + (data.evaluation || "");
-        flag.textContent = data.error || data.label || "";
+        flag.textContent = data.label || "";
         flag.title = data.why || "";
+        // Each message in its own field's slot, replacing what the server showed there for the
+        // fields this check covers (a refusal of the whole row stays).
+        const errors = data.errors || {};
+        row.querySelectorAll('[data-error-for="value"], [data-error-for="unit"], [data-error-for="uncertainty"]').forEach((slot) => {
+          slot.textContent = (errors[slot.dataset.errorFor] || []).join("; ");
+        });
       } catch (err) {
         flag.textContent = "";
       }
@@ -92,6 +98,19 @@
 // Filters that apply as soon as they change (the CSP allows no inline handlers).
 document.querySelectorAll("[data-autosubmit]").forEach((el) => {
   el.addEventListener("change", () => el.form.submit());
+});
+
+// Worksheets: Enter moves to the next value, as in a spreadsheet (and as a balance or scanner
+// that ends its input with Enter expects); only the button submits the sheet.
+document.querySelectorAll("form[data-worksheet]").forEach((sheet) => {
+  sheet.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.target.tagName !== "INPUT") return;
+    event.preventDefault();
+    const values = Array.from(sheet.querySelectorAll("input[data-evaluate]"));
+    const row = event.target.closest("tr");
+    const next = values.find((v) => row.compareDocumentPosition(v) & Node.DOCUMENT_POSITION_FOLLOWING && !row.contains(v));
+    if (next) next.focus();
+  });
 });
 
 // "Tick all" boxes in table headers.

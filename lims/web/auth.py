@@ -125,6 +125,8 @@ def init_app(app: Flask) -> None:
                 "process": can(user, Capability.READ_PROCESS_DATA),
                 "models": can(user, Capability.SEE_MODELS),
                 "certificates": can(user, Capability.READ_CERTIFICATES),
-                "administer": can(user, Capability.ADMINISTER),
+                "lots": can(user, Capability.FIND_LOTS),
+                "admin": can(user, Capability.ADMINISTER),
+                "audit": can(user, Capability.READ_AUDIT),
             },
         }

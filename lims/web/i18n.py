@@ -6,7 +6,7 @@ Accept-Language decides.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -58,17 +58,52 @@ def lab_today() -> date:
     return today_in(lab_zone())
 
 
-def parse_local_datetime(raw: str, field: str) -> datetime:
-    """A datetime-local form value, read in the lab's zone, as UTC. InputError names the field."""
+# Day first, as the pages show dates (en_GB 29/11/2026, nl_NL 29-11-2026); ISO 8601 as well.
+_DAY_FIRST = ("%d/%m/%Y", "%d-%m-%Y")
+
+
+def _parse_local(raw: str, with_time: bool) -> datetime | None:
+    raw = " ".join(raw.split())
     try:
-        local = datetime.fromisoformat(raw.strip())
+        return datetime.fromisoformat(raw)
     except ValueError:
-        raise InputError(field, _("give a date and time like 2026-11-30T14:00")) from None
-    if not in_calendar(local):
+        pass
+    for day in _DAY_FIRST:
+        for fmt in ((f"{day} %H:%M", f"{day} %H:%M:%S") if with_time else (day,)):
+            try:
+                return datetime.strptime(raw, fmt)
+            except ValueError:
+                continue
+    return None
+
+
+def _check_calendar(moment: datetime, field: str) -> None:
+    if not in_calendar(moment):
         raise InputError(field, _("give a year between %(a)s and %(b)s", a=EARLIEST_YEAR, b=LATEST_YEAR))
+
+
+def parse_local_datetime(raw: str, field: str) -> datetime:
+    """A date and time typed in the lab's zone (29/11/2026 14:00, 29-11-2026 14:00 or
+    2026-11-29T14:00), as UTC. InputError names the field."""
+    local = _parse_local(raw, with_time=True)
+    if local is None:
+        raise InputError(field, _("give a date and time like 29/11/2026 14:00"))
+    _check_calendar(local, field)
     if local.tzinfo is None:
         local = local.replace(tzinfo=lab_zone())
     return local.astimezone(UTC)
+
+
+def parse_local_day(raw: str, field: str, *, end: bool = False) -> datetime:
+    """The lab-zone midnight that starts a typed day, as UTC; with end=True the midnight after
+    it, so a "to" day is included in a [from, to) search."""
+    day = _parse_local(raw, with_time=False)
+    if day is None or (day.hour, day.minute, day.second) != (0, 0, 0):
+        raise InputError(field, _("give a date like 29/11/2026"))
+    _check_calendar(day, field)
+    if end:
+        day += timedelta(days=1)
+    return day.replace(tzinfo=lab_zone()).astimezone(UTC)
 
 
 def local_input_value(ts: datetime) -> str:

@@ -50,7 +50,7 @@ def test_csv_import_is_all_or_nothing_and_lists_every_bad_row(lab, session_facto
         f"{a},iv_1628,0.8,dl/g,,,,",  # not in this sample's plan
         "NTK-2026-999999,mfr_230_2_16,12,g/10 min,,,,",  # unknown sample
         f"{b},mfr_230_2_16,12,g/10 min,,,,",  # not received yet
-        f"{a},density_1183,0.91,g/cm3,,,,2026-03-03T10:00:00",  # time without offset
+        f"{a},density_1183,0.91,g/cm3,,,,03/13/2026 10:00",  # month first: no 13th month
         f"{a},mfr_230_2_16,12.4,g/10 min,,,,",  # the same analysis twice
     ]
     r = tech.post("/imports/results", data={"file": (__import__("io").BytesIO("\n".join(rows).encode()), "run.csv")})
@@ -61,7 +61,7 @@ def test_csv_import_is_all_or_nothing_and_lists_every_bad_row(lab, session_facto
     assert "not tested by method 'iv_1628'" in errors[4]["method"][0]
     assert "not found" in errors[5]["sample_id"][0]
     assert "registered" in errors[6]["row"][0]
-    assert "UTC offset" in errors[7]["measured_at"][0]
+    assert "not a time" in errors[7]["measured_at"][0]
     assert "no open analysis" in errors[8]["method"][0]
     with session_factory() as s:
         assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0

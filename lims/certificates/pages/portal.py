@@ -4,8 +4,6 @@ Lab staff see every certificate."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app, render_template, request
 from sqlalchemy import select
 
@@ -17,7 +15,7 @@ from lims.permissions import Capability
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import lab_today, parse_local_datetime
+from lims.web.i18n import lab_today, parse_local_day
 from lims.web.request_db import db
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
@@ -29,10 +27,9 @@ def _query() -> search.Query:
     args = request.args
     dates = {}
     if args.get("issued_from"):
-        dates["issued_from"] = parse_local_datetime(args["issued_from"] + "T00:00", "issued_from")
+        dates["issued_from"] = parse_local_day(args["issued_from"], "issued_from")
     if args.get("issued_to"):
-        # The day chosen as "to" is included: the search end is the midnight after it.
-        dates["issued_to"] = parse_local_datetime(args["issued_to"] + "T00:00", "issued_to") + timedelta(days=1)
+        dates["issued_to"] = parse_local_day(args["issued_to"], "issued_to", end=True)
     status = args.get("status") or None
     if status is not None and status not in CERTIFICATE_STATUSES:
         raise InputError("status", f"must be one of {', '.join(CERTIFICATE_STATUSES)}")

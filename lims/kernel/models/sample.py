@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
@@ -119,6 +119,13 @@ class Analysis(Base):
     """One method on one sample. A retest is a new analysis; the retracted original stays."""
 
     __tablename__ = "analysis"
+    __table_args__ = (
+        # Worksheets by method: the open analyses of one method, a small part of all analyses.
+        Index(
+            "ix_analysis_open_method", "method_id", "sample_id",
+            postgresql_where=text("state = 'unassigned'"), sqlite_where=text("state = 'unassigned'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("sample.id"), index=True)

@@ -9,6 +9,7 @@ from lims.samples.imports import OPTIONAL, REQUIRED, import_results
 from lims.samples.schemas import ImportResultSchema
 from lims.web.api_blueprint import blueprint
 from lims.web.auth import require_user
+from lims.web.i18n import lab_zone
 from lims.web.request_db import db
 
 blp = blueprint("imports", "/imports", "Instrument CSV import, all or nothing.")
@@ -20,7 +21,9 @@ MAX_BYTES = 5 * 1024 * 1024
 @blp.doc(
     description=(
         f"A CSV file as multipart field 'file' or as a text/csv body. Columns: {', '.join(REQUIRED)} "
-        f"(required), {', '.join(OPTIONAL)}. Any bad row: 422 listing every bad row; nothing imported."
+        f"(required), {', '.join(OPTIONAL)}; separated by commas or semicolons. measured_at without"
+        " a UTC offset is read in the lab's zone. Any bad row: 422 listing every bad row with all"
+        " its problems; nothing imported."
     )
 )
 @blp.response(201, ImportResultSchema)
@@ -34,5 +37,5 @@ def results():
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError("file", "not UTF-8 text") from exc
-    analyses = import_results(db(), user, text)
+    analyses = import_results(db(), user, text, lab_zone())
     return {"imported": len(analyses), "analyses": analyses}

@@ -12,7 +12,7 @@ from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeL
 from lims.permissions import get_sample, scope_samples
 from lims.samples import labels, workflow
 from lims.samples import registration as sample_service
-from lims.samples.api.lots import _key_id
+from lims.samples.lot_search import key_id as _key_id
 from lims.samples.schemas import (
     BulkSampleSchema,
     LabelQuerySchema,

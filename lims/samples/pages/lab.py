@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -21,15 +21,16 @@ from ingest.store import StoreError
 from lims.certificates import search
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
+from lims.kernel.models.certificate import Certificate, certificate_sample
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
 from lims.permissions import Capability, get_analysis, get_sample, scope_samples
-from lims.samples import grading, imports, workflow
+from lims.samples import grading, imports, workflow, worksheets
 from lims.samples import registration as sample_service
 from lims.samples.results import as_result, load_spec, measure
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_datetime
+from lims.web.i18n import lab_zone, parse_local_datetime
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
@@ -212,12 +213,21 @@ def _sample_page_data(code: str) -> dict[str, object]:
             .order_by(Analysis.method_id, Analysis.id)
         )
     )
+    certificates = list(
+        db().scalars(
+            select(Certificate)
+            .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
+            .where(certificate_sample.c.sample_id == sample.id)
+            .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        )
+    )
     user = current_user()
     # A sample reopened for correcting its certificate is re-issued by amending that certificate.
     reopened = search.open_certificate(db(), sample) if sample.state == "verified" else None
     return {
         "sample": sample,
         "analyses": analyses,
+        "certificates": certificates,
         "reopened": reopened,
         "actions": workflow.allowed_actions(sample, user),
         "analysis_actions": {a.id: workflow.allowed_actions(a, user) for a in analyses},
@@ -255,64 +265,103 @@ def sample_action(code: str, action: str):
     return redirect(url_for("lab.sample", code=code))
 
 
-def _spec_limits(sample: Sample) -> dict[str, str]:
-    """Per property, the loosest grade's limit, shown beside the input for the eye (the flag
-    itself comes from the evaluate endpoint, which applies the decision rule)."""
-    spec = load_spec(db(), sample.material_id)
-    if spec is None:
-        return {}
-    shown = {}
-    for prop in {p for grade in spec.grades for p in grade.limits}:
-        grade, limit = grading.envelope(spec, prop)
-        low, high = (_plain(v) for v in (limit.min, limit.max))
-        if low is not None and high is not None:
-            shown[prop] = f"{grade}: {low} – {high}"
-        else:
-            shown[prop] = f"{grade}: ≥ {low}" if low is not None else f"{grade}: ≤ {high}"
-    return shown
+def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[str, list[str]]]]:
+    """Enter the typed rows of a worksheet; per analysis id, what was wrong with its row.
+    A refusal that concerns the sample (not received, certified) is the sheet's to show once,
+    before typing: rows of such samples take no input, so they never reach here."""
+    user = current_user()
+    entered = 0
+    errors: dict[int, dict[str, list[str]]] = {}
+    for analysis in analyses:
+        value = form.get(f"value-{analysis.id}", "").strip()
+        if analysis.state != "unassigned" or not value:
+            continue
+        try:
+            workflow.submit(
+                db(),
+                user,
+                analysis,
+                value=value,
+                unit=form.get(f"unit-{analysis.id}", ""),
+                uncertainty=form.get(f"uncertainty-{analysis.id}", "").strip() or None,
+                uncertainty_reason=form.get(f"uncertainty_reason-{analysis.id}", ""),
+                instrument=form.get(f"instrument-{analysis.id}", "").strip(),
+            )
+            entered += 1
+        except DomainError as exc:
+            errors[analysis.id] = _failed(exc)
+    if not errors and not entered:
+        errors[0] = {"_": [_("Enter at least one value.")]}
+    return entered, errors
 
 
-def _plain(value: Decimal | None) -> str | None:
-    """12.500000 -> 12.5 (limits are stored with six decimals)."""
-    return None if value is None else format(value.normalize(), "f")
+def _instrument_length(form) -> dict[int, dict[str, list[str]]]:
+    """The instrument column holds 100 characters: a longer name is refused under its field."""
+    return {
+        int(name.split("-", 1)[1]): {"instrument": [_("at most 100 characters")]}
+        for name, value in form.items()
+        if name.startswith("instrument-") and name.split("-", 1)[1].isdigit() and len(value.strip()) > 100
+    }
 
 
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
 @login_required(Capability.HANDLE_SAMPLES)
 def worksheet(code: str):
-    user = current_user()
     data = _sample_page_data(code)
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
-        entered = 0
-        for analysis in data["analyses"]:
-            value = request.form.get(f"value-{analysis.id}", "").strip()
-            if analysis.state != "unassigned" or not value:
-                continue
-            try:
-                workflow.submit(
-                    db(),
-                    user,
-                    analysis,
-                    value=value,
-                    unit=request.form.get(f"unit-{analysis.id}", ""),
-                    uncertainty=request.form.get(f"uncertainty-{analysis.id}", "").strip() or None,
-                    uncertainty_reason=request.form.get(f"uncertainty_reason-{analysis.id}", ""),
-                    instrument=request.form.get(f"instrument-{analysis.id}", "").strip(),
-                )
-                entered += 1
-            except DomainError as exc:
-                errors[analysis.id] = _failed(exc)
-        if not errors and entered:
-            flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
-            return redirect(url_for("lab.sample", code=code))
+        errors = _instrument_length(request.form)
         if not errors:
-            errors[0] = {"_": [_("Enter at least one value.")]}
+            entered, errors = _submit_rows(data["analyses"], request.form)
+            if not errors:
+                flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
+                return redirect(url_for("lab.sample", code=code))
         # All or nothing: undo the rows that were accepted and show the stored state again.
         db().rollback()
         data = _sample_page_data(code)
+    sample_row = data["sample"]
+    spec = load_spec(db(), sample_row.material_id)
     return (
-        render_template("lab/worksheet.html", errors=errors, form=request.form, limits=_spec_limits(data["sample"]), **data),
+        render_template(
+            "lab/worksheet.html", errors=errors, form=request.form,
+            limits={a.method.property: worksheets.grade_limits(spec, a.method.property) for a in data["analyses"]},
+            takes_results="enter_results" in data["actions"], **data,
+        ),
+        422 if errors else 200,
+    )
+
+
+@bp.get("/worksheets")
+@login_required(Capability.HANDLE_SAMPLES)
+def method_worksheets():
+    return render_template("lab/worksheets.html", methods=worksheets.open_methods(db(), current_user()))
+
+
+@bp.route("/worksheets/<method_key>", methods=["GET", "POST"])
+@login_required(Capability.HANDLE_SAMPLES)
+def method_worksheet(method_key: str):
+    errors: dict[int, dict[str, list[str]]] = {}
+    if request.method == "POST":
+        errors = _instrument_length(request.form)
+        if not errors:
+            typed = [
+                int(name.split("-", 1)[1]) for name, value in request.form.items()
+                if name.startswith("value-") and name.split("-", 1)[1].isdigit() and value.strip()
+            ]
+            # Each sample is locked before its analysis changes (get_analysis), in sample order,
+            # so two sheets submitted at once cannot deadlock.
+            in_sample_order = db().scalars(
+                select(Analysis.id).where(Analysis.id.in_(typed)).order_by(Analysis.sample_id, Analysis.id)
+            ).all()
+            locked = [get_analysis(db(), current_user(), i, for_update=True) for i in in_sample_order]
+            entered, errors = _submit_rows(locked, request.form)
+            if not errors:
+                flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=locked[0].method.name), "success")
+                return redirect(url_for("lab.method_worksheet", method_key=method_key))
+        db().rollback()
+    return (
+        render_template("lab/method_worksheet.html", sheet=worksheets.sheet(db(), current_user(), method_key),
+                        errors=errors, form=request.form, take_results=worksheets.TAKE_RESULTS),
         422 if errors else 200,
     )
 
@@ -326,7 +375,9 @@ def evaluate(analysis_id: int):
     try:
         measured = measure(method, request.args.get("value", ""), request.args.get("unit", method.unit), request.args.get("uncertainty") or None)
     except InputError as exc:
-        return jsonify(evaluation=None, error="; ".join(m for msgs in exc.errors.values() for m in msgs))
+        # Per field, so the page shows each message under the input it is about.
+        return jsonify(evaluation=None, errors=exc.errors,
+                       error="; ".join(m for msgs in exc.errors.values() for m in msgs))
     spec = load_spec(db(), analysis.sample.material_id)
     if spec is None:
         return jsonify(evaluation=None, why=_("no grade specification for this material"))
@@ -355,16 +406,37 @@ def retest(analysis_id: int):
 def import_csv():
     imported: list[Analysis] = []
     errors: dict[str, object] = {}
+    text = ""
     if request.method == "POST":
         upload = request.files.get("file")
         text = upload.read().decode("utf-8-sig", errors="replace") if upload and upload.filename else request.form.get("text", "")
         try:
-            imported = imports.import_results(db(), current_user(), text)
+            imported = imports.import_results(db(), current_user(), text, lab_zone())
         except DomainError as exc:
             errors = _failed(exc)
+    materials = db().scalars(
+        select(Material).options(selectinload(Material.test_plan)).order_by(Material.name)
+    ).all()
     return (
-        render_template("lab/import.html", imported=imported, errors=errors, columns=imports.REQUIRED + imports.OPTIONAL),
+        render_template(
+            "lab/import.html", imported=imported, errors=errors, columns=imports.COLUMNS,
+            # After a refusal the file's text stays in the box to be corrected; after success it is done.
+            text=text if errors else "", materials=materials,
+        ),
         422 if errors else 200,
+    )
+
+
+@bp.get("/import/template.csv")
+@login_required(Capability.HANDLE_SAMPLES)
+def import_template():
+    material = request.args.get("material", "")
+    delimiter = ";" if request.args.get("sep") == "semicolon" else ","
+    body = imports.template(db(), material, delimiter)
+    # Excel opens a UTF-8 file right (µ, ³) only with the byte order mark.
+    return Response(
+        "\ufeff" + body, mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="results-{material}.csv"'},
     )
 
 
@@ -373,4 +445,10 @@ def label_url(code: str, fmt: str) -> str:
     return f"{API_PREFIX}/samples/{code}/label?format={fmt}"
 
 
+def certificate_file_url(cert_id: int, fmt: str) -> str:
+    """The certificates API's download of one certificate (pdf or json)."""
+    return f"{API_PREFIX}/certificates/{cert_id}.{fmt}"
+
+
 bp.add_app_template_global(label_url)
+bp.add_app_template_global(certificate_file_url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from markupsafe import Markup, escape
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
@@ -105,6 +106,11 @@ def retract():
     return redirect(url_for("review.queue"))
 
 
+def _certificate_link(cert) -> Markup:
+    """The certificate's number as a link to its row (PDF, JSON, verify) in the certificate list."""
+    return Markup('<a href="{}">{}</a>').format(url_for("portal.certificates_list", q=cert.number), cert.number)
+
+
 @bp.post("/samples/<code>/certify")
 @login_required(Capability.REVIEW_RESULTS)
 def certify(code: str):
@@ -115,7 +121,7 @@ def certify(code: str):
         cert = issuing.issue_for_sample(db(), issuer, user, sample)
     except DomainError as exc:
         return _refused(exc)
-    flash(_("Certificate %(number)s issued for %(code)s.", number=cert.number, code=code), "success")
+    flash(Markup(_("Certificate %(number)s issued for %(code)s.", number=_certificate_link(cert), code=escape(code))), "success")
     return redirect(url_for("review.queue"))
 
 
@@ -131,7 +137,7 @@ def certify_lot(lot_id: int):
     except DomainError as exc:
         db().rollback()
         return lab.lot_page(lot_id, {"_": [exc.message]}, exc.status)
-    flash(_("Certificate %(number)s issued for lot %(code)s.", number=cert.number, code=lot.code), "success")
+    flash(Markup(_("Certificate %(number)s issued for lot %(code)s.", number=_certificate_link(cert), code=escape(lot.code))), "success")
     return redirect(url_for("lab.lot", lot_id=lot_id))
 
 

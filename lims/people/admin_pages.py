@@ -1,0 +1,147 @@
+"""Administration pages: users (list, create, deactivate), API tokens (each user mints and
+revokes their own; the administrator sees and revokes anyone's). Every change goes through
+lims.people.accounts, which writes the audit trail."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from lims.kernel.errors import DomainError, InputError
+from lims.kernel.models import ApiToken, Organization, User
+from lims.kernel.models.user import ROLES
+from lims.people import accounts
+from lims.people.schemas import UserCreateSchema
+from lims.permissions import Capability, can
+from lims.web.auth import current_user, login_required
+from lims.web.errors import web_blueprint
+from lims.web.request_db import db
+
+bp = web_blueprint("admin_pages", __name__)
+NEW_TOKEN = "new_api_token"
+
+
+def _failed(exc: DomainError) -> dict[str, list[str]]:
+    return exc.errors if isinstance(exc, InputError) else {"_": [exc.message]}
+
+
+def _users_page(errors: dict[str, list[str]] | None = None, status: int = 200):
+    tokens = dict(
+        db().execute(
+            select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.user_id)
+        ).all()
+    )
+    return render_template(
+        "admin/users.html",
+        users=db().scalars(select(User).options(joinedload(User.organization)).order_by(User.username)).all(),
+        organizations=db().scalars(select(Organization).order_by(Organization.kind != "lab", Organization.name)).all(),
+        roles=ROLES,
+        active_tokens=tokens,
+        errors=errors or {},
+        form=request.form if errors else {},
+    ), status
+
+
+@bp.get("/admin/users")
+@login_required(Capability.ADMINISTER)
+def users():
+    return _users_page()
+
+
+@bp.post("/admin/users")
+@login_required(Capability.ADMINISTER)
+def create_user():
+    try:
+        data = UserCreateSchema().load({k: v for k, v in request.form.items() if k != "csrf_token" and v != ""})
+    except ValidationError as exc:
+        return _users_page({f: list(m) for f, m in exc.messages.items()}, 422)
+    try:
+        org = db().scalar(select(Organization).where(Organization.key == data.pop("organization")))
+        if org is None:
+            raise InputError("organization", _("unknown organization"))
+        user = accounts.create_user(db(), current_user(), organization=org, **data)
+    except DomainError as exc:
+        db().rollback()
+        return _users_page(_failed(exc), exc.status)
+    flash(_("User %(name)s created. Give them the password in person; they create their own API tokens.", name=user.username), "success")
+    return redirect(url_for("admin_pages.users"))
+
+
+@bp.post("/admin/users/<username>/active")
+@login_required(Capability.ADMINISTER)
+def set_active(username: str):
+    user = db().scalar(select(User).where(User.username == username))
+    if user is None:
+        return _users_page({"_": [_("user %(name)s not found", name=username)]}, 404)
+    active = request.form.get("active") == "1"
+    try:
+        accounts.set_active(db(), current_user(), user, active)
+    except DomainError as exc:
+        db().rollback()
+        return _users_page(_failed(exc), exc.status)
+    message = _("%(name)s can log in again.", name=username) if active else _(
+        "%(name)s is deactivated: no login, and their API tokens no longer work.", name=username)
+    flash(message, "success")
+    return redirect(url_for("admin_pages.users"))
+
+
+def _tokens_page(*, everyone: bool, created: tuple[ApiToken, str] | None = None,
+                 errors: dict[str, list[str]] | None = None, status: int = 200):
+    stmt = select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+    if not everyone:
+        stmt = stmt.where(ApiToken.user_id == current_user().id)
+    return render_template(
+        "admin/tokens.html", tokens=db().scalars(stmt).all(), everyone=everyone, created=created,
+        errors=errors or {},
+    ), status
+
+
+@bp.get("/account/tokens")
+@login_required()
+def my_tokens():
+    new = session.pop(NEW_TOKEN, None)
+    created = None
+    if new is not None:
+        row = db().get(ApiToken, new["id"])
+        created = (row, new["token"]) if row is not None and row.user_id == current_user().id else None
+    return _tokens_page(everyone=False, created=created)
+
+
+@bp.post("/account/tokens")
+@login_required()
+def create_token():
+    user = current_user()
+    try:
+        created = accounts.create_token(db(), user, user, request.form.get("name", "").strip())
+    except DomainError as exc:
+        db().rollback()
+        return _tokens_page(everyone=False, errors=_failed(exc), status=exc.status)
+    # Post/redirect/get, so a reload does not mint another token. The token rides to the next
+    # page in the owner's own session cookie, is popped there, and is never shown again (the
+    # database keeps only its hash).
+    row, token = created
+    session[NEW_TOKEN] = {"id": row.id, "token": token}
+    return redirect(url_for("admin_pages.my_tokens"))
+
+
+@bp.get("/admin/tokens")
+@login_required(Capability.ADMINISTER)
+def all_tokens():
+    return _tokens_page(everyone=True)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@login_required()
+def revoke_token(token_id: int):
+    user = current_user()
+    token = db().get(ApiToken, token_id)
+    # Someone else's token is "not found" unless the caller administers tokens.
+    if token is None or (token.user_id != user.id and not can(user, Capability.ADMINISTER)):
+        return _tokens_page(everyone=False, errors={"_": [_("token not found")]}, status=404)
+    accounts.revoke_token(db(), user, token)
+    flash(_("Token %(name)s (%(prefix)s…) revoked: it no longer works.", name=token.name, prefix=token.prefix), "success")
+    mine = token.user_id == user.id and request.form.get("back") != "all"
+    return redirect(url_for("admin_pages.my_tokens" if mine else "admin_pages.all_tokens"))

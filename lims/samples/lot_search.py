@@ -1,0 +1,145 @@
+"""Finding lots: by code or source text, installation, material, owner, line, production date,
+lab grade and how the model's predicted grade compares with it.
+
+The lab grade of a lot is the grade of its most recently graded top-level sample; the predicted
+grade is the lot's latest prediction. Both are correlated subqueries of the one statement, so
+a filter on them runs in the database before the page is cut, and a page of lots costs one
+query however many lots it shows (plus one for the sample counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from lims.kernel.models import (
+    Installation,
+    Lot,
+    Material,
+    Organization,
+    ProgrammeLine,
+    Sample,
+    User,
+)
+from lims.kernel.models.analytics import Prediction
+from lims.permissions import scope_lots
+
+# predicted vs lab grade
+AGREEMENTS = ("agrees", "differs", "awaiting_lab", "no_prediction")
+# Samples in these states no longer speak for the lot: they are not counted.
+NOT_COUNTED = ("cancelled", "rejected", "invalid")
+
+
+def key_id(model, key: str):
+    return select(model.id).where(model.key == key).scalar_subquery()
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def lot_query(args: dict) -> Select:
+    """Lots matching the API's and the list page's filters (keys as in LotQuerySchema), newest first."""
+    stmt = select(Lot).order_by(Lot.id.desc())
+    if args.get("material"):
+        stmt = stmt.where(Lot.material_id == key_id(Material, args["material"]))
+    if args.get("installation"):
+        stmt = stmt.where(Lot.installation_id == key_id(Installation, args["installation"]))
+    if args.get("line"):
+        line_installations = select(Installation.id).where(
+            Installation.line_id == key_id(ProgrammeLine, args["line"])
+        )
+        stmt = stmt.where(Lot.installation_id.in_(line_installations))
+    if args.get("owner"):
+        stmt = stmt.where(Lot.owner_org_id == key_id(Organization, args["owner"]))
+    if args.get("q"):
+        like = _like(args["q"])
+        stmt = stmt.where(or_(Lot.code.ilike(like, escape="\\"), Lot.source.ilike(like, escape="\\")))
+    if args.get("produced_from"):
+        stmt = stmt.where(Lot.production_start >= args["produced_from"])
+    if args.get("produced_to"):
+        stmt = stmt.where(Lot.production_start < args["produced_to"])
+    return stmt
+
+
+LAB_GRADE = (
+    select(Sample.grade)
+    .where(Sample.lot_id == Lot.id, Sample.grade.is_not(None), Sample.parent_id.is_(None),
+           Sample.state.not_in(NOT_COUNTED))
+    .order_by(Sample.graded_at.desc(), Sample.id.desc())
+    .limit(1)
+    .correlate(Lot)
+    .scalar_subquery()
+    .label("lab_grade")
+)
+PREDICTED_GRADE = (
+    select(Prediction.predicted_grade)
+    .where(Prediction.lot_id == Lot.id)
+    .order_by(Prediction.id.desc())
+    .limit(1)
+    .correlate(Lot)
+    .scalar_subquery()
+    .label("predicted_grade")
+)
+
+
+@dataclass(frozen=True)
+class LotRow:
+    lot: Lot
+    lab_grade: str | None
+    predicted_grade: str | None
+    samples: int
+
+    @property
+    def agrees(self) -> bool | None:
+        if self.lab_grade is None or self.predicted_grade is None:
+            return None
+        return self.lab_grade == self.predicted_grade
+
+
+@dataclass(frozen=True)
+class LotFilter:
+    q: str | None = None
+    installation: str | None = None
+    material: str | None = None
+    grade: str | None = None
+    agreement: str | None = None
+    produced_from: datetime | None = None
+    produced_to: datetime | None = None
+
+
+def search(session: Session, user: User, f: LotFilter, page: int, per_page: int) -> tuple[list[LotRow], bool]:
+    """One page (1-based) of lots, newest production first, and whether a next page exists
+    (read one row past the page instead of counting every match)."""
+    stmt = scope_lots(
+        lot_query({"q": f.q, "installation": f.installation, "material": f.material,
+                   "produced_from": f.produced_from, "produced_to": f.produced_to}),
+        user,
+    ).add_columns(LAB_GRADE, PREDICTED_GRADE)
+    if f.grade:
+        stmt = stmt.where(func.upper(LAB_GRADE.element) == f.grade.upper())
+    lab, predicted = LAB_GRADE.element, PREDICTED_GRADE.element
+    if f.agreement == "agrees":
+        stmt = stmt.where(lab == predicted)
+    elif f.agreement == "differs":
+        stmt = stmt.where(and_(lab.is_not(None), predicted.is_not(None), lab != predicted))
+    elif f.agreement == "awaiting_lab":
+        stmt = stmt.where(and_(lab.is_(None), predicted.is_not(None)))
+    elif f.agreement == "no_prediction":
+        stmt = stmt.where(predicted.is_(None))
+    stmt = stmt.order_by(None).order_by(Lot.production_start.desc(), Lot.id.desc())
+    found = session.execute(stmt.limit(per_page + 1).offset((page - 1) * per_page)).all()
+    shown = found[:per_page]
+    counts = dict(
+        session.execute(
+            select(Sample.lot_id, func.count())
+            .where(Sample.lot_id.in_([r[0].id for r in shown]), Sample.parent_id.is_(None),
+                   Sample.state.not_in(NOT_COUNTED))
+            .group_by(Sample.lot_id)
+        ).all()
+    ) if shown else {}
+    rows = [LotRow(lot, lab_grade, predicted_grade, counts.get(lot.id, 0)) for lot, lab_grade, predicted_grade in shown]
+    return rows, len(found) > per_page

@@ -1,0 +1,57 @@
+"""The lot list: engineers and the lab find lots by code, installation, material, lab grade,
+predicted against lab grade and production date, and go on to the lot, its process data or
+its certificates."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from sqlalchemy import select
+
+from lims.kernel.errors import InputError
+from lims.kernel.models import Installation, Material
+from lims.permissions import Capability
+from lims.samples import lot_search
+from lims.web.auth import current_user, login_required
+from lims.web.errors import web_blueprint
+from lims.web.i18n import parse_local_day
+from lims.web.request_db import db
+
+bp = web_blueprint("lot_list", __name__, url_prefix="/lots")
+
+PER_PAGE = 50
+
+
+def _filter() -> lot_search.LotFilter:
+    args = request.args
+    dates = {}
+    if args.get("produced_from"):
+        dates["produced_from"] = parse_local_day(args["produced_from"], "produced_from")
+    if args.get("produced_to"):
+        dates["produced_to"] = parse_local_day(args["produced_to"], "produced_to", end=True)
+    agreement = args.get("agreement") or None
+    if agreement is not None and agreement not in lot_search.AGREEMENTS:
+        raise InputError("agreement", f"must be one of {', '.join(lot_search.AGREEMENTS)}")
+    return lot_search.LotFilter(
+        q=args.get("q", "").strip() or None,
+        installation=args.get("installation") or None,
+        material=args.get("material") or None,
+        grade=args.get("grade", "").strip() or None,
+        agreement=agreement,
+        **dates,
+    )
+
+
+@bp.get("/")
+@login_required(Capability.FIND_LOTS)
+def lots_list():
+    page = max(1, request.args.get("page", 1, type=int))
+    rows, more = lot_search.search(db(), current_user(), _filter(), page, PER_PAGE)
+    return render_template(
+        "lab/lots.html",
+        rows=rows,
+        page=page,
+        more=more,
+        installations=list(db().scalars(select(Installation).order_by(Installation.key))),
+        materials=list(db().scalars(select(Material).order_by(Material.name))),
+        agreements=lot_search.AGREEMENTS,
+    )

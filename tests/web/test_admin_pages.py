@@ -1,0 +1,105 @@
+"""Administration in the UI (issue 16, item 9): users, API tokens minted only by their owner and
+shown once, and the audit log with its filters and chain check."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from lims.kernel.models import AuditEvent
+from tests.web import seed
+from tests.web.test_pages import csrf_token, log_in
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+TOKEN = re.compile(r'<code class="code" id="new-token">(rcl_[^<]+)</code>')
+
+
+@pytest.fixture
+def seeded(session_factory):
+    seed.seed_reference(session_factory)
+    return session_factory
+
+
+def log_out(client) -> None:
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account/tokens")})
+
+
+def test_admin_creates_and_deactivates_users_with_errors_under_their_fields(client, seeded):
+    log_in(client, "tech")
+    assert client.get("/admin/users").status_code == 403
+    log_out(client)
+    log_in(client, "admin")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert 'data-user="tech"' in page and 'href="/admin/users"' in page
+    form = {"username": "x", "full_name": "Nina Bakker", "role": "technician", "organization": "ntk", "password": "short"}
+    bad = client.post("/admin/users", data={**form, "csrf_token": csrf_token(client, "/admin/users")})
+    assert bad.status_code == 422
+    refused = bad.get_data(as_text=True)
+    for field in ("username", "password"):
+        assert re.search(rf'name="{field}"[^>]*>\s*</label><p class="field-error">', refused), field
+    assert 'value="Nina Bakker"' in refused  # what was typed stays
+    wrong_org = client.post("/admin/users", data={**form, "username": "nina", "password": "long enough pw", "organization": "polyvorm",
+                                                  "csrf_token": csrf_token(client, "/admin/users")})
+    assert wrong_org.status_code == 422 and "does not fit" in wrong_org.get_data(as_text=True)
+    made = client.post("/admin/users", data={**form, "username": "nina", "password": "long enough pw",
+                                              "csrf_token": csrf_token(client, "/admin/users")})
+    assert made.status_code == 302
+    assert 'data-user="nina"' in client.get("/admin/users").get_data(as_text=True)
+    # Deactivated: the login no longer works. An admin cannot lock themselves out.
+    off = client.post("/admin/users/nina/active", data={"active": "0", "csrf_token": csrf_token(client, "/admin/users")})
+    assert off.status_code == 302
+    me = client.post("/admin/users/admin/active", data={"active": "0", "csrf_token": csrf_token(client, "/admin/users")})
+    assert me.status_code == 422 and "cannot deactivate yourself" in me.get_data(as_text=True)
+    log_out(client)
+    login = client.post("/login", data={"username": "nina", "password": "long enough pw", "csrf_token": csrf_token(client)})
+    assert login.status_code == 401
+
+
+def test_tokens_are_minted_by_their_owner_shown_once_and_revocable(client, seeded):
+    log_in(client, "tech")
+    created = client.post("/account/tokens", data={"name": "balance PC", "csrf_token": csrf_token(client, "/account/tokens")},
+                          follow_redirects=True)
+    assert created.status_code == 200
+    token = TOKEN.search(created.get_data(as_text=True)).group(1)
+    assert token not in client.get("/account/tokens").get_data(as_text=True)  # shown once
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/auth/me", headers=bearer).get_json()["username"] == "tech"
+    with seeded() as s:
+        from lims.kernel.models import ApiToken
+
+        token_id = s.scalar(select(ApiToken.id).where(ApiToken.name == "balance PC"))
+    log_out(client)
+    # Somebody else's token is not theirs to revoke; an admin may, but may not mint one for tech.
+    log_in(client, "tech2")
+    assert client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens")}).status_code == 404
+    log_out(client)
+    log_in(client, "admin")
+    assert client.post("/api/v1/tokens", json={"name": "for tech", "user": "tech"},
+                       headers={"X-CSRFToken": csrf_token(client, "/account/tokens")}).status_code == 403
+    listing = client.get("/admin/tokens").get_data(as_text=True)
+    assert 'data-token="balance PC"' in listing
+    assert client.post(f"/tokens/{token_id}/revoke", data={"back": "all", "csrf_token": csrf_token(client, "/admin/tokens")}).status_code == 302
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401
+
+
+def test_audit_log_filters_and_the_chain_check_finds_a_changed_event(client, seeded):
+    seed.lot_with_samples(seeded, 1)
+    log_in(client, "reviewer")
+    everything = client.get("/admin/audit/").get_data(as_text=True)
+    assert "lot.create" in everything
+    lots_only = client.get("/admin/audit/?action=lot.create").get_data(as_text=True)
+    assert re.findall(r"<code>([\w.]+)</code>", lots_only) == ["lot.create"]
+    assert "No events match." in client.get("/admin/audit/?actor=nobody").get_data(as_text=True)
+    intact = client.post("/admin/audit/verify", data={"csrf_token": csrf_token(client, "/admin/audit/")})
+    assert "The chain is intact" in intact.get_data(as_text=True)
+    with seeded.begin() as s:
+        seq = s.scalar(select(AuditEvent.seq).where(AuditEvent.action == "lot.create"))
+        s.execute(update(AuditEvent).where(AuditEvent.seq == seq).values(actor="mallory"))
+    broken = client.post("/admin/audit/verify", data={"csrf_token": csrf_token(client, "/admin/audit/")})
+    assert f"The chain is broken at event {seq}" in broken.get_data(as_text=True)
+    log_out(client)
+    log_in(client, "tech")
+    assert client.get("/admin/audit/").status_code == 403

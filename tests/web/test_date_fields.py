@@ -1,0 +1,55 @@
+"""Defect (issue 16): the browser's date picker showed mm/dd/yyyy beside the pages' dd/mm/yyyy.
+Date fields are typed day first, as the pages show dates, in the lab's zone."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from lims.kernel.models import Lot
+from tests.web import seed
+from tests.web.test_pages import csrf_token, log_in
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+@pytest.fixture
+def seeded(session_factory):
+    seed.seed_reference(session_factory)
+    return session_factory
+
+
+def test_no_page_hands_dates_to_the_browsers_own_picker(client, seeded):
+    log_in(client, "admin")
+    for path, fields in (("/lab/lots/new", ["production_start", "production_end"]),
+                         ("/lots/", ["produced_from", "produced_to"]),
+                         ("/certificates/", ["issued_from", "issued_to"]),
+                         ("/admin/audit/", ["from", "to"])):
+        page = client.get(path).get_data(as_text=True)
+        assert not re.search(r'type="(date|datetime-local)"', page), path
+        for name in fields:
+            field = re.search(rf'<input name="{name}"[^>]*>', page).group(0)
+            assert 'placeholder="dd/mm/yyyy' in field, (path, field)
+
+
+def test_day_first_dates_are_read_in_amsterdam(client, seeded):
+    log_in(client, "tech")
+    form = {
+        "code": "EXT1-2026-0412", "installation": "ntk-ext1", "material": "pp", "owner": "polyvorm",
+        "input_stream": "post-consumer", "recycled_content_pct": "90", "sample_count": "1",
+        "production_start": "29/11/2026 08:00", "production_end": "29-11-2026 16:00",
+    }
+    response = client.post("/lab/lots/new", data={**form, "csrf_token": csrf_token(client, "/lab/lots/new")})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with seeded() as s:
+        lot = s.scalar(select(Lot).where(Lot.code == "EXT1-2026-0412"))
+        assert (lot.production_start, lot.production_end) == (
+            datetime(2026, 11, 29, 7, 0, tzinfo=UTC), datetime(2026, 11, 29, 15, 0, tzinfo=UTC))
+    found = client.get("/lots/", query_string={"produced_from": "29/11/2026", "produced_to": "29-11-2026"})
+    assert 'data-lot="EXT1-2026-0412"' in found.get_data(as_text=True)
+    assert 'data-lot="EXT1-2026-0412"' not in client.get("/lots/?produced_from=30/11/2026").get_data(as_text=True)
+    refused = client.get("/lots/?produced_from=11/29/2026")  # month first: no 29th month
+    assert refused.status_code == 422 and "29/11/2026" in refused.get_data(as_text=True)

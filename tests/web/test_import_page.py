@@ -1,0 +1,90 @@
+"""CSV import as a lab uses it (issue 16, item 3): a template per material's methods, the method
+keys on the page, semicolons and decimal commas from Dutch Excel, Amsterdam local times, every
+problem of a row listed, and the file's text kept in the box after a refusal."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from lims.kernel.models import Analysis, Sample
+from tests.web import seed
+from tests.web.test_pages import csrf_token, log_in
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+@pytest.fixture
+def seeded(session_factory):
+    seed.seed_reference(session_factory)
+    return session_factory
+
+
+def first_analysis(session_factory, code: str):
+    with session_factory() as s:
+        a = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).first()
+        return a.id, a.method.key, a.method.unit, seed.in_spec_value(s, a)
+
+
+def test_the_template_lists_the_materials_methods_and_the_page_shows_their_keys(client, seeded):
+    log_in(client, "tech")
+    page = client.get("/lab/import").get_data(as_text=True)
+    with seeded() as s:
+        from lims.kernel.models import Material
+
+        pp = s.scalar(select(Material).where(Material.key == "pp"))
+        keys = [(item.method.key, item.method.unit) for item in pp.test_plan]
+    assert keys and all(f"<code>{html.escape(k)}</code>" in page for k, _ in keys)
+    comma = client.get("/lab/import/template.csv?material=pp")
+    assert comma.status_code == 200 and comma.mimetype == "text/csv"
+    lines = comma.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at"
+    assert [(line.split(",")[1], line.split(",")[3]) for line in lines[1:]] == keys
+    semicolon = client.get("/lab/import/template.csv?material=pp&sep=semicolon").get_data(as_text=True)
+    assert semicolon.lstrip("\ufeff").startswith("sample_id;method;value;unit;")
+    assert client.get("/lab/import/template.csv?material=nope").status_code == 422
+
+
+def test_dutch_excel_semicolons_decimal_commas_and_amsterdam_time_are_imported(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    analysis_id, key, unit, value = first_analysis(seeded, code)
+    text = f"sample_id;method;value;unit;measured_at\r\n{code};{key};{value.replace('.', ',')};{unit};01-07-2026 14:30\r\n"
+    log_in(client, "tech")
+    response = client.post("/lab/import", data={"text": text, "csrf_token": csrf_token(client, "/lab/import")})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    with seeded() as s:
+        a = s.get(Analysis, analysis_id)
+        assert a.state == "submitted"
+        assert a.measured_at.astimezone(UTC) == datetime(2026, 7, 1, 12, 30, tzinfo=UTC)  # CEST is UTC+2
+
+
+def test_every_problem_of_a_row_is_listed_and_the_text_stays_in_the_box(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    _, key, unit, value = first_analysis(seeded, code)
+    text = (
+        "sample_id,method,value,unit,analyst,measured_at\n"
+        f"{code},{key},{value},furlong,nobody,yesterday\n"
+    )
+    log_in(client, "tech")
+    response = client.post("/lab/import", data={"text": text, "csrf_token": csrf_token(client, "/lab/import")})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    fields = re.findall(r'<tr><td class="num">2</td><td>(\w+)</td>', page)
+    assert sorted(fields) == ["analyst", "measured_at", "unit"]
+    box = re.search(r'<textarea name="text"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    assert html.unescape(box) == text
+    # An uploaded file's text comes back in the box too, to be corrected there.
+    upload = client.post(
+        "/lab/import",
+        data={"file": (__import__("io").BytesIO(text.encode()), "results.csv"), "csrf_token": csrf_token(client, "/lab/import")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 422
+    box = re.search(r'<textarea name="text"[^>]*>(.*?)</textarea>', upload.get_data(as_text=True), re.S).group(1)
+    assert html.unescape(box) == text

@@ -1,0 +1,156 @@
+"""The lot list (issue 16, item 4): search and filters, paging, one query per page however many
+lots it shows, and the links that lead to it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from lims.kernel.clock import utcnow
+from lims.kernel.models import Sample
+from lims.kernel.models.analytics import ModelVersion, Prediction
+from tests.web import seed
+from tests.web.test_pages import _count_queries, csrf_token, log_in
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+
+
+@pytest.fixture
+def seeded(session_factory):
+    seed.seed_reference(session_factory)
+    return session_factory
+
+
+def predict(session_factory, lot_id: int, grade: str) -> None:
+    now = utcnow()
+    with session_factory.begin() as s:
+        mv = s.scalar(select(ModelVersion).where(ModelVersion.version == "grade-t"))
+        if mv is None:
+            mv = ModelVersion(
+                version="grade-t", status="production", metrics={}, train_start=now, train_end=now,
+                n_train=1, n_test=0, features=[], feature_ranges={}, reference={}, classes=["A", "B"],
+                artifact_path="-", artifact_sha256="0" * 64,
+            )
+            s.add(mv)
+            s.flush()
+        s.add(Prediction(lot_id=lot_id, model_version_id=mv.id, predicted_grade=grade,
+                         probabilities={grade: 0.8}, top_features=[]))
+
+
+def grade(session_factory, code: str, value: str, state: str = "certified") -> None:
+    with session_factory.begin() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == code))
+        sample.grade, sample.graded_at, sample.state = value, utcnow(), state
+
+
+def lot_codes(page: str) -> list[str]:
+    return re.findall(r'<tr data-lot="([^"]+)"', page)
+
+
+def test_lots_are_found_by_code_installation_material_grade_agreement_and_date(client, seeded):
+    agreeing = seed.lot_with_samples(seeded, 2)
+    differing = seed.lot_with_samples(seeded, 1)
+    waiting = seed.lot_with_samples(seeded, 1)
+    unpredicted = seed.lot_with_samples(seeded, 1)
+    predict(seeded, agreeing.lot_id, "A")
+    grade(seeded, agreeing.sample_codes[0], "A")
+    predict(seeded, differing.lot_id, "A")
+    grade(seeded, differing.sample_codes[0], "B")
+    predict(seeded, waiting.lot_id, "B")
+    log_in(client, "engineer")  # engineers find lots too, not only the lab
+    everything = client.get("/lots/").get_data(as_text=True)
+    assert set(lot_codes(everything)) == {agreeing.lot_code, differing.lot_code, waiting.lot_code, unpredicted.lot_code}
+
+    def found(**args) -> set[str]:
+        response = client.get("/lots/", query_string=args)
+        assert response.status_code == 200
+        return set(lot_codes(response.get_data(as_text=True)))
+
+    assert found(q=agreeing.lot_code[-6:].lower()) == {agreeing.lot_code}  # part of the code, any case
+    assert found(installation="ntk-ext1", material="pp") == set(lot_codes(everything))
+    assert found(material="pet") == set()
+    assert found(grade="b") == {differing.lot_code}
+    assert found(agreement="agrees") == {agreeing.lot_code}
+    assert found(agreement="differs") == {differing.lot_code}
+    assert found(agreement="awaiting_lab") == {waiting.lot_code}
+    assert found(agreement="no_prediction") == {unpredicted.lot_code}
+    today = utcnow().date()
+    assert found(produced_from=today.replace(year=today.year - 1).isoformat(), produced_to=today.isoformat()) == set(lot_codes(everything))
+    assert found(produced_from=today.replace(year=today.year + 1).isoformat()) == set()
+    assert client.get("/lots/?agreement=maybe").status_code == 422
+    # Engineers go on to the process data (the lab lot page is not theirs).
+    assert f'href="/process/lots/{agreeing.lot_id}"' in everything
+
+
+def test_an_invalidated_sample_no_longer_counts_for_its_lot(client, seeded):
+    lot = seed.lot_with_samples(seeded, 2)
+    grade(seeded, lot.sample_codes[0], "C", state="invalid")
+    grade(seeded, lot.sample_codes[1], "A")
+    log_in(client, "tech")
+    page = client.get("/lots/", query_string={"q": lot.lot_code}).get_data(as_text=True)
+    row = re.search(r'<tr data-lot=.*?</tr>', page, re.S).group(0)
+    assert re.search(r'<td class="num">1</td>', row) and '<span class="grade">A</span>' in row
+    assert client.get("/lots/", query_string={"grade": "C"}).get_data(as_text=True).count("data-lot=") == 0
+    # The lot's process view shows only the valid sample's grade.
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/lab/samples")})
+    log_in(client, "engineer")
+    process = client.get(f"/process/lots/{lot.lot_id}").get_data(as_text=True)
+    lab_grade = re.search(r"Lab grade</dt><dd>(.*?)</dd>", process, re.S).group(1)
+    assert "A" in lab_grade and "C" not in lab_grade
+
+
+def test_lot_list_pages_and_costs_the_same_queries_for_many_lots(app, client, seeded, monkeypatch):
+    monkeypatch.setattr("lims.samples.pages.lots.PER_PAGE", 3)
+    first = seed.lot_with_samples(seeded, 1)
+    predict(seeded, first.lot_id, "A")
+    log_in(client, "tech")
+    few = _count_queries(app, client, "/lots/")
+    lots = [seed.lot_with_samples(seeded, 2) for _ in range(4)]
+    for lot in lots:
+        predict(seeded, lot.lot_id, "B")
+    assert _count_queries(app, client, "/lots/") == few
+    page1 = client.get("/lots/").get_data(as_text=True)
+    page2 = client.get("/lots/?page=2").get_data(as_text=True)
+    assert len(lot_codes(page1)) == 3 and len(lot_codes(page2)) == 2
+    assert not set(lot_codes(page1)) & set(lot_codes(page2))
+    assert "page=2" in page1 and "page=3" not in page2
+
+
+def test_the_lot_list_is_linked_from_navigation_samples_certificates_and_predictions(app, client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    predict(seeded, lot.lot_id, "A")
+    log_in(client, "reviewer")
+    samples = client.get("/lab/samples").get_data(as_text=True)
+    assert 'href="/lots/"' in samples
+    seed.submit_all(seeded, lot.sample_codes[0])
+    seed.verify_all(seeded, lot.sample_codes[0])
+    from lims.certificates import service as certificates
+
+    with seeded.begin() as s:
+        sample = s.scalar(select(Sample).where(Sample.code == lot.sample_codes[0]))
+        certificates.issue_for_sample(s, certificates.Issuer.from_settings(app.config["RECYCLAB"]), seed.user(s, "reviewer"), sample)
+    listing = client.get("/certificates/").get_data(as_text=True)
+    assert f'href="/lab/lots/{lot.lot_id}">{lot.lot_code}</a>' in listing
+    model = client.get("/models/grade-t").get_data(as_text=True)
+    assert f'href="/lab/lots/{lot.lot_id}">{lot.lot_code}</a>' in model
+
+
+def test_lot_codes_of_spaces_or_300_characters_are_refused_under_the_code(client, seeded):
+    log_in(client, "tech")
+    form = {
+        "installation": "ntk-ext1", "material": "pp", "owner": "polyvorm", "input_stream": "post-consumer",
+        "recycled_content_pct": "90", "production_start": "2026-11-29T08:00", "production_end": "2026-11-29T16:00",
+        "sample_count": "1",
+    }
+    for code in ("   ", "L" * 300):
+        response = client.post("/lab/lots/new", data={**form, "code": code, "csrf_token": csrf_token(client, "/lab/lots/new")})
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert fields_with_errors(page) == ["code"]
+
+
+def fields_with_errors(page: str) -> list[str]:
+    """The form field each error message stands under (the last field named before it)."""
+    return [re.findall(r'name="([\w-]+)"', page[: m.start()])[-1] for m in re.finditer(r'class="field-error"', page)]
