@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 COUNTERS = (
     "broker_connected", "store_available", "messages_total", "values_stored_total",
     "values_spooled_total", "rejects_total", "rejects_by_reason", "queue_depth", "lag_s",
-    "latency_ms", "spool", "reading_paused", "last_message",
+    "latency_ms", "spool", "reading_paused", "last_message", "lims_available", "disk_full",
+    "dead_letters_total", "last_store_write_age_s", "last_ack_age_s",
 )
 
 

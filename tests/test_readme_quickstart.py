@@ -17,7 +17,7 @@ import click
 import pytest
 from sqlalchemy import select
 
-from lims.certificates import service as certificates
+from lims.certificates import issuing as certificates
 from lims.cli import main
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.models import Analysis, Method, Sample

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import text
 
 from ingest.alarms import AlarmTracker
+from ingest.heartbeat import Heartbeat
 from ingest.records import LimsRecorder
 from ingest.service import IngestConfig, Ingester
-from ingest.status import prometheus_text, read_status
+from ingest.status import read_status
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
 from ingest.validate import Validator
+from lims.process.ingesters import IngesterState, prometheus_text
 from tests.ingest.support import (
     T0_MS,
     IngesterProcess,
@@ -206,7 +208,11 @@ def test_a_full_disk_holds_the_stream_back_and_it_resumes_by_itself(
                 lambda: (s := read_status(disk / "status.json")) and s["disk_full"] and s, 15,
                 "disk_full in the status file")
             assert status["reading_paused"] and status["spool"]["disk_full"]
-            assert "recyclab_ingest_disk_full 1.0" in prometheus_text(status)
+            # /metrics shows it too: the heartbeat carries the status to the LIMS database.
+            counters = Heartbeat(ing.status, None, "disk-test", 1.0).counters()
+            now = datetime.now(UTC)
+            beat = IngesterState("disk-test", "here", 1, now, now, 0.0, "running", counters)
+            assert 'recyclab_ingest_disk_full{ingester="disk-test",host="here"} 1.0' in prometheus_text([beat])
             held = ing.status.messages
             time.sleep(1.5)
             assert ing.status.messages == held < count  # no acks while the disk is full

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from lims.certificates import service as certificates
+from lims.certificates import public as certificates
 from lims.kernel.models import Certificate
 from tests.certificates import support
 from tests.lims.conftest import ok

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from lims import throttle
 from lims.kernel.clock import frozen_at, utcnow
 from lims.kernel.models import AuditEvent, Throttle
-from lims.people import throttle
 from tests.support.api_client import API
 
 GOOD = {"username": "tech", "password": "demo-tech"}

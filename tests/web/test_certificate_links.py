@@ -48,7 +48,7 @@ def test_certify_links_to_the_certificate_and_the_sample_keeps_the_link(client, 
 
 
 def test_certificate_search_ignores_case_and_matches_part_of_lot_and_grade(app, client, seeded):
-    from lims.certificates import service as certificates
+    from lims.certificates import issuing as certificates
 
     lot, code = verified_sample(seeded)
     with seeded.begin() as s:

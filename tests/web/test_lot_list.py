@@ -126,7 +126,7 @@ def test_the_lot_list_is_linked_from_navigation_samples_certificates_and_predict
     assert 'href="/lots/"' in samples
     seed.submit_all(seeded, lot.sample_codes[0])
     seed.verify_all(seeded, lot.sample_codes[0])
-    from lims.certificates import service as certificates
+    from lims.certificates import issuing as certificates
 
     with seeded.begin() as s:
         sample = s.scalar(select(Sample).where(Sample.code == lot.sample_codes[0]))

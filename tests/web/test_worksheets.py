@@ -78,7 +78,7 @@ def test_a_certified_or_unreceived_sample_sheet_says_why_and_offers_no_submit(ap
     code = lot.sample_codes[0]
     seed.submit_all(seeded, code)
     seed.verify_all(seeded, code)
-    from lims.certificates import service as certificates
+    from lims.certificates import issuing as certificates
 
     with seeded.begin() as s:
         sample = s.scalar(select(Sample).where(Sample.code == code))
