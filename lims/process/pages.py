@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, jsonify, render_template, request
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
@@ -16,15 +17,16 @@ from analytics import predict
 from ingest.status import STATUS_FILE, read_status
 from ingest.store import Point, StoreError
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError
+from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sensor
 from lims.kernel.models.process import AlarmEvent
-from lims.permissions import Capability
+from lims.permissions import Capability, can
+from lims.process import alarms as alarm_service
 from lims.process import charts
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, parse_local_datetime
 from lims.web.request_db import db
-from lims.web.session import login_required
+from lims.web.session import current_user, login_required
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
 
@@ -45,11 +47,7 @@ def _installations() -> list[Installation]:
 
 
 def _active_alarms() -> list[AlarmEvent]:
-    return list(
-        db().scalars(
-            select(AlarmEvent).where(AlarmEvent.ended_at.is_(None)).order_by(AlarmEvent.started_at)
-        )
-    )
+    return alarm_service.active(db())
 
 
 def _ingest_summary() -> dict[str, str]:
@@ -248,25 +246,103 @@ def chart_fragment(key: str, sensor_key: str):
     return render_template("process/_chart.html", sensor=sensor, chart=drawn, store_error=None)
 
 
+def _alarm_filter() -> alarm_service.AlarmFilter:
+    """The alarms page's history filter from the query string; empty fields filter nothing."""
+    args = request.args
+    times = {
+        name: parse_local_datetime(args[name], name) if args.get(name, "").strip() else None
+        for name in ("since", "until")
+    }
+    return alarm_service.AlarmFilter(
+        installation=args.get("installation") or None,
+        sensor=args.get("sensor") or None,
+        state=args.get("state") or "all",
+        **times,
+    )
+
+
+# The history filter's states (alarm_service.STATES) as the page names them.
+ALARM_STATES = {
+    "all": _l("all"),
+    "active": _l("active"),
+    "shelved": _l("shelved"),
+    "unacknowledged": _l("not acknowledged"),
+    "past": _l("ended"),
+}
+
+
+def _alarms_page_url(page_no: int) -> str:
+    return url_for("process.alarms", **(request.args.to_dict() | {"page": page_no}))
+
+
+def _alarms_page(answer_error: dict | None = None, status: int = 200):
+    """answer_error: a refused acknowledge/shelve ({alarm, messages}), shown at its row with
+    what was typed kept in the form."""
+    page_no = max(1, request.args.get("page", 1, type=int))
+    try:
+        chosen = _alarm_filter()
+        filter_errors = {}
+    except InputError as exc:
+        chosen, filter_errors, status = alarm_service.AlarmFilter(), exc.errors, 422
+    scope = {"installation": chosen.installation, "sensor": chosen.sensor}
+    history = list(
+        db().scalars(
+            alarm_service.query(chosen)
+            .offset((page_no - 1) * ALARMS_PER_PAGE)
+            .limit(ALARMS_PER_PAGE + 1)
+        )
+    )
+    installations = _installations()
+    return render_template(
+        "process/alarms.html",
+        active=alarm_service.active(db(), **scope),
+        shelved=list(db().scalars(alarm_service.query(alarm_service.AlarmFilter(state="shelved", **scope)))),
+        history=history[:ALARMS_PER_PAGE],
+        newer_url=_alarms_page_url(page_no - 1) if page_no > 1 else None,
+        older_url=_alarms_page_url(page_no + 1) if len(history) > ALARMS_PER_PAGE else None,
+        installations=installations,
+        sensors=sorted({s.key for i in installations for s in i.sensors}),
+        states=ALARM_STATES,
+        shelve_choices=alarm_service.SHELVE_CHOICES,
+        chosen=chosen,
+        filter_errors=filter_errors,
+        since_local=request.args.get("since", ""),
+        until_local=request.args.get("until", ""),
+        can_answer=can(current_user(), Capability.ANSWER_ALARMS),
+        answer_error=answer_error,
+        now=utcnow(),
+    ), status
+
+
 @bp.get("/alarms")
 @login_required(Capability.READ_PROCESS_DATA)
 def alarms():
-    query = select(AlarmEvent).order_by(AlarmEvent.id.desc())
-    installation_key = request.args.get("installation", "")
-    if installation_key:
-        query = query.where(AlarmEvent.installation == installation_key)
-    before = request.args.get("before", type=int)
-    if before:
-        query = query.where(AlarmEvent.id < before)
-    past = list(db().scalars(query.where(AlarmEvent.ended_at.is_not(None)).limit(ALARMS_PER_PAGE)))
-    return render_template(
-        "process/alarms.html",
-        active=[a for a in _active_alarms() if not installation_key or a.installation == installation_key],
-        past=past,
-        installations=[i.key for i in _installations()],
-        installation_key=installation_key,
-        next_before=past[-1].id if len(past) == ALARMS_PER_PAGE else None,
-    )
+    return _alarms_page()
+
+
+@bp.post("/alarms/<int:alarm_id>/<any(acknowledge, shelve):action>")
+@login_required(Capability.ANSWER_ALARMS)
+def answer_alarm(alarm_id: int, action: str):
+    """The filter travels in the query string, so the page comes back as it was."""
+    form = request.form
+    try:
+        if action == "acknowledge":
+            alarm = alarm_service.acknowledge(db(), current_user(), alarm_id, form.get("comment"))
+            flash(_("Alarm %(sensor)s acknowledged.", sensor=alarm.sensor), "success")
+        else:
+            alarm = alarm_service.shelve(
+                db(), current_user(), alarm_id, form.get("minutes"), form.get("comment")
+            )
+            flash(
+                _("Alarm %(sensor)s shelved until %(until)s.", sensor=alarm.sensor,
+                  until=format_datetime(alarm.shelved_until, "HH:mm")),
+                "success",
+            )
+    except DomainError as exc:
+        db().rollback()
+        messages = exc.errors if isinstance(exc, InputError) else {"_": [exc.message]}
+        return _alarms_page({"alarm": alarm_id, "messages": messages}, exc.status)
+    return redirect(url_for("process.alarms", **request.args))
 
 
 @bp.get("/lots/<int:lot_id>")
