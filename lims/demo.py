@@ -25,6 +25,7 @@ from lims.kernel.settings import Settings
 # 10 days and 2 h 14 min; starting 10 days 3 h ago ends the history just before the live data.
 HISTORY_LOTS = 600
 HISTORY_SPAN = timedelta(days=10, hours=3)
+EXCURSION_AFTER_S = 20
 
 
 @dataclass
@@ -63,7 +64,9 @@ class Demo:
             Child("ingest", ["ingest", "--mqtt-version", "3.1.1"]),
             Child(
                 "simulate",
-                ["simulate", "--speedup", "1", "--rate", "1", "--running-start"],
+                # The excursion gives the alarms page something to show in the first minute.
+                ["simulate", "--speedup", "1", "--rate", "1", "--running-start",
+                 "--excursion-after", str(EXCURSION_AFTER_S)],
             ),
             Child("web", ["web", "--port", str(self.web_port)]),
         ]

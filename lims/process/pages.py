@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -35,6 +45,9 @@ bp = web_blueprint("process", __name__, url_prefix="/process")
 # A sensor without a point for this long is shown as stale: the line stopped or ingest is down.
 STALE_AFTER = timedelta(seconds=30)
 ALARMS_PER_PAGE = 100
+# Short ranges follow the line as it runs; a day or a week changes too little to be worth it.
+AUTO_REFRESH_RANGES = {"1h"}
+AUTO_REFRESH = timedelta(seconds=10)
 INGEST_SILENT_AFTER = timedelta(seconds=10)
 # Badge colour (CSS class) of each installation state; the live updates send it along.
 STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
@@ -220,6 +233,8 @@ def installation(key: str):
         end_local=local_input_value(end),
         start=start,
         end=end,
+        refresh_ms=int(AUTO_REFRESH.total_seconds() * 1000) if chosen in AUTO_REFRESH_RANGES else None,
+        timezone=current_app.config["RECYCLAB"].timezone,
         alarms=list(
             db().scalars(
                 select(AlarmEvent)
@@ -231,19 +246,53 @@ def installation(key: str):
     )
 
 
-@bp.get("/installations/<key>/charts/<sensor_key>")
-@login_required(Capability.READ_PROCESS_DATA)
-def chart_fragment(key: str, sensor_key: str):
+def _sensor(key: str, sensor_key: str) -> tuple[Installation, Sensor]:
     inst = _installation(key)
     sensor = next((x for x in inst.sensors if x.key == sensor_key), None)
     if sensor is None:
         abort(404)
+    return inst, sensor
+
+
+@bp.get("/installations/<key>/charts/<sensor_key>")
+@login_required(Capability.READ_PROCESS_DATA)
+def chart_data(key: str, sensor_key: str):
+    """One sensor's aggregated series over the chosen range, for the page's chart script."""
+    inst, sensor = _sensor(key, sensor_key)
     _, start, end = chart_range()
+    every = charts.bucket_width(start, end)
     try:
-        drawn = sensor_chart(inst, sensor, start, end)
+        buckets = timeseries_store().aggregate(inst.key, sensor.key, start, end, every)
     except StoreError as exc:
-        return render_template("process/_chart.html", sensor=sensor, chart=None, store_error=str(exc)), 503
-    return render_template("process/_chart.html", sensor=sensor, chart=drawn, store_error=None)
+        return jsonify(error=str(exc)), 503
+    response = jsonify(
+        start=start.timestamp(),
+        end=end.timestamp(),
+        every_s=every.total_seconds(),
+        limits={"low": sensor.alarm_low, "high": sensor.alarm_high},
+        **charts.series(buckets, every),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/installations/<key>/charts/<sensor_key>/csv")
+@login_required(Capability.READ_PROCESS_DATA)
+def chart_csv(key: str, sensor_key: str):
+    """The shown range of one chart as CSV: the same buckets the chart draws."""
+    inst, sensor = _sensor(key, sensor_key)
+    _, start, end = chart_range()
+    every = charts.bucket_width(start, end)
+    try:
+        buckets = timeseries_store().aggregate(inst.key, sensor.key, start, end, every)
+    except StoreError as exc:
+        abort(503, str(exc))
+    name = f"{inst.key}_{sensor.key}_{start:%Y%m%dT%H%M}Z_{end:%Y%m%dT%H%M}Z.csv"
+    return Response(
+        charts.csv_text(buckets, every),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def _alarm_filter() -> alarm_service.AlarmFilter:
