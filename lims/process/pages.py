@@ -203,7 +203,9 @@ def sensor_chart(
 ) -> charts.Chart:
     """One sensor's chart over [start, end), downsampled by the store. Raises StoreError."""
     every = charts.bucket_width(start, end)
-    buckets = timeseries_store().aggregate(installation.key, sensor.key, start, end, every)
+    buckets = timeseries_store().aggregate(
+        installation.key, sensor.key, start, end, every, with_std=False
+    )
     return charts.chart(
         buckets, start, end, every, _time_formatter(start, end), (sensor.alarm_low, sensor.alarm_high), window
     )
@@ -254,23 +256,29 @@ def _sensor(key: str, sensor_key: str) -> tuple[Installation, Sensor]:
     return inst, sensor
 
 
-@bp.get("/installations/<key>/charts/<sensor_key>")
+@bp.get("/installations/<key>/series")
 @login_required(Capability.READ_PROCESS_DATA)
-def chart_data(key: str, sensor_key: str):
-    """One sensor's aggregated series over the chosen range, for the page's chart script."""
-    inst, sensor = _sensor(key, sensor_key)
+def chart_data(key: str):
+    """Every sensor's aggregated series over the chosen range, for the page's chart script:
+    one request per page (and per refresh), about CHART_BUCKETS points per sensor."""
+    inst = _installation(key)
     _, start, end = chart_range()
     every = charts.bucket_width(start, end)
+    store = timeseries_store()
     try:
-        buckets = timeseries_store().aggregate(inst.key, sensor.key, start, end, every)
+        sensors = {
+            sensor.key: {
+                "limits": {"low": sensor.alarm_low, "high": sensor.alarm_high},
+                **charts.series(
+                    store.aggregate(inst.key, sensor.key, start, end, every, with_std=False), every
+                ),
+            }
+            for sensor in inst.sensors
+        }
     except StoreError as exc:
         return jsonify(error=str(exc)), 503
     response = jsonify(
-        start=start.timestamp(),
-        end=end.timestamp(),
-        every_s=every.total_seconds(),
-        limits={"low": sensor.alarm_low, "high": sensor.alarm_high},
-        **charts.series(buckets, every),
+        start=start.timestamp(), end=end.timestamp(), every_s=every.total_seconds(), sensors=sensors
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -284,7 +292,9 @@ def chart_csv(key: str, sensor_key: str):
     _, start, end = chart_range()
     every = charts.bucket_width(start, end)
     try:
-        buckets = timeseries_store().aggregate(inst.key, sensor.key, start, end, every)
+        buckets = timeseries_store().aggregate(
+            inst.key, sensor.key, start, end, every, with_std=False
+        )
     except StoreError as exc:
         abort(503, str(exc))
     name = f"{inst.key}_{sensor.key}_{start:%Y%m%dT%H%M}Z_{end:%Y%m%dT%H%M}Z.csv"

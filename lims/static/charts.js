@@ -25,11 +25,11 @@
     return new URLSearchParams({ range: "custom", start: iso(shown.start), end: iso(shown.end) });
   }
 
-  function columns(data) {
+  function columns(data, every) {
     // A gap much wider than the bucket width is missing data: a null lifts the pen there.
     const out = [[], [], [], []];
     data.t.forEach((t, i) => {
-      if (i > 0 && t - data.t[i - 1] > 2 * data.every_s) {
+      if (i > 0 && t - data.t[i - 1] > 2 * every) {
         out[0].push((t + data.t[i - 1]) / 2); out[1].push(null); out[2].push(null); out[3].push(null);
       }
       out[0].push(t); out[1].push(data.mean[i]); out[2].push(data.min[i]); out[3].push(data.max[i]);
@@ -137,27 +137,35 @@
     p.hidden = !text;
   }
 
-  async function load(chart) {
-    const response = await fetch(`${chart.el.dataset.seriesUrl}?${params(false)}`, {
-      headers: { Accept: "application/json" }, cache: "no-store",
-    });
-    if (response.status === 401) { window.location.reload(); return; }
-    const data = await response.json();
-    if (!response.ok) { note(chart, `${grid.dataset.storeError} (${data.error || response.status})`); return; }
-    if (!shown.zoomed) { shown.start = data.start; shown.end = data.end; }
+  function show(chart, data, every) {
+    if (data === undefined) return;
     chart.limits = [data.limits.low, data.limits.high].filter((v) => v != null);
     if (!chart.plot) create(chart);
-    chart.plot.setData(columns(data));
+    chart.plot.setData(columns(data, every));
     chart.el.dataset.points = String(data.t.length);
-    chart.el.dataset.start = String(data.start);
-    chart.el.dataset.end = String(data.end);
+    chart.el.dataset.start = String(shown.start);
+    chart.el.dataset.end = String(shown.end);
     note(chart, data.t.length ? "" : grid.dataset.noData);
   }
 
   async function loadAll() {
-    await Promise.all(charts.map(load));
+    // One request for every chart of the page: one login check and one installation lookup.
+    // The page itself asked for the first one (recyclabFirstSeries).
+    const first = window.recyclabFirstSeries;
+    window.recyclabFirstSeries = null;
+    const response = await (first || fetch(`${grid.dataset.seriesUrl}?${params(false)}`, {
+      headers: { Accept: "application/json" }, cache: "no-store",
+    }));
+    if (response.status === 401) { window.location.reload(); return; }
+    const data = await response.json();
+    if (!response.ok) {
+      for (const c of charts) note(c, `${grid.dataset.storeError} (${data.error || response.status})`);
+      return;
+    }
+    if (!shown.zoomed) { shown.start = data.start; shown.end = data.end; }
     const query = params(true);
     for (const c of charts) {
+      show(c, data.sensors[c.el.dataset.sensor], data.every_s);
       const link = c.el.parentElement.querySelector("a[data-csv]");
       if (link) link.href = `${c.el.dataset.csvUrl}?${query}`;
     }

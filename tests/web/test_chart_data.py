@@ -17,6 +17,7 @@ from tests.web.test_pages import log_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
+SERIES = "/process/installations/ntk-ext1/series"
 URL = "/process/installations/ntk-ext1/charts/melt_temp_c"
 
 
@@ -37,13 +38,16 @@ def week_of_data(app, session_factory):
 def test_every_range_is_downsampled_to_a_bounded_number_of_points(client, week_of_data):
     log_in(client, "engineer")
     for chosen in ("1h", "24h", "7d"):
-        data = client.get(f"{URL}?range={chosen}").get_json()
+        page = client.get(f"{SERIES}?range={chosen}").get_json()
+        data = page["sensors"]["melt_temp_c"] | {"start": page["start"], "end": page["end"]}
+        assert page["sensors"]["zone1_temp_c"]["t"] == []  # no data, but a chart all the same
         assert 100 < len(data["t"]) <= CHART_BUCKETS + 1, chosen
         assert len(data["t"]) == len(data["mean"]) == len(data["min"]) == len(data["max"])
         assert data["t"] == sorted(data["t"]) and data["start"] <= data["t"][0] < data["t"][-1] <= data["end"]
         assert all(lo <= m <= hi for lo, m, hi in zip(data["min"], data["mean"], data["max"], strict=True))
         assert data["limits"] == {"low": 185.0, "high": 270.0}
-    assert client.get("/process/installations/ntk-ext1/charts/no_such_sensor?range=1h").status_code == 404
+    assert client.get("/process/installations/ntk-ext1/charts/no_such_sensor/csv?range=1h").status_code == 404
+    assert client.get("/process/installations/no_such_line/series?range=1h").status_code == 404
 
 
 def test_csv_export_is_the_shown_range_as_the_chart_draws_it(client, week_of_data):
@@ -52,7 +56,8 @@ def test_csv_export_is_the_shown_range_as_the_chart_draws_it(client, week_of_dat
     start, end = now - timedelta(hours=30), now - timedelta(hours=6)
     shown = {"range": "custom", "start": start.isoformat().replace("+00:00", "Z"),
              "end": end.isoformat().replace("+00:00", "Z")}
-    data = client.get(URL, query_string=shown).get_json()
+    page = client.get(SERIES, query_string=shown).get_json()
+    data = page["sensors"]["melt_temp_c"] | {"every_s": page["every_s"]}
     response = client.get(f"{URL}/csv", query_string=shown)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith('attachment; filename="ntk-ext1_melt_temp_c_')
