@@ -15,6 +15,8 @@
   const shown = { start: Number(grid.dataset.start), end: Number(grid.dataset.end), zoomed: false };
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 2 });
   const time = new Intl.DateTimeFormat(locale, { timeZone: tz, dateStyle: "short", timeStyle: "medium" });
+  const clock = new Intl.DateTimeFormat(locale, { timeZone: tz, hour: "2-digit", minute: "2-digit" });
+  const day = new Intl.DateTimeFormat(locale, { timeZone: tz, day: "numeric", month: "short" });
   const charts = Array.from(grid.querySelectorAll(".sensor-chart"), (el) => ({ el, plot: null, limits: [] }));
 
   function iso(seconds) { return new Date(seconds * 1000).toISOString(); }
@@ -96,7 +98,8 @@
       height: 200,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz),
       cursor: {
-        sync: { key: "installation-charts" },
+        // Only the crosshair is shared: a drag or a double-click acts once, from its own chart.
+        sync: { key: "installation-charts", filters: { pub: (type) => type === "mousemove" || type === "mouseleave" } },
         drag: { x: true, y: false, setScale: false },
         bind: {
           mousedown: (u, target, handler) => (e) => {
@@ -114,7 +117,11 @@
         { label: "max", stroke: "#8cc7b5", width: 1, value },
       ],
       bands: [{ series: [3, 2], fill: "rgba(182, 221, 210, 0.6)" }],
-      axes: [{}, { size: 56 }],
+      // Axis labels in the page's language and the lab's zone, never the US month/day.
+      axes: [{ values: (u, splits) => {
+        const f = u.scales.x.max - u.scales.x.min <= 2 * 86400 ? clock : day;
+        return splits.map((v) => f.format(new Date(v * 1000)));
+      } }, { size: 56 }],
       hooks: {
         draw: [drawLimits(chart)],
         setSelect: [(u) => {
