@@ -122,6 +122,7 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
             timings.setdefault(chosen, []).append(_ready_ms(page))
         for key, *_ in keys:
             assert 0 < int(_chart(page, key).get_attribute("data-points")) <= CHART_BUCKETS + 1
+    assert page.locator("#sensor-charts").get_attribute("data-refresh-ms") is None  # 7 d: no refresh
     print(f"charts drawn after navigation ({len(keys)} sensors, a reading a minute), ms: {timings}")
     assert max(min(v) for v in timings.values()) <= 1000, timings
     melt = _chart(page, "melt_temp_c")
