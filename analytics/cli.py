@@ -72,12 +72,16 @@ def _start(value: datetime | None) -> datetime:
 @click.option("--owner", default="ntk", show_default=True, help="Organization owning the simulated lots.")
 @click.option("--running-start", is_flag=True,
               help="Every installation is already producing at --start (no idle gap before its first lot).")
+@click.option("--excursion-after", default=None, type=click.FloatRange(min=0),
+              help="A SIMULATED excursion beyond an alarm limit this many simulated seconds into the first lot, "
+                   "for a minute (so a demo shows an alarm).")
 def simulate_command(broker_url, rate, speedup, lots, duration, installations, seed, start, stream,
                      sampled_fraction, no_lims, offline, manifest, step, as_users, owner,
-                     running_start, end) -> None:
+                     running_start, end, excursion_after) -> None:
     """Run the SIMULATED pilot lines: sensor data, lots and lab results."""
     from analytics.lims_link import LabCatalogue
     from analytics.simulator import lims_entry, publisher
+    from analytics.simulator.physics import Excursion
 
     settings, sessions = _context()
     registry = load_registry()
@@ -128,7 +132,8 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
     try:
         stats = publisher.run(pub, registry, installations=keys, seed=seed, start=begin, rate=rate, speedup=speedup,
                               lots=lots, duration=duration, stream=stream, on_lot_end=on_lot_end,
-                              running_start=running_start)
+                              running_start=running_start,
+                              excursion=None if excursion_after is None else Excursion(after=excursion_after))
         pub.flush()
     except KeyboardInterrupt:
         stats = None

@@ -129,10 +129,12 @@ def main() -> None:
             "engineer": [
                 "/process/", "/process/live.json", "/process/installations/ntk-ext1?range=1h",
                 "/process/installations/ntk-ext1?range=24h", "/process/installations/ntk-ext1?range=7d",
-                # each chart is its own request (one store.aggregate of ~10,000 points for 7 d)
-                "/process/installations/ntk-ext1/charts/melt_temp_c?range=1h",
-                "/process/installations/ntk-ext1/charts/melt_temp_c?range=24h",
-                "/process/installations/ntk-ext1/charts/melt_temp_c?range=7d",
+                # the charts' series, one request per page (a store.aggregate of ~10,000 points
+                # per sensor for 7 d), and one chart's CSV export
+                "/process/installations/ntk-ext1/series?range=1h",
+                "/process/installations/ntk-ext1/series?range=24h",
+                "/process/installations/ntk-ext1/series?range=7d",
+                "/process/installations/ntk-ext1/charts/melt_temp_c/csv?range=7d",
                 f"/process/lots/{lot_id}", "/process/alarms", "/models/", "/lots/",
             ],
         }

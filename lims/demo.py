@@ -26,6 +26,7 @@ from lims.kernel.settings import Settings
 # where it would hide the live values (latest() shows the newest point) and mix with them.
 HISTORY_LOTS = 600
 HISTORY_SPAN = timedelta(days=10, hours=3)
+EXCURSION_AFTER_S = 20
 
 
 @dataclass
@@ -65,7 +66,9 @@ class Demo:
             Child("ingest", ["ingest", "--mqtt-version", "3.1.1"]),
             Child(
                 "simulate",
-                ["simulate", "--speedup", "1", "--rate", "1", "--running-start"],
+                # The excursion gives the alarms page something to show in the first minute.
+                ["simulate", "--speedup", "1", "--rate", "1", "--running-start",
+                 "--excursion-after", str(EXCURSION_AFTER_S)],
             ),
             Child("web", ["web", "--port", str(self.web_port)]),
         ]

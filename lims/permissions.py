@@ -32,6 +32,7 @@ class Capability(StrEnum):
     SHARE_CERTIFICATES = "share certificates"
     READ_CERTIFICATES = "read certificates"
     READ_PROCESS_DATA = "read process data"
+    ANSWER_ALARMS = "acknowledge or shelve process alarms"
     REQUEST_PREDICTIONS = "request grade predictions"
     SEE_MODELS = "see grade models"
     READ_AUDIT = "read the audit trail"
@@ -40,6 +41,7 @@ class Capability(StrEnum):
 
 _STAFF = {
     Capability.READ_PROCESS_DATA,
+    Capability.ANSWER_ALARMS,
     Capability.REQUEST_PREDICTIONS,
     Capability.READ_AUDIT,
     Capability.CREATE_LOTS,

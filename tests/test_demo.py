@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -71,6 +72,13 @@ def test_demo_serves_live_process_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert stored > 0, "no simulated value reached the store within a minute"
         assert sorted(live) == ["dctv-chem1", "dctv-tear1", "ntk-ext1", "ntk-ext2", "ntk-wash1"]
         assert _get(f"http://127.0.0.1:{web_port}/healthz") == 200
+        # The simulated excursion opens an alarm, so the alarms page is never empty.
+        alarms = 0
+        while time.monotonic() < deadline + 45 and not alarms:
+            with sqlite3.connect(tmp_path / "recyclab.db") as db:
+                alarms = db.execute("SELECT count(*) FROM alarm_event").fetchone()[0]
+            time.sleep(1)
+        assert alarms > 0, "no alarm from the simulated excursion"
     finally:
         demo.send_signal(signal.SIGINT)
         out, _ = demo.communicate(timeout=30)

@@ -505,6 +505,30 @@ def model_for(installation: str, kind: str) -> ProcessModel:
     return cls()
 
 
+@dataclass(frozen=True)
+class Excursion:
+    """A SIMULATED process excursion, so a demo shows an alarm: in the first lot the plant
+    runs, the first sensor with a high alarm limit goes beyond it from ``after`` (seconds into
+    the lot) for ``duration`` seconds, a tenth of the way from the limit to the range end."""
+
+    after: float = 20.0
+    duration: float = 60.0
+
+    def apply(self, inst: Installation, t: np.ndarray, series: dict[str, np.ndarray]) -> bool:
+        """Changes ``series`` in place; False when the installation has no sensor to trip."""
+        sensor = next(
+            (s for s in inst.sensors.values()
+             if s.key in series and s.alarm_high is not None and s.alarm_high < s.max),
+            None,
+        )
+        during = (t >= self.after) & (t < self.after + self.duration)
+        if sensor is None or not during.any():
+            return False
+        high = sensor.alarm_high + 0.1 * (sensor.max - sensor.alarm_high)
+        series[sensor.key] = np.where(during, high, series[sensor.key])
+        return True
+
+
 class PilotPlant:
     """Produces consecutive SIMULATED lots on each installation, reproducible from a seed."""
 
@@ -516,9 +540,11 @@ class PilotPlant:
         lot_minutes: tuple[float, float] = (60.0, 150.0),
         gap_minutes: tuple[float, float] = (5.0, 30.0),
         running_start: bool = False,
+        excursion: Excursion | None = None,
     ) -> None:
         """running_start: every installation is already producing at ``start`` (the first
-        lot begins there), as a live dashboard expects; otherwise each waits an idle gap."""
+        lot begins there), as a live dashboard expects; otherwise each waits an idle gap.
+        excursion: one alarm-tripping excursion in the first lot that has room for it."""
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         self.rng = np.random.default_rng(seed)
@@ -529,6 +555,7 @@ class PilotPlant:
         self.lot_minutes = lot_minutes
         self.gap_minutes = gap_minutes
         self.running_start = running_start
+        self.excursion = excursion
         # Seed and start in the lot code: a rerun from another start never reuses a code.
         self.prefix = f"SIM{seed}-{start.astimezone(UTC):%Y%m%d%H%M}"
 
@@ -566,6 +593,10 @@ class PilotPlant:
         # Real transmitters saturate at their range ends; the ingester would reject the rest.
         sensors = self.installations[plan.installation].sensors
         series = {k: np.clip(v, sensors[k].min, sensors[k].max) for k, v in series.items()}
+        if self.excursion is not None and self.excursion.apply(
+            self.installations[plan.installation], t, series
+        ):
+            self.excursion = None
         return SimulatedLot(plan=plan, t=t, series=series, properties=props)
 
     def lots(self, count: int, step_s: float = 60.0) -> Iterator[SimulatedLot]:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from analytics.simulator.physics import PilotPlant, SimulatedLot
+from analytics.simulator.physics import Excursion, PilotPlant, SimulatedLot
 from ingest.registry import Registry
 
 log = logging.getLogger("recyclab.simulate")
@@ -115,6 +115,7 @@ def run(
     on_lot_end: Callable[[SimulatedLot], None] | None = None,
     stop: threading.Event | None = None,
     running_start: bool = False,
+    excursion: Excursion | None = None,
 ) -> SimulationStats:
     """Publish until ``lots`` lots have finished or ``duration`` real seconds have passed
     (with neither, until ``stop`` is set or the process is interrupted)."""
@@ -125,7 +126,7 @@ def run(
         raise ValueError(f"unknown installation(s): {', '.join(unknown)}")
     plant = PilotPlant(
         {k: registry.installations[k] for k in installations}, seed, start.astimezone(UTC),
-        running_start=running_start,
+        running_start=running_start, excursion=excursion,
     )
     step_s = speedup / rate
     stats = SimulationStats()

@@ -104,9 +104,17 @@ class TimeSeriesStore(Protocol):
         """Points in [start, end), oldest first, at most `limit` of them."""
 
     def aggregate(
-        self, installation: str, sensor: str, start: datetime, end: datetime, every: timedelta
+        self,
+        installation: str,
+        sensor: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        with_std: bool = True,
     ) -> list[Bucket]:
-        """Buckets [start + i*every, start + (i+1)*every) inside [start, end) that hold data."""
+        """Buckets [start + i*every, start + (i+1)*every) inside [start, end) that hold data.
+        with_std=False leaves std NaN: charts draw mean/min/max only, and in SQLite the
+        second pass the std needs costs twice the rest."""
 
     def window_summary(
         self, installation: str, start: datetime, end: datetime

@@ -8,6 +8,7 @@ measurement + tag set + timestamp in InfluxDB, so rewriting a point overwrites i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -197,7 +198,13 @@ class InfluxStore:
         return [Point(installation, sensor, from_ns(ts), float(v)) for ts, v in series[0]["values"]]
 
     def aggregate(
-        self, installation: str, sensor: str, start: datetime, end: datetime, every: timedelta
+        self,
+        installation: str,
+        sensor: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        with_std: bool = True,
     ) -> list[Bucket]:
         step = every_ns(every)
         # The offset aligns InfluxDB's epoch-aligned buckets to `start`, as the contract says.
@@ -210,7 +217,8 @@ class InfluxStore:
         if not series:
             return []
         return [
-            Bucket(from_ns(ts), float(mean), float(mn), float(mx), float(std or 0.0), int(n))
+            Bucket(from_ns(ts), float(mean), float(mn), float(mx),
+                   float(std or 0.0) if with_std else math.nan, int(n))
             for ts, mean, mn, mx, std, n in series[0]["values"]
             if n
         ]

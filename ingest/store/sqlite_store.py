@@ -169,30 +169,51 @@ class SQLiteStore:
         return [Point(installation, sensor, from_ns(ts), v) for ts, v in rows]
 
     def aggregate(
-        self, installation: str, sensor: str, start: datetime, end: datetime, every: timedelta
+        self,
+        installation: str,
+        sensor: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        with_std: bool = True,
     ) -> list[Bucket]:
         start_ns, step = to_ns(start), every_ns(every)
-        # Two passes (mean first, then squared deviations) keep the std accurate for values
-        # with a large offset and a small spread, where sum-of-squares formulas cancel out.
-        rows = self._query(
-            """
-            WITH b AS (
-                SELECT (p.ts_ns - :start) / :step AS k, p.value
-                FROM series AS s JOIN point AS p ON p.series = s.id
-                WHERE s.installation = :inst AND s.sensor = :sensor
-                  AND p.ts_ns >= :start AND p.ts_ns < :end
-            ), m AS (
-                SELECT k, AVG(value) AS mean, MIN(value) AS mn, MAX(value) AS mx, COUNT(*) AS n
-                FROM b GROUP BY k
+        params = {"start": start_ns, "end": to_ns(end), "step": step, "inst": installation,
+                  "sensor": sensor}
+        if not with_std:
+            rows = self._query(
+                "SELECT (p.ts_ns - :start) / :step AS k, AVG(p.value), MIN(p.value),"
+                " MAX(p.value), COUNT(*), NULL"
+                " FROM series AS s JOIN point AS p ON p.series = s.id"
+                " WHERE s.installation = :inst AND s.sensor = :sensor"
+                " AND p.ts_ns >= :start AND p.ts_ns < :end GROUP BY k ORDER BY k",
+                params,
             )
-            SELECT m.k, m.mean, m.mn, m.mx, m.n, SUM((b.value - m.mean) * (b.value - m.mean))
-            FROM b JOIN m ON b.k = m.k GROUP BY m.k ORDER BY m.k
-            """,
-            {"start": start_ns, "end": to_ns(end), "step": step, "inst": installation,
-             "sensor": sensor},
-        )
+        else:
+            # Two passes (mean first, then squared deviations) keep the std accurate for values
+            # with a large offset and a small spread, where sum-of-squares formulas cancel out.
+            # The bucket mean comes from a window over the bucket, not from joining the points
+            # back to a grouped table: that join has no index and costs points x buckets (0.4 s
+            # for a week of minute values in 240 buckets, against 0.03 s this way).
+            rows = self._query(
+                """
+                WITH b AS (
+                    SELECT (p.ts_ns - :start) / :step AS k, p.value
+                    FROM series AS s JOIN point AS p ON p.series = s.id
+                    WHERE s.installation = :inst AND s.sensor = :sensor
+                      AND p.ts_ns >= :start AND p.ts_ns < :end
+                ), w AS (
+                    SELECT k, value, AVG(value) OVER (PARTITION BY k) AS mean FROM b
+                )
+                SELECT k, AVG(value), MIN(value), MAX(value), COUNT(*),
+                       SUM((value - mean) * (value - mean))
+                FROM w GROUP BY k ORDER BY k
+                """,
+                params,
+            )
         return [
-            Bucket(from_ns(start_ns + k * step), mean, mn, mx, _std(ss, n), n)
+            Bucket(from_ns(start_ns + k * step), mean, mn, mx,
+                   _std(ss, n) if with_std else math.nan, n)
             for k, mean, mn, mx, n, ss in rows
         ]
 

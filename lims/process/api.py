@@ -1,6 +1,7 @@
-"""Process-data ingest over HTTP: rejects (list, counts), alarm events, ingester status, and
-Prometheus metrics. Reads only: the ingesters write rejects, alarms and their heartbeats
-(lims.process.ingesters) to the database."""
+"""Process-data ingest over HTTP: rejects (list, counts), alarm events (history, acknowledge,
+shelve), ingester status, and Prometheus metrics. The ingesters write rejects, alarms and their
+heartbeats (lims.process.ingesters) to the database; people only answer alarms here (rules in
+lims.process.alarms)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, func, select
 
 from ingest.validate import REASONS
-from lims.kernel.models.process import AlarmEvent, IngestReject
+from lims.kernel.clock import utcnow
+from lims.kernel.models.process import IngestReject
 from lims.permissions import Capability, require
+from lims.process import alarms as alarm_service
 from lims.process.ingesters import ingesters, prometheus_text
 from lims.web.api_blueprint import blueprint, page
 from lims.web.auth import require_user
@@ -79,8 +82,10 @@ class AlarmQuerySchema(Schema):
     sensor = fields.String(validate=validate.Length(max=120))
     kind = fields.String(validate=validate.OneOf(["low", "high"]))
     state = fields.String(
-        load_default="all", validate=validate.OneOf(["active", "past", "all"]),
-        metadata={"description": "active = not ended yet; past = ended"},
+        load_default="all", validate=validate.OneOf(alarm_service.STATES),
+        metadata={"description": "active = not ended and not shelved; shelved = not ended, "
+                  "shelved until a later time; unacknowledged = nobody acknowledged it; "
+                  "past = ended"},
     )
     since = _aware(metadata={"description": "started at or after"})
     until = _aware(metadata={"description": "started before"})
@@ -95,7 +100,30 @@ class AlarmSchema(Schema):
     started_at = fields.DateTime()
     peak_value = fields.Float()
     ended_at = fields.DateTime(allow_none=True)
-    active = fields.Function(lambda a: a.ended_at is None)
+    active = fields.Function(
+        lambda a: a.ended_at is None and not alarm_service.is_shelved(a, utcnow()),
+        metadata={"description": "ongoing and not shelved"},
+    )
+    shelved = fields.Function(lambda a: alarm_service.is_shelved(a, utcnow()))
+    acknowledged_at = fields.DateTime(allow_none=True)
+    acknowledged_by = fields.String(allow_none=True)
+    ack_comment = fields.String(allow_none=True)
+    shelved_until = fields.DateTime(allow_none=True)
+    shelved_by = fields.String(allow_none=True)
+    shelve_comment = fields.String(allow_none=True)
+
+
+class AcknowledgeSchema(Schema):
+    comment = fields.String(
+        required=True, metadata={"description": "what was seen or done (1 to 500 characters)"}
+    )
+
+
+class ShelveSchema(Schema):
+    minutes = fields.Integer(
+        required=True, metadata={"description": "how long the alarm stays out of the active list"}
+    )
+    comment = fields.String(required=True, metadata={"description": "why it is shelved"})
 
 
 class IngesterSchema(Schema):
@@ -179,21 +207,24 @@ def status():
 @alarms_blp.response(200, AlarmSchema(many=True))
 @alarms_blp.paginate()
 def alarms(args: dict, pagination_parameters: PaginationParameters):
-    """Alarm events, newest first; state=active for the ones still going on."""
-    stmt = select(AlarmEvent)
-    for name in ("installation", "sensor", "kind"):
-        if name in args:
-            stmt = stmt.where(getattr(AlarmEvent, name) == args[name])
-    if args["state"] == "active":
-        stmt = stmt.where(AlarmEvent.ended_at.is_(None))
-    elif args["state"] == "past":
-        stmt = stmt.where(AlarmEvent.ended_at.is_not(None))
-    if "since" in args:
-        stmt = stmt.where(AlarmEvent.started_at >= args["since"])
-    if "until" in args:
-        stmt = stmt.where(AlarmEvent.started_at < args["until"])
-    return page(stmt.order_by(AlarmEvent.started_at.desc(), AlarmEvent.id.desc()),
-                 pagination_parameters)
+    """Alarm events, newest first; state=active for the ones going on and not shelved."""
+    return page(alarm_service.query(alarm_service.AlarmFilter(**args)), pagination_parameters)
+
+
+@alarms_blp.route("/<int:alarm_id>/acknowledge", methods=["POST"])
+@alarms_blp.arguments(AcknowledgeSchema)
+@alarms_blp.response(200, AlarmSchema)
+def acknowledge(data: dict, alarm_id: int):
+    """Acknowledge an alarm (once), with a comment; written to the audit trail."""
+    return alarm_service.acknowledge(db(), require_user(), alarm_id, data["comment"])
+
+
+@alarms_blp.route("/<int:alarm_id>/shelve", methods=["POST"])
+@alarms_blp.arguments(ShelveSchema)
+@alarms_blp.response(200, AlarmSchema)
+def shelve(data: dict, alarm_id: int):
+    """Shelve an ongoing alarm for 1 to 1440 minutes, with a reason; written to the audit trail."""
+    return alarm_service.shelve(db(), require_user(), alarm_id, data["minutes"], data["comment"])
 
 
 @metrics_blp.get("/metrics")

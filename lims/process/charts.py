@@ -1,11 +1,15 @@
-"""Server-side SVG charts of store.aggregate() buckets: a mean line over a min..max band.
+"""Charts of store.aggregate() buckets: a mean line over a min..max band.
 
-Pure geometry (no Flask): the template draws what chart() returns, so the page needs no chart
-library and the browser gets at most `width / px_per_bucket` points per sensor.
+Pure functions (no Flask). The installation page draws series() in the browser (uPlot, with
+hover values and zoom); the lot page draws chart() as SVG on the server. Either way the store
+downsamples: a range is cut into about CHART_BUCKETS buckets, so the browser never gets more
+points than that per sensor, whatever the range or the data rate.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -125,3 +129,27 @@ def chart(
         window=(x(window[0]), x(window[1])) if window else None,
         points=len(buckets),
     )
+
+
+def series(buckets: Sequence[Bucket], every: timedelta) -> dict[str, list[float]]:
+    """Columns for the browser: bucket middles (epoch seconds) and mean/min/max."""
+    half = every / 2
+    return {
+        "t": [(b.start + half).timestamp() for b in buckets],
+        "mean": [b.mean for b in buckets],
+        "min": [b.min for b in buckets],
+        "max": [b.max for b in buckets],
+    }
+
+
+def csv_text(buckets: Sequence[Bucket], every: timedelta) -> str:
+    """The aggregated series as CSV, one row per bucket, times in UTC (ISO 8601)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["bucket_start_utc", "bucket_seconds", "mean", "min", "max", "count"])
+    seconds = f"{every.total_seconds():g}"
+    for b in buckets:
+        writer.writerow(
+            [b.start.isoformat(), seconds, f"{b.mean:.6g}", f"{b.min:.6g}", f"{b.max:.6g}", b.count]
+        )
+    return out.getvalue()

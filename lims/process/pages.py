@@ -6,23 +6,35 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, jsonify, render_template, request
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
 from ingest.store import Point, StoreError
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError
+from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sensor
 from lims.kernel.models.process import AlarmEvent
-from lims.permissions import Capability
+from lims.permissions import Capability, can
+from lims.process import alarms as alarm_service
 from lims.process import charts
 from lims.process.ingesters import ingesters
 from lims.samples.lot_search import NOT_COUNTED
-from lims.web.auth import login_required
+from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, parse_local_datetime
 from lims.web.request_db import db
@@ -37,6 +49,9 @@ def _simulated() -> dict[str, bool]:
     return {"simulated_data": current_app.config["RECYCLAB"].simulated_data}
 
 ALARMS_PER_PAGE = 100
+# Short ranges follow the line as it runs; a day or a week changes too little to be worth it.
+AUTO_REFRESH_RANGES = {"1h"}
+AUTO_REFRESH = timedelta(seconds=10)
 # Badge colour (CSS class) of each installation state; the live updates send it along.
 STATE_BADGES = {"running": "ok", "alarm": "alarm", "stale": "stale", "nodata": "stale"}
 def _installations() -> list[Installation]:
@@ -48,11 +63,7 @@ def _installations() -> list[Installation]:
 
 
 def _active_alarms() -> list[AlarmEvent]:
-    return list(
-        db().scalars(
-            select(AlarmEvent).where(AlarmEvent.ended_at.is_(None)).order_by(AlarmEvent.started_at)
-        )
-    )
+    return alarm_service.active(db())
 
 
 def _ingest_summary() -> list[dict[str, str]]:
@@ -218,7 +229,9 @@ def sensor_chart(
 ) -> charts.Chart:
     """One sensor's chart over [start, end), downsampled by the store. Raises StoreError."""
     every = charts.bucket_width(start, end)
-    buckets = timeseries_store().aggregate(installation.key, sensor.key, start, end, every)
+    buckets = timeseries_store().aggregate(
+        installation.key, sensor.key, start, end, every, with_std=False
+    )
     return charts.chart(
         buckets, start, end, every, _time_formatter(start, end), (sensor.alarm_low, sensor.alarm_high), window
     )
@@ -248,6 +261,8 @@ def installation(key: str):
         end_local=local_input_value(end),
         start=start,
         end=end,
+        refresh_ms=int(AUTO_REFRESH.total_seconds() * 1000) if chosen in AUTO_REFRESH_RANGES else None,
+        timezone=current_app.config["RECYCLAB"].timezone,
         alarms=list(
             db().scalars(
                 select(AlarmEvent)
@@ -259,40 +274,160 @@ def installation(key: str):
     )
 
 
-@bp.get("/installations/<key>/charts/<sensor_key>")
-@login_required(Capability.READ_PROCESS_DATA)
-def chart_fragment(key: str, sensor_key: str):
+def _sensor(key: str, sensor_key: str) -> tuple[Installation, Sensor]:
     inst = _installation(key)
     sensor = next((x for x in inst.sensors if x.key == sensor_key), None)
     if sensor is None:
         abort(404)
+    return inst, sensor
+
+
+@bp.get("/installations/<key>/series")
+@login_required(Capability.READ_PROCESS_DATA)
+def chart_data(key: str):
+    """Every sensor's aggregated series over the chosen range, for the page's chart script:
+    one request per page (and per refresh), about CHART_BUCKETS points per sensor."""
+    inst = _installation(key)
     _, start, end = chart_range()
+    every = charts.bucket_width(start, end)
+    store = timeseries_store()
     try:
-        drawn = sensor_chart(inst, sensor, start, end)
+        sensors = {
+            sensor.key: {
+                "limits": {"low": sensor.alarm_low, "high": sensor.alarm_high},
+                **charts.series(
+                    store.aggregate(inst.key, sensor.key, start, end, every, with_std=False), every
+                ),
+            }
+            for sensor in inst.sensors
+        }
     except StoreError as exc:
-        return render_template("process/_chart.html", sensor=sensor, chart=None, store_error=str(exc)), 503
-    return render_template("process/_chart.html", sensor=sensor, chart=drawn, store_error=None)
+        return jsonify(error=str(exc)), 503
+    response = jsonify(
+        start=start.timestamp(), end=end.timestamp(), every_s=every.total_seconds(), sensors=sensors
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/installations/<key>/charts/<sensor_key>/csv")
+@login_required(Capability.READ_PROCESS_DATA)
+def chart_csv(key: str, sensor_key: str):
+    """The shown range of one chart as CSV: the same buckets the chart draws."""
+    inst, sensor = _sensor(key, sensor_key)
+    _, start, end = chart_range()
+    every = charts.bucket_width(start, end)
+    try:
+        buckets = timeseries_store().aggregate(
+            inst.key, sensor.key, start, end, every, with_std=False
+        )
+    except StoreError as exc:
+        abort(503, str(exc))
+    name = f"{inst.key}_{sensor.key}_{start:%Y%m%dT%H%M}Z_{end:%Y%m%dT%H%M}Z.csv"
+    return Response(
+        charts.csv_text(buckets, every),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _alarm_filter() -> alarm_service.AlarmFilter:
+    """The alarms page's history filter from the query string; empty fields filter nothing."""
+    args = request.args
+    times = {
+        name: parse_local_datetime(args[name], name) if args.get(name, "").strip() else None
+        for name in ("since", "until")
+    }
+    return alarm_service.AlarmFilter(
+        installation=args.get("installation") or None,
+        sensor=args.get("sensor") or None,
+        state=args.get("state") or "all",
+        **times,
+    )
+
+
+# The history filter's states (alarm_service.STATES) as the page names them.
+ALARM_STATES = {
+    "all": _l("all"),
+    "active": _l("active"),
+    "shelved": _l("shelved"),
+    "unacknowledged": _l("not acknowledged"),
+    "past": _l("ended"),
+}
+
+
+def _alarms_page_url(page_no: int) -> str:
+    return url_for("process.alarms", **(request.args.to_dict() | {"page": page_no}))
+
+
+def _alarms_page(answer_error: dict | None = None, status: int = 200):
+    """answer_error: a refused acknowledge/shelve ({alarm, messages}), shown at its row with
+    what was typed kept in the form."""
+    page_no = max(1, request.args.get("page", 1, type=int))
+    try:
+        chosen = _alarm_filter()
+        filter_errors = {}
+    except InputError as exc:
+        chosen, filter_errors, status = alarm_service.AlarmFilter(), exc.errors, 422
+    scope = {"installation": chosen.installation, "sensor": chosen.sensor}
+    history = list(
+        db().scalars(
+            alarm_service.query(chosen)
+            .offset((page_no - 1) * ALARMS_PER_PAGE)
+            .limit(ALARMS_PER_PAGE + 1)
+        )
+    )
+    installations = _installations()
+    return render_template(
+        "process/alarms.html",
+        active=alarm_service.active(db(), **scope),
+        shelved=list(db().scalars(alarm_service.query(alarm_service.AlarmFilter(state="shelved", **scope)))),
+        history=history[:ALARMS_PER_PAGE],
+        newer_url=_alarms_page_url(page_no - 1) if page_no > 1 else None,
+        older_url=_alarms_page_url(page_no + 1) if len(history) > ALARMS_PER_PAGE else None,
+        installations=installations,
+        sensors=sorted({s.key for i in installations for s in i.sensors}),
+        states=ALARM_STATES,
+        shelve_choices=alarm_service.SHELVE_CHOICES,
+        chosen=chosen,
+        filter_errors=filter_errors,
+        since_local=request.args.get("since", ""),
+        until_local=request.args.get("until", ""),
+        can_answer=can(current_user(), Capability.ANSWER_ALARMS),
+        answer_error=answer_error,
+        now=utcnow(),
+    ), status
 
 
 @bp.get("/alarms")
 @login_required(Capability.READ_PROCESS_DATA)
 def alarms():
-    query = select(AlarmEvent).order_by(AlarmEvent.id.desc())
-    installation_key = request.args.get("installation", "")
-    if installation_key:
-        query = query.where(AlarmEvent.installation == installation_key)
-    before = request.args.get("before", type=int)
-    if before:
-        query = query.where(AlarmEvent.id < before)
-    past = list(db().scalars(query.where(AlarmEvent.ended_at.is_not(None)).limit(ALARMS_PER_PAGE)))
-    return render_template(
-        "process/alarms.html",
-        active=[a for a in _active_alarms() if not installation_key or a.installation == installation_key],
-        past=past,
-        installations=[i.key for i in _installations()],
-        installation_key=installation_key,
-        next_before=past[-1].id if len(past) == ALARMS_PER_PAGE else None,
-    )
+    return _alarms_page()
+
+
+@bp.post("/alarms/<int:alarm_id>/<any(acknowledge, shelve):action>")
+@login_required(Capability.ANSWER_ALARMS)
+def answer_alarm(alarm_id: int, action: str):
+    """The filter travels in the query string, so the page comes back as it was."""
+    form = request.form
+    try:
+        if action == "acknowledge":
+            alarm = alarm_service.acknowledge(db(), current_user(), alarm_id, form.get("comment"))
+            flash(_("Alarm %(sensor)s acknowledged.", sensor=alarm.sensor), "success")
+        else:
+            alarm = alarm_service.shelve(
+                db(), current_user(), alarm_id, form.get("minutes"), form.get("comment")
+            )
+            flash(
+                _("Alarm %(sensor)s shelved until %(until)s.", sensor=alarm.sensor,
+                  until=format_datetime(alarm.shelved_until, "HH:mm")),
+                "success",
+            )
+    except DomainError as exc:
+        db().rollback()
+        messages = exc.errors if isinstance(exc, InputError) else {"_": [exc.message]}
+        return _alarms_page({"alarm": alarm_id, "messages": messages}, exc.status)
+    return redirect(url_for("process.alarms", **request.args))
 
 
 @bp.get("/lots/<int:lot_id>")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from analytics.simulator.physics import (
     SIMULATED,
+    Excursion,
     GlycolysisReactor,
     PetExtrusion,
     PilotPlant,
@@ -16,6 +17,7 @@ from analytics.simulator.physics import (
     TearingLine,
     WashLine,
 )
+from ingest.alarms import AlarmTracker
 from ingest.registry import load_registry
 
 T = np.arange(0.0, 2 * 3600, 60.0)
@@ -138,3 +140,37 @@ def test_plant_is_reproducible_labelled_and_inside_sensor_ranges():
         by_inst.setdefault(lot.plan.installation, []).append(lot.plan)
     for plans in by_inst.values():  # one installation never runs two lots at once
         assert all(p.end <= q.start for p, q in zip(plans, plans[1:], strict=False))
+
+
+def _alarms(registry, lot):
+    """What the ingester's alarm tracker opens and closes for the lot's readings."""
+    inst = lot.plan.installation
+    rows = [
+        (inst, key, int(ts), float(values[i]))
+        for i, ts in enumerate(lot.timestamps_ns())
+        for key, values in lot.series.items()
+    ]
+    return AlarmTracker(registry).observe(rows)
+
+
+def test_the_demo_excursion_trips_an_alarm_limit_once():
+    registry = load_registry()
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+
+    def first_lots(excursion):
+        plant = PilotPlant(registry.installations, 5, start, running_start=True, excursion=excursion)
+        return [plant.run(plant.plan(key), 1.0) for key in ("ntk-ext1", "ntk-ext2")]
+
+    plain = first_lots(None)
+    tripped = first_lots(Excursion(after=20, duration=60))
+    sensor = "zone1_temp_c"  # ntk-ext1's first sensor with a high alarm limit (250 °C)
+    assert not [a for a in _alarms(registry, plain[0]) if a.sensor == sensor]
+    alarms = [a for a in _alarms(registry, tripped[0]) if a.sensor == sensor]
+    assert len(alarms) == 1
+    alarm = alarms[0]
+    assert alarm.kind == "high" and alarm.limit == 250
+    assert alarm.started_at == start + timedelta(seconds=20)
+    assert alarm.ended_at == start + timedelta(seconds=80)
+    assert alarm.peak_value == pytest.approx(250 + 0.1 * (400 - 250))
+    # Once only: the next lot runs as it would have without the excursion.
+    np.testing.assert_array_equal(tripped[1].series["melt_temp_c"], plain[1].series["melt_temp_c"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,13 @@ def test_aggregate_buckets_are_aligned_to_start_and_empty_ones_left_out(store):
     assert (second.count, second.mean) == (2, pytest.approx(10.5))
     one = store.aggregate(i, "s", start, start + timedelta(seconds=1), timedelta(seconds=10))
     assert len(one) == 1 and one[0].count == 1 and one[0].std == 0.0
+    # Charts skip the std (NaN): the rest is the same.
+    quick = store.aggregate(i, "s", start, start + timedelta(seconds=40), timedelta(seconds=10),
+                            with_std=False)
+    assert [(b.start, b.count, b.min, b.max) for b in quick] == [
+        (b.start, b.count, b.min, b.max) for b in buckets]
+    assert [b.mean for b in quick] == pytest.approx([b.mean for b in buckets])
+    assert all(math.isnan(b.std) for b in quick)
 
 
 def test_window_summary_per_sensor_with_first_and_last(store):

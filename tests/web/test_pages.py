@@ -56,8 +56,8 @@ def test_login_sends_each_role_to_its_start_page_and_logout_ends_the_session(cli
 
 def test_background_requests_of_an_ended_session_get_401_not_a_login_form(client, seeded):
     assert client.get("/process/live.json", headers={"Accept": "application/json"}).status_code == 401
-    chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c", headers={"HX-Request": "true"})
-    assert chart.status_code == 401 and "Log in again" in chart.get_data(as_text=True)
+    chart = client.get("/process/installations/ntk-ext1/series", headers={"Accept": "application/json"})
+    assert chart.status_code == 401
 
 
 def test_login_does_not_redirect_to_another_site(client, seeded):
@@ -185,11 +185,11 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert 'data-ingester="ingest-a"' in dashboard and 'data-ingester="ingest-b"' in dashboard
     page = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
     assert page.status_code == 200
-    chart = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=1h").get_data(as_text=True)
-    assert 'data-points="1"' in chart and "<path class=\"mean\"" in chart
-    empty = client.get("/process/installations/ntk-ext1/charts/melt_temp_c?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
-    assert 'data-points="0"' in empty.get_data(as_text=True)
-    assert client.get("/process/installations/ntk-ext1/charts/no_such_sensor").status_code == 404
+    chart = client.get("/process/installations/ntk-ext1/series?range=1h").get_json()["sensors"]["melt_temp_c"]
+    assert chart["mean"] == [221.5] and chart["limits"] == {"low": 185.0, "high": 270.0}
+    empty = client.get("/process/installations/ntk-ext1/series?range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
+    assert empty.get_json()["sensors"]["melt_temp_c"]["t"] == []
+    assert client.get("/process/installations/ntk-ext1/charts/no_such_sensor/csv").status_code == 404
     bad = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-02T00:00&end=2026-01-01T00:00")
     assert bad.status_code == 422 and "the end must be after the start" in bad.get_data(as_text=True)
     assert client.get("/process/installations/ntk-ext1?range=5y").status_code == 422

@@ -54,6 +54,14 @@ class AlarmEvent(Base):
     # the most extreme value while active (highest for high, lowest for low)
     peak_value: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[datetime | None]
+    # An operator's answer (lims.process.alarms): acknowledged with a comment, and/or shelved,
+    # i.e. kept out of the active alarms until shelved_until.
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    ack_comment: Mapped[str | None] = mapped_column(String(500))
+    shelved_until: Mapped[datetime | None]
+    shelved_by: Mapped[str | None] = mapped_column(String(80))
+    shelve_comment: Mapped[str | None] = mapped_column(String(500))
 
 
 class IngesterHeartbeat(Base):
