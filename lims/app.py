@@ -74,7 +74,7 @@ def _register_api(app: Flask, api: Api) -> None:
 
 def _register_pages(app: Flask) -> None:
     from lims.audit import pages as audit_pages
-    from lims.certificates.pages import portal, verify
+    from lims.certificates.pages import portal, release, verify
     from lims.grade_model import pages as grade_model
     from lims.people import admin_pages
     from lims.people import pages as people
@@ -84,5 +84,5 @@ def _register_pages(app: Flask) -> None:
     from lims.web import health
 
     for bp in (health.blp, people.bp, lab.bp, lots.bp, review.bp, portal.bp, process.bp, grade_model.bp,
-               verify.bp, process_api.metrics_blp, admin_pages.bp, audit_pages.bp):
+               verify.bp, release.bp, process_api.metrics_blp, admin_pages.bp, audit_pages.bp):
         app.register_blueprint(bp)

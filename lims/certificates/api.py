@@ -26,6 +26,8 @@ from lims.kernel.errors import NotFound
 from lims.kernel.models import Lot
 from lims.kernel.models.certificate import Certificate
 from lims.permissions import Capability, get_sample, require, scope_lots
+from lims.samples.api.samples import load_sample
+from lims.samples.schemas import SampleDetailSchema
 from lims.web.api_blueprint import blueprint, page
 from lims.web.auth import require_user
 from lims.web.request_db import db
@@ -38,7 +40,11 @@ public_blp = blueprint(
     "Anyone holding a certificate: check its status, or upload its JSON file to verify it.",
     public=True,
 )
-BLUEPRINTS = (blp, public_blp)
+# Releasing a sample is the certificates' business, at the sample's address.
+release_blp = blueprint(
+    "sample_release", "/samples", "Certify a verified sample (with its certificate) or invalidate a certified one."
+)
+BLUEPRINTS = (blp, public_blp, release_blp)
 
 # A certificate file is a few kB; anything far larger is not one.
 MAX_UPLOAD = 512 * 1024
@@ -235,3 +241,25 @@ def check_upload(raw: bytes) -> dict:
 def verify_upload():
     """Check an uploaded certificate file: signature, hash, and the registered copy byte for byte."""
     return check_upload(uploaded_bytes())
+
+
+@release_blp.route("/<code>/certify", methods=["POST"])
+@release_blp.response(200, SampleDetailSchema)
+def certify(code: str):
+    """Issue the certificate of analysis of a verified sample; the sample becomes certified.
+
+    The same as POST /api/v1/certificates with this sample: a sample is never certified
+    without its certificate."""
+    sample = load_sample(code, for_update=True)
+    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
+    issuing.issue_for_sample(db(), issuer, require_user(), sample)
+    return sample
+
+
+@release_blp.route("/<code>/invalidate", methods=["POST"])
+@release_blp.arguments(ReasonSchema)
+@release_blp.response(200, SampleDetailSchema)
+def invalidate(data: dict, code: str):
+    return amending.invalidate_sample(
+        db(), require_user(), load_sample(code, for_update=True), data["reason"]
+    )

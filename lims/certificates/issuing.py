@@ -21,11 +21,10 @@ from lims.certificates.content import (
     worst_grade,
 )
 from lims.certificates.public import by_number
-from lims.certificates.search import open_certificate
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError, WorkflowError
 from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
-from lims.kernel.models.certificate import Certificate
+from lims.kernel.models.certificate import Certificate, open_certificate
 from lims.kernel.settings import Settings
 from lims.permissions import Capability, require
 from lims.samples import workflow

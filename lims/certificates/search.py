@@ -99,20 +99,3 @@ def search(
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
-
-
-def open_certificate(session: Session, sample: Sample) -> Certificate | None:
-    """The sample certificate of this sample that is not yet replaced: valid, or withdrawn for
-    an amendment (reopened) and waiting for its revision."""
-    return session.scalar(
-        select(Certificate)
-        .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
-        .where(
-            certificate_sample.c.sample_id == sample.id,
-            Certificate.kind == "sample",
-            Certificate.status.in_(("valid", "withdrawn")),
-            ~Certificate.superseded_by.has(),
-        )
-        .order_by(Certificate.id.desc())
-        .limit(1)
-    )

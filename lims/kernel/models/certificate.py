@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
 from lims.kernel.db import Base
@@ -95,3 +95,21 @@ class CertificateGrant(Base):
 
     certificate: Mapped[Certificate] = relationship(back_populates="grants")
     organization: Mapped[Organization] = relationship(lazy="joined")
+
+
+def open_certificate(session: Session, sample: Sample) -> Certificate | None:
+    """The sample certificate of this sample that is not yet replaced: valid, or withdrawn for
+    an amendment (reopened) and waiting for its revision."""
+    return session.scalar(
+        select(Certificate)
+        .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
+        .where(
+            certificate_sample.c.sample_id == sample.id,
+            Certificate.kind == "sample",
+            Certificate.status.in_(("valid", "withdrawn")),
+            ~Certificate.superseded_by.has(),
+        )
+        .order_by(Certificate.id.desc())
+        .limit(1)
+    )
+

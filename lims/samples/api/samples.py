@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
 from flask.views import MethodView
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from lims.certificates import amending, issuing
 from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample
 from lims.permissions import get_sample, scope_samples
 from lims.samples import labels, workflow
@@ -138,28 +137,6 @@ def cancel(data: dict, code: str):
 @blp.response(200, SampleDetailSchema)
 def reject(data: dict, code: str):
     return workflow.reject(db(), require_user(), load_sample(code, for_update=True), data["reason"])
-
-
-@blp.route("/<code>/certify", methods=["POST"])
-@blp.response(200, SampleDetailSchema)
-def certify(code: str):
-    """Issue the certificate of analysis of a verified sample; the sample becomes certified.
-
-    The same as POST /api/v1/certificates with this sample: a sample is never certified
-    without its certificate."""
-    sample = load_sample(code, for_update=True)
-    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
-    issuing.issue_for_sample(db(), issuer, require_user(), sample)
-    return sample
-
-
-@blp.route("/<code>/invalidate", methods=["POST"])
-@blp.arguments(ReasonSchema)
-@blp.response(200, SampleDetailSchema)
-def invalidate(data: dict, code: str):
-    return amending.invalidate_sample(
-        db(), require_user(), load_sample(code, for_update=True), data["reason"]
-    )
 
 
 @blp.route("/<code>/storage", methods=["PUT"])

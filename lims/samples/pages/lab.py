@@ -18,10 +18,9 @@ from analytics import predict
 from analytics.registry import ArtifactRefused
 from ingest.registry import load_registry
 from ingest.store import StoreError
-from lims.certificates import search
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
-from lims.kernel.models.certificate import Certificate, certificate_sample
+from lims.kernel.models.certificate import Certificate, certificate_sample, open_certificate
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
 from lims.permissions import Capability, get_analysis, get_sample, scope_samples
 from lims.samples import grading, imports, workflow, worksheets
@@ -223,7 +222,7 @@ def _sample_page_data(code: str) -> dict[str, object]:
     )
     user = current_user()
     # A sample reopened for correcting its certificate is re-issued by amending that certificate.
-    reopened = search.open_certificate(db(), sample) if sample.state == "verified" else None
+    reopened = open_certificate(db(), sample) if sample.state == "verified" else None
     return {
         "sample": sample,
         "analyses": analyses,

@@ -1,21 +1,18 @@
-"""Reviewer pages: results to verify (never one's own: four eyes), verify or retract them,
-certify verified samples and invalidate certified ones."""
+"""Reviewer pages: results to verify (never one's own: four eyes), verify or retract them.
+Releasing (certify, amend, reopen, invalidate) is the certificates' (lims.certificates.pages.release)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from markupsafe import Markup, escape
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from lims.certificates import amending, issuing, search
-from lims.kernel.errors import DomainError, InputError, WorkflowError
+from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Sample
-from lims.permissions import Capability, get_analysis, get_lot, get_sample
+from lims.permissions import Capability, get_analysis
 from lims.samples import workflow
-from lims.samples.pages import lab
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
@@ -70,7 +67,8 @@ def _each_ticked(action) -> int:
     return len(ids)
 
 
-def _refused(exc: DomainError):
+def refused(exc: DomainError):
+    """The queue again, with why the action was refused (after rolling the request back)."""
     db().rollback()
     return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
 
@@ -81,7 +79,7 @@ def verify():
     try:
         count = _each_ticked(lambda user, analysis: workflow.verify(db(), user, analysis))
     except DomainError as exc:
-        return _refused(exc)
+        return refused(exc)
     flash(ngettext("%(num)d result verified.", "%(num)d results verified.", count), "success")
     return redirect(url_for("review.queue"))
 
@@ -94,7 +92,7 @@ def retract():
     try:
         count = _each_ticked(lambda user, analysis: workflow.retract(db(), user, analysis, reason))
     except DomainError as exc:
-        return _refused(exc)
+        return refused(exc)
     flash(
         ngettext(
             "%(num)d result retracted; a new analysis is open for the retest.",
@@ -104,84 +102,3 @@ def retract():
         "success",
     )
     return redirect(url_for("review.queue"))
-
-
-def _certificate_link(cert) -> Markup:
-    """The certificate's number as a link to its row (PDF, JSON, verify) in the certificate list."""
-    return Markup('<a href="{}">{}</a>').format(url_for("portal.certificates_list", q=cert.number), cert.number)
-
-
-@bp.post("/samples/<code>/certify")
-@login_required(Capability.REVIEW_RESULTS)
-def certify(code: str):
-    user = current_user()
-    sample = get_sample(db(), user, code, for_update=True)
-    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
-    try:
-        cert = issuing.issue_for_sample(db(), issuer, user, sample)
-    except DomainError as exc:
-        return _refused(exc)
-    flash(Markup(_("Certificate %(number)s issued for %(code)s.", number=_certificate_link(cert), code=escape(code))), "success")
-    return redirect(url_for("review.queue"))
-
-
-@bp.post("/lots/<int:lot_id>/certify")
-@login_required(Capability.REVIEW_RESULTS)
-def certify_lot(lot_id: int):
-    """One certificate for the lot from all its verified samples."""
-    user = current_user()
-    lot = get_lot(db(), user, lot_id)
-    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
-    try:
-        cert = issuing.issue_for_lot(db(), issuer, user, lot)
-    except DomainError as exc:
-        db().rollback()
-        return lab.lot_page(lot_id, {"_": [exc.message]}, exc.status)
-    flash(Markup(_("Certificate %(number)s issued for lot %(code)s.", number=_certificate_link(cert), code=escape(lot.code))), "success")
-    return redirect(url_for("lab.lot", lot_id=lot_id))
-
-
-@bp.post("/samples/<code>/invalidate")
-@login_required(Capability.REVIEW_RESULTS)
-def invalidate(code: str):
-    """A certified sample found wrong after release becomes invalid."""
-    user = current_user()
-    sample = get_sample(db(), user, code, for_update=True)
-    try:
-        amending.invalidate_sample(db(), user, sample, request.form.get("reason", ""))
-    except DomainError as exc:
-        db().rollback()
-        return lab.sample_page(code, {"_": [exc.message]}, exc.status)
-    flash(_("Sample %(code)s is now invalid.", code=code), "success")
-    return redirect(url_for("lab.sample", code=code))
-
-
-def _on_certificate(code: str, act) -> object:
-    """Amend or reopen the sample's open certificate from the sample page."""
-    user = current_user()
-    sample = get_sample(db(), user, code, for_update=True)
-    try:
-        cert = search.open_certificate(db(), sample)
-        if cert is None:
-            raise WorkflowError(f"sample {code} has no certificate to amend")
-        done = act(user, cert, request.form.get("reason", ""))
-    except DomainError as exc:
-        db().rollback()
-        return lab.sample_page(code, {"_": [exc.message]}, exc.status)
-    flash(_("Certificate %(number)s: %(status)s.", number=done.number, status=done.status), "success")
-    return redirect(url_for("lab.sample", code=code))
-
-
-@bp.post("/samples/<code>/amend")
-@login_required(Capability.REVIEW_RESULTS)
-def amend(code: str):
-    """7.8.8: a new revision of the sample's certificate, with the reason."""
-    issuer = issuing.Issuer.from_settings(current_app.config["RECYCLAB"])
-    return _on_certificate(code, lambda user, cert, reason: amending.amend(db(), issuer, user, cert, reason))
-
-
-@bp.post("/samples/<code>/reopen")
-@login_required(Capability.REVIEW_RESULTS)
-def reopen(code: str):
-    """Withdraw the certificate to correct results: the sample is verified again, for retests."""
-    return _on_certificate(code, lambda user, cert, reason: amending.reopen(db(), user, cert, reason))
