@@ -152,8 +152,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
 @click.option("--note", default="", help="Free text stored with the version.")
 def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
     """Train the grade model on graded lots, evaluate against baselines, register it."""
-    from analytics import registry as model_registry
-    from analytics import train
+    from analytics import model_registry, train
     from analytics.features import numeric_feature_names
     from analytics.lims_link import LabCatalogue
     from analytics.simulator.dataset import load_manifest
@@ -198,7 +197,7 @@ def model_group() -> None:
 @model_group.command("list")
 def model_list() -> None:
     """Every model version with its status, macro-F1, calibration error and data sizes."""
-    from analytics import registry as model_registry
+    from analytics import model_registry
 
     _, sessions = _context()
     with sessions() as session:
@@ -212,7 +211,7 @@ def model_list() -> None:
 @click.argument("version")
 def model_promote(version: str) -> None:
     """Make VERSION the production model (the previous one can be rolled back to)."""
-    from analytics import registry as model_registry
+    from analytics import model_registry
 
     _, sessions = _context()
     try:
@@ -226,7 +225,7 @@ def model_promote(version: str) -> None:
 @model_group.command("rollback")
 def model_rollback() -> None:
     """Return to the model that was in production before the current one."""
-    from analytics import registry as model_registry
+    from analytics import model_registry
 
     _, sessions = _context()
     try:

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analytics import registry as model_registry
+from analytics import model_registry
 from analytics.features import feature_rows
 from analytics.train import frame, window_of_lot
 from ingest.registry import Registry

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from analytics import registry as model_registry
+from analytics import model_registry
 from analytics.features import CATEGORICAL, lot_features, sensor_count
 from analytics.train import matrix, off_spec_alarm, property_intervals, window_of_lot
 from ingest.registry import Registry

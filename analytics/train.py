@@ -34,10 +34,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analytics import registry as model_registry
+from analytics import model_registry
 from analytics.features import CATEGORICAL, LotWindow, feature_rows, numeric_feature_names
 from analytics.lims_link import LabCatalogue
-from analytics.registry import BASELINES, baselines_not_beaten
+from analytics.model_registry import BASELINES, baselines_not_beaten
 from analytics.simulator.dataset import LotRecord
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore

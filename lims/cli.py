@@ -147,7 +147,7 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
     import secrets
     import socket
 
-    from analytics.registry import production
+    from analytics.model_registry import production
     from lims.certificates import signing
     from lims.demo import Demo, print_demo_users
     from lims.kernel.clock import utcnow

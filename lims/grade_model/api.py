@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from analytics import predict
-from analytics.registry import ArtifactRefused
+from analytics.model_registry import ArtifactRefused
 from analytics.simulator.physics import SIMULATED
 from ingest.registry import load_registry
 from lims.kernel.errors import DomainError, InputError, NotFound

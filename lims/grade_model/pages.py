@@ -7,7 +7,7 @@ from flask import abort, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from analytics import registry
+from analytics import model_registry
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability
 from lims.web.auth import login_required
@@ -22,10 +22,10 @@ RECENT_PREDICTIONS = 50
 @bp.get("/")
 @login_required(Capability.SEE_MODELS)
 def versions():
-    versions = registry.list_versions(db())
+    versions = model_registry.list_versions(db())
     return render_template(
         "models/versions.html", versions=versions,
-        not_beaten={v.id: registry.baselines_not_beaten(v.metrics) for v in versions},
+        not_beaten={v.id: model_registry.baselines_not_beaten(v.metrics) for v in versions},
     )
 
 
@@ -76,8 +76,8 @@ def version(version: str):
         mv=mv,
         metrics=metrics,
         classes=mv.classes,
-        baselines=[(name, metrics[name]) for name in ("model", *registry.BASELINES) if name in metrics],
-        not_beaten=registry.baselines_not_beaten(metrics),
+        baselines=[(name, metrics[name]) for name in ("model", *model_registry.BASELINES) if name in metrics],
+        not_beaten=model_registry.baselines_not_beaten(metrics),
         calibration=calibration_points(metrics.get("model", {}).get("reliability", [])),
         agreement=agreement,
         lab_grades=lab_grades,

@@ -17,8 +17,8 @@ from analytics import train
 from analytics.drift import recent_drift
 from analytics.features import numeric_feature_names
 from analytics.lims_link import LabCatalogue
+from analytics.model_registry import promote
 from analytics.predict import agreement_report
-from analytics.registry import promote
 from analytics.simulator import lims_entry, publisher
 from analytics.simulator.physics import SIMULATED
 from ingest.alarms import AlarmTracker

@@ -15,7 +15,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from analytics import registry, train
+from analytics import model_registry as registry
+from analytics import train
 from analytics.features import numeric_feature_names
 from analytics.lims_link import LabCatalogue
 from analytics.predict import NoProductionModel, load_predictor, production_predictor

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
-from analytics.registry import ArtifactRefused
+from analytics.model_registry import ArtifactRefused
 from ingest.registry import load_registry
 from ingest.store import StoreError
 from lims.kernel.errors import DomainError, InputError

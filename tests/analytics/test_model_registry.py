@@ -15,7 +15,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sqlalchemy import select
 
-from analytics import registry
+from analytics import model_registry as registry
 from analytics.cli import model_group
 from lims.kernel.models.analytics import ModelArtifact, ModelVersion
 
