@@ -71,6 +71,7 @@ def test_a_missing_key_is_an_error_naming_the_path_not_a_new_key(lab, app, clien
     monkeypatch.setenv("RECYCLAB_VAR_DIR", str(settings.var_dir))
     monkeypatch.setenv("RECYCLAB_DATABASE_URL", settings.database_url)
     monkeypatch.delenv("RECYCLAB_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.setenv("RECYCLAB_SECRET_KEY", "k" * 64)  # so the signing key is what it refuses
     web = CliRunner().invoke(main, ["web", "--port", "9"])
     assert web.exit_code == 2 and str(path) in web.output
     assert not path.exists()

@@ -60,6 +60,7 @@ def certificates_list():
         # The configured address, never the Host header: a link must lead to this lab whatever
         # name the request came in under (a proxy, a forged header).
         verify_url=lambda cert: public.verify_url(current_app.config["RECYCLAB"].public_url, cert),
-        today=lab_today().isoformat(),
+        # The "to" day starts at today, the lab's day (not UTC's), written day first.
+        today=lab_today().strftime("%d/%m/%Y"),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )
