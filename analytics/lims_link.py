@@ -53,8 +53,15 @@ class LabCatalogue:
             else:
                 sd = abs(true) * float(method.uncertainty_rel_pct or 0) / 200
             value = true + sd * float(rng.standard_normal())
-            # Colour a*/b* may be negative; a content, length or MFR never is.
-            values[method.key] = max(value, 0.0) if true >= 0 else value
+            # Colour a*/b* may be negative; a content, length or MFR never is, and no
+            # instrument reports past the physical bounds (a content above 100 %).
+            if true >= 0:
+                value = max(value, 0.0)
+            if method.plausible_min is not None:
+                value = max(value, float(method.plausible_min))
+            if method.plausible_max is not None:
+                value = min(value, float(method.plausible_max))
+            values[method.key] = value
         return values
 
     def grade(self, material: str, values: Mapping[str, float]) -> str | None:

@@ -58,8 +58,9 @@ def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> No
 def test_the_readme_api_quickstart_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.setenv("RECYCLAB_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("RECYCLAB_DATABASE_URL", raising=False)
+    monkeypatch.setenv("RECYCLAB_SECRET_KEY", "k" * 64)
     env = dict(os.environ)
-    for args in (["db", "upgrade"], ["seed", "--demo-users"]):
+    for args in (["db", "upgrade"], ["seed", "--demo-users"], ["keys", "create"]):
         subprocess.run(RECYCLAB + args, env=env, check=True, capture_output=True, timeout=180, cwd=ROOT)
     settings = load_settings()
     engine = make_engine(settings.database_url)

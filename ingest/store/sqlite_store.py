@@ -64,13 +64,12 @@ _MAX_CHUNK = 8192
 class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(mode=0o600)  # process data is private; SQLite gives -wal/-shm the same mode
         # One connection shared under a lock: the ingester writes from one worker thread and
         # readers are short; other processes read concurrently thanks to WAL.
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch(mode=0o600)  # process data is private; SQLite gives -wal/-shm the same mode
             self._conn = sqlite3.connect(self.path, check_same_thread=False,
                                          isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")

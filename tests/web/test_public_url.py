@@ -21,7 +21,10 @@ PUBLIC = "https://lims.example.test/ntk"
 @pytest.fixture
 def app(database_url, tmp_path):
     from lims.app import create_app
+    from lims.certificates import signing
+    from lims.kernel.clock import utcnow
 
+    signing.create_key(tmp_path / "var" / "keys" / signing.DEFAULT_KEY_NAME, utcnow())
     app = create_app(
         database_url=database_url,
         var_dir=tmp_path / "var",
