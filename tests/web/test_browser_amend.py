@@ -44,6 +44,8 @@ def test_reviewer_amends_a_certificate_from_the_sample_page(
     expect(page.get_by_text(re.compile(rf"Certificate {re.escape(revision)}: valid"))).to_be_visible()
     certificates = page.get_by_test_id("certificates")
     expect(certificates.get_by_role("link", name=revision)).to_be_visible()
+    # The message names the new revision as a link to it, like the certify message does.
+    expect(page.get_by_role("status").get_by_role("link", name=revision)).to_be_visible()
     expect(certificates).to_contain_text(re.compile(r"withdrawn|superseded", re.I))
     shot(page, artifacts_dir, "amend-2-revision-issued")
     _superseded_by(page, live_server, number, revision)
