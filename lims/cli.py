@@ -149,7 +149,7 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
 
     from analytics.model_registry import production
     from lims.certificates import signing
-    from lims.demo import Demo, print_demo_users
+    from lims.demo import Demo, fill_lims, print_demo_users
     from lims.kernel.clock import utcnow
     from lims.kernel.migrate import upgrade
     from lims.kernel.settings import config_dir
@@ -165,6 +165,8 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
     with sessions.begin() as session:
         seed_all(session, config_dir(), demo_users=True)
         has_model = production(session) is not None
+        if entered := fill_lims(session, settings):
+            click.echo(f"demo: entered {entered} SIMULATED lots with samples at every workflow stage")
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", broker_port)) == 0:
             with socket.socket() as free:

@@ -16,8 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from lims.embedded_broker import EmbeddedBroker
 from lims.kernel.clock import utcnow
+from lims.kernel.models import Lot
 from lims.kernel.settings import Settings
 
 # The first model is trained on SIMULATED history written straight into the store, which
@@ -27,6 +32,11 @@ from lims.kernel.settings import Settings
 HISTORY_LOTS = 600
 HISTORY_SPAN = timedelta(days=10, hours=3)
 EXCURSION_AFTER_S = 20
+# The live simulator closes its first lot after an hour or more; until then the LIMS would be
+# empty. So a fresh demo starts with lots that ended in the hours before it, whose samples are
+# left at every stage of the workflow.
+BACKLOG_LOTS = 12
+BACKLOG_SPAN = timedelta(hours=8)
 
 
 @dataclass
@@ -161,6 +171,27 @@ class Demo:
                     child.process.wait()
         if self.broker:
             self.broker.stop()
+
+
+def fill_lims(session: Session, settings: Settings) -> int:
+    """Enter the SIMULATED backlog of lots into an empty LIMS through its services, with the
+    demo users; returns how many lots were entered (none when the LIMS has lots already)."""
+    from analytics.lims_link import LabCatalogue
+    from analytics.simulator import lims_entry
+    from analytics.simulator.physics import PilotPlant
+    from ingest.registry import load_registry
+    from lims.certificates.issuing import Issuer
+
+    if session.scalar(select(Lot.id).limit(1)) is not None:
+        return 0
+    now = utcnow()
+    plant = PilotPlant(load_registry().installations, seed=2, start=now - BACKLOG_SPAN)
+    lots = [lot for lot in plant.lots(BACKLOG_LOTS) if lot.plan.end <= now]
+    samples = lims_entry.enter_backlog(
+        session, lims_entry.Actors(), LabCatalogue.load(session), lots,
+        np.random.default_rng([2, 1]), Issuer.from_settings(settings),
+    )
+    return len(samples)
 
 
 def _interrupt(_signum, _frame) -> None:

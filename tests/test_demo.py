@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +15,7 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
+import requests
 
 from ingest.registry import load_registry
 from ingest.store.sqlite_store import SQLiteStore
@@ -31,6 +34,33 @@ def _get(url: str) -> int:
             return resp.status
     except OSError:
         return 0
+
+
+def _assert_the_lims_has_work_in_every_state(db_file, base: str) -> None:
+    """Within the demo's first minute the LIMS holds lots, samples in several workflow states
+    and a certified sample whose page links to its certificate (before, it stayed empty until
+    the live simulator closed its first lot, an hour or more in)."""
+    with sqlite3.connect(db_file) as db:
+        lots = db.execute("SELECT count(*) FROM lot").fetchone()[0]
+        states = dict(db.execute("SELECT state, count(*) FROM sample GROUP BY state").fetchall())
+        certified = db.execute(
+            "SELECT s.code, c.number FROM sample s JOIN certificate_sample cs ON cs.sample_id = s.id"
+            " JOIN certificate c ON c.id = cs.certificate_id WHERE s.state = 'certified' LIMIT 1"
+        ).fetchone()
+    assert lots >= 5, lots
+    assert {"registered", "received", "to_be_verified", "verified", "certified"} <= set(states), states
+    assert certified, "no certified sample"
+    code, number = certified
+    web = requests.Session()
+    form = web.get(f"{base}/login", timeout=5).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    web.post(f"{base}/login", data={"csrf_token": token, "username": "reviewer",
+                                     "password": "demo-reviewer"}, timeout=5).raise_for_status()
+    page = web.get(f"{base}/lab/samples/{code}", timeout=5)
+    assert page.status_code == 200
+    link = re.search(r'<a href="([^"]+)">' + re.escape(number) + "</a>", page.text)
+    assert link, f"the page of certified sample {code} does not link to certificate {number}"
+    assert number in web.get(base + html.unescape(link.group(1)), timeout=5).text
 
 
 def test_demo_serves_live_process_data_and_stops_cleanly_on_ctrl_c(tmp_path):
@@ -72,6 +102,7 @@ def test_demo_serves_live_process_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert stored > 0, "no simulated value reached the store within a minute"
         assert sorted(live) == ["dctv-chem1", "dctv-tear1", "ntk-ext1", "ntk-ext2", "ntk-wash1"]
         assert _get(f"http://127.0.0.1:{web_port}/healthz") == 200
+        _assert_the_lims_has_work_in_every_state(tmp_path / "recyclab.db", f"http://127.0.0.1:{web_port}")
         # The simulated excursion opens an alarm, so the alarms page is never empty.
         alarms = 0
         while time.monotonic() < deadline + 45 and not alarms:

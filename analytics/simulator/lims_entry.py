@@ -7,13 +7,17 @@ them (four eyes); the LIMS workflow then grades the sample from its specificatio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analytics.lims_link import LabCatalogue
 from analytics.simulator.physics import SimulatedLot
+from lims.certificates import issuing
 from lims.kernel.models import Lot, Sample, User
 from lims.samples import registration as sample_service
 from lims.samples import workflow
@@ -52,30 +56,79 @@ def create_lot(session: Session, actors: Actors, lot: SimulatedLot) -> Lot:
 
 def enter_lab_results(session: Session, actors: Actors, lot: Lot, lab_values: dict[str, float]) -> Sample:
     """Register a sample of the lot, enter the (simulated) lab values and verify them."""
-    tech = actors.user(session, actors.technician)
+    return enter_results(session, actors, register_sample(session, actors, lot), lab_values)
+
+
+def register_sample(session: Session, actors: Actors, lot: Lot) -> Sample:
     (sample,) = sample_service.register_samples(
         session,
-        tech,
+        actors.user(session, actors.technician),
         [sample_service.SampleRequest(lot=lot.code, description=f"SIMULATED lab results for {lot.code}")],
     )
-    return enter_results(session, actors, sample, lab_values)
+    return sample
 
 
 def enter_results(session: Session, actors: Actors, sample: Sample, lab_values: dict[str, float]) -> Sample:
     """Receive a registered sample, submit the lab values per method and verify them (four
     eyes: technician submits, reviewer verifies); the LIMS grades the sample."""
+    return advance(session, actors, sample, lab_values, "verified")
+
+
+# How far a sample is taken, in workflow order: the LIMS states a demo's samples are left in.
+STAGES = ("registered", "received", "to_be_verified", "verified", "certified")
+
+
+def advance(
+    session: Session,
+    actors: Actors,
+    sample: Sample,
+    lab_values: dict[str, float],
+    stage: str,
+    issuer: issuing.Issuer | None = None,
+) -> Sample:
+    """Take a registered sample through the workflow up to ``stage`` (one of STAGES), each step
+    by the user whose job it is; "certified" needs the ``issuer`` (the lab's signing key)."""
+    reached = STAGES.index(stage)
     tech = actors.user(session, actors.technician)
     reviewer = actors.user(session, actors.reviewer)
-    workflow.receive(session, tech, sample)
-    for analysis in list(sample.analyses):
-        value = lab_values.get(analysis.method.key)
-        if value is not None:
-            workflow.submit(
-                session, tech, analysis, value=f"{value:.6f}", unit=analysis.method.unit,
-                instrument="SIMULATED",
-            )
-    for analysis in list(sample.analyses):
-        if analysis.state == "submitted":
-            workflow.verify(session, reviewer, analysis)
+    if reached >= STAGES.index("received"):
+        workflow.receive(session, tech, sample)
+    if reached >= STAGES.index("to_be_verified"):
+        for analysis in list(sample.analyses):
+            value = lab_values.get(analysis.method.key)
+            if value is not None:
+                workflow.submit(
+                    session, tech, analysis, value=f"{value:.6f}", unit=analysis.method.unit,
+                    instrument="SIMULATED",
+                )
+    if reached >= STAGES.index("verified"):
+        for analysis in list(sample.analyses):
+            if analysis.state == "submitted":
+                workflow.verify(session, reviewer, analysis)
+    if reached >= STAGES.index("certified"):
+        if issuer is None:
+            raise ValueError("certifying needs the lab's issuer (signing key)")
+        session.flush()
+        issuing.issue_for_sample(session, issuer, reviewer, sample)
     session.flush()
     return sample
+
+
+def enter_backlog(
+    session: Session,
+    actors: Actors,
+    catalogue: LabCatalogue,
+    lots: Iterable[SimulatedLot],
+    rng: np.random.Generator,
+    issuer: issuing.Issuer,
+) -> list[Sample]:
+    """Lots that ended before the live simulation starts, each with one sample left at a
+    stage of the workflow in turn (most certified), so that a fresh LIMS shows work in every
+    state instead of waiting hours for the first live lot to close."""
+    order = ("certified", "to_be_verified", "certified", "received", "verified", "registered")
+    samples = []
+    for i, lot in enumerate(lots):
+        sample = register_sample(session, actors, create_lot(session, actors, lot))
+        values = catalogue.lab_values(lot.plan.material, lot.properties, rng)
+        samples.append(advance(session, actors, sample, values, order[i % len(order)], issuer))
+    return samples

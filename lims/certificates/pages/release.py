@@ -82,7 +82,7 @@ def _on_certificate(code: str, act) -> object:
     except DomainError as exc:
         db().rollback()
         return lab.sample_page(code, {"_": [exc.message]}, exc.status)
-    flash(_("Certificate %(number)s: %(status)s.", number=done.number, status=done.status), "success")
+    flash(Markup(_("Certificate %(number)s: %(status)s.", number=_certificate_link(done), status=escape(done.status))), "success")
     return redirect(url_for("lab.sample", code=code))
 
 
