@@ -98,6 +98,17 @@ def verify_all(session_factory, code: str, username: str = "reviewer") -> None:
                 workflow.verify(s, actor, analysis)
 
 
+def out_of_spec_value(s: Session, analysis: Analysis) -> str:
+    """A plausible value past the loosest grade's limit: a result that fails every grade."""
+    limit = envelope_limit(s, analysis)
+    lo, hi = analysis.method.plausible_min, analysis.method.plausible_max
+    if limit is not None and limit.max is not None:
+        return str((limit.max + hi) / 2 if hi is not None else limit.max * 2 + 1)
+    if limit is not None and limit.min is not None:
+        return str((limit.min + lo) / 2 if lo is not None else limit.min / 2)
+    raise ValueError(f"{analysis.method.key} has no grade limit to fail")
+
+
 def envelope_limit(s: Session, analysis: Analysis) -> grading.Limit | None:
     spec = load_spec(s, analysis.sample.material_id)
     found = grading.envelope(spec, analysis.method.property) if spec else None

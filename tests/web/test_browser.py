@@ -22,7 +22,7 @@ from ingest.store import Point, open_store
 from ingest.validate import Validator
 from lims.certificates import issuing
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Sample
+from lims.kernel.models import Analysis, Sample
 from lims.seed import seed_installations
 from tests.ingest.support import IngesterThread, Publisher, private_config
 from tests.web import seed
@@ -89,10 +89,14 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     values = page.locator("input[data-evaluate]")
     count = values.count()
     assert count >= 3
-    # An absurd value is flagged out of spec while typing, before anything is submitted.
+    # A value past every grade's limit is flagged out of spec while typing, before anything is
+    # submitted; an impossible one is refused under the field instead.
     first = values.first
-    first.fill("99999")
-    flag = page.locator(f"#{first.get_attribute('data-flag')}")
+    flag_id = first.get_attribute("data-flag")
+    with session_factory() as s:
+        failing = seed.out_of_spec_value(s, s.get(Analysis, int(flag_id.split("-")[1])))
+    first.fill(failing)
+    flag = page.locator(f"#{flag_id}")
     expect(flag).to_have_text("out of spec")
     with session_factory() as s:
         sample = s.scalar(select(Sample).where(Sample.code == codes[0]))
