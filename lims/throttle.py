@@ -10,6 +10,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import utcnow
+from lims.kernel.db import insert_or_merge
 from lims.kernel.models import Throttle
 
 # Failed logins before the first delay; then 1 s, 2 s, 4 s ... up to 15 minutes a try.
@@ -19,18 +20,10 @@ MAX_DELAY = timedelta(minutes=15)
 FAILURE_MEMORY = timedelta(hours=1)
 
 
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Throttle)
-
-
 def _count_up(session: Session, key: str, now: datetime, window: timedelta) -> int:
     """Adds one to the key's counter (restarting it when its window has passed); the new count."""
     stale = Throttle.window_start < now - window
-    stmt = _insert(session).values(key=key, count=1, window_start=now)
+    stmt = insert_or_merge(session, Throttle).values(key=key, count=1, window_start=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=["key"],
         set_={

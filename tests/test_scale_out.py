@@ -133,7 +133,7 @@ def test_two_web_processes_and_two_ingesters_share_everything_through_the_servic
             "RECYCLAB_INFLUX_TOKEN": influxdb.token,
             "RECYCLAB_INFLUX_ORG": influxdb.org,
             "RECYCLAB_INFLUX_BUCKET": influxdb.bucket,
-            "RECYCLAB_SECRET_KEY": "scale-out-test-secret",
+            "RECYCLAB_SECRET_KEY": "scale-out-test-secret-" + "k" * 40,
             "RECYCLAB_PUBLIC_URL": "https://lims.example.test",
             "RECYCLAB_SIGNING_KEY_FILE": str(key_file),
         }

@@ -19,7 +19,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import utcnow
-from lims.kernel.db import Base
+from lims.kernel.db import Base, insert_or_merge
 from lims.kernel.models import AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
@@ -101,18 +101,8 @@ def _forget_chain_state(session: Session, _previous) -> None:
 
 def _create_head(session: Session) -> None:
     """Insert the head row once; a concurrent creator wins harmlessly (ON CONFLICT DO NOTHING)."""
-    dialect = session.get_bind().dialect.name
-    statement: Any  # both dialects' Insert have on_conflict_do_nothing, with the same meaning
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement = pg_insert(AuditHead)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(AuditHead)
     session.execute(
-        statement
+        insert_or_merge(session, AuditHead)
         .values(id=HEAD_ID, seq=0, last_hash=GENESIS)
         .on_conflict_do_nothing(index_elements=["id"])
     )

@@ -54,7 +54,7 @@ def prometheus_text(states: list[IngesterState]) -> str:
         return "# no ingester has reported a heartbeat\n"
     metrics: dict[str, tuple[str, list[str]]] = {}
 
-    def metric(name: str, kind: str, labels: str, value: object) -> None:
+    def metric(name: str, kind: str, labels: str, value: float | int | None) -> None:
         metrics.setdefault(name, (kind, []))[1].append(f"{name}{{{labels}}} {float(value or 0)}")
 
     for s in states:

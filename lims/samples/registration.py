@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
+from lims.kernel.db import insert_or_merge
 from lims.kernel.errors import InputError, WorkflowError
 from lims.kernel.models import (
     Analysis,
@@ -34,14 +35,6 @@ LOT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}\Z")
 LOT_CODE_RULE = "1 to 60 letters, digits or . _ / -, starting with a letter or digit"
 
 
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
 def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> range:
     """Reserve `count` consecutive numbers for prefix+year.
 
@@ -58,9 +51,8 @@ def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> ra
     )
     last = session.execute(bump).scalar_one_or_none()
     if last is None:
-        insert = _insert(session)
         session.execute(
-            insert(table).values(prefix=prefix, year=year, last_value=0).on_conflict_do_nothing()
+            insert_or_merge(session, table).values(prefix=prefix, year=year, last_value=0).on_conflict_do_nothing()
         )
         last = session.execute(bump).scalar_one()
     return range(last - count + 1, last + 1)
