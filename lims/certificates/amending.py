@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,7 +27,7 @@ def invalidate_sample(session: Session, actor: User, sample: Sample, reason: str
 
 def withdraw_for_sample(
     session: Session, actor: User | None, sample: Sample, reason: str
-) -> list[Certificate]:
+) -> Sequence[Certificate]:
     """The valid certificates covering an invalidated sample, withdrawn."""
     certs = session.scalars(
         select(Certificate)

@@ -209,7 +209,11 @@ def _result_entry(
     method = analysis.method
     found, no_limit = _limit_for(spec, grade, method)
     conformity, evaluation = "n/a", None
-    if found is not None:
+    # A limit is only found when there is a specification.
+    if found is not None and spec is not None:
+        if analysis.value is None:
+            # Certificates report verified results, and those hold a value.
+            raise TypeError(f"analysis {analysis.id} has no result")
         check = grading.check(
             grading.Result(
                 analysis.value,
@@ -287,6 +291,16 @@ def build_content(
     key_id: str,
 ) -> dict[str, Any]:
     """Every item of ISO/IEC 17025:2017 7.8.2.1 (and 7.8.6, 7.8.8) as plain JSON values."""
+    replaced = None
+    if replaces is not None:
+        if replaces.withdrawn_at is None:
+            # Not reached: only a withdrawn certificate is replaced (issuing.lock_withdrawn).
+            raise AttributeError(f"certificate {replaces.number} is replaced but was not withdrawn")
+        replaced = {
+            "number": replaces.number,
+            "withdrawn_at": _local(replaces.withdrawn_at, tz),
+            "reason": replaces.withdrawn_reason,
+        }
     material = samples[0].material
     shown = reported(samples)
     test_start, test_end = _span([a.measured_at for _, a in shown if a.measured_at], tz)
@@ -303,13 +317,7 @@ def build_content(
         "title": TITLE,
         "number": number,
         "revision": revision,
-        "replaces": None
-        if replaces is None
-        else {
-            "number": replaces.number,
-            "withdrawn_at": _local(replaces.withdrawn_at, tz),
-            "reason": replaces.withdrawn_reason,
-        },
+        "replaces": replaced,
         "issued_at": _local(issued_at, tz),
         "laboratory": {
             "name": lab.name if lab else lab_name,

@@ -78,6 +78,8 @@ def lock_withdrawn(session: Session, old: Certificate) -> None:
             f"certificate {old.number} is still valid; amend it (or invalidate its sample)"
         )
     if old.status == "superseded":
+        if old.superseded_by is None:
+            raise AttributeError(f"certificate {old.number} is superseded by no certificate")
         raise WorkflowError(
             f"certificate {old.number} was already replaced by {old.superseded_by.number}"
         )
@@ -106,6 +108,8 @@ def _check_same_item(old: Certificate, owner_id: int, material_id: int, lot: Lot
     if old.owner_org_id != owner_id or old.material_id != material_id:
         raise InputError("replaces", f"{old.number} is for another customer or material")
     if old.lot_id is not None and (lot is None or lot.id != old.lot_id):
+        if old.lot is None:
+            raise AttributeError(f"certificate {old.number} has no lot {old.lot_id}")
         raise InputError(
             "replaces", f"{old.number} is for lot {old.lot.code}; the new item must be of that lot"
         )
@@ -141,6 +145,8 @@ def _issue(
         number = f"{series}-R{revision}"
     else:
         line = session.get(ProgrammeLine, first.line_id)
+        if line is None:  # not reached: sample.line_id is a foreign key
+            raise AttributeError(f"no programme line {first.line_id}")
         prefix = f"{line.sample_prefix}-COA"
         year = now.astimezone(issuer.timezone).year
         series, revision = format_code(prefix, year, next_numbers(session, prefix, year)[0]), 0
@@ -274,6 +280,8 @@ def revise(
     require(actor, Capability.ISSUE_CERTIFICATES)
     lock_withdrawn(session, old)
     if old.kind == "lot":
+        if old.lot is None:  # not reached: a lot certificate has its lot
+            raise AttributeError(f"lot certificate {old.number} has no lot")
         return issue_for_lot(session, issuer, actor, old.lot, deviations=deviations, replaces=old.number)
     samples = sorted(old.samples, key=lambda s: s.id)
     for sample in samples:

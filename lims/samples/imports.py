@@ -39,17 +39,18 @@ def _measured_at(raw: str, zone: tzinfo) -> datetime | None:
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        when = None
+        local: datetime | None = None
         for fmt in _LOCAL_FORMATS:
             try:
-                when = datetime.strptime(raw, fmt)
+                local = datetime.strptime(raw, fmt)
                 break
             except ValueError:
                 continue
-        if when is None:
+        if local is None:
             raise InputError(
                 "measured_at", f"not a time: {raw!r} (write 2026-03-01T10:00 or 01-03-2026 10:00)"
             ) from None
+        when = local
     if not in_calendar(when):
         raise InputError("measured_at", OUT_OF_CALENDAR)
     if when.tzinfo is None:
@@ -101,6 +102,9 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
             _add(errors, exc, "row")
     if errors:
         raise InputError(errors)
+    if analysis is None:
+        # Not reached: without errors the sample was found and had an open analysis of the method.
+        raise InputError("method", "no open analysis")
     return analysis
 
 

@@ -133,13 +133,13 @@ def search(session: Session, user: User, f: LotFilter, page: int, per_page: int)
     stmt = stmt.order_by(None).order_by(Lot.production_start.desc(), Lot.id.desc())
     found = session.execute(stmt.limit(per_page + 1).offset((page - 1) * per_page)).all()
     shown = found[:per_page]
-    counts = dict(
+    counts: dict[int | None, int] = dict(
         session.execute(
             select(Sample.lot_id, func.count())
             .where(Sample.lot_id.in_([r[0].id for r in shown]), Sample.parent_id.is_(None),
                    Sample.state.not_in(NOT_COUNTED))
             .group_by(Sample.lot_id)
-        ).all()
+        ).tuples().all()
     ) if shown else {}
     rows = [LotRow(lot, lab_grade, predicted_grade, counts.get(lot.id, 0)) for lot, lab_grade, predicted_grade in shown]
     return rows, len(found) > per_page

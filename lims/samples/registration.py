@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
@@ -34,6 +35,9 @@ MAX_BULK = 1000
 LOT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}\Z")
 LOT_CODE_RULE = "1 to 60 letters, digits or . _ / -, starting with a letter or digit"
 
+# The reference rows looked up by their key.
+_Keyed = TypeVar("_Keyed", Installation, Material, Organization)
+
 
 def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> range:
     """Reserve `count` consecutive numbers for prefix+year.
@@ -42,7 +46,8 @@ def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> ra
     registrations queue on it and never get the same number (PostgreSQL row lock; SQLite
     has one writer anyway). The first registration of a year creates the row.
     """
-    table = SampleCounter.__table__
+    # A declarative model's __table__ is its Table (typed as the wider FromClause).
+    table = cast(Table, SampleCounter.__table__)
     bump = (
         update(table)
         .where(table.c.prefix == prefix, table.c.year == year)
@@ -62,7 +67,7 @@ def format_code(prefix: str, year: int, number: int) -> str:
     return f"{prefix}-{year}-{number:06d}"
 
 
-def _by_key(session: Session, model: type, key: str, field_name: str):
+def _by_key(session: Session, model: type[_Keyed], key: str, field_name: str) -> _Keyed:
     row = session.scalar(select(model).where(model.key == key))
     if row is None:
         raise InputError(field_name, f"unknown {field_name} {key!r}")
@@ -155,25 +160,31 @@ def _find_methods(session: Session, keys: list[str]) -> tuple[list[Method], list
 
 def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    lot = material = owner = None
+    lot: Lot | None = None
+    material: Material | None = None
+    owner: Organization | None = None
     if req.lot:
         lot = session.scalar(select(Lot).where(Lot.code == req.lot))
         if lot is None:
             errors["lot"] = [f"unknown lot {req.lot!r}"]
         else:
             material, owner = lot.material, lot.owner
-    for name, model in (("material", Material), ("owner", Organization)):
+    models: tuple[tuple[str, type[Material] | type[Organization]], ...] = (
+        ("material", Material), ("owner", Organization)
+    )
+    for name, model in models:
         key = getattr(req, name)
         if key is None:
             if lot is None and "lot" not in errors:
                 errors[name] = ["required when no lot is given"]
             continue
-        row = session.scalar(select(model).where(model.key == key))
+        # mypy types a select of either model as their base class.
+        row = cast(Material | Organization | None, session.scalar(select(model).where(model.key == key)))
         if row is None:
             errors[name] = [f"unknown {name} {key!r}"]
         elif lot is not None and row.id != getattr(lot, name).id:
             errors[name] = [f"differs from the lot's {name} {getattr(lot, name).key!r}"]
-        elif name == "material":
+        elif isinstance(row, Material):  # name == "material"
             material = row
         else:
             owner = row
@@ -188,6 +199,9 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
         methods = [item.method for item in material.test_plan]
     if errors:
         return errors
+    if material is None or owner is None:
+        # Not reached: without a lot, a missing material or owner is an error above.
+        raise AttributeError("material and owner are required")
     return _Resolved(lot, material, owner, methods)
 
 
@@ -196,17 +210,21 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
     require(actor, Capability.REGISTER_SAMPLES, "register samples")
     if not 1 <= len(requests) <= MAX_BULK:
         raise InputError("samples", f"give 1 to {MAX_BULK} samples")
-    resolved = [_resolve(session, req) for req in requests]
-    bad = {str(i): r for i, r in enumerate(resolved) if isinstance(r, dict)}
+    outcomes = [_resolve(session, req) for req in requests]
+    bad = {str(i): r for i, r in enumerate(outcomes) if isinstance(r, dict)}
     if bad:
         raise InputError({"samples": bad} if len(requests) > 1 else next(iter(bad.values())))
+    resolved = [r for r in outcomes if isinstance(r, _Resolved)]  # all of them, none was bad
     now = utcnow()
     by_line: dict[int, list[int]] = {}
     for i, r in enumerate(resolved):
         by_line.setdefault(r.material.line_id, []).append(i)
     codes: dict[int, str] = {}
     for line_id, indexes in sorted(by_line.items()):
-        prefix = session.get(ProgrammeLine, line_id).sample_prefix
+        line = session.get(ProgrammeLine, line_id)
+        if line is None:  # not reached: material.line_id is a foreign key
+            raise AttributeError(f"no programme line {line_id}")
+        prefix = line.sample_prefix
         for i, number in zip(
             indexes, next_numbers(session, prefix, now.year, len(indexes)), strict=True
         ):

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.errors import InputError
-from lims.kernel.models import GradeSpec, Method, TestPlanItem
+from lims.kernel.models import Analysis, GradeSpec, Method, TestPlanItem
 from lims.samples import grading
 
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
@@ -89,6 +89,8 @@ def method_uncertainty(method: Method, value: Decimal) -> Decimal:
     """The method's expanded uncertainty at this value, rounded up to the method's decimals."""
     u = method.uncertainty_abs
     if u is None:
+        if method.uncertainty_rel_pct is None:
+            raise TypeError(f"method {method.key} has neither an absolute nor a relative uncertainty")
         u = abs(value) * method.uncertainty_rel_pct / 100
     return u.quantize(_quantum(method), ROUND_UP)
 
@@ -174,9 +176,13 @@ def reported(value: Decimal | None, method: Method) -> Decimal | None:
     return None if value is None else value.quantize(_quantum(method))
 
 
-def analysis_result(analysis) -> grading.Result:
+def analysis_result(analysis: Analysis) -> grading.Result:
+    value = reported(analysis.value, analysis.method)
+    if value is None:
+        # Only submitted results are graded, and submitting stores a value.
+        raise TypeError(f"analysis {analysis.id} has no result")
     return grading.Result(
-        reported(analysis.value, analysis.method),
+        value,
         analysis.method.unit,
         reported(analysis.uncertainty, analysis.method),
         analysis.below_detection_limit,

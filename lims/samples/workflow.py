@@ -14,7 +14,9 @@ writes an audit event in the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,8 @@ from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, require
 from lims.samples import grading
 from lims.samples.results import analysis_result, as_result, load_spec, measure
+
+_Obj = TypeVar("_Obj", Sample, Analysis)
 
 # Sample states in which results may be entered, retracted or retested.
 _TESTING = ("received", "to_be_verified", "verified")
@@ -101,9 +105,14 @@ def allowed_actions(obj: Sample | Analysis, user: User | None) -> frozenset[str]
     if user is None:
         return frozenset()
     if isinstance(obj, Sample):
-        guard, actions = guard_sample, SAMPLE_ACTIONS
-    else:
-        guard, actions = guard_analysis, ANALYSIS_ACTIONS
+        return _passing(user, obj, guard_sample, SAMPLE_ACTIONS)
+    return _passing(user, obj, guard_analysis, ANALYSIS_ACTIONS)
+
+
+def _passing(
+    user: User, obj: _Obj, guard: Callable[[User, _Obj, str], None], actions: Iterable[str]
+) -> frozenset[str]:
+    """The actions whose guard lets `user` act on `obj`."""
     allowed = set()
     for action in actions:
         try:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
 from lims.kernel.db import Base
@@ -160,6 +160,10 @@ class Analysis(Base):
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
     verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])
     retest_of: Mapped[Analysis | None] = relationship(remote_side=[id], foreign_keys=[retest_of_id])
+    # The investigation opened when this result was retested (at most one: original_id is unique).
+    oos: Mapped[OosInvestigation | None] = relationship(
+        back_populates="original", foreign_keys="OosInvestigation.original_id"
+    )
 
 
 class OosInvestigation(Base):
@@ -180,8 +184,6 @@ class OosInvestigation(Base):
     exclusion_reason: Mapped[str] = mapped_column(String(400), default="")
     excluded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
-    original: Mapped[Analysis] = relationship(
-        foreign_keys=[original_id], backref=backref("oos", uselist=False)
-    )
+    original: Mapped[Analysis] = relationship(foreign_keys=[original_id], back_populates="oos")
     retest: Mapped[Analysis] = relationship(foreign_keys=[retest_id])
     opened_by: Mapped[User] = relationship(foreign_keys=[opened_by_id])
