@@ -23,15 +23,10 @@ from lims.kernel.models.process import IngesterHeartbeat
 
 log = logging.getLogger(__name__)
 
-# Counters kept in the row (from IngestStatus.snapshot); rates are computed here, over the
-# heartbeat's own interval, because the status file's writer takes snapshots too and each
-# snapshot restarts IngestStatus's own rate window.
-COUNTERS = (
-    "broker_connected", "store_available", "messages_total", "values_stored_total",
-    "values_spooled_total", "rejects_total", "rejects_by_reason", "queue_depth", "lag_s",
-    "latency_ms", "spool", "reading_paused", "last_message", "lims_available", "disk_full",
-    "dead_letters_total", "last_store_write_age_s", "last_ack_age_s",
-)
+# The row keeps the whole IngestStatus snapshot as its counters, but for what the row has as
+# columns of its own. Rates are computed here, over the heartbeat's own interval, because the
+# status file's writer takes snapshots too and each snapshot restarts IngestStatus's window.
+ROW_COLUMNS = ("pid", "started_at", "updated_at")
 
 
 class Heartbeat(threading.Thread):
@@ -58,7 +53,7 @@ class Heartbeat(threading.Thread):
 
     def counters(self) -> dict[str, object]:
         snap = self.status.snapshot()
-        counters = {k: snap[k] for k in COUNTERS if k in snap}
+        counters = {k: v for k, v in snap.items() if k not in ROW_COLUMNS}
         now = time.monotonic()
         messages = int(snap["messages_total"])
         values = int(snap["values_stored_total"]) + int(snap["values_spooled_total"])

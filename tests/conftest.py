@@ -147,7 +147,13 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
+def app_settings() -> dict[str, object]:
+    """Settings a test module gives its app on top of the defaults (override the fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, tmp_path, app_settings):
     from lims.app import create_app
     from lims.certificates import signing
     from lims.kernel.clock import utcnow
@@ -159,6 +165,7 @@ def app(database_url, tmp_path):
         var_dir=tmp_path / "var",
         timeseries_sqlite_path=tmp_path / "var" / "timeseries.db",
         secret_key="test-secret",
+        **app_settings,
     )
     app.config["TESTING"] = True
     yield app

@@ -19,22 +19,8 @@ PUBLIC = "https://lims.example.test/ntk"
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    from lims.app import create_app
-    from lims.certificates import signing
-    from lims.kernel.clock import utcnow
-
-    signing.create_key(tmp_path / "var" / "keys" / signing.DEFAULT_KEY_NAME, utcnow())
-    app = create_app(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        timeseries_sqlite_path=tmp_path / "var" / "timeseries.db",
-        secret_key="test-secret",
-        public_url=PUBLIC + "/",
-    )
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["recyclab.engine"].dispose()
+def app_settings() -> dict[str, object]:
+    return {"public_url": PUBLIC + "/"}
 
 
 def test_links_and_qr_codes_carry_the_public_url_not_the_host_header(app, client, session_factory, tmp_path: Path):
