@@ -27,6 +27,7 @@ from lims.kernel.models import (
     TestPlanItem,
     User,
 )
+from lims.kernel.models.organization import ORGANIZATION_KINDS
 from lims.kernel.models.user import ROLES
 from lims.people.accounts import check_password, hash_password
 from lims.samples.grading import DECISION_RULES
@@ -108,8 +109,8 @@ def seed_organizations(session: Session, path: Path) -> int:
     changed = 0
     for where, entry in _entries(path, "organization"):
         kind = _text(entry, "kind", where)
-        if kind not in {"lab", "customer", "supplier"}:
-            raise SeedError(f"{where}: kind must be lab, customer or supplier")
+        if kind not in ORGANIZATION_KINDS:
+            raise SeedError(f"{where}: kind must be one of {', '.join(ORGANIZATION_KINDS)}")
         values = {
             "name": _text(entry, "name", where),
             "kind": kind,

@@ -234,6 +234,11 @@ def _result_entry(
         notes.append(f"U below the method's, because: {analysis.uncertainty_reason}")
     if analysis.entered_unit:
         notes.append(f"entered as {analysis.entered_value} {analysis.entered_unit}, converted")
+    provider = analysis.external_provider
+    if provider is not None:
+        notes.append(
+            f"result from external provider {provider.name}, report {analysis.external_report}"
+        )
     retests = _retests(analysis, method, tz)
     for r in retests:
         shown = ("< " if r["below_detection_limit"] else "") + str(r["value"])
@@ -261,6 +266,10 @@ def _result_entry(
         if analysis.entered_unit
         else None,
         "coverage_factor": 2,
+        # 7.8.2.1 p): results from external providers are identified as such.
+        "external_provider": None
+        if provider is None
+        else {"name": provider.name, "address": provider.address, "report": analysis.external_report},
         "measured_on": day(analysis.measured_at, tz),
         "limit": _limit_dict(*found) if found else None,
         "evaluation": evaluation,
@@ -348,6 +357,10 @@ def build_content(
             "customer_supplied": ["input_stream", "source", "recycled_content_pct"] if lot else [],
             "customer_supplied_note": CUSTOMER_SUPPLIED if lot else None,
             "sampling": _per_sample(samples, _sampler),
+            # 7.8.2.1 k): stated when the samples were taken by a plan; None when none was given.
+            "sampling_plan": _per_sample(samples, lambda s: s.sampling_plan or "not stated")
+            if any(s.sampling_plan for s in samples)
+            else None,
             "condition": _per_sample(
                 samples, lambda s: s.condition_on_receipt or "not recorded at receipt"
             ),

@@ -288,6 +288,7 @@ def render(
             given("recycled_content_pct", f"{recycled} %" if recycled is not None else "not stated"),
         ),
         ("Sampling", item.get("sampling", "not recorded")),
+        *([("Sampling plan", item["sampling_plan"])] if item.get("sampling_plan") else []),
         ("Condition on receipt", item["condition"]),
         ("Place of testing", c["laboratory"]["place_of_testing"]),
     ]

@@ -1,7 +1,8 @@
 """Instrument result files (CSV), imported all or nothing.
 
 Columns: sample_id, method, value, unit (required); uncertainty, instrument, analyst,
-measured_at, uncertainty_reason (optional; the reason is required with a U below the method's).
+measured_at, uncertainty_reason (optional; the reason is required with a U below the method's),
+external_provider and external_report (for a result transcribed from a subcontracted lab's report).
 Comma- or semicolon-separated (Dutch Excel writes semicolons and
 decimal commas); measured_at in ISO 8601 or as 31-12-2026 14:30 / 31/12/2026 14:30, read in
 the lab's zone when it carries no UTC offset. Every row is checked and entered in the caller's
@@ -25,7 +26,10 @@ from lims.permissions import Capability, get_sample, require
 from lims.samples import workflow
 
 REQUIRED = ("sample_id", "method", "value", "unit")
-OPTIONAL = ("uncertainty", "instrument", "analyst", "measured_at", "uncertainty_reason")
+OPTIONAL = (
+    "uncertainty", "instrument", "analyst", "measured_at", "uncertainty_reason",
+    "external_provider", "external_report",
+)
 COLUMNS = REQUIRED + OPTIONAL
 MAX_ROWS = 10_000
 DELIMITERS = (",", ";")
@@ -97,6 +101,7 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
                 uncertainty=cell["uncertainty"] or None,
                 uncertainty_reason=cell["uncertainty_reason"], instrument=cell["instrument"],
                 analyst=analyst, measured_at=measured_at,
+                provider=cell["external_provider"], provider_report=cell["external_report"],
             )
         except DomainError as exc:
             _add(errors, exc, "row")

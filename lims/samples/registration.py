@@ -137,6 +137,8 @@ class SampleRequest:
     # ISO/IEC 17025 7.8.2.2: when and by whom the sample was taken ("" = by the customer).
     sampled_at: datetime | None = None
     sampled_by: str = ""
+    # 7.8.2.1 k): the sampling plan and method, e.g. "ISO 24153 random, 5 increments of 1 kg".
+    sampling_plan: str = ""
 
 
 @dataclass
@@ -190,6 +192,10 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
             owner = row
     if req.sampled_at is not None and req.sampled_at > utcnow():
         errors["sampled_at"] = ["lies in the future"]
+    # The web form reaches here without the API schema's length checks.
+    for name, most in (("sampled_by", 120), ("sampling_plan", 400), ("storage_location", 120)):
+        if len(getattr(req, name).strip()) > most:
+            errors[name] = [f"at most {most} characters"]
     methods: list[Method] = []
     if req.methods is not None:
         methods, problems = _find_methods(session, req.methods)
@@ -244,6 +250,7 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
             description=req.description,
             sampled_at=req.sampled_at,
             sampled_by=req.sampled_by.strip(),
+            sampling_plan=req.sampling_plan.strip(),
             registered_at=now,
             registered_by_id=actor.id,
             analyses=[Analysis(method_id=m.id, method=m) for m in r.methods],

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.errors import InputError
-from lims.kernel.models import Analysis, GradeSpec, Method, TestPlanItem
+from lims.kernel.models import Analysis, GradeSpec, Method, Organization, TestPlanItem
 from lims.samples import grading
 
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
@@ -144,6 +144,25 @@ def measure(
     if len(reason) > 400:
         raise InputError("uncertainty_reason", "at most 400 characters")
     return Measured(value, False, u, reason if u < floor else "", **entered)
+
+
+def external_provider(session: Session, key: str, report: str) -> Organization | None:
+    """The approved external provider a transcribed result comes from (ISO/IEC 17025 6.6 and
+    7.8.2.1 p); None when the lab measured it. Its report is required, so the transcription can
+    be checked against it at verification."""
+    key, report = key.strip(), report.strip()
+    if not key:
+        if report:
+            raise InputError("external_provider", "name the external provider of this report")
+        return None
+    provider = session.scalar(select(Organization).where(Organization.key == key))
+    if provider is None or provider.kind != "provider":
+        raise InputError("external_provider", f"{key!r} is not an approved external provider")
+    if not report:
+        raise InputError("external_report", "give the external provider's report number")
+    if len(report) > 100:
+        raise InputError("external_report", "at most 100 characters")
+    return provider
 
 
 def load_spec(session: Session, material_id: int) -> grading.Spec | None:

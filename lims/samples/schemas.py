@@ -77,6 +77,10 @@ class AnalysisSchema(Schema):
     )
     entered_value = fields.String(allow_none=True, metadata={"description": "As entered, if converted."})
     entered_unit = fields.String(allow_none=True, metadata={"description": "As entered, if converted."})
+    external_provider = key_of("external_provider.key")
+    external_report = fields.String(
+        metadata={"description": "The external provider's report the result comes from."}
+    )
 
     def _value(self, a) -> str | None:
         value = reported(a.value, a.method)
@@ -125,6 +129,18 @@ class ResultSchema(Schema):
     instrument = fields.String(load_default="", validate=validate.Length(max=100))
     analyst = fields.String(metadata={"description": "Username; default: the submitter."})
     measured_at = Aware()
+    external_provider = fields.String(
+        load_default="",
+        metadata={
+            "description": "Key of the approved external provider that measured it; "
+            "empty: measured by the lab."
+        },
+    )
+    external_report = fields.String(
+        load_default="",
+        validate=validate.Length(max=100),
+        metadata={"description": "The provider's report number; required with a provider."},
+    )
 
 
 class AnalysisQuerySchema(Schema):
@@ -148,6 +164,7 @@ class SampleSchema(Schema):
     grade = fields.String(allow_none=True)
     sampled_at = fields.DateTime(allow_none=True)
     sampled_by = fields.String()
+    sampling_plan = fields.String()
     condition_on_receipt = fields.String()
 
 
@@ -172,6 +189,11 @@ class SampleCreateSchema(Schema):
         load_default="",
         validate=validate.Length(max=120),
         metadata={"description": "Who took it (lab sampler); empty: sampled by the customer."},
+    )
+    sampling_plan = fields.String(
+        load_default="",
+        validate=validate.Length(max=400),
+        metadata={"description": "The sampling plan and method used, stated on the certificate."},
     )
 
 

@@ -26,7 +26,7 @@ from lims.kernel.errors import DomainError, InputError, WorkflowError
 from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, require
 from lims.samples import grading
-from lims.samples.results import analysis_result, as_result, load_spec, measure
+from lims.samples.results import analysis_result, as_result, external_provider, load_spec, measure
 
 _Obj = TypeVar("_Obj", Sample, Analysis)
 
@@ -245,11 +245,15 @@ def submit(
     instrument: str = "",
     analyst: User | None = None,
     measured_at: datetime | None = None,
+    provider: str = "",
+    provider_report: str = "",
 ) -> Analysis:
-    """Enter a result: unit checked, value rounded, spec evaluation computed (never entered)."""
+    """Enter a result: unit checked, value rounded, spec evaluation computed (never entered).
+    A result from an external provider names the provider (by key) and its report."""
     guard_analysis(actor, analysis, "submit")
     sample = analysis.sample
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
+    external = external_provider(session, provider, provider_report)
     spec = load_spec(session, sample.material_id)
     evaluation = None
     if spec is not None and spec.counts(analysis.method.property, analysis.method.key):
@@ -266,6 +270,8 @@ def submit(
     analysis.entered_unit = measured.entered_unit
     analysis.unit = analysis.method.unit
     analysis.instrument = instrument
+    analysis.external_provider = external
+    analysis.external_report = provider_report.strip() if external else ""
     analysis.analyst_id = (analyst or actor).id
     analysis.measured_at = (measured_at or now).astimezone(UTC)
     analysis.evaluation = evaluation

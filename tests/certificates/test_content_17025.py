@@ -81,3 +81,60 @@ def test_incomplete_plan_and_other_methods_make_no_false_conformity_statement(la
     assert mfr["conformity"] == "n/a" and mfr["limit"] is None
     assert "not by mfr_230_2_16" in " ".join(mfr["notes"])
     assert all(r["conformity"] == "n/a" for r in cert["content"]["results"])
+
+
+def test_the_sampling_plan_and_results_from_an_external_provider_are_identified(lab, tmp_path):
+    """7.8.2.1 k) and p): the plan a sample was taken by, and which result a subcontracted lab
+    measured (with its report), are on the certificate; a lab's own result is not marked."""
+    tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
+    if tech.get(f"/lots?q={LOT['code']}").get_json() == []:
+        ok(tech.post("/lots", json=LOT), 201)
+    plan = "ISO 24153 random sampling, 5 increments of 1 kg from the big bag"
+    code = ok(tech.post("/samples", json={"lot": LOT["code"], "sampling_plan": plan}), 201)["sample_id"]
+    ok(tech.post(f"/samples/{code}/receive", json={}))
+    analyses = ok(tech.get(f"/samples/{code}"))["analyses"]
+    for a in analyses:
+        body = {"value": PP_GRADE_A[a["property"]], "unit": UNITS[a["property"]]}
+        if a["property"] == "ash":
+            body |= {"external_provider": "polymeer-analyse", "external_report": "PAC-2026-1187"}
+        entered = ok(tech.post(f"/analyses/{a['id']}/result", json=body))
+        if a["property"] == "ash":
+            assert entered["external_provider"] == "polymeer-analyse"
+            assert entered["external_report"] == "PAC-2026-1187"
+        ok(reviewer.post(f"/analyses/{a['id']}/verify"))
+    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+    content = cert["content"]
+    assert content["item"]["sampling_plan"] == plan
+    ash = next(r for r in content["results"] if r["property"] == "ash")
+    assert ash["external_provider"]["name"] == "Polymeer Analyse Centrum B.V."
+    assert ash["external_provider"]["report"] == "PAC-2026-1187"
+    assert "result from external provider Polymeer Analyse Centrum B.V., report PAC-2026-1187" in ash["notes"]
+    own = [r for r in content["results"] if r["property"] != "ash"]
+    assert own and all(r["external_provider"] is None for r in own)
+    text = " ".join(pdf_text(lab.as_("polyvorm").get(f"/certificates/{cert['id']}.pdf").data, tmp_path).split())
+    assert f"Sampling plan {plan}" in text
+    assert "external provider Polymeer Analyse Centrum B.V., report PAC-2026-1187" in text
+
+    without = _certified(lab, {}, {})
+    assert without["content"]["item"]["sampling_plan"] is None
+
+
+def test_an_external_result_needs_an_approved_provider_and_its_report(lab):
+    tech = lab.as_("tech")
+    if tech.get(f"/lots?q={LOT['code']}").get_json() == []:
+        ok(tech.post("/lots", json=LOT), 201)
+    code = ok(tech.post("/samples", json={"lot": LOT["code"]}), 201)["sample_id"]
+    ok(tech.post(f"/samples/{code}/receive", json={}))
+    ash = next(a for a in ok(tech.get(f"/samples/{code}"))["analyses"] if a["property"] == "ash")
+    body = {"value": "0.8", "unit": "%"}
+    for extra, field in (
+        ({"external_provider": "polyvorm", "external_report": "X-1"}, "external_provider"),  # a customer
+        ({"external_provider": "nobody", "external_report": "X-1"}, "external_provider"),
+        ({"external_provider": "polymeer-analyse"}, "external_report"),
+        ({"external_report": "X-1"}, "external_provider"),
+    ):
+        answer = tech.post(f"/analyses/{ash['id']}/result", json=body | extra)
+        assert answer.status_code == 422, answer.get_json()
+        assert field in str(answer.get_json()), (extra, answer.get_json())
+    after = next(a for a in ok(tech.get(f"/samples/{code}"))["analyses"] if a["id"] == ash["id"])
+    assert after["state"] == "unassigned" and after["value"] is None

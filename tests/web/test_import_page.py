@@ -42,7 +42,10 @@ def test_the_template_lists_the_materials_methods_and_the_page_shows_their_keys(
     comma = client.get("/lab/import/template.csv?material=pp")
     assert comma.status_code == 200 and comma.mimetype == "text/csv"
     lines = comma.get_data(as_text=True).lstrip("\ufeff").splitlines()
-    assert lines[0] == "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at,uncertainty_reason"
+    assert lines[0] == (
+        "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at,uncertainty_reason,"
+        "external_provider,external_report"
+    )
     assert [(line.split(",")[1], line.split(",")[3]) for line in lines[1:]] == keys
     semicolon = client.get("/lab/import/template.csv?material=pp&sep=semicolon").get_data(as_text=True)
     assert semicolon.lstrip("\ufeff").startswith("sample_id;method;value;unit;")

@@ -100,6 +100,8 @@ class Sample(Base):
     # and at receipt, never defaulted at issue.
     sampled_at: Mapped[datetime | None]
     sampled_by: Mapped[str] = mapped_column(String(120), default="")
+    # 7.8.2.1 k): the sampling plan and method the sample was taken by ("" = none stated).
+    sampling_plan: Mapped[str] = mapped_column(String(400), default="")
     condition_on_receipt: Mapped[str] = mapped_column(String(400), default="")
     grade: Mapped[str | None] = mapped_column(String(20))
     # Per property: {"mfr": {"verdict": "...", "reason": "..."}}; set with the grade.
@@ -152,6 +154,10 @@ class Analysis(Base):
     # The value and unit as entered, when converted to the method's unit.
     entered_value: Mapped[str | None] = mapped_column(String(40))
     entered_unit: Mapped[str | None] = mapped_column(String(20))
+    # 7.8.2.1 p): a result measured by an approved external provider (an organization of kind
+    # "provider"), transcribed from its report; None = measured by the lab itself.
+    external_provider_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    external_report: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sample: Mapped[Sample] = relationship(back_populates="analyses")
@@ -159,6 +165,7 @@ class Analysis(Base):
     analyst: Mapped[User | None] = relationship(foreign_keys=[analyst_id])
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
     verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])
+    external_provider: Mapped[Organization | None] = relationship(lazy="joined")
     retest_of: Mapped[Analysis | None] = relationship(remote_side=[id], foreign_keys=[retest_of_id])
     # The investigation opened when this result was retested (at most one: original_id is unique).
     oos: Mapped[OosInvestigation | None] = relationship(

@@ -77,6 +77,8 @@ def enter_result(data: dict, analysis_id: int):
         instrument=data["instrument"],
         analyst=analyst,
         measured_at=data.get("measured_at"),
+        provider=data["external_provider"],
+        provider_report=data["external_report"],
     )
 
 

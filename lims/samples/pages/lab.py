@@ -80,10 +80,21 @@ def _lot_form_choices() -> dict[str, object]:
         "installations": list(db().scalars(select(Installation).order_by(Installation.key))),
         "materials": list(db().scalars(select(Material).order_by(Material.key))),
         "owners": list(
-            db().scalars(select(Organization).where(Organization.kind != "lab").order_by(Organization.name))
+            db().scalars(
+                select(Organization)
+                .where(Organization.kind.not_in(("lab", "provider")))
+                .order_by(Organization.name)
+            )
         ),
         "input_streams": INPUT_STREAMS,
     }
+
+
+def _providers() -> list[Organization]:
+    """The approved external providers a result may be transcribed from."""
+    return list(
+        db().scalars(select(Organization).where(Organization.kind == "provider").order_by(Organization.name))
+    )
 
 
 def _register_lot_and_samples(form) -> Lot:
@@ -108,6 +119,12 @@ def _register_lot_and_samples(form) -> Lot:
             window[field] = parse_local_datetime(form.get(field, ""), field)
         except InputError as exc:
             errors.update(exc.errors)
+    sampled_at = None
+    if form.get("sampled_at", "").strip():
+        try:
+            sampled_at = parse_local_datetime(form["sampled_at"], "sampled_at")
+        except InputError as exc:
+            errors.update(exc.errors)
     if errors:
         raise InputError(errors)
     lot = sample_service.create_lot(
@@ -122,8 +139,19 @@ def _register_lot_and_samples(form) -> Lot:
         source=form.get("source", "").strip(),
         **window,
     )
-    request_ = sample_service.SampleRequest(lot=lot.code, storage_location=form.get("storage_location", "").strip())
-    sample_service.register_samples(db(), user, [request_] * count)
+    request_ = sample_service.SampleRequest(
+        lot=lot.code,
+        storage_location=form.get("storage_location", "").strip(),
+        sampled_at=sampled_at,
+        sampled_by=form.get("sampled_by", ""),
+        sampling_plan=form.get("sampling_plan", ""),
+    )
+    try:
+        sample_service.register_samples(db(), user, [request_] * count)
+    except InputError as exc:
+        # Every sample is asked for alike, so the first one's problems are the form's fields.
+        nested = exc.errors.get("samples")
+        raise InputError(nested["0"] if isinstance(nested, dict) else exc.errors) from exc
     return lot
 
 
@@ -285,6 +313,8 @@ def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[st
                 uncertainty=form.get(f"uncertainty-{analysis.id}", "").strip() or None,
                 uncertainty_reason=form.get(f"uncertainty_reason-{analysis.id}", ""),
                 instrument=form.get(f"instrument-{analysis.id}", "").strip(),
+                provider=form.get(f"provider-{analysis.id}", ""),
+                provider_report=form.get(f"provider_report-{analysis.id}", ""),
             )
             entered += 1
         except DomainError as exc:
@@ -324,7 +354,7 @@ def worksheet(code: str):
         render_template(
             "lab/worksheet.html", errors=errors, form=request.form,
             limits={a.method.property: worksheets.grade_limits(spec, a.method.property) for a in data["analyses"]},
-            takes_results="enter_results" in data["actions"], **data,
+            takes_results="enter_results" in data["actions"], providers=_providers(), **data,
         ),
         422 if errors else 200,
     )
@@ -360,7 +390,8 @@ def method_worksheet(method_key: str):
         db().rollback()
     return (
         render_template("lab/method_worksheet.html", sheet=worksheets.sheet(db(), current_user(), method_key),
-                        errors=errors, form=request.form, take_results=worksheets.TAKE_RESULTS),
+                        errors=errors, form=request.form, take_results=worksheets.TAKE_RESULTS,
+                        providers=_providers()),
         422 if errors else 200,
     )
 
