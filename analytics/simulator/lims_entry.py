@@ -59,11 +59,21 @@ def enter_lab_results(session: Session, actors: Actors, lot: Lot, lab_values: di
     return enter_results(session, actors, register_sample(session, actors, lot), lab_values)
 
 
+# What a pilot line's sampler would state; the simulated lots are sampled by it.
+SAMPLING_PLAN = "Composite of 1 kg increments from the extruder outlet, one per hour of the lot (simulated)"
+
+
 def register_sample(session: Session, actors: Actors, lot: Lot) -> Sample:
     (sample,) = sample_service.register_samples(
         session,
         actors.user(session, actors.technician),
-        [sample_service.SampleRequest(lot=lot.code, description=f"SIMULATED lab results for {lot.code}")],
+        [
+            sample_service.SampleRequest(
+                lot=lot.code,
+                description=f"SIMULATED lab results for {lot.code}",
+                sampling_plan=SAMPLING_PLAN,
+            )
+        ],
     )
     return sample
 
