@@ -11,9 +11,12 @@ shows.
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -39,6 +42,21 @@ FIELD = "Recyclab"
 # reservation spares pyHanko a trial signature to measure it (a third of the signing time).
 RESERVED_BYTES = 4096
 MAGIC = b"%PDF-"
+
+
+T = TypeVar("T")
+
+
+def _blocking(call: Callable[[], T]) -> T:
+    """pyHanko's blocking calls use asyncio.run(), which refuses to run in a thread whose event
+    loop is running (a caller inside asyncio, e.g. Playwright's sync API); such a caller gets
+    them in a thread of their own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
 
 
 def is_pdf(raw: bytes) -> bool:
@@ -100,8 +118,8 @@ def sign(
         reason=f"Certificate of analysis {number}",
         name=certificate.subject.rfc4514_string(),
     )
-    out = _SignedAt(meta, signer, when).sign_pdf(writer, bytes_reserved=RESERVED_BYTES)
-    return out.getvalue()
+    signing_pdf = _SignedAt(meta, signer, when)
+    return _blocking(lambda: signing_pdf.sign_pdf(writer, bytes_reserved=RESERVED_BYTES)).getvalue()
 
 
 def _entry(container: generic.PdfObject | None, key: str) -> generic.PdfObject | None:
@@ -145,7 +163,7 @@ def _signature_problem(reader: PdfFileReader, published: Sequence[signing.Publis
     # the lab's key. skip_diff: a change after signing is refused whole (below), so there is nothing
     # to weigh.
     context = ValidationContext(trust_roots=[signer_cert], moment=utcnow())
-    status = validate_pdf_signature(signature, context, skip_diff=True)
+    status = _blocking(lambda: validate_pdf_signature(signature, context, skip_diff=True))
     if not status.intact or not status.valid:
         return "the PDF's content does not match its signature: it was changed after signing"
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:

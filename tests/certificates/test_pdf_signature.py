@@ -77,7 +77,7 @@ def _poppler_says(pdf: bytes, tmp_path: Path) -> str:
     return subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=60).stdout
 
 
-def _overlay(pdf: bytes, text: bytes) -> bytes:
+def overlay_edit(pdf: bytes, text: bytes) -> bytes:
     """An incremental update that paints over page 1 (white box, other text), as an editor
     saving a changed PDF does: the signed bytes stay, new ones follow."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
@@ -145,7 +145,7 @@ def test_a_pdf_changed_after_signing_is_not_valid(lab, client, tmp_path):
     assert _upload(client, pdf)["valid"]
 
     # Edited in a PDF editor: an incremental update paints another MFR over the signed page.
-    edited = _overlay(pdf, b"MFR 13.00 g/10 min")
+    edited = overlay_edit(pdf, b"MFR 13.00 g/10 min")
     assert edited.startswith(pdf) and "13.00" in pdf_text(edited, tmp_path)
     result = _upload(client, edited)
     assert not result["valid"] and not result["signature_valid"]
