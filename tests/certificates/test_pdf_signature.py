@@ -152,6 +152,7 @@ def test_a_pdf_changed_after_signing_is_not_valid(lab, client, tmp_path):
     assert "changed after the lab signed it" in result["reason"]
     assert result["certificate"]["number"] == cert["number"]  # the registered one, to compare
     assert _page_verdict(client, edited).startswith("Not valid: the PDF was changed after the lab signed it")
+    assert "Not total document signed" in _poppler_says(edited, tmp_path)  # a reader flags it too
 
     # Bytes changed inside the signed part.
     patched = pdf.replace(b"/Creator (Recyclab)", b"/Creator (Forgery!)", 1)
@@ -159,6 +160,7 @@ def test_a_pdf_changed_after_signing_is_not_valid(lab, client, tmp_path):
     result = _upload(client, patched)
     assert not result["valid"] and "does not match its signature" in result["reason"]
     assert "does not match its signature" in _page_verdict(client, patched)
+    assert "Signature Validation: Digest Mismatch." in _poppler_says(patched, tmp_path)
 
     # Re-rendered with another value, the original number and content hash, unsigned.
     content = json.loads(lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").data)["certificate"]
