@@ -18,6 +18,9 @@ from asn1crypto import x509 as asn1_x509
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from fpdf import FPDF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -27,7 +30,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import update
 
-from lims.certificates import pdf_signature, render_pdf, signing
+from lims.certificates import document, pdf_signature, render_pdf, signing
 from lims.certificates.cli import keys
 from lims.kernel.clock import utcnow
 from lims.kernel.models.certificate import Certificate
@@ -247,3 +250,40 @@ def test_after_rotation_an_old_certificates_pdf_still_verifies(lab, app, client,
     (signature,) = PdfFileReader(io.BytesIO(resigned)).embedded_signatures
     assert signature.signer_cert.serial_number == int(after["key_id"], 16)
     assert _upload(client, resigned)["valid"]
+
+
+@pytest.fixture(scope="module")
+def signed_sample(tmp_path_factory):
+    """A small PDF signed as the lab signs certificates, and the lab's published key."""
+    key = signing.create_key(tmp_path_factory.mktemp("lab") / "lab.pem", utcnow(), "Lab")
+    page = FPDF()
+    page.add_page()
+    page.set_font("Helvetica", size=11)
+    page.cell(0, 8, "MFR 12.00 g/10 min")
+    content = {"number": "N-1", "key_id": signing.key_id(key.public_key()), "results": [{"value": "12.00"}]}
+    canonical = signing.canonical(content)
+    attached = document.to_bytes(
+        document.envelope(
+            content, signing.content_hash(canonical), signing.sign(key, canonical), content["key_id"]
+        )
+    )
+    when = utcnow().replace(microsecond=0)
+    pdf = pdf_signature.sign(bytes(page.output()), attached, key, signing.make_certificate(key, "Lab", None), when, "N-1")
+    published = [signing.PublishedKey(signing.key_id(key.public_key()), key.public_key(), None, None)]
+    return pdf, published
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_byte_change_outside_the_signature_value_fails_without_crashing(signed_sample, data):
+    pdf, published = signed_sample
+    assert pdf_signature.verify(pdf, published).valid
+    at = data.draw(st.integers(0, len(pdf) - 1))
+    byte = data.draw(st.integers(0, 255).filter(lambda b: b != pdf[at]))
+    changed = pdf[:at] + bytes([byte]) + pdf[at + 1 :]
+    verdict = pdf_signature.verify(changed, published)  # a verdict, never an exception
+    (signature,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    _, signed_before, signed_again, _ = signature.byte_range
+    # Only the zero padding after the signature value inside /Contents may change unnoticed:
+    # neither the page nor the attached file is there.
+    assert not verdict.valid or signed_before <= at < signed_again, (at, verdict)
