@@ -287,3 +287,30 @@ def test_any_byte_change_outside_the_signature_value_fails_without_crashing(sign
     # Only the zero padding after the signature value inside /Contents may change unnoticed:
     # neither the page nor the attached file is there.
     assert not verdict.valid or signed_before <= at < signed_again, (at, verdict)
+
+
+def test_a_key_set_from_before_certificates_gets_them(lab, app, client, tmp_path, monkeypatch):
+    settings = app.config["RECYCLAB"]
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(settings.var_dir))
+    monkeypatch.delenv("RECYCLAB_SIGNING_KEY_FILE", raising=False)
+    ring = signing.keyring_path(signing.key_path(settings))
+    entries = json.loads(ring.read_text())["keys"]
+    for entry in entries:
+        del entry["certificate"]
+    ring.write_text(json.dumps({"keys": entries}))
+
+    # The current key's certificate is made from the key when needed, the same each time, and
+    # the key set is not written (it may be a read-only secret).
+    served = client.get("/.well-known/recyclab-signing-cert.pem").data
+    assert served == client.get("/.well-known/recyclab-signing-cert.pem").data
+    assert "certificate" not in ring.read_text()
+    cert = _issue(lab)
+    (signature,) = PdfFileReader(io.BytesIO(_pdf(lab, cert))).embedded_signatures
+    assert signature.signer_cert.dump() == x509.load_pem_x509_certificate(served).public_bytes(serialization.Encoding.DER)
+    assert _upload(client, _pdf(lab, cert))["valid"]
+
+    # A rotation keeps the retiring key's certificate, while its private key is still there.
+    assert CliRunner().invoke(keys, ["rotate"]).exit_code == 0
+    assert client.get(f"/.well-known/recyclab-signing-cert.pem?kid={cert['key_id']}").data == served
+    assert _upload(client, _pdf(lab, cert))["valid"]
+    assert client.get("/.well-known/recyclab-signing-cert.pem?kid=0000000000000000").status_code == 404
