@@ -47,7 +47,7 @@ class Issuer:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Issuer:
-        signer = PdfSigner.current(signing.key_path(settings), settings.lab_name)
+        signer = PdfSigner.from_settings(settings)
         return cls(
             signer.key,
             signing.key_id(signer.key.public_key()),

@@ -7,7 +7,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -44,9 +43,10 @@ class PdfSigner:
     certificate: x509.Certificate
 
     @classmethod
-    def current(cls, key_file: Path, lab_name: str) -> PdfSigner:
-        key = signing.load_key(key_file)
-        return cls(key, signing.certificates(key_file, lab_name)[signing.key_id(key.public_key())])
+    def from_settings(cls, settings: Settings) -> PdfSigner:
+        key = signing.signing_key(settings)
+        certificates = signing.certificates(signing.key_path(settings), settings.lab_name)
+        return cls(key, certificates[signing.key_id(key.public_key())])
 
 
 def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: datetime) -> bytes:
@@ -72,7 +72,7 @@ def pdf_file(cert: Certificate, settings: Settings) -> bytes:
     so it, like one issued before PDFs were kept, is signed at download with the current key."""
     if cert.status == "valid" and cert.pdf is not None:
         return cert.pdf
-    signer = PdfSigner.current(signing.key_path(settings), settings.lab_name)
+    signer = PdfSigner.from_settings(settings)
     return signed_pdf(cert, settings.public_url, signer, utcnow().replace(microsecond=0))
 
 
