@@ -2,8 +2,9 @@
 
 Prints, from one run:
   1. certificates issued per second on one core: each one is a full issue (content per
-     ISO/IEC 17025 7.8.2.1, RFC 8785 canonical JSON, sha256, Ed25519 signature, rows and audit
-     event, committed) plus its PDF and its JSON file, for samples already verified;
+     ISO/IEC 17025 7.8.2.1, RFC 8785 canonical JSON, sha256, Ed25519 signature, the PDF rendered
+     and PAdES-signed, rows and audit event, committed) plus its PDF download and its JSON file,
+     for samples already verified;
   2. p50/p95 latency of a manufacturer looking up certificates by lot number, with --count
      certificates in the table: through the API (GET /api/v1/certificates?lot=..., bearer token,
      in-process test client) and as the bare database query.
@@ -40,6 +41,7 @@ from lims.certificates import (  # noqa: E402
     search,
     signing,  # noqa: E402
 )
+from lims.kernel.clock import utcnow  # noqa: E402
 from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
 from lims.kernel.models import Lot, Organization, Sample  # noqa: E402
 from lims.kernel.models.certificate import Certificate  # noqa: E402
@@ -87,7 +89,7 @@ def prepare(sessions, issue: int) -> list[str]:
     return codes
 
 
-def bench_issue(sessions, issuer, public_url: str, codes: list[str]) -> dict:
+def bench_issue(sessions, issuer, settings, codes: list[str]) -> dict:
     """Issue one certificate per sample, each in its own committed transaction, with its files."""
     phases = {"issue": 0.0, "pdf": 0.0, "json": 0.0}
     pdf_bytes = 0
@@ -98,7 +100,7 @@ def bench_issue(sessions, issuer, public_url: str, codes: list[str]) -> dict:
             sample = s.scalar(select(Sample).where(Sample.code == code))
             cert = issuing.issue_for_sample(s, issuer, support.user(s, "reviewer"), sample)
         t1 = time.perf_counter()
-        pdf_bytes += len(public.pdf_file(cert, public_url))
+        pdf_bytes += len(public.pdf_file(cert, settings))
         t2 = time.perf_counter()
         public.json_file(cert)
         t3 = time.perf_counter()
@@ -211,13 +213,14 @@ def main() -> None:
         sessions = make_session_factory(engine)
         app = create_app(database_url=url, var_dir=var_dir)
         settings = app.config["RECYCLAB"]
+        signing.create_key(signing.key_path(settings), utcnow(), settings.lab_name)
         issuer = issuing.Issuer.from_settings(settings)
 
         t0 = time.perf_counter()
         codes = prepare(sessions, args.issue + 1)
         print(f"prepared {len(codes)} verified samples in {time.perf_counter() - t0:.1f} s")
-        bench_issue(sessions, issuer, settings.public_url, codes[:1])  # warm-up: imports, font metrics
-        issued = bench_issue(sessions, issuer, settings.public_url, codes[1:])
+        bench_issue(sessions, issuer, settings, codes[:1])  # warm-up: imports, font metrics
+        issued = bench_issue(sessions, issuer, settings, codes[1:])
         rate, template = issued["rate"], issued["last"]
         per = ", ".join(f"{k} {v:.1f} ms" for k, v in issued["ms"].items())
         print(f"issue: {rate:.1f} certificates/s on one core (PDF + JSON + signature, committed); "

@@ -158,7 +158,7 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
     settings = current_app.config["RECYCLAB"]
     key_file = signing.key_path(settings)
     if not key_file.exists():  # the demo makes its own lab key; production never does
-        signing.create_key(key_file, utcnow())
+        signing.create_key(key_file, utcnow(), settings.lab_name)
         click.echo(f"demo: created the certificate signing key at {key_file}")
     upgrade(settings.database_url)
     sessions = current_app.extensions["recyclab.sessions"]

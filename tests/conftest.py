@@ -157,9 +157,12 @@ def app(database_url, tmp_path, app_settings):
     from lims.app import create_app
     from lims.certificates import signing
     from lims.kernel.clock import utcnow
+    from lims.kernel.settings import load_settings
 
     # The lab's signing key is made explicitly, as `recyclab keys create` does: never on first use.
-    signing.create_key(tmp_path / "var" / "keys" / signing.DEFAULT_KEY_NAME, utcnow())
+    signing.create_key(
+        tmp_path / "var" / "keys" / signing.DEFAULT_KEY_NAME, utcnow(), load_settings().lab_name
+    )
     app = create_app(
         database_url=database_url,
         var_dir=tmp_path / "var",

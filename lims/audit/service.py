@@ -42,12 +42,13 @@ def plain(value: Any) -> Any:
 
 
 def snapshot(obj: Base) -> dict[str, Any]:
-    """The column values of a model instance, secrets left out."""
+    """The column values of a model instance, secrets left out, and the bulky columns a model
+    loads only on demand (deferred: e.g. a signed PDF), which the trail would not read."""
     mapper = inspect(obj).mapper
     return {
         attr.key: plain(getattr(obj, attr.key))
         for attr in mapper.column_attrs
-        if attr.key not in _HIDDEN
+        if attr.key not in _HIDDEN and not attr.deferred
     }
 
 

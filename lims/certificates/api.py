@@ -37,7 +37,7 @@ blp = blueprint("certificates", "/certificates", "Certificates of analysis: issu
 public_blp = blueprint(
     "public_certificates",
     "/public/certificates",
-    "Anyone holding a certificate: check its status, or upload its JSON file to verify it.",
+    "Anyone holding a certificate: check its status, or upload its PDF or JSON file to verify it.",
     public=True,
 )
 # Releasing a sample is the certificates' business, at the sample's address.
@@ -46,7 +46,7 @@ release_blp = blueprint(
 )
 BLUEPRINTS = (blp, public_blp, release_blp)
 
-# A certificate file is a few kB; anything far larger is not one.
+# A certificate file is a few kB (the signed PDF some tens); anything far larger is not one.
 MAX_UPLOAD = 512 * 1024
 # What a list row shows, loaded up front (no query per row).
 LIST_LOAD = (
@@ -145,7 +145,7 @@ def reopen(data: dict, cert_id: int):
 @blp.doc(responses={200: {"description": "The certificate as PDF", "content": {"application/pdf": {}}}})
 def pdf(cert_id: int):
     cert = _load(cert_id)
-    return _download(public.pdf_file(cert, settings().public_url), "application/pdf", f"{cert.number}.pdf")
+    return _download(public.pdf_file(cert, settings()), "application/pdf", f"{cert.number}.pdf")
 
 
 @blp.route("/<int:cert_id>.json")
@@ -210,15 +210,15 @@ def uploaded_bytes() -> bytes:
     upload = request.files.get("file")
     raw = upload.read(MAX_UPLOAD + 1) if upload else request.get_data(cache=False)
     if not raw:
-        abort(422, errors={"json": {"file": ["send the certificate JSON file as the body or as form field 'file'"]}})
+        abort(422, errors={"json": {"file": ["send the certificate PDF or JSON file as the body or as form field 'file'"]}})
     if len(raw) > MAX_UPLOAD:
         abort(413, message=f"a certificate file is at most {MAX_UPLOAD // 1024} kB")
     return raw
 
 
 def check_upload(raw: bytes) -> dict:
-    keys = signing.public_keys(signing.key_path(settings()))
-    result = public.check_upload(db(), raw, keys)
+    published = signing.published_keys(signing.key_path(settings()))
+    result = public.check_upload(db(), raw, published)
     return {
         "valid": result.valid,
         "reason": result.reason,
@@ -234,12 +234,13 @@ def check_upload(raw: bytes) -> dict:
 @public_blp.doc(
     security=[],
     requestBody={
-        "description": "The downloaded certificate JSON file, unchanged (or multipart field 'file').",
-        "content": {"application/json": {}, "multipart/form-data": {}},
+        "description": "The downloaded certificate PDF or JSON file, unchanged (or multipart field 'file').",
+        "content": {"application/pdf": {}, "application/json": {}, "multipart/form-data": {}},
     }
 )
 def verify_upload():
-    """Check an uploaded certificate file: signature, hash, and the registered copy byte for byte."""
+    """Check an uploaded certificate file, PDF or JSON: its signature (a PDF's: the lab's, nothing
+    changed after signing), hash, and the signed content against the registered copy byte for byte."""
     return check_upload(uploaded_bytes())
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from lims.certificates import document, signing
+from lims.certificates import document, pdf_signature, signing
 from lims.kernel.clock import utcnow
 from lims.kernel.settings import load_settings
 
@@ -44,7 +44,8 @@ def certificate() -> None:
     "current status (withdrawn or superseded counts as invalid).",
 )
 def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> None:
-    """Check FILE's content hash and Ed25519 signature; exit 0 if valid, 1 (with the reason) if not.
+    """Check FILE (the JSON file, or the PDF) for its content hash and Ed25519 signature, and a
+    PDF also for the lab's PAdES signature over it; exit 0 if valid, 1 (with the reason) if not.
 
     Without --public-key or --url the local lab's published keys (signing_key_file / var_dir)
     are used. Only --url can tell whether the certificate is still valid at the lab.
@@ -53,18 +54,25 @@ def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> No
         raise click.UsageError("give --public-key or --url, not both")
     try:
         if public_key_file:
-            keys = signing.load_public_pem(public_key_file.read_bytes())
+            key = signing.load_public_pem(public_key_file.read_bytes())
+            published = [signing.PublishedKey(signing.key_id(key), key, None, None)]
         elif base_url:
-            keys = signing.keys_from_jwks(json.loads(_fetch(base_url.rstrip("/") + KEYS_PATH)))
+            published = signing.published_from_jwks(json.loads(_fetch(base_url.rstrip("/") + KEYS_PATH)))
         else:
             # Only existing keys: verifying must never create a lab key as a side effect.
-            keys = signing.public_keys(signing.key_path(load_settings()))
+            published = signing.published_keys(signing.key_path(load_settings()))
     except signing.MissingKey as exc:
         raise click.UsageError(f"no lab key at {exc.path}; give --public-key or --url") from exc
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot get the public key: {exc}") from exc
 
-    result = document.verify(file.read_bytes(), keys)
+    raw = file.read_bytes()
+    if pdf_signature.is_pdf(raw):
+        result = pdf_signature.verify(raw, published)
+    elif public_key_file:  # one key: a mismatch names both key ids
+        result = document.verify(raw, published[0].public_key)
+    else:
+        result = document.verify(raw, {k.kid: k.public_key for k in published})
     if not result.valid:
         click.echo(f"INVALID: {result.reason}", err=True)
         raise SystemExit(1)
@@ -122,7 +130,7 @@ def keys_create() -> None:
     """Make the lab's first signing key (refused if there is one: rotate instead)."""
     path = _key_file()
     try:
-        key = signing.create_key(path, utcnow())
+        key = signing.create_key(path, utcnow(), load_settings().lab_name)
     except FileExistsError as exc:
         raise click.UsageError(f"{path} exists; use `recyclab keys rotate` for a new key") from exc
     click.echo(f"created key {signing.key_id(key.public_key())} at {path}")
@@ -133,7 +141,7 @@ def keys_rotate() -> None:
     """Sign with a new key from now on; the old one stays published for older certificates."""
     path = _key_file()
     try:
-        old, new = signing.rotate(path, utcnow())
+        old, new = signing.rotate(path, utcnow(), load_settings().lab_name)
     except signing.MissingKey as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"rotated: {old} retired, {new} signs from now on ({path})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -20,7 +21,7 @@ from lims.certificates.content import (
     reported,
     worst_grade,
 )
-from lims.certificates.public import by_number
+from lims.certificates.public import PdfSigner, by_number, signed_pdf
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import InputError, WorkflowError
 from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
@@ -34,18 +35,26 @@ from lims.samples.results import load_spec
 
 @dataclass(frozen=True)
 class Issuer:
-    """What signing needs from the settings: the key and the lab's time zone for dates."""
+    """What signing needs from the settings: the key and its X.509 certificate, the lab's time
+    zone for dates, and the public address the PDF's QR code points to."""
 
     private_key: Ed25519PrivateKey
     key_id: str
     timezone: ZoneInfo
     lab_name: str
+    certificate: x509.Certificate
+    public_url: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Issuer:
-        key = signing.signing_key(settings)
+        signer = PdfSigner.from_settings(settings)
         return cls(
-            key, signing.key_id(key.public_key()), ZoneInfo(settings.timezone), settings.lab_name
+            signer.key,
+            signing.key_id(signer.key.public_key()),
+            ZoneInfo(settings.timezone),
+            settings.lab_name,
+            signer.certificate,
+            settings.public_url,
         )
 
 
@@ -207,6 +216,7 @@ def _issue(
         ).lower(),
     )
     cert.samples = list(samples)
+    cert.pdf = signed_pdf(cert, issuer.public_url, PdfSigner(issuer.private_key, issuer.certificate), now)
     session.add(cert)
     session.flush()
     audit.record(

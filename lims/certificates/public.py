@@ -4,15 +4,21 @@ certificate number or file may make."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.certificates import document, render_pdf
+from lims.certificates import document, pdf_signature, render_pdf, signing
 from lims.certificates.content import day, time_zone
+from lims.kernel.clock import utcnow
 from lims.kernel.models.certificate import Certificate
+from lims.kernel.settings import Settings
 
 
 def content_of(cert: Certificate) -> dict[str, Any]:
@@ -29,16 +35,45 @@ def verify_url(public_url: str, cert: Certificate) -> str:
     return f"{public_url.rstrip('/')}/verify/{cert.number}?hash={cert.content_hash}"
 
 
-def pdf_file(cert: Certificate, public_url: str) -> bytes:
-    """The PDF as issued; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
+@dataclass(frozen=True)
+class PdfSigner:
+    """The lab's current key and its X.509 certificate, for the PAdES signature of a PDF."""
+
+    key: Ed25519PrivateKey
+    certificate: x509.Certificate
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PdfSigner:
+        key = signing.signing_key(settings)
+        certificates = signing.certificates(signing.key_path(settings), settings.lab_name)
+        return cls(key, certificates[signing.key_id(key.public_key())])
+
+
+def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: datetime) -> bytes:
+    """The PDF drawn from the certificate's signed content, with that content's file attached,
+    PAdES-signed; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
     stamp = None
     if cert.status != "valid":
         stamp = f"on {day(cert.withdrawn_at, time_zone(content_of(cert)))}"
         if cert.superseded_by is not None:
             stamp += f", replaced by {cert.superseded_by.number}"
-    return render_pdf.render(
+    pdf = render_pdf.render(
         content_of(cert), cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp
     )
+    return pdf_signature.sign(pdf, json_file(cert), signer.key, signer.certificate, when, cert.number)
+
+
+def pdf_file(cert: Certificate, settings: Settings) -> bytes:
+    """The PDF the lab signed when it issued the certificate, with the key the content names.
+
+    Signed and kept at issue, rather than signed at each download, because after a key rotation
+    only the current key can sign: a PDF signed later would carry another key than its content,
+    and a signing time long after the issue. A withdrawn certificate's PDF changes (the stamp),
+    so it, like one issued before PDFs were kept, is signed at download with the current key."""
+    if cert.status == "valid" and cert.pdf is not None:
+        return cert.pdf
+    signer = PdfSigner.from_settings(settings)
+    return signed_pdf(cert, settings.public_url, signer, utcnow().replace(microsecond=0))
 
 
 def by_number(session: Session, number: str) -> Certificate | None:
@@ -86,10 +121,15 @@ class UploadCheck:
     certificate: Certificate | None
 
 
-def check_upload(session: Session, raw: bytes, keys) -> UploadCheck:
-    """An uploaded JSON file: signature (by the key it names) and hash, then the registered copy
-    byte for byte."""
-    result = document.verify(raw, keys)
+def check_upload(session: Session, raw: bytes, published: Sequence[signing.PublishedKey]) -> UploadCheck:
+    """An uploaded certificate file, JSON or PDF. JSON: signature (by the key it names) and hash.
+    PDF: its PAdES signature by a key the lab published, nothing changed after signing, then the
+    certificate file it carries as for JSON. Then the registered copy byte for byte, and its
+    status."""
+    if pdf_signature.is_pdf(raw):
+        result = pdf_signature.verify(raw, published)
+    else:
+        result = document.verify(raw, {k.kid: k.public_key for k in published})
     cert = by_number(session, result.number) if result.number else None
     if not result.valid:
         return UploadCheck(False, result.reason, False, cert is not None, False, cert)

@@ -1,10 +1,12 @@
 """The certificate story: a reviewer certifies a sample; the manufacturer finds it, downloads the
-PDF and the signed JSON and verifies it (library, CLI, public upload); a changed byte fails; the
+PDF and the signed JSON and verifies both (PDF signature as a reader checks it, library, CLI,
+public upload); a changed byte fails; the
 certificate is reopened (withdrawn), the result retested (an OOS investigation) and the certificate
 amended into a new revision of the same sample; another organization sees none of it."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -12,11 +14,18 @@ import sys
 from pathlib import Path
 
 import zxingcpp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import select
 
 from lims.audit.service import verify_chain
 from lims.certificates import document, signing
+from lims.kernel.clock import utcnow
 from lims.kernel.models import AuditEvent
 from tests.certificates.conftest import ok, pdf_text
 
@@ -144,6 +153,18 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     upload = ok(client.post("/api/v1/public/certificates/verify", data=signed.data, content_type="application/json"))
     assert upload["valid"] and upload["signature_valid"] and upload["matches_registered"]
 
+    # The PDF is signed too: a PDF reader trusting the lab's published signing certificate
+    # validates it (pyHanko here), and the upload and the CLI take the PDF as they take the JSON.
+    published = x509.load_pem_x509_certificate(client.get("/.well-known/recyclab-signing-cert.pem").data)
+    lab_cert = asn1_x509.Certificate.load(published.public_bytes(serialization.Encoding.DER))
+    (pdf_signature,) = PdfFileReader(io.BytesIO(pdf.data)).embedded_signatures
+    assert validate_pdf_signature(pdf_signature, ValidationContext(trust_roots=[lab_cert], moment=utcnow())).bottom_line
+    pdf_upload = ok(client.post("/api/v1/public/certificates/verify", data=pdf.data, content_type="application/pdf"))
+    assert pdf_upload["valid"] and pdf_upload["matches_registered"], pdf_upload
+    pdf_cli = run_cli(str(pdf_path), "--public-key", str(key_file))
+    assert pdf_cli.returncode == 0 and f"VALID: {number}" in pdf_cli.stdout, pdf_cli.stderr
+    assert run_cli(str(pdf_path), "--url", live_server).returncode == 0
+
     # --- one changed byte fails ------------------------------------------------------------------
     tampered = signed.data.replace(b'"value": "12.00"', b'"value": "13.00"', 1)
     assert len(tampered) == len(signed.data) and tampered != signed.data
@@ -175,6 +196,10 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     withdrawn_upload = ok(client.post("/api/v1/public/certificates/verify", data=signed.data, content_type="application/json"))
     assert not withdrawn_upload["valid"] and withdrawn_upload["signature_valid"]
     assert "withdrawn" in withdrawn_upload["reason"]
+    # So is the PDF the manufacturer downloaded: genuine, and withdrawn.
+    withdrawn_pdf = ok(client.post("/api/v1/public/certificates/verify", data=pdf.data, content_type="application/pdf"))
+    assert not withdrawn_pdf["valid"] and withdrawn_pdf["signature_valid"]
+    assert withdrawn_pdf["reason"] == f"certificate {number} is withdrawn"
 
     # --- the MFR is retested (an OOS investigation: it was verified) and the certificate amended:
     # revision -R1 of the same sample, listing the earlier result ---------------------------------

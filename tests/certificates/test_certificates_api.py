@@ -196,7 +196,7 @@ def test_a_file_signed_with_another_key_is_refused_even_with_a_valid_signature(l
     cert = _certify(lab, lab.verified_sample("L-FORGE"))
     signed = lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").get_json()
     # A forger re-signs altered content with a key of their own.
-    forged_key = signing.create_key(tmp_path / "forger.pem", utcnow())
+    forged_key = signing.create_key(tmp_path / "forger.pem", utcnow(), "Forger")
     from lims.certificates import document
 
     def forge(kid: str) -> dict:
@@ -230,7 +230,7 @@ def test_the_lab_key_is_private_and_can_come_from_a_file(app, client, tmp_path):
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519"
 
     own = tmp_path / "hsm-export.pem"
-    key = signing.create_key(own, utcnow())
+    key = signing.create_key(own, utcnow(), "Lab")
     configured = load_settings({"var_dir": tmp_path / "other", "signing_key_file": str(own)})
     assert signing.key_id(signing.signing_key(configured).public_key()) == signing.key_id(key.public_key())
 

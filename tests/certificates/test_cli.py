@@ -27,12 +27,12 @@ def test_verify_with_the_local_lab_key_and_without_one(tmp_path, monkeypatch):
     file = tmp_path / "c.json"
 
     # No key here: refused, and verifying did not create one.
-    file.write_bytes(_signed(signing.create_key(tmp_path / "elsewhere.pem", utcnow())))
+    file.write_bytes(_signed(signing.create_key(tmp_path / "elsewhere.pem", utcnow(), "Another lab")))
     missing = runner.invoke(certificate, ["verify", str(file)])
     assert missing.exit_code == 2 and "no lab key" in missing.output
     assert not lab_var.exists()
 
-    key = signing.create_key(lab_var / "keys" / signing.DEFAULT_KEY_NAME, utcnow())
+    key = signing.create_key(lab_var / "keys" / signing.DEFAULT_KEY_NAME, utcnow(), "Lab")
     file.write_bytes(_signed(key))
     valid = runner.invoke(certificate, ["verify", str(file)])
     assert valid.exit_code == 0 and "VALID: NTK-COA-2026-000009" in valid.output

@@ -30,7 +30,7 @@ CONTENT = {
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory):
-    return signing.create_key(tmp_path_factory.mktemp("key") / "lab.pem", utcnow())
+    return signing.create_key(tmp_path_factory.mktemp("key") / "lab.pem", utcnow(), "Lab")
 
 
 def signed_file(key, content: dict = CONTENT) -> bytes:
@@ -95,10 +95,10 @@ def test_duplicate_keys_and_non_json_numbers_are_refused(key):
 
 def test_the_key_file_is_created_private_and_never_replaced(tmp_path: Path):
     path = tmp_path / "keys" / "lab.pem"
-    first = signing.create_key(path, utcnow())
+    first = signing.create_key(path, utcnow(), "Lab")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     with pytest.raises(FileExistsError):
-        signing.create_key(path, utcnow())
+        signing.create_key(path, utcnow(), "Lab")
     assert signing.key_id(signing.load_key(path).public_key()) == signing.key_id(first.public_key())
     # No temporary file left; the key set beside it publishes the key.
     assert sorted(p.name for p in path.parent.iterdir()) == ["lab.pem", "signing-keys.json"]

@@ -66,6 +66,7 @@ def test_a_missing_key_is_an_error_naming_the_path_not_a_new_key(lab, app, clien
     assert str(path) not in refused.get_data(as_text=True)  # the path is for the log only
     assert client.get("/.well-known/recyclab-signing-key.pem").status_code == 503
     assert client.get("/.well-known/recyclab-signing-key.json").status_code == 503
+    assert client.get("/.well-known/recyclab-signing-cert.pem").status_code == 503
     assert not path.exists()
 
     monkeypatch.setenv("RECYCLAB_VAR_DIR", str(settings.var_dir))

@@ -1,5 +1,6 @@
 """Public pages, no login: the verify page the certificate QR code points to, and the lab's
-public signing key at a well-known address (PEM and JWK set)."""
+public signing key at a well-known address (PEM and JWK set), with the X.509 certificate that
+signs the PDFs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from lims.web.request_db import db
 bp = Blueprint("verify", __name__)
 KEY_PEM_PATH = "/.well-known/recyclab-signing-key.pem"
 KEY_JWKS_PATH = "/.well-known/recyclab-signing-key.json"
+CERT_PEM_PATH = "/.well-known/recyclab-signing-cert.pem"
 
 
 def _key_file():
@@ -28,6 +30,21 @@ def key_pem():
     return Response(signing.public_pem(keys[kid]), mimetype="application/x-pem-file")
 
 
+@bp.route(CERT_PEM_PATH)
+def cert_pem():
+    """The X.509 certificate a PDF reader shows as the signer of the PDFs: the current key's, or
+    with ?kid= that key's. Trusting it in the reader shows the lab's PDFs as validly signed."""
+    key_file = _key_file()
+    certificates = signing.certificates(key_file, current_app.config["RECYCLAB"].lab_name)
+    kid = request.args.get("kid") or signing.key_id(signing.load_key(key_file).public_key())
+    if kid not in certificates:
+        return Response(f"no certificate for key {kid}\n", status=404, mimetype="text/plain")
+    body = signing.certificate_pem(certificates[kid])
+    response = Response(body, mimetype="application/x-pem-file")
+    response.headers["Content-Disposition"] = f'attachment; filename="recyclab-signing-{kid}.pem"'
+    return response
+
+
 @bp.route(KEY_JWKS_PATH)
 def key_jwks():
     """Every key the lab ever signed with, with its validity period."""
@@ -36,9 +53,9 @@ def key_jwks():
 
 @bp.route("/verify", methods=["GET", "POST"])
 def upload_page():
-    """A form to upload a certificate JSON file; POST shows the verdict."""
+    """A form to upload a certificate PDF or JSON file; POST shows the verdict."""
     result = check_upload(uploaded_bytes()) if request.method == "POST" else None
-    return render_template("verify/upload.html", result=result, key_url=KEY_PEM_PATH)
+    return render_template("verify/upload.html", result=result, key_url=KEY_PEM_PATH, cert_url=CERT_PEM_PATH)
 
 
 @bp.route("/verify/<number>")

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, select
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
@@ -61,6 +71,9 @@ class Certificate(Base):
     withdrawn_reason: Mapped[str] = mapped_column(String(400), default="")
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), unique=True)
+    # The PDF as issued, PAdES-signed with the key the content names (tens of kB: loaded only
+    # when downloaded). None for certificates issued before PDFs were signed.
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     # Lower-cased number, lot, samples, material, customer and description for `q` searches.
     search_text: Mapped[str] = mapped_column(Text, default="")
 
