@@ -480,8 +480,7 @@ def _lot_results(lot_id: int) -> list:
     measured = case((Analysis.below_detection_limit, None), else_=Analysis.value)
     return db().execute(
         select(
-            Method.name,
-            Method.unit,
+            Method,
             func.count().label("n"),
             func.avg(measured).label("mean"),
             func.min(measured).label("min"),
@@ -492,6 +491,7 @@ def _lot_results(lot_id: int) -> list:
         .join(Sample, Sample.id == Analysis.sample_id)
         .join(Method, Method.id == Analysis.method_id)
         .where(Sample.lot_id == lot_id, Sample.state.not_in(NOT_COUNTED), entered)
-        .group_by(Method.id, Method.name, Method.unit)
+        # Every column of Method depends on its key, so grouping by it is enough.
+        .group_by(Method.id)
         .order_by(Method.name)
     ).all()

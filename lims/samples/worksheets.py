@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from lims.kernel.errors import NotFound
+from lims.kernel.errors import N_, NotFound
 from lims.kernel.models import Analysis, Method, Sample, User
 from lims.permissions import scope_samples
 from lims.samples import grading, workflow
@@ -71,7 +71,7 @@ class Sheet:
 def sheet(session: Session, user: User, method_key: str) -> Sheet:
     method = session.scalar(select(Method).where(Method.key == method_key))
     if method is None:
-        raise NotFound(f"method {method_key!r} not found")
+        raise NotFound(N_("method %(key)s not found", key=repr(method_key)))
     stmt = scope_samples(
         select(Analysis)
         .join(Analysis.sample)

@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from lims.kernel.clock import utcnow
 from lims.kernel.db import Base
 
+# The languages a certificate can be printed in (the pages have the same two).
+LANGUAGES = ("en", "nl")
+
 
 class Organization(Base):
     """The lab itself, a customer (manufacturer) or a supplier of recyclate."""
@@ -20,4 +23,6 @@ class Organization(Base):
     # lab | customer | supplier
     kind: Mapped[str] = mapped_column(String(20))
     address: Mapped[str] = mapped_column(String(400), default="")
+    # The language its certificates are printed in: "en" or "nl".
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
