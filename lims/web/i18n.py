@@ -9,6 +9,7 @@ messages (Text), numbers (a comma in Dutch) and dates (one short format per lang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from flask_babel import gettext as _
 
 from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar, today_in
 from lims.kernel.errors import InputError, Text
+from lims.kernel.models.reference import name_in
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
 # English pages format dates and numbers the British way: 24-hour clock, day before month.
@@ -46,8 +48,11 @@ class Named(Protocol):
     def name_in(self, language: str) -> str: ...
 
 
-def local_name(row: Named) -> str:
-    """A material's, method's, installation's or sensor's name in the page's language."""
+def local_name(row: Named | Mapping[str, str]) -> str:
+    """A material's, method's, installation's or sensor's name in the page's language; `row`
+    may also be its {"name", "name_nl"} as an API view gives it."""
+    if isinstance(row, Mapping):
+        return name_in(row["name"], row.get("name_nl", ""), chosen_language())
     return row.name_in(chosen_language())
 
 

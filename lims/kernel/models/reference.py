@@ -14,6 +14,11 @@ from lims.kernel.db import Base
 Amount = Numeric(18, 6)
 
 
+def name_in(name: str, name_nl: str, language: str) -> str:
+    """The Dutch name for a Dutch reader when there is one, else the English."""
+    return name_nl if language == "nl" and name_nl else name
+
+
 class NamedInDutch:
     """A reference row's English name and the Dutch one the pages show a Dutch reader."""
 
@@ -22,7 +27,7 @@ class NamedInDutch:
     name_nl: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     def name_in(self, language: str) -> str:
-        return self.name_nl if language == "nl" and self.name_nl else self.name
+        return name_in(self.name, self.name_nl, language)
 
 
 class ProgrammeLine(NamedInDutch, Base):
