@@ -122,7 +122,8 @@ _DAY_FIRST = ("%d/%m/%Y", "%d-%m-%Y")
 
 
 def _parse_local(raw: str, with_time: bool) -> datetime | None:
-    raw = " ".join(raw.split())
+    # As the pages show a time too: "29-11-2026, 14:00".
+    raw = " ".join(raw.replace(",", " ").split())
     try:
         return datetime.fromisoformat(raw)
     except ValueError:
