@@ -244,7 +244,7 @@ def _result_entry(
             spec.decision_rule,
         )
         conformity, evaluation = ("in" if check.accepted else "out"), check.evaluation
-    notes = []
+    notes: list[str] = []
     if method.origin in ORIGIN_NOTES:
         notes.append(Text(ORIGIN_NOTE, standard=method.standard, origin=ORIGIN_NOTES[method.origin]))
     if no_limit:

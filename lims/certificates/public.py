@@ -15,6 +15,7 @@ from lims.certificates.content import REPLACED_ON, WITHDRAWN_ON, day, time_zone
 from lims.kernel.errors import Text
 from lims.kernel.models import Method
 from lims.kernel.models.certificate import Certificate
+from lims.kernel.models.reference import NamedInDutch
 
 
 def content_of(cert: Certificate) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def _names_in(cert: Certificate, content: dict[str, Any], language: str) -> dict
     if language == "en":
         return {}
     method_keys = {r["method"]["key"] for r in content["results"]}
-    rows = [cert.material, cert.line, *([cert.lot.installation] if cert.lot else [])]
+    rows: list[NamedInDutch] = [cert.material, cert.line, *([cert.lot.installation] if cert.lot else [])]
     session = object_session(cert)
     if session is not None and method_keys:
         rows += session.scalars(select(Method).where(Method.key.in_(method_keys)))

@@ -160,7 +160,7 @@ class _Resolved:
 
 def _find_methods(session: Session, keys: list[str]) -> tuple[list[Method], list[str]]:
     found = {m.key: m for m in session.scalars(select(Method).where(Method.key.in_(keys)))}
-    problems = []
+    problems: list[str] = []
     unknown = [k for k in keys if k not in found]
     if unknown:
         problems.append(N_("unknown method(s): %(keys)s", keys=", ".join(unknown)))
