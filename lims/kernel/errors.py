@@ -19,14 +19,6 @@ class Text(str):
         text.values = values
         return text
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy and pickle rebuild it from the template, not from the English text
-        return (_rebuild, (self.template, self.values))
-
-
-def _rebuild(template: str, values: dict[str, Any]) -> Text:
-    return Text(template, **values)
-
 
 # The name pybabel extracts by default: a service writes N_("...", value=...) and the template
 # lands in the message catalogue without every `pybabel extract` needing a keyword option.

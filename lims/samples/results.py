@@ -52,7 +52,7 @@ def _decimal(raw: object, field: str) -> Decimal:
     except InvalidOperation as exc:
         raise InputError(field, N_("not a number: %(raw)s", raw=repr(raw))) from exc
     if not value.is_finite() or abs(value) >= _LARGEST:
-        raise InputError(field, N_("must be a finite number below %(largest).0e in size", largest=_LARGEST))
+        raise InputError(field, N_("must be a finite number below %(largest)s in size", largest=f"{_LARGEST:.0e}"))
     return value
 
 
