@@ -21,6 +21,7 @@ from lims.samples import grading
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
 # What the Numeric(18, 6) columns hold.
 _LARGEST = Decimal(10) ** 12
+_LARGEST_TEXT = f"{_LARGEST:.0e}"
 _BELOW = re.compile(r"^\s*<\s*(?P<limit>\S+)\s*$")
 
 
@@ -52,7 +53,7 @@ def _decimal(raw: object, field: str) -> Decimal:
     except InvalidOperation as exc:
         raise InputError(field, N_("not a number: %(raw)s", raw=repr(raw))) from exc
     if not value.is_finite() or abs(value) >= _LARGEST:
-        raise InputError(field, N_("must be a finite number below %(largest)s in size", largest=f"{_LARGEST:.0e}"))
+        raise InputError(field, N_("must be a finite number below %(largest)s in size", largest=_LARGEST_TEXT))
     return value
 
 
