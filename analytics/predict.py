@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
@@ -215,8 +215,10 @@ def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
     )
 
 
-def lab_grades(session: Session, lot_ids: list[int] | None = None) -> dict[int, tuple[str, datetime | None]]:
-    """The latest lab grade per lot (graded top-level samples)."""
+def lab_grades(
+    session: Session, lot_ids: list[int] | Select[tuple[int]] | None = None
+) -> dict[int, tuple[str, datetime | None]]:
+    """The latest lab grade per lot (graded top-level samples); `lot_ids` a list or a query."""
     q = (
         select(Sample.lot_id, Sample.grade, Sample.graded_at)
         .where(Sample.grade.is_not(None), Sample.lot_id.is_not(None), Sample.parent_id.is_(None))

@@ -26,6 +26,7 @@ class Sensor:
     max: float
     alarm_low: float | None = None
     alarm_high: float | None = None
+    name_nl: str = ""
 
     def in_range(self, value: float) -> bool:
         return math.isfinite(value) and self.min <= value <= self.max
@@ -46,6 +47,7 @@ class Installation:
     kind: str
     name: str
     sensors: dict[str, Sensor] = field(default_factory=dict)
+    name_nl: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ProgrammeLine:
     key: str
     name: str
     sample_prefix: str
+    name_nl: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def load_registry(path: Path | None = None) -> Registry:
         raise RegistryError(f"{path}: {exc}") from exc
     try:
         lines = {
-            e["key"]: ProgrammeLine(e["key"], e["name"], e["sample_prefix"])
+            e["key"]: ProgrammeLine(e["key"], e["name"], e["sample_prefix"], e.get("name_nl", ""))
             for e in data.get("line", [])
         }
         installations = {}
@@ -87,8 +90,11 @@ def load_registry(path: Path | None = None) -> Registry:
                 sensors[s["key"]] = Sensor(
                     key=s["key"], name=s["name"], unit=s["unit"], min=float(lo), max=float(hi),
                     alarm_low=s.get("alarm_low"), alarm_high=s.get("alarm_high"),
+                    name_nl=s.get("name_nl", ""),
                 )
-            installations[e["key"]] = Installation(e["key"], e["line"], e["kind"], e["name"], sensors)
+            installations[e["key"]] = Installation(
+                e["key"], e["line"], e["kind"], e["name"], sensors, e.get("name_nl", "")
+            )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, RegistryError):
             raise

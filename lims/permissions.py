@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from lims.kernel.errors import Forbidden, NotFound
+from lims.kernel.errors import N_, Forbidden, NotFound
 from lims.kernel.models import Analysis, Lot, Sample, User
 
 
@@ -103,7 +103,7 @@ def scope_analyses(stmt: Select, user: User) -> Select:
 def get_lot(session: Session, user: User, lot_id: int) -> Lot:
     lot = session.scalar(scope_lots(select(Lot).where(Lot.id == lot_id), user))
     if lot is None:
-        raise NotFound(f"lot {lot_id} not found")
+        raise NotFound(N_("lot %(id)s not found", id=lot_id))
     return lot
 
 
@@ -117,7 +117,7 @@ def get_sample(
         stmt = stmt.with_for_update(of=Sample).execution_options(populate_existing=True)
     sample = session.scalar(stmt)
     if sample is None:
-        raise NotFound(f"sample {code} not found")
+        raise NotFound(N_("sample %(code)s not found", code=code))
     return sample
 
 
@@ -127,13 +127,13 @@ def get_analysis(session: Session, user: User, analysis_id: int, *, for_update: 
     if not for_update:
         analysis = session.scalar(scope_analyses(select(Analysis).where(Analysis.id == analysis_id), user))
         if analysis is None:
-            raise NotFound(f"analysis {analysis_id} not found")
+            raise NotFound(N_("analysis %(id)s not found", id=analysis_id))
         return analysis
     sample_id = session.scalar(
         scope_analyses(select(Analysis.sample_id).where(Analysis.id == analysis_id), user)
     )
     if sample_id is None:
-        raise NotFound(f"analysis {analysis_id} not found")
+        raise NotFound(N_("analysis %(id)s not found", id=analysis_id))
     sample = session.scalar(
         select(Sample)
         .where(Sample.id == sample_id)
@@ -142,7 +142,7 @@ def get_analysis(session: Session, user: User, analysis_id: int, *, for_update: 
         .execution_options(populate_existing=True)
     )
     if sample is None:
-        raise NotFound(f"analysis {analysis_id} not found")
+        raise NotFound(N_("analysis %(id)s not found", id=analysis_id))
     for analysis in sample.analyses:
         # The loaded collection does not fill in the reverse side; without it the sample
         # (only weakly held by the session) would be read again.

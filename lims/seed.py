@@ -27,7 +27,7 @@ from lims.kernel.models import (
     TestPlanItem,
     User,
 )
-from lims.kernel.models.organization import ORGANIZATION_KINDS
+from lims.kernel.models.organization import LANGUAGES, ORGANIZATION_KINDS
 from lims.kernel.models.user import ROLES
 from lims.people.accounts import check_password, hash_password
 from lims.samples.grading import DECISION_RULES
@@ -115,7 +115,10 @@ def seed_organizations(session: Session, path: Path) -> int:
             "name": _text(entry, "name", where),
             "kind": kind,
             "address": entry.get("address", ""),
+            "language": _text(entry, "language", where, default="en"),
         }
+        if values["language"] not in LANGUAGES:
+            raise SeedError(f"{where}: language must be one of {', '.join(LANGUAGES)}")
         changed += _upsert(
             session, Organization, {"key": _text(entry, "key", where)}, values, "organization"
         )[1]
@@ -131,18 +134,24 @@ def seed_installations(session: Session, path: Path) -> int:
     changed = 0
     lines = {}
     for line in registry.lines.values():
-        values = {"name": line.name, "sample_prefix": line.sample_prefix}
+        values = {"name": line.name, "name_nl": line.name_nl, "sample_prefix": line.sample_prefix}
         lines[line.key], c = _upsert(
             session, ProgrammeLine, {"key": line.key}, values, "programme_line"
         )
         changed += c
     for inst in registry.installations.values():
-        values = {"line_id": lines[inst.line].id, "kind": inst.kind, "name": inst.name}
+        values = {
+            "line_id": lines[inst.line].id,
+            "kind": inst.kind,
+            "name": inst.name,
+            "name_nl": inst.name_nl,
+        }
         row, c = _upsert(session, Installation, {"key": inst.key}, values, "installation")
         changed += c
         for sensor in inst.sensors.values():
             values = {
                 "name": sensor.name,
+                "name_nl": sensor.name_nl,
                 "unit": sensor.unit,
                 "range_min": sensor.min,
                 "range_max": sensor.max,
@@ -169,6 +178,7 @@ def seed_materials(session: Session, path: Path) -> int:
         values = {
             "code": _text(entry, "code", where),
             "name": _text(entry, "name", where),
+            "name_nl": _text(entry, "name_nl", where, default=""),
             "line_id": line.id,
         }
         changed += _upsert(
@@ -219,6 +229,7 @@ def seed_methods(session: Session, path: Path) -> int:
         values = {
             "property": _text(entry, "property", where),
             "name": _text(entry, "name", where),
+            "name_nl": _text(entry, "name_nl", where, default=""),
             "standard": _text(entry, "standard", where),
             "conditions": _text(entry, "conditions", where, default=""),
             "unit": _text(entry, "unit", where),

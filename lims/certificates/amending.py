@@ -11,7 +11,7 @@ from lims.audit import service as audit
 from lims.certificates import issuing
 from lims.certificates.content import audit_view
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.errors import N_, InputError, Text, WorkflowError
 from lims.kernel.models import Sample, User
 from lims.kernel.models.certificate import Certificate, certificate_sample
 from lims.permissions import Capability, require
@@ -54,15 +54,21 @@ def _withdraw(session: Session, actor: User | None, cert: Certificate, why: str)
 
 def _reason(reason: str) -> str:
     if not (reason or "").strip():
-        raise InputError("reason", "say why the certificate is amended")
+        raise InputError("reason", N_("say why the certificate is amended"))
     return reason.strip()
+
+
+_NOT_VALID = {
+    "amend": N_("cannot amend %(number)s: it is %(status)s"),
+    "reopen": N_("cannot reopen %(number)s: it is %(status)s"),
+}
 
 
 def _lock_valid(session: Session, cert: Certificate, doing: str) -> None:
     session.execute(select(Certificate.id).where(Certificate.id == cert.id).with_for_update())
     session.refresh(cert)
     if cert.status != "valid":
-        raise WorkflowError(f"cannot {doing} {cert.number}: it is {cert.status}")
+        raise WorkflowError(Text(_NOT_VALID[doing], number=cert.number, status=Text(cert.status)))
 
 
 def amend(

@@ -2,6 +2,10 @@
 
 Built once at issue as plain JSON values, canonicalised (RFC 8785), hashed and signed; the PDF and
 the JSON file are both drawn from the stored content, so they can never disagree.
+
+The content's words are English. Each fixed text is a catalogue entry (N_) and each composed one
+follows one of the templates below, so the PDF can print a certificate in its customer's language
+(render_pdf reads a composed text back into its parts) while the signed content stays the same.
 """
 
 from __future__ import annotations
@@ -12,30 +16,63 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lims.audit import service as audit
+from lims.kernel.errors import N_, Text
 from lims.kernel.models import Analysis, Lot, Organization, Sample, User
 from lims.kernel.models.certificate import Certificate
 from lims.kernel.models.sample import EN_15343_STREAM
 from lims.samples import grading
 
 SCHEMA = "recyclab-coa/1"
-TITLE = "Certificate of Analysis"
-REMARK = "The results relate only to the items tested."
-CUSTOMER_SUPPLIED = (
+TITLE = N_("Certificate of Analysis")
+REMARK = N_("The results relate only to the items tested.")
+CUSTOMER_SUPPLIED = N_(
     "Input stream, source and recycled content are information supplied by the customer; the "
     "laboratory is not responsible for it."
 )
-END = "End of certificate"
+END = N_("End of certificate")
 DECISION_RULE_TEXT = {
-    "simple": (
+    "simple": N_(
         "simple acceptance (ILAC-G8:09/2019, shared risk): a result conforms when the measured "
         "value lies within the limit; the measurement uncertainty is not deducted."
     ),
-    "guard_band": (
+    "guard_band": N_(
         "guarded acceptance (ILAC-G8:09/2019, guard band w = U): a result conforms only when the "
         "measured value lies inside the limit by at least its expanded uncertainty U."
     ),
 }
-ROLE_TITLES = {"reviewer": "Reviewer (senior technician)", "admin": "Laboratory administrator"}
+ROLE_TITLES = {"reviewer": N_("Reviewer (senior technician)"), "admin": N_("Laboratory administrator")}
+NOT_RECORDED = N_("not recorded")
+NOT_STATED = N_("not stated")
+PLACE_OF_TESTING = N_("The laboratory's permanent facilities")
+# The composed texts. A template's parts must be told apart by its fixed words.
+SPECIFICATION = N_("%(lab)s grade specification for %(code)s")
+NO_SPECIFICATION = N_("No grade specification applies to %(code)s; no statement of conformity is made.")
+INCOMPLETE = N_("No statement of conformity with the %(name)s is made: the test plan is incomplete (%(missing)s).")
+OFF_SPEC_OUT = N_(
+    "The item does not conform to any grade of the %(name)s: the results marked 'out' fail the "
+    "limits of its least strict grade under the decision rule."
+)
+OFF_SPEC = N_("The item does not conform to any grade of the %(name)s under the decision rule.")
+CONFORMS = N_(
+    "The item conforms to grade %(grade)s of the %(name)s: every result limited by grade "
+    "%(grade)s meets its limit under the decision rule."
+)
+SPAN = N_("%(first)s to %(last)s")
+SAMPLED_BY = N_("sampled by %(who)s")
+AT_PLACE = N_("%(place)s, %(address)s")
+OTHER_METHOD = N_(
+    "measured by %(method)s, not by %(required)s as the grade specification requires: reported "
+    "without a statement of conformity"
+)
+ORIGIN_NOTE = N_("%(standard)s: %(origin)s")
+SMALLER_U = N_("U below the method's, because: %(reason)s")
+CONVERTED = N_("entered as %(value)s %(unit)s, converted")
+EXTERNAL = N_("result from external provider %(provider)s, report %(report)s")
+RETESTED = N_("retest: earlier result %(value)s (%(was)s, %(evaluation)s, %(day)s) retested because: %(reason)s")
+WITHDRAWN_ON = N_("on %(day)s")
+REPLACED_ON = N_("on %(day)s, replaced by %(number)s")
+STATEMENTS = (NO_SPECIFICATION, INCOMPLETE, OFF_SPEC_OUT, OFF_SPEC, CONFORMS, SPECIFICATION)
+NOTES = (OTHER_METHOD, ORIGIN_NOTE, SMALLER_U, CONVERTED, EXTERNAL, RETESTED)
 
 
 def _num(value: Decimal | None, decimals: int | None = None) -> str | None:
@@ -71,7 +108,7 @@ def _span(moments: list[datetime], tz: ZoneInfo) -> tuple[str | None, str | None
 
 
 def _sampler(sample: Sample) -> str:
-    return f"sampled by {sample.sampled_by}" if sample.sampled_by else "sampled by the customer"
+    return Text(SAMPLED_BY, who=sample.sampled_by) if sample.sampled_by else N_("sampled by the customer")
 
 
 def _per_sample(samples: list[Sample], text) -> str:
@@ -110,15 +147,14 @@ def _conformity(
     results: list[dict[str, Any]],
     samples: list[Sample],
 ) -> dict[str, Any]:
-    name = f"{lab} grade specification for {material_code}"
+    name = Text(SPECIFICATION, lab=lab, code=material_code)
     if spec is None:
         return {
-            "specification": "none",
+            "specification": N_("none"),
             "decision_rule": None,
-            "decision_rule_text": "not applicable",
-            "grade": "ungraded",
-            "statement": f"No grade specification applies to {material_code}; "
-            "no statement of conformity is made.",
+            "decision_rule_text": N_("not applicable"),
+            "grade": N_("ungraded"),
+            "statement": Text(NO_SPECIFICATION, code=material_code),
         }
     rule = spec.decision_rule
     if grade == grading.NOT_GRADED:
@@ -127,24 +163,12 @@ def _conformity(
             for s in samples
             if s.grade == grading.NOT_GRADED
         )
-        statement = (
-            f"No statement of conformity with the {name} is made: the test plan is incomplete "
-            f"({missing})."
-        )
+        statement = Text(INCOMPLETE, name=name, missing=missing)
     elif grade == grading.OFF_SPEC:
-        statement = f"The item does not conform to any grade of the {name}"
-        if any(r["conformity"] == "out" for r in results):
-            statement += (
-                ": the results marked 'out' fail the limits of its least strict grade under "
-                "the decision rule."
-            )
-        else:
-            statement += " under the decision rule."
+        failed = any(r["conformity"] == "out" for r in results)
+        statement = Text(OFF_SPEC_OUT if failed else OFF_SPEC, name=name)
     else:
-        statement = (
-            f"The item conforms to grade {grade} of the {name}: every result limited by grade "
-            f"{grade} meets its limit under the decision rule."
-        )
+        statement = Text(CONFORMS, grade=grade, name=name)
     return {
         "specification": name,
         "decision_rule": rule,
@@ -161,10 +185,7 @@ def _limit_for(
     if spec is None:
         return None, None
     if not spec.counts(method.property, method.key):
-        return None, (
-            f"measured by {method.key}, not by {spec.methods[method.property]} as the grade "
-            "specification requires: reported without a statement of conformity"
-        )
+        return None, Text(OTHER_METHOD, method=method.key, required=spec.methods[method.property])
     if grade == grading.NOT_GRADED:
         return None, None
     awarded = next((g for g in spec.grades if g.name == grade), None)
@@ -198,8 +219,8 @@ def _retests(analysis: Analysis, method, tz: ZoneInfo) -> list[dict[str, Any]]:
 
 
 ORIGIN_NOTES = {
-    "adapted": "standard method used outside its scope (adapted), validated by the laboratory",
-    "in-house": "in-house method, validated by the laboratory",
+    "adapted": N_("standard method used outside its scope (adapted), validated by the laboratory"),
+    "in-house": N_("in-house method, validated by the laboratory"),
 }
 
 
@@ -225,26 +246,26 @@ def _result_entry(
             spec.decision_rule,
         )
         conformity, evaluation = ("in" if check.accepted else "out"), check.evaluation
-    notes = []
+    notes: list[str] = []
     if method.origin in ORIGIN_NOTES:
-        notes.append(f"{method.standard}: {ORIGIN_NOTES[method.origin]}")
+        notes.append(Text(ORIGIN_NOTE, standard=method.standard, origin=ORIGIN_NOTES[method.origin]))
     if no_limit:
         notes.append(no_limit)
     if analysis.uncertainty_reason:
-        notes.append(f"U below the method's, because: {analysis.uncertainty_reason}")
+        notes.append(Text(SMALLER_U, reason=analysis.uncertainty_reason))
     if analysis.entered_unit:
-        notes.append(f"entered as {analysis.entered_value} {analysis.entered_unit}, converted")
+        notes.append(Text(CONVERTED, value=analysis.entered_value, unit=analysis.entered_unit))
     provider = analysis.external_provider
     if provider is not None:
-        notes.append(
-            f"result from external provider {provider.name}, report {analysis.external_report}"
-        )
+        notes.append(Text(EXTERNAL, provider=provider.name, report=analysis.external_report))
     retests = _retests(analysis, method, tz)
     for r in retests:
         shown = ("< " if r["below_detection_limit"] else "") + str(r["value"])
         notes.append(
-            f"retest: earlier result {shown} ({r['was']}, {r['evaluation'] or 'not evaluated'}, "
-            f"{r['measured_on']}) retested because: {r['retest_reason']}"
+            Text(
+                RETESTED, value=shown, was=r["was"], evaluation=r["evaluation"] or N_("not evaluated"),
+                day=r["measured_on"], reason=r["retest_reason"],
+            )
         )
     return {
         "sample": sample.code,
@@ -319,7 +340,7 @@ def build_content(
     results = [_result_entry(s, a, spec, grade, tz) for s, a in shown]
 
     def span_text(a: str | None, b: str | None) -> str:
-        return "not recorded" if a is None else a if a == b else f"{a} to {b}"
+        return NOT_RECORDED if a is None else a if a == b else Text(SPAN, first=a, last=b)
 
     return {
         "schema": SCHEMA,
@@ -332,8 +353,9 @@ def build_content(
             "name": lab.name if lab else lab_name,
             "address": lab.address if lab else "",
             # 7.8.2.1 c): every method runs in the lab itself, none at a customer's site.
-            "place_of_testing": "The laboratory's permanent facilities"
-            + (f", {lab.address}" if lab and lab.address else ""),
+            "place_of_testing": Text(AT_PLACE, place=PLACE_OF_TESTING, address=lab.address)
+            if lab and lab.address
+            else PLACE_OF_TESTING,
         },
         "customer": {"name": owner.name, "address": owner.address},
         "item": {
@@ -358,18 +380,18 @@ def build_content(
             "customer_supplied_note": CUSTOMER_SUPPLIED if lot else None,
             "sampling": _per_sample(samples, _sampler),
             # 7.8.2.1 k): stated when the samples were taken by a plan; None when none was given.
-            "sampling_plan": _per_sample(samples, lambda s: s.sampling_plan or "not stated")
+            "sampling_plan": _per_sample(samples, lambda s: s.sampling_plan or NOT_STATED)
             if any(s.sampling_plan for s in samples)
             else None,
             "condition": _per_sample(
-                samples, lambda s: s.condition_on_receipt or "not recorded at receipt"
+                samples, lambda s: s.condition_on_receipt or N_("not recorded at receipt")
             ),
         },
         "dates": {
             "sampling": span_text(sampled_from, sampled_to),
             "receipt": span_text(received_from, received_to),
-            "testing_start": test_start or "not recorded",
-            "testing_end": test_end or "not recorded",
+            "testing_start": test_start or NOT_RECORDED,
+            "testing_end": test_end or NOT_RECORDED,
             "issue": day(issued_at, tz),
             "time_zone": tz.key,
         },

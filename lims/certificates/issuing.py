@@ -23,7 +23,7 @@ from lims.certificates.content import (
 )
 from lims.certificates.public import PdfSigner, by_number, signed_pdf
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.errors import N_, InputError, WorkflowError
 from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
 from lims.kernel.models.certificate import Certificate, open_certificate
 from lims.kernel.settings import Settings
@@ -31,6 +31,7 @@ from lims.permissions import Capability, require
 from lims.samples import workflow
 from lims.samples.registration import format_code, next_numbers
 from lims.samples.results import load_spec
+from lims.samples.workflow import state_word
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,16 @@ def lock_withdrawn(session: Session, old: Certificate) -> None:
     session.refresh(old)
     if old.status == "valid":
         raise WorkflowError(
-            f"certificate {old.number} is still valid; amend it (or invalidate its sample)"
+            N_("certificate %(number)s is still valid; amend it (or invalidate its sample)", number=old.number)
         )
     if old.status == "superseded":
         if old.superseded_by is None:
             raise AttributeError(f"certificate {old.number} is superseded by no certificate")
         raise WorkflowError(
-            f"certificate {old.number} was already replaced by {old.superseded_by.number}"
+            N_(
+                "certificate %(number)s was already replaced by %(new)s",
+                number=old.number, new=old.superseded_by.number,
+            )
         )
 
 
@@ -127,7 +131,7 @@ def _check_same_item(old: Certificate, owner_id: int, material_id: int, lot: Lot
 def _clean_texts(values: list[str] | None, field: str) -> list[str]:
     out = [v.strip() for v in values or [] if v and v.strip()]
     if any(len(v) > 1000 for v in out):
-        raise InputError(field, "each entry must be at most 1000 characters")
+        raise InputError(field, N_("each entry must be at most 1000 characters"))
     return out
 
 
@@ -189,10 +193,11 @@ def _issue(
         series=series,
         revision=revision,
         kind=kind,
-        owner_org_id=owner.id,
-        lot_id=lot.id if lot else None,
-        material_id=material.id,
-        line_id=first.line_id,
+        # Related rows are set, not only their ids: the PDF drawn below names them.
+        owner=owner,
+        lot=lot,
+        material=material,
+        line=first.line,
         grade=grade,
         issued_at=now,
         issued_by_id=actor.id,
@@ -216,8 +221,8 @@ def _issue(
         ).lower(),
     )
     cert.samples = list(samples)
-    cert.pdf = signed_pdf(cert, issuer.public_url, PdfSigner(issuer.private_key, issuer.certificate), now)
     session.add(cert)
+    cert.pdf = signed_pdf(cert, issuer.public_url, PdfSigner(issuer.private_key, issuer.certificate), now)
     session.flush()
     audit.record(
         session, actor, "certificate.issue", "certificate", number, None, audit_view(cert)
@@ -253,14 +258,20 @@ def issue_for_sample(
     _lock_sample(session, sample)
     if sample.state != "verified":
         raise WorkflowError(
-            f"cannot certify sample {sample.code}: it is {sample.state} (all results must be verified)"
+            N_(
+                "cannot certify sample %(code)s: it is %(state)s (all results must be verified)",
+                code=sample.code, state=state_word(sample.state),
+            )
         )
     if not reported([sample]):
-        raise WorkflowError(f"cannot certify sample {sample.code}: it has no verified results")
+        raise WorkflowError(N_("cannot certify sample %(code)s: it has no verified results", code=sample.code))
     reopened = open_certificate(session, sample)
     if reopened is not None:
         raise WorkflowError(
-            f"sample {sample.code} was reopened to correct certificate {reopened.number}: amend it"
+            N_(
+                "sample %(code)s was reopened to correct certificate %(number)s: amend it",
+                code=sample.code, number=reopened.number,
+            )
         )
     description = sample.description or f"{sample.material.name}, sample {sample.code}"
     return _issue(
@@ -298,8 +309,12 @@ def revise(
         _lock_sample(session, sample)
         if sample.state not in ("verified", "certified") or not reported([sample]):
             raise WorkflowError(
-                f"cannot amend {old.number}: sample {sample.code} is {sample.state}"
-                + (" (reopen the certificate and retest it)" if sample.state != "invalid" else "")
+                N_("cannot amend %(number)s: sample %(code)s is invalid", number=old.number, code=sample.code)
+                if sample.state == "invalid"
+                else N_(
+                    "cannot amend %(number)s: sample %(code)s is %(state)s (reopen the certificate and retest it)",
+                    number=old.number, code=sample.code, state=state_word(sample.state),
+                )
             )
     first = samples[0]
     return _issue(
@@ -340,7 +355,10 @@ def issue_for_lot(
     busy = [s.code for s in samples if s.state in _IN_TESTING]
     if busy:
         raise WorkflowError(
-            f"cannot certify lot {lot.code}: sample(s) {', '.join(busy)} not yet verified"
+            N_(
+                "cannot certify lot %(code)s: sample(s) %(busy)s not yet verified",
+                code=lot.code, busy=", ".join(busy),
+            )
         )
     old = by_number(session, replaces) if replaces else None
     kept = {s.id for s in old.samples if s.state == "certified"} if old and old.lot_id == lot.id else set()
@@ -349,7 +367,7 @@ def issue_for_lot(
     ]
     if not ready:
         raise WorkflowError(
-            f"cannot certify lot {lot.code}: it has no verified samples left to certify"
+            N_("cannot certify lot %(code)s: it has no verified samples left to certify", code=lot.code)
         )
     return _issue(
         session,

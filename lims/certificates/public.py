@@ -12,12 +12,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from lims.certificates import document, pdf_signature, render_pdf, signing
-from lims.certificates.content import day, time_zone
+from lims.certificates.content import REPLACED_ON, WITHDRAWN_ON, day, time_zone
 from lims.kernel.clock import utcnow
+from lims.kernel.errors import Text
+from lims.kernel.models import Method
 from lims.kernel.models.certificate import Certificate
+from lims.kernel.models.reference import NamedInDutch
 from lims.kernel.settings import Settings
 
 
@@ -49,16 +52,35 @@ class PdfSigner:
         return cls(key, certificates[signing.key_id(key.public_key())])
 
 
+def _names_in(cert: Certificate, content: dict[str, Any], language: str) -> dict[str, str]:
+    """English name -> name in `language` of the reference rows the certificate names."""
+    if language == "en":
+        return {}
+    method_keys = {r["method"]["key"] for r in content["results"]}
+    rows: list[NamedInDutch] = [cert.material, cert.line, *([cert.lot.installation] if cert.lot else [])]
+    session = object_session(cert)
+    if session is not None and method_keys:
+        rows += session.scalars(select(Method).where(Method.key.in_(method_keys)))
+    return {row.name: row.name_in(language) for row in rows}
+
+
 def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: datetime) -> bytes:
-    """The PDF drawn from the certificate's signed content, with that content's file attached,
-    PAdES-signed; one of a withdrawn certificate is stamped WITHDRAWN on every page."""
+    """The PDF drawn from the certificate's signed content in its customer's language, with that
+    content's file attached, PAdES-signed; one of a withdrawn certificate is stamped WITHDRAWN on
+    every page."""
+    content = content_of(cert)
     stamp = None
     if cert.status != "valid":
-        stamp = f"on {day(cert.withdrawn_at, time_zone(content_of(cert)))}"
-        if cert.superseded_by is not None:
-            stamp += f", replaced by {cert.superseded_by.number}"
+        withdrawn_on = day(cert.withdrawn_at, time_zone(content))
+        stamp = (
+            Text(REPLACED_ON, day=withdrawn_on, number=cert.superseded_by.number)
+            if cert.superseded_by is not None
+            else Text(WITHDRAWN_ON, day=withdrawn_on)
+        )
+    language = cert.owner.language
     pdf = render_pdf.render(
-        content_of(cert), cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp
+        content, cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp,
+        language=language, names=_names_in(cert, content, language),
     )
     return pdf_signature.sign(pdf, json_file(cert), signer.key, signer.certificate, when, cert.number)
 
@@ -95,7 +117,7 @@ def public_summary(cert: Certificate) -> dict[str, Any]:
         "number": cert.number,
         "revision": cert.revision,
         "status": cert.status,
-        "material": {"code": cert.material.code, "name": cert.material.name},
+        "material": {"code": cert.material.code, "name": cert.material.name, "name_nl": cert.material.name_nl},
         "grade": cert.grade,
         "issued_on": content["dates"]["issue"],
         "issued_at": cert.issued_at,

@@ -3,17 +3,31 @@
 Core PDF fonts (Helvetica, windows-1252) keep a certificate small and fast to render; characters
 outside that code page are transliterated. The QR code is drawn as vector squares so it stays
 sharp at any print resolution.
+
+The PDF is printed in the customer's language (English or Dutch): its labels, the content's
+English words (content.py), the reference names, the decimal sign and one date format
+(29/11/2026 in English, 29-11-2026 in Dutch, as the pages write them). What people typed
+(descriptions, reasons, deviations) is printed as typed.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import segno
+from babel.dates import format_date
+from babel.numbers import get_decimal_symbol
+from babel.support import NullTranslations, Translations
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+
+from lims.certificates import content as wording
 
 ENCODING = "windows-1252"
 MARGIN = 15
@@ -25,6 +39,84 @@ HEAD_FILL = (228, 238, 242)
 OUT_FILL = (250, 225, 222)
 STAMP = (247, 205, 199)
 _SUBSTITUTES = {"≤": "<=", "≥": ">=", "−": "-", "→": "->", "×": "x", "✓": "yes"}
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+_LOCALES = {"en": "en_GB", "nl": "nl_NL"}
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_NUMBER = re.compile(r"(?P<below><\s*)?-?\d+(\.\d+)?")
+_DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+_PART = re.compile(r"%\((\w+)\)s")
+
+
+@lru_cache
+def _catalogue(locale: str) -> NullTranslations:
+    return Translations.load(str(TRANSLATIONS), [locale])
+
+
+@lru_cache
+def _reader(template: str) -> re.Pattern[str]:
+    """A template's text read back into its parts (a part named twice must be equal)."""
+    pieces = _PART.split(template)  # text, part name, text, ...
+    seen: set[str] = set()
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            out.append(re.escape(piece))
+        elif piece in seen:
+            out.append(f"(?P={piece})")
+        else:
+            seen.add(piece)
+            out.append(f"(?P<{piece}>.+?)")
+    return re.compile("".join(out), re.S)
+
+
+class Wording:
+    """How the certificate says things in one language."""
+
+    def __init__(self, language: str, names: Mapping[str, str]) -> None:
+        self.language = language
+        self.locale = _LOCALES[language]
+        self.gettext = _catalogue(self.locale).gettext
+        self.pgettext = _catalogue(self.locale).pgettext
+        self.names = names
+        self.decimal = get_decimal_symbol(self.locale)
+
+    def name(self, english: str) -> str:
+        """A material's, method's, line's or installation's name in this language."""
+        return self.names.get(english, english)
+
+    def number(self, text: str) -> str:
+        """"12.50" or "< 0.05" with this language's decimal sign; other text as it is."""
+        return text.replace(".", self.decimal) if _NUMBER.fullmatch(text) else text
+
+    def numbers(self, text: str) -> str:
+        """Every decimal number in a text of the lab's (a method's conditions: 2.16 kg)."""
+        return _DECIMAL.sub(self.decimal, text)
+
+    def dates(self, text: str) -> str:
+        """Every ISO 8601 day in the text in this language's date format."""
+        return _ISO_DAY.sub(lambda d: format_date(date.fromisoformat(d.group(0)), "short", self.locale), text)
+
+    def content(self, text: str | None, *templates: str) -> str:
+        """One of the content's English texts in this language: a fixed text from the catalogue,
+        a composed one (one of `templates`) from its parts; anything else as it is."""
+        if not text:
+            return ""
+        if self.language == "en":
+            return self.dates(text)
+        fixed = self.gettext(text)
+        if fixed != text:
+            return fixed
+        for template in templates:
+            found = _reader(template).fullmatch(text)
+            if found is not None:
+                parts = {k: self._part(v, templates) for k, v in found.groupdict().items()}
+                return self.gettext(template) % parts
+        return self.dates(text)
+
+    def _part(self, text: str, templates: tuple[str, ...]) -> str:
+        if _NUMBER.fullmatch(text):
+            return self.number(text)
+        return self.content(text, *templates)
 
 
 def pdf_text(value: object) -> str:
@@ -48,10 +140,10 @@ def pdf_text(value: object) -> str:
     return "".join(out)
 
 
-def _limit_text(limit: dict | None) -> str:
+def _limit_text(limit: dict | None, say: Wording) -> str:
     if not limit:
         return "-"
-    lo, hi = limit.get("min"), limit.get("max")
+    lo, hi = (say.number(limit[k]) if limit.get(k) is not None else None for k in ("min", "max"))
     if lo is not None and hi is not None:
         text = f"{lo} - {hi}"
     elif lo is not None:
@@ -61,25 +153,27 @@ def _limit_text(limit: dict | None) -> str:
     return f"{text} ({limit['grade']})"
 
 
-def _value_text(result: dict) -> str:
-    return ("< " if result.get("below_detection_limit") else "") + str(result["value"])
+def _value_text(result: dict, say: Wording) -> str:
+    return ("< " if result.get("below_detection_limit") else "") + say.number(str(result["value"]))
 
 
 class _CertificatePDF(FPDF):
-    def __init__(self, content: dict[str, Any], content_hash: str, stamp: str | None) -> None:
+    def __init__(self, content: dict[str, Any], content_hash: str, stamp: str | None, say: Wording) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.core_fonts_encoding = ENCODING
         self.content = content
         self.content_hash = content_hash
         self.stamp = stamp
+        self.say = say
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=True, margin=20)
         self.alias_nb_pages()
-        self.set_title(pdf_text(f"{content['title']} {content['number']}"))
+        self.set_title(pdf_text(f"{say.content(content['title'])} {content['number']}"))
         self.set_author(pdf_text(content["laboratory"]["name"]))
         self.set_creator("Recyclab")
 
     def header(self) -> None:
+        _ = self.say.gettext
         if self.stamp:
             self._stamp()
         lab = self.content["laboratory"]
@@ -93,10 +187,10 @@ class _CertificatePDF(FPDF):
         self.set_xy(self.w - MARGIN - 70, top)
         self.set_text_color(*INK)
         self.set_font("Helvetica", "B", 9)
-        self.cell(70, 6, pdf_text(f"Certificate {self.content['number']}"), align="R")
+        self.cell(70, 6, pdf_text(_("Certificate %(number)s") % {"number": self.content["number"]}), align="R")
         self.set_xy(self.w - MARGIN - 70, top + 6)
         self.set_font("Helvetica", "", 8)
-        self.cell(70, 4, f"Page {self.page_no()}/{{nb}}", align="R")
+        self.cell(70, 4, pdf_text(_("Page %(page)s/%(pages)s") % {"page": self.page_no(), "pages": "{nb}"}), align="R")
         self.set_draw_color(*ACCENT)
         self.set_line_width(0.6)
         self.line(MARGIN, top + 12, self.w - MARGIN, top + 12)
@@ -108,12 +202,14 @@ class _CertificatePDF(FPDF):
         self.set_text_color(*STAMP)
         self.set_font("Helvetica", "B", 54)
         with self.rotation(40, self.w / 2, self.h / 2):
-            self.put(0, self.h / 2 - 12, self.w, 24, "WITHDRAWN", "C")
+            self.put(0, self.h / 2 - 12, self.w, 24, pdf_text(self.say.gettext("WITHDRAWN")), "C")
         self.set_font("Helvetica", "B", 14)
+        stamp = self.say.content(self.stamp, wording.REPLACED_ON, wording.WITHDRAWN_ON)
         with self.rotation(40, self.w / 2, self.h / 2):
-            self.put(0, self.h / 2 + 10, self.w, 10, pdf_text(self.stamp), "C")
+            self.put(0, self.h / 2 + 10, self.w, 10, pdf_text(stamp), "C")
 
     def footer(self) -> None:
+        _ = self.say.gettext
         self.set_y(-16)
         self.set_draw_color(*RULE)
         self.line(MARGIN, self.get_y(), self.w - MARGIN, self.get_y())
@@ -123,13 +219,13 @@ class _CertificatePDF(FPDF):
             0,
             4,
             pdf_text(
-                f"Certificate {self.content['number']} - page {self.page_no()}/{{nb}} - "
-                "this certificate may only be reproduced in full."
+                _("Certificate %(number)s - page %(page)s/%(pages)s - this certificate may only be reproduced in full.")
+                % {"number": self.content["number"], "page": self.page_no(), "pages": "{nb}"}
             ),
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
-        self.cell(0, 4, f"Content hash {self.content_hash}")
+        self.cell(0, 4, pdf_text(_("Content hash %(hash)s") % {"hash": self.content_hash}))
 
     # --- building blocks -------------------------------------------------------------
 
@@ -213,26 +309,32 @@ def render(
     verify_url: str,
     issued_at: datetime,
     stamp: str | None = None,
+    *,
+    language: str = "en",
+    names: Mapping[str, str] | None = None,
 ) -> bytes:
     """The PDF; the same inputs give the same bytes (the creation date is the issue time).
-    `stamp` (e.g. "replaced by ...-R1") marks every page WITHDRAWN."""
-    pdf = _CertificatePDF(content, content_hash, stamp)
+    `stamp` (e.g. "on 2026-12-03, replaced by ...-R1") marks every page WITHDRAWN. `language`:
+    "en" or "nl"; `names`: English name -> name in that language of the reference rows it names."""
+    say = Wording(language, names or {})
+    _ = say.gettext
+    pdf = _CertificatePDF(content, content_hash, stamp, say)
     pdf.set_creation_date(issued_at)
     pdf.add_page()
     c = content
 
     pdf.set_text_color(*INK)
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 8, pdf_text(c["title"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 8, pdf_text(say.content(c["title"])), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 10)
-    revision = f"Certificate number {c['number']}  (revision {c['revision']})"
+    revision = _("Certificate number %(number)s  (revision %(revision)s)") % {"number": c["number"], "revision": c["revision"]}
     pdf.cell(0, 5, pdf_text(revision), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     if c.get("replaces"):
         r = c["replaces"]
         pdf.set_text_color(*ACCENT)
         pdf.paragraph(
-            f"This certificate replaces certificate {r['number']}, withdrawn on "
-            f"{r['withdrawn_at'][:10]}: {r['reason']}",
+            _("This certificate replaces certificate %(number)s, withdrawn on %(day)s: %(reason)s")
+            % {"number": r["number"], "day": say.dates(r["withdrawn_at"][:10]), "reason": r["reason"]},
             "B",
         )
         pdf.set_text_color(*INK)
@@ -240,104 +342,124 @@ def render(
     customer = c["customer"]
     item = c["item"]
     d = c["dates"]
-    testing = d["testing_start"] if d["testing_start"] == d["testing_end"] else f"{d['testing_start']} to {d['testing_end']}"
+
+    def when(text: str) -> str:
+        return say.content(text, wording.SPAN)
+
+    testing = when(d["testing_start"]) if d["testing_start"] == d["testing_end"] else say.content(
+        wording.SPAN % {"first": d["testing_start"], "last": d["testing_end"]}, wording.SPAN
+    )
     column_w = (pdf.w - 2 * MARGIN - 6) / 2
     top = pdf.get_y()
-    pdf.section("Customer")
+    pdf.section(_("Customer"))
     left_end = pdf.fields(
-        [("Name", customer["name"]), ("Address", customer["address"] or "-")],
+        [(_("Name"), customer["name"]), (_("Address"), customer["address"] or "-")],
         width=column_w,
         label_width=18,
     )
     right_x = MARGIN + column_w + 6
     pdf.set_y(top)
-    pdf.section("Dates", x=right_x)
+    pdf.section(_("Dates"), x=right_x)
+    zone = d.get("time_zone", "UTC")
     right_end = pdf.fields(
-        [("Sampling", d["sampling"]), ("Receipt", d["receipt"]), ("Testing", testing), ("Issue", d["issue"]),
-         ("Time zone", f"all dates and times in {d.get('time_zone', 'UTC')}")],
+        [(_("Sampling"), when(d["sampling"])), (_("Receipt"), when(d["receipt"])), (_("Testing"), testing),
+         (_("Issue"), when(d["issue"])),
+         (_("Time zone"), _("all dates and times in %(zone)s") % {"zone": zone})],
         x=right_x,
         width=column_w,
         label_width=22,
     )
     pdf.set_y(max(left_end, right_end))
 
-    pdf.section("Item tested")
+    pdf.section(_("Item tested"))
     lot = item.get("lot")
     rows = [
-        ("Description", item["description"]),
-        ("Material", f"{item['material']['code']} - {item['material']['name']}"),
-        ("Programme line", item["line"]),
-        ("Sample(s)", ", ".join(s["code"] for s in item["samples"])),
+        (_("Description"), item["description"]),
+        (_("Material"), f"{item['material']['code']} - {say.name(item['material']['name'])}"),
+        (_("Programme line"), say.name(item["line"])),
+        (_("Sample(s)"), ", ".join(s["code"] for s in item["samples"])),
     ]
     if lot:
+        window = wording.SPAN % {"first": lot["production_start"], "last": lot["production_end"]}
         rows += [
-            ("Lot", f"{lot['code']} ({lot['installation']})"),
-            ("Production window", f"{lot['production_start']} to {lot['production_end']}"),
+            (_("Lot"), f"{lot['code']} ({say.name(lot['installation'])})"),
+            (_("Production window"), say.content(window, wording.SPAN)),
         ]
     recycled = item.get("recycled_content_pct")
     supplied = set(item.get("customer_supplied", []))
 
     def given(key: str, text: str) -> str:
-        return f"{text} (customer information)" if key in supplied else text
+        return _("%(text)s (customer information)") % {"text": text} if key in supplied else text
 
     rows += [
-        ("Input stream", given("input_stream", item.get("input_stream") or "not stated")),
-        ("Source", given("source", item.get("source") or "not stated")),
+        (_("Input stream"), given("input_stream", say.content(item.get("input_stream")) or _("not stated"))),
+        (_("Source"), given("source", item.get("source") or _("not stated"))),
         (
-            "Recycled content",
-            given("recycled_content_pct", f"{recycled} %" if recycled is not None else "not stated"),
+            _("Recycled content"),
+            given("recycled_content_pct", f"{say.number(recycled)} %" if recycled is not None else _("not stated")),
         ),
-        ("Sampling", item.get("sampling", "not recorded")),
-        *([("Sampling plan", item["sampling_plan"])] if item.get("sampling_plan") else []),
-        ("Condition on receipt", item["condition"]),
-        ("Place of testing", c["laboratory"]["place_of_testing"]),
+        (_("Sampling"), say.content(item.get("sampling", wording.NOT_RECORDED), wording.SAMPLED_BY)),
+        *([(_("Sampling plan"), say.content(item["sampling_plan"]))] if item.get("sampling_plan") else []),
+        (_("Condition on receipt"), say.content(item["condition"])),
+        (_("Place of testing"), say.content(c["laboratory"]["place_of_testing"], wording.AT_PLACE)),
     ]
     pdf.fields(rows)
     if item.get("customer_supplied_note"):
         pdf.set_font("Helvetica", "", 7.5)
         pdf.set_text_color(*MUTED)
-        pdf.lines(item["customer_supplied_note"], pdf.epw, 3.8)
+        pdf.lines(say.content(item["customer_supplied_note"]), pdf.epw, 3.8)
         pdf.set_text_color(*INK)
 
-    pdf.section("Results")
+    pdf.section(_("Results"))
     _results_table(pdf, c["results"], multi_sample=len(item["samples"]) > 1)
     pdf.set_font("Helvetica", "", 7.5)
     pdf.set_text_color(*MUTED)
     pdf.lines(
-        "U: expanded measurement uncertainty, coverage factor k = 2 (about 95 % coverage). "
-        "Limit: specification limit of the grade stated below. In/out: conformity of the "
-        "result with that limit under the decision rule.",
+        _(
+            "U: expanded measurement uncertainty, coverage factor k = 2 (coverage about 95 %). "
+            "Limit: specification limit of the grade stated below. In/out: conformity of the "
+            "result with that limit under the decision rule."
+        ),
         pdf.epw,
         3.8,
     )
     pdf.set_text_color(*INK)
     notes = [
-        f"{r['property_name']}" + (f" ({r['sample']})" if len(item["samples"]) > 1 else "") + f": {note}"
+        say.name(r["property_name"]) + (f" ({r['sample']})" if len(item["samples"]) > 1 else "")
+        + f": {say.content(note, *wording.NOTES)}"
         for r in c["results"]
         for note in r.get("notes", [])
     ]
     if notes:
-        pdf.section("Notes on the results")
+        pdf.section(_("Notes on the results"))
         pdf.set_font("Helvetica", "", 8.5)
         for note in notes:
             pdf.lines(f"- {note}", pdf.epw, 4.2)
 
     conf = c["conformity"]
-    pdf.section("Statement of conformity")
+    pdf.section(_("Statement of conformity"))
     pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 6, pdf_text(f"Grade: {conf['grade']}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.paragraph(conf["statement"])
-    pdf.paragraph(f"Specification: {conf['specification']}. Decision rule: {conf['decision_rule_text']}")
+    grade = say.content(conf["grade"])
+    pdf.cell(0, 6, pdf_text(_("Grade: %(grade)s") % {"grade": grade}), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.paragraph(say.content(conf["statement"], *wording.STATEMENTS))
+    pdf.paragraph(
+        _("Specification: %(specification)s. Decision rule: %(rule)s")
+        % {
+            "specification": say.content(conf["specification"], wording.SPECIFICATION),
+            "rule": say.content(conf["decision_rule_text"]),
+        }
+    )
 
-    pdf.section("Deviations")
-    pdf.paragraph("; ".join(c["deviations"]) if c["deviations"] else "None.")
+    pdf.section(_("Deviations"))
+    pdf.paragraph("; ".join(c["deviations"]) if c["deviations"] else _("None."))
     pdf.ln(1)
-    pdf.paragraph(c["remark"], "B")
+    pdf.paragraph(say.content(c["remark"]), "B")
 
     _signature_block(pdf, c, content_hash, verify_url)
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 9)
-    pdf.cell(0, 5, pdf_text(f"- {c['end']} {c['number']} -"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    end = f"- {say.content(c['end'])} {c['number']} -"
+    pdf.cell(0, 5, pdf_text(end), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
 
 
@@ -403,11 +525,16 @@ def _table_row(pdf: _CertificatePDF, cells: list[str], widths: list[float], alig
 
 
 def _results_table(pdf: _CertificatePDF, results: list[dict], multi_sample: bool) -> None:
-    headings = ["Property", "Method (standard, conditions)", "Result", "Unit", "U (k=2)", "Limit (grade)", "In/out"]
+    say = pdf.say
+    _, pgettext = say.gettext, say.pgettext
+    conformity = {
+        "in": pgettext("conformity", "in"), "out": pgettext("conformity", "out"), "n/a": pgettext("conformity", "n/a")
+    }
+    headings = [_("Property"), _("Method (standard, conditions)"), _("Result"), _("Unit"), _("U (k=2)"), _("Limit (grade)"), _("In/out")]
     widths = [27, 62, 15, 15, 13, 34, 14]
     align: tuple[str, ...] = ("L", "L", "R", "L", "R", "L", "C")
     if multi_sample:
-        headings.insert(0, "Sample")
+        headings.insert(0, _("Sample"))
         widths = [24, 22, 50, 13, 14, 12, 31, 14]
         align = ("L", *align)
     pdf.set_text_color(*INK)
@@ -415,13 +542,13 @@ def _results_table(pdf: _CertificatePDF, results: list[dict], multi_sample: bool
     for r in results:
         m = r["method"]
         cells = [
-            r["property_name"],
-            f"{m['standard']}, {m['conditions']}" if m["conditions"] else m["standard"],
-            _value_text(r),
+            say.name(r["property_name"]),
+            f"{m['standard']}, {say.numbers(m['conditions'])}" if m["conditions"] else m["standard"],
+            _value_text(r, say),
             "-" if r["unit"] in ("", "1") else r["unit"],
-            r["uncertainty"] if r["uncertainty"] is not None else "-",
-            _limit_text(r["limit"]),
-            r["conformity"],
+            say.number(r["uncertainty"]) if r["uncertainty"] is not None else "-",
+            _limit_text(r["limit"], say),
+            conformity.get(r["conformity"], r["conformity"]),
         ]
         if multi_sample:
             cells.insert(0, r["sample"])
@@ -434,6 +561,8 @@ def _results_table(pdf: _CertificatePDF, results: list[dict], multi_sample: bool
 
 
 def _signature_block(pdf: _CertificatePDF, c: dict, content_hash: str, verify_url: str) -> None:
+    say = pdf.say
+    _ = say.gettext
     qr_size = 30
     if pdf.get_y() + qr_size + 16 > pdf.h - 20:  # the block and the end line stay together
         pdf.add_page()
@@ -444,27 +573,30 @@ def _signature_block(pdf: _CertificatePDF, c: dict, content_hash: str, verify_ur
     pdf.set_xy(MARGIN + 3, top + 3)
     pdf.set_text_color(*ACCENT)
     pdf.set_font("Helvetica", "B", 10)
-    pdf.cell(text_w, 5, "Authorised by", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(text_w, 5, pdf_text(_("Authorised by")), new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
     who = c["authorised_by"]
     pdf.set_font("Helvetica", "B", 9)
     pdf.cell(text_w, 4.6, pdf_text(who["name"]), new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 9)
-    pdf.cell(text_w, 4.6, pdf_text(f"{who['role']}, {c['laboratory']['name']}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
-    issued = c["issued_at"].replace("T", " ")[:16]
+    pdf.cell(text_w, 4.6, pdf_text(f"{say.content(who['role'])}, {c['laboratory']['name']}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    issued = say.dates(c["issued_at"].replace("T", " ")[:16])
     zone = c["dates"].get("time_zone", "UTC")
-    pdf.cell(text_w, 4.6, pdf_text(f"Issued {issued} {zone}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(text_w, 4.6, pdf_text(_("Issued %(when)s %(zone)s") % {"when": issued, "zone": zone}), new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 7)
     pdf.set_text_color(*MUTED)
     pdf.lines(
-        "Signed electronically (Ed25519) instead of by hand. Check authenticity and current "
-        f"status by scanning the code or at {verify_url.split('?')[0]}",
+        _(
+            "Signed electronically (Ed25519) instead of by hand. Check authenticity and current "
+            "status by scanning the code or at %(url)s"
+        )
+        % {"url": verify_url.split("?")[0]},
         text_w,
         3.4,
         x=MARGIN + 3,
     )
     pdf.set_x(MARGIN + 3)
-    pdf.cell(text_w, 3.4, pdf_text(f"Content hash: {content_hash}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(text_w, 3.4, pdf_text(_("Content hash: %(hash)s") % {"hash": content_hash}), new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
     bottom = max(pdf.get_y() + 2, top + qr_size + 4)
     pdf.set_draw_color(*RULE)

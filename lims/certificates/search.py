@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from lims.kernel.errors import NotFound
+from lims.kernel.errors import N_, NotFound
 from lims.kernel.models import Lot, Material, ProgrammeLine, Sample, User
 from lims.kernel.models.certificate import Certificate, CertificateGrant, certificate_sample
 
@@ -30,7 +30,7 @@ def scope(stmt: Select, user: User) -> Select:
 def get(session: Session, user: User, cert_id: int) -> Certificate:
     cert = session.scalar(scope(select(Certificate).where(Certificate.id == cert_id), user))
     if cert is None:
-        raise NotFound(f"certificate {cert_id} not found")
+        raise NotFound(N_("certificate %(id)s not found", id=cert_id))
     return cert
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
-from lims.kernel.errors import InputError, NotFound
+from lims.kernel.errors import N_, InputError, NotFound
 from lims.kernel.models import Organization, User
 from lims.kernel.models.certificate import Certificate, CertificateGrant
 from lims.permissions import Capability, require
@@ -38,9 +38,9 @@ def grant(
     require(actor, Capability.SHARE_CERTIFICATES)
     org = session.scalar(select(Organization).where(Organization.key == organization_key))
     if org is None:
-        raise InputError("organization", f"unknown organization {organization_key!r}")
+        raise InputError("organization", N_("unknown organization %(key)s", key=repr(organization_key)))
     if org.id == cert.owner_org_id:
-        raise InputError("organization", f"{org.key} owns this certificate already")
+        raise InputError("organization", N_("%(key)s owns this certificate already", key=org.key))
     return add_grant(session, actor, cert, org)
 
 
@@ -48,7 +48,7 @@ def revoke_grant(session: Session, actor: User, cert: Certificate, organization_
     require(actor, Capability.SHARE_CERTIFICATES)
     found = next((g for g in cert.grants if g.organization.key == organization_key), None)
     if found is None:
-        raise NotFound(f"certificate {cert.number} is not shared with {organization_key!r}")
+        raise NotFound(N_("certificate %(number)s is not shared with %(key)s", number=cert.number, key=repr(organization_key)))
     session.delete(found)
     audit.record(
         session,

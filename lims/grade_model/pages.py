@@ -3,11 +3,14 @@ baselines, its confusion matrix and calibration, and predicted against lab grade
 
 from __future__ import annotations
 
+from collections import Counter
+
 from flask import abort, render_template
-from sqlalchemy import func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from analytics import model_registry
+from analytics import model_registry, predict
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability
 from lims.web.auth import login_required
@@ -17,6 +20,14 @@ from lims.web.request_db import db
 bp = web_blueprint("models_pages", __name__, url_prefix="/models")
 
 RECENT_PREDICTIONS = 50
+# What the pages call the model and the baselines it has to beat (model_registry.BASELINES).
+COMPARED = {
+    "model": _l("this model"),
+    "logistic_regression": _l("baseline: logistic regression"),
+    "material_usual": _l("baseline: the material's usual grade"),
+    "persistence": _l("baseline: the line's previous lot"),
+    "majority": _l("baseline: majority class"),
+}
 
 
 @bp.get("/")
@@ -25,18 +36,20 @@ def versions():
     versions = model_registry.list_versions(db())
     return render_template(
         "models/versions.html", versions=versions,
-        not_beaten={v.id: model_registry.baselines_not_beaten(v.metrics) for v in versions},
+        not_beaten={v.id: _named(model_registry.baselines_not_beaten(v.metrics)) for v in versions},
     )
 
 
-def _agreement(version_id: int) -> dict[tuple[str, str], int]:
-    """(predicted, lab) -> number of predictions of this version whose lab grade is known."""
+def _named(baselines: list[str]) -> list:
+    return [COMPARED[b] for b in baselines]
+
+
+def _agreement(version_id: int, lab_grades: dict[int, str]) -> dict[tuple[str, str], int]:
+    """(predicted, lab) -> number of predictions of this version whose lot has a lab grade."""
     rows = db().execute(
-        select(Prediction.predicted_grade, Prediction.lab_grade, func.count())
-        .where(Prediction.model_version_id == version_id, Prediction.lab_grade.is_not(None))
-        .group_by(Prediction.predicted_grade, Prediction.lab_grade)
+        select(Prediction.lot_id, Prediction.predicted_grade).where(Prediction.model_version_id == version_id)
     )
-    return {(predicted, lab): n for predicted, lab, n in rows}
+    return dict(Counter((predicted, lab_grades[lot]) for lot, predicted in rows if lot in lab_grades))
 
 
 def calibration_points(reliability: list[dict], size: int = 260, pad: int = 30) -> list[dict]:
@@ -60,8 +73,16 @@ def version(version: str):
     if mv is None:
         abort(404)
     metrics = mv.metrics or {}
-    agreement = _agreement(mv.id)
-    lab_grades = sorted({lab for _, lab in agreement} | set(mv.classes))
+    # The lab grade as the lab has it now: the copy on a prediction is refreshed only when the
+    # lot is predicted again, and a lot graded since would show none.
+    lab_grades = {
+        lot: grade
+        for lot, (grade, _at) in predict.lab_grades(
+            db(), select(Prediction.lot_id).where(Prediction.model_version_id == mv.id)
+        ).items()
+    }
+    agreement = _agreement(mv.id, lab_grades)
+    graded = sorted({lab for _, lab in agreement} | set(mv.classes))
     recent = list(
         db().scalars(
             select(Prediction)
@@ -76,10 +97,12 @@ def version(version: str):
         mv=mv,
         metrics=metrics,
         classes=mv.classes,
+        compared=COMPARED,
         baselines=[(name, metrics[name]) for name in ("model", *model_registry.BASELINES) if name in metrics],
-        not_beaten=model_registry.baselines_not_beaten(metrics),
+        not_beaten=_named(model_registry.baselines_not_beaten(metrics)),
         calibration=calibration_points(metrics.get("model", {}).get("reliability", [])),
         agreement=agreement,
-        lab_grades=lab_grades,
+        lab_grades=graded,
+        lab_grade_of=lab_grades,
         recent=recent,
     )

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from lims.kernel.errors import N_
+
 _fixed: datetime | None = None
 _offset = timedelta(0)
 
@@ -19,7 +21,9 @@ _offset = timedelta(0)
 # Times further out are typing errors; staying away from the calendar's ends also keeps zone
 # conversions and date arithmetic (an end date plus a day) from overflowing.
 EARLIEST_YEAR, LATEST_YEAR = 1000, 9000
-OUT_OF_CALENDAR = f"out of range: give a year between {EARLIEST_YEAR} and {LATEST_YEAR}"
+OUT_OF_CALENDAR = N_(
+    "out of range: give a year between %(first)s and %(last)s", first=EARLIEST_YEAR, last=LATEST_YEAR
+)
 
 
 def in_calendar(when: date) -> bool:

@@ -2,6 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+class Text(str):
+    """A message in English that keeps its template and values, so that a page can say it in
+    the reader's language (lims.web.i18n.localized); the API, the CLI and the logs get the
+    English. Values are formatted by the reader's locale there (a Decimal gets its comma)."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Text:
+        text = super().__new__(cls, template % values if values else template)
+        text.template = template
+        text.values = values
+        return text
+
+
+# The name pybabel extracts by default: a service writes N_("...", value=...) and the template
+# lands in the message catalogue without every `pybabel extract` needing a keyword option.
+N_ = Text
+
 
 class DomainError(Exception):
     status = 400
@@ -25,7 +47,7 @@ class InputError(DomainError):
 
     def __init__(self, field: str | dict, message: str = "") -> None:
         self.errors = field if isinstance(field, dict) else {field: [message]}
-        super().__init__(message or "invalid " + ", ".join(self.errors))
+        super().__init__(message or N_("invalid %(fields)s", fields=", ".join(self.errors)))
 
 
 class NotFound(DomainError):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from lims.audit import service as audit
 from lims.identity import token_hash
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import Forbidden, InputError, NotFound
+from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.user import ROLES
 
@@ -58,7 +58,7 @@ def create_token(session: Session, actor: User, owner: User, name: str) -> tuple
             f"tokens are minted only by their owner: {owner.username} must create their own"
         )
     if not name.strip() or len(name) > 100:
-        raise InputError("name", "give the token a name of 1 to 100 characters (e.g. the machine using it)")
+        raise InputError("name", N_("give the token a name of 1 to 100 characters (e.g. the machine using it)"))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=owner.id, name=name, token_hash=token_hash(token), prefix=token[:10])
     session.add(row)
@@ -78,13 +78,13 @@ def revoke_token(session: Session, actor: User, token: ApiToken) -> None:
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise InputError("role", f"must be one of {', '.join(ROLES)}")
+        raise InputError("role", N_("must be one of %(choices)s", choices=", ".join(ROLES)))
 
 
 def _check_org_role(org: Organization, role: str) -> None:
     # Customer users belong to customer/supplier organizations; lab staff to the lab.
     if (role == "customer") != (org.kind != "lab"):
-        raise InputError("role", f"role {role!r} does not fit a {org.kind} organization")
+        raise InputError("role", N_("role %(role)s does not fit a %(kind)s organization", role=repr(role), kind=Text(org.kind)))
 
 
 def create_user(
@@ -101,7 +101,7 @@ def create_user(
     _check_role(role)
     _check_org_role(organization, role)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise InputError("username", f"{username!r} is taken")
+        raise InputError("username", N_("%(name)s is taken", name=repr(username)))
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -137,20 +137,20 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
 def set_active(session: Session, actor: User, user: User, active: bool) -> User:
     """Deactivate (or reactivate) a user: a deactivated user can neither log in nor use a token."""
     if not active and actor.id == user.id:
-        raise InputError("active", "you cannot deactivate yourself; another administrator can")
+        raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
     return update_user(session, actor, user, {"active": active})
 
 
 def get_org(session: Session, key: str) -> Organization:
     org = session.scalar(select(Organization).where(Organization.key == key))
     if org is None:
-        raise NotFound(f"organization {key!r} not found")
+        raise NotFound(N_("organization %(key)s not found", key=repr(key)))
     return org
 
 
 def create_organization(session: Session, actor: User, **values: str) -> Organization:
     if session.scalar(select(Organization.id).where(Organization.key == values["key"])) is not None:
-        raise InputError("key", f"organization {values['key']!r} exists already")
+        raise InputError("key", N_("organization %(key)s exists already", key=repr(values["key"])))
     org = Organization(**values)
     session.add(org)
     session.flush()

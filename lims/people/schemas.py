@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from lims.kernel.models.organization import LANGUAGES
 from lims.kernel.models.user import ROLES
 from lims.web.schemas import key_of
 
@@ -14,11 +15,14 @@ class OrganizationSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
     address = fields.String(load_default="", validate=validate.Length(max=400))
+    # The language its certificates are printed in.
+    language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
 
 
 class OrganizationUpdateSchema(Schema):
     name = fields.String(validate=validate.Length(1, 200))
     address = fields.String(validate=validate.Length(max=400))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
 
 
 class UserSchema(Schema):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import InputError, NotFound, WorkflowError
+from lims.kernel.errors import N_, InputError, NotFound, WorkflowError
 from lims.kernel.models import User
 from lims.kernel.models.process import AlarmEvent
 from lims.permissions import Capability, require
@@ -34,9 +34,9 @@ STATES = ("active", "shelved", "unacknowledged", "past", "all")
 def _comment(raw: object) -> str:
     text = raw.strip() if isinstance(raw, str) else ""
     if not text:
-        raise InputError("comment", "give a comment: what was seen or done")
+        raise InputError("comment", N_("give a comment: what was seen or done"))
     if len(text) > COMMENT_MAX:
-        raise InputError("comment", f"at most {COMMENT_MAX} characters")
+        raise InputError("comment", N_("at most %(n)s characters", n=COMMENT_MAX))
     return text
 
 
@@ -44,17 +44,17 @@ def _shelve_minutes(raw: object) -> int:
     try:
         minutes = int(str(raw).strip())
     except ValueError:
-        raise InputError("minutes", "give the shelve time in whole minutes") from None
+        raise InputError("minutes", N_("give the shelve time in whole minutes")) from None
     low, high = MIN_SHELVE // timedelta(minutes=1), MAX_SHELVE // timedelta(minutes=1)
     if not low <= minutes <= high:
-        raise InputError("minutes", f"shelve for {low} to {high} minutes")
+        raise InputError("minutes", N_("shelve for %(low)s to %(high)s minutes", low=low, high=high))
     return minutes
 
 
 def _locked(session: Session, alarm_id: int) -> AlarmEvent:
     alarm = session.scalar(select(AlarmEvent).where(AlarmEvent.id == alarm_id).with_for_update())
     if alarm is None:
-        raise NotFound(f"alarm {alarm_id} not found")
+        raise NotFound(N_("alarm %(id)s not found", id=alarm_id))
     return alarm
 
 
@@ -69,7 +69,7 @@ def acknowledge(session: Session, user: User, alarm_id: int, comment: object) ->
     alarm = _locked(session, alarm_id)
     if alarm.acknowledged_at is not None:
         raise WorkflowError(
-            f"alarm {alarm_id} was acknowledged already by {alarm.acknowledged_by}"
+            N_("alarm %(id)s was acknowledged already by %(user)s", id=alarm_id, user=alarm.acknowledged_by)
         )
     before = audit.snapshot(alarm)
     alarm.acknowledged_at, alarm.acknowledged_by, alarm.ack_comment = utcnow(), user.username, text
@@ -94,7 +94,7 @@ def shelve(
         raise InputError(errors)
     alarm = _locked(session, alarm_id)
     if alarm.ended_at is not None:
-        raise WorkflowError(f"alarm {alarm_id} has ended: only an ongoing alarm can be shelved")
+        raise WorkflowError(N_("alarm %(id)s has ended: only an ongoing alarm can be shelved", id=alarm_id))
     before = audit.snapshot(alarm)
     alarm.shelved_until = utcnow() + timedelta(minutes=valid["minutes"])
     alarm.shelved_by, alarm.shelve_comment = user.username, valid["comment"]
@@ -113,9 +113,9 @@ class AlarmFilter:
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
-            raise InputError("state", f"one of {', '.join(STATES)}")
+            raise InputError("state", N_("one of %(choices)s", choices=", ".join(STATES)))
         if self.since and self.until and self.until <= self.since:
-            raise InputError("until", "the end must be after the start")
+            raise InputError("until", N_("the end must be after the start"))
 
 
 def query(f: AlarmFilter, now: datetime | None = None) -> Select[tuple[AlarmEvent]]:

@@ -69,6 +69,7 @@ def chart(
     window: tuple[datetime, datetime] | None = None,
     width: int = 640,
     height: int = 170,
+    format_value: Callable[[float], str] = lambda v: f"{v:g}",
 ) -> Chart:
     left, right, top, bottom = 46, 8, 8, 20
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -114,7 +115,7 @@ def chart(
     # An empty chart gets no value axis: a made-up 0..1 scale would read like data.
     for i in range(int((hi - first) // step) + 1 if buckets else 0):
         value = round(first + i * step, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
-        y_ticks.append(Tick(y(value), f"{value:g}"))
+        y_ticks.append(Tick(y(value), format_value(value)))
     x_ticks = [
         Tick(left + plot_w * i / 4, format_time(start + (end - start) * i / 4)) for i in range(5)
     ]
@@ -125,7 +126,7 @@ def chart(
         band_path=band,
         x_ticks=x_ticks,
         y_ticks=y_ticks,
-        limits=[Tick(y(v), f"{v:g}") for v in near],
+        limits=[Tick(y(v), format_value(v)) for v in near],
         window=(x(window[0]), x(window[1])) if window else None,
         points=len(buckets),
     )

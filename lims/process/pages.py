@@ -36,7 +36,7 @@ from lims.process.ingesters import ingesters
 from lims.samples.lot_search import NOT_COUNTED
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import local_input_value, parse_local_datetime
+from lims.web.i18n import local_input_value, local_number, parse_local_datetime
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
@@ -233,7 +233,9 @@ def sensor_chart(
         installation.key, sensor.key, start, end, every, with_std=False
     )
     return charts.chart(
-        buckets, start, end, every, _time_formatter(start, end), (sensor.alarm_low, sensor.alarm_high), window
+        buckets, start, end, every, _time_formatter(start, end), (sensor.alarm_low, sensor.alarm_high), window,
+        # The axis in the page's locale (2,5 in Dutch), rounded as the default "g" rounds it.
+        format_value=lambda v: local_number(float(f"{v:g}")),
     )
 
 
@@ -480,8 +482,7 @@ def _lot_results(lot_id: int) -> list:
     measured = case((Analysis.below_detection_limit, None), else_=Analysis.value)
     return db().execute(
         select(
-            Method.name,
-            Method.unit,
+            Method,
             func.count().label("n"),
             func.avg(measured).label("mean"),
             func.min(measured).label("min"),
@@ -492,6 +493,7 @@ def _lot_results(lot_id: int) -> list:
         .join(Sample, Sample.id == Analysis.sample_id)
         .join(Method, Method.id == Analysis.method_id)
         .where(Sample.lot_id == lot_id, Sample.state.not_in(NOT_COUNTED), entered)
-        .group_by(Method.id, Method.name, Method.unit)
+        # Every column of Method depends on its key, so grouping by it is enough.
+        .group_by(Method.id)
         .order_by(Method.name)
     ).all()

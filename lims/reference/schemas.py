@@ -8,12 +8,14 @@ from lims.web.schemas import Amount, key_of
 class LineSchema(Schema):
     key = fields.String()
     name = fields.String()
+    name_nl = fields.String()
     sample_prefix = fields.String()
 
 
 class SensorSchema(Schema):
     key = fields.String()
     name = fields.String()
+    name_nl = fields.String()
     unit = fields.String()
     range_min = fields.Float()
     range_max = fields.Float()
@@ -26,6 +28,7 @@ class InstallationSchema(Schema):
     line = key_of("line.key")
     kind = fields.String()
     name = fields.String()
+    name_nl = fields.String()
     sensors = fields.List(fields.Nested(SensorSchema))
 
 
@@ -33,6 +36,7 @@ class MethodSchema(Schema):
     key = fields.String()
     property = fields.String()
     name = fields.String()
+    name_nl = fields.String()
     standard = fields.String()
     conditions = fields.String()
     unit = fields.String()
@@ -46,6 +50,7 @@ class MaterialSchema(Schema):
     key = fields.String()
     code = fields.String()
     name = fields.String()
+    name_nl = fields.String()
     line = key_of("line.key")
     test_plan = fields.Function(lambda m: [item.method.key for item in m.test_plan])
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
-from lims.kernel.errors import DomainError, InputError
+from lims.kernel.errors import N_, DomainError, InputError
 from lims.kernel.models import Analysis, Material, User
 from lims.permissions import Capability, get_sample, require
 from lims.samples import workflow
@@ -52,7 +52,8 @@ def _measured_at(raw: str, zone: tzinfo) -> datetime | None:
                 continue
         if local is None:
             raise InputError(
-                "measured_at", f"not a time: {raw!r} (write 2026-03-01T10:00 or 01-03-2026 10:00)"
+                "measured_at",
+                N_("not a time: %(raw)s (write 2026-03-01T10:00 or 01-03-2026 10:00)", raw=repr(raw)),
             ) from None
         when = local
     if not in_calendar(when):
@@ -71,7 +72,7 @@ def _add(errors: dict[str, list[str]], exc: DomainError, field: str) -> None:
 def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo) -> Analysis:
     """Every problem of the row is collected before giving up, so one round of corrections fixes it."""
     cell = {name: (row.get(name) or "").strip() for name in COLUMNS}
-    errors: dict[str, list[str]] = {f: ["required"] for f in REQUIRED if not cell[f]}
+    errors: dict[str, list[str]] = {f: [N_("required")] for f in REQUIRED if not cell[f]}
     sample = analysis = analyst = measured_at = None
     if cell["sample_id"]:
         try:
@@ -84,12 +85,16 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
         )
         if analysis is None:
             planned = any(a.method.key == cell["method"] for a in sample.analyses)
-            why = "has no open analysis for" if planned else "is not tested by"
-            errors.setdefault("method", []).append(f"{sample.code} {why} method {cell['method']!r}")
+            why = (
+                N_("%(code)s has no open analysis for method %(method)s", code=sample.code, method=repr(cell["method"]))
+                if planned
+                else N_("%(code)s is not tested by method %(method)s", code=sample.code, method=repr(cell["method"]))
+            )
+            errors.setdefault("method", []).append(why)
     if cell["analyst"]:
         analyst = session.scalar(select(User).where(User.username == cell["analyst"]))
         if analyst is None or analyst.is_customer:
-            errors.setdefault("analyst", []).append(f"unknown lab user {cell['analyst']!r}")
+            errors.setdefault("analyst", []).append(N_("unknown lab user %(name)s", name=repr(cell["analyst"])))
     try:
         measured_at = _measured_at(cell["measured_at"], zone)
     except InputError as exc:
@@ -109,7 +114,7 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
         raise InputError(errors)
     if analysis is None:
         # Not reached: without errors the sample was found and had an open analysis of the method.
-        raise InputError("method", "no open analysis")
+        raise InputError("method", N_("no open analysis"))
     return analysis
 
 
@@ -121,7 +126,7 @@ def read_table(text: str) -> list[list[str]]:
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
-        raise InputError("file", f"not a readable CSV file: {exc}") from exc
+        raise InputError("file", N_("not a readable CSV file: %(why)s", why=str(exc))) from exc
 
 
 def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC) -> list[Analysis]:
@@ -133,18 +138,20 @@ def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC)
     if missing:
         raise InputError(
             "file",
-            f"missing column(s): {', '.join(missing)}; expected {', '.join(COLUMNS)}"
-            " separated by commas or semicolons",
+            N_(
+                "missing column(s): %(missing)s; expected %(columns)s separated by commas or semicolons",
+                missing=", ".join(missing), columns=", ".join(COLUMNS),
+            ),
         )
     if len(table) - 1 > MAX_ROWS:
-        raise InputError("file", f"more than {MAX_ROWS} rows; split the file")
+        raise InputError("file", N_("more than %(n)s rows; split the file", n=MAX_ROWS))
     imported, bad = [], []
     for number, cells in enumerate(table[1:], start=2):  # row 1 is the header
         if not any(c.strip() for c in cells):
             continue  # a blank line, as spreadsheets leave at the end
         try:
             if len(cells) > len(header):
-                raise InputError("row", f"{len(cells)} cells for {len(header)} columns")
+                raise InputError("row", N_("%(cells)s cells for %(columns)s columns", cells=len(cells), columns=len(header)))
             imported.append(_import_row(session, actor, dict(zip(header, cells, strict=False)), zone))
         except DomainError as exc:
             errors = exc.errors if isinstance(exc, InputError) else {"row": [exc.message]}
@@ -152,7 +159,7 @@ def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC)
     if bad:
         raise InputError({"rows": bad})
     if not imported:
-        raise InputError("file", "no rows")
+        raise InputError("file", N_("no rows"))
     return imported
 
 
@@ -161,9 +168,9 @@ def template(session: Session, material_key: str, delimiter: str = ",") -> str:
     key and unit, sample_id and value left empty."""
     material = session.scalar(select(Material).where(Material.key == material_key))
     if material is None:
-        raise InputError("material", f"unknown material {material_key!r}")
+        raise InputError("material", N_("unknown material %(key)s", key=repr(material_key)))
     if delimiter not in DELIMITERS:
-        raise InputError("delimiter", "must be ',' or ';'")
+        raise InputError("delimiter", N_("must be ',' or ';'"))
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(COLUMNS)

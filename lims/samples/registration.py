@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
 from lims.kernel.db import insert_or_merge
-from lims.kernel.errors import InputError, WorkflowError
+from lims.kernel.errors import N_, InputError, Text, WorkflowError
 from lims.kernel.models import (
     Analysis,
     Installation,
@@ -33,10 +33,19 @@ from lims.permissions import Capability, require
 MAX_BULK = 1000
 # Printed on labels and searched for: letters, digits and . _ / -, up to the column's 60.
 LOT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}\Z")
-LOT_CODE_RULE = "1 to 60 letters, digits or . _ / -, starting with a letter or digit"
+LOT_CODE_RULE = N_("1 to 60 letters, digits or . _ / -, starting with a letter or digit")
 
 # The reference rows looked up by their key.
 _Keyed = TypeVar("_Keyed", Installation, Material, Organization)
+_UNKNOWN = {
+    "installation": N_("unknown installation %(key)s"),
+    "material": N_("unknown material %(key)s"),
+    "owner": N_("unknown owner %(key)s"),
+}
+_NOT_THE_LOTS = {
+    "material": N_("differs from the lot's material %(key)s"),
+    "owner": N_("differs from the lot's owner %(key)s"),
+}
 
 
 def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> range:
@@ -70,7 +79,7 @@ def format_code(prefix: str, year: int, number: int) -> str:
 def _by_key(session: Session, model: type[_Keyed], key: str, field_name: str) -> _Keyed:
     row = session.scalar(select(model).where(model.key == key))
     if row is None:
-        raise InputError(field_name, f"unknown {field_name} {key!r}")
+        raise InputError(field_name, Text(_UNKNOWN[field_name], key=repr(key)))
     return row
 
 
@@ -93,19 +102,21 @@ def create_lot(
         raise InputError("code", LOT_CODE_RULE)
     if production_start >= production_end:
         raise InputError(
-            "production_end", "must be after production_start (window is [start, end))"
+            "production_end", N_("must be after production_start (window is [start, end))")
         )
     if input_stream not in INPUT_STREAMS:
-        raise InputError("input_stream", f"must be one of {', '.join(INPUT_STREAMS)}")
+        raise InputError("input_stream", N_("must be one of %(choices)s", choices=", ".join(INPUT_STREAMS)))
     if not Decimal(0) <= recycled_content_pct <= Decimal(100):
-        raise InputError("recycled_content_pct", "must be between 0 and 100")
+        raise InputError("recycled_content_pct", N_("must be between 0 and 100"))
     inst = _by_key(session, Installation, installation, "installation")
     mat = _by_key(session, Material, material, "material")
     org = _by_key(session, Organization, owner, "owner")
     if inst.line_id != mat.line_id:
-        raise InputError("material", f"{material} is not made on the line of {installation}")
+        raise InputError(
+            "material", N_("%(material)s is not made on the line of %(installation)s", material=material, installation=installation)
+        )
     if session.scalar(select(Lot.id).where(Lot.code == code)) is not None:
-        raise InputError("code", f"lot {code!r} exists already")
+        raise InputError("code", N_("lot %(code)s exists already", code=repr(code)))
     lot = Lot(
         code=code,
         installation_id=inst.id,
@@ -151,12 +162,12 @@ class _Resolved:
 
 def _find_methods(session: Session, keys: list[str]) -> tuple[list[Method], list[str]]:
     found = {m.key: m for m in session.scalars(select(Method).where(Method.key.in_(keys)))}
-    problems = []
+    problems: list[str] = []
     unknown = [k for k in keys if k not in found]
     if unknown:
-        problems.append(f"unknown method(s): {', '.join(unknown)}")
+        problems.append(N_("unknown method(s): %(keys)s", keys=", ".join(unknown)))
     if len(set(keys)) != len(keys):
-        problems.append("a method is listed twice")
+        problems.append(N_("a method is listed twice"))
     return [found[k] for k in keys if k in found], problems
 
 
@@ -168,7 +179,7 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
     if req.lot:
         lot = session.scalar(select(Lot).where(Lot.code == req.lot))
         if lot is None:
-            errors["lot"] = [f"unknown lot {req.lot!r}"]
+            errors["lot"] = [N_("unknown lot %(code)s", code=repr(req.lot))]
         else:
             material, owner = lot.material, lot.owner
     models: tuple[tuple[str, type[Material] | type[Organization]], ...] = (
@@ -178,24 +189,24 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
         key = getattr(req, name)
         if key is None:
             if lot is None and "lot" not in errors:
-                errors[name] = ["required when no lot is given"]
+                errors[name] = [N_("required when no lot is given")]
             continue
         # mypy types a select of either model as their base class.
         row = cast(Material | Organization | None, session.scalar(select(model).where(model.key == key)))
         if row is None:
-            errors[name] = [f"unknown {name} {key!r}"]
+            errors[name] = [Text(_UNKNOWN[name], key=repr(key))]
         elif lot is not None and row.id != getattr(lot, name).id:
-            errors[name] = [f"differs from the lot's {name} {getattr(lot, name).key!r}"]
+            errors[name] = [Text(_NOT_THE_LOTS[name], key=repr(getattr(lot, name).key))]
         elif isinstance(row, Material):  # name == "material"
             material = row
         else:
             owner = row
     if req.sampled_at is not None and req.sampled_at > utcnow():
-        errors["sampled_at"] = ["lies in the future"]
+        errors["sampled_at"] = [N_("lies in the future")]
     # The web form reaches here without the API schema's length checks.
     for name, most in (("sampled_by", 120), ("sampling_plan", 400), ("storage_location", 120)):
         if len(getattr(req, name).strip()) > most:
-            errors[name] = [f"at most {most} characters"]
+            errors[name] = [N_("at most %(n)s characters", n=most)]
     methods: list[Method] = []
     if req.methods is not None:
         methods, problems = _find_methods(session, req.methods)
@@ -215,7 +226,7 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
     """Register all or none: any bad request raises InputError naming every bad entry by index."""
     require(actor, Capability.REGISTER_SAMPLES, "register samples")
     if not 1 <= len(requests) <= MAX_BULK:
-        raise InputError("samples", f"give 1 to {MAX_BULK} samples")
+        raise InputError("samples", N_("give 1 to %(n)s samples", n=MAX_BULK))
     outcomes = [_resolve(session, req) for req in requests]
     bad = {str(i): r for i, r in enumerate(outcomes) if isinstance(r, dict)}
     if bad:
@@ -275,16 +286,18 @@ def register_partitions(
     """Sub-samples NTK-2026-000123-01, -02, ... that keep their parent, lot, material and owner."""
     require(actor, Capability.REGISTER_SAMPLES, "register partitions")
     if parent.parent_id is not None:
-        raise WorkflowError(f"{parent.code} is itself a partition; partition its parent")
+        raise WorkflowError(N_("%(code)s is itself a partition; partition its parent", code=parent.code))
     if parent.state in ("cancelled", "rejected", "invalid"):
-        raise WorkflowError(f"{parent.code} is {parent.state}; it cannot be partitioned")
+        raise WorkflowError(
+            N_("%(code)s is %(state)s; it cannot be partitioned", code=parent.code, state=Text(parent.state))
+        )
     if not 1 <= count <= 99:
-        raise InputError("count", "give 1 to 99 partitions")
+        raise InputError("count", N_("give 1 to 99 partitions"))
     # Lock the parent so two requests do not hand out the same partition number.
     session.scalar(select(Sample.id).where(Sample.id == parent.id).with_for_update())
     existing = session.scalar(select(func.count()).where(Sample.parent_id == parent.id)) or 0
     if existing + count > 99:
-        raise InputError("count", f"{parent.code} has {existing} partitions; at most 99")
+        raise InputError("count", N_("%(code)s has %(n)s partitions; at most 99", code=parent.code, n=existing))
     part_methods, problems = _find_methods(session, methods or [])
     if problems:
         raise InputError({"methods": problems})

@@ -14,13 +14,14 @@ from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.kernel.errors import InputError
+from lims.kernel.errors import N_, InputError
 from lims.kernel.models import Analysis, GradeSpec, Method, Organization, TestPlanItem
 from lims.samples import grading
 
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
 # What the Numeric(18, 6) columns hold.
 _LARGEST = Decimal(10) ** 12
+_LARGEST_TEXT = f"{_LARGEST:.0e}"
 _BELOW = re.compile(r"^\s*<\s*(?P<limit>\S+)\s*$")
 
 
@@ -46,13 +47,13 @@ def _quantum(method: Method) -> Decimal:
 
 def _decimal(raw: object, field: str) -> Decimal:
     if isinstance(raw, bool):
-        raise InputError(field, "must be a number")
+        raise InputError(field, N_("must be a number"))
     try:
         value = Decimal(str(raw).strip().replace(",", "."))
     except InvalidOperation as exc:
-        raise InputError(field, f"not a number: {raw!r}") from exc
+        raise InputError(field, N_("not a number: %(raw)s", raw=repr(raw))) from exc
     if not value.is_finite() or abs(value) >= _LARGEST:
-        raise InputError(field, f"must be a finite number below {_LARGEST:.0e} in size")
+        raise InputError(field, N_("must be a finite number below %(largest)s in size", largest=_LARGEST_TEXT))
     return value
 
 
@@ -64,8 +65,18 @@ def _factor(method: Method, unit: str) -> Decimal | None:
     conversions = method.conversions or {}
     if given in conversions:
         return Decimal(conversions[given])
-    also = "".join(f" or '{u}'" for u in conversions)
-    raise InputError("unit", f"expected '{method.unit}'{also} for method {method.key}, got '{unit}'")
+    if not conversions:
+        raise InputError(
+            "unit",
+            N_("expected '%(expected)s' for method %(method)s, got '%(unit)s'", expected=method.unit, method=method.key, unit=unit),
+        )
+    raise InputError(
+        "unit",
+        N_(
+            "expected '%(expected)s' or %(others)s for method %(method)s, got '%(unit)s'",
+            expected=method.unit, others=", ".join(f"'{u}'" for u in conversions), method=method.key, unit=unit,
+        ),
+    )
 
 
 def _check_plausible(method: Method, value: Decimal, shown: str) -> None:
@@ -73,16 +84,21 @@ def _check_plausible(method: Method, value: Decimal, shown: str) -> None:
     if (lo is not None and value < lo) or (hi is not None and value > hi) or (
         value < 0 and method.detection_limit is not None
     ):
-        span = f"{_plain(lo) if lo is not None else '-inf'} to {_plain(hi) if hi is not None else 'inf'}"
         raise InputError(
             "value",
-            f"{shown} is not a plausible result of method {method.key} "
-            f"(plausible: {span} {method.unit}); check the entry",
+            N_(
+                "%(shown)s is not a plausible result of method %(method)s (plausible: %(lo)s to "
+                "%(hi)s %(unit)s); check the entry",
+                shown=shown, method=method.key, unit=method.unit,
+                lo=_plain(lo) if lo is not None else "-inf",
+                hi=_plain(hi) if hi is not None else "inf",
+            ),
         )
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros or an exponent (0.500000 -> 0.5, 2E+3 -> 2000)."""
+    return Decimal(format(value.normalize(), "f"))
 
 
 def method_uncertainty(method: Method, value: Decimal) -> Decimal:
@@ -115,11 +131,14 @@ def measure(
     if below:
         limit = _decimal(below.group("limit"), "value") * (factor or 1)
         if limit <= 0:
-            raise InputError("value", "a detection limit must be positive")
+            raise InputError("value", N_("a detection limit must be positive"))
         if method.detection_limit is not None and limit < method.detection_limit:
             raise InputError(
                 "value",
-                f"< {limit} is under the method's detection limit {method.detection_limit}",
+                N_(
+                    "< %(limit)s is under the method's detection limit %(dl)s",
+                    limit=limit, dl=_plain(method.detection_limit),
+                ),
             )
         return Measured(limit.quantize(q, ROUND_UP), True, None, **entered)
     value = _decimal(raw_value, "value") * (factor or 1)
@@ -133,16 +152,19 @@ def measure(
         return Measured(value, False, floor, **entered)
     u = _decimal(uncertainty, "uncertainty") * (factor or 1)
     if u < 0:
-        raise InputError("uncertainty", "must not be negative")
+        raise InputError("uncertainty", N_("must not be negative"))
     u = u.quantize(q, ROUND_UP)
     if u < floor and not reason:
         raise InputError(
             "uncertainty_reason",
-            f"U = {u} is below the method's {floor} {method.unit}: document why it applies "
-            "(e.g. the validation or repeatability study)",
+            N_(
+                "U = %(u)s is below the method's %(floor)s %(unit)s: document why it applies "
+                "(e.g. the validation or repeatability study)",
+                u=u, floor=floor, unit=method.unit,
+            ),
         )
     if len(reason) > 400:
-        raise InputError("uncertainty_reason", "at most 400 characters")
+        raise InputError("uncertainty_reason", N_("at most 400 characters"))
     return Measured(value, False, u, reason if u < floor else "", **entered)
 
 
@@ -153,15 +175,15 @@ def external_provider(session: Session, key: str, report: str) -> Organization |
     key, report = key.strip(), report.strip()
     if not key:
         if report:
-            raise InputError("external_provider", "name the external provider of this report")
+            raise InputError("external_provider", N_("name the external provider of this report"))
         return None
     provider = session.scalar(select(Organization).where(Organization.key == key))
     if provider is None or provider.kind != "provider":
-        raise InputError("external_provider", f"{key!r} is not an approved external provider")
+        raise InputError("external_provider", N_("%(key)s is not an approved external provider", key=key))
     if not report:
-        raise InputError("external_report", "give the external provider's report number")
+        raise InputError("external_report", N_("give the external provider's report number"))
     if len(report) > 100:
-        raise InputError("external_report", "at most 100 characters")
+        raise InputError("external_report", N_("at most %(n)s characters", n=100))
     return provider
 
 

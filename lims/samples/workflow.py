@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import DomainError, InputError, WorkflowError
+from lims.kernel.errors import N_, DomainError, InputError, Text, WorkflowError
 from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, require
 from lims.samples import grading
@@ -36,15 +36,15 @@ _ENTERING = ("received", "to_be_verified")
 
 # Who may do what in which state. The guards below and allowed_actions() read these tables, so
 # a page offers exactly the actions the service would accept.
-# sample action -> (capability, sample states, the verb of a refusal)
+# sample action -> (capability, sample states, the refusal in another state)
 SAMPLE_ACTIONS: dict[str, tuple[Capability, tuple[str, ...], str]] = {
-    "receive": (Capability.HANDLE_SAMPLES, ("registered",), "receive"),
-    "cancel": (Capability.HANDLE_SAMPLES, ("registered",), "cancel"),
-    "reject": (Capability.HANDLE_SAMPLES, ("received",), "reject"),
-    "enter_results": (Capability.HANDLE_SAMPLES, _ENTERING, "enter results for"),
-    "certify": (Capability.REVIEW_RESULTS, ("verified",), "certify"),
-    "invalidate": (Capability.REVIEW_RESULTS, ("certified",), "invalidate"),
-    "reopen": (Capability.REVIEW_RESULTS, ("certified",), "reopen"),
+    "receive": (Capability.HANDLE_SAMPLES, ("registered",), N_("cannot receive sample %(code)s: it is %(state)s (needs %(needs)s)")),
+    "cancel": (Capability.HANDLE_SAMPLES, ("registered",), N_("cannot cancel sample %(code)s: it is %(state)s (needs %(needs)s)")),
+    "reject": (Capability.HANDLE_SAMPLES, ("received",), N_("cannot reject sample %(code)s: it is %(state)s (needs %(needs)s)")),
+    "enter_results": (Capability.HANDLE_SAMPLES, _ENTERING, N_("cannot enter results for sample %(code)s: it is %(state)s (needs %(needs)s)")),
+    "certify": (Capability.REVIEW_RESULTS, ("verified",), N_("cannot certify sample %(code)s: it is %(state)s (needs %(needs)s)")),
+    "invalidate": (Capability.REVIEW_RESULTS, ("certified",), N_("cannot invalidate sample %(code)s: it is %(state)s (needs %(needs)s)")),
+    "reopen": (Capability.REVIEW_RESULTS, ("certified",), N_("cannot reopen sample %(code)s: it is %(state)s (needs %(needs)s)")),
 }
 # analysis action -> (capability, analysis states, sample states, refusal when the analysis is
 # in another state)
@@ -53,38 +53,55 @@ ANALYSIS_ACTIONS: dict[str, tuple[Capability, tuple[str, ...], tuple[str, ...], 
         Capability.HANDLE_SAMPLES,
         ("unassigned",),
         _ENTERING,
-        "a result can be entered only once (retest instead)",
+        N_("a result can be entered only once (retest instead)"),
     ),
     "verify": (
         Capability.REVIEW_RESULTS,
         ("submitted",),
         _TESTING,
-        "only a submitted result can be verified",
+        N_("only a submitted result can be verified"),
     ),
     "retract": (
         Capability.REVIEW_RESULTS,
         ("submitted",),
         _TESTING,
-        "only a submitted result can be retracted",
+        N_("only a submitted result can be retracted"),
     ),
     "retest": (
         Capability.HANDLE_SAMPLES,
         ("submitted", "verified"),
         _TESTING,
-        "only a result can be retested",
+        N_("only a result can be retested"),
     ),
 }
-_VERBS = {"submit": "enter results for", "verify": "verify", "retract": "retract", "retest": "retest"}
+# analysis action -> the refusal when its sample is in another state
+_SAMPLE_REFUSALS = {
+    "submit": SAMPLE_ACTIONS["enter_results"][2],
+    "verify": N_("cannot verify sample %(code)s: it is %(state)s (needs %(needs)s)"),
+    "retract": N_("cannot retract sample %(code)s: it is %(state)s (needs %(needs)s)"),
+    "retest": N_("cannot retest sample %(code)s: it is %(state)s (needs %(needs)s)"),
+}
+
+
+def state_word(state: str) -> Text:
+    """A state as the page badges name it ("to be verified"), so the catalogue knows it."""
+    return Text(state.replace("_", " "))
+
+
+def _either(states: tuple[str, ...]) -> Text:
+    if len(states) == 1:
+        return state_word(states[0])
+    return N_("%(first)s or %(rest)s", first=state_word(states[0]), rest=_either(states[1:]))
 
 
 def guard_sample(actor: User, sample: Sample, action: str) -> None:
     """Raises Forbidden or WorkflowError unless `actor` may do `action` to the sample now."""
-    capability, states, doing = SAMPLE_ACTIONS[action]
+    capability, states, refusal = SAMPLE_ACTIONS[action]
     require(actor, capability)
-    _require_sample_state(sample, states, doing)
+    _require_sample_state(sample, states, refusal)
     if action == "reject" and any(a.state in ("submitted", "verified") for a in sample.analyses):
         raise WorkflowError(
-            f"cannot reject sample {sample.code}: it has results; retract them first"
+            N_("cannot reject sample %(code)s: it has results; retract them first", code=sample.code)
         )
 
 
@@ -93,8 +110,10 @@ def guard_analysis(actor: User, analysis: Analysis, action: str) -> None:
     capability, states, sample_states, refusal = ANALYSIS_ACTIONS[action]
     require(actor, capability)
     if analysis.state not in states:
-        raise WorkflowError(f"analysis {analysis.id} is {analysis.state}; {refusal}")
-    _require_sample_state(analysis.sample, sample_states, _VERBS[action])
+        raise WorkflowError(
+            N_("analysis %(id)s is %(state)s; %(refusal)s", id=analysis.id, state=state_word(analysis.state), refusal=refusal)
+        )
+    _require_sample_state(analysis.sample, sample_states, _SAMPLE_REFUSALS[action])
     if action == "verify":
         check_four_eyes(analysis, actor)
 
@@ -135,10 +154,10 @@ def _move_sample(
     )
 
 
-def _require_sample_state(sample: Sample, allowed: tuple[str, ...], doing: str) -> None:
+def _require_sample_state(sample: Sample, allowed: tuple[str, ...], refusal: str) -> None:
     if sample.state not in allowed:
         raise WorkflowError(
-            f"cannot {doing} sample {sample.code}: it is {sample.state} (needs {' or '.join(allowed)})"
+            Text(refusal, code=sample.code, state=state_word(sample.state), needs=_either(allowed))
         )
 
 
@@ -215,9 +234,16 @@ def invalidate(session: Session, actor: User, sample: Sample, reason: str) -> Sa
     return sample
 
 
+_SAY_WHY = {
+    "cancelled": N_("say why the sample is cancelled"),
+    "rejected": N_("say why the sample is rejected"),
+    "invalidated": N_("say why the sample is invalidated"),
+}
+
+
 def _note(sample: Sample, what: str, reason: str) -> str:
     if not reason.strip():
-        raise InputError("reason", f"say why the sample is {what}")
+        raise InputError("reason", _SAY_WHY[what])
     note = f"{what}: {reason.strip()}"
     # The column holds 400 characters: the newest note is kept whole, older text gives way.
     return ((f"{sample.description} | " if sample.description else "") + note)[-400:]
@@ -283,6 +309,13 @@ def submit(
     return analysis
 
 
+_ROLES_OF = {
+    ("analyst",): N_("analyst"),
+    ("submitter",): N_("submitter"),
+    ("analyst", "submitter"): N_("analyst and submitter"),
+}
+
+
 def check_four_eyes(analysis: Analysis, verifier: User) -> None:
     """The four-eyes rule, for every way in (API, web, import, CLI): whoever measured the result
     (the analyst) and whoever entered it (the submitter) may not also verify it."""
@@ -293,8 +326,10 @@ def check_four_eyes(analysis: Analysis, verifier: User) -> None:
     ]
     if roles:
         raise WorkflowError(
-            f"analysis {analysis.id}: {verifier.username} is its {' and '.join(roles)}; "
-            "another user must verify it (four eyes)"
+            N_(
+                "analysis %(id)s: %(user)s is its %(roles)s; another user must verify it (four eyes)",
+                id=analysis.id, user=verifier.username, roles=_ROLES_OF[tuple(roles)],
+            )
         )
 
 
@@ -321,12 +356,18 @@ def retest(session: Session, actor: User, analysis: Analysis, reason: str) -> An
     return _replace(session, actor, analysis, "retest", reason)
 
 
+_SAY_WHY_RESULT = {
+    "retract": N_("say why the result is retracted"),
+    "retest": N_("say why the result is retested"),
+}
+
+
 def _replace(
     session: Session, actor: User, analysis: Analysis, action: str, reason: str
 ) -> Analysis:
     sample = analysis.sample
     if not reason.strip():
-        raise InputError("reason", f"say why the result is {action}ed")
+        raise InputError("reason", _SAY_WHY_RESULT[action])
     before = audit.snapshot(analysis)
     was = analysis.state
     analysis.state = "retracted"
@@ -377,12 +418,15 @@ def exclude_retest_history(
     require(actor, Capability.REVIEW_RESULTS, "exclude results from the retest history")
     oos = original.oos
     if oos is None:
-        raise WorkflowError(f"analysis {original.id} has no out-of-specification investigation")
+        raise WorkflowError(N_("analysis %(id)s has no out-of-specification investigation", id=original.id))
     if not reason.strip():
-        raise InputError("reason", "say why the earlier result is excluded from the certificate")
+        raise InputError("reason", N_("say why the earlier result is excluded from the certificate"))
     if original.sample.state not in _TESTING:
         raise WorkflowError(
-            f"sample {original.sample.code} is {original.sample.state}; its history is settled"
+            N_(
+                "sample %(code)s is %(state)s; its history is settled",
+                code=original.sample.code, state=state_word(original.sample.state),
+            )
         )
     before = audit.snapshot(oos)
     oos.exclusion_reason = reason.strip()[:400]

@@ -8,11 +8,12 @@ a result, so nobody measures them and then finds the entry refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from lims.kernel.errors import NotFound
+from lims.kernel.errors import N_, NotFound, Text
 from lims.kernel.models import Analysis, Method, Sample, User
 from lims.permissions import scope_samples
 from lims.samples import grading, workflow
@@ -26,16 +27,17 @@ ON_SHEET = ("registered", *TAKE_RESULTS)
 MAX_ROWS = 100
 
 
-def _plain(value) -> str | None:
+def _plain(value: Decimal | None) -> Decimal | None:
     """12.500000 -> 12.5 (limits are stored with six decimals)."""
-    return None if value is None else format(value.normalize(), "f")
+    return None if value is None else Decimal(format(value.normalize(), "f"))
 
 
-def limit_text(limit: grading.Limit) -> str:
+def limit_text(limit: grading.Limit) -> Text:
+    """A page shows it with the reader's decimal sign (a Text keeps the numbers)."""
     low, high = _plain(limit.min), _plain(limit.max)
     if low is not None and high is not None:
-        return f"{low} – {high}"
-    return f"≥ {low}" if low is not None else f"≤ {high}"
+        return N_("%(low)s – %(high)s", low=low, high=high)
+    return N_("≥ %(low)s", low=low) if low is not None else N_("≤ %(high)s", high=high)
 
 
 def grade_limits(spec: grading.Spec | None, prop: str) -> list[tuple[str, str]]:
@@ -71,7 +73,7 @@ class Sheet:
 def sheet(session: Session, user: User, method_key: str) -> Sheet:
     method = session.scalar(select(Method).where(Method.key == method_key))
     if method is None:
-        raise NotFound(f"method {method_key!r} not found")
+        raise NotFound(N_("method %(key)s not found", key=repr(method_key)))
     stmt = scope_samples(
         select(Analysis)
         .join(Analysis.sample)

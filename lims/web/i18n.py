@@ -1,21 +1,28 @@
 """English and Dutch pages; times shown in the lab's zone (Europe/Amsterdam by default).
 
 The choice made with the language switch lives in the session; otherwise the browser's
-Accept-Language decides.
+Accept-Language decides (so the public verify page, with nobody logged in, follows the browser).
+Everything a page shows follows that language: reference names (name_nl), the services'
+messages (Text), numbers (a comma in Dutch) and dates (one short format per language:
+29/11/2026 in English, 29-11-2026 in Dutch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
-from flask_babel import Babel
+from flask_babel import Babel, format_date, format_decimal
 from flask_babel import gettext as _
 
 from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar, today_in
-from lims.kernel.errors import InputError
+from lims.kernel.errors import InputError, Text
+from lims.kernel.models.reference import name_in
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
 # English pages format dates and numbers the British way: 24-hour clock, day before month.
@@ -37,12 +44,64 @@ def select_timezone() -> str:
     return current_app.config["RECYCLAB"].timezone
 
 
+class Named(Protocol):
+    def name_in(self, language: str) -> str: ...
+
+
+def local_name(row: Named | Mapping[str, str]) -> str:
+    """A material's, method's, installation's or sensor's name in the page's language; `row`
+    may also be its {"name", "name_nl"} as an API view gives it."""
+    if isinstance(row, Mapping):
+        return name_in(row["name"], row.get("name_nl", ""), chosen_language())
+    return row.name_in(chosen_language())
+
+
+def local_number(value: Decimal | float | int) -> str:
+    """A number with the locale's decimal sign and the digits it has (0.910 stays 0,910)."""
+    if isinstance(value, bool | int):
+        return str(value)
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        return format_decimal(value, format="0" + ("." + "0" * digits if digits else ""))
+    return format_decimal(value, decimal_quantization=False, group_separator=False)
+
+
+def localized(message: Any) -> Any:
+    """A service's message (Text) in the page's language, its numbers in the page's locale;
+    lists and dicts of them (InputError.errors) message by message; anything else as it is."""
+    if isinstance(message, Text):
+        values = {
+            key: local_number(v) if isinstance(v, Decimal | float) else localized(v)
+            for key, v in message.values.items()
+        }
+        return _(message.template, **values)
+    if isinstance(message, list):
+        return [localized(m) for m in message]
+    if isinstance(message, dict):
+        return {key: localized(m) for key, m in message.items()}
+    return message
+
+
+def _finalize(value: Any) -> Any:
+    # Jinja calls this on every {{ ... }}: a service's message on a page is said in its language.
+    return localized(value) if isinstance(value, Text) else value
+
+
+def local_date(value: date | str) -> str:
+    """A day (or an ISO 8601 day as certificates store it) in the page's one date format."""
+    return format_date(date.fromisoformat(value) if isinstance(value, str) else value, "short")
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault(
         "BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).resolve().parent.parent / "translations")
     )
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.finalize = _finalize
+    app.jinja_env.filters["local_name"] = local_name
+    app.jinja_env.filters["local_date"] = local_date
 
     @app.context_processor
     def _languages() -> dict[str, object]:
@@ -63,7 +122,8 @@ _DAY_FIRST = ("%d/%m/%Y", "%d-%m-%Y")
 
 
 def _parse_local(raw: str, with_time: bool) -> datetime | None:
-    raw = " ".join(raw.split())
+    # As the pages show a time too: "29-11-2026, 14:00".
+    raw = " ".join(raw.replace(",", " ").split())
     try:
         return datetime.fromisoformat(raw)
     except ValueError:
@@ -107,5 +167,6 @@ def parse_local_day(raw: str, field: str, *, end: bool = False) -> datetime:
 
 
 def local_input_value(ts: datetime) -> str:
-    """The value a datetime-local input shows for a UTC time."""
-    return ts.astimezone(lab_zone()).strftime("%Y-%m-%dT%H:%M")
+    """A UTC time as a date field shows it: in the lab's zone, in the page's date format."""
+    local = ts.astimezone(lab_zone())
+    return f"{format_date(local.date(), 'short')} {local:%H:%M}"

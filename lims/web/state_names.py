@@ -32,4 +32,8 @@ STATE_NAMES = {
     "alarm": _l("alarm"),
     "stale": _l("no recent data"),
     "nodata": _l("no data"),
+    # grade model versions
+    "production": _l("in production"),
+    "candidate": _l("candidate"),
+    "retired": _l("retired"),
 }

@@ -3,6 +3,7 @@ each user's bearer token."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ def lab(client, session_factory) -> Lab:
 def ok(response, status: int = 200):
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
     return response.get_json()
+
+
+def printed_day(iso: str) -> str:
+    """An ISO 8601 day as an English certificate prints it: 2026-12-03 -> 03/12/2026."""
+    return re.sub(r"(\d{4})-(\d{2})-(\d{2})", r"\3/\2/\1", iso)
 
 
 def pdf_text(pdf: bytes, tmp_path: Path, mode: str = "-layout") -> str:

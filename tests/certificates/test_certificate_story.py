@@ -27,7 +27,7 @@ from lims.audit.service import verify_chain
 from lims.certificates import document, signing
 from lims.kernel.clock import utcnow
 from lims.kernel.models import AuditEvent
-from tests.certificates.conftest import ok, pdf_text
+from tests.certificates.conftest import ok, pdf_text, printed_day
 
 LOT = "L-EXT1-2026-0042"
 DEVIATION = "Moisture measured 2 days after receipt instead of on the day of receipt."
@@ -89,10 +89,10 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
         "post-consumer",  # input stream
         "Recycled content 100 %",
         "Condition on receipt No anomalies recorded at receipt.",  # g) condition
-        f"Sampling {dates['sampling']}",  # h) dates of sampling and receipt
-        f"Receipt {dates['receipt']}",
-        f"Testing {dates['testing_start']}",  # i) dates of testing
-        f"Issue {dates['issue']}",  # j) date of issue
+        f"Sampling {printed_day(dates['sampling'])}",  # h) dates of sampling and receipt
+        f"Receipt {printed_day(dates['receipt'])}",
+        f"Testing {printed_day(dates['testing_start'])}",  # i) dates of testing
+        f"Issue {printed_day(dates['issue'])}",  # j) date of issue
         "ISO 1133-1, 230 °C, 2.16 kg",  # f) method: standard and conditions
         "ISO 1183-1, method A (immersion), 23 °C",
         "12.00 g/10 min 0.60 8 - 16 (A) in",  # m) value, unit, U, limit, in/out (7.8.3, 7.8.6)

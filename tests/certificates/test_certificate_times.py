@@ -34,7 +34,7 @@ def test_one_time_zone_for_every_date_on_a_certificate(lab, client, tmp_path: Pa
     assert content["item"]["lot"]["production_end"] == "2026-11-20 15:00"
 
     flat = " ".join(pdf_text(customer.get(f"/certificates/{cert['id']}.pdf").data, tmp_path).split())
-    assert "Issue 2026-12-03" in flat and "Issued 2026-12-03 00:15 Europe/Amsterdam" in flat
+    assert "Issue 03/12/2026" in flat and "Issued 03/12/2026 00:15 Europe/Amsterdam" in flat
     assert "all dates and times in Europe/Amsterdam" in flat
     assert "UTC" not in flat
 
@@ -45,9 +45,9 @@ def test_one_time_zone_for_every_date_on_a_certificate(lab, client, tmp_path: Pa
     assert datetime.fromisoformat(public["withdrawn_at"]) >= ISSUED
     assert public["issued_on"] == public["withdrawn_on"] == "2026-12-03"
     page = client.get(f"/verify/{number}").get_data(as_text=True)
-    issued_on = re.search(r"Issued on</dt><dd>([\d-]+)", page).group(1)
-    withdrawn_on = re.search(r"Withdrawn on ([\d-]+)", page).group(1)
-    assert issued_on == withdrawn_on == "2026-12-03"
+    issued_on = re.search(r"Issued on</dt><dd>([\d/]+)", page).group(1)
+    withdrawn_on = re.search(r"Withdrawn on ([\d/]+)", page).group(1)
+    assert issued_on == withdrawn_on == "03/12/2026"
     assert "in Europe/Amsterdam" in page
     stamped = "".join(pdf_text(customer.get(f"/certificates/{cert['id']}.pdf").data, tmp_path, "-raw").split())
-    assert "on2026-12-03" in stamped and "on2026-12-02" not in stamped
+    assert "on03/12/2026" in stamped and "on02/12/2026" not in stamped

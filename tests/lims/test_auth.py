@@ -61,7 +61,7 @@ def test_admin_manages_users_and_roles_are_enforced(lab, client):
                                   "organization": "recytex"}), 201)
     ok(client.post(f"{API}/auth/login", json={"username": "eve", "password": "long-enough"}))
     assert ok(client.get(f"{API}/organizations")) == [
-        {"id": pytest.approx(0, abs=10**9), "key": "recytex", "name": "Recytex B.V.", "kind": "customer", "address": ""}
+        {"id": pytest.approx(0, abs=10**9), "key": "recytex", "name": "Recytex B.V.", "kind": "customer", "address": "", "language": "en"}
     ]
     ok(admin.patch("/users/eve", json={"active": False}))
     assert client.get(f"{API}/auth/me").status_code == 401

@@ -370,9 +370,15 @@ def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(c
     for shown in ("usual grade", "previous lot", "Off-spec alarm", "Per material", "Per installation", "m0", "l1"):
         assert shown in page, page[page.find("<table"):page.find("</table>")]
     page = client.get("/models/grade-plain").get_data(as_text=True)
-    assert "Not served" in page and "material_usual" in page
+    assert re.search(r"Not served.*not beaten: [^)]*the material(&#39;|')s usual grade", page, re.S)
     listing = client.get("/models/").get_data(as_text=True)
-    assert re.search(r"grade-plain.*?no: [a-z_, ]*material_usual", listing, re.S)
+    assert re.search(r"grade-plain.*?no: [^<]*the material(&#39;|')s usual grade", listing, re.S)
+    assert "candidate" in listing
+    # The model's status texts in Dutch, as the rest of the page.
+    client.post("/lang", data={"lang": "nl", "next": "/models/", "csrf_token": csrf_token(client, "/models/")})
+    page = client.get("/models/grade-plain").get_data(as_text=True)
+    assert re.search(r"Niet in gebruik.*niet verslagen: [^)]*de gebruikelijke kwaliteit van het materiaal", page, re.S)
+    assert "kandidaat" in page and "candidate" not in page
 
 
 def test_refusals_and_failures_get_pages_that_say_what_to_do(app, client, seeded):

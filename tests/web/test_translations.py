@@ -16,12 +16,16 @@ NL = ROOT / "lims" / "translations" / "nl" / "LC_MESSAGES"
 def _source_messages() -> set:
     with open(ROOT / "babel.cfg") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+    # N_: the services' messages (lims.kernel.errors.Text); pgettext: words with a context.
+    keywords = {
+        "_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None,
+        "pgettext": ((1, "c"), 2),
+    }
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
+    for _file, _line, message, _comments, context in extract_from_dir(
         ROOT, method_map, options_map, keywords=keywords
     ):
-        found.add(_plain(message))
+        found.add((context, _plain(message)) if context else _plain(message))
     return found
 
 
@@ -31,7 +35,7 @@ def _plain(value):
 
 
 def _catalog(catalog) -> dict:
-    return {_plain(m.id): _plain(m.string) for m in catalog if m.id}
+    return {(m.context, _plain(m.id)) if m.context else _plain(m.id): _plain(m.string) for m in catalog if m.id}
 
 
 def test_every_page_text_has_a_current_dutch_translation():

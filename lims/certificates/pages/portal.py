@@ -5,6 +5,7 @@ Lab staff see every certificate."""
 from __future__ import annotations
 
 from flask import current_app, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lims.certificates import public, search
@@ -15,7 +16,7 @@ from lims.permissions import Capability
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import lab_today, parse_local_day
+from lims.web.i18n import lab_today, local_date, local_name, parse_local_day
 from lims.web.request_db import db
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
@@ -32,7 +33,7 @@ def _query() -> search.Query:
         dates["issued_to"] = parse_local_day(args["issued_to"], "issued_to", end=True)
     status = args.get("status") or None
     if status is not None and status not in CERTIFICATE_STATUSES:
-        raise InputError("status", f"must be one of {', '.join(CERTIFICATE_STATUSES)}")
+        raise InputError("status", _("must be one of %(choices)s", choices=", ".join(CERTIFICATE_STATUSES)))
     return search.Query(
         q=args.get("q", "").strip() or None,
         lot=args.get("lot", "").strip() or None,
@@ -56,11 +57,11 @@ def certificates_list():
         page=page,
         pages=max(1, -(-total // PER_PAGE)),
         statuses=CERTIFICATE_STATUSES,
-        materials=list(db().scalars(select(Material).order_by(Material.name))),
+        materials=sorted(db().scalars(select(Material)), key=local_name),
         # The configured address, never the Host header: a link must lead to this lab whatever
         # name the request came in under (a proxy, a forged header).
         verify_url=lambda cert: public.verify_url(current_app.config["RECYCLAB"].public_url, cert),
         # The "to" day starts at today, the lab's day (not UTC's), written day first.
-        today=lab_today().strftime("%d/%m/%Y"),
+        today=local_date(lab_today()),
         download_url=lambda cert, fmt: f"{API_PREFIX}/certificates/{cert.id}.{fmt}",
     )

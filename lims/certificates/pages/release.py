@@ -16,6 +16,7 @@ from lims.samples.pages import lab, review
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
+from lims.web.state_names import STATE_NAMES
 
 bp = web_blueprint("release", __name__, url_prefix="/review")
 
@@ -77,12 +78,12 @@ def _on_certificate(code: str, act) -> object:
     try:
         cert = open_certificate(db(), sample)
         if cert is None:
-            raise WorkflowError(f"sample {code} has no certificate to amend")
+            raise WorkflowError(_("sample %(code)s has no certificate to amend", code=code))
         done = act(user, cert, request.form.get("reason", ""))
     except DomainError as exc:
         db().rollback()
         return lab.sample_page(code, {"_": [exc.message]}, exc.status)
-    flash(Markup(_("Certificate %(number)s: %(status)s.", number=_certificate_link(done), status=escape(done.status))), "success")
+    flash(Markup(_("Certificate %(number)s: %(status)s.", number=_certificate_link(done), status=STATE_NAMES.get(done.status, done.status))), "success")
     return redirect(url_for("lab.sample", code=code))
 
 

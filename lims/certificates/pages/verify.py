@@ -5,6 +5,7 @@ signs the PDFs."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
 
 from lims.certificates import public, signing
 from lims.certificates.api import check_upload, public_view, uploaded_bytes
@@ -14,6 +15,11 @@ bp = Blueprint("verify", __name__)
 KEY_PEM_PATH = "/.well-known/recyclab-signing-key.pem"
 KEY_JWKS_PATH = "/.well-known/recyclab-signing-key.json"
 CERT_PEM_PATH = "/.well-known/recyclab-signing-cert.pem"
+# public.PUBLIC_WITHDRAWAL_CATEGORIES in the reader's language (the page follows the browser's).
+WITHDRAWAL_CATEGORIES = {
+    "withdrawn": _l("results invalidated after issue"),
+    "superseded": _l("replaced by a revised certificate"),
+}
 
 
 def _key_file():
@@ -64,4 +70,7 @@ def certificate_page(number: str):
     if cert is None:
         return render_template("verify/certificate.html", number=number, cert=None, key_url=KEY_PEM_PATH), 404
     view = public_view(cert, request.args.get("hash"))
-    return render_template("verify/certificate.html", number=number, cert=view, key_url=KEY_PEM_PATH)
+    return render_template(
+        "verify/certificate.html", number=number, cert=view, key_url=KEY_PEM_PATH,
+        withdrawal_categories=WITHDRAWAL_CATEGORIES,
+    )

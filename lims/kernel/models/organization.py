@@ -10,6 +10,9 @@ from lims.kernel.db import Base
 
 ORGANIZATION_KINDS = ("lab", "customer", "supplier", "provider")
 
+# The languages a certificate can be printed in (the pages have the same two).
+LANGUAGES = ("en", "nl")
+
 
 class Organization(Base):
     """The lab itself, a customer (manufacturer), a supplier of recyclate, or an approved
@@ -23,4 +26,6 @@ class Organization(Base):
     # lab | customer | supplier | provider
     kind: Mapped[str] = mapped_column(String(20))
     address: Mapped[str] = mapped_column(String(400), default="")
+    # The language its certificates are printed in: "en" or "nl".
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -14,23 +14,37 @@ from lims.kernel.db import Base
 Amount = Numeric(18, 6)
 
 
-class ProgrammeLine(Base):
+def name_in(name: str, name_nl: str, language: str) -> str:
+    """The Dutch name for a Dutch reader when there is one, else the English."""
+    return name_nl if language == "nl" and name_nl else name
+
+
+class NamedInDutch:
+    """A reference row's English name and the Dutch one the pages show a Dutch reader."""
+
+    name: Mapped[str] = mapped_column(String(200))
+    # Empty when config/ gives none: the English name stands in.
+    name_nl: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+    def name_in(self, language: str) -> str:
+        return name_in(self.name, self.name_nl, language)
+
+
+class ProgrammeLine(NamedInDutch, Base):
     __tablename__ = "programme_line"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(20), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
     sample_prefix: Mapped[str] = mapped_column(String(10), unique=True)
 
 
-class Installation(Base):
+class Installation(NamedInDutch, Base):
     __tablename__ = "installation"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(40), unique=True)
     line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
     kind: Mapped[str] = mapped_column(String(40))
-    name: Mapped[str] = mapped_column(String(200))
 
     # Two lines in all: a lazy load is answered from the identity map after the first.
     line: Mapped[ProgrammeLine] = relationship()
@@ -39,14 +53,13 @@ class Installation(Base):
     )
 
 
-class Sensor(Base):
+class Sensor(NamedInDutch, Base):
     __tablename__ = "sensor"
     __table_args__ = (UniqueConstraint("installation_id", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     installation_id: Mapped[int] = mapped_column(ForeignKey("installation.id"))
     key: Mapped[str] = mapped_column(String(60))
-    name: Mapped[str] = mapped_column(String(200))
     unit: Mapped[str] = mapped_column(String(20))
     range_min: Mapped[float]
     range_max: Mapped[float]
@@ -56,13 +69,12 @@ class Sensor(Base):
     installation: Mapped[Installation] = relationship(back_populates="sensors")
 
 
-class Material(Base):
+class Material(NamedInDutch, Base):
     __tablename__ = "material"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(40), unique=True)
     code: Mapped[str] = mapped_column(String(40))
-    name: Mapped[str] = mapped_column(String(200))
     line_id: Mapped[int] = mapped_column(ForeignKey("programme_line.id"))
 
     # Two lines in all: a lazy load is answered from the identity map after the first.
@@ -72,14 +84,13 @@ class Material(Base):
     )
 
 
-class Method(Base):
+class Method(NamedInDutch, Base):
     __tablename__ = "method"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(60), unique=True)
     # The property a result of this method measures (mfr, density, ...): grade limits use it.
     property: Mapped[str] = mapped_column(String(60), index=True)
-    name: Mapped[str] = mapped_column(String(200))
     standard: Mapped[str] = mapped_column(String(100))
     conditions: Mapped[str] = mapped_column(String(200), default="")
     unit: Mapped[str] = mapped_column(String(20))

@@ -29,7 +29,7 @@ from lims.samples.results import as_result, load_spec, measure
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import lab_zone, parse_local_datetime
+from lims.web.i18n import lab_zone, local_name, localized, parse_local_datetime
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
@@ -69,7 +69,7 @@ def samples():
         "lab/samples.html",
         samples=rows,
         states=SAMPLE_STATES,
-        materials=list(db().scalars(select(Material).order_by(Material.name))),
+        materials=sorted(db().scalars(select(Material)), key=local_name),
         filters={"state": state, "material": material, "q": code},
         next_before=rows[-1].id if len(rows) == PAGE_SIZE else None,
     )
@@ -385,7 +385,7 @@ def method_worksheet(method_key: str):
             locked = [get_analysis(db(), current_user(), i, for_update=True) for i in in_sample_order]
             entered, errors = _submit_rows(locked, request.form)
             if not errors:
-                flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=locked[0].method.name), "success")
+                flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=local_name(locked[0].method)), "success")
                 return redirect(url_for("lab.method_worksheet", method_key=method_key))
         db().rollback()
     return (
@@ -406,8 +406,9 @@ def evaluate(analysis_id: int):
         measured = measure(method, request.args.get("value", ""), request.args.get("unit", method.unit), request.args.get("uncertainty") or None)
     except InputError as exc:
         # Per field, so the page shows each message under the input it is about.
-        return jsonify(evaluation=None, errors=exc.errors,
-                       error="; ".join(m for msgs in exc.errors.values() for m in msgs))
+        errors = localized(exc.errors)
+        return jsonify(evaluation=None, errors=errors,
+                       error="; ".join(m for msgs in errors.values() for m in msgs))
     spec = load_spec(db(), analysis.sample.material_id)
     if spec is None:
         return jsonify(evaluation=None, why=_("no grade specification for this material"))
@@ -427,7 +428,7 @@ def retest(analysis_id: int):
     except DomainError as exc:
         db().rollback()
         return sample_page(code, _failed(exc), exc.status)
-    flash(_("Retest of %(method)s created; the original result is kept.", method=analysis.method.name), "success")
+    flash(_("Retest of %(method)s created; the original result is kept.", method=local_name(analysis.method)), "success")
     return redirect(url_for("lab.sample", code=code))
 
 
@@ -444,9 +445,7 @@ def import_csv():
             imported = imports.import_results(db(), current_user(), text, lab_zone())
         except DomainError as exc:
             errors = _failed(exc)
-    materials = db().scalars(
-        select(Material).options(selectinload(Material.test_plan)).order_by(Material.name)
-    ).all()
+    materials = sorted(db().scalars(select(Material).options(selectinload(Material.test_plan))), key=local_name)
     return (
         render_template(
             "lab/import.html", imported=imported, errors=errors, columns=imports.COLUMNS,

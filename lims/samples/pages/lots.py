@@ -5,6 +5,7 @@ its certificates."""
 from __future__ import annotations
 
 from flask import render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lims.kernel.errors import InputError
@@ -13,7 +14,7 @@ from lims.permissions import Capability
 from lims.samples import lot_search
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import parse_local_day
+from lims.web.i18n import local_name, parse_local_day
 from lims.web.request_db import db
 
 bp = web_blueprint("lot_list", __name__, url_prefix="/lots")
@@ -30,7 +31,7 @@ def _filter() -> lot_search.LotFilter:
         dates["produced_to"] = parse_local_day(args["produced_to"], "produced_to", end=True)
     agreement = args.get("agreement") or None
     if agreement is not None and agreement not in lot_search.AGREEMENTS:
-        raise InputError("agreement", f"must be one of {', '.join(lot_search.AGREEMENTS)}")
+        raise InputError("agreement", _("must be one of %(choices)s", choices=", ".join(lot_search.AGREEMENTS)))
     return lot_search.LotFilter(
         q=args.get("q", "").strip() or None,
         installation=args.get("installation") or None,
@@ -52,6 +53,6 @@ def lots_list():
         page=page,
         more=more,
         installations=list(db().scalars(select(Installation).order_by(Installation.key))),
-        materials=list(db().scalars(select(Material).order_by(Material.name))),
+        materials=sorted(db().scalars(select(Material)), key=local_name),
         agreements=lot_search.AGREEMENTS,
     )

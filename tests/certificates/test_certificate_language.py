@@ -1,0 +1,64 @@
+"""Issue 16 item 7: the certificate PDF is printed in its customer's language (the organization's
+`language`), while the signed content is one and the same JSON; decimals and dates follow it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from lims.certificates.content import TITLE
+from tests.certificates.conftest import ok, pdf_text
+
+LOT_NL = "L-EXT1-2026-0101"
+LOT_EN = "L-EXT1-2026-0102"
+
+
+def _certify(lab, lot: str, owner: str) -> dict:
+    lab.lot(lot, owner=owner)
+    sample = lab.verified_sample(lot, description="Regranulaat PP, big bag 1 van 4")
+    return ok(lab.as_("reviewer").post("/certificates", json={"sample": sample}), 201)
+
+
+def test_a_dutch_customer_gets_a_dutch_pdf_and_an_english_one_an_english_pdf(lab, tmp_path):
+    dutch = _certify(lab, LOT_NL, "kunststofkringloop")  # language = "nl" in config/organizations.toml
+    english = _certify(lab, LOT_EN, "polyvorm")  # language = "en"
+    buyer, polyvorm = lab.as_("buyer"), lab.as_("polyvorm")
+
+    content = json.loads(buyer.get(f"/certificates/{dutch['id']}.json").data)["certificate"]
+    assert content["title"] == TITLE  # the signed content stays English: only the print differs
+    issued = content["dates"]["issue"]
+    nl = " ".join(pdf_text(buyer.get(f"/certificates/{dutch['id']}.pdf").data, tmp_path).split())
+    for shown in (
+        "Analysecertificaat",
+        f"Certificaatnummer {dutch['number']}",
+        "Naam Kunststofkringloop Nederland B.V.",
+        "Gerecycled polypropeen (spuitgietregranulaat)",  # the material's name_nl
+        "Dichtheid ISO 1183-1",  # the methods' name_nl
+        "Trekmodulus ISO 527-2",
+        "230 °C, 2,16 kg",
+        "12,00 g/10 min 0,60 8 - 16 (A) in",  # decimal commas in the results table
+        "Uitgifte " + "-".join(reversed(issued.split("-"))),  # dd-mm-yyyy
+        "Klasse: A",
+        "Het object voldoet aan klasse A van de klassespecificatie van Nationaal Testcentrum Kunststoffen voor PP",
+        "bewaakte acceptatie",
+        "De resultaten hebben uitsluitend betrekking op de geteste objecten.",
+        "Vrijgegeven door",
+        "Beoordelaar (senior analist)",
+        f"Einde van het certificaat {dutch['number']}",
+        "Regranulaat PP, big bag 1 van 4",  # what people typed stays as typed
+    ):
+        assert shown in nl, shown
+    for english_word in ("Certificate of Analysis", "Customer", "Statement of conformity", "12.00", issued):
+        assert english_word not in nl, english_word
+
+    en = " ".join(pdf_text(polyvorm.get(f"/certificates/{english['id']}.pdf").data, tmp_path).split())
+    for shown in (
+        "Certificate of Analysis",
+        "Recycled polypropylene (injection moulding regranulate)",
+        "Density ISO 1183-1",
+        "12.00 g/10 min 0.60 8 - 16 (A) in",
+        "Issue " + "/".join(reversed(issued.split("-"))),  # dd/mm/yyyy
+        "The item conforms to grade A",
+    ):
+        assert shown in en, (shown, en)
+    assert not re.search(r"Analysecertificaat|Klant|12,00", en)
