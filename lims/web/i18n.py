@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, format_date, format_decimal
+from babel.numbers import format_decimal as babel_format_decimal
+from flask_babel import Babel, format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 
 from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar, today_in
@@ -64,7 +65,8 @@ def local_number(value: Decimal | float | int) -> str:
         exponent = value.as_tuple().exponent
         digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
         return format_decimal(value, format="0" + ("." + "0" * digits if digits else ""))
-    return format_decimal(value, decimal_quantization=False, group_separator=False)
+    # flask-babel's format_decimal passes no options on, so babel's own is called for a float.
+    return babel_format_decimal(value, locale=get_locale(), decimal_quantization=False, group_separator=False)
 
 
 def localized(message: Any) -> Any:
