@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, request, session
 from babel.numbers import format_decimal as babel_format_decimal
+from flask import Flask, current_app, request, session
 from flask_babel import Babel, format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 
