@@ -3,12 +3,12 @@
 Time-ordered evaluation: lots sorted by the end of their production window; the oldest part
 trains the model: a classifier on the process features, and one regressor per lab property
 (analytics.properties) whose predictions, graded as the lab grades, give grade probabilities
-of their own. The next slice calibrates: the weight of the two in the model's probabilities,
-the temperature (kept only if it lowers the slice's ECE), the off-spec alarm threshold and
-the property intervals (split conformal). The newest part is the test set every figure is
-reported on, overall, per material and per installation. Baselines (logistic regression,
-each material's usual grade, the line's previous lot, the majority grade) are reported beside
-the model; a model that does not beat all of them is not promoted.
+of their own. The next slice calibrates: how much each of the two counts in the model's
+probabilities, the temperature (kept only if it lowers the slice's ECE), the off-spec alarm
+threshold and the property intervals (split conformal). The newest part is the test set
+every figure is reported on, overall, per material and per installation. Baselines (logistic
+regression, each material's usual grade, the line's previous lot, the majority grade) are
+reported beside the model; a model that does not beat all of them is not promoted.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import softmax
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
@@ -268,25 +268,27 @@ def calibrate(proba: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> tuple
     return info["temperature"], info
 
 
-def combine(p_model: np.ndarray, p_properties: np.ndarray, weight: float) -> np.ndarray:
-    """The classifier's probabilities pooled with those of the grade from predicted properties
-    (log-linear, ``weight`` on the latter) for the lots that have both (a row of NaN: not)."""
+def combine(p_model: np.ndarray, p_properties: np.ndarray, exponents: Sequence[float]) -> np.ndarray:
+    """For the lots that have both (a row of NaN: not), the classifier's probabilities pooled
+    with those of the grade from predicted properties: log-linear, p_model ** a * p_properties
+    ** b renormalised. Exponents summing to more than 1 sharpen: the two err apart."""
+    a, b = exponents
     out = p_model.copy()
     has = ~np.isnan(p_properties).any(axis=1)
-    if weight > 0 and has.any():
-        out[has] = softmax(
-            (1 - weight) * np.log(np.clip(p_model[has], 1e-12, 1)) + weight * np.log(p_properties[has] + PROPERTY_FLOOR), axis=1
-        )
+    if b > 0 and has.any():
+        out[has] = softmax(a * np.log(np.clip(p_model[has], 1e-12, 1)) + b * np.log(p_properties[has] + PROPERTY_FLOOR), axis=1)
     return out
 
 
-def fit_weight(p_model: np.ndarray, p_properties: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> float:
-    """The weight of the grade from properties (0 to 1) with the lowest log loss on these lots;
-    0 when none of them has one."""
-    if np.isnan(p_properties).any(axis=1).all():
-        return 0.0
-    best = minimize_scalar(lambda w: _log_loss(combine(p_model, p_properties, w), y, classes), bounds=(0, 1), method="bounded")
-    return float(best.x)
+def fit_exponents(p_model: np.ndarray, p_properties: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> tuple[float, float]:
+    """The exponents (0 to 3 each) of combine with the lowest log loss on these lots; (1, 0),
+    the classifier alone, when none of them has a grade from properties."""
+    has = ~np.isnan(p_properties).any(axis=1)
+    if not has.any():
+        return 1.0, 0.0
+    best = minimize(lambda e: _log_loss(combine(p_model[has], p_properties[has], e), y[has], classes),
+                    x0=[0.5, 0.5], bounds=[(0, 3), (0, 3)], method="L-BFGS-B")
+    return float(best.x[0]), float(best.x[1])
 
 
 def materials_of(M: np.ndarray, categories: dict[str, list[str]]) -> list[str | None]:
@@ -299,12 +301,12 @@ def grade_proba(artifact: dict, M: np.ndarray) -> np.ndarray:
     """The model's grade probabilities (columns: the classifier's classes) for matrix rows."""
     proba = artifact["model"].predict_proba(M)
     grading_ = artifact.get("grading")
-    if grading_ and grading_["weight"] > 0:
+    if grading_ and grading_["exponents"][1] > 0:
         classes = [str(c) for c in artifact["model"].classes_]
         from_properties = grade_probabilities(
             artifact["properties"], grading_["pools"], grading_["acceptance"], M, materials_of(M, artifact["categories"]), classes
         )
-        proba = combine(proba, from_properties, grading_["weight"])
+        proba = combine(proba, from_properties, grading_["exponents"])
     return tempered(proba, artifact.get("temperature"))
 
 
@@ -422,7 +424,7 @@ def material_medians(X: pd.DataFrame, numeric: Sequence[str]) -> dict[str, dict[
 
 @dataclass
 class Outcome:
-    # {"model": classifier, "categories", "numeric", "properties", "grading": {"weight", "pools",
+    # {"model": classifier, "categories", "numeric", "properties", "grading": {"exponents", "pools",
     # "acceptance"}, "temperature", "off_spec_threshold", "limits"}: what grade_proba and the
     # predictor read.
     artifact: dict
@@ -491,16 +493,16 @@ def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibratio
         """The classifier's probabilities and those of the grade from properties."""
         return base.predict_proba(M[sl]), grade_probabilities(prop_models, pools, acceptance or {}, M[sl], materials[sl], classes)
 
-    def calibrate_slice() -> tuple[float, float | None, dict]:
+    def calibrate_slice() -> tuple[tuple[float, float], float | None, dict]:
         p_model, p_props = parts(cal_sl)
-        weight = fit_weight(p_model, p_props, y[cal_sl], classes)
-        temperature, info = calibrate(combine(p_model, p_props, weight), y[cal_sl], classes)
-        return weight, temperature, info
+        exponents = fit_exponents(p_model, p_props, y[cal_sl], classes)
+        temperature, info = calibrate(combine(p_model, p_props, exponents), y[cal_sl], classes)
+        return exponents, temperature, info
 
-    weight, temperature, calibration = step("calibrate", calibrate_slice)
+    exponents, temperature, calibration = step("calibrate", calibrate_slice)
     artifact = {
         "model": base, "categories": ranges["categories"], "numeric": numeric, "properties": prop_models,
-        "grading": {"weight": weight, "pools": pools, "acceptance": acceptance or {}}, "temperature": temperature,
+        "grading": {"exponents": exponents, "pools": pools, "acceptance": acceptance or {}}, "temperature": temperature,
         "limits": limits or {},
     }
     cal_proba = grade_proba(artifact, M[cal_sl])
@@ -516,7 +518,7 @@ def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibratio
 
     Xt, Mt, yt = X.iloc[test_sl], M[test_sl], y[test_sl]
     p_model, p_props = parts(test_sl)
-    combined = combine(p_model, p_props, weight)
+    combined = combine(p_model, p_props, exponents)
     proba = tempered(combined, temperature)
     pred, alarm = most_probable(proba, classes), off_spec_alarm(proba, classes, threshold)
     metrics = {"model": scores(yt, pred, classes)}
@@ -527,7 +529,7 @@ def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibratio
     # The two parts alone, on the test lots the grade from properties covers.
     covered = ~np.isnan(p_props).any(axis=1)
     metrics["grade_from_properties"] = {
-        "weight": weight,
+        "exponents": list(exponents),
         "lots": int(covered.sum()),
         "materials": sorted(pools),
         "classifier_macro_f1": scores(yt[covered], most_probable(p_model[covered], classes), classes)["macro_f1"] if covered.any() else None,
@@ -695,6 +697,14 @@ def summary(metrics: dict) -> str:
         + ("kept" if m.get("calibrated") else "not kept")
         + f": calibration-slice ECE {_f(cal.get('ece_uncalibrated_slice'), '.4f')} -> {_f(cal.get('ece_calibrated_slice'), '.4f')} (cross-fitted)"
     )
+    parts = metrics.get("grade_from_properties")
+    if parts and parts["lots"]:
+        a, b = parts["exponents"]
+        lines.append(
+            f"grades from predicted properties for {parts['lots']} test lots ({', '.join(parts['materials'])}): "
+            f"macro-F1 {_f(parts['properties_macro_f1'])} alone, the classifier's {_f(parts['classifier_macro_f1'])}; "
+            f"pooled as P(classifier)^{a:.2f} x P(properties)^{b:.2f} (fitted on the calibration slice)"
+        )
     off = metrics.get("off_spec")
     if off:
         t, c, a = off["test"], off["calibration"], off["test_most_probable_grade"]

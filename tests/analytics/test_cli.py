@@ -39,7 +39,7 @@ def test_offline_training_set_to_production_model(tmp_path, database_url, seeded
     with session_factory() as s:
         mv = s.scalar(select(ModelVersion))
         assert mv.status == "production" and mv.n_train + mv.n_test == 160
-        assert mv.metrics["grade_from_properties"]["weight"] > 0
+        assert mv.metrics["grade_from_properties"]["exponents"][1] > 0
         assert all(f.split(":")[0] in ("ntk-ext2", "dctv-tear1") for f in mv.features if ":" in f)
     assert (tmp_path / "var" / "models" / mv.version / "model.skops").exists()
     assert mv.version in runner.invoke(model_group, ["list"]).output
