@@ -137,7 +137,10 @@ def property_intervals(models: dict[str, dict], M: np.ndarray, materials: Sequen
     """Per property an (n, 3) array: prediction, lower and upper bound of the interval."""
     out = {}
     for prop, pm in models.items():
-        centre = _predict_regressor(pm["regressor"], M)
+        if "regressor" in pm:
+            centre = _predict_regressor(pm["regressor"], M)
+        else:  # a version trained before the regressions (boosting alone); rollback may serve it
+            centre = pm["model"].predict(M[:, pm["columns"]])
         hw = np.array([pm["halfwidth"].get(str(m), pm["halfwidth"]["*"]) for m in materials])
         bounds = np.column_stack([centre, centre - hw, centre + hw])
         out[prop] = np.exp(bounds) if pm["log"] else bounds

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
 from analytics import model_registry as registry
@@ -236,6 +238,31 @@ def test_properties_with_intervals_limits_at_risk_and_explanations_against_the_m
         for f in out.top_features:
             assert f["material_median"] == pytest.approx(same[f["feature"]].median(), abs=1e-3)
     assert risks > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_version_trained_before_the_grade_from_properties_still_predicts(database_url, session_factory, tmp_path):
+    """A rollback may serve one: its classifier wrapped in scikit-learn's temperature scaling,
+    one boosted model per property."""
+    data = by_property(400)
+    outcome = train.fit(data, FEATURES, max_iter=20)
+    M = train.matrix(data.rows, outcome.artifact["categories"], outcome.numeric)
+    every = np.arange(100)
+    old = CalibratedClassifierCV(FrozenEstimator(outcome.artifact["model"]), method="temperature", cv=[(every, every)])
+    old.fit(M[:100], data.y[:100])
+    columns = list(range(M.shape[1]))
+    booster = HistGradientBoostingRegressor(max_iter=10).fit(M[:, columns], data.properties["p"])
+    outcome.artifact = {
+        "model": old, "categories": outcome.artifact["categories"], "numeric": outcome.numeric, "off_spec_threshold": 0.5,
+        "limits": {}, "properties": {"p": {"model": booster, "columns": columns, "log": False, "halfwidth": {"*": 0.1, "m0": 0.1}}},
+    }
+    with session_factory.begin() as s:
+        predictor = load_predictor(train.register(s, outcome, tmp_path / "models"))
+    row = next(r for r in reversed(data.rows) if r["material"] == "m0")
+    out = predictor.predict_one(row)
+    expected = old.predict_proba(train.matrix([row], outcome.artifact["categories"], outcome.numeric))[0]
+    assert list(out.probabilities.values()) == pytest.approx(expected, abs=1e-4)
+    assert [(p["property"], p["high"] - p["low"]) for p in out.properties] == [("p", pytest.approx(0.2, abs=1e-3))]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
