@@ -349,7 +349,13 @@ def test_lab_lot_page_shows_the_model_prediction(client, seeded):
 def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(client, seeded):
     from analytics import train
     from lims.kernel.models.analytics import ModelVersion
-    from tests.analytics.test_grade_model import ACCEPTANCE, FEATURES, by_process, by_property, synthetic
+    from tests.analytics.test_grade_model import (
+        ACCEPTANCE,
+        FEATURES,
+        by_process,
+        by_property,
+        synthetic,
+    )
 
     now = utcnow()
     good = train.fit(synthetic(1200, by_process), ["x", "z"], max_iter=40).metrics
