@@ -54,6 +54,8 @@ def _design(part: dict, M: np.ndarray) -> np.ndarray:
 
 
 def _fit_regressor(M: np.ndarray, target: np.ndarray, columns: np.ndarray, max_iter: int) -> dict:
+    """A ridge regression per installation, then boosting on what they leave, kept as plain
+    scikit-learn estimators, arrays and lists: what skops loads without trusting more types."""
     linear, base = {}, np.zeros(len(target))
     k = len(CATEGORICAL)
     for code in np.unique(M[:, _INSTALLATION]):
