@@ -45,10 +45,13 @@ _INSTALLATION, _MATERIAL, _STREAM = (CATEGORICAL.index(c) for c in ("installatio
 
 def _design(part: dict, M: np.ndarray) -> np.ndarray:
     """The regression's input for lots of one installation: its features (missing ones at the
-    training median), the logs of those positive in training, the material and input stream."""
-    Z = M[:, part["columns"]]
+    training median), the logs of those positive in training, the material and input stream.
+    Features are held to their training range: a straight line must not extrapolate (a lot
+    whose vacuum reading touched 0 mbar, through its log, was once given a filter pressure
+    value of 32 for a lab value of 0.9)."""
+    Z = np.clip(M[:, part["columns"]], part["low"], part["high"])
     Z = np.where(np.isnan(Z), part["medians"], Z)
-    logs = np.log(np.maximum(Z[:, part["logged"]], 1e-12))
+    logs = np.log(Z[:, part["logged"]])
     materials = (M[:, [_MATERIAL]] == np.asarray(part["materials"])[None, :]).astype(float)
     return np.hstack([Z, logs, materials, (M[:, [_STREAM]] == 0).astype(float)])
 
@@ -65,6 +68,8 @@ def _fit_regressor(M: np.ndarray, target: np.ndarray, columns: np.ndarray, max_i
         part = {
             "columns": cols.tolist(),
             "medians": np.nanmedian(Z, axis=0),
+            "low": np.nanmin(Z, axis=0),
+            "high": np.nanmax(Z, axis=0),
             "logged": np.flatnonzero(np.nanmin(Z, axis=0) > 0).tolist(),
             "materials": np.unique(M[sel, _MATERIAL]).tolist(),
         }

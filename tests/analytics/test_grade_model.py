@@ -98,6 +98,23 @@ def test_the_grade_of_predicted_properties_follows_the_accepted_ranges():
     assert np.allclose(proba[:4].sum(axis=1), 1) and np.isnan(proba[4]).all()
 
 
+def test_a_property_model_holds_features_to_their_training_range():
+    """A vacuum reading that touched 0 mbar (the end of the sensor's range) once went through
+    its log into a filter pressure value 35 times the lab's."""
+    rng = np.random.default_rng(0)
+    vacuum = rng.uniform(5, 50, 300)
+    rows = [{"installation": "l0", "material": "m0", "input_stream": "post-consumer", "x": float(v), "z": float(rng.random())}
+            for v in vacuum]
+    measured = pd.DataFrame({"p": 3 / np.sqrt(vacuum) * np.exp(rng.normal(scale=0.02, size=300))})  # a power law
+    categories = {"installation": ["l0"], "material": ["m0"], "input_stream": ["post-consumer"]}
+    models, _ = properties.fit_property_models(
+        train.matrix(rows, categories, ["x", "z"]), measured, np.array(["m0"] * 300), slice(0, 240), slice(240, 300), 20
+    )
+    at_zero = rows[0] | {"x": 0.0}
+    predicted = properties.property_intervals(models, train.matrix([at_zero], categories, ["x", "z"]), ["m0"])["p"][0, 0]
+    assert predicted == pytest.approx(3 / np.sqrt(vacuum.min()), rel=0.05)  # as at the lowest reading seen
+
+
 def test_grades_from_predicted_properties_sharpen_the_model():
     m = train.fit(by_property(1000), FEATURES, max_iter=30, acceptance=ACCEPTANCE).metrics
     parts = m["grade_from_properties"]
