@@ -172,7 +172,7 @@ def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
     store.close()
     with tqdm(total=6, desc="training", unit="step") as bar:
         outcome = train.fit(data, numeric, test_fraction=test_fraction, max_iter=max_iter, progress=bar,
-                            limits=catalogue.limits())
+                            limits=catalogue.limits(), acceptance=catalogue.acceptance())
     refused = None
     with sessions.begin() as session:
         mv = train.register(session, outcome, settings.var_dir / "models", note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))

@@ -84,6 +84,24 @@ class LabCatalogue:
             if lab.spec is not None
         }
 
+    def acceptance(self) -> dict[str, list[list]]:
+        """Per material the grades best first as [grade, {property: [low, high]}] (None = open):
+        the lab values each grade accepts under the specification's decision rule, by the
+        methods its limits apply to. What a model grades predicted lab values with."""
+        out = {}
+        for key, lab in self.materials.items():
+            if lab.spec is None:
+                continue
+            methods = {}
+            for m in lab.methods:
+                if lab.spec.counts(m.property, m.key):
+                    methods.setdefault(m.property, m)
+            out[key] = [
+                [g.name, {p: list(results.accepted_range(methods[p], lim, lab.spec.decision_rule)) for p, lim in g.limits.items()}]
+                for g in lab.spec.grades
+            ]
+        return out
+
     def properties(self, material: str, values: Mapping[str, float]) -> dict[str, float]:
         """Lab values keyed by method, as values keyed by the property they measure."""
         lab = self.materials.get(material)

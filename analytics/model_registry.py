@@ -22,7 +22,9 @@ from lims.kernel.models.analytics import ModelArtifact, ModelVersion
 # What a trained grade pipeline holds beyond the types skops trusts by default (sklearn
 # estimators, numpy arrays). A type not listed here makes loading fail instead of running
 # unknown code. functools.partial is listed because the boosted model keeps one wrapping
-# sklearn.utils.validation.check_array, which is listed too (and nothing else callable).
+# sklearn.utils.validation.check_array, which is listed too (and nothing else callable). The
+# calibration types are those of versions trained before the temperature was applied to the
+# pooled grade probabilities (a rollback may bring one back).
 TRUSTED_TYPES = [
     "functools.partial",
     "sklearn.calibration._CalibratedClassifier",

@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from analytics import model_registry
 from analytics.features import CATEGORICAL, lot_features, sensor_count
-from analytics.train import matrix, off_spec_alarm, property_intervals, window_of_lot
+from analytics.properties import property_intervals
+from analytics.train import grade_proba, matrix, off_spec_alarm, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
@@ -60,10 +61,10 @@ class Predictor:
     def __init__(self, mv: ModelVersion, artifact: dict) -> None:
         self.version_id = mv.id
         self.version = mv.version
-        self.model = artifact["model"]
+        self.artifact = artifact
         self.categories = artifact["categories"]
         self.numeric = artifact["numeric"]
-        self.classes = [str(c) for c in self.model.classes_]
+        self.classes = [str(c) for c in artifact["model"].classes_]
         self.threshold = artifact.get("off_spec_threshold")
         self.property_models = artifact.get("properties", {})
         self.limits = artifact.get("limits", {})
@@ -90,7 +91,7 @@ class Predictor:
         return out
 
     def _proba(self, rows: list[dict]) -> np.ndarray:
-        return self.model.predict_proba(matrix(rows, self.categories, self.numeric))
+        return grade_proba(self.artifact, matrix(rows, self.categories, self.numeric))
 
     def predict_rows(self, rows: list[dict]) -> list[Outcome]:
         """Batch prediction (no per-lot explanation, no properties)."""
@@ -124,8 +125,9 @@ class Predictor:
         for prop, b in intervals.items():
             if prop not in limits and material not in self.property_models[prop]["halfwidth"]:
                 continue  # a property this material's test plan does not measure
-            centre, low, high = (float(x) for x in b[0])
-            props.append({"property": prop, "predicted": round(centre, 4), "low": round(low, 4), "high": round(high, 4)})
+            # Rounded before the limits are compared: a bound shown equal to a limit does not cross it.
+            centre, low, high = (round(float(x), 4) for x in b[0])
+            props.append({"property": prop, "predicted": centre, "low": low, "high": high})
             lo_lim, hi_lim = limits.get(prop, (None, None))
             for bound, limit, beyond in (("min", lo_lim, None if lo_lim is None else lo_lim - low),
                                          ("max", hi_lim, None if hi_lim is None else high - hi_lim)):

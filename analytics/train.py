@@ -1,9 +1,11 @@
 """Train, evaluate and register the grade model.
 
 Time-ordered evaluation: lots sorted by the end of their production window; the oldest part
-trains the model (and one regressor per lab property), the next slice calibrates: the
-probabilities (temperature, kept only if it lowers the slice's ECE), the off-spec alarm
-threshold and the property intervals (split conformal); the newest part is the test set
+trains the model: a classifier on the process features, and one regressor per lab property
+(analytics.properties) whose predictions, graded as the lab grades, give grade probabilities
+of their own. The next slice calibrates: how much each of the two counts in the model's
+probabilities, the temperature (kept only if it lowers the slice's ECE), the off-spec alarm
+threshold and the property intervals (split conformal). The newest part is the test set
 every figure is reported on, overall, per material and per installation. Baselines (logistic
 regression, each material's usual grade, the line's previous lot, the majority grade) are
 reported beside the model; a model that does not beat all of them is not promoted.
@@ -20,24 +22,38 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import softmax
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.frozen import FrozenEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, recall_score
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    recall_score,
+)
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from analytics import model_registry
 from analytics.features import CATEGORICAL, LotWindow, feature_rows, numeric_feature_names
 from analytics.lims_link import LabCatalogue
 from analytics.model_registry import BASELINES, baselines_not_beaten
+from analytics.properties import (
+    INTERVAL_COVERAGE,
+    fit_property_models,
+    grade_probabilities,
+    property_intervals,
+    residual_pools,
+)
 from analytics.simulator.dataset import LotRecord
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
@@ -52,8 +68,9 @@ OFF_SPEC = grading.OFF_SPEC
 # Passing an off-spec lot costs more than a false alarm: the decision threshold is chosen to
 # catch this share of the calibration slice's off-spec lots.
 OFF_SPEC_RECALL = 0.90
-INTERVAL_COVERAGE = 0.90
-CONFORMAL_MIN = 20  # calibration lots of a material below which its interval is the pooled one
+# Added to the grade probabilities from properties before they are combined: a grade none of
+# a material's training residuals reached is unlikely, not impossible.
+PROPERTY_FLOOR = 1e-3
 
 
 @dataclass
@@ -211,32 +228,86 @@ def reference_histograms(X: pd.DataFrame, numeric: Sequence[str]) -> dict:
     return ref
 
 
-def _temperature(base, X: np.ndarray, y: np.ndarray):
-    everything = np.arange(len(y))
-    return CalibratedClassifierCV(FrozenEstimator(base), method="temperature", cv=[(everything, everything)]).fit(X, y)
+def tempered(proba: np.ndarray, temperature: float | None) -> np.ndarray:
+    """Probabilities with their log divided by the temperature (> 1 softer, < 1 sharper);
+    the most probable grade stays."""
+    if temperature is None:
+        return proba
+    return softmax(np.log(np.clip(proba, 1e-12, 1)) / temperature, axis=1)
 
 
-def calibrate(base: HistGradientBoostingClassifier, X: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> tuple[object, dict]:
-    """Temperature scaling on the calibration lots, kept only when it lowers their ECE.
+def _log_loss(proba: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> float:
+    known = np.isin(y, list(classes))  # a grade the classifier never saw has no column
+    return float(log_loss(y[known], proba[known], labels=list(classes)))
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> float:
+    """The temperature (1/20 to 20) with the lowest log loss on these lots."""
+    best = minimize_scalar(lambda t: _log_loss(tempered(proba, math.exp(t)), y, classes), bounds=(-3, 3), method="bounded")
+    return float(math.exp(best.x))
+
+
+def calibrate(proba: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> tuple[float | None, dict]:
+    """A temperature from the calibration lots' probabilities, kept (returned) only when it
+    lowers their ECE.
 
     The calibrated ECE of the slice is cross-fitted (a temperature fitted on one half of the
     lots, measured on the other, and the other way round): measured on the lots it was fitted
     on, a calibration would always look better. One parameter keeps the most probable grade.
-    Skipped (the model as it is) when the slice or a half of it lacks a grade the model knows.
     """
-    raw, _ = expected_calibration_error(base.predict_proba(X), y, classes)
-    info = {"ece_uncalibrated_slice": raw, "ece_calibrated_slice": None, "kept": False}
+    raw, _ = expected_calibration_error(proba, y, classes)
+    info = {"ece_uncalibrated_slice": raw, "ece_calibrated_slice": None, "kept": False, "temperature": None}
     halves = [np.arange(0, len(y), 2), np.arange(1, len(y), 2)]
-    if any(set(y[h]) != set(base.classes_) for h in halves):
-        return base, info
-    proba = np.zeros((len(y), len(classes)))
+    crossed = np.zeros_like(proba)
     for fit_half, other in (halves, halves[::-1]):
-        proba[other] = _temperature(base, X[fit_half], y[fit_half]).predict_proba(X[other])
-    info["ece_calibrated_slice"], _ = expected_calibration_error(proba, y, classes)
+        crossed[other] = tempered(proba[other], fit_temperature(proba[fit_half], y[fit_half], classes))
+    info["ece_calibrated_slice"], _ = expected_calibration_error(crossed, y, classes)
     if info["ece_calibrated_slice"] >= raw:
-        return base, info
-    info["kept"] = True
-    return _temperature(base, X, y), info
+        return None, info
+    info["kept"], info["temperature"] = True, fit_temperature(proba, y, classes)
+    return info["temperature"], info
+
+
+def combine(p_model: np.ndarray, p_properties: np.ndarray, exponents: Sequence[float]) -> np.ndarray:
+    """For the lots that have both (a row of NaN: not), the classifier's probabilities pooled
+    with those of the grade from predicted properties: log-linear, p_model ** a * p_properties
+    ** b renormalised. Exponents summing to more than 1 sharpen: the two err apart."""
+    a, b = exponents
+    out = p_model.copy()
+    has = ~np.isnan(p_properties).any(axis=1)
+    if b > 0 and has.any():
+        out[has] = softmax(a * np.log(np.clip(p_model[has], 1e-12, 1)) + b * np.log(p_properties[has] + PROPERTY_FLOOR), axis=1)
+    return out
+
+
+def fit_exponents(p_model: np.ndarray, p_properties: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> tuple[float, float]:
+    """The exponents (0 to 3 each) of combine with the lowest log loss on these lots; (1, 0),
+    the classifier alone, when none of them has a grade from properties."""
+    has = ~np.isnan(p_properties).any(axis=1)
+    if not has.any():
+        return 1.0, 0.0
+    best = minimize(lambda e: _log_loss(combine(p_model[has], p_properties[has], e), y[has], classes),
+                    x0=[0.5, 0.5], bounds=[(0, 3), (0, 3)], method="L-BFGS-B")
+    return float(best.x[0]), float(best.x[1])
+
+
+def materials_of(M: np.ndarray, categories: dict[str, list[str]]) -> list[str | None]:
+    """The material of each row of a model matrix (None: one training never saw)."""
+    names, col = categories["material"], CATEGORICAL.index("material")
+    return [None if np.isnan(code) else names[int(code)] for code in M[:, col]]
+
+
+def grade_proba(artifact: dict, M: np.ndarray) -> np.ndarray:
+    """The model's grade probabilities (columns: the classifier's classes) for matrix rows."""
+    proba = artifact["model"].predict_proba(M)
+    grading_ = artifact.get("grading")
+    if grading_ and grading_["exponents"][1] > 0:
+        classes = [str(c) for c in artifact["model"].classes_]
+        from_properties = grade_probabilities(
+            artifact["properties"], grading_["pools"], grading_["acceptance"], M, materials_of(M, artifact["categories"]), classes
+        )
+        proba = combine(proba, from_properties, grading_["exponents"])
+    return tempered(proba, artifact.get("temperature"))
 
 
 def most_probable(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
@@ -316,60 +387,6 @@ def persistence(installations: np.ndarray, y: np.ndarray, first: int, fallback: 
     return out
 
 
-def _property_transform(values: np.ndarray) -> bool:
-    """Model a strictly positive property on a log scale: its spread grows with its level
-    (MFR of PE around 0.5, of PP around 11) and its interval then stays positive."""
-    return bool((values > 0).all())
-
-
-def fit_properties(M: np.ndarray, props: pd.DataFrame, materials: np.ndarray, fit_sl: slice, cal_sl: slice,
-                   max_iter: int) -> dict[str, dict]:
-    """Per lab property a boosted regressor on the lots with a value, and its split-conformal
-    half-width per material from the calibration slice (Mondrian: materials differ in
-    scatter), on the model's scale; the pooled half-width for a material with few lots."""
-    out = {}
-    for prop in props.columns:
-        v = props[prop].to_numpy()
-        fit_idx = np.flatnonzero(~np.isnan(v[fit_sl])) + (fit_sl.start or 0)
-        cal_idx = np.flatnonzero(~np.isnan(v[cal_sl])) + cal_sl.start
-        if len(fit_idx) < MIN_LOTS or len(cal_idx) < CONFORMAL_MIN:
-            continue
-        log = _property_transform(v[fit_idx])
-        t = np.log if log else (lambda x: x)
-        # The columns of the installations that make this property's materials (another
-        # line's columns are all missing on these lots, which the binning cannot take).
-        cols = np.flatnonzero(~np.isnan(M[fit_idx]).all(axis=0))
-        reg = HistGradientBoostingRegressor(
-            max_iter=max_iter, learning_rate=0.1, l2_regularization=1.0, max_leaf_nodes=15, max_bins=63,
-            categorical_features=[i for i in range(len(CATEGORICAL)) if i in cols], early_stopping=False, random_state=0,
-        ).fit(M[np.ix_(fit_idx, cols)], t(v[fit_idx]))
-        resid = np.abs(reg.predict(M[np.ix_(cal_idx, cols)]) - t(np.maximum(v[cal_idx], 1e-12) if log else v[cal_idx]))
-        halfwidth = {"*": conformal_quantile(resid)}
-        for m in sorted(set(materials[cal_idx])):
-            r = resid[materials[cal_idx] == m]
-            if len(r) >= CONFORMAL_MIN:
-                halfwidth[str(m)] = conformal_quantile(r)
-        out[str(prop)] = {"model": reg, "columns": cols.tolist(), "log": log, "halfwidth": halfwidth}
-    return out
-
-
-def conformal_quantile(residuals: np.ndarray, coverage: float = INTERVAL_COVERAGE) -> float:
-    """The split-conformal quantile: the ceil((n + 1) * coverage)-th smallest residual."""
-    k = min(math.ceil((len(residuals) + 1) * coverage), len(residuals))
-    return float(np.sort(residuals)[k - 1])
-
-
-def property_intervals(models: dict[str, dict], M: np.ndarray, materials: Sequence[str]) -> dict[str, np.ndarray]:
-    """Per property an (n, 3) array: prediction, lower and upper bound of the interval."""
-    out = {}
-    for prop, pm in models.items():
-        centre = pm["model"].predict(M[:, pm["columns"]])
-        hw = np.array([pm["halfwidth"].get(str(m), pm["halfwidth"]["*"]) for m in materials])
-        bounds = np.column_stack([centre, centre - hw, centre + hw])
-        out[prop] = np.exp(bounds) if pm["log"] else bounds
-    return out
-
-
 def interval_coverage(intervals: dict[str, np.ndarray], props: pd.DataFrame, materials: np.ndarray) -> dict:
     """Share of lab values inside their interval: overall, per property and per material."""
     inside, mats, per_prop = [], [], {}
@@ -407,7 +424,10 @@ def material_medians(X: pd.DataFrame, numeric: Sequence[str]) -> dict[str, dict[
 
 @dataclass
 class Outcome:
-    artifact: dict  # {"model": classifier, "categories", "numeric", "off_spec_threshold", "properties", "limits"}
+    # {"model": classifier, "categories", "numeric", "properties", "grading": {"exponents", "pools",
+    # "acceptance"}, "temperature", "off_spec_threshold", "limits"}: what grade_proba and the
+    # predictor read.
+    artifact: dict
     classes: list[str]
     metrics: dict
     ranges: dict
@@ -420,10 +440,21 @@ class Outcome:
 
 
 def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calibration_fraction: float = 0.1,
-        max_iter: int = 120, progress=None, limits: dict | None = None) -> Outcome:
+        max_iter: int = 120, progress=None, limits: dict | None = None, acceptance: dict | None = None) -> Outcome:
     """Train on the oldest lots, calibrate and choose the off-spec threshold on the next
     slice, report everything on the newest lots next to the baselines. ``limits`` (from
-    LabCatalogue.limits) go into the artifact so a prediction can name the limit at risk."""
+    LabCatalogue.limits) go into the artifact so a prediction can name the limit at risk;
+    with ``acceptance`` (LabCatalogue.acceptance) the predicted properties are graded too.
+
+    Single-threaded: its many small fits and predictions gain less from OpenMP threads than
+    waking them costs, and on a machine busy with other work the threads spin (the CLI test
+    took four times as long)."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _fit(data, numeric, test_fraction, calibration_fraction, max_iter, progress, limits, acceptance)
+
+
+def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibration_fraction: float, max_iter: int,
+         progress, limits: dict | None, acceptance: dict | None) -> Outcome:
     n = len(data.y)
     if n < MIN_LOTS:
         raise ValueError(f"{n} graded lots; training needs at least {MIN_LOTS}")
@@ -452,8 +483,30 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     M = matrix(data.rows, ranges["categories"], numeric)
     base = step("fit_model", lambda: boosted_model(max_iter).fit(M[fit_sl], y[fit_sl]))
     classes = [str(c) for c in base.classes_]
-    calibrated, calibration = step("calibrate", lambda: calibrate(base, M[cal_sl], y[cal_sl], classes))
-    threshold = off_spec_threshold(calibrated.predict_proba(M[cal_sl]), y[cal_sl], classes)
+    props = data.properties
+    prop_models, residuals = step(
+        "fit_properties", lambda: fit_property_models(M, props, materials, fit_sl, cal_sl, max(max_iter // 2, 10))
+    ) if len(props.columns) else ({}, pd.DataFrame())
+    pools = residual_pools(residuals, materials[fit_sl], acceptance or {}, prop_models)
+
+    def parts(sl: slice) -> tuple[np.ndarray, np.ndarray]:
+        """The classifier's probabilities and those of the grade from properties."""
+        return base.predict_proba(M[sl]), grade_probabilities(prop_models, pools, acceptance or {}, M[sl], materials[sl], classes)
+
+    def calibrate_slice() -> tuple[tuple[float, float], float | None, dict]:
+        p_model, p_props = parts(cal_sl)
+        exponents = fit_exponents(p_model, p_props, y[cal_sl], classes)
+        temperature, info = calibrate(combine(p_model, p_props, exponents), y[cal_sl], classes)
+        return exponents, temperature, info
+
+    exponents, temperature, calibration = step("calibrate", calibrate_slice)
+    artifact = {
+        "model": base, "categories": ranges["categories"], "numeric": numeric, "properties": prop_models,
+        "grading": {"exponents": exponents, "pools": pools, "acceptance": acceptance or {}}, "temperature": temperature,
+        "limits": limits or {},
+    }
+    cal_proba = grade_proba(artifact, M[cal_sl])
+    threshold = artifact["off_spec_threshold"] = off_spec_threshold(cal_proba, y[cal_sl], classes)
     majority = step("fit_majority", lambda: DummyClassifier(strategy="most_frequent").fit(X.iloc[fit_sl], y[fit_sl]))
     logreg = step("fit_logreg", lambda: logreg_pipeline(numeric).fit(X.iloc[fit_sl], y[fit_sl]))
     # What the lab's history alone says: a material's usual grade (learnt on the older lots),
@@ -464,13 +517,24 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     previous = persistence(installations, y, n_fit + n_cal, usual_pred)
 
     Xt, Mt, yt = X.iloc[test_sl], M[test_sl], y[test_sl]
-    proba = calibrated.predict_proba(Mt)
+    p_model, p_props = parts(test_sl)
+    combined = combine(p_model, p_props, exponents)
+    proba = tempered(combined, temperature)
     pred, alarm = most_probable(proba, classes), off_spec_alarm(proba, classes, threshold)
     metrics = {"model": scores(yt, pred, classes)}
     ece, curve = expected_calibration_error(proba, yt, classes)
-    raw_ece, _ = expected_calibration_error(base.predict_proba(Mt), yt, classes)
+    raw_ece, _ = expected_calibration_error(combined, yt, classes)
     metrics["model"].update(ece=ece, ece_uncalibrated=raw_ece, reliability=curve, calibrated=calibration["kept"])
     metrics["calibration"] = calibration
+    # The two parts alone, on the test lots the grade from properties covers.
+    covered = ~np.isnan(p_props).any(axis=1)
+    metrics["grade_from_properties"] = {
+        "exponents": list(exponents),
+        "lots": int(covered.sum()),
+        "materials": sorted(pools),
+        "classifier_macro_f1": scores(yt[covered], most_probable(p_model[covered], classes), classes)["macro_f1"] if covered.any() else None,
+        "properties_macro_f1": scores(yt[covered], most_probable(p_props[covered], classes), classes)["macro_f1"] if covered.any() else None,
+    }
     metrics["majority"] = scores(yt, majority.predict(Xt), classes)
     metrics["logistic_regression"] = scores(yt, logreg.predict(Xt), classes)
     metrics["material_usual"] = scores(yt, usual_pred, classes)
@@ -480,7 +544,7 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     metrics["off_spec"] = {
         "threshold": threshold,
         "target_recall": OFF_SPEC_RECALL,
-        "calibration": off_spec_scores(y[cal_sl], off_spec_alarm(calibrated.predict_proba(M[cal_sl]), classes, threshold)),
+        "calibration": off_spec_scores(y[cal_sl], off_spec_alarm(cal_proba, classes, threshold)),
         "test": off_spec_scores(yt, alarm),
         # What the threshold costs: the alarm if it were raised on the most probable grade only.
         "test_most_probable_grade": off_spec_scores(yt, pred == OFF_SPEC),
@@ -490,15 +554,14 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     not_beaten = baselines_not_beaten(metrics)
     metrics["promotion"] = {"eligible": not not_beaten, "baselines_not_beaten": not_beaten}
 
-    props = data.properties
-    prop_models = step("fit_properties", lambda: fit_properties(M, props, materials, fit_sl, cal_sl, max(max_iter // 2, 10))) if len(props.columns) else {}
     if prop_models:
         metrics["intervals"] = interval_coverage(
             property_intervals(prop_models, Mt, materials[test_sl]), props.iloc[test_sl], materials[test_sl]
         )
 
-    # On the boosted model itself: the same ranking as with the calibration on top (a
-    # temperature keeps the most probable grade), at half the cost per permutation.
+    # On the classifier alone: through the property models a permutation costs some twenty
+    # times more. The ranking only chooses which features a prediction is explained by; the
+    # explanation itself goes through the whole model.
     sub = min(len(yt), 600)
     imp = step(
         "permutation_importance",
@@ -512,10 +575,7 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
     ]
     metrics["timings_s"] = timings
     return Outcome(
-        artifact={
-            "model": calibrated, "categories": ranges["categories"], "numeric": numeric,
-            "off_spec_threshold": threshold, "properties": prop_models, "limits": limits or {},
-        },
+        artifact=artifact,
         classes=classes,
         metrics=metrics,
         ranges=ranges,
@@ -637,6 +697,14 @@ def summary(metrics: dict) -> str:
         + ("kept" if m.get("calibrated") else "not kept")
         + f": calibration-slice ECE {_f(cal.get('ece_uncalibrated_slice'), '.4f')} -> {_f(cal.get('ece_calibrated_slice'), '.4f')} (cross-fitted)"
     )
+    parts = metrics.get("grade_from_properties")
+    if parts and parts["lots"]:
+        a, b = parts["exponents"]
+        lines.append(
+            f"grades from predicted properties for {parts['lots']} test lots ({', '.join(parts['materials'])}): "
+            f"macro-F1 {_f(parts['properties_macro_f1'])} alone, the classifier's {_f(parts['classifier_macro_f1'])}; "
+            f"pooled as P(classifier)^{a:.2f} x P(properties)^{b:.2f} (fitted on the calibration slice)"
+        )
     off = metrics.get("off_spec")
     if off:
         t, c, a = off["test"], off["calibration"], off["test_most_probable_grade"]

@@ -89,7 +89,7 @@ def one_seed(work: Path, lots: int, seed: int, catalogue, registry, numeric):
     data, t_features = timed(f"[seed {seed}] features of {len(graded)} lots from the SQLite store",
                              lambda: train.build_dataset(store, registry, graded, catalogue=catalogue))
     outcome, t_train = timed(f"[seed {seed}] training on {len(graded)} lots",
-                             lambda: train.fit(data, numeric, limits=catalogue.limits()))
+                             lambda: train.fit(data, numeric, limits=catalogue.limits(), acceptance=catalogue.acceptance()))
     print(f"  of which: {outcome.metrics['timings_s']}")
     print(train.summary(outcome.metrics), flush=True)
     return store, graded, data, outcome

@@ -111,6 +111,31 @@ def method_uncertainty(method: Method, value: Decimal) -> Decimal:
     return u.quantize(_quantum(method), ROUND_UP)
 
 
+def accepted_range(method: Method, limit: grading.Limit, rule: str) -> tuple[float | None, float | None]:
+    """The results of this method that meet the limit under the decision rule, as a range of
+    values (None = open): the limit itself under simple; under guard_band the limit narrowed by
+    the method's expanded uncertainty at the value (a relative U solved for the value where
+    v - U(v) = min or v + U(v) = max). For a model that grades predicted values, not for
+    grading: U's rounding up to the method's decimals, at most one last digit, is left out,
+    and so are results below the detection limit."""
+    if rule not in grading.DECISION_RULES:
+        raise ValueError(f"unknown decision rule {rule!r}")
+    lo = None if limit.min is None else float(limit.min)
+    hi = None if limit.max is None else float(limit.max)
+    if rule == "simple":
+        return lo, hi
+    if method.uncertainty_abs is not None:
+        u = float(method.uncertainty_abs)
+        return (None if lo is None else lo + u), (None if hi is None else hi - u)
+    if method.uncertainty_rel_pct is None:
+        raise TypeError(f"method {method.key} has neither an absolute nor a relative uncertainty")
+    r = float(method.uncertainty_rel_pct) / 100
+    # |v| * r widens a negative value's interval the other way round.
+    low = None if lo is None else (lo / (1 - r) if lo >= 0 else lo / (1 + r))
+    high = None if hi is None else (hi / (1 + r) if hi >= 0 else hi / (1 - r))
+    return low, high
+
+
 def measure(
     method: Method,
     raw_value: object,

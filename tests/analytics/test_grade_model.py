@@ -12,11 +12,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
 from analytics import model_registry as registry
-from analytics import train
+from analytics import properties, train
 from analytics.features import numeric_feature_names
 from analytics.lims_link import LabCatalogue
 from analytics.predict import NoProductionModel, load_predictor, production_predictor
@@ -53,6 +55,75 @@ def by_process(row, rng) -> str:
     if 0.3 < x < 0.7 and z < 0.6:
         return "A"
     return "B" if z < 0.8 else "C"
+
+
+# The lab grades by a property p: up to -0.2 A, up to 0.2 B, above off-spec.
+ACCEPTANCE = {m: [["A", {"p": [None, -0.2]}], ["B", {"p": [None, 0.2]}]] for m in ("m0", "m1")}
+
+
+FEATURES = [f"x{k}" for k in range(6)]
+
+
+def by_property(n: int, seed: int = 0) -> train.Dataset:
+    """Lots whose lab value p (the features' sum less 3, plus the lab's scatter) the grade is
+    given by: a boundary across six features, which trees can only follow in steps."""
+    rng = np.random.default_rng(seed)
+    rows = [{"installation": f"l{i % 2}", "material": f"m{(i // 2) % 2}", "input_stream": "post-consumer"}
+            | {f: float(rng.random()) for f in FEATURES} for i in range(n)]
+    p = np.array([sum(row[f] for f in FEATURES) - 3 for row in rows]) + rng.normal(scale=0.02, size=n)
+    return train.Dataset(
+        rows=rows, X=train.frame(rows, FEATURES),
+        y=np.where(p <= -0.2, "A", np.where(p <= 0.2, "B", "off-spec")).astype(object),
+        ends=[START + timedelta(hours=i) for i in range(n)], lot_keys=[f"L{i}" for i in range(n)],
+        properties=pd.DataFrame({"p": p}),
+    )
+
+
+def test_the_grade_of_predicted_properties_follows_the_accepted_ranges():
+    data = by_property(1000)
+    materials = data.X["material"].astype(str).to_numpy()
+    categories = {"installation": ["l0", "l1"], "material": ["m0", "m1"], "input_stream": ["post-consumer"]}
+    M = train.matrix(data.rows, categories, FEATURES)
+    models, residuals = properties.fit_property_models(M, data.properties, materials, slice(0, 800), slice(800, 1000), 30)
+    # m2 has no specification: its grade is left to the classifier (a row of NaN)
+    pools = properties.residual_pools(residuals, materials[:800], ACCEPTANCE | {"m2": []}, models)
+    assert set(pools) == {"m0", "m1"} and pools["m0"]["residuals"].shape[1] == 1
+    lots = [{"installation": "l0", "material": m, "input_stream": "post-consumer"} | dict.fromkeys(FEATURES, x)
+            for m, x in (("m0", 0.3), ("m1", 0.5), ("m0", 0.8), ("m0", 0.465), ("m2", 0.3))]
+    proba = properties.grade_probabilities(
+        models, pools, ACCEPTANCE, train.matrix(lots, categories, FEATURES), [r["material"] for r in lots], ["A", "B", "off-spec"]
+    )
+    assert proba[:3].argmax(axis=1).tolist() == [0, 1, 2] and (proba[:3].max(axis=1) > 0.95).all()
+    assert 0.3 < proba[3, 0] < 0.95 and proba[3, 2] < 0.01  # p = -0.21: the lab's scatter may take it past A
+    assert np.allclose(proba[:4].sum(axis=1), 1) and np.isnan(proba[4]).all()
+
+
+def test_a_property_model_holds_features_to_their_training_range():
+    """A vacuum reading that touched 0 mbar (the end of the sensor's range) once went through
+    its log into a filter pressure value 35 times the lab's."""
+    rng = np.random.default_rng(0)
+    vacuum = rng.uniform(5, 50, 300)
+    rows = [{"installation": "l0", "material": "m0", "input_stream": "post-consumer", "x": float(v), "z": float(rng.random())}
+            for v in vacuum]
+    measured = pd.DataFrame({"p": 3 / np.sqrt(vacuum) * np.exp(rng.normal(scale=0.02, size=300))})  # a power law
+    categories = {"installation": ["l0"], "material": ["m0"], "input_stream": ["post-consumer"]}
+    models, _ = properties.fit_property_models(
+        train.matrix(rows, categories, ["x", "z"]), measured, np.array(["m0"] * 300), slice(0, 240), slice(240, 300), 20
+    )
+    at_zero = rows[0] | {"x": 0.0}
+    predicted = properties.property_intervals(models, train.matrix([at_zero], categories, ["x", "z"]), ["m0"])["p"][0, 0]
+    assert predicted == pytest.approx(3 / np.sqrt(vacuum.min()), rel=0.05)  # as at the lowest reading seen
+
+
+def test_grades_from_predicted_properties_sharpen_the_model():
+    m = train.fit(by_property(1000), FEATURES, max_iter=30, acceptance=ACCEPTANCE).metrics
+    parts = m["grade_from_properties"]
+    assert parts["exponents"][1] > 0.5 and parts["lots"] == 200
+    assert parts["properties_macro_f1"] > parts["classifier_macro_f1"] + 0.1
+    assert m["model"]["macro_f1"] > parts["classifier_macro_f1"] + 0.1, train.summary(m)
+    assert m["model"]["ece"] < 0.05
+    without = train.fit(by_property(1000), FEATURES, max_iter=30).metrics
+    assert without["grade_from_properties"]["exponents"] == [1, 0] and without["model"]["macro_f1"] == pytest.approx(parts["classifier_macro_f1"])
 
 
 def test_the_baselines_are_the_material_usual_grade_and_the_line_previous_lot():
@@ -120,13 +191,17 @@ def test_calibration_is_kept_only_when_it_lowers_the_ece_of_the_calibration_slic
     fit_, cal = slice(0, 800), slice(800, 1600)
     # Grown deep on noisy labels, boosting is overconfident: temperature scaling helps.
     overconfident = HistGradientBoostingClassifier(max_iter=300, max_leaf_nodes=63, min_samples_leaf=2).fit(X[fit_], y[fit_])
-    model, info = train.calibrate(overconfident, X[cal], y[cal], ["A", "B"])
-    assert info["kept"] and model is not overconfident
+    proba = overconfident.predict_proba(X[cal])
+    temperature, info = train.calibrate(proba, y[cal], ["A", "B"])
+    assert info["kept"] and temperature is not None and temperature > 1
     assert info["ece_calibrated_slice"] < info["ece_uncalibrated_slice"]
+    softer = train.tempered(proba, temperature)
+    assert (softer.argmax(axis=1) == proba.argmax(axis=1)).all()  # the most probable grade stays
+    assert train.expected_calibration_error(softer, y[cal], ["A", "B"])[0] < info["ece_uncalibrated_slice"]
     # The logistic model of logistic data is calibrated already: a fitted temperature only adds noise.
     logistic = LogisticRegression().fit(X[fit_], y[fit_])
-    model, info = train.calibrate(logistic, X[cal], y[cal], ["A", "B"])
-    assert not info["kept"] and model is logistic
+    temperature, info = train.calibrate(logistic.predict_proba(X[cal]), y[cal], ["A", "B"])
+    assert not info["kept"] and temperature is None
     assert info["ece_calibrated_slice"] >= info["ece_uncalibrated_slice"]
 
 
@@ -148,7 +223,8 @@ def simulated(seeded, session_factory, tmp_path):
 def test_properties_with_intervals_limits_at_risk_and_explanations_against_the_material(simulated, database_url, session_factory, tmp_path):
     data, catalogue, numeric = simulated
     assert {"mfr", "intrinsic_viscosity", "ash"} <= set(data.properties.columns)
-    outcome = train.fit(data, numeric, max_iter=30, limits=catalogue.limits())
+    outcome = train.fit(data, numeric, max_iter=30, limits=catalogue.limits(), acceptance=catalogue.acceptance())
+    assert outcome.metrics["grade_from_properties"]["exponents"][1] > 0
     iv = outcome.metrics["intervals"]
     assert iv["n"] > 300
     assert 0.80 <= iv["overall"] <= 0.97, iv  # 90 % intervals, on lots newer than the calibration
@@ -156,6 +232,11 @@ def test_properties_with_intervals_limits_at_risk_and_explanations_against_the_m
 
     with session_factory.begin() as s:
         predictor = load_predictor(train.register(s, outcome, tmp_path / "models"))
+    # The stored artifact predicts what the trained one did.
+    newest = data.rows[-60:]
+    served = [list(o.probabilities.values()) for o in predictor.predict_rows(newest)]
+    trained = train.grade_proba(outcome.artifact, train.matrix(newest, outcome.artifact["categories"], outcome.numeric))
+    assert np.allclose(served, trained, atol=1e-4)
     train_rows = pd.DataFrame(data.rows[: outcome.n_train])
     risks = 0
     for row in data.rows[-60:]:
@@ -168,12 +249,37 @@ def test_properties_with_intervals_limits_at_risk_and_explanations_against_the_m
         for r in out.limits_at_risk:
             p = props[r["property"]]
             assert r["limit"] == grades[r["grade"]][r["property"]][0 if r["bound"] == "min" else 1]
-            assert (p["low"] < r["limit"]) if r["bound"] == "min" else (p["high"] > r["limit"])
+            assert (p["low"] < r["limit"]) if r["bound"] == "min" else (p["high"] > r["limit"]), (p, r)
         risks += len(out.limits_at_risk)
         same = train_rows[train_rows["material"] == material]
         for f in out.top_features:
             assert f["material_median"] == pytest.approx(same[f["feature"]].median(), abs=1e-3)
     assert risks > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_version_trained_before_the_grade_from_properties_still_predicts(database_url, session_factory, tmp_path):
+    """A rollback may serve one: its classifier wrapped in scikit-learn's temperature scaling,
+    one boosted model per property."""
+    data = by_property(400)
+    outcome = train.fit(data, FEATURES, max_iter=20)
+    M = train.matrix(data.rows, outcome.artifact["categories"], outcome.numeric)
+    every = np.arange(100)
+    old = CalibratedClassifierCV(FrozenEstimator(outcome.artifact["model"]), method="temperature", cv=[(every, every)])
+    old.fit(M[:100], data.y[:100])
+    columns = list(range(M.shape[1]))
+    booster = HistGradientBoostingRegressor(max_iter=10).fit(M[:, columns], data.properties["p"])
+    outcome.artifact = {
+        "model": old, "categories": outcome.artifact["categories"], "numeric": outcome.numeric, "off_spec_threshold": 0.5,
+        "limits": {}, "properties": {"p": {"model": booster, "columns": columns, "log": False, "halfwidth": {"*": 0.1, "m0": 0.1}}},
+    }
+    with session_factory.begin() as s:
+        predictor = load_predictor(train.register(s, outcome, tmp_path / "models"))
+    row = next(r for r in reversed(data.rows) if r["material"] == "m0")
+    out = predictor.predict_one(row)
+    expected = old.predict_proba(train.matrix([row], outcome.artifact["categories"], outcome.numeric))[0]
+    assert list(out.probabilities.values()) == pytest.approx(expected, abs=1e-4)
+    assert [(p["property"], p["high"] - p["low"]) for p in out.properties] == [("p", pytest.approx(0.2, abs=1e-3))]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

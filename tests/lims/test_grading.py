@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lims.kernel.errors import InputError
 from lims.kernel.models import Method
 from lims.samples.grading import Grade, Limit, Result, Spec, check, grade_sample
-from lims.samples.results import measure, normalize_unit
+from lims.samples.results import accepted_range, as_result, measure, normalize_unit
 
 D = Decimal
 SPEC = Spec(
@@ -110,3 +110,28 @@ def test_detection_limit():
         assert "detection limit 0.05" in exc.errors["value"][0]
     else:
         raise AssertionError("a limit under the method's detection limit was accepted")
+
+
+@given(
+    value=st.decimals(min_value=-500, max_value=500, places=3),
+    decimals_=st.integers(0, 3),
+    absolute=st.booleans(),
+    u=st.decimals(min_value=0, max_value=20, places=2),
+    lo=st.one_of(st.none(), st.decimals(min_value=-300, max_value=300, places=2)),
+    width=st.one_of(st.none(), st.decimals(min_value=0, max_value=300, places=2)),
+    rule=st.sampled_from(["simple", "guard_band"]),
+)
+def test_the_accepted_range_is_where_check_accepts(value, decimals_, absolute, u, lo, width, rule):
+    """What a grade model integrates over: away from its ends (the rounding of the value and of
+    U), a result inside the accepted range meets the limit and one outside does not."""
+    limit = Limit(lo, None if width is None else (lo or 0) + width)
+    method = _method(unit="u", decimals=decimals_, detection_limit=None,
+                     uncertainty_abs=u if absolute else None, uncertainty_rel_pct=None if absolute else u)
+    low, high = accepted_range(method, limit, rule)
+    accepted = check(as_result(method, measure(method, str(value), "u")), limit, rule).accepted
+    margin = 2 * float(Decimal(1).scaleb(-decimals_))
+    v = float(value)
+    if (low is None or v >= low + margin) and (high is None or v <= high - margin):
+        assert accepted
+    if (low is not None and v < low - margin) or (high is not None and v > high + margin):
+        assert not accepted

@@ -347,18 +347,22 @@ def test_lab_lot_page_shows_the_model_prediction(client, seeded):
 
 
 def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(client, seeded):
-    from threadpoolctl import threadpool_limits
-
     from analytics import train
     from lims.kernel.models.analytics import ModelVersion
-    from tests.analytics.test_grade_model import by_process, synthetic
+    from tests.analytics.test_grade_model import (
+        ACCEPTANCE,
+        FEATURES,
+        by_process,
+        by_property,
+        synthetic,
+    )
 
     now = utcnow()
-    with threadpool_limits(limits=1, user_api="openmp"):  # shared cores: spinning threads cost 10x
-        good = train.fit(synthetic(1200, by_process), ["x", "z"], max_iter=40).metrics
-        plain = train.fit(synthetic(400, lambda row, rng: "A" if row["material"] == "m0" else "B"), ["x", "z"], max_iter=20).metrics
+    good = train.fit(synthetic(1200, by_process), ["x", "z"], max_iter=40).metrics
+    plain = train.fit(synthetic(400, lambda row, rng: "A" if row["material"] == "m0" else "B"), ["x", "z"], max_iter=20).metrics
+    graded = train.fit(by_property(600), FEATURES, max_iter=20, acceptance=ACCEPTANCE).metrics
     with seeded.begin() as s:
-        for name, metrics in (("grade-good", good), ("grade-plain", plain)):
+        for name, metrics in (("grade-good", good), ("grade-plain", plain), ("grade-graded", graded)):
             s.add(ModelVersion(
                 version=name, status="candidate", metrics=metrics, train_start=now, train_end=now, n_train=1,
                 n_test=0, features=[], feature_ranges={}, reference={}, classes=metrics["classes"], artifact_path="-",
@@ -369,8 +373,12 @@ def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(c
     assert "Not served" not in page
     for shown in ("usual grade", "previous lot", "Off-spec alarm", "Per material", "Per installation", "m0", "l1"):
         assert shown in page, page[page.find("<table"):page.find("</table>")]
+    assert "would give the predicted properties" not in page  # trained without grade limits
     page = client.get("/models/grade-plain").get_data(as_text=True)
     assert re.search(r"Not served.*not beaten: [^)]*the material(&#39;|')s usual grade", page, re.S)
+    page = client.get("/models/grade-graded").get_data(as_text=True)
+    parts = graded["grade_from_properties"]
+    assert f"On the {parts['lots']} test lots it covers, its macro F1 alone is {parts['properties_macro_f1']:.3f}" in page
     listing = client.get("/models/").get_data(as_text=True)
     assert re.search(r"grade-plain.*?no: [^<]*the material(&#39;|')s usual grade", listing, re.S)
     assert "candidate" in listing
