@@ -222,7 +222,10 @@ def _issue(
     )
     cert.samples = list(samples)
     session.add(cert)
-    cert.pdf = signed_pdf(cert, issuer.public_url, PdfSigner(issuer.private_key, issuer.certificate), now)
+    # The PDF names the methods in the customer's language (a query); the row is written once,
+    # with its PDF, not inserted first and updated after.
+    with session.no_autoflush:
+        cert.pdf = signed_pdf(cert, issuer.public_url, PdfSigner(issuer.private_key, issuer.certificate), now)
     session.flush()
     audit.record(
         session, actor, "certificate.issue", "certificate", number, None, audit_view(cert)
