@@ -91,10 +91,10 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
                 else N_("%(code)s is not tested by method %(method)s", code=sample.code, method=repr(cell["method"]))
             )
             errors.setdefault("method", []).append(why)
-    if cell["analyst"]:
-        analyst = session.scalar(select(User).where(User.username == cell["analyst"]))
-        if analyst is None or analyst.is_customer:
-            errors.setdefault("analyst", []).append(N_("unknown lab user %(name)s", name=repr(cell["analyst"])))
+    try:
+        analyst = workflow.analyst_named(session, cell["analyst"])
+    except InputError as exc:
+        _add(errors, exc, "analyst")
     try:
         measured_at = _measured_at(cell["measured_at"], zone)
     except InputError as exc:

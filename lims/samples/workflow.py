@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, DomainError, InputError, Text, WorkflowError
 from lims.kernel.models import Analysis, OosInvestigation, Sample, User
-from lims.permissions import Capability, require
+from lims.permissions import Capability, can, require
 from lims.samples import grading
 from lims.samples.results import analysis_result, as_result, external_provider, load_spec, measure
 
@@ -257,6 +258,20 @@ def _record_analysis(
         "method": analysis.method.key,
     }
     audit.record(session, actor, f"analysis.{action}", "analysis", analysis.id, before, after)
+
+
+def analyst_named(session: Session, username: str) -> User | None:
+    """The colleague a result is attributed to, when not the one entering it: an active user
+    whose role may enter results. The record says who measured (ISO/IEC 17025 7.5.1) and the
+    four-eyes rule is drawn from it; an engineer, a customer or a closed account could not
+    have."""
+    username = username.strip()
+    if not username:
+        return None
+    analyst = session.scalar(select(User).where(User.username == username))
+    if analyst is None or not analyst.active or not can(analyst, Capability.HANDLE_SAMPLES):
+        raise InputError("analyst", N_("%(name)s is not an active lab user who enters results", name=repr(username)))
+    return analyst
 
 
 def submit(

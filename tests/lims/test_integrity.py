@@ -130,3 +130,22 @@ def test_an_incomplete_test_plan_is_not_graded_rather_than_failed(lab):
     assert sample["grade_reasons"]["_"] == (
         "not graded: missing charpy_notched (by charpy_179), filter_pressure_value (by fpv_23900)"
     )
+
+
+def test_only_an_active_user_who_may_enter_results_can_be_named_analyst(lab, session_factory):
+    """A result is attributed to someone who could have measured it: not a process engineer,
+    not a customer, not a colleague whose account was closed; by the API and the import alike."""
+    tech, admin = lab.as_("tech"), lab.as_("admin")
+    ok(admin.patch("/users/tech2", json={"active": False}))
+    sample = register(tech, methods=["mfr_230_2_16"])
+    analysis_id = analyses_by_method(sample)["mfr_230_2_16"]
+    for name in ("engineer", "polyvorm", "tech2", "nobody"):
+        refused = tech.post(f"/analyses/{analysis_id}/result", json={"value": 12, "unit": "g/10 min", "analyst": name})
+        assert refused.status_code == 422, (name, refused.get_data(as_text=True))
+        assert "analyst" in refused.get_json()["errors"]["json"], name
+        imported = tech.post("/imports/results", data=_csv([f"{sample['sample_id']},mfr_230_2_16,12,g/10 min,,,{name},"]))
+        assert imported.status_code == 422, (name, imported.get_data(as_text=True))
+        assert "analyst" in imported.get_data(as_text=True), name
+    with session_factory() as s:
+        assert s.get(Analysis, analysis_id).state == "unassigned"
+    ok(tech.post(f"/analyses/{analysis_id}/result", json={"value": 12, "unit": "g/10 min", "analyst": "reviewer"}))

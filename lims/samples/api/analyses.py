@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from lims.kernel.errors import InputError, NotFound
-from lims.kernel.models import Analysis, Method, Sample, User
+from lims.kernel.errors import NotFound
+from lims.kernel.models import Analysis, Method, Sample
 from lims.permissions import get_analysis, scope_analyses
 from lims.samples import workflow
 from lims.samples.schemas import AnalysisQuerySchema, AnalysisSchema, OosSchema, ResultSchema
@@ -61,11 +61,6 @@ def analysis(analysis_id: int):
 @blp.arguments(ResultSchema)
 @blp.response(200, AnalysisSchema)
 def enter_result(data: dict, analysis_id: int):
-    analyst = None
-    if data.get("analyst"):
-        analyst = db().scalar(select(User).where(User.username == data["analyst"]))
-        if analyst is None or analyst.is_customer:
-            raise InputError("analyst", f"unknown lab user {data['analyst']!r}")
     return workflow.submit(
         db(),
         require_user(),
@@ -75,7 +70,7 @@ def enter_result(data: dict, analysis_id: int):
         uncertainty=data.get("uncertainty"),
         uncertainty_reason=data["uncertainty_reason"],
         instrument=data["instrument"],
-        analyst=analyst,
+        analyst=workflow.analyst_named(db(), data.get("analyst") or ""),
         measured_at=data.get("measured_at"),
         provider=data["external_provider"],
         provider_report=data["external_report"],
