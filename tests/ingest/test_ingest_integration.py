@@ -273,11 +273,11 @@ def test_a_clean_stop_mid_stream_leaves_nothing_acknowledged_to_come_again(
         with IngesterThread(runs[0], keep_session=True):
             for seq in range(count):
                 pub.publish(topic, json_message(seq, {"pressure_bar": float(seq % 500)}))
-            wait_until(lambda: runs[0].status.messages >= count // 3, 20, "the first third")
+            wait_until(lambda: runs[0].status.messages >= count // 3, 60, "the first third")
         assert runs[0].status.messages < count, "stopped too late to test anything"
-        pub.wait_all_acked(20)
+        pub.wait_all_acked(60)
         with IngesterThread(runs[1]):
-            wait_until(lambda: len(store.raw(inst, "pressure_bar", T0, FAR)) >= count, 30,
+            wait_until(lambda: len(store.raw(inst, "pressure_bar", T0, FAR)) >= count, 60,
                        "every message stored")
             time.sleep(1.0)  # late redeliveries would show up here
         assert runs[0].status.messages + runs[1].status.messages == count

@@ -52,12 +52,12 @@ def test_a_stopping_member_hands_its_share_to_the_group(tmp_path, mqtt_broker, s
             leaving.__exit__(None, None, None)  # stopped while its share is still arriving
             for seq in range(count // 2, count):
                 pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
-            pub.wait_all_acked(20)
+            pub.wait_all_acked(60)
 
             def stored() -> int:
                 return len(store.raw(inst, "pressure_bar", T0, T0 + timedelta(days=1)))
 
-            wait_until(lambda: stored() == count, 20, f"all {count} values stored (not {stored()})")
+            wait_until(lambda: stored() == count, 60, f"all {count} values stored (not {stored()})")
         assert members[1].status.messages > 0  # it really had a share
     finally:
         pub.close()
