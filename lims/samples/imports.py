@@ -121,6 +121,9 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
 def read_table(text: str) -> list[list[str]]:
     """The rows of a comma- or semicolon-separated file; the header line decides which."""
     text = text.lstrip("\ufeff")
+    if "\x00" in text:
+        # No text file holds NUL (and PostgreSQL refuses it in a query); a UTF-16 file is full of them.
+        raise InputError("file", N_("the file holds NUL characters: not a text CSV file (save it as CSV UTF-8)"))
     header = text.split("\n", 1)[0]
     delimiter = max(DELIMITERS, key=header.count)
     try:

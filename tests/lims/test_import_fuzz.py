@@ -68,3 +68,16 @@ def test_any_file_gives_input_errors_only(received, session_factory, head, body,
                 assert exc.errors
             finally:
                 session.rollback()
+
+
+def test_a_file_with_nul_characters_is_refused_as_not_text(received, session_factory):
+    """Found by the test above on PostgreSQL: a NUL in a cell reached the sample lookup, which
+    PostgreSQL refuses (a 422 naming no field through the API). A CSV saved as UTF-16 is full
+    of them."""
+    utf16 = "sample_id,method,value,unit\n".encode("utf-16-le").decode("utf-8")
+    for text in ("sample_id,method,value,unit\n\x00,mfr_230_2_16,12,g/10 min", utf16):
+        with session_factory() as session:
+            tech = session.scalar(select(User).where(User.username == "tech"))
+            with pytest.raises(InputError) as refused:
+                import_results(session, tech, text)
+            assert "NUL" in str(refused.value.errors["file"][0])
