@@ -1,13 +1,17 @@
 """Request size limits: small for every request, larger for the few routes that take files,
-so a huge anonymous body is refused (413) before anything reads or hashes it. And a request
-rate limit per client address on the public endpoints, whose certificate numbers are
-sequential: counted in the LIMS database, so it holds across all web processes."""
+so a huge anonymous body is refused (413) before anything reads or hashes it. A request rate
+limit per client address on the public endpoints, whose certificate numbers are sequential:
+counted in the LIMS database, so it holds across all web processes. And no text with a NUL
+character, which PostgreSQL refuses in any query: refused here naming the field, rather than
+by the database naming none."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask, current_app, request
+from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 
 from lims import throttle
@@ -47,6 +51,43 @@ def _public_rate_limit():
     return body, status, {"Retry-After": retry}
 
 
+NUL = "\x00"
+NUL_MESSAGE = "holds a NUL character, which no text may"
+
+
+def _nul_errors(value: Any) -> Any:
+    """Messages keyed like the data for each key or text of decoded JSON holding a NUL."""
+    if isinstance(value, dict):
+        found = {str(k): [NUL_MESSAGE] if NUL in str(k) else _nul_errors(v) for k, v in value.items()}
+        return {k: m for k, m in found.items() if m} or None
+    if isinstance(value, list):
+        return {str(i): m for i, v in enumerate(value) if (m := _nul_errors(v))} or None
+    return [NUL_MESSAGE] if isinstance(value, str) and NUL in value else None
+
+
+def _refuse_nul():
+    """Query, path and form fields, and a JSON body, by where they came in. The routes that take
+    files leave their body to the service reading it (a CSV import names the file, a PDF is
+    bytes)."""
+    fields = {
+        "query": {k: [NUL_MESSAGE] for k, values in request.args.lists() if NUL in k or any(NUL in v for v in values)},
+        "path": {k: [NUL_MESSAGE] for k, v in (request.view_args or {}).items() if isinstance(v, str) and NUL in v},
+    }
+    if (request.endpoint or "") not in UPLOAD_LIMITS:
+        fields["form"] = {k: [NUL_MESSAGE] for k, values in request.form.lists() if NUL in k or any(NUL in v for v in values)}
+        try:
+            fields["json"] = (_nul_errors(request.get_json(silent=True)) or {}) if request.is_json else {}
+        except RecursionError:
+            pass  # JSON nested too deeply to read: the API's parser refuses it as such
+    errors = {where: found for where, found in fields.items() if found}
+    if not errors:
+        return None
+    if request.path.startswith(API_PREFIX):
+        api_abort(422, message=f"a text {NUL_MESSAGE}", errors=errors)
+    names = ", ".join(name.replace(NUL, "\\0") for found in errors.values() for name in found)
+    return render_error(422, str(_l("%(fields)s: holds a NUL character, which no text may", fields=names)))
+
+
 def init_app(app: Flask) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
@@ -59,3 +100,4 @@ def init_app(app: Flask) -> None:
             request.max_form_memory_size = limit
 
     app.before_request(_public_rate_limit)
+    app.before_request(_refuse_nul)
