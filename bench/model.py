@@ -131,6 +131,11 @@ def main() -> None:
         met = "" if ok is None else (": met" if all(ok(x) for x in v) else ": NOT met")
         print(f"  {label:34s} {np.nanmean(v):6.3f} +- {np.nanstd(v, ddof=1) if len(v) > 1 else 0:5.3f}  "
               f"[{np.nanmin(v):.3f}, {np.nanmax(v):.3f}]  per seed {', '.join(f'{x:.3f}' for x in v)}  target {target}{met}")
+    for seed, m in zip(seeds, results, strict=True):
+        name, worst = min(m["per_material"].items(), key=lambda kv: kv[1]["macro_f1"])
+        low, high = worst["macro_f1_interval"]
+        print(f"  seed {seed}: worst material {name}, macro-F1 {worst['macro_f1']:.3f} over {worst['n']} test lots "
+              f"(90 % bootstrap interval {low:.3f} to {high:.3f})")
     eligible = sum(m["promotion"]["eligible"] for m in results)
     print(f"  promotable (beats every baseline): {eligible} of {len(results)} seeds", flush=True)
 

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives import hashes
 
 from lims.certificates import document, pdf_signature, signing
 from lims.kernel.clock import utcnow
@@ -149,11 +150,17 @@ def keys_rotate() -> None:
 
 @keys.command("list")
 def keys_list() -> None:
-    """Every key the lab signed with, and when (the published JWK set)."""
+    """Every key the lab signed with, and when (the published JWK set), with the SHA-256
+    fingerprint of the certificate its PDFs are signed under: what a customer compares before
+    trusting that certificate in a PDF reader."""
     try:
         published = signing.published_keys(_key_file())
+        pdf_certificates = signing.certificates(_key_file(), load_settings().lab_name)
     except signing.MissingKey as exc:
         raise click.UsageError(str(exc)) from exc
     for k in published:
         until = k.valid_to or "now (current)"
         click.echo(f"{k.kid}  {k.valid_from or 'before the key set was kept'} .. {until}")
+        if k.kid in pdf_certificates:
+            fingerprint = pdf_certificates[k.kid].fingerprint(hashes.SHA256()).hex(":").upper()
+            click.echo(f"    PDF signing certificate SHA-256 {fingerprint}")

@@ -16,6 +16,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 
 from analytics import model_registry as registry
 from analytics import properties, train
@@ -157,6 +158,27 @@ def test_a_model_that_beats_every_baseline_is_promotable_and_reports_per_group()
     assert sum(g["n"] for g in m["per_material"].values()) == len(test)
     assert sum(g["off_spec_n"] for g in m["per_installation"].values()) == int((test == "off-spec").sum())
     assert "per material" in train.summary(m) and "per installation" in train.summary(m)
+    for group in (*m["per_material"].values(), *m["per_installation"].values()):
+        low, high = group["macro_f1_interval"]
+        assert 0 <= low <= group["macro_f1"] <= high <= 1
+    assert "90 % interval" in train.summary(m)
+
+
+def test_a_groups_macro_f1_comes_with_the_spread_its_few_lots_allow():
+    """One spurious off-spec prediction among a material's 80 lots costs its macro-F1 a
+    quarter; the interval says how much of a group's figure is the luck of its test lots."""
+    rng = np.random.default_rng(5)
+    y = rng.choice(np.array(["A", "B", "C"], dtype=object), 80)
+    pred = y.copy()
+    pred[:12] = rng.choice(np.array(["A", "B", "C"], dtype=object), 12)
+    pred[40] = "off-spec"
+    low, high = train.macro_f1_interval(y, pred, draws=300)
+    # The same resamples, scored one by one by scikit-learn.
+    idx = np.random.default_rng(0).integers(0, len(y), (300, len(y)))
+    each = [f1_score(y[i], pred[i], labels=sorted(set(y[i]) | set(pred[i])), average="macro", zero_division=0) for i in idx]
+    assert (low, high) == pytest.approx((np.percentile(each, 5), np.percentile(each, 95)))
+    assert high - low > 0.2  # a resample without the spurious lot is a quarter better
+    assert train.macro_f1_interval(y, y) == [1.0, 1.0]
 
 
 def test_the_off_spec_threshold_catches_90_percent_of_the_calibration_slice():

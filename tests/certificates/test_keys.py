@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from lims.certificates import signing
 from lims.certificates.cli import certificate, keys
@@ -42,6 +44,10 @@ def test_rotation_keeps_older_certificates_verifiable(lab, app, client, tmp_path
     assert published[0]["valid_to"] == published[1]["valid_from"]
     listed = runner.invoke(keys, ["list"])
     assert before["key_id"] in listed.output and f"{after['key_id']}" in listed.output and "current" in listed.output
+    # Beside each key, the fingerprint of the certificate a customer would trust in a PDF reader.
+    for kid in (before["key_id"], after["key_id"]):
+        served = x509.load_pem_x509_certificate(client.get(f"/.well-known/recyclab-signing-cert.pem?kid={kid}").data)
+        assert served.fingerprint(hashes.SHA256()).hex(":").upper() in listed.output
 
     assert _upload(client, old_file)["valid"]
     assert _upload(client, customer.get(f"/certificates/{after['id']}.json").data)["valid"]

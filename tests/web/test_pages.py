@@ -374,6 +374,8 @@ def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(c
     for shown in ("usual grade", "previous lot", "Off-spec alarm", "Per material", "Per installation", "m0", "l1"):
         assert shown in page, page[page.find("<table"):page.find("</table>")]
     assert "would give the predicted properties" not in page  # trained without grade limits
+    low, high = good["per_material"]["m0"]["macro_f1_interval"]
+    assert "90 % interval" in page and f"{low:.2f}–{high:.2f}" in page  # how much of m0's figure is luck
     page = client.get("/models/grade-plain").get_data(as_text=True)
     assert re.search(r"Not served.*not beaten: [^)]*the material(&#39;|')s usual grade", page, re.S)
     page = client.get("/models/grade-graded").get_data(as_text=True)
