@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, object_session
 from lims.certificates import document, pdf_signature, render_pdf, signing
 from lims.certificates.content import REPLACED_ON, WITHDRAWN_ON, day, time_zone
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import Text
+from lims.kernel.errors import N_, Text
 from lims.kernel.models import Method
 from lims.kernel.models.certificate import Certificate
 from lims.kernel.models.reference import NamedInDutch
@@ -157,21 +157,28 @@ def check_upload(session: Session, raw: bytes, published: Sequence[signing.Publi
         return UploadCheck(False, result.reason, False, cert is not None, False, cert)
     if cert is None:
         return UploadCheck(
-            False, f"no certificate {result.number} is registered", True, False, False, None
+            False, N_("no certificate %(number)s is registered", number=result.number), True, False, False, None
         )
     if cert.content.encode() != result.canonical:
         return UploadCheck(
             False,
-            "the signed content differs from the registered certificate",
+            N_("the signed content differs from the registered certificate"),
             True,
             True,
             False,
             cert,
         )
     if cert.status != "valid":
-        why = f"certificate {cert.number} is {cert.status}"
-        if cert.superseded_by:
-            why += f"; current revision: {cert.superseded_by.number}"
+        # The status as the pages' badges name it (withdrawn, superseded), so the catalogue has it.
+        status = Text(cert.status)
+        why = (
+            N_(
+                "certificate %(number)s is %(status)s; current revision: %(current)s",
+                number=cert.number, status=status, current=cert.superseded_by.number,
+            )
+            if cert.superseded_by
+            else N_("certificate %(number)s is %(status)s", number=cert.number, status=status)
+        )
         return UploadCheck(False, why, True, True, True, cert)
-    return UploadCheck(True, "genuine and valid", True, True, True, cert)
+    return UploadCheck(True, N_("genuine and valid"), True, True, True, cert)
 

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from lims.certificates import public, signing
 from lims.certificates.api import check_upload, public_view, uploaded_bytes
+from lims.web.i18n import localized
 from lims.web.request_db import db
 
 bp = Blueprint("verify", __name__)
@@ -61,6 +62,9 @@ def key_jwks():
 def upload_page():
     """A form to upload a certificate PDF or JSON file; POST shows the verdict."""
     result = check_upload(uploaded_bytes()) if request.method == "POST" else None
+    if result is not None:
+        # The page puts the reason inside its own sentence: said in the reader's language first.
+        result["reason"] = localized(result["reason"])
     return render_template("verify/upload.html", result=result, key_url=KEY_PEM_PATH, cert_url=CERT_PEM_PATH)
 
 
