@@ -22,7 +22,7 @@ from lims.certificates.schemas import (
     PublicLookupSchema,
     UploadResultSchema,
 )
-from lims.kernel.errors import NotFound
+from lims.kernel.errors import N_, NotFound
 from lims.kernel.models import Lot
 from lims.kernel.models.certificate import Certificate
 from lims.permissions import Capability, get_sample, require, scope_lots
@@ -161,7 +161,7 @@ class Grants(MethodView):
     def get(self, cert_id: int):
         user = require_user()
         cert = search.get(db(), user, cert_id)
-        require(user, Capability.ISSUE_CERTIFICATES, "see who a certificate is shared with")
+        require(user, Capability.ISSUE_CERTIFICATES, N_("see who a certificate is shared with"))
         return cert.grants
 
     @blp.arguments(GrantCreateSchema)
