@@ -33,6 +33,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from lims.certificates import document, signing
+from lims.certificates.render_pdf import in_language
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, Text
 
@@ -87,8 +88,11 @@ def sign(
     certificate: x509.Certificate,
     when: datetime,
     number: str,
+    language: str = "en",
 ) -> bytes:
-    """`pdf` with `certificate_file` attached and a PAdES B-B signature over both, made at `when`."""
+    """`pdf` with `certificate_file` attached and a PAdES B-B signature over both, made at `when`;
+    the signature's reason and the attachment's description (what a PDF reader's panels show)
+    in `language`, the PDF's."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     embed.embed_file(
         writer,
@@ -98,7 +102,7 @@ def sign(
             embedded_data=embed.EmbeddedFileObject.from_file_data(
                 writer, certificate_file, mime_type="application/json"
             ),
-            description=f"Signed certificate file of {number}",
+            description=in_language(N_("Signed certificate file of %(number)s", number=number), language),
         ),
     )
     der_key = signing.pdf_key(key).private_bytes(
@@ -115,7 +119,7 @@ def sign(
         subfilter=fields.SigSeedSubFilter.PADES,
         certify=True,
         docmdp_permissions=fields.MDPPerm.NO_CHANGES,
-        reason=f"Certificate of analysis {number}",
+        reason=in_language(N_("Certificate of analysis %(number)s", number=number), language),
         name=certificate.subject.rfc4514_string(),
     )
     signing_pdf = _SignedAt(meta, signer, when)

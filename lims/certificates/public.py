@@ -53,15 +53,18 @@ class PdfSigner:
 
 
 def _names_in(cert: Certificate, content: dict[str, Any], language: str) -> dict[str, str]:
-    """English name -> name in `language` of the reference rows the certificate names."""
+    """English name -> name in `language` of the reference rows the certificate names, and
+    English conditions -> conditions in `language` of its methods."""
     if language == "en":
         return {}
     method_keys = {r["method"]["key"] for r in content["results"]}
     rows: list[NamedInDutch] = [cert.material, cert.line, *([cert.lot.installation] if cert.lot else [])]
+    methods: list[Method] = []
     session = object_session(cert)
     if session is not None and method_keys:
-        rows += session.scalars(select(Method).where(Method.key.in_(method_keys)))
-    return {row.name: row.name_in(language) for row in rows}
+        methods = list(session.scalars(select(Method).where(Method.key.in_(method_keys))))
+    names = {row.name: row.name_in(language) for row in [*rows, *methods]}
+    return names | {m.conditions: m.conditions_in(language) for m in methods if m.conditions}
 
 
 def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: datetime) -> bytes:
@@ -82,7 +85,7 @@ def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: date
         content, cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp,
         language=language, names=_names_in(cert, content, language),
     )
-    return pdf_signature.sign(pdf, json_file(cert), signer.key, signer.certificate, when, cert.number)
+    return pdf_signature.sign(pdf, json_file(cert), signer.key, signer.certificate, when, cert.number, language)
 
 
 def pdf_file(cert: Certificate, settings: Settings) -> bytes:

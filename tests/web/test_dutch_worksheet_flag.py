@@ -45,3 +45,13 @@ def test_an_english_worksheet_keeps_the_english_explanation(client, session_fact
     log_in(client, "tech")
     near = client.get(f"/lab/analyses/{density.id}/evaluate", query_string={"value": "0.949"}).get_json()
     assert near["why"] == "grade C: 0.949 ± 0.002 crosses max 0.950000 (guard band)"
+
+
+def test_a_dutch_worksheet_gives_a_methods_conditions_in_dutch_on_hover(client, session_factory):
+    seed.seed_reference(session_factory)
+    code = seed.lot_with_samples(session_factory, 1).sample_codes[0]
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "nl-NL,nl;q=0.9"
+    log_in(client, "tech")
+    sheet = client.get(f"/lab/samples/{code}/worksheet").get_data(as_text=True)
+    assert 'title="methode A (onderdompeling), 23 °C"' in sheet  # config/methods.toml conditions_nl
+    assert "immersion" not in sheet
