@@ -20,9 +20,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], ind
 EDIT = "/admin/organizations/kunststofkringloop"
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
+def _seeded(session_factory):
+    seed.seed_reference(session_factory)  # config/organizations.toml: kunststofkringloop is "nl"
     return session_factory
 
 
@@ -31,7 +30,8 @@ def _language(session_factory, key: str) -> str:
         return s.scalar(select(Organization.language).where(Organization.key == key))
 
 
-def test_an_admin_sets_a_customers_certificate_language_on_the_organizations_page(client, seeded):
+def test_an_admin_sets_a_customers_certificate_language_on_the_organizations_page(client, session_factory):
+    seeded = _seeded(session_factory)
     log_in(client, "tech")
     assert client.get("/admin/organizations").status_code == 403
     assert client.post(EDIT, data={"language": "en", "csrf_token": csrf_token(client, "/lab/samples")}).status_code == 403
@@ -78,7 +78,8 @@ def test_an_admin_sets_a_customers_certificate_language_on_the_organizations_pag
     assert "Engels" in page and "Nederlands" in page
 
 
-def test_the_organizations_api_and_the_page_share_one_rule_for_the_language(client, seeded):
+def test_the_organizations_api_and_the_page_share_one_rule_for_the_language(client, session_factory):
+    seeded = _seeded(session_factory)
     with seeded.begin() as s:
         admin = seed.user(s, "admin")
         org = accounts.get_org(s, "polyvorm")

@@ -10,18 +10,25 @@ from tests.web import seed
 from tests.web.test_pages import log_in
 
 
-def test_the_spec_flag_on_a_dutch_worksheet_explains_itself_in_dutch(client, session_factory):
+def _density_flag(client, session_factory, language: str):
+    """A technician reading `language` at a PP sample's worksheet: the flag for a typed density."""
     seed.seed_reference(session_factory)
     code = seed.lot_with_samples(session_factory, 1).sample_codes[0]
     with session_factory() as s:
         density = s.scalar(
             select(Analysis).join(Sample).where(Sample.code == code, Analysis.method.has(key="density_1183"))
         )
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "nl-NL,nl;q=0.9"
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
     log_in(client, "tech")
 
     def flag(value: str) -> dict:
         return client.get(f"/lab/analyses/{density.id}/evaluate", query_string={"value": value}).get_json()
+
+    return flag
+
+
+def test_the_spec_flag_on_a_dutch_worksheet_explains_itself_in_dutch(client, session_factory):
+    flag = _density_flag(client, session_factory, "nl-NL,nl;q=0.9")
 
     # PP density, guard band; its least strict grade (C) allows 0.890 to 0.950 g/cm3, U = 0.002.
     # (Limits come from the database with its six decimals, in either language.)
@@ -35,15 +42,7 @@ def test_the_spec_flag_on_a_dutch_worksheet_explains_itself_in_dutch(client, ses
 
 
 def test_an_english_worksheet_keeps_the_english_explanation(client, session_factory):
-    seed.seed_reference(session_factory)
-    code = seed.lot_with_samples(session_factory, 1).sample_codes[0]
-    with session_factory() as s:
-        density = s.scalar(
-            select(Analysis).join(Sample).where(Sample.code == code, Analysis.method.has(key="density_1183"))
-        )
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB"
-    log_in(client, "tech")
-    near = client.get(f"/lab/analyses/{density.id}/evaluate", query_string={"value": "0.949"}).get_json()
+    near = _density_flag(client, session_factory, "en-GB")("0.949")
     assert near["why"] == "grade C: 0.949 ± 0.002 crosses max 0.950000 (guard band)"
 
 
