@@ -81,3 +81,18 @@ def test_the_command_line_check_says_why_in_english(app, tmp_path, monkeypatch):
     file.write_bytes(_unsigned_pdf())
     refused = CliRunner().invoke(certificate, ["verify", str(file)])
     assert refused.exit_code == 1 and "INVALID: the PDF is not signed" in refused.output
+
+
+def test_an_empty_file_is_refused_in_the_readers_language_on_the_page_and_under_its_field_by_the_api(client):
+    form = client.get("/verify", headers=DUTCH).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    shown = client.post(
+        "/verify", data={"csrf_token": token, "file": (BytesIO(b""), "c.pdf")},
+        content_type="multipart/form-data", headers=DUTCH,
+    )
+    assert shown.status_code == 422
+    page = shown.get_data(as_text=True)
+    assert "Het bestand is leeg" in page and "semantic errors" not in page
+    assert 'type="file"' in page  # the form stays, to choose another file
+    answer = client.post("/api/v1/public/certificates/verify", data=b"", content_type="application/json", headers=DUTCH)
+    assert answer.status_code == 422 and "send the certificate PDF or JSON file" in answer.get_json()["errors"]["json"]["file"][0]

@@ -4,6 +4,8 @@ signs the PDFs."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
@@ -61,11 +63,16 @@ def key_jwks():
 @bp.route("/verify", methods=["GET", "POST"])
 def upload_page():
     """A form to upload a certificate PDF or JSON file; POST shows the verdict."""
-    result = check_upload(uploaded_bytes()) if request.method == "POST" else None
-    if result is not None:
-        # The page puts the reason inside its own sentence: said in the reader's language first.
-        result["reason"] = localized(result["reason"])
-    return render_template("verify/upload.html", result=result, key_url=KEY_PEM_PATH, cert_url=CERT_PEM_PATH)
+    page = partial(render_template, "verify/upload.html", key_url=KEY_PEM_PATH, cert_url=CERT_PEM_PATH)
+    if request.method != "POST":
+        return page(result=None)
+    raw = uploaded_bytes()
+    if not raw:
+        return page(result=None, empty=True), 422
+    result = check_upload(raw)
+    # The page puts the reason inside its own sentence: said in the reader's language first.
+    result["reason"] = localized(result["reason"])
+    return page(result=result)
 
 
 @bp.route("/verify/<number>")
