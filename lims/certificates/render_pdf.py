@@ -113,16 +113,27 @@ class Wording:
         fixed = self.gettext(text)
         if fixed != text:
             return fixed
+        composed = self._composed(text, templates)
+        return self.dates(text) if composed is None else composed
+
+    def written(self, text: str, *templates: str) -> str:
+        """What people typed, as typed; unless the lab wrote it from one of `templates`."""
+        composed = None if self.language == "en" else self._composed(text, templates)
+        return text if composed is None else composed
+
+    def _composed(self, text: str, templates: tuple[str, ...]) -> str | None:
         for template in templates:
             found = _reader(template).fullmatch(text)
             if found is not None:
                 parts = {k: self._part(v, templates) for k, v in found.groupdict().items()}
                 return self.gettext(template) % parts
-        return self.dates(text)
+        return None
 
     def _part(self, text: str, templates: tuple[str, ...]) -> str:
         if _NUMBER.fullmatch(text):
             return self.number(text)
+        if text in self.names:  # a material's name in a description the lab wrote
+            return self.name(text)
         return self.content(text, *templates)
 
 
@@ -382,7 +393,7 @@ def render(
     pdf.section(_("Item tested"))
     lot = item.get("lot")
     rows = [
-        (_("Description"), item["description"]),
+        (_("Description"), say.written(item["description"], wording.LOT_DESCRIPTION, wording.SAMPLE_DESCRIPTION)),
         (_("Material"), f"{item['material']['code']} - {say.name(item['material']['name'])}"),
         (_("Programme line"), say.name(item["line"])),
         (_("Sample(s)"), ", ".join(s["code"] for s in item["samples"])),

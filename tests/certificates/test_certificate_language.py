@@ -99,3 +99,21 @@ def test_a_dutch_pdf_names_its_signature_and_its_attached_file_in_dutch(lab):
     assert signature_and_attachment("polyvorm", LOT_EN, "polyvorm") == (
         "Certificate of analysis N", "Signed certificate file of N"
     )
+
+
+def test_the_description_the_lab_writes_for_a_lot_or_an_undescribed_sample_is_printed_in_dutch(lab, tmp_path):
+    lab.lot(LOT_NL, owner="kunststofkringloop")
+    for _ in range(2):  # a lot certificate of two samples
+        lab.verified_sample(LOT_NL)
+    reviewer, buyer = lab.as_("reviewer"), lab.as_("buyer")
+    by_lot = ok(reviewer.post("/certificates", json={"lot": LOT_NL}), 201)
+    assert by_lot["content"]["item"]["description"].startswith(f"Lot {LOT_NL}: ")  # the signed content: English
+    nl = " ".join(pdf_text(buyer.get(f"/certificates/{by_lot['id']}.pdf").data, tmp_path).split())
+    assert f"Omschrijving Partij {LOT_NL}: Gerecycled polypropeen (spuitgietregranulaat)" in nl
+
+    lab.lot(LOT_EN, owner="kunststofkringloop")
+    sample = lab.verified_sample(LOT_EN)  # no description typed
+    one = ok(reviewer.post("/certificates", json={"sample": sample}), 201)
+    nl = " ".join(pdf_text(buyer.get(f"/certificates/{one['id']}.pdf").data, tmp_path).split())
+    assert f"Omschrijving Gerecycled polypropeen (spuitgietregranulaat), monster {sample}" in nl
+    assert "Recycled polypropylene" not in nl
