@@ -16,27 +16,28 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from lims.kernel.errors import N_, Forbidden, NotFound
+from lims.kernel.errors import N_, Forbidden, NotFound, Text, either
 from lims.kernel.models import Analysis, Lot, Sample, User
 
 
 class Capability(StrEnum):
-    """What a role may do; the value reads as the end of "may not ..." in an error."""
+    """What a role may do; the value reads as the end of "may not ..." in an error. Written as
+    N_ so the catalogue has each wording: a page says it in the reader's language."""
 
-    CREATE_LOTS = "create lots"
-    FIND_LOTS = "find and read lots"
-    REGISTER_SAMPLES = "register and move samples"
-    HANDLE_SAMPLES = "receive samples and enter results"
-    REVIEW_RESULTS = "verify results and certify samples"
-    ISSUE_CERTIFICATES = "issue certificates"
-    SHARE_CERTIFICATES = "share certificates"
-    READ_CERTIFICATES = "read certificates"
-    READ_PROCESS_DATA = "read process data"
-    ANSWER_ALARMS = "acknowledge or shelve process alarms"
-    REQUEST_PREDICTIONS = "request grade predictions"
-    SEE_MODELS = "see grade models"
-    READ_AUDIT = "read the audit trail"
-    ADMINISTER = "administer users and organizations"
+    CREATE_LOTS = N_("create lots")
+    FIND_LOTS = N_("find and read lots")
+    REGISTER_SAMPLES = N_("register and move samples")
+    HANDLE_SAMPLES = N_("receive samples and enter results")
+    REVIEW_RESULTS = N_("verify results and certify samples")
+    ISSUE_CERTIFICATES = N_("issue certificates")
+    SHARE_CERTIFICATES = N_("share certificates")
+    READ_CERTIFICATES = N_("read certificates")
+    READ_PROCESS_DATA = N_("read process data")
+    ANSWER_ALARMS = N_("acknowledge or shelve process alarms")
+    REQUEST_PREDICTIONS = N_("request grade predictions")
+    SEE_MODELS = N_("see grade models")
+    READ_AUDIT = N_("read the audit trail")
+    ADMINISTER = N_("administer users and organizations")
 
 
 _STAFF = {
@@ -75,12 +76,18 @@ def roles_with(capability: Capability) -> tuple[str, ...]:
     return tuple(role for role, caps in ROLE_CAPABILITIES.items() if capability in caps)
 
 
-def require(user: User, capability: Capability, doing: str | None = None) -> None:
-    """Raises Forbidden (403) unless the user's role grants the capability."""
+def require(user: User, capability: Capability, doing: Text | None = None) -> None:
+    """Raises Forbidden (403) unless the user's role grants the capability. `doing`: what the
+    caller was about to do, as N_("..."), when the capability's own wording says it less well."""
     if not can(user, capability):
         raise Forbidden(
-            f"role {user.role!r} may not {doing or capability.value}"
-            f" (needs {' or '.join(roles_with(capability))})"
+            N_(
+                "role %(role)s may not %(doing)s (needs %(roles)s)",
+                role=repr(user.role),
+                # The enum keeps a plain str: as a Text its wording is looked up in the catalogue.
+                doing=doing or Text(capability.value),
+                roles=either(roles_with(capability)),
+            )
         )
 
 

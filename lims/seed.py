@@ -232,6 +232,7 @@ def seed_methods(session: Session, path: Path) -> int:
             "name_nl": _text(entry, "name_nl", where, default=""),
             "standard": _text(entry, "standard", where),
             "conditions": _text(entry, "conditions", where, default=""),
+            "conditions_nl": _text(entry, "conditions_nl", where, default=""),
             "unit": _text(entry, "unit", where),
             "decimals": decimals,
             "uncertainty_abs": u_abs,

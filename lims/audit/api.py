@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from lims.audit import service as audit
 from lims.audit.schemas import AuditEventSchema, AuditQuerySchema, ChainReportSchema
+from lims.kernel.errors import N_
 from lims.kernel.models import AuditEvent
 from lims.permissions import Capability, require
 from lims.web.api_blueprint import blueprint, page
@@ -21,7 +22,7 @@ BLUEPRINTS = (blp,)
 @blp.response(200, AuditEventSchema(many=True))
 @blp.paginate()
 def events(args: dict, pagination_parameters):
-    require(require_user(), Capability.READ_AUDIT, "read the audit trail")
+    require(require_user(), Capability.READ_AUDIT)
     stmt = select(AuditEvent).order_by(AuditEvent.seq)
     for name in ("entity_type", "entity_id", "action"):
         if name in args:
@@ -32,5 +33,5 @@ def events(args: dict, pagination_parameters):
 @blp.route("/verify")
 @blp.response(200, ChainReportSchema)
 def verify():
-    require(require_user(), Capability.READ_AUDIT, "verify the audit trail")
+    require(require_user(), Capability.READ_AUDIT, N_("verify the audit trail"))
     return audit.verify_chain(db())

@@ -83,7 +83,7 @@ def amend(
     """7.8.8: a new revision (-R<n>) of the same item with the reason; the old certificate is
     withdrawn and points to it (superseded). A valid certificate is withdrawn here; one withdrawn
     by reopen() is replaced once its samples are verified again."""
-    require(actor, Capability.ISSUE_CERTIFICATES, "amend certificates")
+    require(actor, Capability.ISSUE_CERTIFICATES, N_("amend certificates"))
     why = _reason(reason)
     if cert.status == "valid":
         _lock_valid(session, cert, "amend")
@@ -95,7 +95,7 @@ def reopen(session: Session, actor: User, cert: Certificate, reason: str) -> Cer
     """A certificate whose results must be corrected: withdrawn, and its samples back to
     "verified" so their results can be retested (which opens OOS investigations); amend() then
     issues the corrected revision. The samples are never left "invalid" for a correction."""
-    require(actor, Capability.ISSUE_CERTIFICATES, "amend certificates")
+    require(actor, Capability.ISSUE_CERTIFICATES, N_("amend certificates"))
     why = _reason(reason)
     _lock_valid(session, cert, "reopen")
     _withdraw(session, actor, cert, f"amendment in progress: {why}")

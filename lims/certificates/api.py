@@ -22,7 +22,7 @@ from lims.certificates.schemas import (
     PublicLookupSchema,
     UploadResultSchema,
 )
-from lims.kernel.errors import NotFound
+from lims.kernel.errors import N_, NotFound
 from lims.kernel.models import Lot
 from lims.kernel.models.certificate import Certificate
 from lims.permissions import Capability, get_sample, require, scope_lots
@@ -161,7 +161,7 @@ class Grants(MethodView):
     def get(self, cert_id: int):
         user = require_user()
         cert = search.get(db(), user, cert_id)
-        require(user, Capability.ISSUE_CERTIFICATES, "see who a certificate is shared with")
+        require(user, Capability.ISSUE_CERTIFICATES, N_("see who a certificate is shared with"))
         return cert.grants
 
     @blp.arguments(GrantCreateSchema)
@@ -204,13 +204,12 @@ def lookup(args: dict, number: str):
 
 
 def uploaded_bytes() -> bytes:
-    """The certificate file: the raw request body, or the form field `file`."""
+    """The certificate file: the raw request body, or the form field `file`; b"" when nothing
+    was sent (the API and the page each say so in their own way)."""
     if request.content_length and request.content_length > MAX_UPLOAD:
         abort(413, message=f"a certificate file is at most {MAX_UPLOAD // 1024} kB")
     upload = request.files.get("file")
     raw = upload.read(MAX_UPLOAD + 1) if upload else request.get_data(cache=False)
-    if not raw:
-        abort(422, errors={"json": {"file": ["send the certificate PDF or JSON file as the body or as form field 'file'"]}})
     if len(raw) > MAX_UPLOAD:
         abort(413, message=f"a certificate file is at most {MAX_UPLOAD // 1024} kB")
     return raw
@@ -241,7 +240,10 @@ def check_upload(raw: bytes) -> dict:
 def verify_upload():
     """Check an uploaded certificate file, PDF or JSON: its signature (a PDF's: the lab's, nothing
     changed after signing), hash, and the signed content against the registered copy byte for byte."""
-    return check_upload(uploaded_bytes())
+    raw = uploaded_bytes()
+    if not raw:
+        abort(422, errors={"json": {"file": ["send the certificate PDF or JSON file as the body or as form field 'file'"]}})
+    return check_upload(raw)
 
 
 @release_blp.route("/<code>/certify", methods=["POST"])

@@ -20,6 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lims.certificates import signing
+from lims.kernel.errors import N_, Text
 
 FORMAT = "recyclab-certificate/1"
 
@@ -41,6 +42,7 @@ def to_bytes(document: dict) -> bytes:
 @dataclass(frozen=True)
 class Verification:
     valid: bool
+    # Text: the verify page says it in the reader's language, the API and the CLI in English.
     reason: str
     number: str | None = None
     content_hash: str | None = None
@@ -57,13 +59,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _Malformed(f"duplicate key {key!r}")
+            raise _Malformed(N_("duplicate key %(key)s", key=repr(key)))
         out[key] = value
     return out
 
 
 def _reject_constant(name: str) -> None:
-    raise _Malformed(f"{name} is not JSON")
+    raise _Malformed(N_("%(name)s is not JSON", name=name))
 
 
 def parse(raw: bytes) -> dict:
@@ -72,13 +74,13 @@ def parse(raw: bytes) -> dict:
             raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
         )
     except UnicodeDecodeError as exc:
-        raise _Malformed("not UTF-8") from exc
+        raise _Malformed(N_("not UTF-8")) from exc
     except json.JSONDecodeError as exc:
-        raise _Malformed(f"not JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise _Malformed(N_("not JSON (%(problem)s at line %(line)s)", problem=exc.msg, line=exc.lineno)) from exc
     except RecursionError:
-        raise _Malformed("nested too deeply") from None
+        raise _Malformed(N_("nested too deeply")) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise _Malformed(f"not a {FORMAT} document")
+        raise _Malformed(N_("not a %(format)s document", format=FORMAT))
     sig = doc.get("signature")
     if (
         not isinstance(doc.get("certificate"), dict)
@@ -86,9 +88,9 @@ def parse(raw: bytes) -> dict:
         or not isinstance(sig, dict)
         or not isinstance(sig.get("value"), str)
     ):
-        raise _Malformed("certificate, content_hash or signature is missing")
+        raise _Malformed(N_("certificate, content_hash or signature is missing"))
     if sig.get("algorithm") != signing.ALGORITHM:
-        raise _Malformed(f"signature algorithm must be {signing.ALGORITHM}")
+        raise _Malformed(N_("signature algorithm must be %(algorithm)s", algorithm=signing.ALGORITHM))
     return doc
 
 
@@ -101,26 +103,34 @@ def verify(
         doc = parse(raw)
         canonical = signing.canonical(doc["certificate"])
     except (_Malformed, ValueError, TypeError) as exc:  # rfc8785 raises on non-I-JSON values
-        return Verification(False, f"malformed: {exc}")
+        # A _Malformed carries its Text; rfc8785's and json's own messages stay as they come.
+        problem = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)
+        return Verification(False, N_("malformed: %(problem)s", problem=problem))
     number = doc["certificate"].get("number")
     number = number if isinstance(number, str) else None
     digest = signing.content_hash(canonical)
     if digest != doc["content_hash"]:
-        return Verification(False, "content does not match its content_hash", number, digest)
+        return Verification(False, N_("content does not match its content_hash"), number, digest)
     signed_kid = doc["certificate"].get("key_id")
     kid = signed_kid or doc["signature"].get("key_id")  # certificates from before key_id was signed
     if signed_kid and doc["signature"].get("key_id") not in (None, signed_kid):
-        return Verification(False, "the key_id beside the signature differs from the signed one", number, digest)
+        return Verification(
+            False, N_("the key_id beside the signature differs from the signed one"), number, digest
+        )
     if isinstance(keys, dict):
         public_key = keys.get(kid)
         if public_key is None:
-            why = f"signed with key {kid}, which is not among the lab's published keys"
+            why = N_("signed with key %(kid)s, which is not among the lab's published keys", kid=kid)
             return Verification(False, why, number, digest)
     else:
         public_key = keys
     if not signing.signature_valid(public_key, canonical, doc["signature"]["value"]):
-        why = "signature does not verify with the lab's public key"
         if kid and kid != signing.key_id(public_key):
-            why += f" (signed with key {kid}, this key is {signing.key_id(public_key)})"
+            why = N_(
+                "signature does not verify with the lab's public key (signed with key %(kid)s, this key is %(own)s)",
+                kid=kid, own=signing.key_id(public_key),
+            )
+        else:
+            why = N_("signature does not verify with the lab's public key")
         return Verification(False, why, number, digest)
-    return Verification(True, "signature valid", number, digest, canonical, kid)
+    return Verification(True, N_("signature valid"), number, digest, canonical, kid)

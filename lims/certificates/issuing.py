@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from lims.audit import service as audit
 from lims.certificates import sharing, signing
 from lims.certificates.content import (
+    LOT_DESCRIPTION,
+    SAMPLE_DESCRIPTION,
     audit_view,
     build_content,
     reported,
@@ -23,7 +25,7 @@ from lims.certificates.content import (
 )
 from lims.certificates.public import PdfSigner, by_number, signed_pdf
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import N_, InputError, WorkflowError
+from lims.kernel.errors import N_, InputError, Text, WorkflowError
 from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
 from lims.kernel.models.certificate import Certificate, open_certificate
 from lims.kernel.settings import Settings
@@ -327,7 +329,7 @@ def revise(
         kind="sample",
         samples=samples,
         lot=first.lot,
-        description=first.description or f"{first.material.name}, sample {first.code}",
+        description=first.description or Text(SAMPLE_DESCRIPTION, material=first.material.name, code=first.code),
         deviations=deviations,
         old=old,
     )
@@ -379,7 +381,7 @@ def issue_for_lot(
         kind="lot",
         samples=ready,
         lot=lot,
-        description=f"Lot {lot.code}: {lot.material.name}",
+        description=Text(LOT_DESCRIPTION, code=lot.code, material=lot.material.name),
         deviations=deviations,
         old=_replaced(session, replaces, "lot", ready[0], lot),
     )

@@ -33,7 +33,9 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from lims.certificates import document, signing
+from lims.certificates.render_pdf import in_language
 from lims.kernel.clock import utcnow
+from lims.kernel.errors import N_, Text
 
 ATTACHMENT = "certificate.json"
 FIELD = "Recyclab"
@@ -86,8 +88,11 @@ def sign(
     certificate: x509.Certificate,
     when: datetime,
     number: str,
+    language: str = "en",
 ) -> bytes:
-    """`pdf` with `certificate_file` attached and a PAdES B-B signature over both, made at `when`."""
+    """`pdf` with `certificate_file` attached and a PAdES B-B signature over both, made at `when`;
+    the signature's reason and the attachment's description (what a PDF reader's panels show)
+    in `language`, the PDF's."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     embed.embed_file(
         writer,
@@ -97,7 +102,7 @@ def sign(
             embedded_data=embed.EmbeddedFileObject.from_file_data(
                 writer, certificate_file, mime_type="application/json"
             ),
-            description=f"Signed certificate file of {number}",
+            description=in_language(N_("Signed certificate file of %(number)s", number=number), language),
         ),
     )
     der_key = signing.pdf_key(key).private_bytes(
@@ -114,7 +119,7 @@ def sign(
         subfilter=fields.SigSeedSubFilter.PADES,
         certify=True,
         docmdp_permissions=fields.MDPPerm.NO_CHANGES,
-        reason=f"Certificate of analysis {number}",
+        reason=in_language(N_("Certificate of analysis %(number)s", number=number), language),
         name=certificate.subject.rfc4514_string(),
     )
     signing_pdf = _SignedAt(meta, signer, when)
@@ -141,21 +146,21 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _signature_problem(reader: PdfFileReader, published: Sequence[signing.PublishedKey]) -> str | None:
+def _signature_problem(reader: PdfFileReader, published: Sequence[signing.PublishedKey]) -> Text | None:
     """Why the PDF's signature does not show it as the lab's, unchanged; None if it does."""
     signatures = reader.embedded_signatures
     if not signatures:
-        return "the PDF is not signed"
+        return N_("the PDF is not signed")
     if len(signatures) > 1:
-        return "the PDF carries more than one signature (the lab signs once)"
+        return N_("the PDF carries more than one signature (the lab signs once)")
     signature = signatures[0]
     signer_cert = signature.signer_cert
     issued = x509.load_der_x509_certificate(signer_cert.dump())
     lab_key = next((k for k in published if signing.issued_by(issued, k.public_key)), None)
     if lab_key is None:
-        return (
-            f"the PDF is signed by {signer_cert.subject.human_friendly}, but not with a "
-            "certificate issued by a key the lab published"
+        return N_(
+            "the PDF is signed by %(signer)s, but not with a certificate issued by a key the lab published",
+            signer=signer_cert.subject.human_friendly,
         )
     kid = lab_key.kid
     # Only the signer's own certificate is trusted, and only after it was found to be issued by
@@ -164,20 +169,22 @@ def _signature_problem(reader: PdfFileReader, published: Sequence[signing.Publis
     context = ValidationContext(trust_roots=[signer_cert], moment=utcnow())
     status = _blocking(lambda: validate_pdf_signature(signature, context, skip_diff=True))
     if not status.intact or not status.valid:
-        return "the PDF's content does not match its signature: it was changed after signing"
+        return N_("the PDF's content does not match its signature: it was changed after signing")
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
-        return "the PDF was changed after the lab signed it (content added after the signature)"
+        return N_("the PDF was changed after the lab signed it (content added after the signature)")
     if not status.trusted:
-        return f"the signing certificate of key {kid} is not valid now"
+        return N_("the signing certificate of key %(kid)s is not valid now", kid=kid)
     signed_at = status.signer_reported_dt
     if signed_at is None:
-        return "the PDF signature carries no signing time"
+        return N_("the PDF signature carries no signing time")
     starts = datetime.fromisoformat(lab_key.valid_from) if lab_key.valid_from else None
     ends = datetime.fromisoformat(lab_key.valid_to) if lab_key.valid_to else None
     if (starts and signed_at < starts) or (ends and signed_at > ends):
-        return (
-            f"the PDF was signed at {_stamp(signed_at)} with key {kid}, outside the period the lab "
-            f"used that key ({lab_key.valid_from or 'start'} to {lab_key.valid_to or 'now'})"
+        return N_(
+            "the PDF was signed at %(when)s with key %(kid)s, outside the period the lab used that key"
+            " (%(start)s to %(end)s)",
+            when=_stamp(signed_at), kid=kid,
+            start=lab_key.valid_from or N_("start"), end=lab_key.valid_to or N_("now"),
         )
     return None
 
@@ -195,7 +202,9 @@ def verify(raw: bytes, published: Sequence[signing.PublishedKey]) -> document.Ve
     except Exception as exc:  # noqa: BLE001
         # A malformed upload makes pyHanko's parser raise anything (zlib.error, KeyError,
         # IndexError, its own errors, ...): it gets the verdict, not a 500.
-        return document.Verification(False, f"not a readable signed PDF ({type(exc).__name__}: {exc})")
+        return document.Verification(
+            False, N_("not a readable signed PDF (%(error)s: %(detail)s)", error=type(exc).__name__, detail=str(exc))
+        )
     content = (
         document.verify(carried, {k.kid: k.public_key for k in published}) if carried else None
     )
@@ -204,5 +213,5 @@ def verify(raw: bytes, published: Sequence[signing.PublishedKey]) -> document.Ve
             False, problem, content.number if content else None, content.content_hash if content else None
         )
     if content is None:
-        return document.Verification(False, "the PDF carries no signed certificate file")
+        return document.Verification(False, N_("the PDF carries no signed certificate file"))
     return content

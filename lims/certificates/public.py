@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, object_session
 from lims.certificates import document, pdf_signature, render_pdf, signing
 from lims.certificates.content import REPLACED_ON, WITHDRAWN_ON, day, time_zone
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import Text
+from lims.kernel.errors import N_, Text
 from lims.kernel.models import Method
 from lims.kernel.models.certificate import Certificate
 from lims.kernel.models.reference import NamedInDutch
@@ -53,15 +53,18 @@ class PdfSigner:
 
 
 def _names_in(cert: Certificate, content: dict[str, Any], language: str) -> dict[str, str]:
-    """English name -> name in `language` of the reference rows the certificate names."""
+    """English name -> name in `language` of the reference rows the certificate names, and
+    English conditions -> conditions in `language` of its methods."""
     if language == "en":
         return {}
     method_keys = {r["method"]["key"] for r in content["results"]}
     rows: list[NamedInDutch] = [cert.material, cert.line, *([cert.lot.installation] if cert.lot else [])]
+    methods: list[Method] = []
     session = object_session(cert)
     if session is not None and method_keys:
-        rows += session.scalars(select(Method).where(Method.key.in_(method_keys)))
-    return {row.name: row.name_in(language) for row in rows}
+        methods = list(session.scalars(select(Method).where(Method.key.in_(method_keys))))
+    names = {row.name: row.name_in(language) for row in [*rows, *methods]}
+    return names | {m.conditions: m.conditions_in(language) for m in methods if m.conditions}
 
 
 def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: datetime) -> bytes:
@@ -82,7 +85,7 @@ def signed_pdf(cert: Certificate, public_url: str, signer: PdfSigner, when: date
         content, cert.content_hash, verify_url(public_url, cert), cert.issued_at, stamp,
         language=language, names=_names_in(cert, content, language),
     )
-    return pdf_signature.sign(pdf, json_file(cert), signer.key, signer.certificate, when, cert.number)
+    return pdf_signature.sign(pdf, json_file(cert), signer.key, signer.certificate, when, cert.number, language)
 
 
 def pdf_file(cert: Certificate, settings: Settings) -> bytes:
@@ -157,21 +160,28 @@ def check_upload(session: Session, raw: bytes, published: Sequence[signing.Publi
         return UploadCheck(False, result.reason, False, cert is not None, False, cert)
     if cert is None:
         return UploadCheck(
-            False, f"no certificate {result.number} is registered", True, False, False, None
+            False, N_("no certificate %(number)s is registered", number=result.number), True, False, False, None
         )
     if cert.content.encode() != result.canonical:
         return UploadCheck(
             False,
-            "the signed content differs from the registered certificate",
+            N_("the signed content differs from the registered certificate"),
             True,
             True,
             False,
             cert,
         )
     if cert.status != "valid":
-        why = f"certificate {cert.number} is {cert.status}"
-        if cert.superseded_by:
-            why += f"; current revision: {cert.superseded_by.number}"
+        # The status as the pages' badges name it (withdrawn, superseded), so the catalogue has it.
+        status = Text(cert.status)
+        why = (
+            N_(
+                "certificate %(number)s is %(status)s; current revision: %(current)s",
+                number=cert.number, status=status, current=cert.superseded_by.number,
+            )
+            if cert.superseded_by
+            else N_("certificate %(number)s is %(status)s", number=cert.number, status=status)
+        )
         return UploadCheck(False, why, True, True, True, cert)
-    return UploadCheck(True, "genuine and valid", True, True, True, cert)
+    return UploadCheck(True, N_("genuine and valid"), True, True, True, cert)
 

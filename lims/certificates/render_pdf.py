@@ -28,6 +28,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from lims.certificates import content as wording
+from lims.kernel.errors import Text
 
 ENCODING = "windows-1252"
 MARGIN = 15
@@ -50,6 +51,11 @@ _PART = re.compile(r"%\((\w+)\)s")
 @lru_cache
 def _catalogue(locale: str) -> NullTranslations:
     return Translations.load(str(TRANSLATIONS), [locale])
+
+
+def in_language(text: Text, language: str) -> str:
+    """A Text (N_) in `language`, from the same catalogue the certificate's labels come from."""
+    return _catalogue(_LOCALES[language]).gettext(text.template) % text.values
 
 
 @lru_cache
@@ -81,7 +87,8 @@ class Wording:
         self.decimal = get_decimal_symbol(self.locale)
 
     def name(self, english: str) -> str:
-        """A material's, method's, line's or installation's name in this language."""
+        """A material's, method's, line's or installation's name (or a method's conditions) in
+        this language."""
         return self.names.get(english, english)
 
     def number(self, text: str) -> str:
@@ -106,16 +113,27 @@ class Wording:
         fixed = self.gettext(text)
         if fixed != text:
             return fixed
+        composed = self._composed(text, templates)
+        return self.dates(text) if composed is None else composed
+
+    def written(self, text: str, *templates: str) -> str:
+        """What people typed, as typed; unless the lab wrote it from one of `templates`."""
+        composed = None if self.language == "en" else self._composed(text, templates)
+        return text if composed is None else composed
+
+    def _composed(self, text: str, templates: tuple[str, ...]) -> str | None:
         for template in templates:
             found = _reader(template).fullmatch(text)
             if found is not None:
                 parts = {k: self._part(v, templates) for k, v in found.groupdict().items()}
                 return self.gettext(template) % parts
-        return self.dates(text)
+        return None
 
     def _part(self, text: str, templates: tuple[str, ...]) -> str:
         if _NUMBER.fullmatch(text):
             return self.number(text)
+        if text in self.names:  # a material's name in a description the lab wrote
+            return self.name(text)
         return self.content(text, *templates)
 
 
@@ -315,7 +333,8 @@ def render(
 ) -> bytes:
     """The PDF; the same inputs give the same bytes (the creation date is the issue time).
     `stamp` (e.g. "on 2026-12-03, replaced by ...-R1") marks every page WITHDRAWN. `language`:
-    "en" or "nl"; `names`: English name -> name in that language of the reference rows it names."""
+    "en" or "nl"; `names`: English name -> name in that language of the reference rows it names
+    (and a method's English conditions -> its conditions in that language)."""
     say = Wording(language, names or {})
     _ = say.gettext
     pdf = _CertificatePDF(content, content_hash, stamp, say)
@@ -374,7 +393,7 @@ def render(
     pdf.section(_("Item tested"))
     lot = item.get("lot")
     rows = [
-        (_("Description"), item["description"]),
+        (_("Description"), say.written(item["description"], wording.LOT_DESCRIPTION, wording.SAMPLE_DESCRIPTION)),
         (_("Material"), f"{item['material']['code']} - {say.name(item['material']['name'])}"),
         (_("Programme line"), say.name(item["line"])),
         (_("Sample(s)"), ", ".join(s["code"] for s in item["samples"])),
@@ -543,7 +562,7 @@ def _results_table(pdf: _CertificatePDF, results: list[dict], multi_sample: bool
         m = r["method"]
         cells = [
             say.name(r["property_name"]),
-            f"{m['standard']}, {say.numbers(m['conditions'])}" if m["conditions"] else m["standard"],
+            f"{m['standard']}, {say.numbers(say.name(m['conditions']))}" if m["conditions"] else m["standard"],
             _value_text(r, say),
             "-" if r["unit"] in ("", "1") else r["unit"],
             say.number(r["uncertainty"]) if r["uncertainty"] is not None else "-",

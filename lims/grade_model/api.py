@@ -11,7 +11,7 @@ from analytics import predict
 from analytics.model_registry import ArtifactRefused
 from analytics.simulator.physics import SIMULATED
 from ingest.registry import load_registry
-from lims.kernel.errors import DomainError, InputError, NotFound
+from lims.kernel.errors import N_, DomainError, InputError, NotFound
 from lims.permissions import Capability, get_lot, get_sample, require
 from lims.web.api_blueprint import blueprint
 from lims.web.auth import require_user
@@ -82,7 +82,7 @@ class LotPrediction(MethodView):
     def post(self, data: dict, lot_id: int):
         """Predict the lot's grade now with the production model and store the prediction."""
         user = require_user()
-        require(user, Capability.REQUEST_PREDICTIONS, "request grade predictions")
+        require(user, Capability.REQUEST_PREDICTIONS, N_("request grade predictions"))
         lot = get_lot(db(), user, lot_id)
         sample = None
         if data.get("sample"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -23,6 +24,14 @@ class Text(str):
 # The name pybabel extracts by default: a service writes N_("...", value=...) and the template
 # lands in the message catalogue without every `pybabel extract` needing a keyword option.
 N_ = Text
+
+
+def either(words: Sequence[str]) -> str:
+    """"a or b or c", in the reader's language where it is shown; each word as given (a Text,
+    such as a state's name, is said in that language too)."""
+    if len(words) == 1:
+        return words[0]
+    return N_("%(first)s or %(rest)s", first=words[0], rest=either(words[1:]))
 
 
 class DomainError(Exception):

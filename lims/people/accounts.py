@@ -14,6 +14,7 @@ from lims.identity import token_hash
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text
 from lims.kernel.models import ApiToken, Organization, User
+from lims.kernel.models.organization import LANGUAGES
 from lims.kernel.models.user import ROLES
 
 _hasher = PasswordHasher()
@@ -148,10 +149,26 @@ def get_org(session: Session, key: str) -> Organization:
     return org
 
 
+def _checked_organization(values: dict) -> dict:
+    """An organization's name, address and certificate language as given, trimmed; InputError
+    naming every field that is wrong. The API and the administration page both come here."""
+    out = {key: value.strip() if key in ("name", "address") and isinstance(value, str) else value for key, value in values.items()}
+    errors: dict[str, list[str]] = {}
+    if "name" in out and not (isinstance(out["name"], str) and 1 <= len(out["name"]) <= 200):
+        errors["name"] = [N_("give a name of 1 to 200 characters")]
+    if "address" in out and not (isinstance(out["address"], str) and len(out["address"]) <= 400):
+        errors["address"] = [N_("at most %(count)s characters", count=400)]
+    if "language" in out and out["language"] not in LANGUAGES:
+        errors["language"] = [N_("must be one of %(choices)s", choices=", ".join(LANGUAGES))]
+    if errors:
+        raise InputError(errors)
+    return out
+
+
 def create_organization(session: Session, actor: User, **values: str) -> Organization:
     if session.scalar(select(Organization.id).where(Organization.key == values["key"])) is not None:
         raise InputError("key", N_("organization %(key)s exists already", key=repr(values["key"])))
-    org = Organization(**values)
+    org = Organization(**_checked_organization(values))
     session.add(org)
     session.flush()
     audit.record(
@@ -163,8 +180,11 @@ def create_organization(session: Session, actor: User, **values: str) -> Organiz
 def update_organization(
     session: Session, actor: User, org: Organization, changes: dict
 ) -> Organization:
+    """Name, address and the language its certificates are printed in: checked before any
+    is set, so a refusal changes nothing."""
+    checked = _checked_organization(changes)
     before = audit.snapshot(org)
-    for key, value in changes.items():
+    for key, value in checked.items():
         setattr(org, key, value)
     after = audit.snapshot(org)
     if after != before:

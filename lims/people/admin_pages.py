@@ -1,11 +1,13 @@
-"""Administration pages: users (list, create, deactivate), API tokens (each user mints and
-revokes their own; the administrator sees and revokes anyone's). Every change goes through
+"""Administration pages: users (list, create, deactivate), organizations (list; name, address
+and the language their certificates are printed in), API tokens (each user mints and revokes
+their own; the administrator sees and revokes anyone's). Every change goes through
 lims.people.accounts, which writes the audit trail."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -22,6 +24,11 @@ from lims.web.request_db import db
 
 bp = web_blueprint("admin_pages", __name__)
 NEW_TOKEN = "new_api_token"
+# The language a certificate is printed in, named in the page's language.
+CERTIFICATE_LANGUAGES = {"en": _l("English"), "nl": _l("Dutch")}
+ORGANIZATION_KINDS = {
+    "lab": _l("laboratory"), "customer": _l("customer"), "supplier": _l("supplier"), "provider": _l("external provider"),
+}
 
 
 def _failed(exc: DomainError) -> dict[str, list[str]]:
@@ -86,6 +93,42 @@ def set_active(username: str):
         "%(name)s is deactivated: no login, and their API tokens no longer work.", name=username)
     flash(message, "success")
     return redirect(url_for("admin_pages.users"))
+
+
+def _organizations():
+    return db().scalars(select(Organization).order_by(Organization.kind != "lab", Organization.name)).all()
+
+
+@bp.get("/admin/organizations")
+@login_required(Capability.ADMINISTER)
+def organizations():
+    return render_template(
+        "admin/organizations.html", organizations=_organizations(), languages=CERTIFICATE_LANGUAGES, kinds=ORGANIZATION_KINDS
+    )
+
+
+def _organization_page(org: Organization, errors: dict[str, list[str]] | None = None, status: int = 200):
+    return render_template(
+        "admin/organization.html", org=org, languages=CERTIFICATE_LANGUAGES, kinds=ORGANIZATION_KINDS,
+        errors=errors or {}, form=request.form if errors else {},
+    ), status
+
+
+@bp.route("/admin/organizations/<key>", methods=["GET", "POST"])
+@login_required(Capability.ADMINISTER)
+def organization(key: str):
+    org = accounts.get_org(db(), key)
+    if request.method == "GET":
+        return _organization_page(org)
+    changes = {field: request.form.get(field, "") for field in ("name", "address", "language")}
+    try:
+        accounts.update_organization(db(), current_user(), org, changes)
+    except DomainError as exc:
+        db().rollback()
+        return _organization_page(org, _failed(exc), exc.status)
+    flash(_("%(name)s saved; its certificates are printed in %(language)s.", name=org.name,
+            language=CERTIFICATE_LANGUAGES[org.language]), "success")
+    return redirect(url_for("admin_pages.organizations"))
 
 
 def _tokens_page(*, everyone: bool, created: tuple[ApiToken, str] | None = None,

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from lims.kernel.errors import InputError, NotFound
+from lims.kernel.errors import N_, InputError, NotFound
 from lims.kernel.models import Organization, User
 from lims.people import accounts as auth_service
 from lims.people.schemas import (
@@ -48,7 +48,7 @@ class Organizations(MethodView):
     @orgs_blp.response(201, OrganizationSchema)
     def post(self, data: dict):
         user = require_user()
-        require(user, Capability.ADMINISTER, "create organizations")
+        require(user, Capability.ADMINISTER, N_("create organizations"))
         return auth_service.create_organization(db(), user, **data)
 
 
@@ -62,7 +62,7 @@ class OrganizationByKey(MethodView):
     @orgs_blp.response(200, OrganizationSchema)
     def patch(self, data: dict, key: str):
         user = require_user()
-        require(user, Capability.ADMINISTER, "change organizations")
+        require(user, Capability.ADMINISTER, N_("change organizations"))
         return auth_service.update_organization(db(), user, _org(user, key), data)
 
 
@@ -79,14 +79,14 @@ def _user(caller: User, username: str) -> User:
 class Users(MethodView):
     @users_blp.response(200, UserSchema(many=True))
     def get(self):
-        require(require_user(), Capability.ADMINISTER, "list users")
+        require(require_user(), Capability.ADMINISTER, N_("list users"))
         return db().scalars(select(User).options(joinedload(User.organization)).order_by(User.id)).all()
 
     @users_blp.arguments(UserCreateSchema)
     @users_blp.response(201, UserSchema)
     def post(self, data: dict):
         caller = require_user()
-        require(caller, Capability.ADMINISTER, "create users")
+        require(caller, Capability.ADMINISTER, N_("create users"))
         org = db().scalar(select(Organization).where(Organization.key == data.pop("organization")))
         if org is None:
             raise InputError("organization", "unknown organization")
@@ -103,7 +103,7 @@ class UserByName(MethodView):
     @users_blp.response(200, UserSchema)
     def patch(self, data: dict, username: str):
         caller = require_user()
-        require(caller, Capability.ADMINISTER, "change users")
+        require(caller, Capability.ADMINISTER, N_("change users"))
         user = auth_service.update_user(db(), caller, _user(caller, username), data)
         keep_session(user)
         return user

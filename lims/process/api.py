@@ -27,7 +27,7 @@ from lims.web.request_db import db
 
 
 def _require_process_reader() -> None:
-    require(require_user(), Capability.READ_PROCESS_DATA, "read process data")
+    require(require_user(), Capability.READ_PROCESS_DATA)
 
 
 ingest_blp = blueprint(

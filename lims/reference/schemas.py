@@ -39,6 +39,7 @@ class MethodSchema(Schema):
     name_nl = fields.String()
     standard = fields.String()
     conditions = fields.String()
+    conditions_nl = fields.String()
     unit = fields.String()
     decimals = fields.Integer()
     uncertainty_abs = Amount(allow_none=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from lims.kernel.errors import N_, Text
+
 DECISION_RULES = ("simple", "guard_band")
 OFF_SPEC = "off-spec"
 # A test plan without a result for every limited property: no grade, not a failing one.
@@ -25,10 +27,13 @@ class Limit:
     min: Decimal | None = None
     max: Decimal | None = None
 
-    def __str__(self) -> str:
+    def text(self) -> Text:
         if self.min is not None and self.max is not None:
-            return f"{self.min}..{self.max}"
-        return f"min {self.min}" if self.min is not None else f"max {self.max}"
+            return N_("%(min)s..%(max)s", min=self.min, max=self.max)
+        return N_("min %(min)s", min=self.min) if self.min is not None else N_("max %(max)s", max=self.max)
+
+    def __str__(self) -> str:
+        return str(self.text())
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class Result:
 class Check:
     evaluation: str  # in_spec | warn | out_of_spec
     accepted: bool
-    why: str
+    why: Text  # the worksheet's flag says it in the reader's language
 
 
 @dataclass(frozen=True)
@@ -90,22 +95,25 @@ def check(result: Result, limit: Limit, rule: str) -> Check:
     v, u = result.value, result.uncertainty or Decimal(0)
     if result.below_detection_limit:
         if limit.min is not None and v <= limit.min:
-            return Check("out_of_spec", False, f"< {v} is below min {limit.min}")
+            return Check("out_of_spec", False, N_("< %(value)s is below min %(min)s", value=v, min=limit.min))
         if (limit.min is not None and limit.min > 0) or (limit.max is not None and v > limit.max):
-            return Check("warn", False, f"< {v} cannot show conformity with {limit}")
-        return Check("in_spec", True, f"< {v} is within {limit}")
+            return Check("warn", False, N_("< %(value)s cannot show conformity with %(limit)s", value=v, limit=limit.text()))
+        return Check("in_spec", True, N_("< %(value)s is within %(limit)s", value=v, limit=limit.text()))
     if limit.min is not None and v < limit.min:
-        return Check("out_of_spec", False, f"{v} is below min {limit.min}")
+        return Check("out_of_spec", False, N_("%(value)s is below min %(min)s", value=v, min=limit.min))
     if limit.max is not None and v > limit.max:
-        return Check("out_of_spec", False, f"{v} is above max {limit.max}")
+        return Check("out_of_spec", False, N_("%(value)s is above max %(max)s", value=v, max=limit.max))
     near_min = limit.min is not None and v - u < limit.min
     near_max = limit.max is not None and v + u > limit.max
     if near_min or near_max:
-        side = f"min {limit.min}" if near_min else f"max {limit.max}"
+        side = N_("min %(min)s", min=limit.min) if near_min else N_("max %(max)s", max=limit.max)
         if rule == "guard_band":
-            return Check("warn", False, f"{v} ± {u} crosses {side} (guard band)")
-        return Check("warn", True, f"{v} is within {limit} but within U {u} of {side}")
-    return Check("in_spec", True, f"{v} is within {limit}")
+            return Check("warn", False, N_("%(value)s ± %(u)s crosses %(side)s (guard band)", value=v, u=u, side=side))
+        return Check(
+            "warn", True,
+            N_("%(value)s is within %(limit)s but within U %(u)s of %(side)s", value=v, limit=limit.text(), u=u, side=side),
+        )
+    return Check("in_spec", True, N_("%(value)s is within %(limit)s", value=v, limit=limit.text()))
 
 
 def envelope(spec: Spec, prop: str) -> tuple[str, Limit] | None:
@@ -116,14 +124,14 @@ def envelope(spec: Spec, prop: str) -> tuple[str, Limit] | None:
     return None
 
 
-def evaluate(spec: Spec, prop: str, result: Result) -> tuple[str | None, str]:
+def evaluate(spec: Spec, prop: str, result: Result) -> tuple[str | None, Text]:
     """in_spec / warn / out_of_spec of one result against the specification's envelope."""
     found = envelope(spec, prop)
     if found is None:
-        return None, f"no limit on {prop}"
+        return None, N_("no limit on %(property)s", property=prop)
     grade, limit = found
     c = check(result, limit, spec.decision_rule)
-    return c.evaluation, f"grade {grade}: {c.why}"
+    return c.evaluation, N_("grade %(grade)s: %(why)s", grade=grade, why=c.why)
 
 
 def grade_sample(spec: Spec, results: dict[str, Result]) -> GradeOutcome:

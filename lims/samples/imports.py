@@ -134,7 +134,7 @@ def read_table(text: str) -> list[list[str]]:
 
 def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC) -> list[Analysis]:
     """`zone`: where a measured_at without a UTC offset was written (the lab's zone)."""
-    require(actor, Capability.HANDLE_SAMPLES, "import results")
+    require(actor, Capability.HANDLE_SAMPLES, N_("import results"))
     table = read_table(text)
     header = [h.strip().lower() for h in (table[0] if table else [])]
     missing = [c for c in REQUIRED if c not in header]

@@ -97,7 +97,7 @@ def create_lot(
     recycled_content_pct: Decimal,
     source: str = "",
 ) -> Lot:
-    require(actor, Capability.CREATE_LOTS, "create lots")
+    require(actor, Capability.CREATE_LOTS, N_("create lots"))
     if not LOT_CODE.fullmatch(code):
         raise InputError("code", LOT_CODE_RULE)
     if production_start >= production_end:
@@ -224,7 +224,7 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
 
 def register_samples(session: Session, actor: User, requests: list[SampleRequest]) -> list[Sample]:
     """Register all or none: any bad request raises InputError naming every bad entry by index."""
-    require(actor, Capability.REGISTER_SAMPLES, "register samples")
+    require(actor, Capability.REGISTER_SAMPLES, N_("register samples"))
     if not 1 <= len(requests) <= MAX_BULK:
         raise InputError("samples", N_("give 1 to %(n)s samples", n=MAX_BULK))
     outcomes = [_resolve(session, req) for req in requests]
@@ -284,7 +284,7 @@ def register_partitions(
     methods: list[str] | None = None,
 ) -> list[Sample]:
     """Sub-samples NTK-2026-000123-01, -02, ... that keep their parent, lot, material and owner."""
-    require(actor, Capability.REGISTER_SAMPLES, "register partitions")
+    require(actor, Capability.REGISTER_SAMPLES, N_("register partitions"))
     if parent.parent_id is not None:
         raise WorkflowError(N_("%(code)s is itself a partition; partition its parent", code=parent.code))
     if parent.state in ("cancelled", "rejected", "invalid"):
@@ -331,7 +331,7 @@ def register_partitions(
 
 
 def update_storage(session: Session, actor: User, sample: Sample, storage_location: str) -> Sample:
-    require(actor, Capability.REGISTER_SAMPLES, "move samples")
+    require(actor, Capability.REGISTER_SAMPLES, N_("move samples"))
     before = audit.snapshot(sample)
     sample.storage_location = storage_location
     audit.record(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
-from lims.kernel.errors import N_, DomainError, InputError, Text, WorkflowError
+from lims.kernel.errors import N_, DomainError, InputError, Text, WorkflowError, either
 from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, can, require
 from lims.samples import grading
@@ -89,10 +89,8 @@ def state_word(state: str) -> Text:
     return Text(state.replace("_", " "))
 
 
-def _either(states: tuple[str, ...]) -> Text:
-    if len(states) == 1:
-        return state_word(states[0])
-    return N_("%(first)s or %(rest)s", first=state_word(states[0]), rest=_either(states[1:]))
+def _either(states: tuple[str, ...]) -> str:
+    return either([state_word(s) for s in states])
 
 
 def guard_sample(actor: User, sample: Sample, action: str) -> None:
@@ -430,7 +428,7 @@ def exclude_retest_history(
     session: Session, actor: User, original: Analysis, reason: str
 ) -> OosInvestigation:
     """A reviewer records why an investigated original result is left off the certificate."""
-    require(actor, Capability.REVIEW_RESULTS, "exclude results from the retest history")
+    require(actor, Capability.REVIEW_RESULTS, N_("exclude results from the retest history"))
     oos = original.oos
     if oos is None:
         raise WorkflowError(N_("analysis %(id)s has no out-of-specification investigation", id=original.id))

@@ -62,3 +62,58 @@ def test_a_dutch_customer_gets_a_dutch_pdf_and_an_english_one_an_english_pdf(lab
     ):
         assert shown in en, (shown, en)
     assert not re.search(r"Analysecertificaat|Klant|12,00", en)
+
+
+def test_a_dutch_pdf_gives_the_methods_conditions_in_dutch_and_keeps_standards_and_units(lab, tmp_path):
+    dutch = _certify(lab, LOT_NL, "kunststofkringloop")
+    nl = " ".join(pdf_text(lab.as_("buyer").get(f"/certificates/{dutch['id']}.pdf").data, tmp_path).split())
+    for shown in (
+        "ISO 1183-1, methode A (onderdompeling), 23 °C",  # config/methods.toml conditions_nl
+        "ISO 3451-1, methode A, directe verassing bij 600",  # "°C" wraps to the next line
+        "ISO 11357-3, 10 K/min, tweede opwarming, N2",
+        "ISO 1133-1, 230 °C, 2,16 kg",  # no words: only the decimal sign changes
+        "g/10 min",
+    ):
+        assert shown in nl, (shown, nl)
+    for english in ("immersion", "calcination", "second heating", "screen pack", "specular included", "edgewise"):
+        assert english not in nl, english
+
+
+def test_a_dutch_pdf_names_its_signature_and_its_attached_file_in_dutch(lab):
+    """A PDF reader's signature panel shows the signature's reason, its attachments panel the
+    attached file's description: both in the customer's language."""
+    from io import BytesIO
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    def signature_and_attachment(owner: str, lot: str, who: str) -> tuple[str, str]:
+        cert = _certify(lab, lot, owner)
+        reader = PdfFileReader(BytesIO(lab.as_(who).get(f"/certificates/{cert['id']}.pdf").data))
+        reason = str(reader.embedded_signatures[0].sig_object["/Reason"])
+        attached = reader.root["/Names"]["/EmbeddedFiles"]["/Names"][1]
+        return reason.replace(cert["number"], "N"), str(attached["/Desc"]).replace(cert["number"], "N")
+
+    assert signature_and_attachment("kunststofkringloop", LOT_NL, "buyer") == (
+        "Analysecertificaat N", "Ondertekend certificaatbestand van N"
+    )
+    assert signature_and_attachment("polyvorm", LOT_EN, "polyvorm") == (
+        "Certificate of analysis N", "Signed certificate file of N"
+    )
+
+
+def test_the_description_the_lab_writes_for_a_lot_or_an_undescribed_sample_is_printed_in_dutch(lab, tmp_path):
+    lab.lot(LOT_NL, owner="kunststofkringloop")
+    for _ in range(2):  # a lot certificate of two samples
+        lab.verified_sample(LOT_NL)
+    reviewer, buyer = lab.as_("reviewer"), lab.as_("buyer")
+    by_lot = ok(reviewer.post("/certificates", json={"lot": LOT_NL}), 201)
+    assert by_lot["content"]["item"]["description"].startswith(f"Lot {LOT_NL}: ")  # the signed content: English
+    nl = " ".join(pdf_text(buyer.get(f"/certificates/{by_lot['id']}.pdf").data, tmp_path).split())
+    assert f"Omschrijving Partij {LOT_NL}: Gerecycled polypropeen (spuitgietregranulaat)" in nl
+
+    lab.lot(LOT_EN, owner="kunststofkringloop")
+    sample = lab.verified_sample(LOT_EN)  # no description typed
+    one = ok(reviewer.post("/certificates", json={"sample": sample}), 201)
+    nl = " ".join(pdf_text(buyer.get(f"/certificates/{one['id']}.pdf").data, tmp_path).split())
+    assert f"Omschrijving Gerecycled polypropeen (spuitgietregranulaat), monster {sample}" in nl
+    assert "Recycled polypropylene" not in nl

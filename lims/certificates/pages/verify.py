@@ -4,11 +4,14 @@ signs the PDFs."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from lims.certificates import public, signing
 from lims.certificates.api import check_upload, public_view, uploaded_bytes
+from lims.web.i18n import localized
 from lims.web.request_db import db
 
 bp = Blueprint("verify", __name__)
@@ -60,8 +63,16 @@ def key_jwks():
 @bp.route("/verify", methods=["GET", "POST"])
 def upload_page():
     """A form to upload a certificate PDF or JSON file; POST shows the verdict."""
-    result = check_upload(uploaded_bytes()) if request.method == "POST" else None
-    return render_template("verify/upload.html", result=result, key_url=KEY_PEM_PATH, cert_url=CERT_PEM_PATH)
+    page = partial(render_template, "verify/upload.html", key_url=KEY_PEM_PATH, cert_url=CERT_PEM_PATH)
+    if request.method != "POST":
+        return page(result=None)
+    raw = uploaded_bytes()
+    if not raw:
+        return page(result=None, empty=True), 422
+    result = check_upload(raw)
+    # The page puts the reason inside its own sentence: said in the reader's language first.
+    result["reason"] = localized(result["reason"])
+    return page(result=result)
 
 
 @bp.route("/verify/<number>")

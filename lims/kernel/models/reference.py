@@ -93,6 +93,8 @@ class Method(NamedInDutch, Base):
     property: Mapped[str] = mapped_column(String(60), index=True)
     standard: Mapped[str] = mapped_column(String(100))
     conditions: Mapped[str] = mapped_column(String(200), default="")
+    # Empty when config/ gives none (conditions without words): the English stands in.
+    conditions_nl: Mapped[str] = mapped_column(String(200), default="", server_default="")
     unit: Mapped[str] = mapped_column(String(20))
     decimals: Mapped[int]
     # Expanded uncertainty (k=2): absolute in the method's unit, or relative in % of the value.
@@ -106,6 +108,9 @@ class Method(NamedInDutch, Base):
     conversions: Mapped[dict | None] = mapped_column(JSON)
     # standard | adapted | in-house (ISO/IEC 17025 7.2.1.1, 7.8.2.1 f: marked on the certificate)
     origin: Mapped[str] = mapped_column(String(20), default="standard")
+
+    def conditions_in(self, language: str) -> str:
+        return name_in(self.conditions, self.conditions_nl, language)
 
 
 class TestPlanItem(Base):

@@ -415,7 +415,9 @@ def evaluate(analysis_id: int):
     if not spec.counts(method.property, method.key):
         return jsonify(evaluation=None, why=_("the grade specification names another method for this property"))
     evaluation, why = grading.evaluate(spec, method.property, as_result(method, measured))
-    return jsonify(evaluation=evaluation, label=str(STATE_NAMES.get(evaluation, "")) if evaluation else "", why=why)
+    label = str(STATE_NAMES.get(evaluation, "")) if evaluation else ""
+    # The page's script shows `why` as the flag's hover text: in the reader's language.
+    return jsonify(evaluation=evaluation, label=label, why=localized(why))
 
 
 @bp.post("/analyses/<int:analysis_id>/retest")
