@@ -160,9 +160,7 @@ class Grants(MethodView):
     @blp.response(200, GrantSchema(many=True))
     def get(self, cert_id: int):
         user = require_user()
-        cert = search.get(db(), user, cert_id)
-        require(user, Capability.ISSUE_CERTIFICATES, "see who a certificate is shared with")
-        return cert.grants
+        return sharing.shared_with(user, search.get(db(), user, cert_id))
 
     @blp.arguments(GrantCreateSchema)
     @blp.response(201, GrantSchema)
