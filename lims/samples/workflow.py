@@ -30,6 +30,8 @@ from lims.samples import grading
 from lims.samples.results import analysis_result, as_result, external_provider, load_spec, measure
 
 _Obj = TypeVar("_Obj", Sample, Analysis)
+# What the instrument column holds.
+INSTRUMENT_MAX = 100
 
 # Sample states in which results may be entered, retracted or retested.
 _TESTING = ("received", "to_be_verified", "verified")
@@ -292,6 +294,9 @@ def submit(
     """Enter a result: unit checked, value rounded, spec evaluation computed (never entered).
     A result from an external provider names the provider (by key) and its report."""
     guard_analysis(actor, analysis, "submit")
+    instrument = instrument.strip()
+    if len(instrument) > INSTRUMENT_MAX:
+        raise InputError("instrument", N_("at most %(n)s characters", n=INSTRUMENT_MAX))
     sample = analysis.sample
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     external = external_provider(session, provider, provider_report)

@@ -149,3 +149,26 @@ def test_only_an_active_user_who_may_enter_results_can_be_named_analyst(lab, ses
     with session_factory() as s:
         assert s.get(Analysis, analysis_id).state == "unassigned"
     ok(tech.post(f"/analyses/{analysis_id}/result", json={"value": 12, "unit": "g/10 min", "analyst": "reviewer"}))
+
+
+def test_an_instrument_name_too_long_is_refused_under_its_field_by_every_way_in(lab, session_factory):
+    """The instrument column holds 100 characters. A longer name typed into the API, or
+    exported by an instrument into the CSV file, is refused naming the field: never a database
+    error, never half a file."""
+    tech = lab.as_("tech")
+    sample = register(tech, methods=["mfr_230_2_16", "ash_3451"])
+    ids = analyses_by_method(sample)
+    long_name = "Zwick/Roell Mflow extrusion plastometer serial " + "0123456789" * 6
+    code = sample["sample_id"]
+    imported = tech.post("/imports/results", data=_csv([
+        f"{code},ash_3451,0.8,%,,balance 3,,",
+        f"{code},mfr_230_2_16,12,g/10 min,,{long_name},,",
+    ]))
+    assert imported.status_code == 422, imported.get_data(as_text=True)
+    (row,) = imported.get_json()["errors"]["json"]["rows"]
+    assert row["row"] == 3 and "instrument" in row["errors"], row
+    entered = tech.post(f"/analyses/{ids['mfr_230_2_16']}/result",
+                        json={"value": 12, "unit": "g/10 min", "instrument": long_name})
+    assert entered.status_code == 422 and "instrument" in entered.get_json()["errors"]["json"]
+    with session_factory() as s:
+        assert {s.get(Analysis, i).state for i in ids.values()} == {"unassigned"}
