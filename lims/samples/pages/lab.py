@@ -230,8 +230,10 @@ def receive():
     return render_template("lab/receive.html", received=received, error=error), status
 
 
-def _sample_page_data(code: str) -> dict[str, object]:
-    sample = get_sample(db(), current_user(), code)
+def _sample_page_data(code: str, *, for_update: bool = False) -> dict[str, object]:
+    """With for_update, the sample is locked first (as every change to it is) and its analyses
+    are read after the lock: what a colleague entered meanwhile is seen, not written over."""
+    sample = get_sample(db(), current_user(), code, for_update=for_update)
     analyses = list(
         db().scalars(
             select(Analysis)
@@ -301,7 +303,7 @@ def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[st
     errors: dict[int, dict[str, list[str]]] = {}
     for analysis in analyses:
         value = form.get(f"value-{analysis.id}", "").strip()
-        if analysis.state != "unassigned" or not value:
+        if not value:
             continue
         try:
             workflow.submit(
@@ -327,7 +329,7 @@ def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[st
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
 @login_required(Capability.HANDLE_SAMPLES)
 def worksheet(code: str):
-    data = _sample_page_data(code)
+    data = _sample_page_data(code, for_update=request.method == "POST")
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
         entered, errors = _submit_rows(data["analyses"], request.form)
