@@ -118,6 +118,9 @@ def create_user(
 
 
 def update_user(session: Session, actor: User | None, user: User, changes: dict) -> User:
+    if changes.get("active") is False and actor is not None and actor.id == user.id:
+        # Else the lab's one administrator is locked out by a single change.
+        raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
     before = audit.snapshot(user)
     password = changes.pop("password", None)
     if "role" in changes:
@@ -136,8 +139,6 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
 
 def set_active(session: Session, actor: User, user: User, active: bool) -> User:
     """Deactivate (or reactivate) a user: a deactivated user can neither log in nor use a token."""
-    if not active and actor.id == user.id:
-        raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
     return update_user(session, actor, user, {"active": active})
 
 
