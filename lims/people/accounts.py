@@ -48,15 +48,20 @@ def end_sessions(user: User) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
+def token_owner(actor: User, username: str | None) -> User:
+    """Whom a new token is for: the caller, whatever name is asked for. Another name is refused
+    without being looked up, so the answer never tells which usernames exist."""
+    if username and username != actor.username:
+        raise Forbidden(f"tokens are minted only by their owner: {username} must create their own")
+    return actor
+
+
 def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is never stored and cannot be shown again.
 
     Only the owner mints a token: one minted by an admin for someone else would let the admin
     act as that user (and get round the four-eyes rule); an admin may revoke any token."""
-    if actor.id != owner.id:
-        raise Forbidden(
-            f"tokens are minted only by their owner: {owner.username} must create their own"
-        )
+    owner = token_owner(actor, owner.username)
     if not name.strip() or len(name) > 100:
         raise InputError("name", N_("give the token a name of 1 to 100 characters (e.g. the machine using it)"))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

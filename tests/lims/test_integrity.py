@@ -47,6 +47,21 @@ def test_an_admin_cannot_mint_a_token_for_someone_else(lab, session_factory):
         assert s.get(ApiToken, tech_token["id"]).revoked_at is not None
 
 
+def test_asking_for_someone_elses_token_does_not_tell_whether_they_exist(lab):
+    """The users API answers a customer "not found" for any other name without looking it up;
+    asking for a token for another user must not become the oracle that tells staff accounts
+    from made-up names."""
+    customer = lab.as_("polyvorm")
+    answers = {
+        name: customer.post("/tokens", json={"name": "probe", "user": name})
+        for name in ("reviewer", "admin", "no-such-user")
+    }
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 403)
+    messages = {r.get_json()["message"].replace(name, "NAME") for name, r in answers.items()}
+    assert len(messages) == 1, messages
+    assert ok(customer.post("/tokens", json={"name": "mine", "user": "polyvorm"}), 201)["user"] == "polyvorm"
+
+
 PP_PLAN = {
     "mfr_230_2_16": ("12.00", "g/10 min"),
     "density_1183": ("0.905", "g/cm3"),
