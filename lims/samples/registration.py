@@ -42,6 +42,9 @@ _UNKNOWN = {
     "material": N_("unknown material %(key)s"),
     "owner": N_("unknown owner %(key)s"),
 }
+# An approved external provider measures for the lab (lims.samples.results.external_provider);
+# it is not a customer, and its users would read what it owned.
+_PROVIDER_OWNS_NOTHING = N_("%(key)s is an external provider: it measures for the lab and owns no lots or samples")
 _NOT_THE_LOTS = {
     "material": N_("differs from the lot's material %(key)s"),
     "owner": N_("differs from the lot's owner %(key)s"),
@@ -111,6 +114,8 @@ def create_lot(
     inst = _by_key(session, Installation, installation, "installation")
     mat = _by_key(session, Material, material, "material")
     org = _by_key(session, Organization, owner, "owner")
+    if org.kind == "provider":
+        raise InputError("owner", Text(_PROVIDER_OWNS_NOTHING, key=repr(owner)))
     if inst.line_id != mat.line_id:
         raise InputError(
             "material", N_("%(material)s is not made on the line of %(installation)s", material=material, installation=installation)
@@ -197,6 +202,8 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
             errors[name] = [Text(_UNKNOWN[name], key=repr(key))]
         elif lot is not None and row.id != getattr(lot, name).id:
             errors[name] = [Text(_NOT_THE_LOTS[name], key=repr(getattr(lot, name).key))]
+        elif isinstance(row, Organization) and row.kind == "provider":
+            errors[name] = [Text(_PROVIDER_OWNS_NOTHING, key=repr(key))]
         elif isinstance(row, Material):  # name == "material"
             material = row
         else:

@@ -6,8 +6,8 @@ import io
 
 from sqlalchemy import func, select
 
-from lims.kernel.models import Analysis, ApiToken
-from tests.lims.conftest import analyses_by_method, ok, register
+from lims.kernel.models import Analysis, ApiToken, Lot
+from tests.lims.conftest import PP_LOT, analyses_by_method, ok, register
 
 CSV_HEADER = "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at"
 
@@ -187,3 +187,19 @@ def test_an_instrument_name_too_long_is_refused_under_its_field_by_every_way_in(
     assert entered.status_code == 422 and "instrument" in entered.get_json()["errors"]["json"]
     with session_factory() as s:
         assert {s.get(Analysis, i).state for i in ids.values()} == {"unassigned"}
+
+
+def test_an_external_provider_owns_no_lot_and_no_sample(lab, session_factory):
+    """A subcontracted lab measures for the lab; it is not a customer. The lot form does not
+    offer it as an owner, and no other way in may make it one: its users would read the lot's
+    results and certificates."""
+    tech = lab.as_("tech")
+    lot = {**PP_LOT, "code": "L-PROVIDER", "owner": "polymeer-analyse"}
+    refused = tech.post("/lots", json=lot)
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "provider" in refused.get_json()["errors"]["json"]["owner"][0]
+    loose = tech.post("/samples", json={"material": "pp", "owner": "polymeer-analyse"})
+    assert loose.status_code == 422 and "owner" in loose.get_json()["errors"]["json"], loose.get_data(as_text=True)
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Lot).where(Lot.code == "L-PROVIDER")) == 0
+    ok(tech.post("/lots", json={**lot, "owner": "polyvorm"}), 201)
