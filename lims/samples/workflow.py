@@ -27,6 +27,7 @@ from lims.kernel.errors import N_, DomainError, InputError, Text, WorkflowError
 from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, can, require
 from lims.samples import grading
+from lims.samples.registration import STORAGE_MAX, at_most
 from lims.samples.results import analysis_result, as_result, external_provider, load_spec, measure
 
 _Obj = TypeVar("_Obj", Sample, Analysis)
@@ -172,6 +173,8 @@ def receive(
     condition: str = "",
 ) -> Sample:
     guard_sample(actor, sample, "receive")
+    if storage_location:
+        at_most("storage_location", storage_location, STORAGE_MAX)
     changes: dict[str, object] = {
         "received_at": utcnow(),
         "condition_on_receipt": (condition or "").strip()[:400],
@@ -295,8 +298,7 @@ def submit(
     A result from an external provider names the provider (by key) and its report."""
     guard_analysis(actor, analysis, "submit")
     instrument = instrument.strip()
-    if len(instrument) > INSTRUMENT_MAX:
-        raise InputError("instrument", N_("at most %(n)s characters", n=INSTRUMENT_MAX))
+    at_most("instrument", instrument, INSTRUMENT_MAX)
     sample = analysis.sample
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     external = external_provider(session, provider, provider_report)
