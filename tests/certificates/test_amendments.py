@@ -153,6 +153,12 @@ def test_a_reopened_sample_is_certified_again_only_by_amending_the_certificate_i
         assert refused.status_code == 409, (item, refused.get_data(as_text=True))
         assert lot_cert["number"] in refused.get_json()["message"]
     assert {ok(reviewer.get(f"/samples/{c}"))["state"] for c in (first, second)} == {"verified"}
+    # The sample page offers that amendment, not a certificate of the sample's own.
+    token = CSRF.search(lab.client.get("/login").get_data(as_text=True)).group(1)
+    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
+    assert lab.client.post("/login", data=login).status_code == 302
+    page = lab.client.get(f"/lab/samples/{first}").get_data(as_text=True)
+    assert f"Issue the amended certificate replacing {lot_cert['number']}" in page
 
     # The amendments themselves go through, each sample on one valid certificate.
     revised = ok(reviewer.post(f"/certificates/{lot_cert['id']}/amend", json={"reason": "ash retested"}), 201)
