@@ -265,11 +265,13 @@ def _record_analysis(
     audit.record(session, actor, f"analysis.{action}", "analysis", analysis.id, before, after)
 
 
-def analyst_named(session: Session, username: str) -> User | None:
+def analyst_named(session: Session, actor: User, username: str) -> User | None:
     """The colleague a result is attributed to, when not the one entering it: an active user
     whose role may enter results. The record says who measured (ISO/IEC 17025 7.5.1) and the
     four-eyes rule is drawn from it; an engineer, a customer or a closed account could not
-    have."""
+    have. Only someone who may enter results asks: the answer tells the lab's active analysts
+    from other names."""
+    require(actor, Capability.HANDLE_SAMPLES)
     username = username.strip()
     if not username:
         return None

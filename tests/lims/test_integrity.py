@@ -203,3 +203,18 @@ def test_an_external_provider_owns_no_lot_and_no_sample(lab, session_factory):
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Lot).where(Lot.code == "L-PROVIDER")) == 0
     ok(tech.post("/lots", json={**lot, "owner": "polyvorm"}), 201)
+
+
+def test_a_customer_cannot_learn_the_labs_users_by_naming_an_analyst(lab):
+    """A customer may read its own results but not enter them. Naming an analyst on its own
+    analysis must be refused alike for every name, or the answer tells the lab's active
+    analysts from made-up and closed accounts."""
+    sample = register(lab.as_("tech"), methods=["mfr_230_2_16"])
+    analysis_id = analyses_by_method(sample)["mfr_230_2_16"]
+    customer = lab.as_("polyvorm")
+    assert ok(customer.get(f"/analyses/{analysis_id}"))["state"] == "unassigned"  # its own
+    answers = {
+        name: customer.post(f"/analyses/{analysis_id}/result", json={"value": 12, "unit": "g/10 min", "analyst": name})
+        for name in ("reviewer", "tech2", "engineer", "no-such-user")
+    }
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 403)
