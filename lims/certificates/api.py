@@ -22,7 +22,7 @@ from lims.certificates.schemas import (
     PublicLookupSchema,
     UploadResultSchema,
 )
-from lims.kernel.errors import N_, NotFound
+from lims.kernel.errors import NotFound
 from lims.kernel.models import Lot
 from lims.kernel.models.certificate import Certificate
 from lims.permissions import Capability, get_sample, require, scope_lots
@@ -160,9 +160,7 @@ class Grants(MethodView):
     @blp.response(200, GrantSchema(many=True))
     def get(self, cert_id: int):
         user = require_user()
-        cert = search.get(db(), user, cert_id)
-        require(user, Capability.ISSUE_CERTIFICATES, N_("see who a certificate is shared with"))
-        return cert.grants
+        return sharing.shared_with(user, search.get(db(), user, cert_id))
 
     @blp.arguments(GrantCreateSchema)
     @blp.response(201, GrantSchema)

@@ -130,6 +130,21 @@ def _check_same_item(old: Certificate, owner_id: int, material_id: int, lot: Lot
         )
 
 
+def _not_awaiting_amendment(session: Session, sample: Sample, replacing: Certificate | None) -> None:
+    """A verified sample still on a certificate was reopened to correct it (its own or its
+    lot's): only the amendment of that certificate certifies it again. Another certificate
+    would leave the holder of the withdrawn one without its correction, and the amendment
+    would then put the sample on two valid certificates."""
+    reopened = open_certificate(session, sample)
+    if reopened is not None and reopened is not replacing:
+        raise WorkflowError(
+            N_(
+                "sample %(code)s was reopened to correct certificate %(number)s: amend it",
+                code=sample.code, number=reopened.number,
+            )
+        )
+
+
 def _clean_texts(values: list[str] | None, field: str) -> list[str]:
     out = [v.strip() for v in values or [] if v and v.strip()]
     if any(len(v) > 1000 for v in out):
@@ -270,14 +285,7 @@ def issue_for_sample(
         )
     if not reported([sample]):
         raise WorkflowError(N_("cannot certify sample %(code)s: it has no verified results", code=sample.code))
-    reopened = open_certificate(session, sample)
-    if reopened is not None:
-        raise WorkflowError(
-            N_(
-                "sample %(code)s was reopened to correct certificate %(number)s: amend it",
-                code=sample.code, number=reopened.number,
-            )
-        )
+    _not_awaiting_amendment(session, sample, None)
     description = sample.description or f"{sample.material.name}, sample {sample.code}"
     return _issue(
         session,
@@ -370,6 +378,9 @@ def issue_for_lot(
     ready = [
         s for s in samples if (s.state == "verified" and reported([s])) or s.id in kept
     ]
+    for sample in ready:
+        if sample.state == "verified":
+            _not_awaiting_amendment(session, sample, old)
     if not ready:
         raise WorkflowError(
             N_("cannot certify lot %(code)s: it has no verified samples left to certify", code=lot.code)

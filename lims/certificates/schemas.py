@@ -43,7 +43,7 @@ class CertificateDetailSchema(CertificateSchema):
         lambda c: json.loads(c.content),
         metadata={"description": "The signed content (as in the JSON file)."},
     )
-    grants = fields.List(fields.Nested(GrantSchema))
+    # Who it is shared with is not here: customers read certificates too (GET .../grants).
 
 
 class CertificateQuerySchema(Schema):

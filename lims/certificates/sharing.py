@@ -31,6 +31,13 @@ def add_grant(session: Session, actor: User, cert: Certificate, org: Organizatio
     return grant
 
 
+def shared_with(actor: User, cert: Certificate) -> list[CertificateGrant]:
+    """The organizations a certificate is shared with, for the lab only: a buyer must not learn
+    of another buyer, nor read the owner's business partners off its certificate."""
+    require(actor, Capability.ISSUE_CERTIFICATES, N_("see who a certificate is shared with"))
+    return list(cert.grants)
+
+
 def grant(
     session: Session, actor: User, cert: Certificate, organization_key: str
 ) -> CertificateGrant:

@@ -49,15 +49,20 @@ def end_sessions(user: User) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
+def token_owner(actor: User, username: str | None) -> User:
+    """Whom a new token is for: the caller, whatever name is asked for. Another name is refused
+    without being looked up, so the answer never tells which usernames exist."""
+    if username and username != actor.username:
+        raise Forbidden(f"tokens are minted only by their owner: {username} must create their own")
+    return actor
+
+
 def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is never stored and cannot be shown again.
 
     Only the owner mints a token: one minted by an admin for someone else would let the admin
     act as that user (and get round the four-eyes rule); an admin may revoke any token."""
-    if actor.id != owner.id:
-        raise Forbidden(
-            f"tokens are minted only by their owner: {owner.username} must create their own"
-        )
+    owner = token_owner(actor, owner.username)
     if not name.strip() or len(name) > 100:
         raise InputError("name", N_("give the token a name of 1 to 100 characters (e.g. the machine using it)"))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -119,6 +124,9 @@ def create_user(
 
 
 def update_user(session: Session, actor: User | None, user: User, changes: dict) -> User:
+    if changes.get("active") is False and actor is not None and actor.id == user.id:
+        # Else the lab's one administrator is locked out by a single change.
+        raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
     before = audit.snapshot(user)
     password = changes.pop("password", None)
     if "role" in changes:
@@ -137,8 +145,6 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
 
 def set_active(session: Session, actor: User, user: User, active: bool) -> User:
     """Deactivate (or reactivate) a user: a deactivated user can neither log in nor use a token."""
-    if not active and actor.id == user.id:
-        raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
     return update_user(session, actor, user, {"active": active})
 
 

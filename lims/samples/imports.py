@@ -92,7 +92,7 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
             )
             errors.setdefault("method", []).append(why)
     try:
-        analyst = workflow.analyst_named(session, cell["analyst"])
+        analyst = workflow.analyst_named(session, actor, cell["analyst"])
     except InputError as exc:
         _add(errors, exc, "analyst")
     try:

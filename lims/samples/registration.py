@@ -31,6 +31,8 @@ from lims.kernel.models.sample import INPUT_STREAMS
 from lims.permissions import Capability, require
 
 MAX_BULK = 1000
+# What the storage location column holds.
+STORAGE_MAX = 120
 # Printed on labels and searched for: letters, digits and . _ / -, up to the column's 60.
 LOT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}\Z")
 LOT_CODE_RULE = N_("1 to 60 letters, digits or . _ / -, starting with a letter or digit")
@@ -42,10 +44,20 @@ _UNKNOWN = {
     "material": N_("unknown material %(key)s"),
     "owner": N_("unknown owner %(key)s"),
 }
+# An approved external provider measures for the lab (lims.samples.results.external_provider);
+# it is not a customer, and its users would read what it owned.
+_PROVIDER_OWNS_NOTHING = N_("%(key)s is an external provider: it measures for the lab and owns no lots or samples")
 _NOT_THE_LOTS = {
     "material": N_("differs from the lot's material %(key)s"),
     "owner": N_("differs from the lot's owner %(key)s"),
 }
+
+
+def at_most(field: str, text: str, most: int) -> None:
+    """A text for a column of `most` characters; the pages reach the services without the API
+    schema's length checks, and SQLite would keep a longer one whole."""
+    if len(text) > most:
+        raise InputError(field, N_("at most %(n)s characters", n=most))
 
 
 def next_numbers(session: Session, prefix: str, year: int, count: int = 1) -> range:
@@ -108,9 +120,12 @@ def create_lot(
         raise InputError("input_stream", N_("must be one of %(choices)s", choices=", ".join(INPUT_STREAMS)))
     if not Decimal(0) <= recycled_content_pct <= Decimal(100):
         raise InputError("recycled_content_pct", N_("must be between 0 and 100"))
+    at_most("source", source, 400)
     inst = _by_key(session, Installation, installation, "installation")
     mat = _by_key(session, Material, material, "material")
     org = _by_key(session, Organization, owner, "owner")
+    if org.kind == "provider":
+        raise InputError("owner", Text(_PROVIDER_OWNS_NOTHING, key=repr(owner)))
     if inst.line_id != mat.line_id:
         raise InputError(
             "material", N_("%(material)s is not made on the line of %(installation)s", material=material, installation=installation)
@@ -197,6 +212,8 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
             errors[name] = [Text(_UNKNOWN[name], key=repr(key))]
         elif lot is not None and row.id != getattr(lot, name).id:
             errors[name] = [Text(_NOT_THE_LOTS[name], key=repr(getattr(lot, name).key))]
+        elif isinstance(row, Organization) and row.kind == "provider":
+            errors[name] = [Text(_PROVIDER_OWNS_NOTHING, key=repr(key))]
         elif isinstance(row, Material):  # name == "material"
             material = row
         else:
@@ -204,7 +221,7 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
     if req.sampled_at is not None and req.sampled_at > utcnow():
         errors["sampled_at"] = [N_("lies in the future")]
     # The web form reaches here without the API schema's length checks.
-    for name, most in (("sampled_by", 120), ("sampling_plan", 400), ("storage_location", 120)):
+    for name, most in (("sampled_by", 120), ("sampling_plan", 400), ("storage_location", STORAGE_MAX)):
         if len(getattr(req, name).strip()) > most:
             errors[name] = [N_("at most %(n)s characters", n=most)]
     methods: list[Method] = []
@@ -332,6 +349,7 @@ def register_partitions(
 
 def update_storage(session: Session, actor: User, sample: Sample, storage_location: str) -> Sample:
     require(actor, Capability.REGISTER_SAMPLES, N_("move samples"))
+    at_most("storage_location", storage_location, STORAGE_MAX)
     before = audit.snapshot(sample)
     sample.storage_location = storage_location
     audit.record(

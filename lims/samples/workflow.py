@@ -27,9 +27,12 @@ from lims.kernel.errors import N_, DomainError, InputError, Text, WorkflowError,
 from lims.kernel.models import Analysis, OosInvestigation, Sample, User
 from lims.permissions import Capability, can, require
 from lims.samples import grading
+from lims.samples.registration import STORAGE_MAX, at_most
 from lims.samples.results import analysis_result, as_result, external_provider, load_spec, measure
 
 _Obj = TypeVar("_Obj", Sample, Analysis)
+# What the instrument column holds.
+INSTRUMENT_MAX = 100
 
 # Sample states in which results may be entered, retracted or retested.
 _TESTING = ("received", "to_be_verified", "verified")
@@ -168,6 +171,8 @@ def receive(
     condition: str = "",
 ) -> Sample:
     guard_sample(actor, sample, "receive")
+    if storage_location:
+        at_most("storage_location", storage_location, STORAGE_MAX)
     changes: dict[str, object] = {
         "received_at": utcnow(),
         "condition_on_receipt": (condition or "").strip()[:400],
@@ -258,11 +263,13 @@ def _record_analysis(
     audit.record(session, actor, f"analysis.{action}", "analysis", analysis.id, before, after)
 
 
-def analyst_named(session: Session, username: str) -> User | None:
+def analyst_named(session: Session, actor: User, username: str) -> User | None:
     """The colleague a result is attributed to, when not the one entering it: an active user
     whose role may enter results. The record says who measured (ISO/IEC 17025 7.5.1) and the
     four-eyes rule is drawn from it; an engineer, a customer or a closed account could not
-    have."""
+    have. Only someone who may enter results asks: the answer tells the lab's active analysts
+    from other names."""
+    require(actor, Capability.HANDLE_SAMPLES)
     username = username.strip()
     if not username:
         return None
@@ -290,6 +297,8 @@ def submit(
     """Enter a result: unit checked, value rounded, spec evaluation computed (never entered).
     A result from an external provider names the provider (by key) and its report."""
     guard_analysis(actor, analysis, "submit")
+    instrument = instrument.strip()
+    at_most("instrument", instrument, INSTRUMENT_MAX)
     sample = analysis.sample
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     external = external_provider(session, provider, provider_report)

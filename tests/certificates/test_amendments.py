@@ -128,3 +128,42 @@ def test_the_sample_page_amends_the_certificate(lab, client):
     assert done.status_code == 302, done.get_data(as_text=True)
     status = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
     assert status["status"] == "superseded" and status["superseded_by"] == f"{cert['number']}-R1"
+
+
+def test_a_reopened_sample_is_certified_again_only_by_amending_the_certificate_it_left(lab):
+    """Reopening withdraws a certificate for its correction. Whether that certificate was the
+    sample's own or its lot's, no other certificate may take the sample meanwhile: the holder of
+    the withdrawn one would never learn of the correction, and the amendment would then put the
+    sample on two valid certificates."""
+    reviewer = lab.as_("reviewer")
+    lab.lot("L-REOPEN-S")
+    alone = lab.verified_sample("L-REOPEN-S")
+    own = ok(reviewer.post("/certificates", json={"sample": alone}), 201)
+    ok(reviewer.post(f"/certificates/{own['id']}/reopen", json={"reason": "MFR die worn"}))
+    by_lot = reviewer.post("/certificates", json={"lot": "L-REOPEN-S"})
+    assert by_lot.status_code == 409, by_lot.get_data(as_text=True)
+    assert own["number"] in by_lot.get_json()["message"] and "amend" in by_lot.get_json()["message"]
+
+    lab.lot("L-REOPEN-L")
+    first, second = lab.verified_sample("L-REOPEN-L"), lab.verified_sample("L-REOPEN-L")
+    lot_cert = ok(reviewer.post("/certificates", json={"lot": "L-REOPEN-L"}), 201)
+    ok(reviewer.post(f"/certificates/{lot_cert['id']}/reopen", json={"reason": "ash crucible cracked"}))
+    for item in ({"sample": first}, {"lot": "L-REOPEN-L"}):
+        refused = reviewer.post("/certificates", json=item)
+        assert refused.status_code == 409, (item, refused.get_data(as_text=True))
+        assert lot_cert["number"] in refused.get_json()["message"]
+    assert {ok(reviewer.get(f"/samples/{c}"))["state"] for c in (first, second)} == {"verified"}
+    # The sample page offers that amendment, not a certificate of the sample's own.
+    token = CSRF.search(lab.client.get("/login").get_data(as_text=True)).group(1)
+    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
+    assert lab.client.post("/login", data=login).status_code == 302
+    page = lab.client.get(f"/lab/samples/{first}").get_data(as_text=True)
+    assert f"Issue the amended certificate replacing {lot_cert['number']}" in page
+
+    # The amendments themselves go through, each sample on one valid certificate.
+    revised = ok(reviewer.post(f"/certificates/{lot_cert['id']}/amend", json={"reason": "ash retested"}), 201)
+    assert revised["number"] == f"{lot_cert['number']}-R1" and revised["samples"] == [first, second]
+    assert ok(reviewer.post(f"/certificates/{own['id']}/amend", json={"reason": "MFR checked"}), 201)["samples"] == [alone]
+    valid = ok(reviewer.get("/certificates", query_string={"status": "valid"}))
+    covering = [code for c in valid for code in c["samples"]]
+    assert sorted(covering) == sorted([alone, first, second])

@@ -152,6 +152,25 @@ def test_a_grant_shares_one_certificate_with_a_buyer_and_follows_its_revisions(l
     assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 404
 
 
+def test_a_buyer_does_not_learn_who_else_a_certificate_is_shared_with(lab):
+    """Who a certificate is shared with is the lab's to know (GET .../grants): a buyer reading
+    the certificate must not find the other buyers in it, nor the owner its business partners."""
+    lab.lot("L-TWO-BUYERS")
+    cert = _certify(lab, lab.verified_sample("L-TWO-BUYERS"))
+    admin = lab.as_("admin")
+    for buyer in ("kunststofkringloop", "vezelwerk"):
+        ok(admin.post(f"/certificates/{cert['id']}/grants", json={"organization": buyer}), 201)
+    assert [g["organization"] for g in ok(admin.get(f"/certificates/{cert['id']}/grants"))] == [
+        "kunststofkringloop", "vezelwerk"
+    ]
+    for customer, other in (("vezelwerk", "kunststofkringloop"), ("buyer", "vezelwerk"), ("polyvorm", "vezelwerk")):
+        caller = lab.as_(customer)
+        assert caller.get(f"/certificates/{cert['id']}/grants").status_code == 403
+        for read in (f"/certificates/{cert['id']}", "/certificates"):
+            answer = caller.get(read)
+            assert answer.status_code == 200 and other not in answer.get_data(as_text=True), (customer, read)
+
+
 def test_public_checks_show_the_summary_only(lab, client):
     lab.lot("L-PUBLIC")
     cert = _certify(lab, lab.verified_sample("L-PUBLIC"))

@@ -74,3 +74,17 @@ def test_admin_manages_users_and_roles_are_enforced(lab, client):
     assert customer.post("/lots", json=PP_LOT).status_code == 403
     assert customer.post("/samples", json={"material": "pp", "owner": "polyvorm"}).status_code == 403
     assert customer.get("/audit/events").status_code == 403
+
+
+def test_an_admin_cannot_deactivate_themselves_by_the_api_either(lab, session_factory):
+    """The administration page refuses it; the users API must too, or the lab's one administrator
+    is locked out with a single PATCH."""
+    admin = lab.as_("admin")
+    refused = admin.patch("/users/admin", json={"active": False, "full_name": "Admin Istrator"})
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "yourself" in refused.get_json()["errors"]["json"]["active"][0]
+    assert ok(admin.get("/auth/me"))["active"] is True
+    with session_factory() as s:
+        me = s.scalar(select(User).where(User.username == "admin"))
+        assert me.active and me.full_name != "Admin Istrator"  # nothing half-written
+    ok(admin.patch("/users/tech2", json={"active": False}))

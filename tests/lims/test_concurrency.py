@@ -1,15 +1,21 @@
-"""Sample IDs and the audit chain under concurrent registration (PostgreSQL, real threads)."""
+"""Sample IDs and the audit chain under concurrent registration, results entered at once by two
+ways in (PostgreSQL, real threads)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
 from lims.audit.service import verify_chain
-from lims.kernel.models import Sample, User
+from lims.kernel.models import Analysis, AuditEvent, Sample, User
+from lims.permissions import get_analysis
+from lims.samples import workflow
 from lims.samples.registration import SampleRequest, register_samples
+from tests.web.seed import in_spec_value, lot_with_samples
+from tests.web.test_pages import csrf_token, log_in
 
 THREADS, EACH = 8, 6
 
@@ -43,3 +49,38 @@ def test_ids_are_unique_and_gapless_under_concurrent_registration(seeded, sessio
         report = verify_chain(s)
     assert report.ok, report
     assert report.events >= len(codes)
+
+
+def test_a_result_entered_by_a_colleague_meanwhile_is_not_overwritten_by_the_sample_worksheet(client, seeded, session_factory):
+    """Two technicians enter the same result at once, one by the API (or the method sheet) and
+    one on the sample's worksheet page. The worksheet waits for the sample, as every other way in
+    does, and then finds the result entered: never a second entry over the first."""
+    code = lot_with_samples(session_factory, 1).sample_codes[0]
+    with session_factory() as s:
+        analysis = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).first()
+        analysis_id, unit, value = analysis.id, analysis.method.unit, in_spec_value(s, analysis)
+    log_in(client, "tech")
+    token = csrf_token(client, f"/lab/samples/{code}/worksheet")
+    answers = []
+
+    def worksheet() -> None:
+        answers.append(client.post(f"/lab/samples/{code}/worksheet", data={
+            "csrf_token": token, f"value-{analysis_id}": value, f"unit-{analysis_id}": unit,
+            f"instrument-{analysis_id}": "the worksheet's"}))
+
+    with session_factory() as colleague:
+        tech2 = colleague.scalar(select(User).where(User.username == "tech2"))
+        entered = get_analysis(colleague, tech2, analysis_id, for_update=True)
+        workflow.submit(colleague, tech2, entered, value=value, unit=unit, instrument="the colleague's")
+        racer = threading.Thread(target=worksheet)
+        racer.start()
+        time.sleep(0.5)
+        colleague.commit()
+    racer.join(timeout=30)
+    (answer,) = answers
+    assert answer.status_code == 422 and "only once" in answer.get_data(as_text=True), answer.status_code
+    with session_factory() as s:
+        assert s.get(Analysis, analysis_id).instrument == "the colleague's"
+        submits = s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "analysis.submit", AuditEvent.entity_id == str(analysis_id))).all()
+        assert len(submits) == 1

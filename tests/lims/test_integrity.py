@@ -6,8 +6,8 @@ import io
 
 from sqlalchemy import func, select
 
-from lims.kernel.models import Analysis, ApiToken
-from tests.lims.conftest import analyses_by_method, ok, register
+from lims.kernel.models import Analysis, ApiToken, Lot
+from tests.lims.conftest import PP_LOT, analyses_by_method, ok, register
 
 CSV_HEADER = "sample_id,method,value,unit,uncertainty,instrument,analyst,measured_at"
 
@@ -45,6 +45,21 @@ def test_an_admin_cannot_mint_a_token_for_someone_else(lab, session_factory):
     assert admin.delete(f"/tokens/{tech_token['id']}").status_code == 204
     with session_factory() as s:
         assert s.get(ApiToken, tech_token["id"]).revoked_at is not None
+
+
+def test_asking_for_someone_elses_token_does_not_tell_whether_they_exist(lab):
+    """The users API answers a customer "not found" for any other name without looking it up;
+    asking for a token for another user must not become the oracle that tells staff accounts
+    from made-up names."""
+    customer = lab.as_("polyvorm")
+    answers = {
+        name: customer.post("/tokens", json={"name": "probe", "user": name})
+        for name in ("reviewer", "admin", "no-such-user")
+    }
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 403)
+    messages = {r.get_json()["message"].replace(name, "NAME") for name, r in answers.items()}
+    assert len(messages) == 1, messages
+    assert ok(customer.post("/tokens", json={"name": "mine", "user": "polyvorm"}), 201)["user"] == "polyvorm"
 
 
 PP_PLAN = {
@@ -149,3 +164,57 @@ def test_only_an_active_user_who_may_enter_results_can_be_named_analyst(lab, ses
     with session_factory() as s:
         assert s.get(Analysis, analysis_id).state == "unassigned"
     ok(tech.post(f"/analyses/{analysis_id}/result", json={"value": 12, "unit": "g/10 min", "analyst": "reviewer"}))
+
+
+def test_an_instrument_name_too_long_is_refused_under_its_field_by_every_way_in(lab, session_factory):
+    """The instrument column holds 100 characters. A longer name typed into the API, or
+    exported by an instrument into the CSV file, is refused naming the field: never a database
+    error, never half a file."""
+    tech = lab.as_("tech")
+    sample = register(tech, methods=["mfr_230_2_16", "ash_3451"])
+    ids = analyses_by_method(sample)
+    long_name = "Zwick/Roell Mflow extrusion plastometer serial " + "0123456789" * 6
+    code = sample["sample_id"]
+    imported = tech.post("/imports/results", data=_csv([
+        f"{code},ash_3451,0.8,%,,balance 3,,",
+        f"{code},mfr_230_2_16,12,g/10 min,,{long_name},,",
+    ]))
+    assert imported.status_code == 422, imported.get_data(as_text=True)
+    (row,) = imported.get_json()["errors"]["json"]["rows"]
+    assert row["row"] == 3 and "instrument" in row["errors"], row
+    entered = tech.post(f"/analyses/{ids['mfr_230_2_16']}/result",
+                        json={"value": 12, "unit": "g/10 min", "instrument": long_name})
+    assert entered.status_code == 422 and "instrument" in entered.get_json()["errors"]["json"]
+    with session_factory() as s:
+        assert {s.get(Analysis, i).state for i in ids.values()} == {"unassigned"}
+
+
+def test_an_external_provider_owns_no_lot_and_no_sample(lab, session_factory):
+    """A subcontracted lab measures for the lab; it is not a customer. The lot form does not
+    offer it as an owner, and no other way in may make it one: its users would read the lot's
+    results and certificates."""
+    tech = lab.as_("tech")
+    lot = {**PP_LOT, "code": "L-PROVIDER", "owner": "polymeer-analyse"}
+    refused = tech.post("/lots", json=lot)
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "provider" in refused.get_json()["errors"]["json"]["owner"][0]
+    loose = tech.post("/samples", json={"material": "pp", "owner": "polymeer-analyse"})
+    assert loose.status_code == 422 and "owner" in loose.get_json()["errors"]["json"], loose.get_data(as_text=True)
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Lot).where(Lot.code == "L-PROVIDER")) == 0
+    ok(tech.post("/lots", json={**lot, "owner": "polyvorm"}), 201)
+
+
+def test_a_customer_cannot_learn_the_labs_users_by_naming_an_analyst(lab):
+    """A customer may read its own results but not enter them. Naming an analyst on its own
+    analysis must be refused alike for every name, or the answer tells the lab's active
+    analysts from made-up and closed accounts."""
+    sample = register(lab.as_("tech"), methods=["mfr_230_2_16"])
+    analysis_id = analyses_by_method(sample)["mfr_230_2_16"]
+    customer = lab.as_("polyvorm")
+    assert ok(customer.get(f"/analyses/{analysis_id}"))["state"] == "unassigned"  # its own
+    answers = {
+        name: customer.post(f"/analyses/{analysis_id}/result", json={"value": 12, "unit": "g/10 min", "analyst": name})
+        for name in ("reviewer", "tech2", "engineer", "no-such-user")
+    }
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 403)

@@ -113,3 +113,25 @@ def test_an_imported_file_names_the_external_provider_and_report_of_its_rows(cli
         external, own = s.get(Analysis, first_id), s.get(Analysis, second_id)
         assert (external.external_provider.key, external.external_report) == ("polymeer-analyse", "PAC-7")
         assert (own.external_provider, own.external_report) == (None, "")
+
+
+def test_a_text_longer_than_its_column_is_refused_under_its_field_on_the_pages(client, seeded):
+    """The API's schemas cap these texts; the lab's forms reach the services without them, and
+    SQLite (the demo's database) would keep the whole text where PostgreSQL refuses it."""
+    log_in(client, "tech")
+    waiting = seed.lot_with_samples(seeded, 1, receive=False).sample_codes[0]
+    shelf = "Cold store 2, rack " + "B" * 120
+    received = client.post("/lab/receive", data={"code": waiting, "storage_location": shelf,
+                                                 "csrf_token": csrf_token(client, "/lab/receive")})
+    assert received.status_code == 422 and "at most 120 characters" in received.get_data(as_text=True)
+    form = {
+        "code": "EXT1-2026-0502", "installation": "ntk-ext1", "material": "pp", "owner": "polyvorm",
+        "input_stream": "post-consumer", "recycled_content_pct": "90", "sample_count": "1",
+        "production_start": "29/11/2026 08:00", "production_end": "29/11/2026 16:00",
+        "source": "Household packaging " + "x" * 400,
+    }
+    lot = client.post("/lab/lots/new", data={**form, "csrf_token": csrf_token(client, "/lab/lots/new")})
+    assert lot.status_code == 422 and "at most 400 characters" in lot.get_data(as_text=True)
+    with seeded() as s:
+        assert s.scalar(select(Sample).where(Sample.code == waiting)).state == "registered"
+        assert s.scalar(select(Lot).where(Lot.code == "EXT1-2026-0502")) is None

@@ -111,14 +111,13 @@ class CertificateGrant(Base):
 
 
 def open_certificate(session: Session, sample: Sample) -> Certificate | None:
-    """The sample certificate of this sample that is not yet replaced: valid, or withdrawn for
-    an amendment (reopened) and waiting for its revision."""
+    """The certificate covering this sample that is not yet replaced, the sample's own or its
+    lot's: valid, or withdrawn (reopened for an amendment) and waiting for its revision."""
     return session.scalar(
         select(Certificate)
         .join(certificate_sample, certificate_sample.c.certificate_id == Certificate.id)
         .where(
             certificate_sample.c.sample_id == sample.id,
-            Certificate.kind == "sample",
             Certificate.status.in_(("valid", "withdrawn")),
             ~Certificate.superseded_by.has(),
         )

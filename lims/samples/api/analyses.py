@@ -70,7 +70,7 @@ def enter_result(data: dict, analysis_id: int):
         uncertainty=data.get("uncertainty"),
         uncertainty_reason=data["uncertainty_reason"],
         instrument=data["instrument"],
-        analyst=workflow.analyst_named(db(), data.get("analyst") or ""),
+        analyst=workflow.analyst_named(db(), require_user(), data.get("analyst") or ""),
         measured_at=data.get("measured_at"),
         provider=data["external_provider"],
         provider_report=data["external_report"],

@@ -230,8 +230,10 @@ def receive():
     return render_template("lab/receive.html", received=received, error=error), status
 
 
-def _sample_page_data(code: str) -> dict[str, object]:
-    sample = get_sample(db(), current_user(), code)
+def _sample_page_data(code: str, *, for_update: bool = False) -> dict[str, object]:
+    """With for_update, the sample is locked first (as every change to it is) and its analyses
+    are read after the lock: what a colleague entered meanwhile is seen, not written over."""
+    sample = get_sample(db(), current_user(), code, for_update=for_update)
     analyses = list(
         db().scalars(
             select(Analysis)
@@ -301,7 +303,7 @@ def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[st
     errors: dict[int, dict[str, list[str]]] = {}
     for analysis in analyses:
         value = form.get(f"value-{analysis.id}", "").strip()
-        if analysis.state != "unassigned" or not value:
+        if not value:
             continue
         try:
             workflow.submit(
@@ -324,27 +326,16 @@ def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[st
     return entered, errors
 
 
-def _instrument_length(form) -> dict[int, dict[str, list[str]]]:
-    """The instrument column holds 100 characters: a longer name is refused under its field."""
-    return {
-        int(name.split("-", 1)[1]): {"instrument": [_("at most 100 characters")]}
-        for name, value in form.items()
-        if name.startswith("instrument-") and name.split("-", 1)[1].isdigit() and len(value.strip()) > 100
-    }
-
-
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
 @login_required(Capability.HANDLE_SAMPLES)
 def worksheet(code: str):
-    data = _sample_page_data(code)
+    data = _sample_page_data(code, for_update=request.method == "POST")
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
-        errors = _instrument_length(request.form)
+        entered, errors = _submit_rows(data["analyses"], request.form)
         if not errors:
-            entered, errors = _submit_rows(data["analyses"], request.form)
-            if not errors:
-                flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
-                return redirect(url_for("lab.sample", code=code))
+            flash(_("%(n)s result(s) submitted for %(code)s.", n=entered, code=code), "success")
+            return redirect(url_for("lab.sample", code=code))
         # All or nothing: undo the rows that were accepted and show the stored state again.
         db().rollback()
         data = _sample_page_data(code)
@@ -371,22 +362,20 @@ def method_worksheets():
 def method_worksheet(method_key: str):
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
-        errors = _instrument_length(request.form)
+        typed = [
+            int(name.split("-", 1)[1]) for name, value in request.form.items()
+            if name.startswith("value-") and name.split("-", 1)[1].isdigit() and value.strip()
+        ]
+        # Each sample is locked before its analysis changes (get_analysis), in sample order,
+        # so two sheets submitted at once cannot deadlock.
+        in_sample_order = db().scalars(
+            select(Analysis.id).where(Analysis.id.in_(typed)).order_by(Analysis.sample_id, Analysis.id)
+        ).all()
+        locked = [get_analysis(db(), current_user(), i, for_update=True) for i in in_sample_order]
+        entered, errors = _submit_rows(locked, request.form)
         if not errors:
-            typed = [
-                int(name.split("-", 1)[1]) for name, value in request.form.items()
-                if name.startswith("value-") and name.split("-", 1)[1].isdigit() and value.strip()
-            ]
-            # Each sample is locked before its analysis changes (get_analysis), in sample order,
-            # so two sheets submitted at once cannot deadlock.
-            in_sample_order = db().scalars(
-                select(Analysis.id).where(Analysis.id.in_(typed)).order_by(Analysis.sample_id, Analysis.id)
-            ).all()
-            locked = [get_analysis(db(), current_user(), i, for_update=True) for i in in_sample_order]
-            entered, errors = _submit_rows(locked, request.form)
-            if not errors:
-                flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=local_name(locked[0].method)), "success")
-                return redirect(url_for("lab.method_worksheet", method_key=method_key))
+            flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=local_name(locked[0].method)), "success")
+            return redirect(url_for("lab.method_worksheet", method_key=method_key))
         db().rollback()
     return (
         render_template("lab/method_worksheet.html", sheet=worksheets.sheet(db(), current_user(), method_key),
