@@ -212,13 +212,21 @@ def external_provider(session: Session, key: str, report: str) -> Organization |
     return provider
 
 
+def _as_written(limit: Decimal | None) -> Decimal | None:
+    """A limit as the specification writes it (0.95), not with the six decimals its column
+    keeps (0.950000): the worksheet flag and the grade reasons quote it."""
+    if limit is None:
+        return None
+    return limit.quantize(Decimal(1)) if limit == limit.to_integral_value() else limit.normalize()
+
+
 def load_spec(session: Session, material_id: int) -> grading.Spec | None:
     spec = session.scalar(select(GradeSpec).where(GradeSpec.material_id == material_id))
     if spec is None:
         return None
     grades: dict[str, dict[str, grading.Limit]] = {}
     for limit in spec.limits:  # ordered by rank
-        grades.setdefault(limit.grade, {})[limit.property] = grading.Limit(limit.min, limit.max)
+        grades.setdefault(limit.grade, {})[limit.property] = grading.Limit(_as_written(limit.min), _as_written(limit.max))
     # The limits apply to the methods of the material's test plan (the seed checks that it has
     # one for every limited property).
     planned = session.execute(

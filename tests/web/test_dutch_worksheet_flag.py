@@ -31,19 +31,19 @@ def test_the_spec_flag_on_a_dutch_worksheet_explains_itself_in_dutch(client, ses
     flag = _density_flag(client, session_factory, "nl-NL,nl;q=0.9")
 
     # PP density, guard band; its least strict grade (C) allows 0.890 to 0.950 g/cm3, U = 0.002.
-    # (Limits come from the database with its six decimals, in either language.)
+    # Limits as the specification writes them, not with the six decimals the database keeps.
     inside = flag("0,905")
     assert inside["label"] == "binnen specificatie"
-    assert inside["why"] == "klasse C: 0,905 ligt binnen 0,890000..0,950000"
+    assert inside["why"] == "klasse C: 0,905 ligt binnen 0,89..0,95"
     below = flag("0,885")
-    assert below["why"] == "klasse C: 0,885 ligt onder min 0,890000"
+    assert below["why"] == "klasse C: 0,885 ligt onder min 0,89"
     near = flag("0,949")
-    assert near["why"] == "klasse C: 0,949 ± 0,002 overschrijdt max 0,950000 (beschermingsband)"
+    assert near["why"] == "klasse C: 0,949 ± 0,002 overschrijdt max 0,95 (beschermingsband)"
 
 
 def test_an_english_worksheet_keeps_the_english_explanation(client, session_factory):
     near = _density_flag(client, session_factory, "en-GB")("0.949")
-    assert near["why"] == "grade C: 0.949 ± 0.002 crosses max 0.950000 (guard band)"
+    assert near["why"] == "grade C: 0.949 ± 0.002 crosses max 0.95 (guard band)"
 
 
 def test_a_dutch_worksheet_gives_a_methods_conditions_in_dutch_on_hover(client, session_factory):
