@@ -68,7 +68,13 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 
 
 def can(user: User | None, capability: Capability) -> bool:
-    return user is not None and capability in ROLE_CAPABILITIES.get(user.role, frozenset())
+    """A closed account may do nothing, by whatever way in it is named (a login and a token
+    stop working; a CLI acting as a user by name must be refused as well)."""
+    return (
+        user is not None
+        and user.active
+        and capability in ROLE_CAPABILITIES.get(user.role, frozenset())
+    )
 
 
 def roles_with(capability: Capability) -> tuple[str, ...]:
@@ -77,6 +83,8 @@ def roles_with(capability: Capability) -> tuple[str, ...]:
 
 def require(user: User, capability: Capability, doing: str | None = None) -> None:
     """Raises Forbidden (403) unless the user's role grants the capability."""
+    if not user.active:
+        raise Forbidden(f"the account {user.username!r} is deactivated")
     if not can(user, capability):
         raise Forbidden(
             f"role {user.role!r} may not {doing or capability.value}"

@@ -276,7 +276,7 @@ def analyst_named(session: Session, actor: User, username: str) -> User | None:
     if not username:
         return None
     analyst = session.scalar(select(User).where(User.username == username))
-    if analyst is None or not analyst.active or not can(analyst, Capability.HANDLE_SAMPLES):
+    if analyst is None or not can(analyst, Capability.HANDLE_SAMPLES):
         raise InputError("analyst", N_("%(name)s is not an active lab user who enters results", name=repr(username)))
     return analyst
 
