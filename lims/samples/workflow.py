@@ -175,10 +175,10 @@ def receive(
     guard_sample(actor, sample, "receive")
     if storage_location:
         at_most("storage_location", storage_location, STORAGE_MAX)
-    changes: dict[str, object] = {
-        "received_at": utcnow(),
-        "condition_on_receipt": (condition or "").strip()[:400],
-    }
+    condition = (condition or "").strip()
+    # Printed on the certificate: refused when too long, never cut short.
+    at_most("condition", condition, 400)
+    changes: dict[str, object] = {"received_at": utcnow(), "condition_on_receipt": condition}
     if storage_location:
         changes["storage_location"] = storage_location
     _move_sample(session, actor, sample, "receive", "received", **changes)
