@@ -69,7 +69,13 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 
 
 def can(user: User | None, capability: Capability) -> bool:
-    return user is not None and capability in ROLE_CAPABILITIES.get(user.role, frozenset())
+    """A closed account may do nothing, by whatever way in it is named (a login and a token
+    stop working; a CLI acting as a user by name must be refused as well)."""
+    return (
+        user is not None
+        and user.active
+        and capability in ROLE_CAPABILITIES.get(user.role, frozenset())
+    )
 
 
 def roles_with(capability: Capability) -> tuple[str, ...]:
@@ -79,6 +85,8 @@ def roles_with(capability: Capability) -> tuple[str, ...]:
 def require(user: User, capability: Capability, doing: Text | None = None) -> None:
     """Raises Forbidden (403) unless the user's role grants the capability. `doing`: what the
     caller was about to do, as N_("..."), when the capability's own wording says it less well."""
+    if not user.active:
+        raise Forbidden(N_("the account %(name)s is deactivated", name=repr(user.username)))
     if not can(user, capability):
         raise Forbidden(
             N_(

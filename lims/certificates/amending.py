@@ -16,6 +16,7 @@ from lims.kernel.models import Sample, User
 from lims.kernel.models.certificate import Certificate, certificate_sample
 from lims.permissions import Capability, require
 from lims.samples import workflow
+from lims.samples.registration import at_most
 
 
 def invalidate_sample(session: Session, actor: User, sample: Sample, reason: str) -> Sample:
@@ -52,9 +53,15 @@ def _withdraw(session: Session, actor: User | None, cert: Certificate, why: str)
     )
 
 
+# The reason is printed on the revision and kept with the withdrawn certificate after its
+# "amended: " (a column of 400 characters); AmendSchema holds the API to the same.
+REASON_MAX = 380
+
+
 def _reason(reason: str) -> str:
     if not (reason or "").strip():
         raise InputError("reason", N_("say why the certificate is amended"))
+    at_most("reason", reason.strip(), REASON_MAX)
     return reason.strip()
 
 

@@ -62,7 +62,7 @@ def create_token(session: Session, actor: User, owner: User, name: str) -> tuple
 
     Only the owner mints a token: one minted by an admin for someone else would let the admin
     act as that user (and get round the four-eyes rule); an admin may revoke any token."""
-    owner = token_owner(actor, owner.username)
+    token_owner(actor, owner.username)
     if not name.strip() or len(name) > 100:
         raise InputError("name", N_("give the token a name of 1 to 100 characters (e.g. the machine using it)"))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -114,13 +114,17 @@ def test_a_sample_certificate_is_not_replaced_by_another_sample(lab):
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def _log_in_as_reviewer(client) -> None:
+    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
+    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
+    assert client.post("/login", data=login).status_code == 302
+
+
 def test_the_sample_page_amends_the_certificate(lab, client):
     lab.lot("L-WEB")
     code = lab.verified_sample("L-WEB")
     cert = ok(lab.as_("reviewer").post("/certificates", json={"sample": code}), 201)
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
-    assert client.post("/login", data=login).status_code == 302
+    _log_in_as_reviewer(client)
     page = client.get(f"/lab/samples/{code}").get_data(as_text=True)
     assert "Amend certificate" in page and "Reopen to correct results" in page
     token = CSRF.search(page).group(1)
@@ -154,9 +158,7 @@ def test_a_reopened_sample_is_certified_again_only_by_amending_the_certificate_i
         assert lot_cert["number"] in refused.get_json()["message"]
     assert {ok(reviewer.get(f"/samples/{c}"))["state"] for c in (first, second)} == {"verified"}
     # The sample page offers that amendment, not a certificate of the sample's own.
-    token = CSRF.search(lab.client.get("/login").get_data(as_text=True)).group(1)
-    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
-    assert lab.client.post("/login", data=login).status_code == 302
+    _log_in_as_reviewer(lab.client)
     page = lab.client.get(f"/lab/samples/{first}").get_data(as_text=True)
     assert f"Issue the amended certificate replacing {lot_cert['number']}" in page
 
@@ -167,3 +169,20 @@ def test_a_reopened_sample_is_certified_again_only_by_amending_the_certificate_i
     valid = ok(reviewer.get("/certificates", query_string={"status": "valid"}))
     covering = [code for c in valid for code in c["samples"]]
     assert sorted(covering) == sorted([alone, first, second])
+
+
+def test_an_amendment_reason_longer_than_the_certificate_takes_is_refused_on_the_page_too(lab, client):
+    """The reason is printed on the revision and kept with the withdrawn certificate, whose
+    column holds 380 characters after "amended: ". The API refuses a longer one; the sample
+    page's form must not print one on a signed certificate that the record then cuts short."""
+    lab.lot("L-LONG")
+    code = lab.verified_sample("L-LONG")
+    cert = ok(lab.as_("reviewer").post("/certificates", json={"sample": code}), 201)
+    _log_in_as_reviewer(client)
+    token = CSRF.search(client.get(f"/lab/samples/{code}").get_data(as_text=True)).group(1)
+    reason = "Customer address corrected after the customer's letter of 2 December. " * 8
+    for action in ("amend", "reopen"):
+        refused = client.post(f"/review/samples/{code}/{action}", data={"reason": reason, "csrf_token": token})
+        assert refused.status_code == 422, (action, refused.status_code)
+        assert "at most 380 characters" in refused.get_data(as_text=True)
+    assert ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))["status"] == "valid"

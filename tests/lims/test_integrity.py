@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from sqlalchemy import func, select
 
+from analytics.simulator import lims_entry
+from lims.kernel.errors import Forbidden
 from lims.kernel.models import Analysis, ApiToken, Lot
 from tests.lims.conftest import PP_LOT, analyses_by_method, ok, register
 
@@ -218,3 +221,25 @@ def test_a_customer_cannot_learn_the_labs_users_by_naming_an_analyst(lab):
         for name in ("reviewer", "tech2", "engineer", "no-such-user")
     }
     assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 403)
+
+
+def test_a_closed_account_acts_by_no_way_in_not_even_through_the_simulator(lab, session_factory):
+    """Deactivating a user ends their logins and tokens; `recyclab simulate --as-users` acts as
+    users named on the command line, through the same services, and must be refused as well:
+    a closed account neither enters nor verifies a result."""
+    admin = lab.as_("admin")
+    register(lab.as_("tech"), receive=False, methods=["ash_3451"])
+    ok(admin.patch("/users/tech", json={"active": False}))
+    with session_factory() as s:
+        lot = s.scalar(select(Lot).where(Lot.code == PP_LOT["code"]))
+        with pytest.raises(Forbidden):
+            lims_entry.register_sample(s, lims_entry.Actors(), lot)
+    ok(admin.patch("/users/tech", json={"active": True}))
+    ok(admin.patch("/users/reviewer", json={"active": False}))
+    with session_factory() as s:
+        lot = s.scalar(select(Lot).where(Lot.code == PP_LOT["code"]))
+        sample = lims_entry.register_sample(s, lims_entry.Actors(), lot)
+        with pytest.raises(Forbidden):
+            lims_entry.enter_results(s, lims_entry.Actors(), sample, {"ash_3451": 0.4})
+        states = {a.method.key: a.state for a in sample.analyses}
+        assert states["ash_3451"] == "submitted" and "verified" not in states.values()

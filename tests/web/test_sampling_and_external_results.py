@@ -124,6 +124,11 @@ def test_a_text_longer_than_its_column_is_refused_under_its_field_on_the_pages(c
     received = client.post("/lab/receive", data={"code": waiting, "storage_location": shelf,
                                                  "csrf_token": csrf_token(client, "/lab/receive")})
     assert received.status_code == 422 and "at most 120 characters" in received.get_data(as_text=True)
+    # The condition is printed on the certificate: cut short, it would say less than was seen.
+    condition = "Bag torn at one corner, about 200 g spilled; " * 10
+    received = client.post("/lab/receive", data={"code": waiting, "condition": condition,
+                                                 "csrf_token": csrf_token(client, "/lab/receive")})
+    assert received.status_code == 422 and "at most 400 characters" in received.get_data(as_text=True)
     form = {
         "code": "EXT1-2026-0502", "installation": "ntk-ext1", "material": "pp", "owner": "polyvorm",
         "input_stream": "post-consumer", "recycled_content_pct": "90", "sample_count": "1",
