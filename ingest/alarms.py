@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.registry import Registry
 from ingest.store.base import Row, from_ns, to_ns
+from lims.kernel.clock import utcnow
 from lims.kernel.models.process import AlarmEvent
 
 
@@ -52,13 +53,22 @@ class AlarmTracker:
                                            ev.started_at, ev.peak_value, None, ev.id)
             self._last_ts[key] = to_ns(ev.started_at)
 
-    def observe(self, rows: Iterable[Row]) -> list[ActiveAlarm]:
-        """Feed stored values (in arrival order); returns the events that opened, moved or closed."""
+    def observe(self, rows: Iterable[Row], received_at: datetime | None = None) -> list[ActiveAlarm]:
+        """Feed stored values (in arrival order, received at `received_at`, default now);
+        returns the events that opened, moved or closed.
+
+        A value stamped ahead of its arrival counts as of its arrival: validation lets a device
+        clock run up to a day ahead, and taken at its word one such stamp would make every
+        correctly stamped value after it "older", unable to open or close an alarm until the
+        clock caught up; nor does an alarm start or end in the future."""
         limits, last_ts, active = self._limits, self._last_ts, self.active
+        horizon = to_ns(received_at or utcnow())
         changed: dict[int, ActiveAlarm] = {}
         for inst, sensor, ts, value in rows:
             key = (inst, sensor)
             lim = limits.get(key)
+            if ts > horizon:
+                ts = horizon
             if lim is None or ts < last_ts.get(key, -1):
                 continue
             last_ts[key] = ts

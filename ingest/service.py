@@ -348,7 +348,7 @@ class Ingester:
                 batch.installations.add(decoded.readings[0][0])
             else:
                 batch.first_ts.append(-1)
-        batch.alarms = self.recorder.tracker.observe(batch.watched)
+        batch.alarms = self.recorder.tracker.observe(batch.watched, received_at)
         self._pending.append(batch.items[0][5])
         return batch
 

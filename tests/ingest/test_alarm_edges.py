@@ -1,0 +1,74 @@
+"""Alarms at their edges, through the broker: a device clock that jumps ahead."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from ingest.alarms import AlarmTracker
+from ingest.records import LimsRecorder
+from ingest.service import IngestConfig, Ingester
+from ingest.store.base import to_ns
+from ingest.store.sqlite_store import SQLiteStore
+from ingest.validate import Validator
+from lims.kernel.clock import utcnow
+from lims.kernel.models.process import AlarmEvent
+from tests.ingest.support import IngesterThread, Publisher, private_config, wait_until
+
+pytestmark = [
+    pytest.mark.mqtt,
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
+
+
+def make_ingester(tmp_path, broker, registry, topic, store, session_factory) -> Ingester:
+    config = IngestConfig(
+        broker_url=broker.url, client_id=f"ingest-{uuid.uuid4().hex[:10]}", topics=(topic,),
+        spool_path=tmp_path / "spool.db", status_path=tmp_path / "var" / "status.json",
+    )
+    return Ingester(config, store, LimsRecorder(session_factory, AlarmTracker(registry)),
+                    Validator(registry))
+
+
+def readings(*pairs) -> bytes:
+    """One JSON message holding (time, temp_c) readings."""
+    return orjson.dumps([{"ts": to_ns(t) // 10**6, "values": {"temp_c": v}} for t, v in pairs])
+
+
+def alarms(session_factory) -> list[AlarmEvent]:
+    with session_factory() as s:
+        return list(s.scalars(select(AlarmEvent).order_by(AlarmEvent.id)))
+
+
+def test_one_reading_stamped_hours_ahead_does_not_silence_the_alarms_after_it(
+    tmp_path, mqtt_broker, session_factory
+):
+    """A device's clock glitches once: a normal reading comes stamped 20 h ahead (inside the
+    accepted window, so it is stored). Its next readings carry the right time again, and the
+    temperature goes beyond the high limit: that alarm must open, not wait 20 h for the
+    clock to catch up with the one bad stamp."""
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    ing = make_ingester(tmp_path, mqtt_broker, reg, topic, store, session_factory)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    now = utcnow()
+    try:
+        with IngesterThread(ing):
+            pub.publish(topic, readings((now + timedelta(hours=20), 200.0)))
+            pub.publish(topic, readings((now, 200.0), (now + timedelta(seconds=1), 300.0)))
+            pub.wait_all_acked(10)
+            wait_until(lambda: ing.status.messages >= 2, 15, "both messages handled")
+        assert ing.status.values_stored == 3  # the glitched reading is stored, as accepted
+        (alarm,) = alarms(session_factory)
+        assert (alarm.sensor, alarm.kind, alarm.peak_value, alarm.ended_at) == (
+            "temp_c", "high", 300.0, None)
+    finally:
+        pub.close()
+        store.close()
+
