@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.registry import Registry
@@ -51,7 +51,14 @@ class AlarmTracker:
             key = (ev.installation, ev.sensor)
             self.active[key] = ActiveAlarm(ev.installation, ev.sensor, ev.kind, ev.limit,
                                            ev.started_at, ev.peak_value, None, ev.id)
-            self._last_ts[key] = to_ns(ev.started_at)
+        # The newest start or end per series is the newest time the alarms were decided at:
+        # a value the broker redelivers (or a device sends again) after a restart is older
+        # and must not open a second event for an alarm that was recorded already.
+        newest = select(AlarmEvent.installation, AlarmEvent.sensor,
+                        func.max(AlarmEvent.started_at), func.max(AlarmEvent.ended_at)
+                        ).group_by(AlarmEvent.installation, AlarmEvent.sensor)
+        for inst, sensor, started, ended in session.execute(newest):
+            self._last_ts[inst, sensor] = to_ns(max(t for t in (started, ended) if t))
 
     def observe(self, rows: Iterable[Row], received_at: datetime | None = None) -> list[ActiveAlarm]:
         """Feed stored values (in arrival order, received at `received_at`, default now);

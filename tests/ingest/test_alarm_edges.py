@@ -1,4 +1,5 @@
-"""Alarms at their edges, through the broker: a device clock that jumps ahead."""
+"""Alarms at their edges, through the broker: a device clock that jumps ahead, and a message
+that comes again after the ingester restarted."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.ingest.support import IngesterThread, Publisher, private_config, wait
 pytestmark = [
     pytest.mark.mqtt,
     pytest.mark.timeout(60),
-    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True),
 ]
 
 
@@ -72,3 +73,29 @@ def test_one_reading_stamped_hours_ahead_does_not_silence_the_alarms_after_it(
         pub.close()
         store.close()
 
+
+def test_a_message_sent_again_after_a_restart_does_not_repeat_its_alarm(
+    tmp_path, mqtt_broker, session_factory
+):
+    """A message in which the temperature goes beyond the limit and back opens and closes
+    one alarm. The device did not get the broker's acknowledgement and sends the message
+    again, after the ingester restarted: it is the same alarm, not a second one."""
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    t0 = utcnow() - timedelta(minutes=5)
+    message = readings((t0, 300.0), (t0 + timedelta(seconds=1), 200.0))
+    try:
+        for run in (1, 2):
+            ing = make_ingester(tmp_path, mqtt_broker, reg, topic, store, session_factory)
+            with IngesterThread(ing):
+                pub.publish(topic, message)
+                pub.wait_all_acked(10)
+                wait_until(lambda ing=ing: ing.status.messages >= 1, 15, f"run {run} handled it")
+        (alarm,) = alarms(session_factory)
+        assert (alarm.kind, alarm.peak_value) == ("high", 300.0)
+        assert alarm.ended_at is not None
+    finally:
+        pub.close()
+        store.close()
