@@ -195,6 +195,22 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert client.get("/process/installations/ntk-ext1?range=5y").status_code == 422
 
 
+def test_a_latest_reading_stamped_ahead_is_not_shown_as_live(app, client, seeded):
+    """A device whose clock runs two hours ahead sent its last reading; the line (or the
+    ingester) has stopped since. A reading from "the future" says nothing about whether
+    data still comes in, so the dashboard must not call the sensor live for two hours: it
+    shows the reading as not recent, and how far ahead it is stamped."""
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow() + timedelta(hours=2), 221.5)])
+    store.close()
+    log_in(client, "engineer")
+    ext1 = client.get("/process/live.json").get_json()["installations"]["ntk-ext1"]
+    melt = ext1["sensors"]["melt_temp_c"]
+    assert melt["value"] == 221.5 and melt["state"] == "stale"
+    assert melt["age"].endswith("s ahead")
+    assert ext1["state"] == "stale"
+
+
 def _count_queries(app, client, path: str) -> int:
     engine = app.extensions["recyclab.engine"]
     seen = []
