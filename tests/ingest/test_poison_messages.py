@@ -27,6 +27,7 @@ from tests.ingest.support import (
     private_config,
     wait_until,
 )
+from tests.support.influx import V2WriteProxy
 
 T0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
 FAR = T0 + timedelta(days=1)
@@ -132,15 +133,18 @@ def test_timestamps_outside_the_plausibility_window_are_rejects(tmp_path):
 
 @pytest.mark.mqtt
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("partial_write_status", [400, 422], ids=["influxdb-1.x-3.x", "influxdb-2.x"])
 def test_a_partial_write_rejects_only_the_refused_rows(
-    tmp_path, mqtt_broker, influxdb, session_factory
+    tmp_path, mqtt_broker, influxdb, session_factory, partial_write_status
 ):
     """A batch with one timestamp InfluxDB cannot hold (2^63-1 ns, let through by a window
-    configured wide open): InfluxDB stores the rest and answers "partial write"; only that
-    one value is a store_rejected reject, every other value is stored and counted."""
+    configured wide open): InfluxDB stores the rest and answers "partial write" (HTTP 400
+    from 1.x and 3.x, 422 from 2.x); only that one value is a store_rejected reject, every
+    other value is stored and counted, nothing waits in the spool."""
     _, inst, reg = private_config(tmp_path)
     topic = f"recyclab/v1/{inst}/+"
-    store = InfluxStore(influxdb.url, influxdb.token, influxdb.org, influxdb.bucket,
+    proxy = V2WriteProxy(influxdb.server.url, partial_write_status=partial_write_status).start()
+    store = InfluxStore(proxy.url, influxdb.token, influxdb.org, influxdb.bucket,
                         influxdb.query_url)
     wide_open = Validator(reg, earliest=EPOCH, max_future_s=1e12)
     ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory,
@@ -165,6 +169,8 @@ def test_a_partial_write_rejects_only_the_refused_rows(
             (reject,) = s.scalars(select(IngestReject)).all()
         assert reject.reason == "store_rejected" and "7.5" in reject.excerpt
         assert "outside range" in reject.detail
+        assert ing.status.values_spooled == 0 and not len(ing.spool)
     finally:
         pub.close()
         store.close()
+        proxy.stop()
