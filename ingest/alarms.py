@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -61,9 +62,12 @@ class AlarmTracker:
             self._last_ts[inst, sensor] = to_ns(max(t for t in (started, ended) if t))
 
     def observe(self, rows: Iterable[Row], received_at: datetime | None = None) -> list[ActiveAlarm]:
-        """Feed stored values (in arrival order, received at `received_at`, default now);
+        """Feed the stored values of one batch (received at `received_at`, default now);
         returns the events that opened, moved or closed.
 
+        The batch is taken in time order, not in the order its values came: a gateway may
+        send what it buffered newest first, and each value older than one already seen would
+        be passed over as late. Values of earlier batches were decided on already.
         A value stamped ahead of its arrival counts as of its arrival: validation lets a device
         clock run up to a day ahead, and taken at its word one such stamp would make every
         correctly stamped value after it "older", unable to open or close an alarm until the
@@ -71,11 +75,11 @@ class AlarmTracker:
         limits, last_ts, active = self._limits, self._last_ts, self.active
         horizon = to_ns(received_at or utcnow())
         changed: dict[int, ActiveAlarm] = {}
-        for inst, sensor, ts, value in rows:
+        timed = sorted(((min(ts, horizon), inst, sensor, value) for inst, sensor, ts, value in rows),
+                       key=itemgetter(0))
+        for ts, inst, sensor, value in timed:
             key = (inst, sensor)
             lim = limits.get(key)
-            if ts > horizon:
-                ts = horizon
             if lim is None or ts < last_ts.get(key, -1):
                 continue
             last_ts[key] = ts

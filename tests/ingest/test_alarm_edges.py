@@ -1,5 +1,5 @@
-"""Alarms at their edges, through the broker: a device clock that jumps ahead, and a message
-that comes again after the ingester restarted."""
+"""Alarms at their edges, through the broker: a device clock that jumps ahead, a message
+that comes again after the ingester restarted, readings sent newest first."""
 
 from __future__ import annotations
 
@@ -96,6 +96,34 @@ def test_a_message_sent_again_after_a_restart_does_not_repeat_its_alarm(
         (alarm,) = alarms(session_factory)
         assert (alarm.kind, alarm.peak_value) == ("high", 300.0)
         assert alarm.ended_at is not None
+    finally:
+        pub.close()
+        store.close()
+
+
+def test_readings_sent_newest_first_still_open_and_close_their_alarm(
+    tmp_path, mqtt_broker, session_factory
+):
+    """A gateway forwards what it buffered during a network outage in one message, newest
+    reading first. The temperature was beyond the high limit at the older reading and back
+    to normal at the newer one: that alarm happened, and is recorded from its start to its
+    end."""
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    ing = make_ingester(tmp_path, mqtt_broker, reg, topic, store, session_factory)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    t0 = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    try:
+        with IngesterThread(ing):
+            pub.publish(topic, readings((t0 + timedelta(seconds=2), 200.0),
+                                        (t0 + timedelta(seconds=1), 280.0),
+                                        (t0, 300.0)))
+            pub.wait_all_acked(10)
+            wait_until(lambda: ing.status.messages >= 1, 15, "the message handled")
+        (alarm,) = alarms(session_factory)
+        assert (alarm.kind, alarm.peak_value, alarm.started_at, alarm.ended_at) == (
+            "high", 300.0, t0, t0 + timedelta(seconds=2))
     finally:
         pub.close()
         store.close()
