@@ -7,11 +7,13 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
 from ingest.alarms import AlarmTracker
 from ingest.decoders import PayloadDecoder
+from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.records import NUL_SHOWN_AS, LimsRecorder
 from ingest.service import IngestConfig, Ingester
 from ingest.store.base import EPOCH, to_ns
@@ -76,6 +78,56 @@ def test_nul_bytes_in_a_reject_do_not_stop_the_stream_on_postgresql(
         assert rejects[0].excerpt == NUL_SHOWN_AS * 64
         assert rejects[1].sensor == f"a{NUL_SHOWN_AS}b"
         assert ing.status.dead_letters == 0
+    finally:
+        pub.close()
+        store.close()
+
+
+def _sparkplug_birth_with_a_name_not_utf8() -> bytes:
+    """An NBIRTH whose one metric is named by the byte 0xD7, no UTF-8 (the protobuf library
+    refuses to build that, so its encoding is edited)."""
+    msg = pb.Payload(timestamp=T0_MS, seq=0)
+    msg.metrics.add(name="X", datatype=pb.Double, double_value=1.0)
+    good = msg.SerializeToString()
+    return good.replace(b"\x0a\x01X", b"\x0a\x01\xd7")
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("stream, payload, reason", [
+    ("main", orjson.dumps({"ts": 1e308, "values": {"pressure_bar": 1.0}}), "bad_timestamp"),
+], ids=["json-time-beyond-any-clock"])
+def test_a_message_that_trips_a_decoder_is_a_reject_and_the_stream_goes_on(
+    tmp_path, mqtt_broker, session_factory, stream, payload, reason
+):
+    """A JSON time of 1e308 ms (a float, so a valid number), a Sparkplug metric name that is
+    not UTF-8: each message is a reject with its reason, and the messages after it are
+    stored. A decoder that raised would stop the ingester, and, since the message was never
+    acknowledged, stop it again on every restart."""
+    _, inst, reg = private_config(tmp_path)
+    group = f"g{uuid.uuid4().hex[:8]}"
+    topic = f"spBv1.0/{group}/NBIRTH/{inst}" if stream == "spb" else f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, f"recyclab/v1/{inst}/+", store,
+                        session_factory)
+    ing.config.topics = (f"recyclab/v1/{inst}/+", f"spBv1.0/{group}/#")
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    count = 20
+    try:
+        with IngesterThread(ing):
+            pub.publish(topic, payload)
+            for seq in range(count):
+                pub.publish(f"recyclab/v1/{inst}/main",
+                            json_message(seq, {"pressure_bar": float(seq)}))
+            pub.wait_all_acked(10)
+            wait_until(lambda: ing.status.messages >= count + 1 or ing.failed
+                       or not ing.status.broker_connected, 15, "every message handled")
+            assert not ing.failed and ing.status.messages == count + 1
+        points = store.raw(inst, "pressure_bar", T0, FAR)
+        assert [p.value for p in points] == [float(s) for s in range(count)]
+        with session_factory() as s:
+            (reject,) = s.scalars(select(IngestReject)).all()
+        assert reject.reason == reason and reject.topic == topic
     finally:
         pub.close()
         store.close()
