@@ -81,7 +81,7 @@ class SparkplugDecoder:
             self._check_seq(key, node, msg)
         if kind.endswith("BIRTH"):
             for m in msg.metrics:
-                if m.HasField("alias") and m.name:
+                if m.HasField("alias") and m.name and isinstance(m.name, str):
                     node.aliases[m.alias] = m.name
         if kind == "DDEATH":
             return out
@@ -119,6 +119,9 @@ class SparkplugDecoder:
                     continue
             if not name:
                 out.error("malformed", "metric with neither name nor alias", str(m), edge)
+                continue
+            if not isinstance(name, str):  # protobuf hands over a name that is not UTF-8 as bytes
+                out.error("malformed", "metric name is not UTF-8", name, edge)
                 continue
             if is_reserved(name):
                 continue

@@ -96,7 +96,8 @@ def _sparkplug_birth_with_a_name_not_utf8() -> bytes:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("stream, payload, reason", [
     ("main", orjson.dumps({"ts": 1e308, "values": {"pressure_bar": 1.0}}), "bad_timestamp"),
-], ids=["json-time-beyond-any-clock"])
+    ("spb", _sparkplug_birth_with_a_name_not_utf8(), "malformed"),
+], ids=["json-time-beyond-any-clock", "sparkplug-name-not-utf8"])
 def test_a_message_that_trips_a_decoder_is_a_reject_and_the_stream_goes_on(
     tmp_path, mqtt_broker, session_factory, stream, payload, reason
 ):
