@@ -97,17 +97,19 @@ def _sparkplug_birth_with_a_name_not_utf8() -> bytes:
 @pytest.mark.parametrize("stream, payload, reason", [
     ("main", orjson.dumps({"ts": 1e308, "values": {"pressure_bar": 1.0}}), "bad_timestamp"),
     ("spb", _sparkplug_birth_with_a_name_not_utf8(), "malformed"),
-], ids=["json-time-beyond-any-clock", "sparkplug-name-not-utf8"])
+    ("lp", b"ext pressure_bar=" + b"9" * 5000 + b"i 1780000000000000000", "malformed"),
+], ids=["json-time-beyond-any-clock", "sparkplug-name-not-utf8", "line-protocol-5000-digit-int"])
 def test_a_message_that_trips_a_decoder_is_a_reject_and_the_stream_goes_on(
     tmp_path, mqtt_broker, session_factory, stream, payload, reason
 ):
     """A JSON time of 1e308 ms (a float, so a valid number), a Sparkplug metric name that is
-    not UTF-8: each message is a reject with its reason, and the messages after it are
-    stored. A decoder that raised would stop the ingester, and, since the message was never
-    acknowledged, stop it again on every restart."""
+    not UTF-8, a line-protocol integer of 5000 digits (more than Python converts): each
+    message is a reject with its reason, and the messages after it are stored. A decoder
+    that raised would stop the ingester, and, since the message was never acknowledged,
+    stop it again on every restart."""
     _, inst, reg = private_config(tmp_path)
     group = f"g{uuid.uuid4().hex[:8]}"
-    topic = f"spBv1.0/{group}/NBIRTH/{inst}" if stream == "spb" else f"recyclab/v1/{inst}/main"
+    topic = f"spBv1.0/{group}/NBIRTH/{inst}" if stream == "spb" else f"recyclab/v1/{inst}/{stream}"
     store = SQLiteStore(tmp_path / "ts.db")
     ing = make_ingester(tmp_path, mqtt_broker.url, reg, f"recyclab/v1/{inst}/+", store,
                         session_factory)
