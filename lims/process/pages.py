@@ -79,6 +79,11 @@ def _ingest_summary() -> list[dict[str, str]]:
             problems.append(_("broker disconnected"))
         if not c.get("store_available"):
             problems.append(_("store down, spooling"))
+        # Either one stops all acknowledgements: the broker holds the stream back meanwhile.
+        if c.get("disk_full"):
+            problems.append(_("spool disk full, holding messages back"))
+        if not c.get("lims_available", True):
+            problems.append(_("LIMS database not answering, holding messages back"))
         text = _(
             "%(ingester)s: %(rate)s values/s, lag %(lag)s s",
             ingester=st.ingester,

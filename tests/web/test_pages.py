@@ -211,6 +211,23 @@ def test_a_latest_reading_stamped_ahead_is_not_shown_as_live(app, client, seeded
     assert ext1["state"] == "stale"
 
 
+def test_an_ingester_holding_the_stream_back_is_not_shown_as_fine(client, seeded):
+    """Connected to the broker, the store answering, and yet nothing is acknowledged: the
+    spool's disk is full, or the LIMS database does not take the rejects and alarms. The
+    ingester's badge says so, as it does for a store that is down."""
+    disk_full, lims_down = IngestStatus(), IngestStatus()
+    for status in (disk_full, lims_down):
+        status.broker_connected = True
+    disk_full.disk_full = True
+    lims_down.lims_available = False
+    Heartbeat(disk_full, seeded, "ingest-a").beat("running")
+    Heartbeat(lims_down, seeded, "ingest-b").beat("running")
+    log_in(client, "engineer")
+    a, b = client.get("/process/live.json").get_json()["ingesters"]
+    assert a["badge"] == "alarm" and "disk full" in a["text"]
+    assert b["badge"] == "alarm" and "LIMS database" in b["text"]
+
+
 def _count_queries(app, client, path: str) -> int:
     engine = app.extensions["recyclab.engine"]
     seen = []
