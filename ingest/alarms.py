@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.registry import Registry
 from ingest.store.base import Row, from_ns, to_ns
+from lims.kernel.clock import utcnow
 from lims.kernel.models.process import AlarmEvent
 
 
@@ -50,13 +52,32 @@ class AlarmTracker:
             key = (ev.installation, ev.sensor)
             self.active[key] = ActiveAlarm(ev.installation, ev.sensor, ev.kind, ev.limit,
                                            ev.started_at, ev.peak_value, None, ev.id)
-            self._last_ts[key] = to_ns(ev.started_at)
+        # The newest start or end per series is the newest time the alarms were decided at:
+        # a value the broker redelivers (or a device sends again) after a restart is older
+        # and must not open a second event for an alarm that was recorded already.
+        newest = select(AlarmEvent.installation, AlarmEvent.sensor,
+                        func.max(AlarmEvent.started_at), func.max(AlarmEvent.ended_at)
+                        ).group_by(AlarmEvent.installation, AlarmEvent.sensor)
+        for inst, sensor, started, ended in session.execute(newest):
+            self._last_ts[inst, sensor] = to_ns(max(t for t in (started, ended) if t))
 
-    def observe(self, rows: Iterable[Row]) -> list[ActiveAlarm]:
-        """Feed stored values (in arrival order); returns the events that opened, moved or closed."""
+    def observe(self, rows: Iterable[Row], received_at: datetime | None = None) -> list[ActiveAlarm]:
+        """Feed the stored values of one batch (received at `received_at`, default now);
+        returns the events that opened, moved or closed.
+
+        The batch is taken in time order, not in the order its values came: a gateway may
+        send what it buffered newest first, and each value older than one already seen would
+        be passed over as late. Values of earlier batches were decided on already.
+        A value stamped ahead of its arrival counts as of its arrival: validation lets a device
+        clock run up to a day ahead, and taken at its word one such stamp would make every
+        correctly stamped value after it "older", unable to open or close an alarm until the
+        clock caught up; nor does an alarm start or end in the future."""
         limits, last_ts, active = self._limits, self._last_ts, self.active
+        horizon = to_ns(received_at or utcnow())
         changed: dict[int, ActiveAlarm] = {}
-        for inst, sensor, ts, value in rows:
+        timed = sorted(((min(ts, horizon), inst, sensor, value) for inst, sensor, ts, value in rows),
+                       key=itemgetter(0))
+        for ts, inst, sensor, value in timed:
             key = (inst, sensor)
             lim = limits.get(key)
             if lim is None or ts < last_ts.get(key, -1):

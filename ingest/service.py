@@ -94,6 +94,8 @@ class IngestConfig:
     store_timeout_s: float = 5.0
     # Records the LIMS database refuses even one by one; default: next to the status file.
     dead_letter_path: Path | None = None
+    # The Sparkplug edge nodes' alias tables, kept across restarts; default: next to the spool.
+    sparkplug_aliases_path: Path | None = None
 
     def subscriptions(self) -> list[str]:
         if self.shared_group:
@@ -125,7 +127,9 @@ class Ingester:
         self.store = store
         self.recorder = recorder
         self.validator = validator
-        self.decoder = PayloadDecoder()
+        self.decoder = PayloadDecoder(
+            config.sparkplug_aliases_path
+            or config.spool_path.with_name(f"{config.spool_path.stem}.sparkplug-aliases.db"))
         self.spool = Spool(config.spool_path, config.spool_max_values, config.spool_max_bytes)
         self.dead_letter_path = (config.dead_letter_path
                                  or config.status_path.with_name("ingest-dead-letter.jsonl"))
@@ -259,6 +263,8 @@ class Ingester:
             heartbeat.stop()
             self._store_pool.shutdown(wait=False)
             self.spool.close()
+            if self.decoder.sparkplug.alias_file is not None:
+                self.decoder.sparkplug.alias_file.close()
         if self.failed:
             raise RuntimeError("the ingest writer failed; see the log")
 
@@ -348,7 +354,7 @@ class Ingester:
                 batch.installations.add(decoded.readings[0][0])
             else:
                 batch.first_ts.append(-1)
-        batch.alarms = self.recorder.tracker.observe(batch.watched)
+        batch.alarms = self.recorder.tracker.observe(batch.watched, received_at)
         self._pending.append(batch.items[0][5])
         return batch
 

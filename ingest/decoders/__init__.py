@@ -8,11 +8,12 @@ spBv1.0/<group>/<type>/<edge node>[/<device>]   Sparkplug B
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from ingest.decoders.base import Decoded, DecodeError, Reading
 from ingest.decoders.json_payload import decode_json
 from ingest.decoders.line_protocol import decode_line_protocol
-from ingest.decoders.sparkplug import NAMESPACE, SparkplugDecoder
+from ingest.decoders.sparkplug import NAMESPACE, AliasFile, SparkplugDecoder
 
 TOPIC_ROOT = "recyclab/v1/"
 MAX_ROUTES = 10_000  # topics remembered; a flood of one-off topics cannot grow memory
@@ -23,8 +24,9 @@ __all__ = ["Decoded", "DecodeError", "PayloadDecoder", "Reading", "TOPIC_ROOT"]
 class PayloadDecoder:
     """Routes a message to its decoder by topic. Holds Sparkplug session state: one per worker."""
 
-    def __init__(self) -> None:
-        self.sparkplug = SparkplugDecoder()
+    def __init__(self, sparkplug_aliases: Path | None = None) -> None:
+        """sparkplug_aliases: the file that keeps Sparkplug alias tables across restarts."""
+        self.sparkplug = SparkplugDecoder(AliasFile(sparkplug_aliases) if sparkplug_aliases else None)
         # topic -> (decoder, installation): the same few topics arrive again and again.
         self._routes: dict[str, tuple[Callable[[str, bytes], Decoded], str]] = {}
 

@@ -20,9 +20,10 @@ def parse_ts(raw: object) -> int | None:
     """Epoch milliseconds (int or float) or an RFC 3339 string with an offset -> ns, else None."""
     kind = type(raw)  # not isinstance: a bool is no timestamp
     if kind is float:
-        if raw - raw != 0.0:  # NaN or infinite
+        us = raw * 1000
+        if us - us != 0.0:  # NaN or infinite, also once scaled (1e308 ms is a finite float)
             return None
-        ns = round(raw * 1000) * 1000
+        ns = round(us) * 1000
     elif kind is int:
         ns = raw * 1_000_000
     elif kind is str:

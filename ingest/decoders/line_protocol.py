@@ -162,7 +162,10 @@ def _value(raw: str) -> object:
     if _FLOAT.match(raw):
         return float(raw)
     if _INT.match(raw):
-        return int(raw[:-1])
+        try:
+            return int(raw[:-1])
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            raise LineError(f"integer field value of {len(raw) - 1} digits") from None
     if raw in _TRUE:
         return True
     if raw in _FALSE:

@@ -10,11 +10,16 @@ Mapping: edge node id -> installation key; metric name (last path segment) -> se
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.decoders.base import Decoded, ts_ok
+
+log = logging.getLogger("recyclab.ingest")
 
 NAMESPACE = "spBv1.0"
 DATA_TYPES = {"NBIRTH", "NDATA", "NDEATH", "DBIRTH", "DDATA", "DDEATH"}
@@ -38,14 +43,79 @@ class EdgeNodeState:
     rebirth_requested_at: float = 0.0
 
 
-class SparkplugDecoder:
-    """Stateful: alias tables and sequence numbers per edge node. Used by one thread."""
+class AliasFile:
+    """The alias table of each edge node's last BIRTH, in a SQLite file.
 
-    def __init__(self) -> None:
+    An edge node sends its BIRTH once and then DATA by alias for as long as its session
+    lasts. DATA it sends while the ingester is away waits in the ingester's broker session,
+    and after a restart arrives before any new BIRTH: without the aliases kept here it could
+    only be rejected. A table is written (synchronously) before the BIRTH that announced it
+    is acknowledged, since the batch it is in is acknowledged later. The file is opened when
+    first needed; a file that cannot be written costs only this, so it is logged, not raised.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._failing = False
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("CREATE TABLE IF NOT EXISTS alias (grp TEXT NOT NULL, edge TEXT NOT NULL,"
+                         " alias INTEGER NOT NULL, name TEXT NOT NULL,"
+                         " PRIMARY KEY (grp, edge, alias))")
+            self._conn = conn
+        return self._conn
+
+    def load(self) -> dict[tuple[str, str], dict[int, str]]:
+        tables: dict[tuple[str, str], dict[int, str]] = {}
+        if not self.path.exists():
+            return tables
+        try:
+            for grp, edge, alias, name in self._open().execute(
+                    "SELECT grp, edge, alias, name FROM alias"):
+                tables.setdefault((grp, edge), {})[alias] = name
+        except (sqlite3.Error, OSError) as exc:
+            log.error("event=sparkplug_aliases_unreadable path=%s error=%s", self.path, exc)
+        return tables
+
+    def save(self, key: tuple[str, str], aliases: dict[int, str]) -> None:
+        try:
+            conn = self._open()
+            with conn:
+                conn.execute("DELETE FROM alias WHERE grp = ? AND edge = ?", key)
+                conn.executemany("INSERT INTO alias VALUES (?, ?, ?, ?)",
+                                 [(*key, alias, name) for alias, name in aliases.items()])
+        except (sqlite3.Error, OSError) as exc:
+            if not self._failing:
+                log.error("event=sparkplug_aliases_unwritable path=%s error=%s", self.path, exc)
+            self._failing = True
+            return
+        self._failing = False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class SparkplugDecoder:
+    """Stateful: alias tables and sequence numbers per edge node. Used by one thread.
+    With an alias file, the alias tables outlast the process (sequence numbers need not:
+    the first message after a start is never a gap)."""
+
+    def __init__(self, alias_file: AliasFile | None = None) -> None:
         self.nodes: dict[tuple[str, str], EdgeNodeState] = {}
         self.seq_gaps = 0
         # (group, edge node) that should be asked for a rebirth (NCMD Node Control/Rebirth).
         self.rebirth_wanted: set[tuple[str, str]] = set()
+        self.alias_file = alias_file
+        if alias_file is not None:
+            for key, aliases in list(alias_file.load().items())[:MAX_NODES]:
+                self.nodes[key] = EdgeNodeState(aliases)
 
     def decode(self, topic: str, payload: bytes) -> Decoded | None:
         """None for Sparkplug topics that carry no data for us (STATE, NCMD, DCMD)."""
@@ -73,6 +143,7 @@ class SparkplugDecoder:
         if kind == "NDEATH":
             # The node's aliases die with its session; DATA before the next BIRTH is unusable.
             node.aliases, node.seq = {}, None
+            self._keep_aliases(key, node)
             return out
         if kind == "NBIRTH":
             node.aliases = {}
@@ -81,12 +152,17 @@ class SparkplugDecoder:
             self._check_seq(key, node, msg)
         if kind.endswith("BIRTH"):
             for m in msg.metrics:
-                if m.HasField("alias") and m.name:
+                if m.HasField("alias") and m.name and isinstance(m.name, str):
                     node.aliases[m.alias] = m.name
+            self._keep_aliases(key, node)
         if kind == "DDEATH":
             return out
         self._readings(key, node, edge, msg, out)
         return out
+
+    def _keep_aliases(self, key: tuple[str, str], node: EdgeNodeState) -> None:
+        if self.alias_file is not None and self.nodes.get(key) is node:
+            self.alias_file.save(key, node.aliases)
 
     def _check_seq(self, key: tuple[str, str], node: EdgeNodeState, msg: pb.Payload) -> None:
         if not msg.HasField("seq"):
@@ -119,6 +195,9 @@ class SparkplugDecoder:
                     continue
             if not name:
                 out.error("malformed", "metric with neither name nor alias", str(m), edge)
+                continue
+            if not isinstance(name, str):  # protobuf hands over a name that is not UTF-8 as bytes
+                out.error("malformed", "metric name is not UTF-8", name, edge)
                 continue
             if is_reserved(name):
                 continue

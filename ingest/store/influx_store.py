@@ -132,7 +132,10 @@ class InfluxStore:
                 bucket=self.bucket, org=self.org, record=body, write_precision=WritePrecision.NS
             )
         except ApiException as exc:
-            if exc.status == 400:
+            # The data, not the server: 400 (malformed, or a partial write on 1.x and 3.x) or
+            # 422 (InfluxDB 2.x: some or all points refused, the rest stored). Retrying the
+            # same write would never succeed.
+            if exc.status in (400, 422):
                 raise StoreError(f"InfluxDB refused the write: {exc.body!r}") from exc
             raise StoreUnavailable(f"InfluxDB write failed: HTTP {exc.status}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -79,6 +79,11 @@ def _ingest_summary() -> list[dict[str, str]]:
             problems.append(_("broker disconnected"))
         if not c.get("store_available"):
             problems.append(_("store down, spooling"))
+        # Either one stops all acknowledgements: the broker holds the stream back meanwhile.
+        if c.get("disk_full"):
+            problems.append(_("spool disk full, holding messages back"))
+        if not c.get("lims_available", True):
+            problems.append(_("LIMS database not answering, holding messages back"))
         text = _(
             "%(ingester)s: %(rate)s values/s, lag %(lag)s s",
             ingester=st.ingester,
@@ -126,7 +131,9 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
                 state = "nodata"
             elif alarm is not None:
                 state = "alarm"
-            elif now - point.ts > stale_after:
+            elif abs(now - point.ts) > stale_after:
+                # Stamped further ahead than that, a reading proves nothing about whether
+                # data still comes in (validation lets a device clock run a day ahead).
                 state = "stale"
             else:
                 state = "ok"

@@ -7,11 +7,13 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
 from ingest.alarms import AlarmTracker
 from ingest.decoders import PayloadDecoder
+from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.records import NUL_SHOWN_AS, LimsRecorder
 from ingest.service import IngestConfig, Ingester
 from ingest.store.base import EPOCH, to_ns
@@ -27,6 +29,7 @@ from tests.ingest.support import (
     private_config,
     wait_until,
 )
+from tests.support.influx import V2WriteProxy
 
 T0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
 FAR = T0 + timedelta(days=1)
@@ -75,6 +78,59 @@ def test_nul_bytes_in_a_reject_do_not_stop_the_stream_on_postgresql(
         assert rejects[0].excerpt == NUL_SHOWN_AS * 64
         assert rejects[1].sensor == f"a{NUL_SHOWN_AS}b"
         assert ing.status.dead_letters == 0
+    finally:
+        pub.close()
+        store.close()
+
+
+def _sparkplug_birth_with_a_name_not_utf8() -> bytes:
+    """An NBIRTH whose one metric is named by the byte 0xD7, no UTF-8 (the protobuf library
+    refuses to build that, so its encoding is edited)."""
+    msg = pb.Payload(timestamp=T0_MS, seq=0)
+    msg.metrics.add(name="X", datatype=pb.Double, double_value=1.0)
+    good = msg.SerializeToString()
+    return good.replace(b"\x0a\x01X", b"\x0a\x01\xd7")
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("stream, payload, reason", [
+    ("main", orjson.dumps({"ts": 1e308, "values": {"pressure_bar": 1.0}}), "bad_timestamp"),
+    ("spb", _sparkplug_birth_with_a_name_not_utf8(), "malformed"),
+    ("lp", b"ext pressure_bar=" + b"9" * 5000 + b"i 1780000000000000000", "malformed"),
+], ids=["json-time-beyond-any-clock", "sparkplug-name-not-utf8", "line-protocol-5000-digit-int"])
+def test_a_message_that_trips_a_decoder_is_a_reject_and_the_stream_goes_on(
+    tmp_path, mqtt_broker, session_factory, stream, payload, reason
+):
+    """A JSON time of 1e308 ms (a float, so a valid number), a Sparkplug metric name that is
+    not UTF-8, a line-protocol integer of 5000 digits (more than Python converts): each
+    message is a reject with its reason, and the messages after it are stored. A decoder
+    that raised would stop the ingester, and, since the message was never acknowledged,
+    stop it again on every restart."""
+    _, inst, reg = private_config(tmp_path)
+    group = f"g{uuid.uuid4().hex[:8]}"
+    topic = f"spBv1.0/{group}/NBIRTH/{inst}" if stream == "spb" else f"recyclab/v1/{inst}/{stream}"
+    store = SQLiteStore(tmp_path / "ts.db")
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, f"recyclab/v1/{inst}/+", store,
+                        session_factory)
+    ing.config.topics = (f"recyclab/v1/{inst}/+", f"spBv1.0/{group}/#")
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    count = 20
+    try:
+        with IngesterThread(ing):
+            pub.publish(topic, payload)
+            for seq in range(count):
+                pub.publish(f"recyclab/v1/{inst}/main",
+                            json_message(seq, {"pressure_bar": float(seq)}))
+            pub.wait_all_acked(10)
+            wait_until(lambda: ing.status.messages >= count + 1 or ing.failed
+                       or not ing.status.broker_connected, 15, "every message handled")
+            assert not ing.failed and ing.status.messages == count + 1
+        points = store.raw(inst, "pressure_bar", T0, FAR)
+        assert [p.value for p in points] == [float(s) for s in range(count)]
+        with session_factory() as s:
+            (reject,) = s.scalars(select(IngestReject)).all()
+        assert reject.reason == reason and reject.topic == topic
     finally:
         pub.close()
         store.close()
@@ -132,15 +188,18 @@ def test_timestamps_outside_the_plausibility_window_are_rejects(tmp_path):
 
 @pytest.mark.mqtt
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("partial_write_status", [400, 422], ids=["influxdb-1.x-3.x", "influxdb-2.x"])
 def test_a_partial_write_rejects_only_the_refused_rows(
-    tmp_path, mqtt_broker, influxdb, session_factory
+    tmp_path, mqtt_broker, influxdb, session_factory, partial_write_status
 ):
     """A batch with one timestamp InfluxDB cannot hold (2^63-1 ns, let through by a window
-    configured wide open): InfluxDB stores the rest and answers "partial write"; only that
-    one value is a store_rejected reject, every other value is stored and counted."""
+    configured wide open): InfluxDB stores the rest and answers "partial write" (HTTP 400
+    from 1.x and 3.x, 422 from 2.x); only that one value is a store_rejected reject, every
+    other value is stored and counted, nothing waits in the spool."""
     _, inst, reg = private_config(tmp_path)
     topic = f"recyclab/v1/{inst}/+"
-    store = InfluxStore(influxdb.url, influxdb.token, influxdb.org, influxdb.bucket,
+    proxy = V2WriteProxy(influxdb.server.url, partial_write_status=partial_write_status).start()
+    store = InfluxStore(proxy.url, influxdb.token, influxdb.org, influxdb.bucket,
                         influxdb.query_url)
     wide_open = Validator(reg, earliest=EPOCH, max_future_s=1e12)
     ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory,
@@ -165,6 +224,8 @@ def test_a_partial_write_rejects_only_the_refused_rows(
             (reject,) = s.scalars(select(IngestReject)).all()
         assert reject.reason == "store_rejected" and "7.5" in reject.excerpt
         assert "outside range" in reject.detail
+        assert ing.status.values_spooled == 0 and not len(ing.spool)
     finally:
         pub.close()
         store.close()
+        proxy.stop()

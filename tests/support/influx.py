@@ -135,12 +135,17 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
 
 class V2WriteProxy:
-    """Loopback HTTP proxy: POST /api/v2/write?bucket=B&precision=P -> POST /write?db=B&precision=p."""
+    """Loopback HTTP proxy: POST /api/v2/write?bucket=B&precision=P -> POST /write?db=B&precision=p.
 
-    def __init__(self, target_url: str, port: int | None = None) -> None:
+    A write of which the server refused some points ("partial write") is answered 400 by
+    InfluxDB 1.x and 3.x, but 422 by InfluxDB 2.x; partial_write_status=422 answers it as 2.x."""
+
+    def __init__(self, target_url: str, port: int | None = None,
+                 partial_write_status: int = 400) -> None:
         target = urllib.parse.urlsplit(target_url)
         self.target_host, self.target_port = target.hostname, target.port
         self.port = port or free_port()
+        self.partial_write_status = partial_write_status
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -188,7 +193,10 @@ class V2WriteProxy:
                     return
                 finally:
                     conn.close()
-                self.send_response(resp.status)
+                status = resp.status
+                if path == "/write" and status == 400 and b"partial write" in data:
+                    status = proxy.partial_write_status
+                self.send_response(status)
                 for k, v in resp.getheaders():
                     if k.lower() in {"content-type", "x-influxdb-error", "x-influxdb-version"}:
                         self.send_header(k, v)

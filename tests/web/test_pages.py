@@ -195,6 +195,39 @@ def test_live_endpoint_and_chart_ranges(app, client, seeded):
     assert client.get("/process/installations/ntk-ext1?range=5y").status_code == 422
 
 
+def test_a_latest_reading_stamped_ahead_is_not_shown_as_live(app, client, seeded):
+    """A device whose clock runs two hours ahead sent its last reading; the line (or the
+    ingester) has stopped since. A reading from "the future" says nothing about whether
+    data still comes in, so the dashboard must not call the sensor live for two hours: it
+    shows the reading as not recent, and how far ahead it is stamped."""
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow() + timedelta(hours=2), 221.5)])
+    store.close()
+    log_in(client, "engineer")
+    ext1 = client.get("/process/live.json").get_json()["installations"]["ntk-ext1"]
+    melt = ext1["sensors"]["melt_temp_c"]
+    assert melt["value"] == 221.5 and melt["state"] == "stale"
+    assert melt["age"].endswith("s ahead")
+    assert ext1["state"] == "stale"
+
+
+def test_an_ingester_holding_the_stream_back_is_not_shown_as_fine(client, seeded):
+    """Connected to the broker, the store answering, and yet nothing is acknowledged: the
+    spool's disk is full, or the LIMS database does not take the rejects and alarms. The
+    ingester's badge says so, as it does for a store that is down."""
+    disk_full, lims_down = IngestStatus(), IngestStatus()
+    for status in (disk_full, lims_down):
+        status.broker_connected = True
+    disk_full.disk_full = True
+    lims_down.lims_available = False
+    Heartbeat(disk_full, seeded, "ingest-a").beat("running")
+    Heartbeat(lims_down, seeded, "ingest-b").beat("running")
+    log_in(client, "engineer")
+    a, b = client.get("/process/live.json").get_json()["ingesters"]
+    assert a["badge"] == "alarm" and "disk full" in a["text"]
+    assert b["badge"] == "alarm" and "LIMS database" in b["text"]
+
+
 def _count_queries(app, client, path: str) -> int:
     engine = app.extensions["recyclab.engine"]
     seen = []
