@@ -48,8 +48,15 @@ class AlarmTracker:
         self._last_ts: dict[tuple[str, str], int] = {}
 
     def load_active(self, session: Session) -> None:
+        """The ongoing events and each series' newest alarm time, from the database. An
+        ongoing event of a series that has no limits any more (taken out of the registry)
+        is ended now, in the caller's transaction: no value could ever end it."""
+        now = utcnow()
         for ev in session.scalars(select(AlarmEvent).where(AlarmEvent.ended_at.is_(None))):
             key = (ev.installation, ev.sensor)
+            if key not in self._limits:
+                ev.ended_at = max(now, ev.started_at)
+                continue
             self.active[key] = ActiveAlarm(ev.installation, ev.sensor, ev.kind, ev.limit,
                                            ev.started_at, ev.peak_value, None, ev.id)
         # The newest start or end per series is the newest time the alarms were decided at:

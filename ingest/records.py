@@ -82,7 +82,7 @@ class LimsRecorder:
     def __init__(self, sessions: sessionmaker[Session], tracker: AlarmTracker) -> None:
         self.sessions = sessions
         self.tracker = tracker
-        with sessions() as session:
+        with sessions.begin() as session:
             tracker.load_active(session)
 
     def record(self, rejects: Sequence[Reject], alarms: Sequence[ActiveAlarm]) -> list[Refused]:

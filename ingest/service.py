@@ -112,6 +112,8 @@ class Batch:
     first_ts: list[int] = field(default_factory=list)  # per message, for latency
     installations: set[str] = field(default_factory=set)
     alarms: list = field(default_factory=list)
+    # Sparkplug alias tables its BIRTH/DEATH messages changed, saved just before its acks.
+    alias_tables: dict = field(default_factory=dict)
     durable: bool = False
 
 
@@ -355,6 +357,7 @@ class Ingester:
             else:
                 batch.first_ts.append(-1)
         batch.alarms = self.recorder.tracker.observe(batch.watched, received_at)
+        batch.alias_tables = self.decoder.sparkplug.take_unsaved()
         self._pending.append(batch.items[0][5])
         return batch
 
@@ -366,6 +369,8 @@ class Ingester:
             batch.durable = True
         if not self._record(batch.rejects, batch.alarms):
             return False
+        if self.decoder.sparkplug.alias_file is not None:
+            self.decoder.sparkplug.alias_file.save(batch.alias_tables)
         self._ack(batch)
         return True
 

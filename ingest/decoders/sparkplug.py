@@ -49,9 +49,8 @@ class AliasFile:
     An edge node sends its BIRTH once and then DATA by alias for as long as its session
     lasts. DATA it sends while the ingester is away waits in the ingester's broker session,
     and after a restart arrives before any new BIRTH: without the aliases kept here it could
-    only be rejected. A table is written (synchronously) before the BIRTH that announced it
-    is acknowledged, since the batch it is in is acknowledged later. The file is opened when
-    first needed; a file that cannot be written costs only this, so it is logged, not raised.
+    only be rejected. The file is opened when first needed; a file that cannot be written
+    costs only this, so it is logged, not raised.
     """
 
     def __init__(self, path: Path) -> None:
@@ -83,13 +82,17 @@ class AliasFile:
             log.error("event=sparkplug_aliases_unreadable path=%s error=%s", self.path, exc)
         return tables
 
-    def save(self, key: tuple[str, str], aliases: dict[int, str]) -> None:
+    def save(self, tables: dict[tuple[str, str], dict[int, str]]) -> None:
+        """Replace the tables of these edge nodes, in one transaction."""
+        if not tables:
+            return
         try:
             conn = self._open()
             with conn:
-                conn.execute("DELETE FROM alias WHERE grp = ? AND edge = ?", key)
-                conn.executemany("INSERT INTO alias VALUES (?, ?, ?, ?)",
-                                 [(*key, alias, name) for alias, name in aliases.items()])
+                for key, aliases in tables.items():
+                    conn.execute("DELETE FROM alias WHERE grp = ? AND edge = ?", key)
+                    conn.executemany("INSERT INTO alias VALUES (?, ?, ?, ?)",
+                                     [(*key, alias, name) for alias, name in aliases.items()])
         except (sqlite3.Error, OSError) as exc:
             if not self._failing:
                 log.error("event=sparkplug_aliases_unwritable path=%s error=%s", self.path, exc)
@@ -113,6 +116,10 @@ class SparkplugDecoder:
         # (group, edge node) that should be asked for a rebirth (NCMD Node Control/Rebirth).
         self.rebirth_wanted: set[tuple[str, str]] = set()
         self.alias_file = alias_file
+        # Tables changed by BIRTH or DEATH messages not yet acknowledged: the file is written
+        # just before they are, so that after a restart it holds the tables as of the last
+        # acknowledged message, where the broker's redelivery starts.
+        self.unsaved: dict[tuple[str, str], dict[int, str]] = {}
         if alias_file is not None:
             for key, aliases in list(alias_file.load().items())[:MAX_NODES]:
                 self.nodes[key] = EdgeNodeState(aliases)
@@ -162,7 +169,12 @@ class SparkplugDecoder:
 
     def _keep_aliases(self, key: tuple[str, str], node: EdgeNodeState) -> None:
         if self.alias_file is not None and self.nodes.get(key) is node:
-            self.alias_file.save(key, node.aliases)
+            self.unsaved[key] = dict(node.aliases)
+
+    def take_unsaved(self) -> dict[tuple[str, str], dict[int, str]]:
+        """The alias tables changed since the last call, for the alias file."""
+        unsaved, self.unsaved = self.unsaved, {}
+        return unsaved
 
     def _check_seq(self, key: tuple[str, str], node: EdgeNodeState, msg: pb.Payload) -> None:
         if not msg.HasField("seq"):

@@ -127,3 +127,26 @@ def test_readings_sent_newest_first_still_open_and_close_their_alarm(
     finally:
         pub.close()
         store.close()
+
+
+def test_an_alarm_of_a_sensor_whose_limits_were_removed_ends_at_the_next_start(
+    tmp_path, mqtt_broker, session_factory
+):
+    """pressure_bar had a high limit and was beyond it when the ingester stopped; the limit
+    has since been taken out of the registry. No value can end that alarm any more, and it
+    would stay on the active list for good: it ends when the ingester starts without it."""
+    _, inst, reg = private_config(tmp_path)
+    started = utcnow() - timedelta(hours=1)
+    with session_factory.begin() as s:
+        s.add(AlarmEvent(installation=inst, sensor="pressure_bar", kind="high", limit=500.0,
+                         started_at=started, peak_value=550.0))
+    store = SQLiteStore(tmp_path / "ts.db")
+    ing = make_ingester(tmp_path, mqtt_broker, reg, f"recyclab/v1/{inst}/main", store,
+                        session_factory)
+    try:
+        with IngesterThread(ing):
+            pass
+        (alarm,) = alarms(session_factory)
+        assert alarm.ended_at is not None and alarm.ended_at >= started
+    finally:
+        store.close()
