@@ -186,3 +186,42 @@ def test_an_amendment_reason_longer_than_the_certificate_takes_is_refused_on_the
         assert refused.status_code == 422, (action, refused.status_code)
         assert "at most 380 characters" in refused.get_data(as_text=True)
     assert ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))["status"] == "valid"
+
+
+DUTCH = {"Accept-Language": "nl-NL,nl;q=0.9"}
+
+
+def _verdict(client, number: str, headers: dict | None = None) -> str:
+    page = client.get(f"/verify/{number}", headers=headers or {}).get_data(as_text=True)
+    return " ".join(re.search(r'<p class="verdict[^"]*">(.*?)</p>', page, re.S).group(1).split())
+
+
+def test_the_verify_page_tells_a_manufacturer_why_a_certificate_was_withdrawn(lab, client):
+    """A certificate reopened for a correction was not invalidated: its holder is told a
+    corrected revision is on its way, then which revision replaced it; only a certificate whose
+    sample was invalidated is said to have invalidated results."""
+    lab.lot("L-WHY")
+    reviewer = lab.as_("reviewer")
+    code = lab.verified_sample("L-WHY")
+    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+    ok(reviewer.post(f"/certificates/{cert['id']}/reopen", json={"reason": "MFR die worn"}))
+
+    pending = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
+    assert pending["withdrawal_category"] == "withdrawn pending a corrected revision"
+    assert "pending a corrected revision" in _verdict(client, cert["number"])
+    assert "invalid" not in _verdict(client, cert["number"])
+    assert "in afwachting van een gecorrigeerde herziening" in _verdict(client, cert["number"], DUTCH)
+
+    _retest(lab, code, "mfr_230_2_16", "11.80", "g/10 min", "MFR die worn")
+    revised = ok(reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": "MFR retested"}), 201)
+    replaced = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
+    assert replaced["withdrawal_category"] == "replaced by a revised certificate"
+    assert replaced["superseded_by"] == revised["number"] and revised["number"] in _verdict(client, cert["number"])
+
+    other = lab.verified_sample("L-WHY")
+    invalid = ok(reviewer.post("/certificates", json={"sample": other}), 201)
+    ok(reviewer.post(f"/samples/{other}/invalidate", json={"reason": "sample from the wrong big bag"}))
+    withdrawn = ok(client.get(f"/api/v1/public/certificates/{invalid['number']}"))
+    assert withdrawn["withdrawal_category"] == "results invalidated after issue"
+    assert "results invalidated after issue" in _verdict(client, invalid["number"])
+    assert "resultaten na uitgifte ongeldig verklaard" in _verdict(client, invalid["number"], DUTCH)
