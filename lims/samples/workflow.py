@@ -15,7 +15,7 @@ writes an audit event in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -33,6 +33,8 @@ from lims.samples.results import analysis_result, as_result, external_provider, 
 _Obj = TypeVar("_Obj", Sample, Analysis)
 # What the instrument column holds.
 INSTRUMENT_MAX = 100
+# How far an instrument PC's clock may run ahead of the server's before its time is refused.
+CLOCK_SKEW = timedelta(minutes=5)
 
 # Sample states in which results may be entered, retracted or retested.
 _TESTING = ("received", "to_be_verified", "verified")
@@ -300,6 +302,8 @@ def submit(
     instrument = instrument.strip()
     at_most("instrument", instrument, INSTRUMENT_MAX)
     sample = analysis.sample
+    now = utcnow()
+    check_measured_at(sample, measured_at, now)
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     external = external_provider(session, provider, provider_report)
     spec = load_spec(session, sample.material_id)
@@ -309,7 +313,6 @@ def submit(
             spec, analysis.method.property, as_result(analysis.method, measured)
         )
     before = audit.snapshot(analysis)
-    now = utcnow()
     analysis.value = measured.value
     analysis.below_detection_limit = measured.below_detection_limit
     analysis.uncertainty = measured.uncertainty
@@ -329,6 +332,19 @@ def submit(
     _record_analysis(session, actor, analysis, "submit", before)
     _settle(session, actor, sample)
     return analysis
+
+
+def check_measured_at(sample: Sample, measured_at: datetime | None, now: datetime) -> None:
+    """A result is measured between the sample's receipt and now: a time outside that is a
+    typing error (a wrong year, day and month swapped) that would date the certificate's tests."""
+    if measured_at is None:
+        return
+    if measured_at > now + CLOCK_SKEW:
+        raise InputError("measured_at", N_("later than now: a result cannot have been measured in the future"))
+    if sample.received_at is not None and measured_at < sample.received_at:
+        raise InputError(
+            "measured_at", N_("before %(code)s was received: a result is measured after receipt", code=sample.code)
+        )
 
 
 _ROLES_OF = {
