@@ -125,9 +125,11 @@ def create_user(
 
 def update_user(session: Session, actor: User | None, user: User, changes: dict) -> User:
     if actor is not None and actor.id == user.id:
-        # Else the lab's one administrator is locked out by a single change.
+        # Else the lab's one administrator is locked out, or demoted, by a single change.
         if changes.get("active") is False:
             raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
+        if changes.get("role", user.role) != user.role:
+            raise InputError("role", N_("you cannot change your own role; another administrator can"))
     before = audit.snapshot(user)
     deactivated = user.active and changes.get("active") is False
     password = changes.pop("password", None)

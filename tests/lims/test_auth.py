@@ -111,3 +111,16 @@ def test_a_deactivated_account_comes_back_without_its_old_sessions_and_tokens(la
     me = ok(client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
     assert me["username"] == "tech" and me["active"] is True
 
+
+def test_an_admin_cannot_change_their_own_role(lab, session_factory):
+    """Like deactivating oneself: the lab's one administrator demoting themselves leaves nobody
+    to administer it. Another administrator may change it."""
+    admin = lab.as_("admin")
+    refused = admin.patch("/users/admin", json={"role": "reviewer", "full_name": "Admin Istrator"})
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "your own role" in refused.get_json()["errors"]["json"]["role"][0]
+    with session_factory() as s:
+        me = s.scalar(select(User).where(User.username == "admin"))
+        assert me.role == "admin" and me.full_name != "Admin Istrator"  # nothing half-written
+    assert ok(admin.patch("/users/admin", json={"role": "admin", "full_name": "Admin Istrator"}))["role"] == "admin"
+    ok(admin.patch("/users/tech2", json={"role": "reviewer"}))
