@@ -304,6 +304,7 @@ def submit(
     sample = analysis.sample
     now = utcnow()
     check_measured_at(sample, measured_at, now)
+    check_retest_not_by_excluder(analysis, actor, analyst or actor)
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     external = external_provider(session, provider, provider_report)
     spec = load_spec(session, sample.material_id)
@@ -367,6 +368,50 @@ def check_four_eyes(analysis: Analysis, verifier: User) -> None:
             N_(
                 "analysis %(id)s: %(user)s is its %(roles)s; another user must verify it (four eyes)",
                 id=analysis.id, user=verifier.username, roles=_ROLES_OF[tuple(roles)],
+            )
+        )
+
+
+_RETEST_ROLES = {
+    "requester": N_("requested its retest"),
+    "analyst": N_("measured its retest"),
+    "submitter": N_("entered its retest"),
+}
+
+
+def check_four_eyes_on_exclusion(oos: OosInvestigation, reviewer: User) -> None:
+    """Leaving an investigated result off the certificate could be testing until it passes: who
+    asked for the retest, or measured or entered it, may not also decide that the original does
+    not count; a second reviewer does."""
+    retest = oos.retest
+    roles = [
+        role
+        for role, user_id in (
+            ("requester", oos.opened_by_id), ("analyst", retest.analyst_id), ("submitter", retest.submitted_by_id)
+        )
+        if user_id == reviewer.id
+    ]
+    if roles:
+        raise WorkflowError(
+            N_(
+                "analysis %(id)s: %(user)s %(did)s; another reviewer must decide whether it is excluded (four eyes)",
+                id=oos.original_id, user=reviewer.username, did=_RETEST_ROLES[roles[0]],
+            )
+        )
+
+
+def check_retest_not_by_excluder(retest: Analysis, submitter: User, analyst: User) -> None:
+    """check_four_eyes_on_exclusion the other way round: the reviewer who left the original
+    result off the certificate neither measures nor enters its retest."""
+    oos = retest.retest_of.oos if retest.retest_of is not None else None
+    if oos is None or oos.excluded_by_id is None or oos.retest_id != retest.id:
+        return
+    if oos.excluded_by_id in (submitter.id, analyst.id):
+        excluder = submitter if oos.excluded_by_id == submitter.id else analyst
+        raise WorkflowError(
+            N_(
+                "analysis %(id)s: %(user)s excluded the result it retests; another user must measure and enter it (four eyes)",
+                id=retest.id, user=excluder.username,
             )
         )
 
@@ -459,6 +504,7 @@ def exclude_retest_history(
         raise WorkflowError(N_("analysis %(id)s has no out-of-specification investigation", id=original.id))
     if not reason.strip():
         raise InputError("reason", N_("say why the earlier result is excluded from the certificate"))
+    check_four_eyes_on_exclusion(oos, actor)
     if original.sample.state not in _TESTING:
         raise WorkflowError(
             N_(

@@ -61,6 +61,48 @@ def test_a_reviewer_may_exclude_an_investigated_result_with_a_reason(lab):
     assert ash["value"] == "0.41" and ash["retests"] == []
 
 
+
+def test_who_asked_for_or_measured_the_retest_does_not_also_exclude_the_original(lab, session_factory):
+    """Leaving a result off the certificate after retesting it could be testing until it passes:
+    the reviewer who asked for the retest, or measured or entered it, may not also decide that
+    the original does not count (four eyes); a second reviewer decides."""
+    from sqlalchemy import select
+
+    from lims.kernel.models import OosInvestigation
+
+    lab.lot("L-OOS4")
+    tech, reviewer, second = lab.as_("tech"), lab.as_("reviewer"), lab.as_("admin")
+    asked = lab.verified_sample("L-OOS4")
+    original = _analysis(tech, asked, "ash_3451")
+    ok(reviewer.post(f"/analyses/{original['id']}/retest", json={"reason": "crucible cracked"}))
+    refused = reviewer.post(f"/analyses/{original['id']}/oos/exclusion", json={"reason": "invalid test"})
+    assert refused.status_code == 409, refused.get_data(as_text=True)
+    assert "four eyes" in refused.get_json()["message"]
+
+    measured = lab.verified_sample("L-OOS4")
+    other = _analysis(tech, measured, "ash_3451")
+    retest = ok(tech.post(f"/analyses/{other['id']}/retest", json={"reason": "crucible cracked"}))
+    ok(reviewer.post(f"/analyses/{retest['id']}/result", json={"value": "0.41", "unit": "%"}))
+    refused = reviewer.post(f"/analyses/{other['id']}/oos/exclusion", json={"reason": "invalid test"})
+    assert refused.status_code == 409 and "four eyes" in refused.get_json()["message"]
+    with session_factory() as s:
+        assert all(o.exclusion_reason == "" and o.excluded_by_id is None for o in s.scalars(select(OosInvestigation)))
+
+    for analysis in (original, other):
+        ok(second.post(f"/analyses/{analysis['id']}/oos/exclusion", json={"reason": "cracked crucible: invalid test"}))
+
+    # The other way round: who excluded the original does not then measure or enter its retest.
+    later = lab.verified_sample("L-OOS4")
+    third = _analysis(tech, later, "ash_3451")
+    retest = ok(tech.post(f"/analyses/{third['id']}/retest", json={"reason": "crucible cracked"}))
+    ok(reviewer.post(f"/analyses/{third['id']}/oos/exclusion", json={"reason": "cracked crucible: invalid test"}))
+    for caller, analyst in ((reviewer, None), (tech, "reviewer")):
+        refused = caller.post(
+            f"/analyses/{retest['id']}/result", json={"value": "0.41", "unit": "%"} | ({"analyst": analyst} if analyst else {})
+        )
+        assert refused.status_code == 409 and "four eyes" in refused.get_json()["message"], refused.get_data(as_text=True)
+    ok(tech.post(f"/analyses/{retest['id']}/result", json={"value": "0.41", "unit": "%"}))
+
 def test_amending_makes_a_revision_of_the_same_item_and_never_another_sample(lab, client):
     lab.lot("L-AMEND")
     code = lab.verified_sample("L-AMEND")
