@@ -238,32 +238,44 @@ def _verdict(client, number: str, headers: dict | None = None) -> str:
     return " ".join(re.search(r'<p class="verdict[^"]*">(.*?)</p>', page, re.S).group(1).split())
 
 
+def _certified(lab, lot: str) -> tuple[str, dict]:
+    """A new verified sample of the lot and the certificate the reviewer issues for it."""
+    code = lab.verified_sample(lot)
+    return code, ok(lab.as_("reviewer").post("/certificates", json={"sample": code}), 201)
+
+
+def _public_says(client, number: str, category: str, english: str, dutch: str) -> dict:
+    """The public status API's category, and the verify page's verdict in English and Dutch."""
+    status = ok(client.get(f"/api/v1/public/certificates/{number}"))
+    assert status["withdrawal_category"] == category
+    assert english in _verdict(client, number) and dutch in _verdict(client, number, DUTCH)
+    return status
+
+
 def test_the_verify_page_tells_a_manufacturer_why_a_certificate_was_withdrawn(lab, client):
     """A certificate reopened for a correction was not invalidated: its holder is told a
     corrected revision is on its way, then which revision replaced it; only a certificate whose
     sample was invalidated is said to have invalidated results."""
     lab.lot("L-WHY")
     reviewer = lab.as_("reviewer")
-    code = lab.verified_sample("L-WHY")
-    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+    code, cert = _certified(lab, "L-WHY")
     ok(reviewer.post(f"/certificates/{cert['id']}/reopen", json={"reason": "MFR die worn"}))
-
-    pending = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
-    assert pending["withdrawal_category"] == "withdrawn pending a corrected revision"
-    assert "pending a corrected revision" in _verdict(client, cert["number"])
+    _public_says(
+        client, cert["number"], "withdrawn pending a corrected revision",
+        "pending a corrected revision", "in afwachting van een gecorrigeerde herziening",
+    )
     assert "invalid" not in _verdict(client, cert["number"])
-    assert "in afwachting van een gecorrigeerde herziening" in _verdict(client, cert["number"], DUTCH)
 
     _retest(lab, code, "mfr_230_2_16", "11.80", "g/10 min", "MFR die worn")
     revised = ok(reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": "MFR retested"}), 201)
-    replaced = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
-    assert replaced["withdrawal_category"] == "replaced by a revised certificate"
-    assert replaced["superseded_by"] == revised["number"] and revised["number"] in _verdict(client, cert["number"])
+    replaced = _public_says(
+        client, cert["number"], "replaced by a revised certificate", revised["number"], "vervangen door"
+    )
+    assert replaced["superseded_by"] == revised["number"]
 
-    other = lab.verified_sample("L-WHY")
-    invalid = ok(reviewer.post("/certificates", json={"sample": other}), 201)
+    other, invalid = _certified(lab, "L-WHY")
     ok(reviewer.post(f"/samples/{other}/invalidate", json={"reason": "sample from the wrong big bag"}))
-    withdrawn = ok(client.get(f"/api/v1/public/certificates/{invalid['number']}"))
-    assert withdrawn["withdrawal_category"] == "results invalidated after issue"
-    assert "results invalidated after issue" in _verdict(client, invalid["number"])
-    assert "resultaten na uitgifte ongeldig verklaard" in _verdict(client, invalid["number"], DUTCH)
+    _public_says(
+        client, invalid["number"], "results invalidated after issue",
+        "results invalidated after issue", "resultaten na uitgifte ongeldig verklaard",
+    )
