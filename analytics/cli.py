@@ -6,6 +6,7 @@ the ingester does.
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,16 @@ def _context():
     settings = load_settings()
     engine = make_engine(settings.database_url)
     return settings, make_session_factory(engine)
+
+
+def _operator() -> str:
+    """Who runs the command, for the audit trail: the command line has no LIMS login, so the
+    operating-system account that ran it."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor the password database
+        name = "unknown"
+    return f"{name} (command line)"
 
 
 def _installations(value: str | None, registry) -> list[str]:
@@ -178,7 +189,7 @@ def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
         mv = train.register(session, outcome, settings.var_dir / "models", note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))
         if promote:
             try:
-                model_registry.promote(session, mv.version)
+                model_registry.promote(session, mv.version, _operator())
             except model_registry.NotPromotable as exc:
                 refused = str(exc)
         version, status = mv.version, mv.status
@@ -216,7 +227,7 @@ def model_promote(version: str) -> None:
     _, sessions = _context()
     try:
         with sessions.begin() as session:
-            model_registry.promote(session, version)
+            model_registry.promote(session, version, _operator())
     except model_registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{version} is the production model")
@@ -230,7 +241,7 @@ def model_rollback() -> None:
     _, sessions = _context()
     try:
         with sessions.begin() as session:
-            mv = model_registry.rollback(session)
+            mv = model_registry.rollback(session, _operator())
             version = mv.version
     except model_registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from exc

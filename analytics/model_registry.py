@@ -16,6 +16,7 @@ import skops.io as sio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from lims.audit import service as audit
 from lims.kernel.clock import utcnow
 from lims.kernel.models.analytics import ModelArtifact, ModelVersion
 
@@ -116,8 +117,9 @@ def list_versions(session: Session) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())))
 
 
-def promote(session: Session, version: str) -> ModelVersion:
-    """Make ``version`` the production model; the previous production model is retired."""
+def promote(session: Session, version: str, who: str) -> ModelVersion:
+    """Make ``version`` the production model; the previous production model is retired.
+    `who` (the operator) is recorded in the audit trail with the change."""
     mv = get_version(session, version)
     if mv.status == "production":
         return mv
@@ -131,12 +133,24 @@ def promote(session: Session, version: str) -> ModelVersion:
         current.status = "retired"
     mv.status = "production"
     mv.promoted_at = utcnow()
-    session.flush()
+    _record(session, who, "model.promote", mv, current, mv)
     return mv
 
 
-def rollback(session: Session) -> ModelVersion:
-    """Retire the production model and bring back the one promoted before it.
+def _record(
+    session: Session, who: str, action: str, subject: ModelVersion, was: ModelVersion | None, now: ModelVersion
+) -> None:
+    """Which model grades the lots is traceable: who changed the production model, from which
+    version to which, and when (the event's time)."""
+    audit.record(
+        session, None, action, "model_version", subject.version,
+        {"production": was.version} if was is not None else None, {"production": now.version}, who=who,
+    )
+
+
+def rollback(session: Session, who: str) -> ModelVersion:
+    """Retire the production model and bring back the one promoted before it; `who` (the
+    operator) is recorded in the audit trail with the change.
 
     The rolled-back model leaves the promotion history (promoted_at cleared), so repeated
     rollbacks walk further back instead of toggling between two versions.
@@ -158,5 +172,5 @@ def rollback(session: Session) -> ModelVersion:
     current.note = (current.note + " rolled back").strip()
     session.flush()
     previous.status = "production"
-    session.flush()
+    _record(session, who, "model.rollback", current, current, previous)
     return previous

@@ -117,14 +117,18 @@ def record(
     entity_id: object,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    *,
+    who: str = "system",
 ) -> AuditEvent:
+    """`who`: the actor's name when no user of the LIMS acts (e.g. the operating-system account
+    that ran a command)."""
     session.flush()  # so `after` snapshots carry database-assigned ids and defaults
     state = _chain_state(session)
     event = AuditEvent(
         seq=state[0] + 1,
         at=utcnow(),
         actor_id=actor.id if actor else None,
-        actor=actor.username if actor else "system",
+        actor=actor.username if actor else who,
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
 from lims.certificates import issuing
-from lims.certificates.content import audit_view
+from lims.certificates.content import AMENDMENT_PENDING, audit_view
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, InputError, Text, WorkflowError
 from lims.kernel.models import Sample, User
@@ -105,7 +105,7 @@ def reopen(session: Session, actor: User, cert: Certificate, reason: str) -> Cer
     require(actor, Capability.ISSUE_CERTIFICATES, N_("amend certificates"))
     why = _reason(reason)
     _lock_valid(session, cert, "reopen")
-    _withdraw(session, actor, cert, f"amendment in progress: {why}")
+    _withdraw(session, actor, cert, AMENDMENT_PENDING + why)
     for sample in cert.samples:
         if sample.state == "certified":
             workflow.reopen(session, actor, sample, why)

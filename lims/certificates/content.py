@@ -74,6 +74,9 @@ LOT_DESCRIPTION = N_("Lot %(code)s: %(material)s")
 SAMPLE_DESCRIPTION = N_("%(material)s, sample %(code)s")
 WITHDRAWN_ON = N_("on %(day)s")
 REPLACED_ON = N_("on %(day)s, replaced by %(number)s")
+# How amending.reopen starts the internal reason of a certificate it withdraws: the public verify
+# page tells such a withdrawal (a corrected revision is coming) from invalidated results by it.
+AMENDMENT_PENDING = "amendment in progress: "
 STATEMENTS = (NO_SPECIFICATION, INCOMPLETE, OFF_SPEC_OUT, OFF_SPEC, CONFORMS, SPECIFICATION)
 NOTES = (OTHER_METHOD, ORIGIN_NOTE, SMALLER_U, CONVERTED, EXTERNAL, RETESTED)
 

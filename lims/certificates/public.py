@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from lims.certificates import document, pdf_signature, render_pdf, signing
-from lims.certificates.content import REPLACED_ON, WITHDRAWN_ON, day, time_zone
+from lims.certificates.content import AMENDMENT_PENDING, REPLACED_ON, WITHDRAWN_ON, day, time_zone
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, Text
 from lims.kernel.models import Method
@@ -106,16 +106,28 @@ def by_number(session: Session, number: str) -> Certificate | None:
     return session.scalar(select(Certificate).where(Certificate.number == number.strip().upper()))
 
 
-# What the public verify page says about why a certificate is no longer valid.
+# What the public verify page says about why a certificate is no longer valid, by cause.
 PUBLIC_WITHDRAWAL_CATEGORIES = {
-    "withdrawn": "results invalidated after issue",
+    "invalidated": "results invalidated after issue",
+    "pending_revision": "withdrawn pending a corrected revision",
     "superseded": "replaced by a revised certificate",
 }
+
+
+def withdrawal_cause(cert: Certificate) -> str | None:
+    """Why the certificate is no longer valid: replaced by a revision, reopened for a correction
+    whose revision is not issued yet, or withdrawn because its sample's results were invalidated."""
+    if cert.status == "valid":
+        return None
+    if cert.status == "superseded":
+        return "superseded"
+    return "pending_revision" if cert.withdrawn_reason.startswith(AMENDMENT_PENDING) else "invalidated"
 
 
 def public_summary(cert: Certificate) -> dict[str, Any]:
     """What anyone holding the number may see: no customer, no results."""
     content = content_of(cert)
+    cause = withdrawal_cause(cert)
     return {
         "number": cert.number,
         "revision": cert.revision,
@@ -130,7 +142,8 @@ def public_summary(cert: Certificate) -> dict[str, Any]:
         "withdrawn_on": day(cert.withdrawn_at, time_zone(content)),
         "time_zone": time_zone(content).key,
         # The free-text reason can name a customer: it stays internal (audit trail, staff API).
-        "withdrawal_category": PUBLIC_WITHDRAWAL_CATEGORIES.get(cert.status),
+        "withdrawal_cause": cause,
+        "withdrawal_category": PUBLIC_WITHDRAWAL_CATEGORIES.get(cause) if cause else None,
         "superseded_by": cert.superseded_by.number if cert.superseded_by else None,
         "replaces": cert.supersedes.number if cert.supersedes else None,
     }

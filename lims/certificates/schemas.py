@@ -116,6 +116,10 @@ class PublicCertificateSchema(Schema):
     laboratory = fields.String()
     content_hash = fields.String()
     withdrawn_at = fields.DateTime(allow_none=True)
+    withdrawal_cause = fields.String(
+        allow_none=True,
+        metadata={"description": "invalidated, pending_revision (reopened for a correction) or superseded."},
+    )
     withdrawal_category = fields.String(
         allow_none=True, metadata={"description": "Why it is no longer valid, as a category."}
     )

@@ -73,7 +73,7 @@ def create_token(session: Session, actor: User, owner: User, name: str) -> tuple
     return row, token
 
 
-def revoke_token(session: Session, actor: User, token: ApiToken) -> None:
+def revoke_token(session: Session, actor: User | None, token: ApiToken) -> None:
     if token.revoked_at is None:
         before = audit.snapshot(token)
         token.revoked_at = utcnow()
@@ -124,10 +124,14 @@ def create_user(
 
 
 def update_user(session: Session, actor: User | None, user: User, changes: dict) -> User:
-    if changes.get("active") is False and actor is not None and actor.id == user.id:
-        # Else the lab's one administrator is locked out by a single change.
-        raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
+    if actor is not None and actor.id == user.id:
+        # Else the lab's one administrator is locked out, or demoted, by a single change.
+        if changes.get("active") is False:
+            raise InputError("active", N_("you cannot deactivate yourself; another administrator can"))
+        if changes.get("role", user.role) != user.role:
+            raise InputError("role", N_("you cannot change your own role; another administrator can"))
     before = audit.snapshot(user)
+    deactivated = user.active and changes.get("active") is False
     password = changes.pop("password", None)
     if "role" in changes:
         _check_role(changes["role"])
@@ -136,10 +140,18 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
         setattr(user, key, value)
     if password is not None:
         user.password_hash = hash_password(password)
+    if password is not None or deactivated:
+        # A deactivation ends access for good: reactivating the account must not bring back a
+        # browser left logged in or a leaked token (revoked below); its owner logs in again.
         end_sessions(user)
     after = audit.snapshot(user)
     if after != before or password is not None:
         audit.record(session, actor, "user.update", "user", user.id, before, after)
+    if deactivated:
+        for token in session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ).all():
+            revoke_token(session, actor, token)
     return user
 
 

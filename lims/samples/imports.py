@@ -5,7 +5,8 @@ measured_at, uncertainty_reason (optional; the reason is required with a U below
 external_provider and external_report (for a result transcribed from a subcontracted lab's report).
 Comma- or semicolon-separated (Dutch Excel writes semicolons and
 decimal commas); measured_at in ISO 8601 or as 31-12-2026 14:30 / 31/12/2026 14:30, read in
-the lab's zone when it carries no UTC offset. Every row is checked and entered in the caller's
+the lab's zone when it carries no UTC offset, and between the sample's receipt and now (as
+workflow.submit holds every way in). Every row is checked and entered in the caller's
 transaction; if any row is bad, InputError lists every bad row with every problem of the row,
 and the caller rolls the whole file back.
 """

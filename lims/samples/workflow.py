@@ -15,7 +15,7 @@ writes an audit event in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -33,6 +33,8 @@ from lims.samples.results import analysis_result, as_result, external_provider, 
 _Obj = TypeVar("_Obj", Sample, Analysis)
 # What the instrument column holds.
 INSTRUMENT_MAX = 100
+# How far an instrument PC's clock may run ahead of the server's before its time is refused.
+CLOCK_SKEW = timedelta(minutes=5)
 
 # Sample states in which results may be entered, retracted or retested.
 _TESTING = ("received", "to_be_verified", "verified")
@@ -300,6 +302,9 @@ def submit(
     instrument = instrument.strip()
     at_most("instrument", instrument, INSTRUMENT_MAX)
     sample = analysis.sample
+    now = utcnow()
+    check_measured_at(sample, measured_at, now)
+    check_retest_not_by_excluder(analysis, actor, analyst or actor)
     measured = measure(analysis.method, value, unit, uncertainty, uncertainty_reason)
     external = external_provider(session, provider, provider_report)
     spec = load_spec(session, sample.material_id)
@@ -309,7 +314,6 @@ def submit(
             spec, analysis.method.property, as_result(analysis.method, measured)
         )
     before = audit.snapshot(analysis)
-    now = utcnow()
     analysis.value = measured.value
     analysis.below_detection_limit = measured.below_detection_limit
     analysis.uncertainty = measured.uncertainty
@@ -329,6 +333,19 @@ def submit(
     _record_analysis(session, actor, analysis, "submit", before)
     _settle(session, actor, sample)
     return analysis
+
+
+def check_measured_at(sample: Sample, measured_at: datetime | None, now: datetime) -> None:
+    """A result is measured between the sample's receipt and now: a time outside that is a
+    typing error (a wrong year, day and month swapped) that would date the certificate's tests."""
+    if measured_at is None:
+        return
+    if measured_at > now + CLOCK_SKEW:
+        raise InputError("measured_at", N_("later than now: a result cannot have been measured in the future"))
+    if sample.received_at is not None and measured_at < sample.received_at:
+        raise InputError(
+            "measured_at", N_("before %(code)s was received: a result is measured after receipt", code=sample.code)
+        )
 
 
 _ROLES_OF = {
@@ -351,6 +368,50 @@ def check_four_eyes(analysis: Analysis, verifier: User) -> None:
             N_(
                 "analysis %(id)s: %(user)s is its %(roles)s; another user must verify it (four eyes)",
                 id=analysis.id, user=verifier.username, roles=_ROLES_OF[tuple(roles)],
+            )
+        )
+
+
+_RETEST_ROLES = {
+    "requester": N_("requested its retest"),
+    "analyst": N_("measured its retest"),
+    "submitter": N_("entered its retest"),
+}
+
+
+def check_four_eyes_on_exclusion(oos: OosInvestigation, reviewer: User) -> None:
+    """Leaving an investigated result off the certificate could be testing until it passes: who
+    asked for the retest, or measured or entered it, may not also decide that the original does
+    not count; a second reviewer does."""
+    retest = oos.retest
+    roles = [
+        role
+        for role, user_id in (
+            ("requester", oos.opened_by_id), ("analyst", retest.analyst_id), ("submitter", retest.submitted_by_id)
+        )
+        if user_id == reviewer.id
+    ]
+    if roles:
+        raise WorkflowError(
+            N_(
+                "analysis %(id)s: %(user)s %(did)s; another reviewer must decide whether it is excluded (four eyes)",
+                id=oos.original_id, user=reviewer.username, did=_RETEST_ROLES[roles[0]],
+            )
+        )
+
+
+def check_retest_not_by_excluder(retest: Analysis, submitter: User, analyst: User) -> None:
+    """check_four_eyes_on_exclusion the other way round: the reviewer who left the original
+    result off the certificate neither measures nor enters its retest."""
+    oos = retest.retest_of.oos if retest.retest_of is not None else None
+    if oos is None or oos.excluded_by_id is None or oos.retest_id != retest.id:
+        return
+    if oos.excluded_by_id in (submitter.id, analyst.id):
+        excluder = submitter if oos.excluded_by_id == submitter.id else analyst
+        raise WorkflowError(
+            N_(
+                "analysis %(id)s: %(user)s excluded the result it retests; another user must measure and enter it (four eyes)",
+                id=retest.id, user=excluder.username,
             )
         )
 
@@ -443,6 +504,7 @@ def exclude_retest_history(
         raise WorkflowError(N_("analysis %(id)s has no out-of-specification investigation", id=original.id))
     if not reason.strip():
         raise InputError("reason", N_("say why the earlier result is excluded from the certificate"))
+    check_four_eyes_on_exclusion(oos, actor)
     if original.sample.state not in _TESTING:
         raise WorkflowError(
             N_(

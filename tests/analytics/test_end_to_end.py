@@ -113,7 +113,7 @@ def test_simulate_ingest_grade_train_predict(app, lab, session_factory, mqtt_bro
     assert outcome.train_range[1] <= outcome.test_range[0]  # tested on newer lots only
     with session_factory.begin() as s:
         mv = train.register(s, outcome, settings.var_dir / "models")
-        promote(s, mv.version)
+        promote(s, mv.version, "qa (test)")
         version = mv.version
     assert (settings.var_dir / "models" / version / "confusion_matrix.png").stat().st_size > 1000
 

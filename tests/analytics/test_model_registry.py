@@ -138,3 +138,33 @@ def test_a_version_that_does_not_beat_every_baseline_is_not_promoted(session_fac
     with session_factory() as s:
         assert {mv.version: mv.status for mv in s.scalars(select(ModelVersion))} == {
             "good": "production", "tied": "candidate", "legacy": "candidate"}
+
+
+def test_every_promotion_and_rollback_is_in_the_audit_trail_with_who_and_when(session_factory, database_url, monkeypatch):
+    """Which model grades the lots is a decision QA must be able to trace: who made which version
+    the production model, or rolled it back, and when."""
+    from lims.audit.service import verify_chain
+    from lims.kernel.models import AuditEvent
+
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    monkeypatch.setenv("USER", "qa-anna")
+    monkeypatch.setenv("LOGNAME", "qa-anna")
+    with session_factory.begin() as s:
+        for i, name in enumerate(["v1", "v2"]):
+            _version(s, name, datetime(2026, 1, 1 + i, tzinfo=UTC))
+    runner = CliRunner()
+    for args in (["promote", "v1"], ["promote", "v2"], ["rollback"]):
+        result = runner.invoke(model_group, args)
+        assert result.exit_code == 0, result.output
+    with session_factory() as s:
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("model.%")).order_by(AuditEvent.seq)
+        ).all()
+        trail = [(e.action, e.entity_id, (e.before or {}).get("production"), e.after["production"]) for e in events]
+        assert trail == [
+            ("model.promote", "v1", None, "v1"),
+            ("model.promote", "v2", "v1", "v2"),
+            ("model.rollback", "v2", "v2", "v1"),
+        ]
+        assert all("qa-anna" in e.actor and e.at is not None for e in events)
+        assert verify_chain(s).ok

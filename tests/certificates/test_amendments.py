@@ -61,6 +61,48 @@ def test_a_reviewer_may_exclude_an_investigated_result_with_a_reason(lab):
     assert ash["value"] == "0.41" and ash["retests"] == []
 
 
+
+def test_who_asked_for_or_measured_the_retest_does_not_also_exclude_the_original(lab, session_factory):
+    """Leaving a result off the certificate after retesting it could be testing until it passes:
+    the reviewer who asked for the retest, or measured or entered it, may not also decide that
+    the original does not count (four eyes); a second reviewer decides."""
+    from sqlalchemy import select
+
+    from lims.kernel.models import OosInvestigation
+
+    lab.lot("L-OOS4")
+    tech, reviewer, second = lab.as_("tech"), lab.as_("reviewer"), lab.as_("admin")
+    asked = lab.verified_sample("L-OOS4")
+    original = _analysis(tech, asked, "ash_3451")
+    ok(reviewer.post(f"/analyses/{original['id']}/retest", json={"reason": "crucible cracked"}))
+    refused = reviewer.post(f"/analyses/{original['id']}/oos/exclusion", json={"reason": "invalid test"})
+    assert refused.status_code == 409, refused.get_data(as_text=True)
+    assert "four eyes" in refused.get_json()["message"]
+
+    measured = lab.verified_sample("L-OOS4")
+    other = _analysis(tech, measured, "ash_3451")
+    retest = ok(tech.post(f"/analyses/{other['id']}/retest", json={"reason": "crucible cracked"}))
+    ok(reviewer.post(f"/analyses/{retest['id']}/result", json={"value": "0.41", "unit": "%"}))
+    refused = reviewer.post(f"/analyses/{other['id']}/oos/exclusion", json={"reason": "invalid test"})
+    assert refused.status_code == 409 and "four eyes" in refused.get_json()["message"]
+    with session_factory() as s:
+        assert all(o.exclusion_reason == "" and o.excluded_by_id is None for o in s.scalars(select(OosInvestigation)))
+
+    for analysis in (original, other):
+        ok(second.post(f"/analyses/{analysis['id']}/oos/exclusion", json={"reason": "cracked crucible: invalid test"}))
+
+    # The other way round: who excluded the original does not then measure or enter its retest.
+    later = lab.verified_sample("L-OOS4")
+    third = _analysis(tech, later, "ash_3451")
+    retest = ok(tech.post(f"/analyses/{third['id']}/retest", json={"reason": "crucible cracked"}))
+    ok(reviewer.post(f"/analyses/{third['id']}/oos/exclusion", json={"reason": "cracked crucible: invalid test"}))
+    for caller, analyst in ((reviewer, None), (tech, "reviewer")):
+        refused = caller.post(
+            f"/analyses/{retest['id']}/result", json={"value": "0.41", "unit": "%"} | ({"analyst": analyst} if analyst else {})
+        )
+        assert refused.status_code == 409 and "four eyes" in refused.get_json()["message"], refused.get_data(as_text=True)
+    ok(tech.post(f"/analyses/{retest['id']}/result", json={"value": "0.41", "unit": "%"}))
+
 def test_amending_makes_a_revision_of_the_same_item_and_never_another_sample(lab, client):
     lab.lot("L-AMEND")
     code = lab.verified_sample("L-AMEND")
@@ -186,3 +228,54 @@ def test_an_amendment_reason_longer_than_the_certificate_takes_is_refused_on_the
         assert refused.status_code == 422, (action, refused.status_code)
         assert "at most 380 characters" in refused.get_data(as_text=True)
     assert ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))["status"] == "valid"
+
+
+DUTCH = {"Accept-Language": "nl-NL,nl;q=0.9"}
+
+
+def _verdict(client, number: str, headers: dict | None = None) -> str:
+    page = client.get(f"/verify/{number}", headers=headers or {}).get_data(as_text=True)
+    return " ".join(re.search(r'<p class="verdict[^"]*">(.*?)</p>', page, re.S).group(1).split())
+
+
+def _certified(lab, lot: str) -> tuple[str, dict]:
+    """A new verified sample of the lot and the certificate the reviewer issues for it."""
+    code = lab.verified_sample(lot)
+    return code, ok(lab.as_("reviewer").post("/certificates", json={"sample": code}), 201)
+
+
+def _public_says(client, number: str, category: str, english: str, dutch: str) -> dict:
+    """The public status API's category, and the verify page's verdict in English and Dutch."""
+    status = ok(client.get(f"/api/v1/public/certificates/{number}"))
+    assert status["withdrawal_category"] == category
+    assert english in _verdict(client, number) and dutch in _verdict(client, number, DUTCH)
+    return status
+
+
+def test_the_verify_page_tells_a_manufacturer_why_a_certificate_was_withdrawn(lab, client):
+    """A certificate reopened for a correction was not invalidated: its holder is told a
+    corrected revision is on its way, then which revision replaced it; only a certificate whose
+    sample was invalidated is said to have invalidated results."""
+    lab.lot("L-WHY")
+    reviewer = lab.as_("reviewer")
+    code, cert = _certified(lab, "L-WHY")
+    ok(reviewer.post(f"/certificates/{cert['id']}/reopen", json={"reason": "MFR die worn"}))
+    _public_says(
+        client, cert["number"], "withdrawn pending a corrected revision",
+        "pending a corrected revision", "in afwachting van een gecorrigeerde herziening",
+    )
+    assert "invalid" not in _verdict(client, cert["number"])
+
+    _retest(lab, code, "mfr_230_2_16", "11.80", "g/10 min", "MFR die worn")
+    revised = ok(reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": "MFR retested"}), 201)
+    replaced = _public_says(
+        client, cert["number"], "replaced by a revised certificate", revised["number"], "vervangen door"
+    )
+    assert replaced["superseded_by"] == revised["number"]
+
+    other, invalid = _certified(lab, "L-WHY")
+    ok(reviewer.post(f"/samples/{other}/invalidate", json={"reason": "sample from the wrong big bag"}))
+    _public_says(
+        client, invalid["number"], "results invalidated after issue",
+        "results invalidated after issue", "resultaten na uitgifte ongeldig verklaard",
+    )

@@ -190,7 +190,7 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     assert ok(reviewer.get(f"/samples/{sample}"))["state"] == "verified"  # not "invalid" forever
     withdrawn = ok(client.get(f"/api/v1/public/certificates/{number}"))
     assert withdrawn["status"] == "withdrawn"
-    assert withdrawn["withdrawal_category"] == "results invalidated after issue" and withdrawn["withdrawn_at"]
+    assert withdrawn["withdrawal_category"] == "withdrawn pending a corrected revision" and withdrawn["withdrawn_at"]
     assert reason not in str(withdrawn)  # the free text stays internal
     assert run_cli(str(good_file), "--public-key", str(key_file)).returncode == 0  # still genuine
     withdrawn_upload = ok(client.post("/api/v1/public/certificates/verify", data=signed.data, content_type="application/json"))

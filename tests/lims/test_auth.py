@@ -88,3 +88,39 @@ def test_an_admin_cannot_deactivate_themselves_by_the_api_either(lab, session_fa
         me = s.scalar(select(User).where(User.username == "admin"))
         assert me.active and me.full_name != "Admin Istrator"  # nothing half-written
     ok(admin.patch("/users/tech2", json={"active": False}))
+
+
+def test_a_deactivated_account_comes_back_without_its_old_sessions_and_tokens(lab, app, session_factory):
+    """Deactivating ends the account's access for good: reactivated, its owner logs in again and
+    makes new tokens; a token that leaked, or a browser left logged in, stays dead."""
+    admin, tech = lab.as_("admin"), lab.as_("tech")
+    client = app.test_client()  # the technician's own browser
+    balance_pc = ok(tech.post("/tokens", json={"name": "balance PC"}), 201)["token"]
+    ok(client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
+    ok(client.get(f"{API}/auth/me"))
+
+    ok(admin.patch("/users/tech", json={"active": False}))
+    ok(admin.patch("/users/tech", json={"active": True}))
+
+    assert client.get(f"{API}/auth/me").status_code == 401
+    assert client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {balance_pc}"}).status_code == 401
+    assert tech.get("/auth/me").status_code == 401
+    with session_factory() as s:
+        tokens = s.scalars(select(ApiToken).join(User).where(User.username == "tech")).all()
+        assert tokens and all(t.revoked_at is not None for t in tokens)
+    me = ok(client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
+    assert me["username"] == "tech" and me["active"] is True
+
+
+def test_an_admin_cannot_change_their_own_role(lab, session_factory):
+    """Like deactivating oneself: the lab's one administrator demoting themselves leaves nobody
+    to administer it. Another administrator may change it."""
+    admin = lab.as_("admin")
+    refused = admin.patch("/users/admin", json={"role": "reviewer", "full_name": "Admin Istrator"})
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "your own role" in refused.get_json()["errors"]["json"]["role"][0]
+    with session_factory() as s:
+        me = s.scalar(select(User).where(User.username == "admin"))
+        assert me.role == "admin" and me.full_name != "Admin Istrator"  # nothing half-written
+    assert ok(admin.patch("/users/admin", json={"role": "admin", "full_name": "Admin Istrator"}))["role"] == "admin"
+    ok(admin.patch("/users/tech2", json={"role": "reviewer"}))

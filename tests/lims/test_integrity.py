@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from analytics.simulator import lims_entry
+from lims.kernel.clock import utcnow
 from lims.kernel.errors import Forbidden
 from lims.kernel.models import Analysis, ApiToken, Lot
 from tests.lims.conftest import PP_LOT, analyses_by_method, ok, register
@@ -243,3 +245,32 @@ def test_a_closed_account_acts_by_no_way_in_not_even_through_the_simulator(lab, 
             lims_entry.enter_results(s, lims_entry.Actors(), sample, {"ash_3451": 0.4})
         states = {a.method.key: a.state for a in sample.analyses}
         assert states["ash_3451"] == "submitted" and "verified" not in states.values()
+
+
+def test_a_result_measured_in_the_future_or_before_the_sample_came_in_is_refused(lab, session_factory):
+    """A measurement time later than now, or before the sample was received, is a typing error
+    (a wrong year, a day and month swapped): it would date the certificate's test period."""
+    tech = lab.as_("tech")
+    sample = register(tech, methods=["mfr_230_2_16", "ash_3451"])
+    ids = analyses_by_method(sample)
+    received = datetime.fromisoformat(sample["received_at"])
+    tomorrow = (utcnow() + timedelta(days=1)).isoformat()
+    before_receipt = (received - timedelta(hours=1)).isoformat()
+    for when in (tomorrow, before_receipt):
+        refused = tech.post(
+            f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": 12, "unit": "g/10 min", "measured_at": when}
+        )
+        assert refused.status_code == 422, refused.get_data(as_text=True)
+        assert list(refused.get_json()["errors"]["json"]) == ["measured_at"]
+    imported = tech.post("/imports/results", data=_csv([
+        f"{sample['sample_id']},mfr_230_2_16,12,g/10 min,,,,{tomorrow}",
+        f"{sample['sample_id']},ash_3451,0.4,%,,,,{before_receipt}",
+    ]))
+    assert imported.status_code == 422, imported.get_data(as_text=True)
+    rows = {e["row"]: list(e["errors"]) for e in imported.get_json()["errors"]["json"]["rows"]}
+    assert rows == {2: ["measured_at"], 3: ["measured_at"]}
+    with session_factory() as s:
+        assert all(s.get(Analysis, i).state == "unassigned" for i in ids.values())
+    # The instrument PC's clock may run a little ahead of the server's.
+    skewed = (utcnow() + timedelta(minutes=2)).isoformat()
+    ok(tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": 12, "unit": "g/10 min", "measured_at": skewed}))

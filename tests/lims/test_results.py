@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 
+from lims.kernel import clock
 from lims.kernel.models import Analysis, AuditEvent, Sample
 from tests.lims.conftest import analyses_by_method, ok, register
 
@@ -41,7 +44,8 @@ CSV_HEADER = "sample_id,method,value,unit,uncertainty,instrument,analyst,measure
 
 def test_csv_import_is_all_or_nothing_and_lists_every_bad_row(lab, session_factory):
     tech = lab.as_("tech")
-    a = register(tech, methods=["mfr_230_2_16", "ash_3451", "density_1183"])["sample_id"]
+    with clock.frozen_at(datetime(2026, 3, 3, 7, 30, tzinfo=UTC)):  # received before it was measured
+        a = register(tech, methods=["mfr_230_2_16", "ash_3451", "density_1183"])["sample_id"]
     b = register(tech, methods=["mfr_230_2_16"], receive=False)["sample_id"]
     rows = [
         CSV_HEADER,

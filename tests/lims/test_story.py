@@ -3,11 +3,14 @@ with an audit trail that verifies until someone edits the database behind its ba
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from lims.cli import main
+from lims.kernel import clock
 from tests.lims.conftest import PP_LOT, ok
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
@@ -47,7 +50,8 @@ def test_lot_to_graded_sample_with_verifiable_audit_trail(lab, database_url, ses
     refused = tech.post(f"/analyses/{mfr_id}/result", json={"value": 12, "unit": "g/10 min"})
     assert refused.status_code == 409 and "registered" in refused.get_json()["message"]
 
-    ok(tech.post(f"/samples/{code}/receive", json={"storage_location": "Rack B2"}))
+    with clock.frozen_at(datetime(2026, 3, 3, 7, 0, tzinfo=UTC)):  # before the instruments' runs below
+        ok(tech.post(f"/samples/{code}/receive", json={"storage_location": "Rack B2"}))
     ok(tech.post(f"/samples/{retained}/cancel", json={"reason": "kept as retained sample only"}))
 
     sample = ok(tech.get(f"/samples/{code}"))

@@ -4,10 +4,12 @@ test-artifacts/web/ for a person to look at."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
 
+from lims.kernel import clock
 from tests.web import seed
 from tests.web.test_browser import login, shot
 from tests.web.test_lot_list import grade, predict
@@ -44,7 +46,8 @@ def test_technician_imports_a_dutch_excel_file_after_correcting_every_listed_pro
     live_server, browser_page, session_factory, artifacts_dir
 ):
     seed.seed_reference(session_factory)
-    lot = seed.lot_with_samples(session_factory, 1)
+    with clock.frozen_at(datetime(2026, 7, 1, 8, 0, tzinfo=UTC)):  # received before the time typed below
+        lot = seed.lot_with_samples(session_factory, 1)
     code = lot.sample_codes[0]
     page = browser_page
     login(page, live_server, "tech")

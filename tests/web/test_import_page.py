@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from lims.kernel import clock
 from lims.kernel.models import Analysis, Sample
 from tests.web import seed
 from tests.web.test_pages import csrf_token, log_in
@@ -53,7 +54,8 @@ def test_the_template_lists_the_materials_methods_and_the_page_shows_their_keys(
 
 
 def test_dutch_excel_semicolons_decimal_commas_and_amsterdam_time_are_imported(client, seeded):
-    lot = seed.lot_with_samples(seeded, 1)
+    with clock.frozen_at(datetime(2026, 7, 1, 8, 0, tzinfo=UTC)):  # received before it was measured
+        lot = seed.lot_with_samples(seeded, 1)
     code = lot.sample_codes[0]
     analysis_id, key, unit, value = first_analysis(seeded, code)
     text = f"sample_id;method;value;unit;measured_at\r\n{code};{key};{value.replace('.', ',')};{unit};01-07-2026 14:30\r\n"

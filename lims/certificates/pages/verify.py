@@ -20,7 +20,8 @@ KEY_JWKS_PATH = "/.well-known/recyclab-signing-key.json"
 CERT_PEM_PATH = "/.well-known/recyclab-signing-cert.pem"
 # public.PUBLIC_WITHDRAWAL_CATEGORIES in the reader's language (the page follows the browser's).
 WITHDRAWAL_CATEGORIES = {
-    "withdrawn": _l("results invalidated after issue"),
+    "invalidated": _l("results invalidated after issue"),
+    "pending_revision": _l("withdrawn pending a corrected revision"),
     "superseded": _l("replaced by a revised certificate"),
 }
 
