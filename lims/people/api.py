@@ -105,5 +105,6 @@ class UserByName(MethodView):
         caller = require_user()
         require(caller, Capability.ADMINISTER, N_("change users"))
         user = auth_service.update_user(db(), caller, _user(caller, username), data)
-        keep_session(user)
+        if user.id == caller.id:  # one's own password change keeps the session making it
+            keep_session(user)
         return user

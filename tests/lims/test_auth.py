@@ -112,6 +112,19 @@ def test_a_deactivated_account_comes_back_without_its_old_sessions_and_tokens(la
     assert me["username"] == "tech" and me["active"] is True
 
 
+def test_an_admins_change_keeps_only_the_admins_own_session(lab, app):
+    """Deactivating ends the user's browser sessions even when the admin's request carries that
+    user's session cookie (a shared kiosk browser, a script reusing a cookie jar): only a change
+    to one's own account keeps the session making it."""
+    admin = lab.as_("admin")
+    kiosk = app.test_client()
+    ok(kiosk.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    ok(kiosk.patch(f"{API}/users/tech", json={"active": False}, headers=headers))
+    ok(kiosk.patch(f"{API}/users/tech", json={"active": True}, headers=headers))
+    assert kiosk.get(f"{API}/auth/me").status_code == 401
+
+
 def test_an_admin_cannot_change_their_own_role(lab, session_factory):
     """Like deactivating oneself: the lab's one administrator demoting themselves leaves nobody
     to administer it. Another administrator may change it."""
