@@ -193,7 +193,10 @@ def check_upload(session: Session, raw: bytes, published: Sequence[signing.Publi
                 number=cert.number, status=status, current=cert.superseded_by.number,
             )
             if cert.superseded_by
-            else N_("certificate %(number)s is %(status)s", number=cert.number, status=status)
+            else N_(
+                "certificate %(number)s is %(status)s: %(cause)s", number=cert.number, status=status,
+                cause=Text(PUBLIC_WITHDRAWAL_CATEGORIES[withdrawal_cause(cert) or "invalidated"]),
+            )
         )
         return UploadCheck(False, why, True, True, True, cert)
     return UploadCheck(True, N_("genuine and valid"), True, True, True, cert)

@@ -199,7 +199,8 @@ def test_certificate_story(lab, app, client, live_server, session_factory, tmp_p
     # So is the PDF the manufacturer downloaded: genuine, and withdrawn.
     withdrawn_pdf = ok(client.post("/api/v1/public/certificates/verify", data=pdf.data, content_type="application/pdf"))
     assert not withdrawn_pdf["valid"] and withdrawn_pdf["signature_valid"]
-    assert withdrawn_pdf["reason"] == f"certificate {number} is withdrawn"
+    # ... and why, as the verify page says it: a correction is coming.
+    assert withdrawn_pdf["reason"] == f"certificate {number} is withdrawn: withdrawn pending a corrected revision"
 
     # --- the MFR is retested (an OOS investigation: it was verified) and the certificate amended:
     # revision -R1 of the same sample, listing the earlier result ---------------------------------
