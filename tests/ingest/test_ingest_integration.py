@@ -3,6 +3,7 @@ the time-series store, every bad part is a reject with its reason, alarms open a
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -269,12 +270,22 @@ def test_a_clean_stop_mid_stream_leaves_nothing_acknowledged_to_come_again(
             for n in range(2)]
     count = 3000
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+
+    def stream() -> None:
+        # About 1,000 messages/s: the stop lands while the stream still flows, however fast the
+        # ingester keeps up (published all at once, it had stored every one before its stop).
+        for seq in range(count):
+            pub.publish(topic, json_message(seq, {"pressure_bar": float(seq % 500)}))
+            if seq % 100 == 99:
+                time.sleep(0.1)
+
+    sender = threading.Thread(target=stream)
     try:
         with IngesterThread(runs[0], keep_session=True):
-            for seq in range(count):
-                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq % 500)}))
+            sender.start()
             wait_until(lambda: runs[0].status.messages >= count // 3, 60, "the first third")
         assert runs[0].status.messages < count, "stopped too late to test anything"
+        sender.join(60)
         pub.wait_all_acked(60)
         with IngesterThread(runs[1]):
             wait_until(lambda: len(store.raw(inst, "pressure_bar", T0, FAR)) >= count, 60,
@@ -283,6 +294,8 @@ def test_a_clean_stop_mid_stream_leaves_nothing_acknowledged_to_come_again(
         assert runs[0].status.messages + runs[1].status.messages == count
         assert len(store.raw(inst, "pressure_bar", T0, FAR)) == count
     finally:
+        if sender.is_alive():
+            sender.join(60)
         pub.close()
         store.close()
         broker.stop()
