@@ -38,12 +38,9 @@ from analytics.features import numeric_feature_names  # noqa: E402
 from analytics.lims_link import LabCatalogue  # noqa: E402
 from analytics.simulator.dataset import lot_rows, record_for  # noqa: E402
 from analytics.simulator.physics import PilotPlant, TearingLine, _wander  # noqa: E402
+from bench.model import scratch_lims  # noqa: E402
 from ingest.registry import load_registry  # noqa: E402
 from ingest.store.sqlite_store import SQLiteStore  # noqa: E402
-from lims.kernel.db import make_engine, make_session_factory  # noqa: E402
-from lims.kernel.migrate import upgrade  # noqa: E402
-from lims.kernel.settings import config_dir  # noqa: E402
-from lims.seed import seed_all  # noqa: E402
 
 START = datetime(2025, 1, 6, tzinfo=UTC)  # bench/model.py's
 TEARING = "dctv-tear1"
@@ -161,7 +158,7 @@ def oracle_over_seeds(work: Path, registry, catalogue, lots: int, seeds: list[in
               + f"; worst {worst[-1]:.3f}", flush=True)
     w = np.array(worst)
     share = float(np.mean(w >= 0.75))
-    print(f"tearing-line oracle over {len(w)} seeds: worst material mean {w.mean():.3f}, sd {w.std(ddof=1):.3f}, "
+    print(f"tearing-line oracle over {len(w)} seeds: worst material mean {w.mean():.3f}, sd {w.std(ddof=1) if len(w) > 1 else 0.0:.3f}, "
           f"min {w.min():.3f}, max {w.max():.3f}; >= 0.75 in {int((w >= 0.75).sum())} of {len(w)} seeds; "
           f"so even this oracle meets the target on all of 3 seeds with chance about {share ** 3:.2f}")
 
@@ -180,13 +177,7 @@ def main() -> None:
         seeds = [int(x) for x in args.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="recyclab-grade-ceiling-"))
     registry = load_registry()
-    db_url = f"sqlite:///{work / 'lims.db'}"
-    upgrade(db_url)
-    sessions = make_session_factory(make_engine(db_url))
-    with sessions.begin() as s:
-        seed_all(s, config_dir())
-    with sessions() as s:
-        catalogue = LabCatalogue.load(s)
+    _, catalogue = scratch_lims(work)
     if args.oracle_only:
         oracle_over_seeds(work, registry, catalogue, args.lots, seeds)
         return

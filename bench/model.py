@@ -80,6 +80,17 @@ TARGETS = (
 )
 
 
+def scratch_lims(work: Path):
+    """A seeded LIMS database in ``work`` (what grades the simulated lots) and its catalogue."""
+    db_url = f"sqlite:///{work / 'lims.kernel.db'}"
+    upgrade(db_url)
+    sessions = make_session_factory(make_engine(db_url))
+    with sessions.begin() as s:
+        seed_all(s, config_dir())
+    with sessions() as s:
+        return sessions, LabCatalogue.load(s)
+
+
 def one_seed(work: Path, lots: int, seed: int, catalogue, registry, numeric):
     store = SQLiteStore(work / f"timeseries-{seed}.db")
     start = datetime(2025, 1, 6, tzinfo=UTC)
@@ -109,13 +120,7 @@ def main() -> None:
     registry = load_registry()
     numeric = numeric_feature_names(registry)
 
-    db_url = f"sqlite:///{work / 'lims.kernel.db'}"
-    upgrade(db_url)
-    sessions = make_session_factory(make_engine(db_url))
-    with sessions.begin() as s:
-        seed_all(s, config_dir())
-    with sessions() as s:
-        catalogue = LabCatalogue.load(s)
+    sessions, catalogue = scratch_lims(work)
 
     results = []
     for i, seed in enumerate(seeds):
