@@ -7,8 +7,16 @@ import pytest
 from argon2 import PasswordHasher
 
 from lims.people import accounts as auth
+from tests.web import seed
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch):
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def seeded(session_factory):
+    """The reference data, the demo organizations and users with their passwords."""
+    seed.seed_reference(session_factory)
+    return session_factory

@@ -17,12 +17,6 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], ind
 TOKEN = re.compile(r'<code class="code" id="new-token">(rcl_[^<]+)</code>')
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def log_out(client) -> None:
     client.post("/logout", data={"csrf_token": csrf_token(client, "/account/tokens")})
 

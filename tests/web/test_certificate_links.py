@@ -16,12 +16,6 @@ from tests.web.test_pages import csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def verified_sample(session_factory) -> tuple[seed.LotSeed, str]:
     lot = seed.lot_with_samples(session_factory, 1)
     code = lot.sample_codes[0]

@@ -10,16 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from lims.kernel.models import Lot
-from tests.web import seed
 from tests.web.test_pages import csrf_token, log_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
-
-
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
 
 
 def test_no_page_hands_dates_to_the_browsers_own_picker(client, seeded):

@@ -19,12 +19,6 @@ from tests.web.test_pages import csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def first_analysis(session_factory, code: str):
     with session_factory() as s:
         a = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).first()

@@ -17,12 +17,6 @@ from tests.web.test_pages import _count_queries, csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def predict(session_factory, lot_id: int, grade: str) -> None:
     now = utcnow()
     with session_factory.begin() as s:

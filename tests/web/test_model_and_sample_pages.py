@@ -15,12 +15,6 @@ from tests.web.test_pages import _certify, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def test_the_model_page_shows_a_lab_grade_given_after_the_prediction(client, seeded):
     lot = seed.lot_with_samples(seeded, 1)
     predict(seeded, lot.lot_id, "A")  # registration predicts; the lab grades days later

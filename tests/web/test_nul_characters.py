@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from lims.kernel.models import Sample, User
 from lims.people.accounts import create_token
 from tests.support.api_client import Caller
-from tests.web.test_pages import csrf_token, log_in, seeded  # noqa: F401
+from tests.web.test_pages import csrf_token, log_in
 
 
 def _api(client, session_factory, username: str) -> Caller:
@@ -20,7 +20,7 @@ def _api(client, session_factory, username: str) -> Caller:
     return Caller(client, username, token)
 
 
-def test_the_api_names_the_field_that_holds_a_nul(client, seeded):  # noqa: F811
+def test_the_api_names_the_field_that_holds_a_nul(client, seeded):
     tech = _api(client, seeded, "tech")
     searched = tech.get("/samples?q=NTK%00")
     assert searched.status_code == 422, searched.get_data(as_text=True)
@@ -38,7 +38,7 @@ def test_the_api_names_the_field_that_holds_a_nul(client, seeded):  # noqa: F811
         assert session.scalar(select(func.count()).select_from(Sample)) == before
 
 
-def test_a_page_names_the_field_that_holds_a_nul_on_a_page(client, seeded):  # noqa: F811
+def test_a_page_names_the_field_that_holds_a_nul_on_a_page(client, seeded):
     log_in(client, "tech")
     for path in ("/lab/samples?q=NTK%00", "/lots/?q=%00", "/verify/NTK%00"):
         page = client.get(path)

@@ -35,12 +35,6 @@ def log_in(client, username: str):
     )
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def test_login_sends_each_role_to_its_start_page_and_logout_ends_the_session(client, seeded):
     assert client.get("/lab/samples").headers["Location"].startswith("/login?next=/lab/samples")
     wrong = client.post("/login", data={"username": "tech", "password": "nope", "csrf_token": csrf_token(client)})

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], ind
 PLAN = "ISO 24153 random sampling, 5 increments of 1 kg"
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def test_a_lot_registered_on_the_page_keeps_how_its_samples_were_taken(client, seeded):
     log_in(client, "tech")
     form = {

@@ -16,12 +16,6 @@ from tests.web.test_pages import _count_queries, csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-@pytest.fixture
-def seeded(session_factory):
-    seed.seed_reference(session_factory)
-    return session_factory
-
-
 def open_analysis(session_factory, code: str, method_key: str | None = None):
     with session_factory() as s:
         stmt = select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)
