@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
+from werkzeug.datastructures import MultiDict
 
 from lims import throttle
 from lims.web.api_blueprint import API_PREFIX
@@ -65,16 +66,20 @@ def _nul_errors(value: Any) -> Any:
     return [NUL_MESSAGE] if isinstance(value, str) and NUL in value else None
 
 
+def _fields_with_nul(fields: MultiDict) -> dict[str, list[str]]:
+    return {k: [NUL_MESSAGE] for k, values in fields.lists() if NUL in k or any(NUL in v for v in values)}
+
+
 def _refuse_nul():
     """Query, path and form fields, and a JSON body, by where they came in. The routes that take
     files leave their body to the service reading it (a CSV import names the file, a PDF is
     bytes)."""
     fields = {
-        "query": {k: [NUL_MESSAGE] for k, values in request.args.lists() if NUL in k or any(NUL in v for v in values)},
+        "query": _fields_with_nul(request.args),
         "path": {k: [NUL_MESSAGE] for k, v in (request.view_args or {}).items() if isinstance(v, str) and NUL in v},
     }
     if (request.endpoint or "") not in UPLOAD_LIMITS:
-        fields["form"] = {k: [NUL_MESSAGE] for k, values in request.form.lists() if NUL in k or any(NUL in v for v in values)}
+        fields["form"] = _fields_with_nul(request.form)
         try:
             fields["json"] = (_nul_errors(request.get_json(silent=True)) or {}) if request.is_json else {}
         except RecursionError:
