@@ -6,8 +6,9 @@ the ingester does.
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from ingest.heartbeat import registered_writer
 from ingest.registry import load_registry
 from ingest.store import open_store
+from lims.audit.service import command_line_operator
 from lims.kernel.clock import utcnow
 from lims.kernel.db import make_engine, make_session_factory
 from lims.kernel.settings import load_settings
@@ -32,16 +35,6 @@ def _context():
     return settings, make_session_factory(engine)
 
 
-def _operator() -> str:
-    """Who runs the command, for the audit trail: the command line has no LIMS login, so the
-    operating-system account that ran it."""
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment nor the password database
-        name = "unknown"
-    return f"{name} (command line)"
-
-
 def _installations(value: str | None, registry) -> list[str]:
     if not value:
         return sorted(registry.installations)
@@ -53,8 +46,11 @@ def _installations(value: str | None, registry) -> list[str]:
 
 
 def _start(value: datetime | None) -> datetime:
+    # Not rounded to the minute: at --speedup 1 the first reading is published at once, so a
+    # rounded start would stamp every reading up to a minute old and the live view would call
+    # the lines stale.
     if value is None:
-        return utcnow().replace(second=0, microsecond=0)
+        return utcnow()
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -108,7 +104,11 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         manifest = manifest or settings.var_dir / "simulated" / f"lots-{seed}.jsonl"
         store = open_store(settings)
         sub = type(registry)(registry.lines, {k: registry.installations[k] for k in keys})
-        with tqdm(total=lots, desc="simulating lots", unit="lot") as bar:
+        # Registered as ingesters are: a running ingester that took itself for the sole writer
+        # of these series would write over the simulated points without reading first.
+        writer = f"simulate-offline@{socket.gethostname()}:{os.getpid()}"[:120]
+        with registered_writer(sessions, writer), \
+                tqdm(total=lots, desc="simulating lots", unit="lot") as bar:
             records = generate(store, sub, catalogue, lots, seed, begin, sampled_fraction, step, bar,
                                end=end and _start(end))
             n = save_manifest(records, manifest)
@@ -189,7 +189,7 @@ def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
         mv = train.register(session, outcome, settings.var_dir / "models", note=note or (f"manifest {manifest.name}" if manifest else "LIMS lots"))
         if promote:
             try:
-                model_registry.promote(session, mv.version, _operator())
+                model_registry.promote(session, mv.version, command_line_operator())
             except model_registry.NotPromotable as exc:
                 refused = str(exc)
         version, status = mv.version, mv.status
@@ -227,7 +227,7 @@ def model_promote(version: str) -> None:
     _, sessions = _context()
     try:
         with sessions.begin() as session:
-            model_registry.promote(session, version, _operator())
+            model_registry.promote(session, version, command_line_operator())
     except model_registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{version} is the production model")
@@ -241,7 +241,7 @@ def model_rollback() -> None:
     _, sessions = _context()
     try:
         with sessions.begin() as session:
-            mv = model_registry.rollback(session, _operator())
+            mv = model_registry.rollback(session, command_line_operator())
             version = mv.version
     except model_registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -31,9 +31,11 @@ from analytics.properties import property_intervals
 from analytics.train import grade_proba, matrix, off_spec_alarm, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
+from lims.audit import service as audit
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Lot, Sample
+from lims.kernel.models import Lot, Sample, User
 from lims.kernel.models.analytics import ModelVersion, Prediction
+from lims.permissions import Capability, require
 
 TOP_CANDIDATES = 12
 TOP_SHOWN = 5
@@ -188,8 +190,15 @@ def predict_lot(
     lot: Lot,
     sample: Sample | None = None,
     predictor: Predictor | None = None,
+    *,
+    actor: User | None,
+    who: str = "system",
 ) -> Prediction:
-    """Predict and store the grade of a lot (optionally on behalf of one of its samples)."""
+    """Predict and store the grade of a lot (optionally on behalf of one of its samples), in the
+    audit trail under who asked: the user, or `who` (e.g. the operating-system account that ran
+    a command) when no user of the LIMS does."""
+    if actor is not None:
+        require(actor, Capability.REQUEST_PREDICTIONS)
     predictor = predictor or production_predictor(session)
     window = window_of_lot(lot)
     row = lot_features(store, registry.installations[window.installation], window)
@@ -207,6 +216,13 @@ def predict_lot(
     )
     session.add(prediction)
     session.flush()
+    audit.record(session, actor, "prediction.create", "prediction", prediction.id, None, {
+        # What was asked and answered; the explanation stays on the prediction row.
+        "lot_id": lot.id, "lot": lot.code, "sample": sample.code if sample is not None else None,
+        "model_version_id": predictor.version_id, "model_version": predictor.version,
+        "predicted_grade": outcome.grade, "off_spec_alarm": outcome.off_spec_alarm,
+        "out_of_training_range": bool(outcome.out_of_range),
+    }, who=who)
     update_agreement(session, [lot.id])
     return prediction
 

@@ -136,7 +136,11 @@ def fit_property_models(M: np.ndarray, props: pd.DataFrame, materials: np.ndarra
             r = resid[resid_materials == m]
             if len(r) >= CONFORMAL_MIN:
                 halfwidth[str(m)] = conformal_quantile(r)
-        models[str(prop)] = {"regressor": reg, "log": log, "halfwidth": halfwidth}
+        model = {"regressor": reg, "log": log, "halfwidth": halfwidth}
+        if not log and (v[fit_idx] >= 0).all():
+            # Never measured below zero (a content that is often 0 %): neither is a prediction.
+            model["floor"] = 0.0
+        models[str(prop)] = model
     return models, residuals
 
 
@@ -150,6 +154,8 @@ def property_intervals(models: dict[str, dict], M: np.ndarray, materials: Sequen
             centre = pm["model"].predict(M[:, pm["columns"]])
         hw = np.array([pm["halfwidth"].get(str(m), pm["halfwidth"]["*"]) for m in materials])
         bounds = np.column_stack([centre, centre - hw, centre + hw])
+        if "floor" in pm:
+            bounds = np.maximum(bounds, pm["floor"])
         out[prop] = np.exp(bounds) if pm["log"] else bounds
     return out
 

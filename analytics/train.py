@@ -733,9 +733,14 @@ def summary(metrics: dict) -> str:
     off = metrics.get("off_spec")
     if off:
         t, c, a = off["test"], off["calibration"], off["test_most_probable_grade"]
+        rule = (
+            f"at P(off-spec) >= {_f(off['threshold'])} (chosen for recall >= {off['target_recall']:.2f} on the calibration slice: "
+            f"{_f(c['recall'])} of {c['n']})"
+            if off["threshold"] is not None
+            else "on the most probable grade only (no off-spec lot in the calibration slice to choose a threshold on)"
+        )
         lines.append(
-            f"off-spec alarm at P(off-spec) >= {_f(off['threshold'])} (chosen for recall >= {off['target_recall']:.2f} on the calibration slice: "
-            f"{_f(c['recall'])} of {c['n']}); test: recall {_f(t['recall'])} precision {_f(t['precision'])} "
+            f"off-spec alarm {rule}; test: recall {_f(t['recall'])} precision {_f(t['precision'])} "
             f"({t['false_alarms']} false alarms, {t['n']} off-spec lots); on the most probable grade alone: "
             f"recall {_f(a['recall'])} precision {_f(a['precision'])}"
         )

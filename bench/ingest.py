@@ -6,7 +6,8 @@ take little CPU) and prints, from one run:
      callback per message, no work done with it,
   2. the ingester's end-to-end stored values/s into InfluxDB and into SQLite,
   3. p50/p99 publish-to-stored latency (device timestamp = publish time),
-  4. the ingester's peak RSS (VmHWM).
+  4. the ingester's peak RSS (VmHWM),
+  5. how fast a restarted ingester replays the spool an outage left (small batches).
 
 The ingester runs as its own process (`python -m ingest`) exactly as in production, with
 QoS 1, manual acks after the store write, and the LIMS database on a temporary SQLite file.
@@ -16,7 +17,7 @@ delivery rate, RSS <= 200 MB.
 
     .venv/bin/python bench/ingest.py [--messages 40000] [--values 20] [--publishers 2]
         [--private-broker [--broker-autosave changes=N|seconds=N]] [--drain | --drain-only]
-        [--ingesters N] [--backends influxdb,sqlite]
+        [--ingesters N] [--backends influxdb,sqlite] [--replay-only]
 
 A Mosquitto with stock limits (like the one on 127.0.0.1:1883 on the CI machines) drops QoS 1
 messages for any subscriber that falls behind a burst ("Outgoing messages are being dropped"
@@ -385,6 +386,51 @@ def measure_e2e_drain(args, backend: str, topics: list[str], work: Path, env: di
         ing.forget_session()
 
 
+def measure_replay(args, backend: str, topics: list[str], work: Path, env: dict,
+                   index: int) -> dict:
+    """A spool left by an outage (args.replay_batches small batches, as a slow stream spools
+    them), found by a restarted ingester: the time from its broker connection to an empty
+    spool, writing spooled batches merged up to args.batch_values values per store write."""
+    from ingest.spool import Spool
+
+    ing = IngesterProcess(args, backend, topics, work, env, index=index)
+    spool = Spool(work / f"spool-{backend}-{index}.db")
+    start_ns = time.time_ns() - 3600 * 10**9
+    insts = [t.split("/")[2] for t in topics]
+    per_batch = args.replay_values
+    for b in range(args.replay_batches):
+        ts = start_ns + b * 10**9
+        spool.append([(insts[b % len(insts)], f"s{v:02d}", ts, float(b)) for v in range(per_batch)])
+    spool.close()
+    total = args.replay_batches * per_batch
+    try:
+        start = ing.start()
+        while (s := read_status(ing.status_file)) is None or s["spool"]["batches"]:
+            if ing.proc.poll() is not None or time.time() - start > 600:
+                raise RuntimeError(f"the spool was not replayed; see {ing.log}")
+            time.sleep(0.02)
+        end = time.time()
+        return {"values_s": total / (end - start), "seconds": end - start, "values": total}
+    finally:
+        ing.stop()
+        ing.forget_session()
+
+
+def replay(args, topics: list[str], work: Path, env: dict) -> None:
+    merged = args.batch_values
+    for backend in args.backends.split(","):
+        with backend_env(backend, env):
+            for index, values in enumerate((merged, 1)):
+                args.batch_values = values
+                r = measure_replay(args, backend, topics, work, env, index=200 + index)
+                how = (f"merged up to {values:,} values per write" if values > 1
+                       else "one spooled batch per write (before 2026-12-03)")
+                print(f"spool replay into {backend}, {args.replay_batches:,} batches of"
+                      f" {args.replay_values} values, {how}: {r['values_s']:,.0f} values/s"
+                      f" ({r['values']:,} values in {r['seconds']:.2f} s)")
+    args.batch_values = merged
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -410,6 +456,11 @@ def main() -> None:
                          " (private mosquitto with config/mosquitto.conf limits, one ingester)")
     ap.add_argument("--drain-only", action="store_true",
                     help="only the drain measurement (implies --drain): a quick profiling run")
+    ap.add_argument("--replay-only", action="store_true",
+                    help="only the spool replay measurement: a restarted ingester finds the"
+                         " small batches an outage spooled and writes them to the store")
+    ap.add_argument("--replay-batches", type=int, default=5000)
+    ap.add_argument("--replay-values", type=int, default=4, help="values per spooled batch")
     args = ap.parse_args()
     args.drain = args.drain or args.drain_only
 
@@ -434,6 +485,9 @@ def main() -> None:
               f"broker {args.host}:{args.port}{autosave}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}")
         # The machine may be shared: each backend is compared with a raw run just before it.
+        if args.replay_only:
+            replay(args, topics, work, env)
+            return
         for backend in [] if args.drain_only else args.backends.split(","):
             raw = measure_raw(args, topics)
             print(f"raw delivery to a bare paho subscriber: {raw['msg_s']:,.0f} msg/s, "
@@ -453,6 +507,7 @@ def main() -> None:
                   f" paced publishers): p50 {r['p50']} ms, p99 {r['p99']} ms")
         if args.drain:
             drain(args, topics, work, env)
+        replay(args, topics, work, env)
 
 
 @contextlib.contextmanager

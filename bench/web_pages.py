@@ -48,12 +48,14 @@ def load_alarms(engine, count: int = 2000) -> None:
     raw = engine.raw_connection()
     try:
         with raw.cursor().copy(
-            'COPY alarm_event (installation, sensor, kind, "limit", started_at, peak_value, ended_at) FROM STDIN'
+            'COPY alarm_event (installation, sensor, kind, "limit", started_at, peak_value, last_beyond_at, ended_at)'
+            " FROM STDIN"
         ) as copy:
             base = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
             for k in range(count):
                 at = base + timedelta(minutes=37 * k)
-                copy.write_row(("ntk-ext1", "melt_temp_c", "high", 270.0, at, 272.5, at + timedelta(minutes=3)))
+                copy.write_row(("ntk-ext1", "melt_temp_c", "high", 270.0, at, 272.5, at + timedelta(minutes=2),
+                                at + timedelta(minutes=3)))
         raw.commit()
     finally:
         raw.close()
@@ -122,10 +124,13 @@ def main() -> None:
                 f"/lab/lots/{lot_id}", "/lab/lots/new", "/lab/receive", "/lab/import",
                 "/lots/", "/lots/?grade=A", "/lots/?agreement=differs", "/lots/?page=5",
                 "/lab/worksheets", "/lab/worksheets/mfr_230_2_16", "/account/tokens",
+                # sorted by a column header, and the next page in that order
+                "/lab/samples?sort=sample_id", f"/lab/samples?sort=-storage_location&before={mid}",
+                "/lab/samples?state=received&sort=state", "/lots/?sort=code&page=5",
             ],
             "admin": ["/admin/users", "/admin/tokens", "/admin/audit/", "/admin/audit/?action=sample.receive"],
             "reviewer": ["/review/"],
-            "polyvorm": ["/certificates/"],
+            "polyvorm": ["/certificates/", "/certificates/?sort=number"],
             "engineer": [
                 "/process/", "/process/live.json", "/process/installations/ntk-ext1?range=1h",
                 "/process/installations/ntk-ext1?range=24h", "/process/installations/ntk-ext1?range=7d",

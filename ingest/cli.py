@@ -112,6 +112,8 @@ def ingest_command(
         raise click.ClickException(str(exc)) from exc
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ingester.stop())
+    # As Telegraf: a changed registry (sensors, ranges, alarm limits) applies without a restart.
+    signal.signal(signal.SIGHUP, lambda *_: ingester.request_reload())
     click.echo(
         f"ingesting {', '.join(config.subscriptions())} from {config.broker_url}"
         f" into {settings.timeseries_backend} as client {client_id}"

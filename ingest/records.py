@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -24,7 +24,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.alarms import ActiveAlarm, AlarmTracker, persist_alarms
+from ingest.alarms import ActiveAlarm, AlarmTracker, Changes, ongoing_events, persist_alarms
 from ingest.validate import Reject
 from lims.kernel.models.process import IngestReject
 
@@ -75,6 +75,7 @@ def reject_row(r: Reject) -> dict[str, object]:
         "reason": r.reason,  # a code of ours, not input
         "detail": storable(r.detail, 400),
         "excerpt": storable(r.excerpt, 400),
+        "message_key": r.key,
     }
 
 
@@ -85,7 +86,17 @@ class LimsRecorder:
         with sessions.begin() as session:
             tracker.load_active(session)
 
-    def record(self, rejects: Sequence[Reject], alarms: Sequence[ActiveAlarm]) -> list[Refused]:
+    def refresh_alarms(self) -> None:
+        """Let the tracker adopt the ongoing events (AlarmTracker.adopt). Raises
+        LimsUnavailable when the database cannot be reached."""
+        try:
+            with self.sessions.begin() as session:
+                ongoing = ongoing_events(session)
+        except SQLAlchemyError as exc:
+            raise LimsUnavailable(str(exc.__class__.__name__)) from exc
+        self.tracker.adopt(ongoing)
+
+    def record(self, rejects: Sequence[Reject], alarms: Changes) -> list[Refused]:
         """Write everything in one transaction; when the database refuses it, write each
         record alone and return the ones it still refuses. Raises LimsUnavailable when the
         database cannot be reached (the caller retries: records written alone before that
@@ -107,12 +118,12 @@ class LimsRecorder:
             if failed:
                 refused.append(Refused("alarms", {"alarms": [repr(a) for a in alarms]}, failed))
         for row in rows:
-            failed = self._write_alone([row], ())
+            failed = self._write_alone([row], Changes())
             if failed:
                 refused.append(Refused("reject", row, failed))
         return refused
 
-    def _write_alone(self, rows: list[dict], alarms: Sequence[ActiveAlarm]) -> str | None:
+    def _write_alone(self, rows: list[dict], alarms: Changes) -> str | None:
         try:
             self._write(rows, alarms)
         except SQLAlchemyError as exc:
@@ -121,12 +132,18 @@ class LimsRecorder:
             return str(exc)[:2000]
         return None
 
-    def _write(self, rows: list[dict], alarms: Sequence[ActiveAlarm]) -> None:
-        new: list = []
+    def _write(self, rows: list[dict], alarms: Changes) -> None:
+        events: dict[tuple[str, str], list[ActiveAlarm]] = {}
         with self.sessions.begin() as session:
             if rows:
-                session.execute(insert(IngestReject), rows)
-            if alarms:
-                new = persist_alarms(session, alarms)
-        for ev, row in new:
-            ev.id = row.id
+                session.execute(_insert_new_rejects(session), rows)
+            if alarms.readings:
+                events = persist_alarms(session, alarms)
+        self.tracker.resync(events)
+
+
+def _insert_new_rejects(session: Session):
+    """INSERT that passes over a reject recorded already (same message_key): the batch was
+    recorded, then the ingester died before acknowledging it, and the broker sent it again."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(IngestReject).on_conflict_do_nothing(index_elements=["message_key"])

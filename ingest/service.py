@@ -41,15 +41,24 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.alarms import Changes
 from ingest.decoders import PayloadDecoder
 from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
 from ingest.heartbeat import Heartbeat
 from ingest.mqtt_client import FastAckClient
 from ingest.records import LimsRecorder, LimsUnavailable, Refused
+from ingest.registry import RegistryError, load_registry
 from ingest.spool import Spool
 from ingest.status import IngestStatus, StatusWriter
-from ingest.store.base import Row, StoreError, StoreUnavailable, TimeSeriesStore
-from ingest.validate import Reject, Validator, count_by_reason
+from ingest.store.base import (
+    Conflicts,
+    Row,
+    StoreError,
+    StoreUnavailable,
+    TimeSeriesStore,
+    from_ns,
+)
+from ingest.validate import Reject, Validator, count_by_reason, keyed
 from lims.kernel.clock import utcnow
 
 log = logging.getLogger("recyclab.ingest")
@@ -64,6 +73,8 @@ STOPPED_TOPIC = "recyclab/ingest/stopped"
 SWITCH_INTERVAL_S = 0.001
 # Incoming item: (connection generation, mid, qos, topic, payload, arrival epoch seconds)
 Item = tuple[int, int, int, str, bytes, float]
+# A row the store did not take: (row, reject reason, detail)
+Refusal = tuple[Row, str, str]
 
 
 @dataclass
@@ -96,6 +107,12 @@ class IngestConfig:
     dead_letter_path: Path | None = None
     # The Sparkplug edge nodes' alias tables, kept across restarts; default: next to the spool.
     sparkplug_aliases_path: Path | None = None
+    # Read again on request_reload() (SIGHUP); default: the config dir's installations.toml.
+    registry_path: Path | None = None
+    # How often the ongoing alarm events are read: one opened by another ingester of the
+    # shared group, on readings this one did not get, is ended by this one's readings only
+    # once it knows of it (ingest.alarms.AlarmTracker.adopt).
+    alarm_refresh_s: float = 5.0
 
     def subscriptions(self) -> list[str]:
         if self.shared_group:
@@ -109,9 +126,11 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     watched: list[Row] = field(default_factory=list)  # rows of sensors with alarm limits
+    # (len(rows) after a message, its topic) per message with rows: a store reject names it
+    row_topics: list[tuple[int, str]] = field(default_factory=list)
     first_ts: list[int] = field(default_factory=list)  # per message, for latency
     installations: set[str] = field(default_factory=set)
-    alarms: list = field(default_factory=list)
+    alarms: Changes = field(default_factory=Changes)
     # Sparkplug alias tables its BIRTH/DEATH messages changed, saved just before its acks.
     alias_tables: dict = field(default_factory=dict)
     durable: bool = False
@@ -132,6 +151,7 @@ class Ingester:
         self.decoder = PayloadDecoder(
             config.sparkplug_aliases_path
             or config.spool_path.with_name(f"{config.spool_path.stem}.sparkplug-aliases.db"))
+        self.decoder.use(validator.registry)
         self.spool = Spool(config.spool_path, config.spool_max_values, config.spool_max_bytes)
         self.dead_letter_path = (config.dead_letter_path
                                  or config.status_path.with_name("ingest-dead-letter.jsonl"))
@@ -150,10 +170,13 @@ class Ingester:
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._reload_wanted = threading.Event()
         self.failed = False
         self._gen = 0  # bumped per connection: mids from an older connection are not acked
         self._next_store_try = 0.0
+        self._next_alarm_refresh = time.monotonic() + config.alarm_refresh_s
         self._store_backoff = 0.0
+        self._alone = False  # no other ingester was running at the last heartbeat
         self.client = self._make_client()
 
     # --- MQTT (network thread) -------------------------------------------------------------
@@ -230,8 +253,12 @@ class Ingester:
         status_writer = StatusWriter(self.status, self.config.status_path,
                                      self.config.status_interval_s, self._refresh_status)
         status_writer.start()
+        # Members of a shared subscription write the same series, each a part of its points;
+        # an ingester outside one may be told by its heartbeat that no other ingester runs.
+        self.store.set_sole_writer(False)
         heartbeat = Heartbeat(self.status, self.recorder.sessions, self.config.client_id,
-                              self.config.status_interval_s)
+                              self.config.status_interval_s,
+                              None if self.config.shared_group else self._peers_seen)
         heartbeat.start()
         writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         writer.start()
@@ -239,6 +266,8 @@ class Ingester:
         batch = None
         try:
             while not self._stop.is_set():
+                if self._reload_wanted.is_set():
+                    self._reload_registry()
                 batch = self._collect()
                 while batch is not None and not self._stop.is_set():
                     try:
@@ -269,6 +298,12 @@ class Ingester:
                 self.decoder.sparkplug.alias_file.close()
         if self.failed:
             raise RuntimeError("the ingest writer failed; see the log")
+
+    def _peers_seen(self, alone: bool) -> None:
+        if alone != self._alone:
+            log.info("event=%s", "sole_writer" if alone else "other_writers action=read_first")
+            self._alone = alone
+        self.store.set_sole_writer(alone)
 
     def _leave_group(self, pending: Batch | None) -> None:
         """Leave the shared subscription without stranding messages: unsubscribe, so the broker
@@ -315,10 +350,43 @@ class Ingester:
                         self._replay()
             if len(self.spool):
                 self._replay()
+            self._refresh_alarms()
+
+    def _refresh_alarms(self) -> None:
+        now = time.monotonic()
+        if now < self._next_alarm_refresh:
+            return
+        self._next_alarm_refresh = now + self.config.alarm_refresh_s
+        try:
+            self.recorder.refresh_alarms()
+        except LimsUnavailable:
+            pass  # recording tells when the database is away; the next refresh tries again
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+    def request_reload(self) -> None:
+        """Read the registry again before the next batch (safe from a signal handler)."""
+        self._reload_wanted.set()
+        self._wake.set()
+
+    def _reload_registry(self) -> None:
+        """Between two batches, in the collector: every message is checked against one
+        registry, nothing is in flight, and the broker session goes on untouched. A registry
+        that does not load leaves the one in use."""
+        self._reload_wanted.clear()
+        try:
+            registry = load_registry(self.config.registry_path)
+        except RegistryError as exc:
+            log.error("event=registry_reload_failed error=%s action=keep_previous", exc)
+            return
+        self.validator.use(registry)
+        self.decoder.use(registry)
+        self.recorder.tracker.use(registry)
+        log.info("event=registry_reloaded installations=%d sensors=%d",
+                 len(registry.installations),
+                 sum(len(i.sensors) for i in registry.installations.values()))
 
     def _collect(self) -> Batch | None:
         """Up to batch_values values, waiting at most linger_s after the first message."""
@@ -349,6 +417,12 @@ class Ingester:
                 continue
             rows, rejects, watched = check(item[3], decoded, received_at)
             batch.rows.extend(rows)
+            if rows:
+                batch.row_topics.append((len(batch.rows), item[3]))
+            if rejects and item[2]:
+                # A QoS 1 message the broker sends again keeps its packet id (MQTT 4.4), and a
+                # device sending the same bad bytes again most likely gets another one.
+                rejects = keyed(rejects, item[3], item[4], str(item[1]))
             batch.rejects.extend(rejects)
             batch.watched.extend(watched)
             if decoded.readings:
@@ -374,7 +448,7 @@ class Ingester:
         self._ack(batch)
         return True
 
-    def _record(self, rejects: list[Reject], alarms: list) -> bool:
+    def _record(self, rejects: list[Reject], alarms: Changes) -> bool:
         """Rejects and alarms into the LIMS database; what it refuses into the dead-letter
         file. False when neither could take them (the caller retries)."""
         self._recording_since = time.monotonic()
@@ -438,54 +512,79 @@ class Ingester:
             return True
         if not len(self.spool) and time.monotonic() >= self._next_store_try:
             try:
-                refused = self._store_write(rows)
+                refused, added = self._store_write(rows)
             except StoreUnavailable as exc:
                 self._store_failed(exc)
             else:
                 self._store_ok()
-                self.status.values_stored += len(rows) - len(refused)
-                batch.rejects.extend(self._store_rejects(refused))
+                self.status.values_stored += added
+                batch.rejects.extend(self._store_rejects(refused, batch))
                 return True
         if self.spool.append(rows):
             self.status.values_spooled += len(rows)
             return True
         return False
 
-    def _store_write(self, rows: list[Row]) -> list[tuple[Row, str]]:
-        """Write rows; returns the rows the store refused, with its reason. A refused write
-        is split in halves until only the refused rows are left: a store may refuse a whole
-        request for one bad row, or store all other rows and say so only in one error
-        (InfluxDB's "partial write"); rewriting stored rows is harmless. Raises
-        StoreUnavailable, also when a write has not returned within store_timeout_s."""
+    def _store_write(self, rows: list[Row], retry: bool = False) -> tuple[list[Refusal], int]:
+        """Write rows; returns the rows the store did not take, with the reject reason and
+        detail (values conflicting with a stored point, and rows the store refused), and
+        how many values the write added. A refused write is split in halves until only the
+        refused rows are left: a store may refuse a whole request for one bad row or for its
+        size (InfluxDB's HTTP 413), or store all other rows and say so only in one error
+        (InfluxDB's "partial write"); rewriting stored rows is harmless, and such a retry
+        (`retry`) counts every row it is not refused as added, as the refused write may have
+        added them. Raises StoreUnavailable, also when a write has not returned within
+        store_timeout_s."""
         try:
-            self._timed_write(rows)
-            return []
+            conflicts = self._timed_write(rows)
         except StoreUnavailable:
             raise
         except StoreError as exc:
             if len(rows) == 1:
-                return [(rows[0], str(exc))]
+                return [(rows[0], "store_rejected", str(exc))], 0
+        else:
+            refused: list[Refusal] = [
+                (row, "conflicting_value", f"holds {kept!r} already, which is kept")
+                for row, kept in conflicts]
+            return refused, len(rows) - len(refused) if retry else conflicts.added
         mid = len(rows) // 2
-        return self._store_write(rows[:mid]) + self._store_write(rows[mid:])
+        first, first_added = self._store_write(rows[:mid], True)
+        second, second_added = self._store_write(rows[mid:], True)
+        return first + second, first_added + second_added
 
-    def _timed_write(self, rows: list[Row]) -> None:
+    def _timed_write(self, rows: list[Row]) -> Conflicts:
         inflight = self._inflight
         if inflight is not None and not inflight.done():
             raise StoreUnavailable("an earlier write has not returned yet")
         self._inflight = self._store_pool.submit(self.store.write_rows, rows)
         try:
-            self._inflight.result(self.config.store_timeout_s)
+            return self._inflight.result(self.config.store_timeout_s)
         except TimeoutError:
             raise StoreUnavailable(
                 f"no answer within {self.config.store_timeout_s:g} s"
             ) from None
 
-    def _store_rejects(self, refused: list[tuple[Row, str]]) -> list[Reject]:
+    def _store_rejects(self, refused: list[Refusal], batch: Batch | None = None) -> list[Reject]:
+        """Keyed by the row, which a redelivered batch brings again. Each names the topic of
+        the message its row came in; a row replayed from the spool, which keeps no topics,
+        names "(spool)"."""
+        if not refused:
+            return []
+        topics: dict[Row, str] = {}
+        start = 0
+        for end, topic in batch.row_topics if batch is not None else ():
+            for row in batch.rows[start:end]:
+                topics.setdefault(row, topic)
+            start = end
         now = utcnow()
-        return [
-            Reject("(store)", inst, sensor, "store_rejected", detail[:400], f"{sensor}={v!r}", now)
-            for (inst, sensor, _, v), detail in refused
-        ]
+        rejects = []
+        for row, reason, detail in refused:
+            inst, sensor, ts, v = row
+            at = from_ns(ts).isoformat().replace("+00:00", "Z")
+            reject = Reject(topics.get(row, "(spool)"), inst, sensor, reason, detail[:400],
+                            f"{sensor}={v!r} at {at}", now)
+            rejects += keyed([reject], "(store)", inst, sensor, str(ts), repr(v))
+        return rejects
 
     def _store_ok(self) -> None:
         if not self.status.store_available:
@@ -502,25 +601,26 @@ class Ingester:
         self._next_store_try = time.monotonic() + self._store_backoff
 
     def _replay(self) -> None:
-        """Write spooled batches to the store, oldest first, for at most ~0.2 s per call."""
+        """Write spooled batches to the store, oldest first, merged into writes as large as
+        a live batch, for at most ~0.2 s per call."""
         deadline = time.monotonic() + 0.2
         while time.monotonic() < deadline and time.monotonic() >= self._next_store_try:
-            oldest = self.spool.oldest()
+            oldest = self.spool.oldest(self.config.batch_values)
             if oldest is None:
                 return
-            batch_id, rows = oldest
+            through_id, rows = oldest
             try:
-                refused = self._store_write(rows)
+                refused, _ = self._store_write(rows)  # counted as spooled
             except StoreUnavailable as exc:
                 self._store_failed(exc)
                 return
             self._store_ok()
             if refused:
                 rejects = self._store_rejects(refused)
-                if not self._record(rejects, []):
+                if not self._record(rejects, Changes()):
                     return  # the batch stays spooled and is written again later
                 self.status.add_rejects(count_by_reason(rejects))
-            if not self.spool.remove(batch_id):
+            if not self.spool.remove(through_id):
                 return
             if not len(self.spool):
                 log.info("event=spool_replayed")

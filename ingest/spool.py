@@ -118,36 +118,48 @@ class Spool:
         self.error = None
         return True
 
-    def oldest(self) -> tuple[int, list[Row]] | None:
+    def oldest(self, max_values: int = 1) -> tuple[int, list[Row]] | None:
+        """The oldest batches, merged, up to max_values rows (at least one batch), and the id
+        of the last one taken, which remove() is given. After an outage the spool holds
+        thousands of small batches; writing each on its own costs a store round trip apiece
+        and replay would fall behind the live stream."""
         if not self._batches:
             return None
         try:
-            row = self._open().execute(
-                "SELECT id, data FROM batch ORDER BY id LIMIT 1"
-            ).fetchone()
+            conn = self._open()
+            cursor = conn.execute("SELECT id, n, data FROM batch ORDER BY id")
+            try:
+                last_id, rows = None, []
+                for batch_id, n, data in cursor:
+                    if rows and len(rows) + n > max_values:
+                        break
+                    last_id = batch_id
+                    rows += [tuple(r) for r in orjson.loads(data)]
+            finally:
+                cursor.close()
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
             return None
-        if row is None:
+        if last_id is None:
             return None
-        return row[0], [tuple(r) for r in orjson.loads(row[1])]
+        return last_id, rows
 
-    def remove(self, batch_id: int) -> bool:
-        """False when the file could not be written: the batch stays and is replayed again."""
+    def remove(self, through_id: int) -> bool:
+        """Remove the batches up to and including through_id. False when the file could not
+        be written: the batches stay and are replayed again."""
         try:
             conn = self._open()
             with conn:
                 got = conn.execute(
-                    "DELETE FROM batch WHERE id = ? RETURNING n, LENGTH(data)", (batch_id,)
-                ).fetchone()
+                    "DELETE FROM batch WHERE id <= ? RETURNING n, LENGTH(data)", (through_id,)
+                ).fetchall()
                 nxt = conn.execute("SELECT created FROM batch ORDER BY id LIMIT 1").fetchone()
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
             return False
-        if got:
-            self._values -= got[0]
-            self._bytes -= got[1]
-            self._batches -= 1
+        self._values -= sum(n for n, _ in got)
+        self._bytes -= sum(size for _, size in got)
+        self._batches -= len(got)
         self._oldest_created = nxt[0] if nxt else None
         return True
 

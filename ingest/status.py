@@ -15,8 +15,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
+
+from lims.kernel.clock import utcnow
 
 log = logging.getLogger("recyclab.ingest")
 
@@ -27,7 +28,7 @@ class IngestStatus:
     """Counters updated by the worker threads; snapshot() is taken by the status writer."""
 
     def __init__(self) -> None:
-        self.started_at = datetime.now(UTC)
+        self.started_at = utcnow()
         self.messages = 0
         self.values_stored = 0
         self.values_spooled = 0
@@ -63,7 +64,7 @@ class IngestStatus:
         return {
             "pid": os.getpid(),
             "started_at": self.started_at.isoformat(),
-            "updated_at": datetime.now(UTC).isoformat(),
+            "updated_at": utcnow().isoformat(),
             "broker_connected": self.broker_connected,
             "store_available": self.store_available,
             "lims_available": self.lims_available,

@@ -6,9 +6,10 @@ value never costs the good values of the same message.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ingest.decoders.base import Decoded, DecodeError, Reading, excerpt
@@ -30,8 +31,11 @@ REASONS: dict[str, str] = {
     "non_finite": "value is NaN or infinite",
     "out_of_range": "value outside the sensor's physical range",
     "unknown_alias": "Sparkplug alias not announced by a BIRTH",
+    "unmapped_device": "Sparkplug device that no installation's sparkplug_device names",
+    "unmapped_node": "Sparkplug edge node named like an installation whose sparkplug_node is another",
     "timestamp_out_of_range": "timestamp before the earliest or too far in the future",
     "store_rejected": "the time-series store refused the value",
+    "conflicting_value": "another value is stored for this sensor and time already",
 }
 
 
@@ -44,6 +48,23 @@ class Reject:
     detail: str
     excerpt: str
     received_at: datetime
+    key: str | None = None  # what it was found in; the LIMS records a key once (keyed())
+
+
+def keyed(rejects: list[Reject], *source: str | bytes) -> list[Reject]:
+    """The rejects, each keyed by its source (a message's topic, payload and packet id, or a
+    stored row) and its reason and place among them: the same source yields the same keys
+    when the broker sends it again."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in source:
+        digest.update(part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    base = digest.digest()
+    return [
+        replace(r, key=hashlib.blake2b(base + f"{i}\0{r.reason}".encode(), digest_size=16)
+                .hexdigest())
+        for i, r in enumerate(rejects)
+    ]
 
 
 class Validator:
@@ -53,6 +74,11 @@ class Validator:
     ) -> None:
         self._earliest_ns = to_ns(earliest)
         self._max_future_ns = int(max_future_s * 1e9)
+        self.use(registry)
+
+    def use(self, registry: Registry) -> None:
+        """Check against this registry from the next check() on."""
+        self.registry = registry
         # Flattened to plain dicts and tuples: this runs for every value at full ingest rate.
         # Per sensor: (min, max, has alarm limits). Bounds are clamped to finite floats, so
         # `min <= value <= max` alone also turns away NaN and the infinities.

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import version as package_version
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from analytics.cli import model_group, simulate_command, train_command
-from ingest.cli import ingest_command
-from lims.app import create_app
-from lims.certificates.cli import certificate as certificate_command
-from lims.certificates.cli import keys as keys_command
 from lims.kernel.settings import DEV_SECRET_KEY
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -35,6 +31,26 @@ def secret_key_problem(settings) -> str | None:
 _FLASK_OPTIONS = {"app", "env_file", "debug"}
 
 
+# Commands kept in their own parts, imported only when run (or listed by --help): importing
+# them all cost every `recyclab ingest` start over two seconds of CPU for the web app, the
+# PDF and signature libraries it never uses.
+_LAZY_COMMANDS = {
+    "ingest": "ingest.cli:ingest_command",
+    "simulate": "analytics.cli:simulate_command",
+    "train": "analytics.cli:train_command",
+    "model": "analytics.cli:model_group",
+    "certificate": "lims.certificates.cli:certificate",
+    "keys": "lims.certificates.cli:keys",
+    "user": "lims.people.cli:user",
+}
+
+
+def _create_app() -> Flask:
+    from lims.app import create_app
+
+    return create_app()
+
+
 class RecyclabGroup(FlaskGroup):
     """Flask's command group (each command runs in the app's context) without Flask's options."""
 
@@ -42,8 +58,17 @@ class RecyclabGroup(FlaskGroup):
         super().__init__(add_version_option=False, set_debug_flag=False, **extra)
         self.params = [p for p in self.params if p.name not in _FLASK_OPTIONS]
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
 
-@click.group(cls=RecyclabGroup, create_app=create_app, add_default_commands=False)
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS:
+            module, name = _LAZY_COMMANDS[cmd_name].split(":")
+            return getattr(import_module(module), name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=RecyclabGroup, create_app=_create_app, add_default_commands=False)
 @click.version_option(package_version("recyclab"), "--version", prog_name="recyclab",
                       message="%(prog)s %(version)s", help="Print Recyclab's version and exit.")
 def main() -> None:
@@ -149,13 +174,14 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
 
     from analytics.model_registry import production
     from lims.certificates import signing
-    from lims.demo import Demo, fill_lims, print_demo_users
+    from lims.demo import Demo, fill_lims, on_port, print_demo_users
     from lims.kernel.clock import utcnow
     from lims.kernel.migrate import upgrade
     from lims.kernel.settings import config_dir
     from lims.seed import seed_all
 
-    settings = current_app.config["RECYCLAB"]
+    port = port or current_app.config["RECYCLAB"].web_port
+    settings = on_port(current_app.config["RECYCLAB"], port)
     key_file = signing.key_path(settings)
     if not key_file.exists():  # the demo makes its own lab key; production never does
         signing.create_key(key_file, utcnow(), settings.lab_name)
@@ -172,7 +198,6 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
             with socket.socket() as free:
                 free.bind(("127.0.0.1", 0))
                 broker_port = free.getsockname()[1]
-    port = port or settings.web_port
     if secret_key_problem(settings):
         # The demo's web child inherits this environment: a throwaway key, new every run.
         os.environ["RECYCLAB_SECRET_KEY"] = secrets.token_hex(32)
@@ -186,14 +211,6 @@ def demo(port: int | None, broker_port: int, no_model: bool) -> None:
     finally:
         run.stop()
     raise SystemExit(code)
-
-
-main.add_command(ingest_command)
-main.add_command(simulate_command)
-main.add_command(train_command)
-main.add_command(model_group)
-main.add_command(certificate_command)
-main.add_command(keys_command)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import numpy as np
@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from lims.embedded_broker import EmbeddedBroker
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Lot
+from lims.kernel.models import Certificate, Lot, User
 from lims.kernel.settings import Settings
 
 # The first model is trained on SIMULATED history written straight into the store, which
 # also gives the dashboard's charts a past. It starts 10 days 3 h ago; lots that would end
-# after the demo's start are left out (--end), so no history value is stamped in the future,
-# where it would hide the live values (latest() shows the newest point) and mix with them.
+# after the backlog's start are left out (--end): the backlog's lots have their own data there,
+# and no history value may be stamped in the future, where it would hide the live values
+# (latest() shows the newest point) and mix with them.
 HISTORY_LOTS = 600
 HISTORY_SPAN = timedelta(days=10, hours=3)
 EXCURSION_AFTER_S = 20
@@ -37,6 +38,9 @@ EXCURSION_AFTER_S = 20
 # left at every stage of the workflow.
 BACKLOG_LOTS = 12
 BACKLOG_SPAN = timedelta(hours=8)
+# Who buys what each programme line makes: the lab shares the backlog's certificates with them,
+# so a demo manufacturer logs in to the certificates of lots it bought, not to an empty list.
+DEMO_BUYERS = {"ntk": "polyvorm", "dctv": "vezelwerk"}
 
 
 @dataclass
@@ -62,14 +66,7 @@ class Demo:
     def start(self) -> None:
         self.broker = EmbeddedBroker(port=self.broker_port).start()
         self.echo(f"MQTT broker (embedded amqtt) on {self.broker.url}")
-        self._env = {
-            **os.environ,
-            "RECYCLAB_BROKER_URL": self.broker.url,
-            "RECYCLAB_VAR_DIR": str(self.settings.var_dir),
-            "RECYCLAB_DATABASE_URL": self.settings.database_url,
-            "RECYCLAB_TIMESERIES_BACKEND": "sqlite",
-            "RECYCLAB_SIMULATED_DATA": "true",
-        }
+        self._env = self.child_env(self.broker.url)
         # The ingester subscribes before the simulator publishes: amqtt keeps no messages for
         # a subscriber that is not there yet.
         self.children = [
@@ -88,6 +85,18 @@ class Demo:
             time.sleep(1.0)
         if self.train_first_model:
             threading.Thread(target=self._first_model, daemon=True, name="first-model").start()
+
+    def child_env(self, broker_url: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RECYCLAB_BROKER_URL": broker_url,
+            "RECYCLAB_VAR_DIR": str(self.settings.var_dir),
+            "RECYCLAB_DATABASE_URL": self.settings.database_url,
+            "RECYCLAB_TIMESERIES_BACKEND": "sqlite",
+            "RECYCLAB_SIMULATED_DATA": "true",
+            # The web app links the certificates' verify page where the backlog's PDFs point.
+            "RECYCLAB_PUBLIC_URL": self.settings.public_url,
+        }
 
     def _spawn(self, args: list[str]) -> subprocess.Popen:
         return subprocess.Popen(
@@ -109,7 +118,7 @@ class Demo:
                 "--start",
                 (now - HISTORY_SPAN).strftime("%Y-%m-%dT%H:%M:%S"),
                 "--end",
-                now.strftime("%Y-%m-%dT%H:%M:%S"),
+                (now - BACKLOG_SPAN).strftime("%Y-%m-%dT%H:%M:%S"),
                 "--manifest",
                 str(manifest),
             ],
@@ -173,13 +182,26 @@ class Demo:
             self.broker.stop()
 
 
+def on_port(settings: Settings, port: int) -> Settings:
+    """The settings of a demo on `port`. With the default public address (this machine, the
+    default port), the certificates' verify links and QR codes would point where nothing
+    answers: they point at the demo itself. An address configured elsewhere stays."""
+    default = f"http://127.0.0.1:{settings.web_port}"
+    if port == settings.web_port or settings.public_url.rstrip("/") != default:
+        return settings
+    return replace(settings, public_url=f"http://127.0.0.1:{port}")
+
+
 def fill_lims(session: Session, settings: Settings) -> int:
     """Enter the SIMULATED backlog of lots into an empty LIMS through its services, with the
     demo users; returns how many lots were entered (none when the LIMS has lots already)."""
     from analytics.lims_link import LabCatalogue
     from analytics.simulator import lims_entry
+    from analytics.simulator.dataset import lot_rows
     from analytics.simulator.physics import PilotPlant
     from ingest.registry import load_registry
+    from ingest.store import open_store
+    from lims.certificates import sharing
     from lims.certificates.issuing import Issuer
 
     if session.scalar(select(Lot.id).limit(1)) is not None:
@@ -187,10 +209,20 @@ def fill_lims(session: Session, settings: Settings) -> int:
     now = utcnow()
     plant = PilotPlant(load_registry().installations, seed=2, start=now - BACKLOG_SPAN)
     lots = [lot for lot in plant.lots(BACKLOG_LOTS) if lot.plan.end <= now]
+    # Each lot's own process data, so its page charts and its prediction read what the lot
+    # was made under (the history ends where the backlog starts).
+    store = open_store(settings)
+    try:
+        store.write_rows([row for lot in lots for row in lot_rows(lot)])
+    finally:
+        store.close()
     samples = lims_entry.enter_backlog(
         session, lims_entry.Actors(), LabCatalogue.load(session), lots,
         np.random.default_rng([2, 1]), Issuer.from_settings(settings),
     )
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    for cert in session.scalars(select(Certificate)):
+        sharing.grant(session, admin, cert, DEMO_BUYERS[cert.line.key])
     return len(samples)
 
 

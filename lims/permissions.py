@@ -6,6 +6,13 @@ never for a list of roles, so adding a role or moving a right is one edit here.
 Who may see what: a customer sees only its own organization's lots, samples and results.
 Every query for those objects goes through the scope/get functions below. A foreign object is
 reported as not found, never as forbidden (that would confirm it exists).
+
+What a customer sees of its own: like a client of a mature LIMS, a result once a reviewer has
+released it (verified, four eyes), never one entered but not verified, retracted, or of a sample
+whose results were invalidated; and none of the lab's records of how it worked (who measured or
+verified, why a result was retracted, where a sample is stored). Every API answer asks
+reads_lab_records, result_released and grade_released (lims.web.schemas.ReaderSchema); lab staff
+read everything.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from lims.kernel.errors import N_, Forbidden, NotFound, Text, either
-from lims.kernel.models import Analysis, Lot, Sample, User
+from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text, either
+from lims.kernel.models import Analysis, Lot, Organization, Sample, User
 
 
 class Capability(StrEnum):
@@ -68,6 +75,11 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 }
 
 
+# The role a new account is offered (the administration page's form): the least privileged of
+# the lab's roles that do its work. Any more right is given by choosing it, never by leaving it.
+NEW_USER_ROLE = "technician"
+
+
 def can(user: User | None, capability: Capability) -> bool:
     """A closed account may do nothing, by whatever way in it is named (a login and a token
     stop working; a CLI acting as a user by name must be refused as well)."""
@@ -99,6 +111,58 @@ def require(user: User, capability: Capability, doing: Text | None = None) -> No
         )
 
 
+class PasswordChangeRequired(InputError):
+    """The account's password was set by an administrator, who therefore knows it."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("password", N_(
+            "this password was set by an administrator and must be changed first: choose your own"
+            " on the web page's login or with POST auth/password"))
+
+
+def require_own_password(user: User) -> None:
+    """Until its owner chose a password, the account does nothing but choose one (the API
+    refuses; the pages send the user to the password form)."""
+    if user.must_change_password:
+        raise PasswordChangeRequired()
+
+
+def reads_lab_records(user: User | None) -> bool:
+    """Who entered, verified or retracted what and why, storage: the lab's staff, not customers
+    (nor anyone unknown)."""
+    return user is not None and not user.is_customer
+
+
+# An analysis a customer does not even see listed: its result was replaced by another.
+_HIDDEN_FROM_CUSTOMERS = ("retracted",)
+# A sample whose results were withdrawn after release (its certificates say "results invalidated").
+_RESULTS_WITHDRAWN = ("invalid",)
+
+
+def grade_released(sample: Sample) -> bool:
+    """Whether a customer may read the sample's grade (set only once all its results are verified)."""
+    return sample.state not in _RESULTS_WITHDRAWN
+
+
+def result_released(analysis: Analysis) -> bool:
+    """Whether a customer may read this result: verified, and not withdrawn since."""
+    return analysis.state == "verified" and grade_released(analysis.sample)
+
+
+def shown_analyses(user: User | None, analyses: list[Analysis]) -> list[Analysis]:
+    """The analyses of a sample the user sees listed (scope_analyses in Python)."""
+    if reads_lab_records(user):
+        return analyses
+    return [a for a in analyses if a.state not in _HIDDEN_FROM_CUSTOMERS]
+
+
+def scope_organizations(stmt: Select, user: User) -> Select:
+    """A customer knows its own organization only; the lab knows them all."""
+    return stmt.where(Organization.id == user.organization_id) if user.is_customer else stmt
+
+
 def scope_lots(stmt: Select, user: User) -> Select:
     return stmt.where(Lot.owner_org_id == user.organization_id) if user.is_customer else stmt
 
@@ -111,7 +175,7 @@ def scope_analyses(stmt: Select, user: User) -> Select:
     if not user.is_customer:
         return stmt
     return stmt.join(Sample, Sample.id == Analysis.sample_id).where(
-        Sample.owner_org_id == user.organization_id
+        Sample.owner_org_id == user.organization_id, Analysis.state.not_in(_HIDDEN_FROM_CUSTOMERS)
     )
 
 
@@ -134,6 +198,15 @@ def get_sample(
     if sample is None:
         raise NotFound(N_("sample %(code)s not found", code=code))
     return sample
+
+
+def in_lock_order(session: Session, analysis_ids: list[int]) -> list[int]:
+    """The analyses in the order their samples are to be locked (by sample id): two requests
+    that each change several samples, in whatever order they were asked, then never hold one
+    sample each while waiting for the other's (a deadlock PostgreSQL ends by failing one)."""
+    samples = dict(session.execute(
+        select(Analysis.id, Analysis.sample_id).where(Analysis.id.in_(analysis_ids))).tuples().all())
+    return sorted(analysis_ids, key=lambda a: (samples.get(a, 0), a))
 
 
 def get_analysis(session: Session, user: User, analysis_id: int, *, for_update: bool = False) -> Analysis:

@@ -29,7 +29,7 @@ from lims.kernel.models import (
 )
 from lims.kernel.models.organization import LANGUAGES, ORGANIZATION_KINDS
 from lims.kernel.models.user import ROLES
-from lims.people.accounts import check_password, hash_password
+from lims.people.accounts import check_password, hash_password, set_password
 from lims.samples.grading import DECISION_RULES
 from lims.samples.results import normalize_unit
 
@@ -338,7 +338,8 @@ def seed_grade_specs(session: Session, path: Path) -> int:
 
 
 def seed_users(session: Session, path: Path) -> int:
-    """Demo users (demo credentials only). A changed password is re-hashed; an unchanged one is not."""
+    """Demo users (demo credentials only). A changed password is re-hashed; an unchanged one is not.
+    Their passwords are not temporary: the README gives them to everyone trying the demo."""
     changed = 0
     for where, entry in _entries(path, "user"):
         role = _text(entry, "role", where)
@@ -350,10 +351,15 @@ def seed_users(session: Session, path: Path) -> int:
         password = _text(entry, "password", where)
         username = _text(entry, "username", where)
         values = {"full_name": entry.get("full_name", ""), "role": role, "organization_id": org.id}
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None or not check_password(user, password):
+        existing = session.scalar(select(User).where(User.username == username))
+        if existing is None:
             values["password_hash"] = hash_password(password)
-        changed += _upsert(session, User, {"username": username}, values, "user")[1]
+        user, updated = _upsert(session, User, {"username": username}, values, "user")
+        if existing is not None and not check_password(user, password):
+            # As any password reset by someone else: whoever used the old one is logged out.
+            set_password(session, None, user, password)
+            updated = True
+        changed += updated
     return changed
 
 

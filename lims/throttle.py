@@ -1,12 +1,19 @@
 """Counters that slow down guessing, kept in the LIMS database so every web process (and every
 worker thread) counts the same attempts: failed logins per account and per client address, and
-requests per address to the public endpoints. Each update is one atomic upsert."""
+requests per address to the public endpoints. A count covers the last window, sliding: the
+current window's count plus the previous window's weighted by how much of it still lies within
+one window of now. (Fixed windows would forget everything at a window's end, so a guesser could
+spend one window's allowance just before its end and the next one's just after.) A counter that
+counts nothing any more is deleted by whoever next starts a count (prune): the table holds the
+addresses and accounts still counting, not every one that ever called."""
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import utcnow
@@ -18,24 +25,86 @@ FREE_FAILURES = 5
 MAX_DELAY = timedelta(minutes=15)
 # A streak of failures older than this is forgotten (a user who mistyped yesterday starts fresh).
 FAILURE_MEMORY = timedelta(hours=1)
+# No counter's window may be longer.
+LONGEST_WINDOW = FAILURE_MEMORY
+# A counter whose window started two windows ago counts nothing (its previous window has slid
+# out too), and one that blocks nothing would restart at its next attempt: its row may go.
+FORGET_AFTER = 2 * LONGEST_WINDOW
+# Rows deleted at most per new count: every row started removes up to this many old ones, so
+# the table never grows past the live rows by much, and no request pays for a large delete.
+PRUNE_BATCH = 100
 
 
-def _count_up(session: Session, key: str, now: datetime, window: timedelta) -> int:
-    """Adds one to the key's counter (restarting it when its window has passed); the new count."""
-    stale = Throttle.window_start < now - window
-    stmt = insert_or_merge(session, Throttle).values(key=key, count=1, window_start=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={
-            "count": case((stale, 1), else_=Throttle.count + 1),
-            "window_start": case((stale, now), else_=Throttle.window_start),
-        },
-    ).returning(Throttle.count)
-    return session.execute(stmt).scalar_one()
+def _count_up(session: Session, key: str, now: datetime, window: timedelta) -> tuple[float, bool]:
+    """Adds one to the key's counter; the count over the last window, and whether this one
+    started a window (a new row, or one whose window had passed)."""
+    if window > LONGEST_WINDOW:
+        raise ValueError(f"a throttle window of {window} outlasts the counters ({LONGEST_WINDOW})")
+    # The (no-op) update on conflict holds the row until the transaction ends: the read, the
+    # count and the write below are one step for every process counting the same key.
+    count, previous, start = session.execute(
+        insert_or_merge(session, Throttle)
+        .values(key=key, count=0, previous_count=0, window_start=now)
+        .on_conflict_do_update(index_elements=["key"], set_={"key": key})
+        .returning(Throttle.count, Throttle.previous_count, Throttle.window_start)
+    ).one()
+    if now >= start + 2 * window:
+        count, previous, start = 0, 0, now
+    elif now >= start + window:
+        count, previous, start = 0, count, start + window
+    count += 1
+    session.execute(
+        update(Throttle).where(Throttle.key == key)
+        .values(count=count, previous_count=previous, window_start=start)
+    )
+    # A clock set back (tests) counts the previous window whole.
+    still_in = min(1.0, max(0.0, 1 - (now - start) / window))
+    return previous * still_in + count, count == 1
+
+
+def prune(session: Session, now: datetime) -> None:
+    """Deletes up to PRUNE_BATCH counters that count nothing any more. Rows another
+    process holds (counting them up, or pruning them itself) are skipped, not waited for; a
+    row counted up meanwhile is no longer expired and stays (the condition is checked again
+    on the locked row)."""
+    expired = (Throttle.window_start < now - FORGET_AFTER) & or_(
+        Throttle.blocked_until.is_(None), Throttle.blocked_until <= now
+    )
+    batch = (
+        select(Throttle.key).where(expired).limit(PRUNE_BATCH).with_for_update(skip_locked=True)
+    )
+    session.execute(
+        delete(Throttle).where(Throttle.key.in_(batch.scalar_subquery()), expired),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _count_and_prune(session: Session, keys: tuple[str, ...], now: datetime, window: timedelta) -> list[float]:
+    """Counts one against each key; a count that starts a window (a new row, or a window
+    passed) prunes, after the counting: prune skips the rows others hold, so it adds no wait
+    (and no lock order) to the transaction's."""
+    counted = [_count_up(session, key, now, window) for key in keys]
+    if any(started for _, started in counted):
+        prune(session, now)
+    return [count for count, _ in counted]
+
+
+def client_key(address: str | None) -> str:
+    """Whom an address counts as: an IPv4 address itself, an IPv6 address its /64 (a host is
+    given a whole /64 and may take any address in it)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:10.0.0.1, an IPv4 client of a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def login_keys(username: str, address: str | None) -> tuple[str, str]:
-    return f"login-user:{username.strip().lower()[:80]}", f"login-addr:{address or 'unknown'}"
+    return f"login-user:{username.strip().lower()[:80]}", f"login-addr:{client_key(address)}"
 
 
 def wait_seconds(session: Session, keys: tuple[str, ...]) -> int:
@@ -58,8 +127,9 @@ def login_failed(session: Session, keys: tuple[str, ...]) -> dict[str, tuple[int
     key -> (failures, delay) for the keys now blocked."""
     now = utcnow()
     blocked = {}
-    for key in keys:
-        failures = _count_up(session, key, now, FAILURE_MEMORY)
+    for key, count in zip(keys, _count_and_prune(session, keys, now, FAILURE_MEMORY), strict=True):
+        # A part of a failure counts as one: the estimate never lets a guess through early.
+        failures = math.ceil(round(count, 6))
         delay = delay_after(failures)
         if delay:
             session.execute(
@@ -73,10 +143,12 @@ def login_succeeded(session: Session, account_key: str) -> None:
     """The account's streak ends; the address keeps its count (one valid account of an
     attacker must not reset the guessing of others from the same address)."""
     session.execute(
-        update(Throttle).where(Throttle.key == account_key).values(count=0, blocked_until=None)
+        update(Throttle).where(Throttle.key == account_key)
+        .values(count=0, previous_count=0, blocked_until=None)
     )
 
 
 def over_rate(session: Session, key: str, limit: int, window: timedelta) -> bool:
     """Counts one request against the key; True when it is past `limit` in the window."""
-    return _count_up(session, key, utcnow(), window) > limit
+    (count,) = _count_and_prune(session, (key,), utcnow(), window)
+    return count > limit

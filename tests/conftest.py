@@ -140,10 +140,10 @@ def database_url(request, tmp_path):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
+    # Emptied before each test rather than after: the run's database is dropped at its end.
     url = request.getfixturevalue("pg_database")
     _truncate_all(url)
     yield url
-    _truncate_all(url)
 
 
 @pytest.fixture

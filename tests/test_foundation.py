@@ -186,8 +186,9 @@ def test_docker_compose_runs_two_web_workers_and_two_ingesters_sharing_state_exp
     services = spec["services"]
     webs = [services["web-1"], services["web-2"]]
     for web in webs:
-        assert web["secrets"] == ["certificate_signing_key"] and "healthcheck" in web
+        assert web["secrets"][0] == "certificate_signing_key" and "healthcheck" in web
         assert web["environment"]["RECYCLAB_SIGNING_KEY_FILE"] == "/run/secrets/certificate_signing_key"
+        assert web["environment"]["RECYCLAB_PROXY_HOPS"] == "1"  # the client, not the proxy, is counted
         assert web["environment"]["RECYCLAB_PUBLIC_URL"].startswith("${RECYCLAB_PUBLIC_URL:?")
         assert "volumes" not in web  # nothing of a web worker's own disk is shared state
     assert spec["secrets"]["certificate_signing_key"]["file"]
@@ -196,6 +197,28 @@ def test_docker_compose_runs_two_web_workers_and_two_ingesters_sharing_state_exp
     assert {c[c.index("--shared-group") + 1] for c in commands} == {"recyclab-ingest"}
     volumes = [services[name]["volumes"][0] for name in ("ingest-1", "ingest-2")]
     assert len(set(volumes)) == 2 and "healthcheck" in services["ingest-1"]
+
+
+def test_every_web_worker_reads_the_labs_whole_key_set_not_only_its_key():
+    """The key set beside the key file (every key the lab signed with, its validity period and
+    PDF-signing certificate) must reach each worker too: without it a worker publishes only the
+    current key, with a certificate of its own making (not the one `recyclab keys list`
+    fingerprints), and after a rotation refuses every certificate the old key signed."""
+    import yaml
+
+    from lims.certificates import signing
+
+    spec = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    for name in ("web-1", "web-2"):
+        web = spec["services"][name]
+        key_file = Path(web["environment"]["RECYCLAB_SIGNING_KEY_FILE"])
+        mounted = {}
+        for secret in web["secrets"]:
+            source = secret if isinstance(secret, str) else secret["source"]
+            target = source if isinstance(secret, str) else secret.get("target", source)
+            mounted[Path("/run/secrets") / target] = PROJECT_ROOT / spec["secrets"][source]["file"]
+        assert mounted.get(key_file) == PROJECT_ROOT / "secrets" / signing.DEFAULT_KEY_NAME, name
+        assert mounted.get(signing.keyring_path(key_file)) == PROJECT_ROOT / "secrets" / signing.KEYRING_NAME, name
 
 
 def test_migrations_have_one_head():

@@ -75,7 +75,7 @@ with sessions.begin() as s:
     version = model_registry.list_versions(s)[0]
     predictor = load_predictor(version)
     lot = s.get(Lot, int(sys.argv[1]))
-    p = predict_lot(s, open_store(settings), load_registry(), lot, predictor=predictor)
+    p = predict_lot(s, open_store(settings), load_registry(), lot, predictor=predictor, actor=None, who="scale-out test")
     print("predicted", p.predicted_grade, "by", version.version)
 """
 

@@ -14,6 +14,7 @@ from ingest.decoders.base import Decoded, DecodeError, Reading
 from ingest.decoders.json_payload import decode_json
 from ingest.decoders.line_protocol import decode_line_protocol
 from ingest.decoders.sparkplug import NAMESPACE, AliasFile, SparkplugDecoder
+from ingest.registry import Registry
 
 TOPIC_ROOT = "recyclab/v1/"
 MAX_ROUTES = 10_000  # topics remembered; a flood of one-off topics cannot grow memory
@@ -29,6 +30,11 @@ class PayloadDecoder:
         self.sparkplug = SparkplugDecoder(AliasFile(sparkplug_aliases) if sparkplug_aliases else None)
         # topic -> (decoder, installation): the same few topics arrive again and again.
         self._routes: dict[str, tuple[Callable[[str, bytes], Decoded], str]] = {}
+
+    def use(self, registry: Registry) -> None:
+        """Map Sparkplug edge nodes and devices to installations by this registry from the next
+        message on."""
+        self.sparkplug.use(registry.sparkplug_devices, registry.sparkplug_nodes)
 
     def decode(self, topic: str, payload: bytes) -> Decoded | None:
         """Decoded readings and errors, or None when the topic carries no data for us."""

@@ -5,7 +5,15 @@ which the ingester cannot use. So the Eclipse Tahu protobuf schema (sparkplug_b.
 compiled with protoc into sparkplug_b_pb2 and run with the `protobuf` package; the session
 rules (BIRTH alias tables, DATA by alias, sequence numbers, DEATH) are implemented here.
 
-Mapping: edge node id -> installation key; metric name (last path segment) -> sensor key.
+Mapping: an edge node's own metrics (NBIRTH/NDATA) are those of the installation whose
+`sparkplug_node` is <group>/<edge node>, else of the installation named like the edge node
+unless that installation names another node (edge node ids are unique only within a group, so
+another site's gateway may carry an installation's name): such metrics are refused
+(unmapped_node). A device's metrics (DBIRTH/DDATA) are those of the installation whose
+`sparkplug_device` in the registry is <group>/<edge node>/<device>, and a device no installation
+names is refused (unmapped_device): its metric names alone cannot tell which sensor they are,
+as two machines behind one gateway send the same names. The sensor key is the metric name's
+last path segment.
 """
 
 from __future__ import annotations
@@ -116,6 +124,11 @@ class SparkplugDecoder:
         # (group, edge node) that should be asked for a rebirth (NCMD Node Control/Rebirth).
         self.rebirth_wanted: set[tuple[str, str]] = set()
         self.alias_file = alias_file
+        # (group, edge node, device) -> installation key, from the registry (use()).
+        self.devices: dict[tuple[str, str, str], str] = {}
+        # (group, edge node) -> installation key, and the installations that name their node.
+        self.node_installations: dict[tuple[str, str], str] = {}
+        self.named_nodes: set[str] = set()
         # Tables changed by BIRTH or DEATH messages not yet acknowledged: the file is written
         # just before they are, so that after a restart it holds the tables as of the last
         # acknowledged message, where the broker's redelivery starts.
@@ -123,6 +136,12 @@ class SparkplugDecoder:
         if alias_file is not None:
             for key, aliases in list(alias_file.load().items())[:MAX_NODES]:
                 self.nodes[key] = EdgeNodeState(aliases)
+
+    def use(self, devices: dict[tuple[str, str, str], str], nodes: dict[tuple[str, str], str]) -> None:
+        """Map devices and edge nodes to installations this way from the next message on."""
+        self.devices = devices
+        self.node_installations = nodes
+        self.named_nodes = set(nodes.values())
 
     def decode(self, topic: str, payload: bytes) -> Decoded | None:
         """None for Sparkplug topics that carry no data for us (STATE, NCMD, DCMD)."""
@@ -164,7 +183,13 @@ class SparkplugDecoder:
             self._keep_aliases(key, node)
         if kind == "DDEATH":
             return out
-        self._readings(key, node, edge, msg, out)
+        if device_level:
+            installation = self.devices.get((group, edge, parts[4]))
+        else:
+            installation = self.node_installations.get(key)
+            if installation is None and edge not in self.named_nodes:
+                installation = edge
+        self._readings(key, node, installation, device_level, "/".join(parts[1:2] + parts[3:]), msg, out)
         return out
 
     def _keep_aliases(self, key: tuple[str, str], node: EdgeNodeState) -> None:
@@ -193,34 +218,47 @@ class SparkplugDecoder:
             self.rebirth_wanted.add(key)
 
     def _readings(
-        self, key: tuple[str, str], node: EdgeNodeState, edge: str, msg: pb.Payload, out: Decoded
+        self, key: tuple[str, str], node: EdgeNodeState, installation: str | None, device_level: bool,
+        source: str, msg: pb.Payload, out: Decoded,
     ) -> None:
+        """installation: None for an edge node or device no installation is mapped to; source:
+        the edge node or device, <group>/<edge node>[/<device>]."""
         payload_ts = msg.timestamp if msg.HasField("timestamp") else None
         for m in msg.metrics:
             name = m.name
             if not name and m.HasField("alias"):
                 name = node.aliases.get(m.alias, "")
                 if not name:
-                    out.error("unknown_alias", f"alias {m.alias} not in the last BIRTH of {edge}",
-                              f"alias={m.alias}", edge)
+                    out.error("unknown_alias", f"alias {m.alias} not in the last BIRTH of {source}",
+                              f"alias={m.alias}", installation)
                     self._want_rebirth(key, node)
                     continue
             if not name:
-                out.error("malformed", "metric with neither name nor alias", str(m), edge)
+                out.error("malformed", "metric with neither name nor alias", str(m), installation)
                 continue
             if not isinstance(name, str):  # protobuf hands over a name that is not UTF-8 as bytes
-                out.error("malformed", "metric name is not UTF-8", name, edge)
+                out.error("malformed", "metric name is not UTF-8", name, installation)
                 continue
             if is_reserved(name):
                 continue
             sensor = name.rsplit("/", 1)[-1]
+            if installation is None and device_level:
+                out.error("unmapped_device", f"Sparkplug device {source} is the"
+                          " sparkplug_device of no installation in the registry", name,
+                          None, sensor)
+                continue
+            if installation is None:
+                out.error("unmapped_node", f"Sparkplug edge node {source} is the sparkplug_node"
+                          f" of no installation, and installation {key[1]} names another",
+                          name, None, sensor)
+                continue
             ms = m.timestamp if m.HasField("timestamp") else payload_ts
             ts = ms * 1_000_000 if ms is not None else -1
             if not ts_ok(ts):
                 out.error("bad_timestamp", "metric and payload have no valid timestamp",
-                          f"{name} timestamp={ms}", edge, sensor)
+                          f"{name} timestamp={ms}", installation, sensor)
                 continue
-            out.readings.append((edge, sensor, ts, metric_value(m)))
+            out.readings.append((installation, sensor, ts, metric_value(m)))
 
 
 def metric_value(m: pb.Payload.Metric) -> object:

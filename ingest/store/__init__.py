@@ -3,6 +3,7 @@ open_store() choosing one by the settings (here, so base never imports an implem
 
 from ingest.store.base import (
     Bucket,
+    Conflict,
     Point,
     Row,
     SensorSummary,
@@ -13,6 +14,7 @@ from ingest.store.base import (
 
 __all__ = [
     "Bucket",
+    "Conflict",
     "Point",
     "Row",
     "SensorSummary",

@@ -2,6 +2,10 @@
 
 Series key = (installation, sensor); a point is identified by series key + timestamp, so
 writing the same point twice stores it once (redelivered MQTT messages must not duplicate).
+A point once stored keeps its value: a second, different value for the same sensor and time
+is two instruments (or a device bug) disagreeing, and silently taking the later one would
+rewrite history a lot certificate may already quote. The write hands such rows back as
+conflicts, with the value kept, for the caller to reject with its reason.
 Timestamps are UTC; stores keep them in integer nanoseconds since the epoch, Python
 datetimes carry microseconds, so sub-microsecond parts are dropped on the way in.
 """
@@ -16,8 +20,20 @@ from typing import Protocol, runtime_checkable
 # The ingester's hot path moves plain tuples (installation, sensor, ts_ns, value) instead
 # of Point objects: building 200k dataclasses a second costs more than the store write.
 Row = tuple[str, str, int, float]
+# A row whose point already held another value, and that value (kept).
+Conflict = tuple[Row, float]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Conflicts(list[Conflict]):
+    """A write's conflicts, and how many points the write added: exact repeats of a point
+    (stored already, or earlier in the same write) and conflicts add none, so a redelivered
+    batch is not counted as stored twice."""
+
+    def __init__(self, conflicts: Sequence[Conflict] = (), added: int = 0) -> None:
+        super().__init__(conflicts)
+        self.added = added
 
 
 class StoreError(RuntimeError):
@@ -82,13 +98,38 @@ def point_rows(points: Sequence[Point]) -> list[Row]:
     return [(p.installation, p.sensor, to_ns(p.ts), float(p.value)) for p in points]
 
 
+def first_of_each(rows: Sequence[Row]) -> tuple[list[Row], list[Conflict]]:
+    """The rows with each point once (its first value), and the later rows of a point that
+    differ from that first value. Exact repeats are dropped: they change nothing."""
+    if len({(r[0], r[1], r[2]) for r in rows}) == len(rows):  # the usual case, at half the cost
+        return list(rows), []
+    first: dict[tuple[str, str, int], float] = {}
+    unique: list[Row] = []
+    conflicts: list[Conflict] = []
+    for row in rows:
+        key = (row[0], row[1], row[2])
+        kept = first.get(key)
+        if kept is None:
+            first[key] = row[3]
+            unique.append(row)
+        elif kept != row[3]:
+            conflicts.append((row, kept))
+    return unique, conflicts
+
+
 @runtime_checkable
 class TimeSeriesStore(Protocol):
-    def write(self, points: Sequence[Point]) -> None:
-        """Store points; idempotent on installation + sensor + ts. Raises StoreUnavailable."""
+    def write(self, points: Sequence[Point]) -> Conflicts:
+        """Store points; idempotent on installation + sensor + ts. A point that already holds
+        (or earlier in `points` gets) another value keeps it: such rows come back as
+        conflicts, oldest write first. Raises StoreUnavailable."""
 
-    def write_rows(self, rows: Sequence[Row]) -> None:
+    def write_rows(self, rows: Sequence[Row]) -> Conflicts:
         """Same as write() for (installation, sensor, ts_ns, value) tuples (ingest hot path)."""
+
+    def set_sole_writer(self, sole: bool) -> None:
+        """sole: no other writer adds points to the series this store writes, until told
+        otherwise; a store may then skip reading before it writes. False: read first."""
 
     def latest(self, installation: str) -> dict[str, Point]:
         """The most recent point of each sensor of the installation, keyed by sensor."""

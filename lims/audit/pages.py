@@ -12,6 +12,7 @@ from lims.permissions import Capability
 from lims.web.auth import login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import parse_local_day
+from lims.web.limits import query_int
 from lims.web.request_db import db
 
 bp = web_blueprint("audit_pages", __name__, url_prefix="/admin/audit")
@@ -32,7 +33,7 @@ def _events():
     if args.get("to"):
         stmt = stmt.where(AuditEvent.at < parse_local_day(args["to"], "to", end=True))
     # Keyset paging on the chain position: older pages start below the last one shown.
-    before = args.get("before", type=int)
+    before = args.get("before", type=query_int)
     if before:
         stmt = stmt.where(AuditEvent.seq < before)
     return list(db().scalars(stmt.order_by(AuditEvent.seq.desc()).limit(PER_PAGE)))

@@ -7,6 +7,7 @@ with many app processes; `verify_chain` recomputes every hash and names the firs
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 from dataclasses import dataclass
@@ -107,6 +108,16 @@ def _create_head(session: Session) -> None:
         .values(id=HEAD_ID, seq=0, last_hash=GENESIS)
         .on_conflict_do_nothing(index_elements=["id"])
     )
+
+
+def command_line_operator() -> str:
+    """Who runs a command, for the audit trail: the command line has no LIMS login, so the
+    operating-system account that ran it."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor the password database
+        name = "unknown"
+    return f"{name} (command line)"
 
 
 def record(

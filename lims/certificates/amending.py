@@ -95,7 +95,7 @@ def amend(
     if cert.status == "valid":
         _lock_valid(session, cert, "amend")
         _withdraw(session, actor, cert, f"amended: {why}")
-    return issuing.revise(session, issuer, actor, cert, deviations=deviations)
+    return issuing.revise(session, issuer, actor, cert, why, deviations=deviations)
 
 
 def reopen(session: Session, actor: User, cert: Certificate, reason: str) -> Certificate:

@@ -48,6 +48,9 @@ BLUEPRINTS = (blp, public_blp, release_blp)
 
 # A certificate file is a few kB (the signed PDF some tens); anything far larger is not one.
 MAX_UPLOAD = 512 * 1024
+# The certificate's status at download (valid, withdrawn, superseded): its files never change.
+STATUS_HEADER = "X-Certificate-Status"
+_STATUS_DOC = {STATUS_HEADER: {"description": "valid, withdrawn or superseded, now", "schema": {"type": "string"}}}
 # What a list row shows, loaded up front (no query per row).
 LIST_LOAD = (
     selectinload(Certificate.samples),
@@ -113,9 +116,11 @@ def detail(cert_id: int):
     return _load(cert_id)
 
 
-def _download(body: bytes, mimetype: str, filename: str) -> Response:
+def _download(cert: Certificate, body: bytes, mimetype: str, suffix: str) -> Response:
+    """A file as issued, with the certificate's status now: a withdrawn one's file is unchanged."""
     response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{cert.number}{suffix}"'
+    response.headers[STATUS_HEADER] = cert.status
     return response
 
 
@@ -142,17 +147,19 @@ def reopen(data: dict, cert_id: int):
 
 
 @blp.route("/<int:cert_id>.pdf")
-@blp.doc(responses={200: {"description": "The certificate as PDF", "content": {"application/pdf": {}}}})
+@blp.doc(responses={200: {"description": "The certificate as PDF, as issued", "content": {"application/pdf": {}},
+                           "headers": _STATUS_DOC}})
 def pdf(cert_id: int):
     cert = _load(cert_id)
-    return _download(public.pdf_file(cert, settings()), "application/pdf", f"{cert.number}.pdf")
+    return _download(cert, public.pdf_file(cert, settings()), "application/pdf", ".pdf")
 
 
 @blp.route("/<int:cert_id>.json")
-@blp.doc(responses={200: {"description": "The signed certificate file", "content": {"application/json": {}}}})
+@blp.doc(responses={200: {"description": "The signed certificate file", "content": {"application/json": {}},
+                           "headers": _STATUS_DOC}})
 def json_file(cert_id: int):
     cert = _load(cert_id)
-    return _download(public.json_file(cert), "application/json", f"{cert.number}.json")
+    return _download(cert, public.json_file(cert), "application/json", ".json")
 
 
 @blp.route("/<int:cert_id>/grants")

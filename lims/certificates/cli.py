@@ -80,7 +80,7 @@ def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> No
     if base_url:
         status = _status(base_url, result.number, result.content_hash)
         if status["status"] != "valid":
-            why = f"{result.number} is {status['status']}"
+            why = f"{result.number} is {status['status']} on {status['withdrawn_on']}"
             if status.get("withdrawal_category"):
                 why += f" ({status['withdrawal_category']})"
             if status.get("superseded_by"):

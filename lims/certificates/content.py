@@ -323,10 +323,12 @@ def build_content(
     tz: ZoneInfo,
     deviations: list[str],
     replaces: Certificate | None,
+    change_reason: str,
     description: str,
     key_id: str,
 ) -> dict[str, Any]:
-    """Every item of ISO/IEC 17025:2017 7.8.2.1 (and 7.8.6, 7.8.8) as plain JSON values."""
+    """Every item of ISO/IEC 17025:2017 7.8.2.1 (and 7.8.6, 7.8.8) as plain JSON values; a
+    revision names the certificate it replaces and the reason for the change."""
     replaced = None
     if replaces is not None:
         if replaces.withdrawn_at is None:
@@ -335,7 +337,7 @@ def build_content(
         replaced = {
             "number": replaces.number,
             "withdrawn_at": _local(replaces.withdrawn_at, tz),
-            "reason": replaces.withdrawn_reason,
+            "reason": change_reason,
         }
     material = samples[0].material
     shown = reported(samples)
@@ -408,7 +410,7 @@ def build_content(
         "remark": REMARK,
         "deviations": deviations,
         "authorised_by": {
-            "name": authorised_by.full_name or authorised_by.username,
+            "name": authorised_by.full_name.strip(),
             "role": ROLE_TITLES.get(authorised_by.role, authorised_by.role),
         },
         "end": END,

@@ -79,6 +79,11 @@ def parse(raw: bytes) -> dict:
         raise _Malformed(N_("not JSON (%(problem)s at line %(line)s)", problem=exc.msg, line=exc.lineno)) from exc
     except RecursionError:
         raise _Malformed(N_("nested too deeply")) from None
+    except _Malformed:
+        raise  # a duplicate key or NaN, found by the hooks above
+    except ValueError:
+        # Python reads no integer of more than 4300 digits (sys.get_int_max_str_digits).
+        raise _Malformed(N_("a number has too many digits")) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _Malformed(N_("not a %(format)s document", format=FORMAT))
     sig = doc.get("signature")

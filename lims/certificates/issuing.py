@@ -23,11 +23,11 @@ from lims.certificates.content import (
     reported,
     worst_grade,
 )
-from lims.certificates.public import PdfSigner, by_number, signed_pdf
+from lims.certificates.public import PdfSigner, by_number, signed_pdf, withdrawal_cause
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, InputError, Text, WorkflowError
 from lims.kernel.models import Lot, Organization, ProgrammeLine, Sample, User
-from lims.kernel.models.certificate import Certificate, open_certificate
+from lims.kernel.models.certificate import Certificate, certificate_sample, open_certificate
 from lims.kernel.settings import Settings
 from lims.permissions import Capability, require
 from lims.samples import workflow
@@ -100,7 +100,9 @@ def lock_withdrawn(session: Session, old: Certificate) -> None:
         )
 
 
-def _replaced(session: Session, replaces: str | None, kind: str, first: Sample, lot: Lot | None):
+def _replaced(
+    session: Session, replaces: str | None, kind: str, first: Sample, lot: Lot | None, amended: bool
+):
     """The certificate a new lot certificate replaces. A sample certificate is revised only by
     amending it: another sample never supersedes it."""
     if not replaces:
@@ -116,7 +118,27 @@ def _replaced(session: Session, replaces: str | None, kind: str, first: Sample, 
             f"{old.id}/amend); a certificate is never superseded by another item",
         )
     _check_same_item(old, first.owner_org_id, first.material_id, lot)
+    if not amended and _reopened(old):
+        # Its revision must say why it changed (7.8.8): only amending it gives that reason.
+        raise WorkflowError(
+            N_("certificate %(number)s was reopened for a correction: amend it, saying why", number=old.number)
+        )
     return old
+
+
+def _reopened(old: Certificate) -> bool:
+    return withdrawal_cause(old) == "pending_revision"
+
+
+def _reason_for_change(old: Certificate, amendment: str | None) -> str:
+    """7.8.8: what a revision prints as the reason for the change: the amendment's reason, else
+    why the old certificate was withdrawn (a lot's sample invalidated). Never the note reopen()
+    leaves on the old certificate, which is the lab's own."""
+    if amendment is not None:
+        return amendment
+    if _reopened(old):  # not reached: _replaced refuses to replace it without amending
+        raise AttributeError(f"certificate {old.number} was reopened and is replaced without a reason")
+    return old.withdrawn_reason
 
 
 def _check_same_item(old: Certificate, owner_id: int, material_id: int, lot: Lot | None) -> None:
@@ -145,6 +167,18 @@ def _not_awaiting_amendment(session: Session, sample: Sample, replacing: Certifi
         )
 
 
+def _check_named(actor: User) -> None:
+    """7.8.2.1 o): the certificate identifies the person who authorises it to its reader, by
+    name (and function, from the role); a login name identifies nobody outside the lab."""
+    if not actor.full_name.strip():
+        raise WorkflowError(
+            N_(
+                "the account %(name)s has no full name to sign certificates with: an administrator must enter it",
+                name=repr(actor.username),
+            )
+        )
+
+
 def _clean_texts(values: list[str] | None, field: str) -> list[str]:
     out = [v.strip() for v in values or [] if v and v.strip()]
     if any(len(v) > 1000 for v in out):
@@ -163,7 +197,9 @@ def _issue(
     description: str,
     deviations: list[str] | None,
     old: Certificate | None,
+    amendment: str | None,
 ) -> Certificate:
+    _check_named(actor)
     deviations = _clean_texts(deviations, "deviations")
     first = samples[0]
     owner, material = first.owner, first.material
@@ -201,6 +237,7 @@ def _issue(
         tz=issuer.timezone,
         deviations=deviations,
         replaces=old,
+        change_reason=_reason_for_change(old, amendment) if old is not None else "",
         description=description,
         key_id=issuer.key_id,
     )
@@ -296,7 +333,8 @@ def issue_for_sample(
         lot=sample.lot,
         description=description,
         deviations=deviations,
-        old=_replaced(session, replaces, "sample", sample, sample.lot),
+        old=_replaced(session, replaces, "sample", sample, sample.lot, amended=False),
+        amendment=None,
     )
 
 
@@ -305,18 +343,21 @@ def revise(
     issuer: Issuer,
     actor: User,
     old: Certificate,
+    reason: str,
     *,
     deviations: list[str] | None = None,
 ) -> Certificate:
     """The next revision (-R<n>) of a withdrawn certificate, for the same item: the same
     sample(s), or the same lot. Its samples may be certified (nothing changed in them) or
-    verified again (reopened and retested)."""
+    verified again (reopened and retested). The reason is the amendment's, printed on it."""
     require(actor, Capability.ISSUE_CERTIFICATES)
     lock_withdrawn(session, old)
     if old.kind == "lot":
         if old.lot is None:  # not reached: a lot certificate has its lot
             raise AttributeError(f"lot certificate {old.number} has no lot")
-        return issue_for_lot(session, issuer, actor, old.lot, deviations=deviations, replaces=old.number)
+        return issue_for_lot(
+            session, issuer, actor, old.lot, deviations=deviations, replaces=old.number, amendment=reason
+        )
     samples = sorted(old.samples, key=lambda s: s.id)
     for sample in samples:
         _lock_sample(session, sample)
@@ -340,6 +381,7 @@ def revise(
         description=first.description or Text(SAMPLE_DESCRIPTION, material=first.material.name, code=first.code),
         deviations=deviations,
         old=old,
+        amendment=reason,
     )
 
 
@@ -347,24 +389,36 @@ def revise(
 _IN_TESTING = ("registered", "received", "to_be_verified")
 
 
-def issue_for_lot(
-    session: Session,
-    issuer: Issuer,
-    actor: User,
-    lot: Lot,
-    *,
-    deviations: list[str] | None = None,
-    replaces: str | None = None,
-) -> Certificate:
-    """One certificate for a lot from all its verified samples (none may still be in testing).
-
-    A revision of a withdrawn lot certificate also keeps the samples of the old certificate that
-    are still certified (the invalidated ones drop out), next to any newly verified ones.
-    """
-    require(actor, Capability.ISSUE_CERTIFICATES)
-    samples = session.scalars(
-        select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).with_for_update(of=Sample)
+def _none_certified_elsewhere(session: Session, lot: Lot) -> None:
+    """A lot is graded by its worst sample: a sample already on a valid certificate (its own, or
+    the lot's earlier one) would be left out of a new lot certificate, which could then give the
+    lot a better grade than that sample allows, beside a certificate that says otherwise. New
+    samples join the lot's certificate by amending it (its revision keeps the certified ones)."""
+    held = session.execute(
+        select(Sample.code, Certificate.number)
+        .join(certificate_sample, certificate_sample.c.sample_id == Sample.id)
+        .join(Certificate, Certificate.id == certificate_sample.c.certificate_id)
+        .where(Sample.lot_id == lot.id, Certificate.status == "valid")
+        .order_by(Sample.code, Certificate.number)
     ).all()
+    if held:
+        raise WorkflowError(
+            N_(
+                "cannot certify lot %(code)s: sample(s) %(samples)s already on valid certificate(s) "
+                "%(numbers)s, which a lot certificate would leave out; to add samples to the lot's "
+                "certificate, amend it",
+                code=lot.code,
+                samples=", ".join(dict.fromkeys(code for code, _ in held)),
+                numbers=", ".join(dict.fromkeys(number for _, number in held)),
+            )
+        )
+
+
+def _lot_certificate_samples(
+    session: Session, lot: Lot, samples: list[Sample], old: Certificate | None
+) -> list[Sample]:
+    """The samples a certificate for the lot (or the revision of `old`) would carry, from the
+    lot's samples; WorkflowError when it cannot be issued."""
     busy = [s.code for s in samples if s.state in _IN_TESTING]
     if busy:
         raise WorkflowError(
@@ -373,7 +427,7 @@ def issue_for_lot(
                 code=lot.code, busy=", ".join(busy),
             )
         )
-    old = by_number(session, replaces) if replaces else None
+    _none_certified_elsewhere(session, lot)
     kept = {s.id for s in old.samples if s.state == "certified"} if old and old.lot_id == lot.id else set()
     ready = [
         s for s in samples if (s.state == "verified" and reported([s])) or s.id in kept
@@ -385,6 +439,41 @@ def issue_for_lot(
         raise WorkflowError(
             N_("cannot certify lot %(code)s: it has no verified samples left to certify", code=lot.code)
         )
+    return ready
+
+
+def lot_refusal(session: Session, lot: Lot) -> str | None:
+    """Why a certificate for the lot cannot be issued now, or None when it can: what the lot
+    page asks before it offers "Certify the lot", by the same checks issue_for_lot runs."""
+    samples = session.scalars(select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id)).all()
+    try:
+        _lot_certificate_samples(session, lot, list(samples), None)
+    except WorkflowError as exc:
+        return exc.message
+    return None
+
+
+def issue_for_lot(
+    session: Session,
+    issuer: Issuer,
+    actor: User,
+    lot: Lot,
+    *,
+    deviations: list[str] | None = None,
+    replaces: str | None = None,
+    amendment: str | None = None,
+) -> Certificate:
+    """One certificate for a lot from all its verified samples (none may still be in testing).
+
+    A revision of a withdrawn lot certificate also keeps the samples of the old certificate that
+    are still certified (the invalidated ones drop out), next to any newly verified ones.
+    """
+    require(actor, Capability.ISSUE_CERTIFICATES)
+    samples = session.scalars(
+        select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).with_for_update(of=Sample)
+    ).all()
+    old = by_number(session, replaces) if replaces else None
+    ready = _lot_certificate_samples(session, lot, list(samples), old)
     return _issue(
         session,
         issuer,
@@ -394,6 +483,7 @@ def issue_for_lot(
         lot=lot,
         description=Text(LOT_DESCRIPTION, code=lot.code, material=lot.material.name),
         deviations=deviations,
-        old=_replaced(session, replaces, "lot", ready[0], lot),
+        old=_replaced(session, replaces, "lot", ready[0], lot, amended=amendment is not None),
+        amendment=amendment,
     )
 

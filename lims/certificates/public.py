@@ -93,9 +93,12 @@ def pdf_file(cert: Certificate, settings: Settings) -> bytes:
 
     Signed and kept at issue, rather than signed at each download, because after a key rotation
     only the current key can sign: a PDF signed later would carry another key than its content,
-    and a signing time long after the issue. A withdrawn certificate's PDF changes (the stamp),
-    so it, like one issued before PDFs were kept, is signed at download with the current key."""
-    if cert.status == "valid" and cert.pdf is not None:
+    and a signing time long after the issue. It stays the issued document after a withdrawal
+    too: the customer's copy and the lab's are the same bytes, and its certification signature
+    permits no stamp added later; the status is told beside it (the download's header, the
+    portal, the verify page its QR code opens). Only one issued before PDFs were kept is drawn
+    and signed at download with the current key, stamped WITHDRAWN when it is."""
+    if cert.pdf is not None:
         return cert.pdf
     signer = PdfSigner.from_settings(settings)
     return signed_pdf(cert, settings.public_url, signer, utcnow().replace(microsecond=0))

@@ -6,11 +6,16 @@ import json
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from lims.certificates.public import withdrawal_cause
+from lims.certificates.search import CERTIFICATE_SORTING
 from lims.kernel.models.certificate import CERTIFICATE_STATUSES
-from lims.web.schemas import Aware, key_of
+from lims.web.schemas import LAB_RECORD, Aware, ReaderSchema, SortField, key_of
 
 
-class CertificateSchema(Schema):
+class CertificateSchema(ReaderSchema):
+    """A customer reads who authorised a certificate in its content (name and function), and why
+    it was withdrawn as the cause, as anyone may; the login and the free-text reason are the lab's."""
+
     id = fields.Integer()
     number = fields.String()
     revision = fields.Integer()
@@ -23,11 +28,15 @@ class CertificateSchema(Schema):
     grade = fields.String(allow_none=True)
     samples = fields.Function(lambda c: [s.code for s in c.samples])
     issued_at = fields.DateTime()
-    issued_by = key_of("issued_by.username")
+    issued_by = key_of("issued_by.username", LAB_RECORD)
     content_hash = fields.String()
     key_id = fields.String(metadata={"description": "Which lab key signed it."})
     withdrawn_at = fields.DateTime(allow_none=True)
-    withdrawn_reason = fields.String()
+    withdrawn_reason = fields.String(metadata=LAB_RECORD)
+    withdrawal_cause = fields.Function(
+        withdrawal_cause,
+        metadata={"description": "invalidated, pending_revision (reopened for a correction) or superseded."},
+    )
     replaces = key_of("supersedes.number")
     superseded_by = key_of("superseded_by.number")
 
@@ -59,6 +68,7 @@ class CertificateQuerySchema(Schema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Text in the number, lot, samples, material, customer or description."},
     )
+    sort = SortField(CERTIFICATE_SORTING)
 
 
 class AmendSchema(Schema):

@@ -11,13 +11,18 @@ from datetime import datetime
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from lims.kernel.db import LIKE_ESCAPE, contains_pattern
 from lims.kernel.errors import N_, NotFound
 from lims.kernel.models import Lot, Material, ProgrammeLine, Sample, User
 from lims.kernel.models.certificate import Certificate, CertificateGrant, certificate_sample
+from lims.permissions import Capability, require
+from lims.sorting import Sorting
 
 
 def scope(stmt: Select, user: User) -> Select:
-    """Customers: own organization's certificates and those granted to it."""
+    """Who reads certificates at all is a right (not every member of the lab has it); a
+    customer reads its own organization's and those granted to it, the lab all of them."""
+    require(user, Capability.READ_CERTIFICATES)
     if not user.is_customer:
         return stmt
     granted = exists().where(
@@ -34,6 +39,13 @@ def get(session: Session, user: User, cert_id: int) -> Certificate:
     return cert
 
 
+CERTIFICATE_SORTING = Sorting(
+    columns={"number": Certificate.number, "issued_at": Certificate.issued_at, "grade": Certificate.grade},
+    tiebreak=Certificate.id,
+    default="-issued_at",
+)
+
+
 @dataclass(frozen=True)
 class Query:
     lot: str | None = None
@@ -45,10 +57,7 @@ class Query:
     issued_from: datetime | None = None
     issued_to: datetime | None = None
     q: str | None = None
-
-
-def _like(text: str) -> str:
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    sort: str | None = None
 
 
 def search_statement(user: User, query: Query) -> Select:
@@ -56,7 +65,7 @@ def search_statement(user: User, query: Query) -> Select:
     if query.lot:
         # Part of the code in any case: people remember "0412", not "EXT1-2026-0412".
         stmt = stmt.where(
-            Certificate.lot_id.in_(select(Lot.id).where(func.lower(Lot.code).like(_like(query.lot), escape="\\")))
+            Certificate.lot_id.in_(select(Lot.id).where(func.lower(Lot.code).like(contains_pattern(query.lot.lower()), escape=LIKE_ESCAPE)))
         )
     if query.material:
         stmt = stmt.where(
@@ -69,7 +78,7 @@ def search_statement(user: User, query: Query) -> Select:
             == select(ProgrammeLine.id).where(ProgrammeLine.key == query.line).scalar_subquery()
         )
     if query.grade:
-        stmt = stmt.where(func.lower(Certificate.grade).like(_like(query.grade), escape="\\"))
+        stmt = stmt.where(func.lower(Certificate.grade).like(contains_pattern(query.grade.lower()), escape=LIKE_ESCAPE))
     if query.status:
         stmt = stmt.where(Certificate.status == query.status)
     if query.sample:
@@ -87,14 +96,14 @@ def search_statement(user: User, query: Query) -> Select:
     if query.issued_to:
         stmt = stmt.where(Certificate.issued_at < query.issued_to)
     if query.q:
-        stmt = stmt.where(Certificate.search_text.like(_like(query.q), escape="\\"))
-    return stmt.order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        stmt = stmt.where(Certificate.search_text.like(contains_pattern(query.q.lower()), escape=LIKE_ESCAPE))
+    return CERTIFICATE_SORTING.apply(stmt, user, query.sort)
 
 
 def search(
     session: Session, user: User, query: Query, page: int, per_page: int
 ) -> tuple[list[Certificate], int]:
-    """One page (1-based) of the caller's certificates, newest first, and the total count."""
+    """One page (1-based) of the caller's certificates, in the query's order, and the total count."""
     stmt = search_statement(user, query)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()

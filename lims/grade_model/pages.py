@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import abort, render_template
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from analytics import model_registry, predict
+from analytics.model_registry import ArtifactRefused
+from ingest.registry import load_registry
+from ingest.store import StoreError
 from lims.kernel.models.analytics import ModelVersion, Prediction
-from lims.permissions import Capability
-from lims.web.auth import login_required
+from lims.permissions import Capability, get_lot
+from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
+from lims.web.timeseries import timeseries_store
 
 bp = web_blueprint("models_pages", __name__, url_prefix="/models")
 
@@ -106,3 +111,21 @@ def version(version: str):
         lab_grade_of=lab_grades,
         recent=recent,
     )
+
+
+@bp.post("/lots/<int:lot_id>/predict")
+@login_required(Capability.REQUEST_PREDICTIONS)
+def predict_lot(lot_id: int):
+    """The lot page's "Predict now": lots that came in by the API or the simulator have none
+    until someone asks, and a new model's view of an old lot is worth a second look."""
+    lot = get_lot(db(), current_user(), lot_id)
+    # No savepoint: each refusal below comes before predict_lot writes anything, and on
+    # SQLite (the demo) a savepoint that reads, then writes after another process committed,
+    # is refused at once ("database is locked").
+    try:
+        made = predict.predict_lot(db(), timeseries_store(), load_registry(), lot, actor=current_user())
+    except (predict.NoProductionModel, StoreError, ArtifactRefused) as exc:
+        flash(_("No prediction: %(reason)s", reason=str(exc)), "error")
+    else:
+        flash(_("Predicted grade: %(grade)s.", grade=made.predicted_grade), "success")
+    return redirect(url_for("process.lot", lot_id=lot_id))

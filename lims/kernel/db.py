@@ -69,6 +69,16 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with escape=LIKE_ESCAPE) matching `text` anywhere: what a user types is
+    searched for as typed, its "%" and "_" are no wildcards."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def insert_or_merge(session: Session, target: Any) -> Any:
     """INSERT for the session's backend with its ON CONFLICT clauses (on_conflict_do_nothing,
     on_conflict_do_update), which PostgreSQL and SQLite both have, with the same meaning."""

@@ -31,11 +31,13 @@ class Settings:
     influx_bucket: str
     secret_key: str
     secret_key_file: str
+    session_idle_minutes: int
     web_host: str
     web_port: int
     timezone: str
     lab_name: str
     public_url: str
+    proxy_hops: int
     signing_key_file: str
     live_stale_after_s: int
     simulated_data: bool
@@ -72,6 +74,9 @@ def load_settings(overrides: dict[str, object] | None = None) -> Settings:
         if env is not None:
             values[name] = _coerce(env, values[name])
     values.update(overrides or {})
+    if int(values["session_idle_minutes"]) < 1:  # type: ignore[call-overload]
+        # 0 would not turn the timeout off but end every session at its next request.
+        raise ValueError("RECYCLAB_SESSION_IDLE_MINUTES (session_idle_minutes) must be 1 or more")
 
     var_dir = Path(str(values["var_dir"]))
     if not var_dir.is_absolute():

@@ -16,6 +16,7 @@ from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.organization import LANGUAGES
 from lims.kernel.models.user import ROLES
+from lims.permissions import Capability, can, require
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rcl_"
@@ -39,8 +40,29 @@ def check_password(user: User | None, password: str) -> bool:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not check_password(user, password) or not user.active:
+    # The password is checked first, also for an unknown username (against the dummy hash):
+    # a login answered without hashing would tell that the name does not exist.
+    if not check_password(user, password) or user is None or not user.active:
         return None
+    return user
+
+
+def administer(actor: User | None, doing: Text) -> None:
+    """The rule every account change keeps, whichever way in called it. No actor is the system
+    itself (seeding, a setup script before any administrator exists): no request or command acting
+    as a named user passes None."""
+    if actor is not None:
+        require(actor, Capability.ADMINISTER, doing)
+
+
+def user_named(session: Session, actor: User, username: str) -> User:
+    """A user as the actor may read it: oneself, or anyone for an administrator; to anyone else
+    another user is not found (which usernames exist is not theirs to know)."""
+    if not can(actor, Capability.ADMINISTER) and actor.username != username:
+        raise NotFound(N_("user %(name)s not found", name=repr(username)))
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(N_("user %(name)s not found", name=repr(username)))
     return user
 
 
@@ -73,12 +95,18 @@ def create_token(session: Session, actor: User, owner: User, name: str) -> tuple
     return row, token
 
 
-def revoke_token(session: Session, actor: User | None, token: ApiToken) -> None:
+def revoke_token(session: Session, actor: User | None, token: ApiToken, *, who: str = "system") -> None:
+    """By its owner or an administrator; to anyone else the token is not found (that it exists
+    is not theirs to know). `who`, with no actor: whom the audit trail names (e.g. the
+    operating-system account of a command)."""
+    if actor is not None and token.user_id != actor.id and not can(actor, Capability.ADMINISTER):
+        raise NotFound(N_("token %(id)s not found", id=token.id))
     if token.revoked_at is None:
         before = audit.snapshot(token)
         token.revoked_at = utcnow()
         audit.record(
-            session, actor, "token.revoke", "api_token", token.id, before, audit.snapshot(token)
+            session, actor, "token.revoke", "api_token", token.id, before, audit.snapshot(token),
+            who=who,
         )
 
 
@@ -103,7 +131,10 @@ def create_user(
     organization: Organization,
     full_name: str = "",
     email: str = "",
+    who: str = "system",
 ) -> User:
+    administer(actor, N_("create users"))
+    _check_password(password)
     _check_role(role)
     _check_org_role(organization, role)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -115,15 +146,35 @@ def create_user(
         organization_id=organization.id,
         full_name=full_name,
         email=email,
+        # The administrator making the account knows its first password.
+        must_change_password=actor is not None,
     )
     user.organization = organization
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", "user", user.id, None, audit.snapshot(user))
+    audit.record(session, actor, "user.create", "user", user.id, None, audit.snapshot(user), who=who)
     return user
 
 
-def update_user(session: Session, actor: User | None, user: User, changes: dict) -> User:
+def _revoke_tokens(session: Session, actor: User | None, user: User, who: str) -> None:
+    for token in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all():
+        revoke_token(session, actor, token, who=who)
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or not 8 <= len(password) <= 200:
+        raise InputError("password", N_("give a password of 8 to 200 characters"))
+
+
+def update_user(
+    session: Session, actor: User | None, user: User, changes: dict, *, who: str = "system"
+) -> User:
+    """A password set by someone else is a temporary one (they know it): its owner chooses a
+    new one at the next login, and the account's API tokens are revoked. The system (seeding
+    its demo users from a file) sets passwords that stay."""
+    administer(actor, N_("change users"))
     if actor is not None and actor.id == user.id:
         # Else the lab's one administrator is locked out, or demoted, by a single change.
         if changes.get("active") is False:
@@ -133,6 +184,9 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
     before = audit.snapshot(user)
     deactivated = user.active and changes.get("active") is False
     password = changes.pop("password", None)
+    if password is not None:
+        _check_password(password)
+    by_someone_else = actor is None or actor.id != user.id
     if "role" in changes:
         _check_role(changes["role"])
         _check_org_role(user.organization, changes["role"])
@@ -140,18 +194,41 @@ def update_user(session: Session, actor: User | None, user: User, changes: dict)
         setattr(user, key, value)
     if password is not None:
         user.password_hash = hash_password(password)
+        user.must_change_password = actor is not None and by_someone_else
     if password is not None or deactivated:
         # A deactivation ends access for good: reactivating the account must not bring back a
         # browser left logged in or a leaked token (revoked below); its owner logs in again.
         end_sessions(user)
     after = audit.snapshot(user)
     if after != before or password is not None:
-        audit.record(session, actor, "user.update", "user", user.id, before, after)
-    if deactivated:
-        for token in session.scalars(
-            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        ).all():
-            revoke_token(session, actor, token)
+        audit.record(session, actor, "user.update", "user", user.id, before, after, who=who)
+    if deactivated or (password is not None and by_someone_else):
+        _revoke_tokens(session, actor, user, who)
+    return user
+
+
+def set_password(
+    session: Session, actor: User | None, user: User, password: str, *, who: str = "system"
+) -> User:
+    """Ends the user's other sessions; see update_user for what else follows."""
+    return update_user(session, actor, user, {"password": password}, who=who)
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> User:
+    """The owner's own choice, proven by the current password: ends the user's sessions (the
+    caller keeps the one making the change), keeps the user's tokens."""
+    if not user.active:
+        raise Forbidden(N_("the account %(name)s is deactivated", name=repr(user.username)))
+    if not check_password(user, current):
+        raise InputError("current_password", N_("this is not your current password"))
+    _check_password(new)
+    if new == current:
+        raise InputError("password", N_("choose a password other than the current one"))
+    before = audit.snapshot(user)
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    end_sessions(user)
+    audit.record(session, user, "user.password", "user", user.id, before, audit.snapshot(user))
     return user
 
 
@@ -184,6 +261,7 @@ def _checked_organization(values: dict) -> dict:
 
 
 def create_organization(session: Session, actor: User, **values: str) -> Organization:
+    administer(actor, N_("create organizations"))
     if session.scalar(select(Organization.id).where(Organization.key == values["key"])) is not None:
         raise InputError("key", N_("organization %(key)s exists already", key=repr(values["key"])))
     org = Organization(**_checked_organization(values))
@@ -200,6 +278,7 @@ def update_organization(
 ) -> Organization:
     """Name, address and the language its certificates are printed in: checked before any
     is set, so a refusal changes nothing."""
+    administer(actor, N_("change organizations"))
     checked = _checked_organization(changes)
     before = audit.snapshot(org)
     for key, value in checked.items():

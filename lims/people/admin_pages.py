@@ -5,6 +5,8 @@ lims.people.accounts, which writes the audit trail."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -12,12 +14,14 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from lims.kernel.errors import DomainError, InputError
+from lims.kernel.errors import DomainError, InputError, NotFound
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.user import ROLES
 from lims.people import accounts
+from lims.people.login import LoginThrottled, minted_token
+from lims.people.pages import too_many_failures
 from lims.people.schemas import UserCreateSchema
-from lims.permissions import Capability, can
+from lims.permissions import NEW_USER_ROLE, Capability
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.request_db import db
@@ -35,20 +39,28 @@ def _failed(exc: DomainError) -> dict[str, list[str]]:
     return exc.errors if isinstance(exc, InputError) else {"_": [exc.message]}
 
 
+def _new_user_defaults(organizations: list[Organization]) -> dict[str, str]:
+    """What the new-user form starts with: the least privileged staff role, at the lab (where
+    staff belong)."""
+    lab = next((o.key for o in organizations if o.kind == "lab"), "")
+    return {"role": NEW_USER_ROLE, "organization": lab}
+
+
 def _users_page(errors: dict[str, list[str]] | None = None, status: int = 200):
     tokens = dict(
         db().execute(
             select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.user_id)
         ).all()
     )
+    organizations = _organizations()
     return render_template(
         "admin/users.html",
         users=db().scalars(select(User).options(joinedload(User.organization)).order_by(User.username)).all(),
-        organizations=db().scalars(select(Organization).order_by(Organization.kind != "lab", Organization.name)).all(),
+        organizations=organizations,
         roles=ROLES,
         active_tokens=tokens,
         errors=errors or {},
-        form=request.form if errors else {},
+        form=request.form if errors else _new_user_defaults(organizations),
     ), status
 
 
@@ -73,30 +85,49 @@ def create_user():
     except DomainError as exc:
         db().rollback()
         return _users_page(_failed(exc), exc.status)
-    flash(_("User %(name)s created. Give them the password in person; they create their own API tokens.", name=user.username), "success")
+    flash(_("User %(name)s created. Give them the password in person: they choose their own at their first"
+            " login and create their own API tokens.", name=user.username), "success")
+    return redirect(url_for("admin_pages.users"))
+
+
+def _change_user(username: str, change: Callable[[User], object], done: str):
+    """One change to a user from a button in the users table: its refusal is shown above the
+    table (not under the new-user form's fields of the same name)."""
+    user = db().scalar(select(User).where(User.username == username))
+    if user is None:
+        return _users_page({"_": [_("user %(name)s not found", name=username)]}, 404)
+    try:
+        change(user)
+    except DomainError as exc:
+        db().rollback()
+        return _users_page({"_": [exc.message]}, exc.status)
+    flash(done, "success")
     return redirect(url_for("admin_pages.users"))
 
 
 @bp.post("/admin/users/<username>/active")
 @login_required(Capability.ADMINISTER)
 def set_active(username: str):
-    user = db().scalar(select(User).where(User.username == username))
-    if user is None:
-        return _users_page({"_": [_("user %(name)s not found", name=username)]}, 404)
     active = request.form.get("active") == "1"
-    try:
-        accounts.set_active(db(), current_user(), user, active)
-    except DomainError as exc:
-        db().rollback()
-        return _users_page(_failed(exc), exc.status)
-    message = _("%(name)s can log in again.", name=username) if active else _(
+    if not active and request.form.get("confirmed") != "1":
+        # Deactivating ends a colleague's access at once: one click on the wrong row must not.
+        return render_template("admin/confirm_deactivate.html", username=username)
+    done = _("%(name)s can log in again.", name=username) if active else _(
         "%(name)s is deactivated: no login, and their API tokens no longer work.", name=username)
-    flash(message, "success")
-    return redirect(url_for("admin_pages.users"))
+    return _change_user(username, lambda user: accounts.set_active(db(), current_user(), user, active), done)
 
 
-def _organizations():
-    return db().scalars(select(Organization).order_by(Organization.kind != "lab", Organization.name)).all()
+@bp.post("/admin/users/<username>/password")
+@login_required(Capability.ADMINISTER)
+def set_password(username: str):
+    password = request.form.get("password", "")
+    done = _("Temporary password set for %(name)s: they choose their own at their next login. Their other"
+             " logins ended and their API tokens are revoked.", name=username)
+    return _change_user(username, lambda user: accounts.set_password(db(), current_user(), user, password), done)
+
+
+def _organizations() -> list[Organization]:
+    return list(db().scalars(select(Organization).order_by(Organization.kind != "lab", Organization.name)))
 
 
 @bp.get("/admin/organizations")
@@ -158,7 +189,9 @@ def my_tokens():
 def create_token():
     user = current_user()
     try:
-        created = accounts.create_token(db(), user, user, request.form.get("name", "").strip())
+        created = minted_token(user, request.form.get("name", "").strip(), request.form.get("password"))
+    except LoginThrottled as exc:
+        return _tokens_page(everyone=False, errors={"password": [too_many_failures(exc)]}, status=429)
     except DomainError as exc:
         db().rollback()
         return _tokens_page(everyone=False, errors=_failed(exc), status=exc.status)
@@ -181,10 +214,12 @@ def all_tokens():
 def revoke_token(token_id: int):
     user = current_user()
     token = db().get(ApiToken, token_id)
-    # Someone else's token is "not found" unless the caller administers tokens.
-    if token is None or (token.user_id != user.id and not can(user, Capability.ADMINISTER)):
+    try:
+        if token is None:
+            raise NotFound(_("token not found"))
+        accounts.revoke_token(db(), user, token)
+    except NotFound:
         return _tokens_page(everyone=False, errors={"_": [_("token not found")]}, status=404)
-    accounts.revoke_token(db(), user, token)
     flash(_("Token %(name)s (%(prefix)s…) revoked: it no longer works.", name=token.name, prefix=token.prefix), "success")
     mine = token.user_id == user.id and request.form.get("back") != "all"
     return redirect(url_for("admin_pages.my_tokens" if mine else "admin_pages.all_tokens"))

@@ -10,15 +10,17 @@ from sqlalchemy import select
 from lims.kernel.errors import NotFound
 from lims.kernel.models import ApiToken, User
 from lims.people import accounts as auth_service
-from lims.people.login import LoginThrottled, checked_login, log_out
+from lims.people.login import LoginThrottled, changed_password, checked_login, log_out, minted_token
 from lims.people.schemas import (
     CsrfTokenSchema,
     LoginSchema,
+    PasswordChangeSchema,
     TokenCreatedSchema,
     TokenCreateSchema,
     TokenSchema,
     UserSchema,
 )
+from lims.permissions import Capability, can, require_own_password
 from lims.web.api_blueprint import blueprint
 from lims.web.auth import log_in, require_user
 from lims.web.request_db import db
@@ -39,10 +41,31 @@ def login(creds: dict):
     try:
         user = checked_login(creds["username"], creds["password"])
     except LoginThrottled as exc:
-        abort(429, message=f"{exc}: the account or this address is blocked after repeated failures",
-              headers={"Retry-After": str(exc.seconds)})
+        _throttled(exc)
     if user is None:
         abort(401, message="wrong username or password")
+    require_own_password(user)
+    log_in(user)
+    return user
+
+
+def _throttled(exc: LoginThrottled) -> None:
+    abort(429, message=f"{exc}: the account or this address is blocked after repeated failures",
+          headers={"Retry-After": str(exc.seconds)})
+
+
+@login_blp.route("/password", methods=["POST"])
+@login_blp.doc(security=[])
+@login_blp.arguments(PasswordChangeSchema)
+@login_blp.response(200, UserSchema)
+def change_password(data: dict):
+    """Choose one's own password, proven by the current one (also a temporary one an
+    administrator set, with which login is refused). Ends the user's other sessions and logs
+    this client in; throttled like the login."""
+    try:
+        user = changed_password(data["username"], data["current_password"], data["password"])
+    except LoginThrottled as exc:
+        _throttled(exc)
     log_in(user)
     return user
 
@@ -70,7 +93,7 @@ def me():
 
 def _visible_tokens(user: User):
     stmt = select(ApiToken).order_by(ApiToken.id)
-    return stmt if user.role == "admin" else stmt.where(ApiToken.user_id == user.id)
+    return stmt if can(user, Capability.ADMINISTER) else stmt.where(ApiToken.user_id == user.id)
 
 
 @tokens_blp.route("")
@@ -83,8 +106,11 @@ class Tokens(MethodView):
     @tokens_blp.response(201, TokenCreatedSchema)
     def post(self, data: dict):
         user = require_user()
-        owner = auth_service.token_owner(user, data.get("user"))
-        row, token = auth_service.create_token(db(), user, owner, data["name"])
+        auth_service.token_owner(user, data.get("user"))
+        try:
+            row, token = minted_token(user, data["name"], data.get("password"))
+        except LoginThrottled as exc:
+            _throttled(exc)
         row.token = token  # only in this response
         return row
 
@@ -93,7 +119,7 @@ class Tokens(MethodView):
 @tokens_blp.response(204)
 def revoke(token_id: int):
     user = require_user()
-    token = db().scalar(_visible_tokens(user).where(ApiToken.id == token_id))
+    token = db().get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"token {token_id} not found")
     auth_service.revoke_token(db(), user, token)

@@ -7,8 +7,9 @@ from flask import current_app, request, session
 
 from lims import throttle
 from lims.audit import service as audit
-from lims.kernel.models import User
-from lims.people.accounts import authenticate, end_sessions
+from lims.kernel.errors import N_, InputError
+from lims.kernel.models import ApiToken, User
+from lims.people.accounts import authenticate, change_own_password, create_token, end_sessions
 from lims.web.auth import SESSION_KEY, clear_session, current_user
 from lims.web.request_db import db
 
@@ -51,3 +52,27 @@ def log_out() -> None:
     if user is not None and session.get(SESSION_KEY) == user.id:
         end_sessions(user)
     clear_session()
+
+
+def changed_password(username: str, current: str, new: str) -> User:
+    """The user's own new password, the current one tried as a login is (so guessing it here is
+    throttled too): raises LoginThrottled, or InputError naming the field that is wrong."""
+    user = checked_login(username, current)
+    if user is None:
+        raise InputError("current_password", N_("wrong username or current password"))
+    return change_own_password(db(), user, current, new)
+
+
+def minted_token(user: User, name: str, password: str | None) -> tuple[ApiToken, str]:
+    """A new API token of the user's own, for the pages and the API alike. A browser session
+    proves its user with the password first (tried as a login is, so guessing it here is
+    throttled too): a login left open on a shared lab computer must not turn into a credential
+    that outlives it, as a token outlives logout, the idle timeout and its owner's own password
+    change. A caller sending a token holds a lasting credential already. Raises LoginThrottled,
+    or InputError naming the field that is wrong."""
+    if not request.headers.get("Authorization"):
+        if not password:
+            raise InputError("password", N_("give your password: a token outlives this login"))
+        if checked_login(user.username, password) is None:
+            raise InputError("password", N_("wrong password"))
+    return create_token(db(), user, user, name)

@@ -7,10 +7,12 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from lims.people.login import LoginThrottled, checked_login, log_out
-from lims.web.auth import current_user, log_in, login_required
+from lims.kernel.errors import InputError
+from lims.people.login import LoginThrottled, changed_password, checked_login, log_out
+from lims.web.auth import PASSWORD_PAGE, current_user, keep_session, log_in, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import LANGUAGES
+from lims.web.request_db import db
 
 bp = web_blueprint("web_auth", __name__)
 
@@ -33,6 +35,11 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def too_many_failures(exc: LoginThrottled) -> str:
+    return _("Too many failed logins for this account or from this computer. Wait %(n)s seconds"
+             " and try again.", n=exc.seconds)
+
+
 @bp.get("/")
 @login_required()
 def home():
@@ -47,15 +54,39 @@ def login():
         try:
             user = checked_login(request.form.get("username", "").strip(), request.form.get("password", ""))
         except LoginThrottled as exc:
-            error = _("Too many failed logins for this account or from this computer. Wait %(n)s seconds"
-                      " and try again.", n=exc.seconds)
+            error = too_many_failures(exc)
             return render_template("login.html", error=error), 429, {"Retry-After": str(exc.seconds)}
         if user is not None:
             log_in(user)
+            if user.must_change_password:
+                return redirect(url_for(PASSWORD_PAGE))
             return redirect(_safe_next(request.args.get("next")) or url_for("web_auth.home"))
         error = _("Unknown username or wrong password. Check both and try again.")
         status = 401
     return render_template("login.html", error=error), status
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required()
+def change_password():
+    user = current_user()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        new = request.form.get("password", "")
+        try:
+            if new != request.form.get("repeat", ""):
+                raise InputError("repeat", _("The two new passwords differ."))
+            changed_password(user.username, request.form.get("current_password", ""), new)
+        except LoginThrottled as exc:
+            errors = {"current_password": [too_many_failures(exc)]}
+        except InputError as exc:
+            db().rollback()
+            errors = exc.errors
+        else:
+            keep_session(user)
+            flash(_("Your password is changed. Other browsers logged in as you are logged out."), "success")
+            return redirect(url_for("web_auth.home"))
+    return render_template("account/password.html", errors=errors), 422 if errors else 200
 
 
 @bp.post("/logout")

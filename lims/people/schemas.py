@@ -60,6 +60,15 @@ class LoginSchema(Schema):
     password = fields.String(required=True, load_only=True)
 
 
+class PasswordChangeSchema(Schema):
+    username = fields.String(required=True)
+    current_password = fields.String(required=True, load_only=True)
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=200),
+        metadata={"description": "The new password, 8 to 200 characters."},
+    )
+
+
 class TokenSchema(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -72,6 +81,9 @@ class TokenSchema(Schema):
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
     user = fields.String(metadata={"description": "Yourself (the default): tokens are minted only by their owner."})
+    password = fields.String(load_only=True, metadata={
+        "description": "Your password: required when logged in with the session cookie (a token outlives the"
+        " login), not with a bearer token."})
 
 
 class TokenCreatedSchema(TokenSchema):

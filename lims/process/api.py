@@ -56,7 +56,9 @@ class RejectQuerySchema(Schema):
 class RejectSchema(Schema):
     id = fields.Integer()
     received_at = fields.DateTime()
-    topic = fields.String()
+    topic = fields.String(metadata={
+        "description": 'the MQTT topic of the message; "(spool)" for a value the store refused'
+                       " when it was written from the spool"})
     installation = fields.String(allow_none=True)
     sensor = fields.String(allow_none=True)
     reason = fields.String()

@@ -144,13 +144,15 @@ def series(buckets: Sequence[Bucket], every: timedelta) -> dict[str, list[float]
 
 
 def csv_text(buckets: Sequence[Bucket], every: timedelta) -> str:
-    """The aggregated series as CSV, one row per bucket, times in UTC (ISO 8601)."""
+    """The aggregated series as CSV, one row per bucket, times in UTC (ISO 8601). Values in
+    the shortest digits that read back as the stored float: min and max are readings, and an
+    export must not round them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["bucket_start_utc", "bucket_seconds", "mean", "min", "max", "count"])
     seconds = f"{every.total_seconds():g}"
     for b in buckets:
         writer.writerow(
-            [b.start.isoformat(), seconds, f"{b.mean:.6g}", f"{b.min:.6g}", f"{b.max:.6g}", b.count]
+            [b.start.isoformat(), seconds, repr(b.mean), repr(b.min), repr(b.max), b.count]
         )
     return out.getvalue()

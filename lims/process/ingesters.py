@@ -33,11 +33,15 @@ class IngesterState:
         return self.state == "running"
 
 
-def ingesters(session: Session) -> list[IngesterState]:
+def ingesters(session: Session, writers: bool = False) -> list[IngesterState]:
+    """writers: also the writers of process data that are no ingester (`recyclab simulate
+    --offline`), which beat only so that no ingester takes itself for a sole writer."""
     now = utcnow()
     rows = session.scalars(select(IngesterHeartbeat).order_by(IngesterHeartbeat.ingester))
     result = []
     for row in rows:
+        if not writers and row.counters.get("writer_only"):
+            continue
         age = now - row.heartbeat_at
         silent_after = max(SILENT_AFTER, timedelta(seconds=3 * row.interval_s))
         state = row.state if row.state != "running" or age <= silent_after else "silent"

@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from analytics import predict
 from ingest.store import Point, StoreError
+from lims.grade_model import card as prediction_card
 from lims.kernel.clock import utcnow
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Method, Sample, Sensor
@@ -32,11 +33,13 @@ from lims.kernel.models.process import AlarmEvent
 from lims.permissions import Capability, can
 from lims.process import alarms as alarm_service
 from lims.process import charts
+from lims.process.alarm_names import AlarmNames
 from lims.process.ingesters import ingesters
 from lims.samples.lot_search import NOT_COUNTED
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_input_value, local_number, parse_local_datetime
+from lims.web.limits import query_int
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
@@ -60,6 +63,10 @@ def _installations() -> list[Installation]:
             select(Installation).options(selectinload(Installation.sensors)).order_by(Installation.key)
         )
     )
+
+
+def _alarm_names() -> AlarmNames:
+    return AlarmNames.of(_installations())
 
 
 def _active_alarms() -> list[AlarmEvent]:
@@ -127,13 +134,15 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
         for sensor in inst.sensors:
             point = latest.get(sensor.key)
             alarm = alarms.get((inst.key, sensor.key))
+            # Stamped further ahead than the limit, a reading proves nothing about whether
+            # data still comes in (validation lets a device clock run a day ahead).
+            stale = point is not None and abs(now - point.ts) > stale_after
             if point is None:
                 state = "nodata"
             elif alarm is not None:
+                # still said to be stale: an open alarm must not hide that the data stopped
                 state = "alarm"
-            elif abs(now - point.ts) > stale_after:
-                # Stamped further ahead than that, a reading proves nothing about whether
-                # data still comes in (validation lets a device clock run a day ahead).
+            elif stale:
                 state = "stale"
             else:
                 state = "ok"
@@ -144,6 +153,7 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
                 "time": format_datetime(point.ts, "HH:mm:ss") if point else "",
                 "age": _age(now - point.ts) if point else "",
                 "state": state,
+                "stale": stale,
                 "alarm": alarm.kind if alarm else None,
             }
         states = {s["state"] for s in sensors.values()}
@@ -157,6 +167,9 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
             inst_state = "nodata"
         result[inst.key] = {
             "state": inst_state,
+            # no sensor has a recent reading: shown beside an alarm, which the state puts first
+            "stale": inst_state == "alarm" and not any(
+                s["state"] != "nodata" and not s["stale"] for s in sensors.values()),
             "label": str(STATE_NAMES[inst_state]),
             "badge": STATE_BADGES[inst_state],
             "sensors": sensors,
@@ -178,6 +191,7 @@ def dashboard():
         live=live,
         store_error=store_error,
         active_alarms=active,
+        alarm_names=AlarmNames.of(installations),
         ingesters=_ingest_summary(),
     )
 
@@ -185,7 +199,9 @@ def dashboard():
 @bp.get("/alarms/active")
 @login_required(Capability.READ_PROCESS_DATA)
 def active_alarms():
-    return render_template("process/_active_alarms.html", active_alarms=_active_alarms())
+    return render_template(
+        "process/_active_alarms.html", active_alarms=_active_alarms(), alarm_names=_alarm_names()
+    )
 
 
 @bp.get("/live.json")
@@ -194,15 +210,13 @@ def live_json():
     """Polled every second by the dashboard; cheap: one latest() per installation."""
     active = _active_alarms()
     live, store_error = _live_state(_installations(), active)
-    response = jsonify(
+    return jsonify(
         generated_at=utcnow().isoformat(),
         installations=live,
         store_error=store_error,
         ingesters=_ingest_summary(),
         active_alarms=len(active),
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def chart_range() -> tuple[str, datetime, datetime]:
@@ -272,6 +286,7 @@ def installation(key: str):
         end=end,
         refresh_ms=int(AUTO_REFRESH.total_seconds() * 1000) if chosen in AUTO_REFRESH_RANGES else None,
         timezone=current_app.config["RECYCLAB"].timezone,
+        alarm_names=AlarmNames.of([inst]),
         alarms=list(
             db().scalars(
                 select(AlarmEvent)
@@ -312,11 +327,9 @@ def chart_data(key: str):
         }
     except StoreError as exc:
         return jsonify(error=str(exc)), 503
-    response = jsonify(
+    return jsonify(
         start=start.timestamp(), end=end.timestamp(), every_s=every.total_seconds(), sensors=sensors
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.get("/installations/<key>/charts/<sensor_key>/csv")
@@ -372,7 +385,7 @@ def _alarms_page_url(page_no: int) -> str:
 def _alarms_page(answer_error: dict | None = None, status: int = 200):
     """answer_error: a refused acknowledge/shelve ({alarm, messages}), shown at its row with
     what was typed kept in the form."""
-    page_no = max(1, request.args.get("page", 1, type=int))
+    page_no = max(1, request.args.get("page", 1, type=query_int))
     try:
         chosen = _alarm_filter()
         filter_errors = {}
@@ -387,6 +400,7 @@ def _alarms_page(answer_error: dict | None = None, status: int = 200):
         )
     )
     installations = _installations()
+    names = AlarmNames.of(installations)
     return render_template(
         "process/alarms.html",
         active=alarm_service.active(db(), **scope),
@@ -395,7 +409,8 @@ def _alarms_page(answer_error: dict | None = None, status: int = 200):
         newer_url=_alarms_page_url(page_no - 1) if page_no > 1 else None,
         older_url=_alarms_page_url(page_no + 1) if len(history) > ALARMS_PER_PAGE else None,
         installations=installations,
-        sensors=sorted({s.key for i in installations for s in i.sensors}),
+        alarm_names=names,
+        sensors=names.sensor_choices(),
         states=ALARM_STATES,
         shelve_choices=alarm_service.SHELVE_CHOICES,
         chosen=chosen,
@@ -422,13 +437,13 @@ def answer_alarm(alarm_id: int, action: str):
     try:
         if action == "acknowledge":
             alarm = alarm_service.acknowledge(db(), current_user(), alarm_id, form.get("comment"))
-            flash(_("Alarm %(sensor)s acknowledged.", sensor=alarm.sensor), "success")
+            flash(_("Alarm %(sensor)s acknowledged.", sensor=_alarm_names().where(alarm)), "success")
         else:
             alarm = alarm_service.shelve(
                 db(), current_user(), alarm_id, form.get("minutes"), form.get("comment")
             )
             flash(
-                _("Alarm %(sensor)s shelved until %(until)s.", sensor=alarm.sensor,
+                _("Alarm %(sensor)s shelved until %(until)s.", sensor=_alarm_names().where(alarm),
                   until=format_datetime(alarm.shelved_until, "HH:mm")),
                 "success",
             )
@@ -477,6 +492,7 @@ def lot(lot_id: int):
         summary=summary,
         store_error=store_error,
         prediction=predict.shown_for_lot(db(), lot_id),
+        card=prediction_card.for_lot(db(), lot_row),
     )
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from lims.web.schemas import Amount, key_of
+from lims.samples.results import as_written
+from lims.web.schemas import LAB_RECORD, Amount, ReaderSchema, key_of
 
 
 class LineSchema(Schema):
@@ -23,13 +24,16 @@ class SensorSchema(Schema):
     alarm_high = fields.Float(allow_none=True)
 
 
-class InstallationSchema(Schema):
+class InstallationSchema(ReaderSchema):
+    """A customer reads the installation (its certificates name it), not how the lab's process
+    is instrumented and alarmed."""
+
     key = fields.String()
     line = key_of("line.key")
     kind = fields.String()
     name = fields.String()
     name_nl = fields.String()
-    sensors = fields.List(fields.Nested(SensorSchema))
+    sensors = fields.List(fields.Nested(SensorSchema), metadata=LAB_RECORD)
 
 
 class MethodSchema(Schema):
@@ -75,8 +79,8 @@ class GradeSpecSchema(Schema):
         grades: dict[str, dict] = {}
         for limit in spec.limits:
             grades.setdefault(limit.grade, {})[limit.property] = {
-                "min": limit.min,
-                "max": limit.max,
+                "min": as_written(limit.min),
+                "max": as_written(limit.max),
             }
         return GradeSchema(many=True).dump(
             [{"grade": g, "limits": lims} for g, lims in grades.items()]

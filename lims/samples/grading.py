@@ -22,6 +22,12 @@ OFF_SPEC = "off-spec"
 NOT_GRADED = "not graded"
 
 
+def grade_name(grade: str | None) -> str:
+    """A grade as a reader sees it: a grade's own name (A, B) in every language; off-spec, the
+    word stored for failing them all, in the reader's (a Text, said in the page's language)."""
+    return N_("off-spec") if grade == OFF_SPEC else grade or ""
+
+
 @dataclass(frozen=True)
 class Limit:
     min: Decimal | None = None
@@ -164,3 +170,69 @@ def grade_sample(spec: Spec, results: dict[str, Result]) -> GradeOutcome:
         shown = str(results[prop]) if prop in results else "no result"
         reasons[prop] = f"{shown}; " + "; ".join(lines)
     return GradeOutcome(awarded, reasons)
+
+
+def meets(spec: Spec, grade: Grade, prop: str, result: Result | None) -> bool:
+    """Whether a property's result leaves `grade` open under the decision rule: the grade does
+    not limit the property, or the result is accepted against its limit."""
+    limit = grade.limits.get(prop)
+    if limit is None:
+        return True
+    return result is not None and check(result, limit, spec.decision_rule).accepted
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What one result means for the sample's grade: the best grade it still allows."""
+    grade: str  # a grade name, or OFF_SPEC
+    best: bool  # the specification's best grade: the result costs nothing
+    why: Text
+
+    @property
+    def label(self) -> str:
+        if self.grade == OFF_SPEC:
+            return grade_name(OFF_SPEC)
+        return self.grade if self.best else N_("%(grade)s only", grade=self.grade)
+
+    @property
+    def flag(self) -> str:
+        """The evaluation badge's colour: costs nothing, costs a grade, fails every grade."""
+        if self.grade == OFF_SPEC:
+            return "out_of_spec"
+        return "in_spec" if self.best else "warn"
+
+
+def reach(spec: Spec, prop: str, result: Result) -> Reach | None:
+    """The best grade one result leaves open (as grade_sample and held_back_by judge it), with
+    why: the limit of the next better grade it fails, or the best one's it meets. None for a
+    property no grade limits."""
+    if envelope(spec, prop) is None:
+        return None
+    for i, grade in enumerate(spec.grades):
+        if meets(spec, grade, prop, result):
+            why = _why(spec, spec.grades[i - 1] if i else grade, prop, result)
+            return Reach(grade.name, i == 0, why)
+    return Reach(OFF_SPEC, False, _why(spec, spec.grades[-1], prop, result))
+
+
+def _why(spec: Spec, grade: Grade, prop: str, result: Result) -> Text:
+    limit = grade.limits.get(prop)
+    if limit is None:
+        return N_("no limit on %(property)s", property=prop)
+    return N_("grade %(grade)s: %(why)s", grade=grade.name, why=check(result, limit, spec.decision_rule).why)
+
+
+def held_back_by(spec: Spec, results: dict[str, Result], grade: str) -> tuple[str | None, list[str]]:
+    """Why a sample has `grade` and not a better one: the next better grade (the least strict
+    one for off-spec) and the properties whose results fail it under the decision rule, as
+    grade_sample found them. (None, []) for the best grade or one the specification does not
+    name (not graded)."""
+    names = [g.name for g in spec.grades]
+    if grade == OFF_SPEC and spec.grades:
+        better = spec.grades[-1]
+    elif grade in names[1:]:
+        better = spec.grades[names.index(grade) - 1]
+    else:
+        return None, []
+    failing = [prop for prop in better.limits if not meets(spec, better, prop, results.get(prop))]
+    return better.name, failing

@@ -3,6 +3,7 @@
 Columns: sample_id, method, value, unit (required); uncertainty, instrument, analyst,
 measured_at, uncertainty_reason (optional; the reason is required with a U below the method's),
 external_provider and external_report (for a result transcribed from a subcontracted lab's report).
+Any other column is refused, as is one given twice: a misspelled one would lose its cells.
 Comma- or semicolon-separated (Dutch Excel writes semicolons and
 decimal commas); measured_at in ISO 8601 or as 31-12-2026 14:30 / 31/12/2026 14:30, read in
 the lab's zone when it carries no UTC offset, and between the sample's receipt and now (as
@@ -21,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
-from lims.kernel.errors import N_, DomainError, InputError
-from lims.kernel.models import Analysis, Material, User
+from lims.kernel.errors import N_, DomainError, InputError, Text
+from lims.kernel.models import Analysis, Material, Sample, User
 from lims.permissions import Capability, get_sample, require
 from lims.samples import workflow
 
@@ -70,6 +71,20 @@ def _add(errors: dict[str, list[str]], exc: DomainError, field: str) -> None:
         errors.setdefault(name, []).extend(messages)
 
 
+def _no_open_analysis(sample: Sample, method: str) -> Text:
+    """Why a row's method takes no result, with what to do about it."""
+    planned = sorted({a.method.key for a in sample.analyses})
+    if method in planned:
+        return N_(
+            "%(code)s has no open analysis for method %(method)s: its result is entered; a new one "
+            "needs a retest (on the sample page)", code=sample.code, method=repr(method),
+        )
+    return N_(
+        "%(code)s is not tested by method %(method)s; its methods: %(keys)s",
+        code=sample.code, method=repr(method), keys=", ".join(planned),
+    )
+
+
 def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo) -> Analysis:
     """Every problem of the row is collected before giving up, so one round of corrections fixes it."""
     cell = {name: (row.get(name) or "").strip() for name in COLUMNS}
@@ -85,13 +100,7 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
             (a for a in sample.analyses if a.method.key == cell["method"] and a.state == "unassigned"), None
         )
         if analysis is None:
-            planned = any(a.method.key == cell["method"] for a in sample.analyses)
-            why = (
-                N_("%(code)s has no open analysis for method %(method)s", code=sample.code, method=repr(cell["method"]))
-                if planned
-                else N_("%(code)s is not tested by method %(method)s", code=sample.code, method=repr(cell["method"]))
-            )
-            errors.setdefault("method", []).append(why)
+            errors.setdefault("method", []).append(_no_open_analysis(sample, cell["method"]))
     try:
         analyst = workflow.analyst_named(session, actor, cell["analyst"])
     except InputError as exc:
@@ -119,6 +128,19 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
     return analysis
 
 
+def decode(raw: bytes) -> str:
+    """An uploaded file's text: UTF-8, with or without the byte order mark Excel writes. Any
+    other encoding is refused, not guessed: Excel's plain "CSV" on Windows is Windows-1252, whose
+    letters read as UTF-8 would be stored as replacement characters."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            "file",
+            N_("not UTF-8 text (byte %(at)s): save the file as \"CSV UTF-8\"", at=exc.start + 1),
+        ) from exc
+
+
 def read_table(text: str) -> list[list[str]]:
     """The rows of a comma- or semicolon-separated file; the header line decides which."""
     text = text.lstrip("\ufeff")
@@ -133,11 +155,23 @@ def read_table(text: str) -> list[list[str]]:
         raise InputError("file", N_("not a readable CSV file: %(why)s", why=str(exc))) from exc
 
 
-def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC) -> list[Analysis]:
-    """`zone`: where a measured_at without a UTC offset was written (the lab's zone)."""
-    require(actor, Capability.HANDLE_SAMPLES, N_("import results"))
-    table = read_table(text)
-    header = [h.strip().lower() for h in (table[0] if table else [])]
+def _lock_samples(session: Session, header: list[str], rows: list[list[str]]) -> None:
+    """Lock every sample the file names at once, in id order, as the rows would one by one:
+    two files naming the same samples in another order (each instrument's run order) then
+    queue one behind the other instead of each holding a sample the other waits for. Id order
+    is the one every change to several samples takes (the review queue, a lot's certificate)."""
+    if "sample_id" not in header:
+        return
+    at = header.index("sample_id")
+    codes = {cells[at].strip().upper() for cells in rows if len(cells) > at and cells[at].strip()}
+    session.scalars(select(Sample.id).where(Sample.code.in_(codes)).order_by(Sample.id).with_for_update()).all()
+
+
+def _check_header(header: list[str], rows: list[list[str]]) -> None:
+    """Every column is one the import reads, once: a misspelled optional one ("measured at")
+    would otherwise be skipped and its cells lost (the time of measurement becoming the time of
+    import), and of a column given twice only one cell would count. An unnamed column is
+    refused only when it holds something (spreadsheets end lines with empty cells)."""
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
@@ -147,16 +181,48 @@ def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC)
                 missing=", ".join(missing), columns=", ".join(COLUMNS),
             ),
         )
+    unknown = [name for name in header if name and name not in COLUMNS]
+    if unknown:
+        raise InputError(
+            "file",
+            N_(
+                "unknown column(s): %(unknown)s; the columns are %(columns)s (check the spelling)",
+                unknown=", ".join(map(repr, unknown)), columns=", ".join(COLUMNS),
+            ),
+        )
+    for at, name in enumerate(header):
+        if not name and any(len(cells) > at and cells[at].strip() for cells in rows):
+            raise InputError("file", N_("column %(n)s has no name but holds values: name it or empty it", n=at + 1))
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        raise InputError("file", N_("column %(name)s twice: give each column once", name=repr(twice[0])))
+
+
+def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC) -> list[Analysis]:
+    """`zone`: where a measured_at without a UTC offset was written (the lab's zone)."""
+    require(actor, Capability.HANDLE_SAMPLES, N_("import results"))
+    table = read_table(text)
+    header = [h.strip().lower() for h in (table[0] if table else [])]
+    _check_header(header, table[1:])
     if len(table) - 1 > MAX_ROWS:
         raise InputError("file", N_("more than %(n)s rows; split the file", n=MAX_ROWS))
+    _lock_samples(session, header, table[1:])
     imported, bad = [], []
+    # (sample, method) -> the row that gives its result: a second row is a repeat in this file,
+    # not a result entered before (nothing is, until the whole file is good).
+    given: dict[tuple[str, str], int] = {}
     for number, cells in enumerate(table[1:], start=2):  # row 1 is the header
         if not any(c.strip() for c in cells):
             continue  # a blank line, as spreadsheets leave at the end
         try:
             if len(cells) > len(header):
                 raise InputError("row", N_("%(cells)s cells for %(columns)s columns", cells=len(cells), columns=len(header)))
-            imported.append(_import_row(session, actor, dict(zip(header, cells, strict=False)), zone))
+            row = dict(zip(header, cells, strict=False))
+            analysis = ((row.get("sample_id") or "").strip().upper(), (row.get("method") or "").strip())
+            first = given.setdefault(analysis, number)
+            if all(analysis) and first != number:
+                raise InputError("method", N_("row %(row)s of this file gives this result already", row=first))
+            imported.append(_import_row(session, actor, row, zone))
         except DomainError as exc:
             errors = exc.errors if isinstance(exc, InputError) else {"row": [exc.message]}
             bad.append({"row": number, "errors": errors})

@@ -15,11 +15,26 @@ from barcode.writer import ImageWriter
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from lims.kernel.errors import N_
+from lims.kernel.models import Sample, User
+from lims.permissions import Capability, require
+
 DPI = 300
 # 62 x 40 mm, a common continuous-roll label width for lab printers.
 WIDTH_PX, HEIGHT_PX = 732, 472
 # Whole pixels per bar module (0.254 mm at 300 dpi), so bars print sharp and scan reliably.
 MODULE_PX = 3
+
+
+def label_lines(actor: User, sample: Sample) -> list[str]:
+    """The text under the codes. The label is the lab's: it names where the sample is stored."""
+    require(actor, Capability.HANDLE_SAMPLES, N_("print sample labels"))
+    lines = [
+        f"{sample.material.code}  {sample.owner.name}",
+        f"Lot {sample.lot.code}" if sample.lot else "",
+        sample.storage_location,
+    ]
+    return [line for line in lines if line]
 
 
 def _qr(code: str, size: int) -> Image.Image:
@@ -70,8 +85,15 @@ def to_png(code: str, lines: list[str]) -> bytes:
 
 
 def to_pdf(code: str, lines: list[str]) -> bytes:
+    return sheet_pdf(code, [(code, lines)])
+
+
+def sheet_pdf(title: str, labels: list[tuple[str, list[str]]]) -> bytes:
+    """Labels (sample ID, lines) one per page, to print a lot's samples in one go."""
+    first, *rest = [render(code, lines) for code, lines in labels]
     buf = io.BytesIO()
-    render(code, lines).save(
-        buf, "PDF", resolution=DPI, title=code, subject="Recyclab sample label"
+    first.save(
+        buf, "PDF", resolution=DPI, title=title, subject="Recyclab sample label",
+        save_all=True, append_images=rest,
     )
     return buf.getvalue()

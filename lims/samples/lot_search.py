@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from lims.kernel.db import LIKE_ESCAPE, contains_pattern
 from lims.kernel.models import (
     Installation,
     Lot,
@@ -26,6 +27,7 @@ from lims.kernel.models import (
 )
 from lims.kernel.models.analytics import Prediction
 from lims.permissions import scope_lots
+from lims.sorting import Sorting
 
 # predicted vs lab grade
 AGREEMENTS = ("agrees", "differs", "awaiting_lab", "no_prediction")
@@ -33,17 +35,21 @@ AGREEMENTS = ("agrees", "differs", "awaiting_lab", "no_prediction")
 NOT_COUNTED = ("cancelled", "rejected", "invalid")
 
 
+LOT_SORTING = Sorting(
+    columns={"code": Lot.code, "production_start": Lot.production_start},
+    tiebreak=Lot.id,
+    default="-production_start",
+)
+
+
 def key_id(model, key: str):
     return select(model.id).where(model.key == key).scalar_subquery()
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def lot_query(args: dict) -> Select:
-    """Lots matching the API's and the list page's filters (keys as in LotQuerySchema), newest first."""
-    stmt = select(Lot).order_by(Lot.id.desc())
+def lot_query(args: dict, user: User) -> Select:
+    """The user's lots matching the API's and the list page's filters (keys as in LotQuerySchema),
+    in the order `sort` asks for (LOT_SORTING)."""
+    stmt = LOT_SORTING.apply(scope_lots(select(Lot), user), user, args.get("sort"))
     if args.get("material"):
         stmt = stmt.where(Lot.material_id == key_id(Material, args["material"]))
     if args.get("installation"):
@@ -56,8 +62,8 @@ def lot_query(args: dict) -> Select:
     if args.get("owner"):
         stmt = stmt.where(Lot.owner_org_id == key_id(Organization, args["owner"]))
     if args.get("q"):
-        like = _like(args["q"])
-        stmt = stmt.where(or_(Lot.code.ilike(like, escape="\\"), Lot.source.ilike(like, escape="\\")))
+        like = contains_pattern(args["q"])
+        stmt = stmt.where(or_(Lot.code.ilike(like, escape=LIKE_ESCAPE), Lot.source.ilike(like, escape=LIKE_ESCAPE)))
     if args.get("produced_from"):
         stmt = stmt.where(Lot.production_start >= args["produced_from"])
     if args.get("produced_to"):
@@ -107,16 +113,17 @@ class LotFilter:
     material: str | None = None
     grade: str | None = None
     agreement: str | None = None
+    sort: str | None = None
     produced_from: datetime | None = None
     produced_to: datetime | None = None
 
 
 def search(session: Session, user: User, f: LotFilter, page: int, per_page: int) -> tuple[list[LotRow], bool]:
-    """One page (1-based) of lots, newest production first, and whether a next page exists
+    """One page (1-based) of lots, in the filter's order, and whether a next page exists
     (read one row past the page instead of counting every match)."""
-    stmt = scope_lots(
-        lot_query({"q": f.q, "installation": f.installation, "material": f.material,
-                   "produced_from": f.produced_from, "produced_to": f.produced_to}),
+    stmt = lot_query(
+        {"q": f.q, "installation": f.installation, "material": f.material, "sort": f.sort,
+         "produced_from": f.produced_from, "produced_to": f.produced_to},
         user,
     ).add_columns(LAB_GRADE, PREDICTED_GRADE)
     if f.grade:
@@ -130,7 +137,6 @@ def search(session: Session, user: User, f: LotFilter, page: int, per_page: int)
         stmt = stmt.where(and_(lab.is_(None), predicted.is_not(None)))
     elif f.agreement == "no_prediction":
         stmt = stmt.where(predicted.is_(None))
-    stmt = stmt.order_by(None).order_by(Lot.production_start.desc(), Lot.id.desc())
     found = session.execute(stmt.limit(per_page + 1).offset((page - 1) * per_page)).all()
     shown = found[:per_page]
     counts: dict[int | None, int] = dict(

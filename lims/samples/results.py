@@ -22,6 +22,7 @@ _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
 # What the Numeric(18, 6) columns hold.
 _LARGEST = Decimal(10) ** 12
 _LARGEST_TEXT = f"{_LARGEST:.0e}"
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?")
 _BELOW = re.compile(r"^\s*<\s*(?P<limit>\S+)\s*$")
 
 
@@ -45,13 +46,21 @@ def _quantum(method: Method) -> Decimal:
     return Decimal(1).scaleb(-method.decimals)
 
 
-def _decimal(raw: object, field: str) -> Decimal:
+def number(raw: object, field: str) -> Decimal:
+    """An entered number: ASCII digits with a decimal point or comma, and an exponent as
+    instruments export it (1.5E-3). Decimal() alone would also read "1_2" and full-width or
+    other scripts' digits ("１２") as 12: typed or pasted so, they are an entry error."""
     if isinstance(raw, bool):
         raise InputError(field, N_("must be a number"))
+    text = str(raw).strip()
+    if not _NUMBER.fullmatch(text):
+        raise InputError(
+            field, N_("not a number: %(raw)s (write digits 0-9 with a decimal point or comma, e.g. 12.5)", raw=repr(raw))
+        )
     try:
-        value = Decimal(str(raw).strip().replace(",", "."))
-    except InvalidOperation as exc:
-        raise InputError(field, N_("not a number: %(raw)s", raw=repr(raw))) from exc
+        value = Decimal(text.replace(",", "."))
+    except InvalidOperation:  # an exponent beyond what Decimal holds (1e99999999999999999999)
+        value = Decimal("Infinity")
     if not value.is_finite() or abs(value) >= _LARGEST:
         raise InputError(field, N_("must be a finite number below %(largest)s in size", largest=_LARGEST_TEXT))
     return value
@@ -136,6 +145,29 @@ def accepted_range(method: Method, limit: grading.Limit, rule: str) -> tuple[flo
     return low, high
 
 
+def _check_uncertainty_sensible(method: Method, value: Decimal, u: Decimal, floor: Decimal) -> None:
+    """An expanded U wider than the whole range a real result of the method lies in (its
+    plausible range) says nothing about the result: a slipped exponent or a value typed in the
+    wrong cell (1e11 on a density of 0.95). Where the range is open on a side, the bound is ten
+    times the value's size, or the method's own U if larger (a value near zero)."""
+    lo, hi = method.plausible_min, method.plausible_max
+    if lo is not None and hi is not None:
+        largest = hi - lo
+        why = N_(
+            "U = %(u)s is wider than the whole plausible range of method %(method)s (%(lo)s to %(hi)s "
+            "%(unit)s, %(largest)s %(unit)s): check the entry",
+            u=u, method=method.key, lo=_plain(lo), hi=_plain(hi), largest=_plain(largest), unit=method.unit,
+        )
+    else:
+        largest = 10 * max(abs(value), floor)
+        why = N_(
+            "U = %(u)s is more than ten times the result (at most %(largest)s %(unit)s): check the entry",
+            u=u, largest=_plain(largest), unit=method.unit,
+        )
+    if u > max(largest, floor):
+        raise InputError("uncertainty", why)
+
+
 def measure(
     method: Method,
     raw_value: object,
@@ -154,7 +186,7 @@ def measure(
     q = _quantum(method)
     below = _BELOW.match(raw_value) if isinstance(raw_value, str) else None
     if below:
-        limit = _decimal(below.group("limit"), "value") * (factor or 1)
+        limit = number(below.group("limit"), "value") * (factor or 1)
         if limit <= 0:
             raise InputError("value", N_("a detection limit must be positive"))
         if method.detection_limit is not None and limit < method.detection_limit:
@@ -166,7 +198,7 @@ def measure(
                 ),
             )
         return Measured(limit.quantize(q, ROUND_UP), True, None, **entered)
-    value = _decimal(raw_value, "value") * (factor or 1)
+    value = number(raw_value, "value") * (factor or 1)
     _check_plausible(method, value, f"{raw_value} {unit}".strip())
     if method.detection_limit is not None and value < method.detection_limit:
         return Measured(method.detection_limit.quantize(q, ROUND_UP), True, None, **entered)
@@ -175,10 +207,11 @@ def measure(
     reason = (uncertainty_reason or "").strip()
     if uncertainty is None:
         return Measured(value, False, floor, **entered)
-    u = _decimal(uncertainty, "uncertainty") * (factor or 1)
+    u = number(uncertainty, "uncertainty") * (factor or 1)
     if u < 0:
         raise InputError("uncertainty", N_("must not be negative"))
     u = u.quantize(q, ROUND_UP)
+    _check_uncertainty_sensible(method, value, u, floor)
     if u < floor and not reason:
         raise InputError(
             "uncertainty_reason",
@@ -212,9 +245,9 @@ def external_provider(session: Session, key: str, report: str) -> Organization |
     return provider
 
 
-def _as_written(limit: Decimal | None) -> Decimal | None:
+def as_written(limit: Decimal | None) -> Decimal | None:
     """A limit as the specification writes it (0.95), not with the six decimals its column
-    keeps (0.950000): the worksheet flag and the grade reasons quote it."""
+    keeps (0.950000): the worksheet flag, the grade reasons and the API quote it."""
     if limit is None:
         return None
     return limit.quantize(Decimal(1)) if limit == limit.to_integral_value() else limit.normalize()
@@ -226,7 +259,7 @@ def load_spec(session: Session, material_id: int) -> grading.Spec | None:
         return None
     grades: dict[str, dict[str, grading.Limit]] = {}
     for limit in spec.limits:  # ordered by rank
-        grades.setdefault(limit.grade, {})[limit.property] = grading.Limit(_as_written(limit.min), _as_written(limit.max))
+        grades.setdefault(limit.grade, {})[limit.property] = grading.Limit(as_written(limit.min), as_written(limit.max))
     # The limits apply to the methods of the material's test plan (the seed checks that it has
     # one for every limited property).
     planned = session.execute(

@@ -3,9 +3,23 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from lims.kernel.models.sample import ANALYSIS_STATES, INPUT_STREAMS, SAMPLE_STATES
+from lims.permissions import grade_released, result_released
+from lims.samples.lot_search import LOT_SORTING
 from lims.samples.registration import LOT_CODE, LOT_CODE_RULE
 from lims.samples.results import reported
-from lims.web.schemas import Amount, Aware, key_of
+from lims.samples.sample_search import SAMPLE_SORTING
+from lims.samples.workflow import without_workflow_notes
+from lims.web.schemas import (
+    LAB_RECORD,
+    RESULT,
+    Amount,
+    Aware,
+    ReaderSchema,
+    ShownAnalyses,
+    SortField,
+    key_of,
+    reader_reads_lab_records,
+)
 
 
 class LotSchema(Schema):
@@ -47,39 +61,55 @@ class LotQuerySchema(Schema):
     q = fields.String(metadata={"description": "Text in the lot code or source."})
     produced_from = Aware(metadata={"description": "Production start at or after."})
     produced_to = Aware(metadata={"description": "Production start before."})
+    sort = SortField(LOT_SORTING)
 
 
-class AnalysisSchema(Schema):
+class AnalysisSchema(ReaderSchema):
+    """A customer reads the result once released (else null) and none of the LAB_RECORD fields."""
+
+    released = staticmethod(result_released)
+
     id = fields.Integer()
     sample_id = key_of("sample.code")
     method = key_of("method.key")
     property = key_of("method.property")
     state = fields.String()
-    value = fields.Method("_value", metadata={"description": "Decimal string at the method's decimals."})
-    below_detection_limit = fields.Boolean()
-    result = fields.Method("_result", metadata={"description": "As reported: '12.34' or '< 0.05'."})
-    unit = fields.String(allow_none=True)
-    uncertainty = fields.Method("_uncertainty", metadata={"description": "Expanded uncertainty (k=2)."})
+    value = fields.Method(
+        "_value", metadata={"description": "Decimal string at the method's decimals.", **RESULT}
+    )
+    below_detection_limit = fields.Boolean(metadata=RESULT)
+    result = fields.Method(
+        "_result", metadata={"description": "As reported: '12.34' or '< 0.05'.", **RESULT}
+    )
+    unit = fields.String(allow_none=True, metadata=RESULT)
+    uncertainty = fields.Method(
+        "_uncertainty", metadata={"description": "Expanded uncertainty (k=2).", **RESULT}
+    )
     evaluation = fields.String(
-        allow_none=True, metadata={"description": "in_spec, warn or out_of_spec (computed)."}
+        allow_none=True,
+        metadata={"description": "in_spec, warn or out_of_spec (computed).", **RESULT},
     )
-    instrument = fields.String()
-    analyst = key_of("analyst.username")
-    measured_at = fields.DateTime(allow_none=True)
-    submitted_by = key_of("submitted_by.username")
-    submitted_at = fields.DateTime(allow_none=True)
-    verified_by = key_of("verified_by.username")
-    verified_at = fields.DateTime(allow_none=True)
-    retest_of = fields.Integer(attribute="retest_of_id", allow_none=True)
-    retract_reason = fields.String()
+    instrument = fields.String(metadata=LAB_RECORD)
+    analyst = key_of("analyst.username", LAB_RECORD)
+    measured_at = fields.DateTime(allow_none=True, metadata=RESULT)
+    submitted_by = key_of("submitted_by.username", LAB_RECORD)
+    submitted_at = fields.DateTime(allow_none=True, metadata=LAB_RECORD)
+    verified_by = key_of("verified_by.username", LAB_RECORD)
+    verified_at = fields.DateTime(allow_none=True, metadata=RESULT)
+    retest_of = fields.Integer(attribute="retest_of_id", allow_none=True, metadata=LAB_RECORD)
+    retract_reason = fields.String(metadata=LAB_RECORD)
     uncertainty_reason = fields.String(
-        metadata={"description": "Why a U below the method's applies (empty: the method's U or more)."}
+        metadata={"description": "Why a U below the method's applies (empty: the method's U or more).", **RESULT}
     )
-    entered_value = fields.String(allow_none=True, metadata={"description": "As entered, if converted."})
-    entered_unit = fields.String(allow_none=True, metadata={"description": "As entered, if converted."})
-    external_provider = key_of("external_provider.key")
+    entered_value = fields.String(
+        allow_none=True, metadata={"description": "As entered, if converted.", **RESULT}
+    )
+    entered_unit = fields.String(
+        allow_none=True, metadata={"description": "As entered, if converted.", **RESULT}
+    )
+    external_provider = key_of("external_provider.key", RESULT)
     external_report = fields.String(
-        metadata={"description": "The external provider's report the result comes from."}
+        metadata={"description": "The external provider's report the result comes from.", **RESULT}
     )
 
     def _value(self, a) -> str | None:
@@ -149,7 +179,12 @@ class AnalysisQuerySchema(Schema):
     method = fields.String()
 
 
-class SampleSchema(Schema):
+class SampleSchema(ReaderSchema):
+    """A customer reads the grade unless the sample's results were invalidated, and neither the
+    storage location nor the lab's notes on cancelling, rejecting or invalidating it."""
+
+    released = staticmethod(grade_released)
+
     sample_id = fields.String(attribute="code")
     line = key_of("line.key")
     material = key_of("material.key")
@@ -157,22 +192,25 @@ class SampleSchema(Schema):
     owner = key_of("owner.key")
     parent = key_of("parent.code")
     state = fields.String()
-    storage_location = fields.String()
-    description = fields.String()
+    storage_location = fields.String(metadata=LAB_RECORD)
+    description = fields.Method("_description")
     registered_at = fields.DateTime()
     received_at = fields.DateTime(allow_none=True)
-    grade = fields.String(allow_none=True)
+    grade = fields.String(allow_none=True, metadata=RESULT)
     sampled_at = fields.DateTime(allow_none=True)
     sampled_by = fields.String()
     sampling_plan = fields.String()
     condition_on_receipt = fields.String()
 
+    def _description(self, s) -> str:
+        return s.description if reader_reads_lab_records() else without_workflow_notes(s.description)
+
 
 class SampleDetailSchema(SampleSchema):
-    grade_reasons = fields.Dict(allow_none=True)
-    graded_at = fields.DateTime(allow_none=True)
+    grade_reasons = fields.Dict(allow_none=True, metadata=RESULT)
+    graded_at = fields.DateTime(allow_none=True, metadata=RESULT)
     partitions = fields.Function(lambda s: [p.code for p in s.partitions])
-    analyses = fields.List(fields.Nested(AnalysisSchema))
+    analyses = ShownAnalyses(fields.Nested(AnalysisSchema))
 
 
 class SampleCreateSchema(Schema):
@@ -214,10 +252,14 @@ class SampleQuerySchema(Schema):
     lot = fields.String(metadata={"description": "Lot code."})
     owner = fields.String()
     q = fields.String(
-        metadata={"description": "Text in the sample ID, description or storage location."}
+        metadata={
+            "description": "Text in the sample ID, description or storage location (a customer's: "
+            "ID and description)."
+        }
     )
     registered_from = Aware()
     registered_to = Aware()
+    sort = SortField(SAMPLE_SORTING)
 
 
 class ReceiveSchema(Schema):

@@ -14,11 +14,12 @@ writes an audit event in the caller's transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from lims.audit import service as audit
@@ -247,12 +248,35 @@ _SAY_WHY = {
 }
 
 
+_NOTE_SEPARATOR = " | "
+
+
 def _note(sample: Sample, what: str, reason: str) -> str:
     if not reason.strip():
         raise InputError("reason", _SAY_WHY[what])
     note = f"{what}: {reason.strip()}"
     # The column holds 400 characters: the newest note is kept whole, older text gives way.
-    return ((f"{sample.description} | " if sample.description else "") + note)[-400:]
+    return ((f"{sample.description}{_NOTE_SEPARATOR}" if sample.description else "") + note)[-400:]
+
+
+# Where the notes begin: the first part of the description (split at _NOTE_SEPARATOR) that
+# starts with one; from there on all is the lab's. Python's re and PostgreSQL's regular
+# expressions read it alike, so the pages and the customer's search hide the same text.
+WORKFLOW_NOTES = (
+    "(?:^|" + re.escape(_NOTE_SEPARATOR) + ")(?:" + "|".join(_SAY_WHY) + "): .*"
+)
+_WORKFLOW_NOTES = re.compile(WORKFLOW_NOTES, re.S)
+
+
+def without_workflow_notes(description: str) -> str:
+    """A sample's description without the notes _note appended to it: the lab's own reasons for
+    cancelling, rejecting or invalidating it, which its customer does not read."""
+    return _WORKFLOW_NOTES.sub("", description, count=1)
+
+
+def description_without_notes() -> ColumnElement[str]:
+    """without_workflow_notes(Sample.description) in SQL, for what a customer may search."""
+    return func.regexp_replace(Sample.description, WORKFLOW_NOTES, "")
 
 
 def _record_analysis(
@@ -281,6 +305,20 @@ def analyst_named(session: Session, actor: User, username: str) -> User | None:
     return analyst
 
 
+def _lock_sample(session: Session, analysis: Analysis) -> None:
+    """Whichever way in a result, its verification, retraction or retest comes, it queues on
+    its sample row (the lock every change to a sample and its analyses takes; a no-op when the
+    caller holds it), then reads the sample and the analysis as the previous holder left them:
+    a result entered or retracted meanwhile is seen, not written over."""
+    session.scalar(
+        select(Sample)
+        .where(Sample.id == analysis.sample_id)
+        .with_for_update(of=Sample)
+        .execution_options(populate_existing=True)
+    )
+    session.refresh(analysis)
+
+
 def submit(
     session: Session,
     actor: User,
@@ -298,6 +336,7 @@ def submit(
 ) -> Analysis:
     """Enter a result: unit checked, value rounded, spec evaluation computed (never entered).
     A result from an external provider names the provider (by key) and its report."""
+    _lock_sample(session, analysis)
     guard_analysis(actor, analysis, "submit")
     instrument = instrument.strip()
     at_most("instrument", instrument, INSTRUMENT_MAX)
@@ -417,6 +456,7 @@ def check_retest_not_by_excluder(retest: Analysis, submitter: User, analyst: Use
 
 
 def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
+    _lock_sample(session, analysis)
     guard_analysis(actor, analysis, "verify")
     before = audit.snapshot(analysis)
     analysis.state = "verified"
@@ -429,12 +469,14 @@ def verify(session: Session, actor: User, analysis: Analysis) -> Analysis:
 
 def retract(session: Session, actor: User, analysis: Analysis, reason: str) -> Analysis:
     """A reviewer refuses a submitted result; a new analysis for the same method is created."""
+    _lock_sample(session, analysis)
     guard_analysis(actor, analysis, "retract")
     return _replace(session, actor, analysis, "retract", reason)
 
 
 def retest(session: Session, actor: User, analysis: Analysis, reason: str) -> Analysis:
     """Measure again: the original (submitted or verified) is retracted and kept; returns the new analysis."""
+    _lock_sample(session, analysis)
     guard_analysis(actor, analysis, "retest")
     return _replace(session, actor, analysis, "retest", reason)
 
@@ -443,6 +485,21 @@ _SAY_WHY_RESULT = {
     "retract": N_("say why the result is retracted"),
     "retest": N_("say why the result is retested"),
 }
+
+
+# A replaced result's stored reason starts with its action word (the record stays as written);
+# pages say that word in their language.
+_REPLACED_BECAUSE = {
+    "retract": N_("retracted: %(reason)s"),
+    "retest": N_("retest: %(reason)s"),
+}
+
+
+def replaced_because(analysis: Analysis) -> str:
+    """Why a result was retracted or retested, as a message a page says in its language."""
+    action, sep, reason = analysis.retract_reason.partition(": ")
+    said = _REPLACED_BECAUSE.get(action) if sep else None
+    return Text(said.template, reason=reason) if said else analysis.retract_reason
 
 
 def _replace(
@@ -460,10 +517,23 @@ def _replace(
     sample.analyses.append(new)
     session.flush()
     _record_analysis(session, actor, new, "create", None)
-    if was == "verified" or analysis.evaluation == "out_of_spec":
+    if was == "verified" or _not_accepted(session, analysis):
         _open_oos(session, actor, analysis, new, was, reason)
     _settle(session, actor, sample)
     return new
+
+
+def _not_accepted(session: Session, analysis: Analysis) -> bool:
+    """Whether the result fails the specification's least strict limit under its decision rule:
+    out of spec, or (guard band) within U of the limit ("warn"), which leaves the sample off-spec
+    just the same."""
+    if analysis.evaluation is None:
+        return False
+    spec = load_spec(session, analysis.sample.material_id)
+    found = grading.envelope(spec, analysis.method.property) if spec is not None else None
+    if spec is None or found is None:  # the specification changed since: as it was evaluated
+        return analysis.evaluation == "out_of_spec"
+    return not grading.check(analysis_result(analysis), found[1], spec.decision_rule).accepted
 
 
 def _open_oos(
@@ -558,9 +628,44 @@ def _grade(session: Session, sample: Sample, analyses: list[Analysis]) -> gradin
         return grading.GradeOutcome(
             "ungraded", {"_": f"no grade specification for {sample.material.key}"}
         )
-    results = {
-        a.method.property: analysis_result(a)
-        for a in analyses
-        if spec.counts(a.method.property, a.method.key)
-    }
-    return grading.grade_sample(spec, results)
+    return grading.grade_sample(spec, _results(_counted(spec, analyses)))
+
+
+def _counted(spec: grading.Spec, analyses: list[Analysis]) -> dict[str, Analysis]:
+    """Property -> the analysis whose result the specification grades it by."""
+    return {a.method.property: a for a in analyses if spec.counts(a.method.property, a.method.key)}
+
+
+def _results(counted: dict[str, Analysis]) -> dict[str, grading.Result]:
+    return {prop: analysis_result(a) for prop, a in counted.items()}
+
+
+def reaches(session: Session, analyses: list[Analysis]) -> dict[int, grading.Reach]:
+    """Analysis id -> what its result means for its sample's grade (grading.reach), for the
+    submitted results the specification grades; pages show it instead of the envelope's flag."""
+    specs: dict[int, grading.Spec | None] = {}
+    found = {}
+    for a in analyses:
+        material = a.sample.material_id
+        if material not in specs:
+            specs[material] = load_spec(session, material)
+        spec = specs[material]
+        if a.value is None or spec is None or not spec.counts(a.method.property, a.method.key):
+            continue
+        reach = grading.reach(spec, a.method.property, analysis_result(a))
+        if reach is not None:
+            found[a.id] = reach
+    return found
+
+
+def held_back_by(session: Session, sample: Sample) -> tuple[str | None, list[Analysis]]:
+    """The grade a graded sample missed and the results that failed it (grading.held_back_by):
+    what a reviewer looks at before certifying, and a technician before asking a retest."""
+    if sample.grade is None:
+        return None, []
+    spec = load_spec(session, sample.material_id)
+    if spec is None:
+        return None, []
+    counted = _counted(spec, [a for a in sample.analyses if a.state != "retracted"])
+    better, failing = grading.held_back_by(spec, _results(counted), sample.grade)
+    return better, [counted[prop] for prop in failing if prop in counted]

@@ -1,7 +1,8 @@
 // Recyclab pages: small progressive enhancements; every page works without them.
 "use strict";
 
-// Live dashboard: poll the JSON endpoint every second and patch the values in place.
+// Live dashboard: poll the JSON endpoint every second and patch the values in place. The polls
+// say they are the page's own (X-Recyclab-Background): they keep no idle login alive.
 (function liveDashboard() {
   const grid = document.getElementById("live-grid");
   if (!grid) return;
@@ -12,7 +13,9 @@
     if (busy || document.hidden) return;
     busy = true;
     try {
-      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      const response = await fetch(url, {
+        headers: { Accept: "application/json", "X-Recyclab-Background": "1" }, cache: "no-store",
+      });
       if (response.status === 401) { window.location.reload(); return; }
       if (!response.ok) throw new Error(String(response.status));
       const data = await response.json();
@@ -22,6 +25,8 @@
           badge.className = "badge " + info.badge;
           badge.textContent = info.label;
         }
+        const staleBadge = grid.querySelector(`[data-live-stale-installation="${CSS.escape(inst)}"]`);
+        if (staleBadge) staleBadge.hidden = !info.stale;
         for (const [sensor, s] of Object.entries(info.sensors)) {
           const row = grid.querySelector(`[data-sensor="${CSS.escape(inst + "/" + sensor)}"]`);
           if (!row) continue;
@@ -31,8 +36,13 @@
           time.textContent = s.time;
           time.dataset.ts = s.ts || "";
           row.querySelector("[data-live-age]").textContent = s.age;
+          // An alarm says nothing of whether data still comes in; a stale row says it already.
+          row.querySelector("[data-live-stale]").hidden = !(s.stale && s.state === "alarm");
         }
       }
+      const storeError = document.getElementById("store-error");
+      storeError.hidden = !data.store_error;
+      storeError.querySelector("[data-store-error]").textContent = data.store_error || "";
       document.getElementById("alarm-count").textContent = data.active_alarms;
       document.getElementById("ingest-status").replaceChildren(...data.ingesters.map((i) => {
         const badge = document.createElement("span");
@@ -74,9 +84,11 @@
         const response = await fetch(`${input.dataset.evaluate}?${params}`, { headers: { Accept: "application/json" } });
         const data = await response.json();
         if (mine !== asked) return; // a newer keystroke has asked since
-        flag.className = "flag " + (data.evaluation || "");
-        flag.textContent = data.label || "";
-        flag.title = data.why || "";
+        // What the value means for the grade when the server says it, else the envelope's flag.
+        const shown = data.reach || data;
+        flag.className = "flag " + (shown.flag || data.evaluation || "");
+        flag.textContent = shown.label || "";
+        flag.title = shown.why || "";
         // Each message in its own field's slot, replacing what the server showed there for the
         // fields this check covers (a refusal of the whole row stays).
         const errors = data.errors || {};
@@ -113,6 +125,23 @@ document.querySelectorAll("form[data-worksheet]").forEach((sheet) => {
   });
 });
 
+// Register lot: offer only the materials the chosen installation's programme line makes (the
+// server refuses any other; without this script the options are grouped by line).
+document.querySelectorAll("select[data-line-of]").forEach((materials) => {
+  const installation = materials.form.elements[materials.dataset.lineOf];
+  function offer() {
+    const line = installation.selectedOptions[0]?.dataset.line;
+    materials.querySelectorAll("optgroup").forEach((group) => {
+      const fits = !line || group.dataset.line === line;
+      group.hidden = !fits;
+      group.disabled = !fits;
+    });
+    if (materials.selectedOptions[0]?.closest("optgroup")?.disabled) materials.value = "";
+  }
+  installation.addEventListener("change", offer);
+  offer();
+});
+
 // "Tick all" boxes in table headers.
 document.querySelectorAll("input[data-check-all]").forEach((box) => {
   box.addEventListener("change", () => {
@@ -128,3 +157,11 @@ document.body.addEventListener("htmx:beforeSwap", (event) => {
     window.location.reload();
   }
 });
+
+// The account menu closes as other menus do: on a click elsewhere or on Escape.
+(function accountMenu() {
+  const menu = document.querySelector("details.account");
+  if (!menu) return;
+  document.addEventListener("click", (event) => { if (!menu.contains(event.target)) menu.open = false; });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") menu.open = false; });
+})();

@@ -111,7 +111,7 @@
       },
       scales: { x: { time: true, range: () => [shown.start, shown.end] }, y: { range: yRange(chart) } },
       series: [
-        { value: (u, v) => (v == null ? "–" : time.format(new Date(v * 1000))) },
+        { label: grid.dataset.timeLabel, value: (u, v) => (v == null ? "–" : time.format(new Date(v * 1000))) },
         { label: chart.el.dataset.label, stroke: "#1a7f64", width: 1.6, value },
         { label: "min", stroke: "#8cc7b5", width: 1, value },
         { label: "max", stroke: "#8cc7b5", width: 1, value },
@@ -155,16 +155,26 @@
     note(chart, data.t.length ? "" : grid.dataset.noData);
   }
 
-  async function loadAll() {
+  // background: the page's own refresh, which keeps no login alive (the user's zoom does).
+  async function loadAll(background = false) {
     // One request for every chart of the page: one login check and one installation lookup.
     // The page itself asked for the first one (recyclabFirstSeries).
     const first = window.recyclabFirstSeries;
     window.recyclabFirstSeries = null;
-    const response = await (first || fetch(`${grid.dataset.seriesUrl}?${params(false)}`, {
-      headers: { Accept: "application/json" }, cache: "no-store",
-    }));
-    if (response.status === 401) { window.location.reload(); return; }
-    const data = await response.json();
+    let response, data;
+    try {
+      response = await (first || fetch(`${grid.dataset.seriesUrl}?${params(false)}`, {
+        headers: { Accept: "application/json", ...(background ? { "X-Recyclab-Background": "1" } : {}) },
+        cache: "no-store",
+      }));
+      if (response.status === 401) { window.location.reload(); return; }
+      data = await response.json();
+    } catch (err) {
+      // No answer, or not ours (a proxy's error page): the charts would go on showing the
+      // last picture as if it were current.
+      for (const c of charts) note(c, grid.dataset.lost);
+      return;
+    }
     if (!response.ok) {
       for (const c of charts) note(c, `${grid.dataset.storeError} (${data.error || response.status})`);
       return;
@@ -192,6 +202,6 @@
   });
   const every = Number(grid.dataset.refreshMs);
   if (every) {
-    setInterval(() => { if (!shown.zoomed && !document.hidden) loadAll(); }, every);
+    setInterval(() => { if (!shown.zoomed && !document.hidden) loadAll(true); }, every);
   }
 })();

@@ -29,8 +29,9 @@ def protect_api_write() -> None:
         return
     if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_SITES:
         api_abort(403, message="cross-origin writes are refused; send an API token instead")
-    # Logging in acts on the credentials sent, not on the session's authority.
-    if session.get(SESSION_KEY) is None or request.endpoint == "auth.login":
+    # Logging in (and choosing one's password) acts on the credentials sent, not on the
+    # session's authority.
+    if session.get(SESSION_KEY) is None or request.endpoint in ("auth.login", "auth.change_password"):
         return
     try:
         csrf.protect()

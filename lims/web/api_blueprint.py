@@ -30,4 +30,7 @@ def page(stmt: Select, params: PaginationParameters) -> list:
     # count(*) over the same FROM and WHERE, without the eager loads and columns of the page.
     counting = stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
     params.item_count = db().scalar(counting)
+    if params.first_item >= params.item_count:
+        # Past the last row, however far (also past the OFFSET the database takes): empty.
+        return []
     return db().scalars(stmt.limit(params.page_size).offset(params.first_item)).unique().all()

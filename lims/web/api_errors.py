@@ -1,15 +1,20 @@
-"""How the API answers errors: domain errors and database refusals as JSON naming the field."""
+"""How errors no view caught are answered: domain errors and database refusals as JSON naming the
+field on the API, as an error page in the reader's language on the pages."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from flask import Flask
+from flask import Flask, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from lims.kernel.errors import DomainError, InputError
+from lims.web import request_db
+from lims.web.api_blueprint import API_PREFIX
+from lims.web.errors import render_error
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +24,14 @@ def _body(status: int, message: str, errors: dict | None = None):
     if errors:
         body["errors"] = {"json": errors}
     return body, status
+
+
+def _answer(status: int, message: str, errors: dict | None = None, page_detail: object = None):
+    """The API's JSON body, or for a page the error page (with `page_detail`, else `message`)."""
+    if request.path.startswith(API_PREFIX):
+        return _body(status, message, errors)
+    request_db.rollback()
+    return render_error(status, str(page_detail if page_detail is not None else message))
 
 
 def _constraint_field(exc: IntegrityError) -> str:
@@ -39,30 +52,36 @@ def _constraint_field(exc: IntegrityError) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return _body(exc.status, exc.message, exc.errors if isinstance(exc, InputError) else None)
+        return _answer(exc.status, exc.message, exc.errors if isinstance(exc, InputError) else None)
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc: IntegrityError):
         field = _constraint_field(exc)
-        return _body(
+        return _answer(
             409,
             f"conflicts with existing data ({field})",
             {field: ["conflicts with existing data"]},
+            _l("This conflicts with data saved meanwhile (%(field)s).", field=field),
         )
 
     @app.errorhandler(DataError)
     def _data(exc: DataError):
         # The database's own words name tables and types: they stay in the log.
         log.warning("refused by the database: %s", str(exc.orig).splitlines()[0])
-        return _body(
+        return _answer(
             422,
             "a value does not fit its column",
             {"request": ["a number is out of range or a text is too long"]},
+            _l("A number is out of range or a text is too long."),
         )
 
     @app.errorhandler(OperationalError)
     def _busy(exc: OperationalError):
         # The database is unreachable or (embedded SQLite) another writer holds it: retryable.
-        body, status = _body(503, "the database is busy or unavailable; retry shortly")
+        body, status = _answer(
+            503,
+            "the database is busy or unavailable; retry shortly",
+            page_detail=_l("The database is busy or unavailable; try again in a moment."),
+        )
         return body, status, {"Retry-After": "1"}
 

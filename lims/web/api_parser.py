@@ -1,8 +1,9 @@
-"""The API's argument parser: webargs' FlaskParser, refusing two inputs that would otherwise
+"""The API's argument parser: webargs' FlaskParser, refusing inputs that would otherwise
 reach the database or the stack and end as a 500 (a 422 naming the field instead)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,11 @@ class ApiParser(FlaskParser):
         except RecursionError:
             # The stdlib decoder recurses once per level: `[` * 1000 exhausts the stack.
             raise ma.ValidationError({"_schema": ["the JSON body is nested too deeply"]}) from None
+        except json.JSONDecodeError:
+            raise  # webargs answers it: 400, invalid JSON
+        except ValueError:
+            # Python reads no integer of more than 4300 digits (sys.get_int_max_str_digits).
+            raise ma.ValidationError({"_schema": ["a number in the JSON body has too many digits"]}) from None
 
     def _process_location_data(self, location_data, schema, req, location, unknown, validators):
         data = super()._process_location_data(

@@ -5,21 +5,37 @@ the roles they serve with @login_required(...); API blueprints call require_user
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 
 from lims.identity import user_for_token
+from lims.kernel.clock import utcnow
 from lims.kernel.models import User
-from lims.permissions import Capability, can
+from lims.permissions import Capability, can, require_own_password
 from lims.web.request_db import db
 
 SESSION_KEY = "user_id"
+# Where a user whose password an administrator set is sent until they chose their own.
+PASSWORD_PAGE = "web_auth.change_password"
 # The user's session_version when the session began; a higher one in the database ends it.
 VERSION_KEY = "session_version"
+# When the session began and when its user last did something (epoch seconds by the app's
+# clock): in the signed cookie, so every web process judges the idle timeout alike.
+LOGIN_AT_KEY = "login_at"
+SEEN_AT_KEY = "seen_at"
+# Set when a session ended for inactivity, until a page tells the user so.
+ENDED_IDLE_KEY = "ended_idle"
+# A page's own background requests (live values, alarm panel, chart refresh) send this header:
+# they are the page, not its user, and keep no session alive.
+BACKGROUND_HEADER = "X-Recyclab-Background"
+# The last activity is restamped at most this often, so not every answer re-sends the cookie.
+SEEN_STEP = timedelta(minutes=1)
 
 ROLE_NAMES = {
     "admin": _l("administrator"),
@@ -44,7 +60,7 @@ def _resolve() -> User | None:
             return None
         return user_for_token(db(), token.strip())
     user_id = session.get(SESSION_KEY)
-    if user_id is None:
+    if user_id is None or not _session_alive():
         return None
     user = db().get(User, user_id)
     if user is None or not user.active or session.get(VERSION_KEY) != user.session_version:
@@ -52,13 +68,44 @@ def _resolve() -> User | None:
     return user
 
 
+def _idle_limit() -> timedelta:
+    return timedelta(minutes=current_app.config["RECYCLAB"].session_idle_minutes)
+
+
+def _session_alive() -> bool:
+    """Whether the session cookie's login is within the idle timeout and the absolute lifetime;
+    one that is not is ended here. A live one's last activity moves to now (a background
+    request leaves it)."""
+    now = int(utcnow().timestamp())
+    seen_at = session.get(SEEN_AT_KEY, 0)
+    if now - seen_at > _idle_limit().total_seconds():
+        clear_session()
+        session[ENDED_IDLE_KEY] = True
+        return False
+    if now - session.get(LOGIN_AT_KEY, 0) > current_app.permanent_session_lifetime.total_seconds():
+        clear_session()
+        return False
+    if not request.headers.get(BACKGROUND_HEADER) and now - seen_at >= SEEN_STEP.total_seconds():
+        session[SEEN_AT_KEY] = now
+    return True
+
+
+def _ended_idle_message() -> str:
+    minutes = int(_idle_limit().total_seconds() // 60)
+    return _("You were logged out after %(n)s minutes without activity. Log in again to continue.", n=minutes)
+
+
 def require_user() -> User:
     """The API's gate: 401 in the API's JSON error format when nobody is calling."""
     user = current_user()
     if user is None:
+        if session.get(ENDED_IDLE_KEY):
+            minutes = int(_idle_limit().total_seconds() // 60)
+            api_abort(401, message=f"the session ended after {minutes} minutes without activity: log in again")
         api_abort(
             401, message="authentication required: log in or send 'Authorization: Bearer <token>'"
         )
+    require_own_password(user)
     return user
 
 
@@ -68,6 +115,7 @@ def log_in(user: User) -> None:
     session.clear()
     session[SESSION_KEY] = user.id
     session[VERSION_KEY] = user.session_version
+    session[LOGIN_AT_KEY] = session[SEEN_AT_KEY] = int(utcnow().timestamp())
     if lang:
         session["lang"] = lang
     g.user = user
@@ -101,7 +149,11 @@ def login_required(capability: Capability | None = None) -> Callable:
                 # redirect to a login form: they get 401 and the page reloads into the login.
                 if request.headers.get("HX-Request") or request.accept_mimetypes.best == "application/json":
                     abort(401)
+                if session.pop(ENDED_IDLE_KEY, False):
+                    flash(_ended_idle_message(), "info")
                 return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
+            if user.must_change_password and request.endpoint != PASSWORD_PAGE:
+                return redirect(url_for(PASSWORD_PAGE))
             if capability is not None and not can(user, capability):
                 abort(403)
             return view(*args, **kwargs)
@@ -128,5 +180,6 @@ def init_app(app: Flask) -> None:
                 "lots": can(user, Capability.FIND_LOTS),
                 "admin": can(user, Capability.ADMINISTER),
                 "audit": can(user, Capability.READ_AUDIT),
+                "predict": can(user, Capability.REQUEST_PREDICTIONS),
             },
         }

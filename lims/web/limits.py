@@ -3,7 +3,7 @@ so a huge anonymous body is refused (413) before anything reads or hashes it. A 
 limit per client address on the public endpoints, whose certificate numbers are sequential:
 counted in the LIMS database, so it holds across all web processes. And no text with a NUL
 character, which PostgreSQL refuses in any query: refused here naming the field, rather than
-by the database naming none."""
+by the database naming none. Nor an id in an address past any row's."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flask import Flask, current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import IntegerConverter
 
 from lims import throttle
 from lims.web.api_blueprint import API_PREFIX
@@ -39,12 +40,12 @@ PUBLIC_WINDOW = timedelta(minutes=1)
 def _public_rate_limit():
     if request.blueprint not in PUBLIC_BLUEPRINTS:
         return None
-    key = f"public:{request.remote_addr or 'unknown'}"
+    key = f"public:{throttle.client_key(request.remote_addr)}"
     with current_app.extensions["recyclab.sessions"].begin() as s:
         if not throttle.over_rate(s, key, PUBLIC_REQUESTS, PUBLIC_WINDOW):
             return None
-    # The count restarts at most a window after its first request.
-    retry = str(int(PUBLIC_WINDOW.total_seconds()))
+    # The count slides over two windows: two windows from now it is empty, whatever came before.
+    retry = str(int(2 * PUBLIC_WINDOW.total_seconds()))
     message = f"more than {PUBLIC_REQUESTS} requests a minute from this address; retry in {retry} s"
     if request.path.startswith(API_PREFIX):
         api_abort(429, message=message, headers={"Retry-After": retry})
@@ -93,7 +94,29 @@ def _refuse_nul():
     return render_error(422, str(_l("%(fields)s: holds a NUL character, which no text may", fields=names)))
 
 
+# The ids in addresses are PostgreSQL integers.
+LARGEST_ID = 2**31 - 1
+
+
+def query_int(raw: str) -> int:
+    """An integer query argument (id filter, keyset start, page number) held to PostgreSQL's
+    integer range: past an end it means what that end means (no such row, no such page), where
+    the database would refuse the query. For request.args.get(..., type=query_int)."""
+    return max(-LARGEST_ID - 1, min(int(raw), LARGEST_ID))
+
+
+class RowId(IntegerConverter):
+    """<int:...> in a route: a larger number names no row (404, and the OpenAPI document says
+    so), rather than a query the database refuses."""
+
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", LARGEST_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    """Before any route is added: the converter applies to the routes added after it."""
+    app.url_map.converters["int"] = RowId
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     @app.before_request

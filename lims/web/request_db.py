@@ -16,6 +16,13 @@ def db() -> Session:
     return g.db_session
 
 
+def rollback() -> None:
+    """End the request's failed transaction, so an error page can still read (who is logged in)."""
+    session: Session | None = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _commit_on_success(response):

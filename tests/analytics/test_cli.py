@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from analytics.cli import model_group, simulate_command, train_command
 from lims.kernel.models.analytics import ModelVersion
+from lims.kernel.models.process import IngesterHeartbeat
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -30,6 +31,8 @@ def test_offline_training_set_to_production_model(tmp_path, database_url, seeded
     lines = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert len(lines) == 160 and all(r["source"].startswith("SIMULATED") and r["grade"] for r in lines)
     assert {r["window"]["installation"] for r in lines} == {"ntk-ext2", "dctv-tear1"}
+    with session_factory() as s:  # it beat as a writer while it wrote, and is gone again
+        assert s.scalars(select(IngesterHeartbeat)).all() == []
 
     result = runner.invoke(train_command, ["--manifest", str(manifest), "--promote", "--max-iter", "40"])
     for shown in ("logistic_regression", "material_usual", "persistence", "confusion matrix", "per material",

@@ -9,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lims.kernel.models import Lot, Sample, User
-from lims.kernel.settings import config_dir
 from lims.people import accounts as auth
 from lims.samples import registration as samples
 from lims.samples import workflow
-from lims.seed import seed_all
+from tests.support import seeding
 
 # Grade A PP results (config/grade_specs.toml), clear of the guard band.
 PP_GRADE_A = {
@@ -32,9 +31,8 @@ PP_GRADE_A = {
 
 def seed_reference(session: Session) -> None:
     """Everything under config/ except the demo users (tests make their own, faster)."""
-    seed_all(
+    seeding.seed_reference(
         session,
-        config_dir(),
         only=("organizations", "installations", "materials", "methods", "test_plans", "grade_specs"),
     )
 

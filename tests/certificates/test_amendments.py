@@ -140,6 +140,35 @@ def test_amending_makes_a_revision_of_the_same_item_and_never_another_sample(lab
     assert ok(reviewer.get(f"/samples/{code}"))["state"] == "certified"
 
 
+def test_the_customer_reads_the_amendment_reason_on_a_reopened_and_corrected_certificate(lab, tmp_path):
+    """7.8.8: the revision says why the certificate was changed. The reviewer reopened it to
+    retest a result, then amended it saying why; the customer's revision prints that reason, not
+    the lab's internal note that an amendment was in progress."""
+    lab.lot("L-WHY-R")
+    code = lab.verified_sample("L-WHY-R")
+    reviewer, customer = lab.as_("reviewer"), lab.as_("polyvorm")
+    cert = ok(reviewer.post("/certificates", json={"sample": code}), 201)
+    ok(reviewer.post(f"/certificates/{cert['id']}/reopen", json={"reason": "MFR die worn"}))
+    _retest(lab, code, "mfr_230_2_16", "11.80", "g/10 min", "MFR die worn")
+    reason = "MFR retested with a new die"
+    revised = ok(reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": reason}), 201)
+
+    assert ok(customer.get(f"/certificates/{revised['id']}"))["content"]["replaces"]["reason"] == reason
+    text = " ".join(pdf_text(customer.get(f"/certificates/{revised['id']}.pdf").data, tmp_path).split())
+    assert f"replaces certificate {cert['number']}" in text and reason in text
+    assert "amendment in progress" not in text
+
+    # A reopened lot certificate is not replaced by a new lot certificate without that reason.
+    lab.lot("L-WHY-LOT")
+    lab.verified_sample("L-WHY-LOT")
+    lot_cert = ok(reviewer.post("/certificates", json={"lot": "L-WHY-LOT"}), 201)
+    ok(reviewer.post(f"/certificates/{lot_cert['id']}/reopen", json={"reason": "ash crucible cracked"}))
+    refused = reviewer.post("/certificates", json={"lot": "L-WHY-LOT", "replaces": lot_cert["number"]})
+    assert refused.status_code == 409 and "amend it" in refused.get_json()["message"], refused.get_data(as_text=True)
+    revised = ok(reviewer.post(f"/certificates/{lot_cert['id']}/amend", json={"reason": "ash checked"}), 201)
+    assert revised["content"]["replaces"]["reason"] == "ash checked"
+
+
 def test_a_sample_certificate_is_not_replaced_by_another_sample(lab):
     lab.lot("L-UNREL")
     code = lab.verified_sample("L-UNREL")

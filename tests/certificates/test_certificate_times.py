@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lims.kernel.clock import frozen_at
+from lims.kernel.models.certificate import Certificate
 from tests.certificates.conftest import ok, pdf_text
 
 LOT = "L-EXT1-2026-0077"
 ISSUED = datetime(2026, 12, 2, 23, 15, tzinfo=UTC)  # 00:15 on 3 December in Amsterdam
 
 
-def test_one_time_zone_for_every_date_on_a_certificate(lab, client, tmp_path: Path):
+def test_one_time_zone_for_every_date_on_a_certificate(lab, client, session_factory, tmp_path: Path):
     reviewer, customer = lab.as_("reviewer"), lab.as_("polyvorm")
     with frozen_at(datetime(2026, 12, 2, 22, 0, tzinfo=UTC)):
         lab.lot(LOT, owner="polyvorm")
@@ -49,5 +50,9 @@ def test_one_time_zone_for_every_date_on_a_certificate(lab, client, tmp_path: Pa
     withdrawn_on = re.search(r"Withdrawn on ([\d/]+)", page).group(1)
     assert issued_on == withdrawn_on == "03/12/2026"
     assert "in Europe/Amsterdam" in page
+    # One issued before PDFs were kept is drawn at download, stamped with the same day.
+    with session_factory.begin() as s:
+        s.get(Certificate, cert["id"]).pdf = None
     stamped = "".join(pdf_text(customer.get(f"/certificates/{cert['id']}.pdf").data, tmp_path, "-raw").split())
+    assert stamped.count("WITHDRAWN") == len(re.findall(r"Page\d+/", stamped)) > 0  # on every page
     assert "on03/12/2026" in stamped and "on02/12/2026" not in stamped

@@ -91,6 +91,35 @@ def test_a_lot_certificate_covers_its_verified_samples_once_none_is_in_testing(l
     assert revised["number"] == cert["number"] + "-R1"
 
 
+
+def test_a_lot_certificate_leaves_out_no_certified_sample_and_a_lot_has_one_valid_certificate(lab):
+    """A lot is as good as its worst sample. Certifying the off-spec sample on its own first, or
+    a second lot certificate for the samples verified after the first, would give the lot a
+    better grade than its samples allow, on a certificate beside one that says otherwise."""
+    reviewer = lab.as_("reviewer")
+    lab.lot("L-PICK")
+    lab.verified_sample("L-PICK")
+    off_spec = lab.verified_sample("L-PICK", {**PP_GRADE_A, "mfr": "99.00"})
+    own = _certify(lab, off_spec)
+    assert own["grade"] == "off-spec"
+    refused = reviewer.post("/certificates", json={"lot": "L-PICK"})
+    assert refused.status_code == 409, refused.get_data(as_text=True)
+    assert off_spec in refused.get_json()["message"] and own["number"] in refused.get_json()["message"]
+
+    lab.lot("L-LATER")
+    first = lab.verified_sample("L-LATER", {**PP_GRADE_A, "mfr": "20.00"})  # grade B
+    lot_cert = ok(reviewer.post("/certificates", json={"lot": "L-LATER"}), 201)
+    later = lab.verified_sample("L-LATER")  # grade A
+    second = reviewer.post("/certificates", json={"lot": "L-LATER"})
+    assert second.status_code == 409, second.get_data(as_text=True)
+    assert lot_cert["number"] in second.get_json()["message"] and "amend" in second.get_json()["message"]
+    # Nothing was issued or certified by the refusals.
+    assert ok(reviewer.get(f"/samples/{later}"))["state"] == "verified"
+    assert {c["number"] for c in ok(reviewer.get("/certificates"))} == {own["number"], lot_cert["number"]}
+    # Amending the lot's certificate takes the later sample in; the lot keeps its worst grade.
+    revised = ok(reviewer.post(f"/certificates/{lot_cert['id']}/amend", json={"reason": "sample added"}), 201)
+    assert revised["samples"] == [first, later] and revised["grade"] == "B"
+
 def test_search_filters_and_pages(lab):
     lab.lot("L-SEARCH-1")
     lab.lot("L-SEARCH-2", owner="vezelwerk")

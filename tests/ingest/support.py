@@ -234,6 +234,18 @@ class IngesterThread:
             forget_session(self.ingester.config.broker_url, self.ingester.config.client_id)
 
 
+def ingester_env(config_dir: Path, tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The environment of a `recyclab ingest` child: the test's registry and LIMS database,
+    a SQLite time-series file and the var dir (status file) under tmp_path."""
+    return {
+        "RECYCLAB_CONFIG_DIR": str(config_dir),
+        "RECYCLAB_VAR_DIR": str(tmp_path / "var"),
+        "RECYCLAB_DATABASE_URL": database_url,
+        "RECYCLAB_TIMESERIES_BACKEND": "sqlite",
+        "RECYCLAB_TIMESERIES_SQLITE_PATH": str(tmp_path / "timeseries.db"),
+    }
+
+
 class IngesterProcess:
     """`recyclab ingest` as a child process (so the test can SIGKILL it)."""
 

@@ -6,16 +6,18 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point as LPPoint
 from influxdb_client import WritePrecision
 
-from ingest.decoders import PayloadDecoder
+from ingest.decoders import Decoded, PayloadDecoder
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.decoders.json_payload import parse_ts
 from ingest.decoders.sparkplug import is_reserved as sparkplug_reserved
 from ingest.decoders.sparkplug import metric_value
+from ingest.registry import Installation, Registry, RegistryError, load_registry
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 sensor_names = st.text(
@@ -85,6 +87,23 @@ def test_json_bad_elements_are_errors_and_good_ones_kept():
     ]
     assert [e.reason for e in out.errors] == ["bad_timestamp", "malformed", "malformed"]
     assert all(e.installation == "x" and e.excerpt for e in out.errors)
+
+
+def test_json_sensor_given_twice_in_one_reading_keeps_both_values_for_the_store_to_judge():
+    """A JSON object may hold a key twice; a parser keeps only the last. Both values go on,
+    first first, as from line protocol: the store keeps the first, an equal second is a
+    repeat and another one a conflicting_value reject, and no value vanishes unseen. A
+    reading with its time (or its values) given twice is malformed: which one is meant?"""
+    out = PayloadDecoder().decode("recyclab/v1/x/main", (
+        b'[{"ts": 1000, "values": {"a": 1.5, "b": 2.0, "a" : 1.75}},'
+        b' {"ts": 2000, "ts": 3000, "values": {"a": 3.0}},'
+        b' {"ts": 4000, "note": "x\\":", "values": {"a": 4.0}}]'))
+    assert out.readings == [
+        ("x", "a", 10**9, 1.5), ("x", "b", 10**9, 2.0), ("x", "a", 10**9, 1.75),
+        ("x", "a", 4 * 10**9, 4.0),
+    ]
+    assert [(e.reason, e.detail) for e in out.errors] == [
+        ("malformed", "'ts' given twice in one reading")]
 
 
 # --- line protocol --------------------------------------------------------------------------
@@ -182,10 +201,14 @@ def test_sparkplug_birth_alias_table_then_data_by_alias_and_death():
     ]
     assert [e.reason for e in out.errors] == ["unknown_alias"]
     assert d.sparkplug.seq_gaps == 0
-    # a device BIRTH adds aliases to the node's table
+    # a device BIRTH adds aliases to the node's table; the device's values are those of the
+    # installation mapped to it
+    d.use(Registry({}, {"ntk-pump": Installation("ntk-pump", "ntk", "pump", "Pump",
+                                                 sparkplug_device="ntk/ntk-ext1/pump1")}))
     dbirth = spb(2, [{"name": "pump/pressure_bar", "alias": 7, "datatype": pb.Float,
                       "float_value": 2.5}])
-    assert d.decode("spBv1.0/ntk/DBIRTH/ntk-ext1/pump1", dbirth).readings[0][1] == "pressure_bar"
+    assert d.decode("spBv1.0/ntk/DBIRTH/ntk-ext1/pump1", dbirth).readings[0][:2] == (
+        "ntk-pump", "pressure_bar")
     ddata = spb(3, [{"alias": 7, "datatype": pb.Float, "float_value": 3.0}])
     assert d.decode("spBv1.0/ntk/DDATA/ntk-ext1/pump1", ddata).readings[0][3] == 3.0
     # a gap in seq is counted and a rebirth is wanted
@@ -221,19 +244,114 @@ def test_sparkplug_metric_without_timestamp_and_null_and_signed_ints():
                        finite), min_size=1,
              max_size=8, unique_by=lambda t: t[0]),
     ts_ms,
+    st.booleans(),
 )
-def test_sparkplug_round_trip_birth_then_data_by_alias(metrics, ms):
+def test_sparkplug_round_trip_birth_then_data_by_alias(metrics, ms, by_device):
+    """The edge node's own metrics, or those of a device the registry maps to "machine"."""
     d = PayloadDecoder()
+    d.use(Registry({}, {"machine": Installation("machine", "l", "k", "M",
+                                                sparkplug_device="g/edge/plc")}))
+    birth_topic, data_topic, inst = (
+        ("spBv1.0/g/DBIRTH/edge/plc", "spBv1.0/g/DDATA/edge/plc", "machine") if by_device
+        else ("spBv1.0/g/NBIRTH/edge", "spBv1.0/g/NDATA/edge", "edge"))
     birth = spb(0, [{"name": n, "alias": i, "datatype": pb.Double, "double_value": v}
                     for i, (n, v) in enumerate(metrics)], ts=ms)
     data = spb(1, [{"alias": i, "datatype": pb.Double, "double_value": v + 1}
                    for i, (_, v) in enumerate(metrics)], ts=ms + 1)
-    assert d.decode("spBv1.0/g/NBIRTH/edge", birth).readings == [
-        ("edge", n, ms * 10**6, v) for n, v in metrics
+    assert d.decode(birth_topic, birth).readings == [
+        (inst, n, ms * 10**6, v) for n, v in metrics
     ]
-    out = d.decode("spBv1.0/g/NDATA/edge", data)
+    out = d.decode(data_topic, data)
     assert out.errors == []
-    assert out.readings == [("edge", n, (ms + 1) * 10**6, v + 1) for n, v in metrics]
+    assert out.readings == [(inst, n, (ms + 1) * 10**6, v + 1) for n, v in metrics]
+
+
+def test_sparkplug_two_devices_of_one_edge_node_with_the_same_metric_never_share_a_series(
+        tmp_path):
+    """A gateway (edge node) serving two machines (devices) that both send temp_c: each
+    device's values go to the installation the registry maps that device to, and a device
+    the registry does not map is refused by name, never stored under the edge node."""
+    ns = 1_700_000_000_000 * 10**6
+
+    def birth_and_data(d: PayloadDecoder, device: str, value: float):
+        out = d.decode(f"spBv1.0/site/DBIRTH/gw/{device}", spb(
+            None, [{"name": "Zone/temp_c", "alias": 1, "datatype": pb.Double,
+                    "double_value": value}]))
+        data = d.decode(f"spBv1.0/site/DDATA/gw/{device}", spb(
+            None, [{"alias": 1, "datatype": pb.Double, "double_value": value + 1}],
+            ts=1_700_000_000_001))
+        return out.readings + data.readings, out.errors + data.errors
+
+    unmapped = PayloadDecoder()
+    for device, value in [("plc-a", 200.0), ("plc-b", 100.0)]:
+        readings, errors = birth_and_data(unmapped, device, value)
+        assert readings == []
+        assert [(e.reason, e.installation, e.sensor) for e in errors] == [
+            ("unmapped_device", None, "temp_c")] * 2
+        assert f"site/gw/{device}" in errors[0].detail
+
+    toml = tmp_path / "installations.toml"
+    toml.write_text(
+        '[[line]]\nkey = "l"\nname = "L"\nsample_prefix = "L"\n'
+        + "".join(
+            f'[[installation]]\nkey = "{key}"\nline = "l"\nkind = "k"\nname = "{key}"\n'
+            f'sparkplug_device = "site/gw/{device}"\n'
+            f'[[installation.sensor]]\nkey = "temp_c"\nname = "T"\nunit = "C"\n'
+            f"range = [0, 400]\n"
+            for key, device in [("ext-a", "plc-a"), ("ext-b", "plc-b")]))
+    mapped = PayloadDecoder()
+    mapped.use(load_registry(toml))
+    for device, inst, value in [("plc-a", "ext-a", 200.0), ("plc-b", "ext-b", 100.0)]:
+        assert birth_and_data(mapped, device, value) == (
+            [(inst, "temp_c", ns, value), (inst, "temp_c", ns + 10**6, value + 1)], [])
+    readings, errors = birth_and_data(mapped, "plc-c", 50.0)
+    assert readings == [] and {e.reason for e in errors} == {"unmapped_device"}
+    # the edge node's own metrics still name the installation called like the edge node
+    assert mapped.decode("spBv1.0/site/NBIRTH/gw", spb(
+        0, [{"name": "temp_c", "double_value": 1.0}])).readings == [("gw", "temp_c", ns, 1.0)]
+    # one device for two installations, or an address that is no device, is refused at load
+    text = toml.read_text()
+    for wrong, message in [("site/gw/plc-a", "name the same sparkplug_device"),
+                           ("site/gw", "must be <group>/<edge node>/<device>")]:
+        toml.write_text(text.replace("site/gw/plc-b", wrong))
+        with pytest.raises(RegistryError, match=message):
+            load_registry(toml)
+
+
+def test_an_edge_node_of_another_group_named_like_an_installation_is_not_that_installation(tmp_path):
+    """Sparkplug edge node ids are unique only within their group: a second site's gateway
+    called "ext-a" sent its own metrics into installation ext-a. An installation that names
+    its edge node (sparkplug_node = "<group>/<edge node>") takes node metrics from it alone."""
+    ns = 1_700_000_000_000 * 10**6
+    toml = tmp_path / "installations.toml"
+    toml.write_text(
+        '[[line]]\nkey = "l"\nname = "L"\nsample_prefix = "L"\n'
+        + "".join(
+            f'[[installation]]\nkey = "{key}"\nline = "l"\nkind = "k"\nname = "{key}"\n{extra}'
+            f'[[installation.sensor]]\nkey = "temp_c"\nname = "T"\nunit = "C"\nrange = [0, 400]\n'
+            for key, extra in [("ext-a", 'sparkplug_node = "plant/ext-a"\n'),
+                               ("ext-b", 'sparkplug_node = "plant/gw-7"\n'), ("ext-c", "")]))
+    d = PayloadDecoder()
+    d.use(load_registry(toml))
+
+    def node_birth(group: str, edge: str) -> Decoded:
+        return d.decode(f"spBv1.0/{group}/NBIRTH/{edge}", spb(0, [{"name": "temp_c", "double_value": 1.0}]))
+
+    assert node_birth("plant", "ext-a").readings == [("ext-a", "temp_c", ns, 1.0)]
+    assert node_birth("plant", "gw-7").readings == [("ext-b", "temp_c", ns, 1.0)]
+    for group, edge in [("other-site", "ext-a"), ("plant", "ext-b")]:
+        out = node_birth(group, edge)
+        assert out.readings == []
+        assert [(e.reason, e.installation, e.sensor) for e in out.errors] == [("unmapped_node", None, "temp_c")]
+        assert f"{group}/{edge}" in out.errors[0].detail
+    # an installation that names no edge node keeps the node called like it, in any group
+    assert node_birth("anywhere", "ext-c").readings == [("ext-c", "temp_c", ns, 1.0)]
+    text = toml.read_text()
+    for wrong, message in [("plant/ext-a", "name the same sparkplug_node"),
+                           ("plant/gw-7/plc", "must be <group>/<edge node>")]:
+        toml.write_text(text.replace("plant/gw-7", wrong))
+        with pytest.raises(RegistryError, match=message):
+            load_registry(toml)
 
 
 # --- garbage -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from ingest.heartbeat import Heartbeat
 from ingest.status import IngestStatus
 from lims.kernel.clock import frozen_at, utcnow
 from lims.kernel.models import Organization
-from lims.kernel.models.process import AlarmEvent, IngestReject
+from lims.kernel.models.process import AlarmEvent, IngesterHeartbeat, IngestReject
 from lims.people import accounts as auth
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
@@ -146,3 +146,17 @@ def test_status_and_metrics_show_every_ingester_from_the_database(app, client, s
     assert f'recyclab_ingest_values_stored_total{{ingester="ingest-a",host="{host}"}} 200.0' in text
     assert f'recyclab_ingest_rejects_total{{ingester="ingest-a",host="{host}",reason="out_of_range"}} 3.0' in text
     assert text.count("# TYPE recyclab_ingest_up gauge") == 1
+
+
+def test_an_ingester_tells_its_start_and_updates_by_the_projects_clock(session_factory):
+    """The status file and the heartbeat take "now" from the one clock, the start too: an
+    ingester started at a set time never seems to have started after its own heartbeat."""
+    moment = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    with frozen_at(moment):
+        status = IngestStatus()
+        snap = status.snapshot()
+        Heartbeat(status, session_factory, "ingest-t").beat("running")
+    assert snap["started_at"] == snap["updated_at"] == moment.isoformat()
+    with session_factory() as s:
+        row = s.get(IngesterHeartbeat, "ingest-t")
+        assert row.started_at == row.heartbeat_at == moment

@@ -24,6 +24,7 @@ from tests.ingest.support import (
     IngesterThread,
     PrivateMosquitto,
     Publisher,
+    ingester_env,
     json_message,
     private_config,
     wait_until,
@@ -160,15 +161,8 @@ def test_broker_restart_mid_stream(tmp_path, influxdb, session_factory):
 def test_ingester_sigkilled_mid_stream_and_restarted(tmp_path, database_url):
     cdir, inst, _ = private_config(tmp_path)
     broker = PrivateMosquitto(tmp_path / "mosquitto").start()
-    ts_path = tmp_path / "timeseries.db"
     status_file = tmp_path / "var" / "ingest-status.json"
-    env = {
-        "RECYCLAB_CONFIG_DIR": str(cdir),
-        "RECYCLAB_VAR_DIR": str(tmp_path / "var"),
-        "RECYCLAB_DATABASE_URL": database_url,
-        "RECYCLAB_TIMESERIES_BACKEND": "sqlite",
-        "RECYCLAB_TIMESERIES_SQLITE_PATH": str(ts_path),
-    }
+    env = ingester_env(cdir, tmp_path, database_url)
     args = ["--broker-url", f"mqtt://{broker.host}:{broker.port}", "--client-id",
             f"ingest-{uuid.uuid4().hex[:8]}", "--topic", f"recyclab/v1/{inst}/+"]
     ingester = IngesterProcess(args, env, tmp_path / "ingester.log").start()
@@ -187,7 +181,7 @@ def test_ingester_sigkilled_mid_stream_and_restarted(tmp_path, database_url):
         ingester.start()
         sender.join(30)
         pub.wait_all_acked(30)
-        store = SQLiteStore(ts_path)
+        store = SQLiteStore(tmp_path / "timeseries.db")
         wait_until(lambda: len(store.raw(inst, "pressure_bar", T0, T0 + timedelta(days=1)))
                    >= count, 40, "every value stored after the restart", interval=0.5)
         time.sleep(1)  # let late redeliveries land: they must not add anything

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from ingest.alarms import AlarmTracker
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.records import LimsRecorder
+from ingest.registry import Registry
 from ingest.service import IngestConfig, Ingester
 from ingest.status import read_status
 from ingest.store.influx_store import InfluxStore
@@ -148,6 +150,15 @@ def test_mixed_traffic_stores_exactly_the_valid_values(
         {"name": "temp_c", "alias": 1, "datatype": pb.Double, "double_value": 1.0},
     ])))
     reject("unknown_installation")
+    # a gateway's devices: the one the registry maps is the installation's, the other refused
+    registry = Registry(registry.lines, {inst: replace(registry.installations[inst],
+                                                       sparkplug_device=f"{group}/gw/plc1")})
+    for seq, (device, ms) in enumerate([("plc1", T0_MS + 2003), ("plc2", T0_MS + 2004)]):
+        messages.append((f"spBv1.0/{group}/DBIRTH/gw/{device}", spb(seq, ms, [
+            {"name": "pressure_bar", "alias": 1, "datatype": pb.Double, "double_value": 14.0},
+        ])))
+    want_pressure[T0 + timedelta(milliseconds=2003)] = 14.0
+    reject("unmapped_device")
 
     ingester = make_ingester(
         tmp_path, mqtt_broker, registry, [f"recyclab/v1/{inst}/+", f"spBv1.0/{group}/#"],

@@ -15,6 +15,7 @@ from ingest.alarms import AlarmTracker
 from ingest.decoders import PayloadDecoder
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.records import NUL_SHOWN_AS, LimsRecorder
+from ingest.registry import load_registry
 from ingest.service import IngestConfig, Ingester
 from ingest.store.base import EPOCH, to_ns
 from ingest.store.influx_store import InfluxStore
@@ -29,16 +30,17 @@ from tests.ingest.support import (
     private_config,
     wait_until,
 )
-from tests.support.influx import V2WriteProxy
+from tests.support.influx import PrivateInfluxd, V2WriteProxy
 
 T0 = datetime.fromtimestamp(T0_MS / 1000, UTC)
 FAR = T0 + timedelta(days=1)
 
 
 def make_ingester(tmp_path, broker_url, registry, topic, store, session_factory,
-                  validator=None, **kw) -> Ingester:
+                  validator=None, client_id=None, **kw) -> Ingester:
     config = IngestConfig(
-        broker_url=broker_url, client_id=f"ingest-{uuid.uuid4().hex[:10]}", topics=(topic,),
+        broker_url=broker_url, client_id=client_id or f"ingest-{uuid.uuid4().hex[:10]}",
+        topics=(topic,),
         spool_path=tmp_path / "var" / "spool.db", status_path=tmp_path / "var" / "status.json",
         **kw,
     )
@@ -229,3 +231,140 @@ def test_a_partial_write_rejects_only_the_refused_rows(
         pub.close()
         store.close()
         proxy.stop()
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite", "influxdb"])
+def test_a_second_value_for_a_stored_point_is_a_reject_and_a_repeat_changes_nothing(
+    tmp_path, mqtt_broker, session_factory, backend, request
+):
+    """A device sending the same reading again (same value) is a no-op, and not counted as
+    stored again; another value for a sensor and time that holds one already keeps the
+    stored value and is a conflicting_value reject naming both, whether the first came in an
+    earlier batch or the same one."""
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    if backend == "sqlite":
+        store = SQLiteStore(tmp_path / "ts.db")
+    else:
+        influx = request.getfixturevalue("influxdb")
+        store = InfluxStore(influx.url, influx.token, influx.org, influx.bucket, influx.query_url)
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    try:
+        with IngesterThread(ing):
+            for seq in range(10):
+                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+            wait_until(lambda: ing.status.messages >= 10, 15, "the first values handled")
+            pub.publish(topic, json_message(3, {"pressure_bar": 3.0}))
+            pub.publish(topic, json_message(5, {"pressure_bar": 99.0}))
+            pub.publish(topic, json_message(10, {"pressure_bar": 10.0}))
+            pub.publish(topic, json_message(10, {"pressure_bar": 11.0}))
+            wait_until(lambda: ing.status.messages >= 14, 15, "every message handled")
+        points = store.raw(inst, "pressure_bar", T0, FAR)
+        assert [p.value for p in points] == [float(s) for s in range(11)]
+        assert ing.status.rejects == {"conflicting_value": 2}
+        assert ing.status.values_stored == 11  # the repeated 3.0 is no new value
+        with session_factory() as s:
+            rejects = s.scalars(select(IngestReject).order_by(IngestReject.id)).all()
+        assert [(r.reason, r.sensor) for r in rejects] == [("conflicting_value", "pressure_bar")] * 2
+        assert {r.topic for r in rejects} == {topic}  # the operator finds the sender
+        assert sorted((r.excerpt, r.detail) for r in rejects) == sorted([
+            (f"pressure_bar=99.0 at {T0 + timedelta(milliseconds=5):%Y-%m-%dT%H:%M:%S.%f}Z",
+             "holds 5.0 already, which is kept"),
+            (f"pressure_bar=11.0 at {T0 + timedelta(milliseconds=10):%Y-%m-%dT%H:%M:%S.%f}Z",
+             "holds 10.0 already, which is kept"),
+        ])
+    finally:
+        pub.close()
+        store.close()
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_write_too_large_for_influxdb_is_split_and_a_point_too_large_alone_is_a_reject(
+    tmp_path, mqtt_broker, session_factory
+):
+    """influxd set to take at most 512 bytes per write answers a larger one HTTP 413. That
+    is no outage (retrying the same batch would never end): the batch is written in halves
+    until each part fits, and a point too large on its own is a store_rejected reject.
+    Nothing waits in the spool."""
+    cdir, inst, _ = private_config(tmp_path)
+    big = "p" * 600
+    with open(cdir / "installations.toml", "a") as f:
+        f.write(f'\n[[installation.sensor]]\nkey = "{big}"\nname = "long"\nunit = "-"\n'
+                'range = [0, 10]\n')
+    reg = load_registry(cdir / "installations.toml")
+    topic = f"recyclab/v1/{inst}/main"
+    (tmp_path / "influxd").mkdir()
+    influxd = PrivateInfluxd(tmp_path / "influxd", max_body_size=512).start()
+    proxy = V2WriteProxy(influxd.url).start()
+    influxd.create_database("db")
+    store = InfluxStore(proxy.url, "", "recyclab", "db", f"{influxd.url}/query")
+    ing = make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory,
+                        linger_s=0.5)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    count = 100
+    try:
+        with IngesterThread(ing):
+            for seq in range(count):
+                if seq == count // 2:
+                    pub.publish(topic, json_message(count, {big: 1.0}))
+                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+            wait_until(lambda: ing.status.messages >= count + 1, 20, "every message handled")
+        assert ing.status.rejects == {"store_rejected": 1}
+        points = store.raw(inst, "pressure_bar", T0, FAR)
+        assert [p.value for p in points] == [float(s) for s in range(count)]
+        with session_factory() as s:
+            (reject,) = s.scalars(select(IngestReject)).all()
+        assert reject.sensor == big[:120] and "HTTP 413" in reject.detail
+        assert ing.status.values_spooled == 0 and not len(ing.spool)
+    finally:
+        pub.close()
+        store.close()
+        proxy.stop()
+        influxd.stop()
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_rejects_of_a_batch_redelivered_after_a_crash_are_recorded_once(
+    tmp_path, database_url, mqtt_broker, session_factory
+):
+    """The ingester dies after the LIMS database took a batch's rejects but before its
+    acknowledgements: the broker sends the batch again to the next ingester of the session,
+    which finds the same rejects (received later) and records none of them a second time.
+    The conflicting value, decided by the store, is recorded once as well."""
+    _, inst, reg = private_config(tmp_path)
+    topic = f"recyclab/v1/{inst}/main"
+    store = SQLiteStore(tmp_path / "ts.db")
+    client_id = f"ingest-{uuid.uuid4().hex[:10]}"
+    store.write_rows([(inst, "pressure_bar", to_ns(T0) + 5_000_000, 5.0)])
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+
+    def ingester() -> Ingester:
+        return make_ingester(tmp_path, mqtt_broker.url, reg, topic, store, session_factory,
+                             client_id=client_id)
+
+    try:
+        first = ingester()
+        first._ack = lambda batch: first.stop()  # the crash: rejects committed, nothing acked
+        with IngesterThread(first, keep_session=True):
+            pub.publish(topic, b"not json")
+            pub.publish(topic, json_message(1, {"pressure_bar": 900.0, "nope": 1.0}))
+            pub.publish(topic, json_message(5, {"pressure_bar": 6.0}))
+            wait_until(lambda: first._stop.is_set(), 15, "the first batch recorded")
+        with session_factory() as s:
+            recorded = sorted(s.scalars(select(IngestReject.reason)).all())
+        assert recorded == ["conflicting_value", "malformed", "out_of_range", "unknown_sensor"]
+        second = ingester()
+        with IngesterThread(second):
+            wait_until(lambda: second.status.messages >= 3, 15, "the batch redelivered")
+        assert second.status.rejects == {"conflicting_value": 1, "malformed": 1,
+                                         "out_of_range": 1, "unknown_sensor": 1}
+        with session_factory() as s:
+            assert sorted(s.scalars(select(IngestReject.reason)).all()) == recorded
+    finally:
+        pub.close()
+        store.close()

@@ -14,16 +14,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.alarms import AlarmTracker
-from ingest.decoders import MAX_ROUTES, PayloadDecoder
+from ingest.decoders import MAX_ROUTES, Decoded, PayloadDecoder
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.records import LimsRecorder
-from ingest.registry import Installation, Registry, Sensor
+from ingest.registry import Installation, Registry, Sensor, load_registry
 from ingest.service import IngestConfig, Ingester
 from ingest.spool import Spool
 from ingest.store.base import from_ns, to_ns
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
 from ingest.validate import REASONS, Validator
+from lims.kernel.clock import frozen_at
 from tests.ingest.support import (
     T0_MS,
     IngesterThread,
@@ -126,12 +127,36 @@ def test_alarm_opens_tracks_peak_closes_and_ignores_late_values(registry):
     closed, opened = feed((5, 90.0))  # straight from high to low: one closes, one opens
     assert closed is ev and ev.ended_at == from_ns(5 * 10**9)
     assert (opened.kind, opened.peak_value) == ("low", 90.0)
-    assert feed((6, 95.0)) == []  # not a new extreme
+    # not a new extreme, yet beyond the limit later: the event says so (last_beyond_at)
+    assert feed((6, 95.0)) == [opened] and opened.peak_value == 90.0
+    assert opened.last_beyond_at == from_ns(6 * 10**9)
     assert feed((7, 85.0))[0].peak_value == 85.0
     assert feed((8, 150.0))[0].ended_at == from_ns(8 * 10**9)
     assert tracker.active == {}
     # pressure_bar has no alarm limits: never an alarm
     assert tracker.observe([(inst, "pressure_bar", 9 * 10**9, 599.0)]) == []
+
+
+def test_a_reloaded_registry_applies_its_limits_and_ends_alarms_it_no_longer_has(tmp_path):
+    """New limits and ranges count from the next batch; an ongoing alarm whose limits were
+    taken out ends at the reload (no value could end it any more) and comes back from the
+    next observe(), to be recorded with that batch."""
+    cdir, inst, reg = private_config(tmp_path)
+    tracker, validator = AlarmTracker(reg), Validator(reg)
+    (ev,) = tracker.observe([(inst, "temp_c", NOW_NS, 300.0)], NOW)
+    path = cdir / "installations.toml"
+    path.write_text(path.read_text().replace("alarm_low = 100\nalarm_high = 250\n", "")
+                    .replace("range = [0, 600]", "range = [0, 50]"))
+    changed = load_registry(path)
+    with frozen_at(NOW + timedelta(minutes=5)):
+        tracker.use(changed)
+    validator.use(changed)
+    assert tracker.active == {} and ev.ended_at == NOW + timedelta(minutes=5)
+    assert tracker.observe([(inst, "temp_c", NOW_NS + 10**9, 300.0)], NOW) == [ev]
+    assert tracker.observe([], NOW) == []
+    decoded = Decoded([(inst, "pressure_bar", NOW_NS, 60.0)])
+    _, rejects, _ = validator.check("t", decoded, NOW)
+    assert [r.reason for r in rejects] == ["out_of_range"]
 
 
 def test_spool_is_bounded_durable_and_replays_oldest_first(tmp_path):
@@ -151,6 +176,61 @@ def test_spool_is_bounded_durable_and_replays_oldest_first(tmp_path):
     assert spool.oldest()[1] == [("a", "s", 3, 3.0)]
     assert spool.stats().values == 1 and len(spool) == 1
     spool.close()
+
+
+class CountingSQLiteStore(SQLiteStore):
+    """The real store, counting its writes: replay speed is the number of round trips."""
+
+    writes = 0
+
+    def write_rows(self, rows):
+        self.writes += 1
+        return super().write_rows(rows)
+
+
+def test_spool_hands_out_the_oldest_batches_merged_and_removes_them_together(tmp_path):
+    spool = Spool(tmp_path / "spool.db")
+    for ts in range(5):
+        assert spool.append([("a", "s", ts, float(ts)), ("a", "t", ts, 1.0)])
+    last_id, rows = spool.oldest(max_values=5)  # two batches fit, the third would not
+    assert rows == [("a", "s", 0, 0.0), ("a", "t", 0, 1.0), ("a", "s", 1, 1.0), ("a", "t", 1, 1.0)]
+    assert spool.remove(last_id)
+    assert (len(spool), spool.stats().values) == (3, 6)
+    assert spool.oldest(max_values=1)[1] == [("a", "s", 2, 2.0), ("a", "t", 2, 1.0)]  # >= 1 batch
+    last_id, rows = spool.oldest(max_values=100)
+    assert [r[2] for r in rows] == [2, 2, 3, 3, 4, 4]
+    assert spool.remove(last_id) and not len(spool) and spool.stats().oldest_age_s is None
+    spool.close()
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_spool_of_many_small_batches_replays_in_a_few_store_writes(
+    tmp_path, mqtt_broker, session_factory
+):
+    """An hour's outage at a few messages a second leaves thousands of small batches; each
+    store write is a round trip (InfluxDB: a read and a write), so replaying them one by one
+    fell behind the live stream (CI: the spool not empty 30 s after InfluxDB came back)."""
+    _, inst, reg = private_config(tmp_path)
+    earlier_run = Spool(tmp_path / "spool.db")
+    for seq in range(600):
+        assert earlier_run.append([(inst, "temp_c", NOW_NS + seq * 10**9, 200.0),
+                                   (inst, "pressure_bar", NOW_NS + seq * 10**9, 5.0)])
+    earlier_run.close()
+    store = CountingSQLiteStore(tmp_path / "ts.db")
+    config = IngestConfig(
+        broker_url=mqtt_broker.url, client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        topics=(f"recyclab/v1/{inst}/main",), spool_path=tmp_path / "spool.db",
+        status_path=tmp_path / "status.json", batch_values=500,
+    )
+    ingester = Ingester(config, store, LimsRecorder(session_factory, AlarmTracker(reg)),
+                        Validator(reg))
+    with IngesterThread(ingester):
+        wait_until(lambda: not len(ingester.spool), 20, "the spool to be replayed")
+    assert store.writes == 3  # 1,200 values in writes of at most 500
+    points = store.raw(inst, "temp_c", from_ns(NOW_NS), from_ns(NOW_NS) + timedelta(hours=1))
+    assert len(points) == 600
+    store.close()
 
 
 @pytest.mark.mqtt

@@ -55,8 +55,9 @@ def test_a_file_in_the_earlier_layout_is_converted_on_open(tmp_path):
         "melt_temp_c": 204.0, "pressure_bar": 80.5
     }
     # writing on after the conversion: old points stay unique per series and time
-    store.write_rows([("wash1", "ph", T0_NS, 7.5), ("wash1", "ph", T0_NS + 1_000, 7.0)])
-    assert [p.value for p in store.raw("wash1", "ph", T0, T0 + timedelta(minutes=1))] == [7.5, 7.0]
+    other = ("wash1", "ph", T0_NS, 7.5)
+    assert store.write_rows([other, ("wash1", "ph", T0_NS + 1_000, 7.0)]) == [(other, 7.25)]
+    assert [p.value for p in store.raw("wash1", "ph", T0, T0 + timedelta(minutes=1))] == [7.25, 7.0]
     store.close()
     reopened = SQLiteStore(path)  # a converted file opens as it is
     assert reopened.latest("wash1")["ph"].value == 7.0

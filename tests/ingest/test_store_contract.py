@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.store import Point, StoreUnavailable, TimeSeriesStore, open_store
+from ingest.store.base import to_ns
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
 from lims.kernel.settings import load_settings
@@ -20,15 +21,29 @@ from tests.support.influx import free_port
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store(request, tmp_path) -> TimeSeriesStore:
-    if request.param == "sqlite":
-        s: TimeSeriesStore = SQLiteStore(tmp_path / "ts.db")
-    else:
-        influx = request.getfixturevalue("influxdb")
-        s = InfluxStore(influx.url, influx.token, influx.org, influx.bucket, influx.query_url)
-    yield s
-    s.close()
+@pytest.fixture(params=["sqlite", "influxdb", "influxdb-sole-writer"])
+def open_store_again(request, tmp_path):
+    """Opens another store object on the same data each call (as a restarted ingester)."""
+    opened: list[TimeSeriesStore] = []
+
+    def open_one() -> TimeSeriesStore:
+        if request.param == "sqlite":
+            s: TimeSeriesStore = SQLiteStore(tmp_path / "ts.db")
+        else:
+            influx = request.getfixturevalue("influxdb")
+            s = InfluxStore(influx.url, influx.token, influx.org, influx.bucket, influx.query_url,
+                            sole_writer=request.param == "influxdb-sole-writer")
+        opened.append(s)
+        return s
+
+    yield open_one
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(open_store_again) -> TimeSeriesStore:
+    return open_store_again()
 
 
 def inst() -> str:
@@ -59,17 +74,42 @@ def test_written_points_come_back_in_time_order_within_half_open_range(store):
     assert store.raw("no-such-installation", "melt_temp_c", T0, T0 + timedelta(hours=1)) == []
 
 
-def test_rewriting_a_point_never_duplicates_and_last_write_wins(store):
+def test_rewriting_a_point_never_duplicates_and_a_different_value_never_replaces_it(store):
+    """An exact redelivery is a no-op; another value for a stored point is handed back with
+    the value kept (the first), never written over it."""
     i = inst()
     pts = [Point(i, "s", T0 + timedelta(milliseconds=ms), float(ms)) for ms in range(100)]
-    store.write(pts)
-    store.write(pts)
-    store.write(pts[:10])
-    store.write([Point(i, "s", T0, -1.0)])
+    assert store.write(pts) == []
+    assert store.write(pts) == []
+    assert store.write(pts[:10]) == []
+    other = (i, "s", to_ns(T0), -1.0)
+    new = (i, "s", to_ns(T0) + 500_000_000, 5e8)
+    assert store.write_rows([other, new]) == [(other, 0.0)]
     got = store.raw(i, "s", T0, T0 + timedelta(seconds=1))
-    assert len(got) == 100
-    assert got[0].value == -1.0
-    assert got[1:] == pts[1:]
+    assert got == sorted([*pts, Point(i, "s", T0 + timedelta(seconds=0.5), 5e8)],
+                         key=lambda p: p.ts)
+
+
+def test_a_point_stored_before_the_store_was_opened_keeps_its_value(open_store_again):
+    """A restarted ingester's store finds what the one before stored, whether the new
+    points are older than the series' newest, or as new."""
+    i, t = inst(), to_ns(T0)
+    assert open_store_again().write_rows([(i, "s", t + 5_000, 5.0), (i, "s", t + 9_000, 9.0)]) == []
+    again = open_store_again()
+    assert again.write_rows([(i, "s", t + 5_000, 6.0)]) == [((i, "s", t + 5_000, 6.0), 5.0)]
+    late, new = (i, "s", t + 9_000, 1.0), (i, "s", t + 10_000, 10.0)
+    assert again.write_rows([late, new]) == [(late, 9.0)]
+    assert again.write_rows([new, (i, "s", t + 10_000, 11.0)]) == [((i, "s", t + 10_000, 11.0), 10.0)]
+    assert [p.value for p in again.raw(i, "s", T0, T0 + timedelta(seconds=1))] == [5.0, 9.0, 10.0]
+
+
+def test_two_values_for_one_point_in_one_write_keep_the_first(store):
+    i = inst()
+    t = to_ns(T0)
+    rows = [(i, "s", t, 1.0), (i, "s", t + 1_000, 3.0), (i, "s", t, 1.0), (i, "s", t, 2.0),
+            (i, "s", t + 1_000, 3.0)]
+    assert store.write_rows(rows) == [((i, "s", t, 2.0), 1.0)]
+    assert [p.value for p in store.raw(i, "s", T0, T0 + timedelta(seconds=1))] == [1.0, 3.0]
 
 
 def test_a_batch_larger_than_one_request_is_stored_exactly_once(store):
@@ -176,7 +216,7 @@ def test_any_points_round_trip_and_aggregate_like_a_reference(store, raw_points,
     store.write(pts)
     expected: dict[tuple[str, datetime], float] = {}
     for p in pts:
-        expected[(p.sensor, p.ts)] = p.value  # later writes of the same point win
+        expected.setdefault((p.sensor, p.ts), p.value)  # the first value of a point is kept
     end = T0 + timedelta(hours=2)
     for sensor in {"a", "b", "c"}:
         want = sorted((ts, v) for (s, ts), v in expected.items() if s == sensor)

@@ -9,10 +9,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from lims.kernel.models import User
-from lims.kernel.settings import config_dir
 from lims.people.accounts import create_token
-from lims.seed import seed_all
 from tests.support.api_client import API, Caller  # noqa: F401  (API used by tests)
+from tests.support.seeding import seed_reference
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +26,7 @@ def cheap_argon2(monkeypatch) -> None:
 @pytest.fixture
 def seeded(session_factory) -> None:
     with session_factory.begin() as session:
-        seed_all(session, config_dir())
+        seed_reference(session)
 
 
 @dataclass

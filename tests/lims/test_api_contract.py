@@ -51,3 +51,10 @@ def test_integrity_errors_become_4xx_and_programming_errors_roll_back(database_u
     with app.extensions["recyclab.sessions"]() as session:
         assert session.scalars(select(Organization.key)).all() == []
     app.extensions["recyclab.engine"].dispose()
+
+
+def test_openapi_names_what_each_list_may_be_sorted_by(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path, key in (("/api/v1/samples", "-sample_id"), ("/api/v1/lots", "code"), ("/api/v1/certificates", "issued_at")):
+        (sort,) = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "sort"]
+        assert key in sort["schema"]["enum"], (path, sort)

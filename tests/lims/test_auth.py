@@ -59,7 +59,9 @@ def test_admin_manages_users_and_roles_are_enforced(lab, client):
     assert wrong_org.status_code == 422 and "role" in wrong_org.get_json()["errors"]["json"]
     ok(admin.post("/users", json={"username": "eve", "password": "long-enough", "role": "customer",
                                   "organization": "recytex"}), 201)
-    ok(client.post(f"{API}/auth/login", json={"username": "eve", "password": "long-enough"}))
+    # The administrator knows the first password: eve chooses her own before anything else.
+    ok(client.post(f"{API}/auth/password", json={"username": "eve", "current_password": "long-enough",
+                                                  "password": "eves-own-choice"}))
     assert ok(client.get(f"{API}/organizations")) == [
         {"id": pytest.approx(0, abs=10**9), "key": "recytex", "name": "Recytex B.V.", "kind": "customer", "address": "", "language": "en"}
     ]
@@ -137,3 +139,23 @@ def test_an_admin_cannot_change_their_own_role(lab, session_factory):
         assert me.role == "admin" and me.full_name != "Admin Istrator"  # nothing half-written
     assert ok(admin.patch("/users/admin", json={"role": "admin", "full_name": "Admin Istrator"}))["role"] == "admin"
     ok(admin.patch("/users/tech2", json={"role": "reviewer"}))
+
+
+def test_the_process_engineer_reads_no_certificates_by_the_api_either(lab):
+    """Reading certificates is a right some roles have (the pages ask for it); the API's list,
+    detail and files ask for the same right, not merely whether the caller is a customer."""
+    from tests.lims.conftest import analyses_by_method, register
+
+    tech, reviewer, engineer = lab.as_("tech"), lab.as_("reviewer"), lab.as_("engineer")
+    sample = register(tech, methods=["ash_3451"])
+    ash = analyses_by_method(sample)["ash_3451"]
+    ok(tech.post(f"/analyses/{ash}/result", json={"value": "0.42", "unit": "%"}))
+    ok(reviewer.post(f"/analyses/{ash}/verify"))
+    cert = ok(reviewer.post("/certificates", json={"sample": sample["sample_id"]}), 201)
+
+    for path in ("/certificates", f"/certificates/{cert['id']}", f"/certificates/{cert['id']}.pdf",
+                 f"/certificates/{cert['id']}.json", f"/certificates/{cert['id']}/grants"):
+        refused = engineer.get(path)
+        assert refused.status_code == 403 and "read certificates" in refused.get_json()["message"], path
+    assert ok(tech.get(f"/certificates/{cert['id']}"))["number"] == cert["number"]
+    assert [c["number"] for c in ok(lab.as_("polyvorm").get("/certificates"))] == [cert["number"]]

@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 
 from lims.audit.service import verify_chain
+from lims.kernel.errors import WorkflowError
 from lims.kernel.models import Analysis, AuditEvent, Sample, User
 from lims.permissions import get_analysis
 from lims.samples import workflow
 from lims.samples.registration import SampleRequest, register_samples
+from tests.support.postgres import wait_for_lock_waiters
 from tests.web.seed import in_spec_value, lot_with_samples
 from tests.web.test_pages import csrf_token, log_in
 
@@ -51,14 +53,42 @@ def test_ids_are_unique_and_gapless_under_concurrent_registration(seeded, sessio
     assert report.events >= len(codes)
 
 
+def _first_analysis(session_factory) -> tuple[str, int, str, str]:
+    """A fresh sample's code, and its first analysis: id, unit and an in-spec value."""
+    code = lot_with_samples(session_factory, 1).sample_codes[0]
+    with session_factory() as s:
+        analysis = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).first()
+        return code, analysis.id, analysis.method.unit, in_spec_value(s, analysis)
+
+
+def _race_a_colleague(session_factory, analysis_id: int, unit: str, value: str, racer, started: threading.Event | None = None) -> None:
+    """tech2 enters the result and holds the sample; `racer` runs meanwhile (once `started` is
+    set, when given), and tech2 commits half a second later."""
+    with session_factory() as colleague:
+        tech2 = colleague.scalar(select(User).where(User.username == "tech2"))
+        entered = get_analysis(colleague, tech2, analysis_id, for_update=True)
+        workflow.submit(colleague, tech2, entered, value=value, unit=unit, instrument="the colleague's")
+        thread = threading.Thread(target=racer)
+        thread.start()
+        assert started is None or started.wait(timeout=30)
+        time.sleep(0.5)
+        colleague.commit()
+    thread.join(timeout=30)
+
+
+def _only_the_colleagues_result(session_factory, analysis_id: int) -> None:
+    with session_factory() as s:
+        assert s.get(Analysis, analysis_id).instrument == "the colleague's"
+        submits = s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "analysis.submit", AuditEvent.entity_id == str(analysis_id))).all()
+        assert len(submits) == 1
+
+
 def test_a_result_entered_by_a_colleague_meanwhile_is_not_overwritten_by_the_sample_worksheet(client, seeded, session_factory):
     """Two technicians enter the same result at once, one by the API (or the method sheet) and
     one on the sample's worksheet page. The worksheet waits for the sample, as every other way in
     does, and then finds the result entered: never a second entry over the first."""
-    code = lot_with_samples(session_factory, 1).sample_codes[0]
-    with session_factory() as s:
-        analysis = s.scalars(select(Analysis).join(Sample).where(Sample.code == code).order_by(Analysis.id)).first()
-        analysis_id, unit, value = analysis.id, analysis.method.unit, in_spec_value(s, analysis)
+    code, analysis_id, unit, value = _first_analysis(session_factory)
     log_in(client, "tech")
     token = csrf_token(client, f"/lab/samples/{code}/worksheet")
     answers = []
@@ -68,19 +98,183 @@ def test_a_result_entered_by_a_colleague_meanwhile_is_not_overwritten_by_the_sam
             "csrf_token": token, f"value-{analysis_id}": value, f"unit-{analysis_id}": unit,
             f"instrument-{analysis_id}": "the worksheet's"}))
 
-    with session_factory() as colleague:
-        tech2 = colleague.scalar(select(User).where(User.username == "tech2"))
-        entered = get_analysis(colleague, tech2, analysis_id, for_update=True)
-        workflow.submit(colleague, tech2, entered, value=value, unit=unit, instrument="the colleague's")
-        racer = threading.Thread(target=worksheet)
-        racer.start()
-        time.sleep(0.5)
-        colleague.commit()
-    racer.join(timeout=30)
+    _race_a_colleague(session_factory, analysis_id, unit, value, worksheet)
     (answer,) = answers
     assert answer.status_code == 422 and "only once" in answer.get_data(as_text=True), answer.status_code
+    _only_the_colleagues_result(session_factory, analysis_id)
+
+
+def test_a_result_entered_by_a_direct_service_call_waits_for_the_sample_as_well(seeded, session_factory):
+    """A script (or any new way in) that reads an analysis without locking anything and calls
+    workflow.submit: the service itself queues on the sample, then finds the colleague's result,
+    and enters nothing over it."""
+    _, analysis_id, unit, value = _first_analysis(session_factory)
+    outcome: list[object] = []
+    read = threading.Event()
+
+    def script() -> None:
+        with session_factory() as s:
+            tech = s.scalar(select(User).where(User.username == "tech"))
+            unlocked = get_analysis(s, tech, analysis_id)
+            read.set()
+            try:
+                workflow.submit(s, tech, unlocked, value=value, unit=unit, instrument="the script's")
+                s.commit()
+                outcome.append("entered")
+            except WorkflowError as exc:
+                outcome.append(exc.message)
+
+    _race_a_colleague(session_factory, analysis_id, unit, value, script, read)
+    (answer,) = outcome
+    assert "only once" in str(answer), answer
+    _only_the_colleagues_result(session_factory, analysis_id)
+
+
+def test_a_result_verified_by_a_direct_service_call_while_a_colleague_retracts_it_stays_retracted(
+    seeded, session_factory
+):
+    """The reviewer retracts a submitted result (holding its sample) while a script verifies it
+    through workflow.verify without locking anything. The service queues on the sample, finds
+    the result retracted and verifies nothing: never a retracted result marked verified."""
+    _, analysis_id, unit, value = _first_analysis(session_factory)
+    with session_factory.begin() as s:
+        tech = s.scalar(select(User).where(User.username == "tech"))
+        workflow.submit(s, tech, get_analysis(s, tech, analysis_id), value=value, unit=unit)
+    outcome: list[object] = []
+    read = threading.Event()
+
+    def script() -> None:
+        with session_factory() as s:
+            admin = s.scalar(select(User).where(User.username == "admin"))
+            unlocked = get_analysis(s, admin, analysis_id)
+            read.set()
+            try:
+                workflow.verify(s, admin, unlocked)
+                s.commit()
+                outcome.append("verified")
+            except WorkflowError as exc:
+                outcome.append(exc.message)
+
+    with session_factory() as colleague:
+        reviewer = colleague.scalar(select(User).where(User.username == "reviewer"))
+        held = get_analysis(colleague, reviewer, analysis_id, for_update=True)
+        workflow.retract(colleague, reviewer, held, "drift on the balance")
+        thread = threading.Thread(target=script)
+        thread.start()
+        assert read.wait(timeout=30)
+        time.sleep(0.5)
+        colleague.commit()
+    thread.join(timeout=30)
+    assert outcome and outcome != ["verified"], outcome
     with session_factory() as s:
-        assert s.get(Analysis, analysis_id).instrument == "the colleague's"
-        submits = s.scalars(select(AuditEvent).where(
-            AuditEvent.action == "analysis.submit", AuditEvent.entity_id == str(analysis_id))).all()
-        assert len(submits) == 1
+        analysis = s.get(Analysis, analysis_id)
+        assert (analysis.state, analysis.verified_by_id) == ("retracted", None)
+
+
+def test_two_instrument_files_naming_the_same_samples_in_opposite_order_both_import(seeded, session_factory):
+    """The MFR run lists S1 then S2, the DSC run S2 then S1, and two technicians import them at
+    the same moment while a colleague holds S1. Taking the samples row by row, each import would
+    hold one sample and wait for the other's: a deadlock, one file refused with a database error.
+    Both wait their turn and go in."""
+    from lims.kernel.models import Method
+    from lims.samples.imports import import_results
+
+    first, second = lot_with_samples(session_factory, 2).sample_codes
+    with session_factory() as s:
+        units = dict(s.execute(select(Method.key, Method.unit).where(Method.key.in_(["mfr_230_2_16", "ash_3451"]))).all())
+
+    def csv(method: str, value: str, codes: list[str]) -> str:
+        return "sample_id,method,value,unit\n" + "".join(f"{c},{method},{value},{units[method]}\n" for c in codes)
+
+    outcome: dict[str, object] = {}
+
+    def importer(name: str, text: str) -> None:
+        with session_factory() as s:
+            try:
+                import_results(s, s.scalar(select(User).where(User.username == name)), text)
+                s.commit()
+                outcome[name] = "imported"
+            except Exception as exc:  # noqa: BLE001 - the refusal is what the test reports
+                outcome[name] = repr(exc)[:300]
+
+    with session_factory() as colleague:
+        colleague.scalar(select(Sample).where(Sample.code == first).with_for_update())
+        mfr = threading.Thread(target=importer, args=("tech", csv("mfr_230_2_16", "12.00", [first, second])))
+        mfr.start()
+        time.sleep(0.5)  # the MFR import waits for S1
+        ash = threading.Thread(target=importer, args=("tech2", csv("ash_3451", "0.40", [second, first])))
+        ash.start()
+        time.sleep(0.5)  # the ash import holds S2 (row by row) and waits for S1
+        colleague.commit()
+    mfr.join(timeout=60)
+    ash.join(timeout=60)
+    assert outcome == {"tech": "imported", "tech2": "imported"}, outcome
+
+
+def test_an_import_and_a_review_over_samples_of_both_lines_both_finish(client, seeded, session_factory, database_url):
+    """The import locked its samples in code order, the review queue in id order: sample
+    codes sort DCTV before NTK whatever their ids, so an import holding a DCTV sample while the
+    reviewer held an older NTK one deadlocked, and PostgreSQL failed one of them."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from lims.kernel.clock import utcnow
+    from lims.kernel.models import Method
+    from lims.samples import registration
+    from lims.samples.imports import import_results
+
+    ntk = lot_with_samples(session_factory, 1).sample_codes[0]
+    with session_factory.begin() as s:
+        tech = s.scalar(select(User).where(User.username == "tech"))
+        end = utcnow() - timedelta(hours=1)
+        lot = registration.create_lot(
+            s, tech, code="LOT-DCTV-1", installation="dctv-tear1", material="cotton", owner="vezelwerk",
+            production_start=end - timedelta(hours=2), production_end=end, input_stream="post-consumer",
+            recycled_content_pct=Decimal("100"))
+        for sample in register_samples(s, tech, [SampleRequest(lot=lot.code)] * 2):
+            workflow.receive(s, tech, sample)
+    with session_factory.begin() as s:
+        tech = s.scalar(select(User).where(User.username == "tech"))
+        samples = sorted(s.scalars(select(Sample)), key=lambda x: x.id)
+        assert [x.code.split("-")[0] for x in samples] == ["NTK", "DCTV", "DCTV"]  # code order: 2, 3, 1
+        reviewed = []
+        for sample, method in [(samples[0], "ash_3451"), (samples[1], "cotton_content_1833")]:
+            analysis = next(a for a in sample.analyses if a.method.key == method)
+            workflow.submit(s, tech, analysis, value=in_spec_value(s, analysis), unit=analysis.method.unit)
+            reviewed.append(analysis.id)
+        units = dict(s.execute(select(Method.key, Method.unit).where(Method.key.in_(["mfr_230_2_16", "fibre_length"]))).all())
+        codes = [x.code for x in samples]
+    assert codes[0] == ntk
+    csv = "sample_id,method,value,unit\n" + "".join(
+        f"{code},{method},{value},{units[method]}\n"
+        for code, method, value in [(codes[1], "fibre_length", "20"), (codes[2], "fibre_length", "20"),
+                                    (codes[0], "mfr_230_2_16", "12.00")])
+    outcome: dict[str, object] = {}
+
+    def importer() -> None:
+        with session_factory() as s:
+            try:
+                import_results(s, s.scalar(select(User).where(User.username == "tech2")), csv)
+                s.commit()
+                outcome["import"] = "imported"
+            except Exception as exc:  # noqa: BLE001 - the refusal is what the test reports
+                outcome["import"] = repr(exc)[:300]
+
+    log_in(client, "reviewer")
+    token = csrf_token(client, "/review/")
+
+    def reviewer() -> None:
+        outcome["review"] = client.post("/review/verify", data={"analysis": reviewed, "csrf_token": token}).status_code
+
+    with session_factory() as colleague:
+        colleague.scalar(select(Sample).where(Sample.code == codes[2]).with_for_update())
+        first = threading.Thread(target=importer)
+        first.start()
+        wait_for_lock_waiters(database_url, 1, "the import to hold what comes before the colleague's sample")
+        second = threading.Thread(target=reviewer)
+        second.start()
+        wait_for_lock_waiters(database_url, 2, "the reviewer to hold what comes before the import's sample")
+        colleague.commit()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert outcome == {"import": "imported", "review": 302}, outcome

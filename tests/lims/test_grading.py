@@ -9,8 +9,18 @@ from hypothesis import strategies as st
 
 from lims.kernel.errors import InputError
 from lims.kernel.models import Method
-from lims.samples.grading import Grade, Limit, Result, Spec, check, grade_sample
-from lims.samples.results import accepted_range, as_result, measure, normalize_unit
+from lims.samples.grading import (
+    OFF_SPEC,
+    Grade,
+    Limit,
+    Result,
+    Spec,
+    check,
+    grade_sample,
+    held_back_by,
+    reach,
+)
+from lims.samples.results import accepted_range, as_result, measure, normalize_unit, number
 
 D = Decimal
 SPEC = Spec(
@@ -34,6 +44,32 @@ def test_guard_band_refuses_what_simple_acceptance_takes():
     results = {"mfr": Result(D("15.80"), "g/10 min", D("0.79")), "ash": Result(D("0.50"), "%", D("0.05"))}
     assert grade_sample(SPEC, results).grade == "B"
     assert grade_sample(Spec("simple", SPEC.grades), results).grade == "A"
+
+
+def test_held_back_by_names_what_fails_the_next_better_grade_as_grading_decided():
+    # mfr 15.80 ± 0.79 is inside A's 8..16 but its interval crosses 16: the guard band fails A.
+    results = {"mfr": Result(D("15.80"), "g/10 min", D("0.79")), "ash": Result(D("1.20"), "%", D("0.05"))}
+    assert grade_sample(SPEC, results).grade == "B"
+    assert held_back_by(SPEC, results, "B") == ("A", ["mfr", "ash"])
+    assert held_back_by(Spec("simple", SPEC.grades), results, "B") == ("A", ["ash"])
+    worst = {"mfr": Result(D(30), "g/10 min", D(1)), "ash": Result(D("0.50"), "%", D("0.05"))}
+    assert grade_sample(SPEC, worst).grade == OFF_SPEC and held_back_by(SPEC, worst, OFF_SPEC) == ("B", ["mfr"])
+    assert held_back_by(SPEC, results, "A") == (None, [])
+    assert held_back_by(SPEC, {}, "not graded") == (None, [])
+
+
+def test_reach_is_the_best_grade_one_result_allows_under_the_decision_rule():
+    near_a = Result(D("15.80"), "g/10 min", D("0.79"))  # inside A's 8..16, U crosses 16
+    assert (reach(SPEC, "mfr", near_a).grade, reach(SPEC, "mfr", near_a).label) == ("B", "B only")
+    assert str(reach(SPEC, "mfr", near_a).why) == "grade A: 15.80 ± 0.79 crosses max 16 (guard band)"
+    simple = reach(Spec("simple", SPEC.grades), "mfr", near_a)
+    assert (simple.grade, simple.best, simple.flag) == ("A", True, "in_spec")
+    off = reach(SPEC, "mfr", Result(D(30), "g/10 min", D(1)))
+    assert (off.label, off.flag, str(off.why)) == ("off-spec", "out_of_spec", "grade B: 30 is above max 25")
+    assert reach(SPEC, "density", Result(D("0.9"))) is None
+    # One rule with held_back_by: the grade a result allows is never one it holds a sample back from.
+    results = {"mfr": near_a, "ash": Result(D("0.50"), "%", D("0.05"))}
+    assert held_back_by(SPEC, results, "B") == ("A", ["mfr"])
 
 
 def test_missing_result_is_not_graded_and_every_grade_failed_is_off_spec():
@@ -97,6 +133,66 @@ def test_any_text_value_is_a_number_or_an_input_error(raw):
         assert set(exc.errors) <= {"value", "uncertainty"}
     else:
         assert measured.value.is_finite()
+
+
+# Digits, signs, separators and look-alikes: what a typed or exported number is made of.
+number_like = st.text(alphabet=st.sampled_from("0123456789.,-+eE_ \u00a0１２٣۴\u2212"), max_size=10)
+
+
+@given(st.one_of(number_like, st.text(max_size=10)))
+def test_a_number_is_plain_ascii_decimal_notation_or_refused_naming_the_field(raw):
+    """Python's Decimal() also reads "1_2" and "１２" (full-width) or "٣" (Arabic-Indic) as
+    numbers: typed or pasted so, they are an entry error, not 12."""
+    try:
+        parsed = number(raw, "uncertainty")
+    except InputError as exc:
+        assert set(exc.errors) == {"uncertainty"}
+    else:
+        text = raw.strip()
+        assert text.isascii() and "_" not in text
+        assert parsed == Decimal(text.replace(",", "."))
+
+
+def test_underscores_and_other_digits_are_refused_naming_the_field():
+    m = _method()
+    for raw in ("1_2", "１２", "٣", "1\u00a0000", "1 000", "inf", "NaN"):
+        for field, args in (("value", (raw, "%")), ("uncertainty", ("1.2", "%", raw))):
+            try:
+                measure(m, *args)
+            except InputError as exc:
+                assert set(exc.errors) == {field}, (raw, exc.errors)
+            else:
+                raise AssertionError(f"{raw!r} was read as a number for {field}")
+    assert measure(m, "1,25", "%").value == D("1.25")  # the Dutch decimal comma
+    assert measure(m, "1.5E-1", "%").value == D("0.15")  # as instruments export it
+    assert measure(m, 2.5, "%").value == D("2.50")  # a JSON number
+
+
+def test_an_uncertainty_wider_than_any_plausible_result_is_refused_naming_it():
+    """U = 1e11 on a density of 0.95 (a slipped exponent, a value typed in the wrong cell) was
+    stored and printed: an interval wider than the whole range a real result lies in says
+    nothing about the result, so it is an entry error."""
+    density = _method(unit="g/cm3", key="density_1183", decimals=3, uncertainty_abs=D("0.002"),
+                      detection_limit=None, plausible_min=D("0.5"), plausible_max=D("2.5"))
+    for u in ("1e11", "2.001", 1000):
+        try:
+            measure(density, "0.95", "g/cm3", u)
+        except InputError as exc:
+            (message,) = exc.errors["uncertainty"]
+            assert set(exc.errors) == {"uncertainty"} and "plausible" in message and "2 g/cm3" in message, message
+        else:
+            raise AssertionError(f"U = {u} was accepted on a density of 0.95")
+    assert measure(density, "0.95", "g/cm3", "2").uncertainty == D("2.000")  # as wide as the range
+    # A method whose plausible range is open on one side: at most ten times the value's size.
+    open_ended = _method(uncertainty_abs=D("0.05"), detection_limit=None, plausible_min=D(0), plausible_max=None)
+    assert measure(open_ended, "3", "%", "30").uncertainty == D("30.00")
+    try:
+        measure(open_ended, "3", "%", "30.01")
+    except InputError as exc:
+        assert set(exc.errors) == {"uncertainty"}
+    else:
+        raise AssertionError("U = 30.01 was accepted on a value of 3 with no plausible maximum")
+    assert measure(open_ended, "0", "%", "0.5").uncertainty == D("0.50")  # ten times the method's own U
 
 
 def test_detection_limit():

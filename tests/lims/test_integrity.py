@@ -274,3 +274,18 @@ def test_a_result_measured_in_the_future_or_before_the_sample_came_in_is_refused
     # The instrument PC's clock may run a little ahead of the server's.
     skewed = (utcnow() + timedelta(minutes=2)).isoformat()
     ok(tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": 12, "unit": "g/10 min", "measured_at": skewed}))
+
+
+def test_retesting_a_result_the_guard_band_does_not_accept_opens_an_investigation(lab):
+    """Under guarded acceptance a result within U of the least strict grade's limit is "warn" and
+    not accepted: it leaves the sample off-spec as surely as one beyond the limit. Measuring it
+    again until it passes is what the out-of-specification investigation is there to record."""
+    tech = lab.as_("tech")
+    sample = register(tech, methods=["mfr_230_2_16"])
+    mfr_id = analyses_by_method(sample)["mfr_230_2_16"]
+    # PP grade C: MFR at most 40; 39.00 ± 1.95 crosses it (PP is graded with a guard band).
+    warned = ok(tech.post(f"/analyses/{mfr_id}/result", json={"value": "39.00", "unit": "g/10 min"}))
+    assert warned["evaluation"] == "warn"
+    retest = ok(tech.post(f"/analyses/{mfr_id}/retest", json={"reason": "die not cleaned"}))
+    oos = ok(lab.as_("reviewer").get(f"/analyses/{mfr_id}/oos"))
+    assert (oos["original_evaluation"], oos["retest"]) == ("warn", retest["id"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 from sqlalchemy import func, select
+from werkzeug.routing import AnyConverter, IntegerConverter
 
 from lims.kernel.models import Analysis, ApiToken, Sample, User
 from tests.lims.conftest import analyses_by_method, ok, register
@@ -107,10 +108,9 @@ def test_customer_of_another_org_sees_nothing_foreign_anywhere(app, lab, session
 def _candidates(converter, ints: list[int], strings: list[str]) -> list:
     """Values to put in a URL argument: ids for int arguments, the choices of an any(...)
     argument, foreign codes and keys for the rest."""
-    kind = converter.__class__.__name__
-    if kind == "IntegerConverter":
+    if isinstance(converter, IntegerConverter):  # the app's own RowId among them
         return ints
-    if kind == "AnyConverter":
+    if isinstance(converter, AnyConverter):
         return sorted(converter.items)
     return strings
 

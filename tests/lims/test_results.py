@@ -66,7 +66,7 @@ def test_csv_import_is_all_or_nothing_and_lists_every_bad_row(lab, session_facto
     assert "not found" in errors[5]["sample_id"][0]
     assert "registered" in errors[6]["row"][0]
     assert "not a time" in errors[7]["measured_at"][0]
-    assert "no open analysis" in errors[8]["method"][0]
+    assert "row 2 of this file" in errors[8]["method"][0]
     with session_factory() as s:
         assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0
 
@@ -143,3 +143,41 @@ def test_partitions_keep_their_parent(lab):
     assert [a["method"] for a in detail["analyses"]] == ["ash_3451"]
     assert ok(tech.get(f"/samples/{parent}"))["partitions"] == [f"{parent}-01", f"{parent}-02", f"{parent}-03"]
     assert tech.post(f"/samples/{parent}-01/partitions", json={}).status_code == 409
+
+
+def test_a_result_given_twice_in_one_file_names_the_row_that_gave_it_first(lab, session_factory):
+    """An instrument export that lists a run twice: nothing is imported (all or nothing), so the
+    second row is not "entered already, retest it"; it repeats a row of the same file."""
+    tech = lab.as_("tech")
+    code = register(tech, methods=["mfr_230_2_16", "ash_3451"])["sample_id"]
+    rows = [CSV_HEADER, f"{code},ash_3451,0.4,%,,,,", f"{code},mfr_230_2_16,12.3,g/10 min,,,,",
+            f"{code.lower()},mfr_230_2_16,12.5,g/10 min,,,,"]
+    r = tech.post("/imports/results", data="\n".join(rows).encode(), content_type="text/csv")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    (bad,) = r.get_json()["errors"]["json"]["rows"]
+    assert bad["row"] == 4 and "row 3" in bad["errors"]["method"][0], bad
+    assert "retest" not in bad["errors"]["method"][0]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0
+
+
+def test_a_column_the_import_does_not_know_is_refused_naming_it_and_the_known_ones(lab, session_factory):
+    """"measured at" for measured_at was ignored: the result was stored as measured now, the
+    file's time lost. A misspelled optional column is named, with the columns there are."""
+    tech = lab.as_("tech")
+    code = register(tech, methods=["mfr_230_2_16"])["sample_id"]
+    for header in ("sample_id,method,value,unit,measured at", "sample_id,method,value,unit,uncertanity",
+                   "\ufeffSample_ID;Method;Value;Unit;Measured at"):
+        sep = ";" if ";" in header else ","
+        text = f"{header}\n{sep.join([code, 'mfr_230_2_16', '12.3', 'g/10 min', '2026-03-03T10:00:00+01:00'])}\n"
+        r = tech.post("/imports/results", data=text.encode(), content_type="text/csv")
+        assert r.status_code == 422, r.get_data(as_text=True)
+        (message,) = r.get_json()["errors"]["json"]["file"]
+        unknown = header.rsplit(sep, 1)[1].lower()
+        assert f"unknown column(s): '{unknown}'" in message and "measured_at" in message, message
+    # The same column twice would keep only one of its cells.
+    twice = f"sample_id,method,value,unit,value\n{code},mfr_230_2_16,12.3,g/10 min,13.1\n"
+    r = tech.post("/imports/results", data=twice.encode(), content_type="text/csv")
+    assert r.status_code == 422 and "'value' twice" in r.get_json()["errors"]["json"]["file"][0], r.get_json()
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0

@@ -18,6 +18,7 @@ EVERY_RESPONSE = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 }
 
 
@@ -51,6 +52,15 @@ def test_https_public_url_turns_on_hsts_and_the_secure_cookie(database_url, tmp_
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
     app.extensions["recyclab.engine"].dispose()
+
+
+def test_no_browser_or_proxy_keeps_a_users_pages(client, seeded):
+    """Back after logging out on a shared lab computer must not show the last user's pages."""
+    ok(client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}))
+    for path in ["/lab/samples", f"{API}/auth/me", f"{API}/samples", "/no-such-page"]:
+        assert client.get(path).headers.get("Cache-Control") == "no-store", path
+    # Static files keep their own rule (revalidated, not refetched).
+    assert client.get("/static/app.js").headers["Cache-Control"] == "no-cache"
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from lims import throttle
@@ -20,6 +21,16 @@ BAD = {"username": "tech", "password": "wrong-password"}
 
 def _api_login(client, creds, address="10.0.0.1"):
     return client.post(f"{API}/auth/login", json=creds, environ_base={"REMOTE_ADDR": address})
+
+
+def test_an_ipv6_client_hopping_addresses_within_its_network_is_one_address(client, seeded):
+    """An IPv6 host is given a whole /64 and picks any address in it: counted per address, one
+    guesser would have 2**64 fresh allowances."""
+    for i in range(throttle.FREE_FAILURES + 1):
+        guess = _api_login(client, {"username": f"user{i}", "password": "x"}, f"2001:db8:1:2::{i + 1:x}")
+        assert guess.status_code == 401
+    assert _api_login(client, GOOD, "2001:db8:1:2:ffff::9").status_code == 429
+    assert _api_login(client, GOOD, "2001:db8:1:3::1").status_code == 200  # the next network
 
 
 def test_ninety_wrong_passwords_then_the_right_one_is_refused(client, seeded, session_factory):
@@ -81,3 +92,105 @@ def test_counters_are_shared_through_the_database(app, seeded, session_factory):
         row = s.get(Throttle, "login-user:tech")
         assert row.count == throttle.FREE_FAILURES + 1
     other.extensions["recyclab.engine"].dispose()
+
+
+PROXY = "172.18.0.9"  # docker-compose's reverse proxy: every request arrives from it
+
+
+def _through_proxy(client, creds, client_address, forwarded_for=None):
+    return client.post(f"{API}/auth/login", json=creds, environ_base={"REMOTE_ADDR": PROXY},
+                       headers={"X-Forwarded-For": forwarded_for or client_address})
+
+
+def test_behind_the_proxy_one_guessing_address_does_not_lock_out_the_lab(database_url, tmp_path, seeded):
+    """With proxy_hops = 1 (docker-compose) the client address is the one the proxy adds to
+    X-Forwarded-For: an attacker is blocked, a colleague behind the same proxy logs in, and the
+    attacker's own X-Forwarded-For entries change nothing."""
+    from lims.app import create_app
+
+    app = create_app(database_url=database_url, var_dir=tmp_path / "var", secret_key="s" * 40, proxy_hops=1)
+    client = app.test_client()
+    for i in range(throttle.FREE_FAILURES + 1):
+        forged = f"10.9.9.{i}, 203.0.113.5"  # the proxy appends the address it saw
+        assert _through_proxy(client, {"username": f"user{i}", "password": "x"}, "", forged).status_code == 401
+    assert _through_proxy(client, {"username": "reviewer", "password": "x"}, "203.0.113.5").status_code == 429
+    assert _through_proxy(client, GOOD, "198.51.100.7").status_code == 200
+    app.extensions["recyclab.engine"].dispose()
+
+
+def test_without_a_proxy_the_forwarded_for_header_is_not_believed(client, seeded):
+    for i in range(throttle.FREE_FAILURES + 1):
+        assert _api_login(client, {"username": f"user{i}", "password": "x"}, "10.0.0.4").status_code == 401
+    forged = client.post(f"{API}/auth/login", json=GOOD, environ_base={"REMOTE_ADDR": "10.0.0.4"},
+                         headers={"X-Forwarded-For": "198.51.100.8"})
+    assert forged.status_code == 429
+
+
+@pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+def test_counters_of_addresses_that_stopped_are_forgotten_and_live_ones_kept(client, seeded, session_factory):
+    """An attacker guesses for a while and goes; a visitor checks a certificate once. Two
+    hours later (the previous window has slid out too) their counters are gone, while a
+    technician's recent typo and a block still running are kept: the table holds what still
+    counts, not every address that ever called."""
+    start = utcnow()
+    with frozen_at(start):
+        for i in range(throttle.FREE_FAILURES + 1):
+            assert _api_login(client, {"username": f"user{i}", "password": "x"}, "10.0.1.1").status_code == 401
+        public = client.get(f"{API}/public/certificates/NTK-COA-2026-999999", environ_base={"REMOTE_ADDR": "10.0.1.2"})
+        assert public.status_code == 404
+    long_streak = throttle.login_keys("nobody", "10.0.1.4")[1:]
+    with frozen_at(start), session_factory.begin() as s:
+        for _ in range(throttle.FREE_FAILURES + 1):
+            throttle.login_failed(s, long_streak)
+    with frozen_at(start + timedelta(minutes=115)), session_factory.begin() as s:
+        for _ in range(16):  # still guessing: blocked for 15 minutes from now, past two hours
+            throttle.login_failed(s, long_streak)
+    with frozen_at(start + timedelta(minutes=70)):
+        assert _api_login(client, BAD, "10.0.1.3").status_code == 401
+
+    with frozen_at(start + throttle.FORGET_AFTER + timedelta(minutes=1)):
+        # Whoever starts a new count clears the expired ones.
+        assert _api_login(client, {"username": "someone", "password": "x"}, "10.0.1.5").status_code == 401
+        with session_factory() as s:
+            left = set(s.scalars(select(Throttle.key)))
+            assert throttle.wait_seconds(s, long_streak) > 0
+    assert left == {
+        "login-user:tech", "login-addr:10.0.1.3", "login-addr:10.0.1.4",
+        "login-user:someone", "login-addr:10.0.1.5",
+    }
+
+
+UNKNOWN_CERTIFICATE = f"{API}/public/certificates/NTK-COA-2026-999999"
+
+
+def test_public_requests_cannot_double_up_across_a_window_boundary(client, seeded):
+    """The allowance spent at a window's end still counts just after it: a client cannot send
+    twice the limit in two seconds."""
+    from lims.web.limits import PUBLIC_REQUESTS, PUBLIC_WINDOW
+
+    start = utcnow()
+
+    def burst(moment, n):
+        with frozen_at(moment):
+            return [client.get(UNKNOWN_CERTIFICATE, environ_base={"REMOTE_ADDR": "10.0.2.1"}).status_code
+                    for _ in range(n)]
+
+    first = burst(start, 1) + burst(start + PUBLIC_WINDOW - timedelta(seconds=1), PUBLIC_REQUESTS - 1)
+    assert first == [404] * PUBLIC_REQUESTS
+    second = burst(start + PUBLIC_WINDOW + timedelta(seconds=1), PUBLIC_REQUESTS)
+    assert second.count(404) <= 1, second
+    # Two windows later the address has its whole allowance again.
+    assert burst(start + 3 * PUBLIC_WINDOW, PUBLIC_REQUESTS) == [404] * PUBLIC_REQUESTS
+
+
+def test_free_login_failures_do_not_renew_at_a_window_boundary(client, seeded):
+    start = utcnow()
+    with frozen_at(start):
+        assert _api_login(client, BAD, "10.0.2.2").status_code == 401
+    with frozen_at(start + throttle.FAILURE_MEMORY - timedelta(minutes=1)):
+        for _ in range(throttle.FREE_FAILURES - 1):
+            assert _api_login(client, BAD, "10.0.2.2").status_code == 401
+    with frozen_at(start + throttle.FAILURE_MEMORY + timedelta(minutes=1)):
+        assert _api_login(client, BAD, "10.0.2.2").status_code == 401
+        # The sixth failure within the hour blocks, as it would have a minute earlier.
+        assert _api_login(client, GOOD, "10.0.2.2").status_code == 429

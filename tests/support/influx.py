@@ -32,8 +32,11 @@ def free_port() -> int:
 class PrivateInfluxd:
     """influxd 1.x on free loopback ports with its own data dir; stop() ends only this process."""
 
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, max_body_size: int = 0) -> None:
+        """max_body_size: the largest write body in bytes influxd takes (HTTP 413 beyond);
+        0 for no limit."""
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="recyclab-influx-")
+        self.max_body_size = max_body_size
         self.data_dir = Path(data_dir or self._tmp.name)
         self.port = free_port()
         self.rpc_port = free_port()
@@ -62,7 +65,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   bind-address = "127.0.0.1:{self.port}"
   auth-enabled = false
   log-enabled = false
-  max-body-size = 0
+  max-body-size = {self.max_body_size}
 [monitor]
   store-enabled = false
 [continuous_queries]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,3 +31,22 @@ def private_database(admin_url: str, prefix: str) -> Iterator[str]:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def wait_for_lock_waiters(url: str, count: int, what: str, timeout: float = 10.0) -> None:
+    """Until `count` sessions of url's database wait for a lock: a concurrency test's threads
+    have reached the point it means them to wait at, however slow the machine."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    query = text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE NOT l.granted AND a.datname = current_database()"
+    )
+    try:
+        with engine.connect() as conn:
+            deadline = time.monotonic() + timeout
+            while conn.execute(query).scalar_one() < count:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+                time.sleep(0.05)
+    finally:
+        engine.dispose()

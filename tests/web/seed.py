@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Sample, User
-from lims.kernel.settings import config_dir
 from lims.samples import grading, workflow
 from lims.samples import registration as samples
 from lims.samples.results import load_spec
-from lims.seed import seed_all
+from tests.support import seeding
 
 # config/users.toml (demo credentials); polyvorm and vezelwerk are customer users.
 PASSWORDS = {
@@ -31,7 +30,7 @@ PASSWORDS = {
 
 def seed_reference(session_factory) -> None:
     with session_factory.begin() as s:
-        seed_all(s, config_dir())
+        seeding.seed_reference(s)
 
 
 def user(s: Session, username: str) -> User:
@@ -46,14 +45,14 @@ class LotSeed:
 
 
 def lot_with_samples(
-    session_factory, count: int = 1, *, owner: str = "polyvorm", receive: bool = True
+    session_factory, count: int = 1, *, owner: str = "polyvorm", receive: bool = True, code: str = ""
 ) -> LotSeed:
     """A PP lot from regranulation line 1 that ended an hour ago, with `count` samples."""
     with session_factory.begin() as s:
         tech = user(s, "tech")
         end = utcnow() - timedelta(hours=1)
         lot = samples.create_lot(
-            s, tech, code=f"LOT-{utcnow():%H%M%S%f}", installation="ntk-ext1", material="pp",
+            s, tech, code=code or f"LOT-{utcnow():%H%M%S%f}", installation="ntk-ext1", material="pp",
             owner=owner, production_start=end - timedelta(hours=2), production_end=end,
             input_stream="post-consumer", recycled_content_pct=Decimal("90"),
         )

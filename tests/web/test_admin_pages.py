@@ -43,18 +43,41 @@ def test_admin_creates_and_deactivates_users_with_errors_under_their_fields(clie
     assert made.status_code == 302
     assert 'data-user="nina"' in client.get("/admin/users").get_data(as_text=True)
     # Deactivated: the login no longer works. An admin cannot lock themselves out.
-    off = client.post("/admin/users/nina/active", data={"active": "0", "csrf_token": csrf_token(client, "/admin/users")})
+    off = client.post("/admin/users/nina/active", data={"active": "0", "confirmed": "1", "csrf_token": csrf_token(client, "/admin/users")})
     assert off.status_code == 302
-    me = client.post("/admin/users/admin/active", data={"active": "0", "csrf_token": csrf_token(client, "/admin/users")})
+    me = client.post("/admin/users/admin/active", data={"active": "0", "confirmed": "1", "csrf_token": csrf_token(client, "/admin/users")})
     assert me.status_code == 422 and "cannot deactivate yourself" in me.get_data(as_text=True)
     log_out(client)
     login = client.post("/login", data={"username": "nina", "password": "long enough pw", "csrf_token": csrf_token(client)})
     assert login.status_code == 401
 
 
+def _preselected(page: str, name: str) -> list[str]:
+    """The option(s) a <select> of the page submits untouched: the one marked selected, else its
+    first (as a browser does)."""
+    select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S).group(1)
+    options = re.findall(r'<option value="([^"]*)"\s*(selected)?', select)
+    return [value for value, chosen in options if chosen] or [options[0][0]]
+
+
+def test_the_new_user_form_offers_the_least_privileged_staff_account_at_the_lab(client, seeded):
+    """An administrator who fills in only the name and password creates a technician of the lab,
+    not another administrator: a right is given by choosing it."""
+    log_in(client, "admin")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert _preselected(page, "role") == ["technician"] and _preselected(page, "organization") == ["ntk"]
+    form = {"username": "nina", "full_name": "Nina Bakker", "password": "long enough pw",
+            "role": _preselected(page, "role")[0], "organization": _preselected(page, "organization")[0]}
+    made = client.post("/admin/users", data={**form, "csrf_token": csrf_token(client, "/admin/users")})
+    assert made.status_code == 302, made.get_data(as_text=True)
+    row = re.search(r'<tr data-user="nina">.*?</tr>', client.get("/admin/users").get_data(as_text=True), re.S).group(0)
+    assert "technician" in row and "administrator" not in row
+
+
 def test_tokens_are_minted_by_their_owner_shown_once_and_revocable(client, seeded):
     log_in(client, "tech")
-    created = client.post("/account/tokens", data={"name": "balance PC", "csrf_token": csrf_token(client, "/account/tokens")},
+    created = client.post("/account/tokens", data={"name": "balance PC", "password": seed.PASSWORDS["tech"],
+                                                 "csrf_token": csrf_token(client, "/account/tokens")},
                           follow_redirects=True)
     assert created.status_code == 200
     token = TOKEN.search(created.get_data(as_text=True)).group(1)
@@ -98,3 +121,24 @@ def test_audit_log_filters_and_the_chain_check_finds_a_changed_event(client, see
     # The audit trail is the lab's (every staff role, as in the API), never a customer's.
     log_in(client, "polyvorm")
     assert client.get("/admin/audit/").status_code == 403
+
+
+def test_deactivating_a_user_asks_for_confirmation_first(client, seeded):
+    log_in(client, "admin")
+    token = csrf_token(client, "/admin/users")
+    asked = client.post("/admin/users/tech/active", data={"active": "0", "csrf_token": token})
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert "Deactivate tech?" in page
+    assert re.search(r'<form method="post" action="/admin/users/tech/active"[^>]*>.*?name="confirmed" value="1"', page, re.S)
+    assert 'href="/admin/users"' in page  # cancel: back to the list, nothing changed
+    with seeded() as s:
+        assert seed.user(s, "tech").active
+    done = client.post("/admin/users/tech/active", data={"active": "0", "confirmed": "1", "csrf_token": token})
+    assert done.status_code == 302
+    with seeded() as s:
+        assert not seed.user(s, "tech").active
+    # Reactivating needs no confirmation: it takes nothing away.
+    assert client.post("/admin/users/tech/active", data={"active": "1", "csrf_token": token}).status_code == 302
+    with seeded() as s:
+        assert seed.user(s, "tech").active

@@ -167,3 +167,56 @@ def test_alarms_page_answers_keep_the_filter_and_show_errors_at_the_row(client, 
     assert "No active alarms." in page  # ext1's only ongoing alarm is shelved
     bad_range = client.get("/process/alarms?since=yesterday")
     assert bad_range.status_code == 422 and "since: give a date and time" in bad_range.get_data(as_text=True)
+
+
+def test_an_alarm_that_ended_before_anyone_looked_is_acknowledged_from_the_history(client, events):
+    """Most alarms clear within minutes; the history's "not acknowledged" filter finds them and
+    each such row offers its Acknowledge (the ongoing ones are answered in the tables above)."""
+    log_in(client, "engineer")
+    ended, ongoing = events["screw_speed_rpm"], events["melt_temp_c"]
+    page = client.get("/process/alarms?state=unacknowledged").get_data(as_text=True)
+    history = page.split('id="alarm-history"')[1]
+    assert f"/process/alarms/{ended}/acknowledge?state=unacknowledged" in history
+    assert f"/process/alarms/{ongoing}/acknowledge" not in history
+    assert f"/process/alarms/{ended}/shelve" not in page  # an ended alarm cannot be shelved
+    token = csrf_token(client, "/process/alarms")
+    url = f"/process/alarms/{ended}/acknowledge?state=unacknowledged"
+    refused = client.post(url, data={"csrf_token": token, "comment": " "})
+    assert refused.status_code == 422
+    row = refused.get_data(as_text=True).split('id="alarm-history"')[1]
+    assert 'role="alert">comment: give a comment' in row
+    done = client.post(url, data={"csrf_token": token, "comment": "feed blocked, cleared"})
+    assert done.status_code == 302
+    history = client.get(done.headers["Location"]).get_data(as_text=True).split('id="alarm-history"')[1]
+    assert f"/process/alarms/{ended}/acknowledge" not in history
+
+
+def test_alarm_pages_name_installation_sensor_and_kind_in_the_readers_language(client, events):
+    log_in(client, "engineer")
+    page = client.get("/process/alarms").get_data(as_text=True)
+    active = page.split('id="active-alarms"')[1].split("</table>")[0]
+    assert "Regranulation line 1" in active and "Melt temperature" in active and ">melt_temp_c<" not in active
+    history = page.split('id="alarm-history"')[1]
+    assert "Screw speed" in history and ">screw_speed_rpm<" not in history
+    assert '<option value="melt_temp_c"' in page and ">melt_temp_c</option>" not in page
+    assert "Melt temperature" in client.get("/process/alarms/active").get_data(as_text=True)
+    recent = client.get("/process/installations/ntk-ext1").get_data(as_text=True).split("Recent alarms")[1]
+    assert "Screw speed" in recent and ">screw_speed_rpm<" not in recent
+    token = csrf_token(client, "/process/alarms")
+    done = client.post(f"/process/alarms/{events['melt_temp_c']}/acknowledge",
+                       data={"csrf_token": token, "comment": "seen"}, follow_redirects=True)
+    assert "Alarm Melt temperature – Regranulation line 1" in done.get_data(as_text=True)
+
+    client.post("/lang", data={"lang": "nl", "next": "/process/alarms", "csrf_token": token})
+    dutch = client.get("/process/alarms").get_data(as_text=True)
+    active = dutch.split('id="active-alarms"')[1].split("</table>")[0]
+    assert "Smelttemperatuur" in active and "Regranuleerlijn 1" in active
+    assert ">hoog</span>" in active and ">high</span>" not in dutch
+
+
+def test_alarm_times_read_like_every_other_time_with_their_seconds(client, events):
+    """The alarm pages said "3 Dec 2026, 13:05:46" beside "03/12/2026, 13:05" everywhere else."""
+    log_in(client, "engineer")
+    page = client.get("/process/alarms").get_data(as_text=True)
+    shown = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', page)
+    assert shown and all(re.fullmatch(r"\d{2}/\d{2}/\d{4}, \d{2}:\d{2}:\d{2}", t) for t in shown), shown

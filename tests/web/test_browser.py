@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -36,6 +37,11 @@ def login(page: Page, base: str, username: str) -> None:
     page.get_by_label("Password").fill(seed.PASSWORDS[username])
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def logout(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
 
 
 def shot(page: Page, artifacts_dir, name: str) -> None:
@@ -70,7 +76,12 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     # A barcode scanner types the ID followed by Enter.
     page.get_by_role("link", name="Samples", exact=True).click()
     page.get_by_role("link", name="Receive", exact=True).click()
-    page.evaluate("window.notReloaded = true")
+    page.wait_for_url("**/lab/receive")
+    page.wait_for_load_state("load")
+    # A scan replaces only the panel: the page itself never navigates. (Counted by the browser;
+    # a marker set on window was seen lost in fresh-clone runs without any navigation.)
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and navigations.append(frame.url))
     page.get_by_label("Sample ID").fill("NTK-1999-000000")
     page.get_by_label("Sample ID").press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("not found")
@@ -80,7 +91,7 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.get_by_label("Sample ID")).to_be_focused()
     expect(page.get_by_label("Sample ID")).to_have_value("")
-    assert page.evaluate("window.notReloaded") is True  # only the panel was replaced
+    assert navigations == []  # only the panel was replaced
     shot(page, artifacts_dir, "tech-3-received")
     label = page.request.get(f"{live_server}/api/v1/samples/{codes[0]}/label?format=pdf")
     assert label.ok and label.body().startswith(b"%PDF")
@@ -89,7 +100,7 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     values = page.locator("input[data-evaluate]")
     count = values.count()
     assert count >= 3
-    # A value past every grade's limit is flagged out of spec while typing, before anything is
+    # A value past every grade's limit is flagged off-spec while typing, before anything is
     # submitted; an impossible one is refused under the field instead.
     first = values.first
     flag_id = first.get_attribute("data-flag")
@@ -97,14 +108,14 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
         failing = seed.out_of_spec_value(s, s.get(Analysis, int(flag_id.split("-")[1])))
     first.fill(failing)
     flag = page.locator(f"#{flag_id}")
-    expect(flag).to_have_text("out of spec")
+    expect(flag).to_have_text("off-spec")
     with session_factory() as s:
         sample = s.scalar(select(Sample).where(Sample.code == codes[0]))
         good = {a.id: seed.in_spec_value(s, a) for a in sample.analyses}
     for i in range(count):
         box = values.nth(i)
         box.fill(good[int(box.get_attribute("name").split("-")[1])])
-    expect(flag).to_have_text(re.compile("in spec|near limit"))
+    expect(flag).to_have_text("A")  # the middle of the best grade's limits costs nothing
     shot(page, artifacts_dir, "tech-4-worksheet")
     page.set_viewport_size({"width": 768, "height": 1024})  # a lab tablet in portrait
     expect(flag).to_be_in_viewport()  # the flag sits under the value, not in a scrolled-off column
@@ -262,6 +273,59 @@ def _model_version(s, lot_id: int) -> str:
     return mv.version
 
 
+def test_the_open_dashboard_says_so_when_the_store_stops_answering_and_when_it_is_back(
+    app, live_server, browser_page, session_factory
+):
+    """The banner that the process data store does not answer was drawn only when the page
+    loaded: a store lost afterwards left the open page saying "Live" over blanked values."""
+    from ingest.store.influx_store import InfluxStore
+    from tests.support.influx import free_port
+
+    seed.seed_reference(session_factory)
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow(), 212.4)])
+    page = browser_page
+    login(page, live_server, "engineer")
+    expect(page.locator('[data-sensor="ntk-ext1/melt_temp_c"] [data-live-value]')).to_have_text("212.4")
+    banner = page.get_by_text("The process data store does not answer")
+    expect(banner).to_be_hidden()
+    working = app.extensions["recyclab.store"]
+    nowhere = InfluxStore(f"http://127.0.0.1:{free_port()}", "", "recyclab", "none", timeout_s=1)
+    app.extensions["recyclab.store"] = nowhere  # nothing listens there: every read fails
+    try:
+        expect(banner).to_be_visible(timeout=3000)
+    finally:
+        app.extensions["recyclab.store"] = working
+        nowhere.close()
+        store.close()
+    expect(banner).to_be_hidden(timeout=3000)
+
+
+def test_an_auto_refreshed_chart_says_so_when_its_refresh_fails(app, browser_page, session_factory):
+    """The 1h charts refresh every 10 s. With the web process gone a refresh failed unseen, and
+    the charts went on showing the last picture as if it were current."""
+    from werkzeug.serving import make_server
+
+    seed.seed_reference(session_factory)
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow(), 212.4)])
+    store.close()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    page = browser_page
+    try:
+        login(page, base, "engineer")
+        page.goto(f"{base}/process/installations/ntk-ext1")
+        chart = page.get_by_role("img", name=re.compile("Melt temperature"))
+        expect(chart).to_have_attribute("data-points", re.compile(r"[1-9]\d*"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    expect(page.get_by_text("Live updates interrupted").first).to_be_visible(timeout=15_000)
+
+
 def test_engineer_relates_a_lot_to_its_process_window_and_reads_the_model_pages(
     app, live_server, browser_page, session_factory, artifacts_dir
 ):
@@ -288,7 +352,8 @@ def test_engineer_relates_a_lot_to_its_process_window_and_reads_the_model_pages(
     melt = page.locator("tr", has_text="Melt temperature").first
     expect(melt).to_contain_text("224.5")  # mean of the window only, not the margins
     expect(page.locator(".kv")).to_contain_text(grade)
-    expect(page.get_by_role("link", name=code)).to_be_visible()
+    expect(page.locator("span.id", has_text=code)).to_be_visible()
+    expect(page.get_by_role("link", name=code)).to_have_count(0)  # its page is the lab's: a 403 to her
     expect(page.locator("tr", has_text="Density").first).to_contain_text("0.905")
     expect(page.locator(".kv")).to_contain_text(version)
     shot(page, artifacts_dir, "engineer-4-lot-view")

@@ -195,3 +195,43 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
     store.close()
     expect(melt).not_to_have_attribute("data-end", before, timeout=15_000)
     shot(page, artifacts_dir, "charts-4-1h-refreshed")
+
+
+def test_a_sensor_in_alarm_whose_data_stopped_shows_both(
+    app, live_server, browser_page, session_factory, artifacts_dir
+):
+    """Melt temperature went beyond its limit and then its readings stopped (a broken cable,
+    the ingester down): the alarm stays open, and the engineer must still see that no data
+    comes in, both as the dashboard updates itself and when it is opened again."""
+    seed.seed_reference(session_factory)
+    now = utcnow()
+    with session_factory.begin() as s:
+        s.add(AlarmEvent(installation="ntk-ext1", sensor="melt_temp_c", kind="high", limit=270.0,
+                         started_at=now - timedelta(minutes=4), peak_value=283.0))
+    page = browser_page
+    login(page, live_server, "engineer")
+    # 25 s old: fresh now, older than the 30 s stale limit a few seconds from now
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", utcnow() - timedelta(seconds=25), 283.0)])
+    store.close()
+    page.goto(f"{live_server}/process/")
+    row = page.locator('[data-sensor="ntk-ext1/melt_temp_c"]')
+    badge = page.locator('[data-live-state="ntk-ext1"]')
+    stale_badge = page.locator('[data-live-stale-installation="ntk-ext1"]')
+    expect(row).to_have_class(re.compile(r"\balarm\b"))
+    expect(row.locator("[data-live-stale]")).to_be_hidden()
+    # the live updates: still in alarm, and now without recent data
+    expect(row.locator("[data-live-stale]")).to_be_visible(timeout=15_000)
+    expect(row.locator("[data-live-stale]")).to_have_text("no recent data")
+    expect(row).to_have_class(re.compile(r"\balarm\b"))
+    expect(badge).to_have_text("alarm")
+    expect(stale_badge).to_be_visible()
+    shot(page, artifacts_dir, "dashboard-alarm-and-stale")
+    # the first render, in Dutch
+    page.get_by_role("button", name="NL").click()
+    row = page.locator('[data-sensor="ntk-ext1/melt_temp_c"]')
+    expect(row).to_have_class(re.compile(r"\balarm\b"))
+    expect(row.locator("[data-live-stale]")).to_have_text("geen recente gegevens")
+    expect(page.locator('[data-live-state="ntk-ext1"]')).to_have_text("alarm")
+    expect(page.locator('[data-live-stale-installation="ntk-ext1"]')).to_have_text(
+        "geen recente gegevens")

@@ -64,8 +64,24 @@ def test_csv_export_is_the_shown_range_as_the_chart_draws_it(client, week_of_dat
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == len(data["t"]) <= CHART_BUCKETS + 1
     assert float(rows[0]["bucket_seconds"]) == data["every_s"] == 24 * 3600 / CHART_BUCKETS
-    assert [float(r["mean"]) for r in rows] == pytest.approx(data["mean"], rel=1e-5)
+    assert [float(r["mean"]) for r in rows] == data["mean"]
     assert sum(int(r["count"]) for r in rows) == 24 * 60
     assert rows[0]["bucket_start_utc"] >= start.isoformat() and rows[-1]["bucket_start_utc"] < end.isoformat()
     wrong = client.get(f"{URL}/csv", query_string={"range": "custom", "start": "yesterday", "end": shown["end"]})
     assert wrong.status_code == 422 and "start" in wrong.get_data(as_text=True)
+
+
+def test_csv_export_gives_every_value_exactly(app, client, session_factory):
+    """A bucket of one reading: its min, max and mean are that reading, digit for digit, as
+    the store holds it; six significant digits made 1234567.25 into 1.23457e+06."""
+    seed.seed_reference(session_factory)
+    now = utcnow().replace(microsecond=0)
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "zone1_temp_c", now - timedelta(minutes=10), 212.34567),
+                 Point("ntk-ext1", "zone1_temp_c", now - timedelta(minutes=5), 1234567.25)])
+    store.close()
+    log_in(client, "engineer")
+    response = client.get("/process/installations/ntk-ext1/charts/zone1_temp_c/csv?range=1h")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(r["min"], r["mean"], r["max"]) for r in rows] == [
+        ("212.34567", "212.34567", "212.34567"), ("1234567.25", "1234567.25", "1234567.25")]

@@ -101,8 +101,17 @@ def test_admin_adds_a_user_who_mints_and_revokes_a_token_and_the_audit_chain_hol
     page.get_by_label("Username").fill("nina")
     page.get_by_label("Password").fill("nina-pass-2026")
     page.get_by_role("button", name="Log in").click()
+    # The administrator knows that password: nina chooses her own before anything else.
+    expect(page.get_by_text("An administrator set your password")).to_be_visible()
+    page.get_by_label("Current password").fill("nina-pass-2026")
+    page.get_by_label("New password", exact=True).fill("only-nina-knows")
+    page.get_by_label("New password again").fill("only-nina-knows")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Your password is changed.")).to_be_visible()
+    page.locator("details.account summary").click()  # the account menu, under her name
     page.get_by_role("link", name="API tokens").click()
     page.get_by_label("Name of the new token").fill("balance PC")
+    page.get_by_label("Your password").fill("only-nina-knows")
     page.get_by_role("button", name="Create token").click()
     token = page.locator("#new-token").inner_text()
     assert token.startswith("rcl_")
@@ -230,6 +239,9 @@ def test_dates_are_typed_day_first_like_the_pages_show_them(
     start = page.get_by_label("Production start")
     expect(start).to_have_attribute("placeholder", "dd/mm/yyyy hh:mm")
     page.get_by_label("Lot code").fill("EXT1-2026-0413")
+    page.get_by_label("Installation").select_option("ntk-ext1")  # nothing is chosen beforehand
+    page.get_by_label("Material").select_option("pp")
+    page.get_by_label("Owner (customer)").select_option("polyvorm")
     start.fill("29/11/2026 08:00")
     page.get_by_label("Production end").fill("29/11/2026 16:00")
     shot(page, artifacts_dir, "i16-dates-1-day-first")

@@ -68,10 +68,13 @@ def test_a_dutch_technician_works_in_dutch_and_the_verify_page_follows_the_brows
     assert "plausible" not in row.inner_text()
     shot(page, artifacts_dir, "i16-dutch-2-refused-value")
 
-    row.locator(f"input[name=value-{row_id}]").fill("0,905")
     flag = row.locator(f"#flag-{row_id}")
-    expect(flag).to_have_text("binnen specificatie")
-    expect(flag).to_have_attribute("title", re.compile(r"^klasse C: 0,905 ligt binnen 0,89"))  # the hover text
+    row.locator(f"input[name=value-{row_id}]").fill("0,920")  # past A's max 0,915, within B's
+    expect(flag).to_have_text("alleen B")
+    expect(flag).to_have_attribute("title", "klasse A: 0,920 ligt boven max 0,915")  # the hover text
+    row.locator(f"input[name=value-{row_id}]").fill("0,905")
+    expect(flag).to_have_text("A")
+    expect(flag).to_have_attribute("title", re.compile(r"^klasse A: 0,905 ligt binnen 0,895"))
     page.get_by_role("button", name="Resultaten indienen").click()
     expect(page.get_by_text(f"ingediend voor {code}")).to_be_visible()
     page.goto(f"{live_server}/lab/samples/{code}")

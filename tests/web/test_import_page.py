@@ -87,3 +87,71 @@ def test_every_problem_of_a_row_is_listed_and_the_text_stays_in_the_box(client, 
     assert upload.status_code == 422
     box = re.search(r'<textarea name="text"[^>]*>(.*?)</textarea>', upload.get_data(as_text=True), re.S).group(1)
     assert html.unescape(box) == text
+
+
+def test_a_refused_method_says_which_keys_the_sample_has_and_that_a_done_one_needs_a_retest(client, seeded):
+    """A technician typing "density" (the property) or an instrument's own name learns the key
+    to write; one importing a run twice learns that a new result is a retest."""
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    analysis_id, key, unit, value = first_analysis(seeded, code)
+    log_in(client, "tech")
+    token = csrf_token(client, "/lab/import")
+    first = client.post("/lab/import", data={"text": f"sample_id,method,value,unit\n{code},{key},{value},{unit}\n",
+                                             "csrf_token": token})
+    assert first.status_code == 200, first.get_data(as_text=True)
+    text = f"sample_id,method,value,unit\n{code},density,0.91,g/cm3\n{code},{key},{value},{unit}\n"
+    refused = client.post("/lab/import", data={"text": text, "csrf_token": token})
+    assert refused.status_code == 422
+    rows = html.unescape(refused.get_data(as_text=True).split('class="row-errors"')[1].split("</table>")[0])
+    assert re.search(rf"{code} is not tested by method 'density'; its methods: [^<]*density_1183", rows), rows
+    assert re.search(rf"{code} has no open analysis for method '{key}': its result is entered; a new one "
+                     r"needs a retest \(on the sample page\)", rows), rows
+
+
+def test_a_file_excel_saved_as_plain_csv_is_refused_not_stored_with_replaced_letters(client, seeded):
+    """Excel's plain "CSV" on a Dutch Windows PC is Windows-1252, not UTF-8: its ü read as UTF-8
+    would be stored as a replacement character in the instrument's name. The page refuses the
+    file as the API does, saying how to save it."""
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    analysis_id, key, unit, value = first_analysis(seeded, code)
+    text = f"sample_id;method;value;unit;instrument\r\n{code};{key};{value.replace('.', ',')};{unit};Weegschaal büro 2\r\n"
+    log_in(client, "tech")
+    response = client.post(
+        "/lab/import",
+        data={"file": (__import__("io").BytesIO(text.encode("cp1252")), "results.csv"),
+              "csrf_token": csrf_token(client, "/lab/import")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422, response.status_code
+    assert "CSV UTF-8" in html.unescape(response.get_data(as_text=True))
+    with seeded() as s:
+        assert s.get(Analysis, analysis_id).state == "unassigned"
+    # The same file as UTF-8 (what "CSV UTF-8" saves) is imported with its ü.
+    response = client.post(
+        "/lab/import",
+        data={"file": (__import__("io").BytesIO(("\ufeff" + text).encode()), "results.csv"),
+              "csrf_token": csrf_token(client, "/lab/import")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    with seeded() as s:
+        assert s.get(Analysis, analysis_id).instrument == "Weegschaal büro 2"
+
+
+def test_a_misspelled_column_is_refused_on_the_page_naming_it_in_english_and_dutch(client, seeded):
+    lot = seed.lot_with_samples(seeded, 1)
+    code = lot.sample_codes[0]
+    analysis_id, key, unit, value = first_analysis(seeded, code)
+    text = f"sample_id,method,value,unit,measured at\n{code},{key},{value},{unit},2026-07-01T10:00\n"
+    log_in(client, "tech")
+    response = client.post("/lab/import", data={"text": text, "csrf_token": csrf_token(client, "/lab/import")})
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "unknown column(s): 'measured at'; the columns are sample_id, method" in page, page
+    dutch = client.post("/lab/import", data={"text": text, "csrf_token": csrf_token(client, "/lab/import")},
+                        headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    assert "onbekende kolom(men): 'measured at'" in html.unescape(dutch.get_data(as_text=True))
+    with seeded() as s:
+        assert s.get(Analysis, analysis_id).state == "unassigned"

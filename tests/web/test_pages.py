@@ -4,6 +4,7 @@ the CSV import's row errors, the live endpoint and query counts on list pages.""
 from __future__ import annotations
 
 import contextlib
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from ingest.store import Point, open_store
 from lims.kernel import clock
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Sample
+from tests.support.models import version_without_artifact
 from tests.web import seed
 
 # The demo (`make run`) serves these pages from SQLite, production from PostgreSQL.
@@ -345,18 +347,13 @@ def test_retest_retract_and_invalidate_from_the_pages(app, client, seeded):
 
 
 def test_lab_lot_page_shows_the_model_prediction(client, seeded):
-    from lims.kernel.models.analytics import ModelVersion, Prediction
+    from lims.kernel.models.analytics import Prediction
 
     lot = seed.lot_with_samples(seeded, 1, receive=False)
     log_in(client, "tech")
     assert "no model prediction available" in client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
-    now = utcnow()
     with seeded.begin() as s:
-        mv = ModelVersion(
-            version="grade-x", status="production", metrics={}, train_start=now, train_end=now, n_train=1,
-            n_test=0, features=[], feature_ranges={}, reference={}, classes=["A", "B"], artifact_path="-",
-            artifact_sha256="0" * 64,
-        )
+        mv = version_without_artifact("grade-x", ["A", "B"], status="production")
         s.add(mv)
         s.flush()
         s.add(Prediction(lot_id=lot.lot_id, model_version_id=mv.id, predicted_grade="B",
@@ -375,7 +372,6 @@ def test_lab_lot_page_shows_the_model_prediction(client, seeded):
 
 def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(client, seeded):
     from analytics import train
-    from lims.kernel.models.analytics import ModelVersion
     from tests.analytics.test_grade_model import (
         ACCEPTANCE,
         FEATURES,
@@ -384,17 +380,12 @@ def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(c
         synthetic,
     )
 
-    now = utcnow()
     good = train.fit(synthetic(1200, by_process), ["x", "z"], max_iter=40).metrics
     plain = train.fit(synthetic(400, lambda row, rng: "A" if row["material"] == "m0" else "B"), ["x", "z"], max_iter=20).metrics
     graded = train.fit(by_property(600), FEATURES, max_iter=20, acceptance=ACCEPTANCE).metrics
     with seeded.begin() as s:
         for name, metrics in (("grade-good", good), ("grade-plain", plain), ("grade-graded", graded)):
-            s.add(ModelVersion(
-                version=name, status="candidate", metrics=metrics, train_start=now, train_end=now, n_train=1,
-                n_test=0, features=[], feature_ranges={}, reference={}, classes=metrics["classes"], artifact_path="-",
-                artifact_sha256="0" * 64,
-            ))
+            s.add(version_without_artifact(name, metrics["classes"], metrics=metrics))
     log_in(client, "engineer")
     page = client.get("/models/grade-good").get_data(as_text=True)
     assert "Not served" not in page
@@ -405,6 +396,11 @@ def test_model_page_shows_baselines_alarm_groups_and_why_a_model_is_not_served(c
     assert "90 % interval" in page and f"{low:.2f}–{high:.2f}" in page  # how much of m0's figure is luck
     page = client.get("/models/grade-plain").get_data(as_text=True)
     assert re.search(r"Not served.*not beaten: [^)]*the material(&#39;|')s usual grade", page, re.S)
+    # A calibration slice without an off-spec lot chooses no threshold: the page said the
+    # alarm was "raised when the off-spec probability reaches –".
+    assert plain["off_spec"]["threshold"] is None
+    assert "Raised only when off-spec is the most probable grade" in page and "reaches –" not in page
+    assert "off-spec alarm on the most probable grade only" in train.summary(plain)
     page = client.get("/models/grade-graded").get_data(as_text=True)
     parts = graded["grade_from_properties"]
     assert f"On the {parts['lots']} test lots it covers, its macro F1 alone is {parts['properties_macro_f1']:.3f}" in page
@@ -445,12 +441,16 @@ def test_reviewer_certifies_a_lot_once_every_sample_is_verified(client, seeded):
         seed.submit_all(seeded, code, "tech")
     seed.verify_all(seeded, first, "reviewer")
     log_in(client, "reviewer")
+    # The page offers the button only when issuing would take it, and otherwise says why not.
     page = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
-    assert "Certify the lot" in page
+    assert "Certify the lot" not in page
+    assert re.search(rf'data-testid="lot-certify-refusal">[^<]*{second} not yet verified', page), page
     token = csrf_token(client, f"/lab/lots/{lot.lot_id}")
     early = client.post(f"/review/lots/{lot.lot_id}/certify", data={"csrf_token": token})
     assert early.status_code == 409 and second in early.get_data(as_text=True)
     seed.verify_all(seeded, second, "reviewer")
+    page = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
+    assert "Certify the lot" in page and "lot-certify-refusal" not in page
     done = client.post(f"/review/lots/{lot.lot_id}/certify", data={"csrf_token": token})
     assert done.status_code == 302
     with seeded() as s:
@@ -460,17 +460,35 @@ def test_reviewer_certifies_a_lot_once_every_sample_is_verified(client, seeded):
     assert no_reason.status_code == 422 and "say why" in no_reason.get_data(as_text=True)
 
 
+def test_the_lot_page_offers_no_lot_certificate_beside_a_samples_own(client, seeded):
+    """A sample certified on its own certificate keeps the lot from a lot certificate (which
+    would leave it out): the page offered "Certify the lot" once the other sample was verified,
+    and the click was refused."""
+    lot = seed.lot_with_samples(seeded, 2)
+    first, second = lot.sample_codes
+    for code in lot.sample_codes:
+        seed.submit_all(seeded, code, "tech")
+        seed.verify_all(seeded, code, "reviewer")
+    log_in(client, "reviewer")
+    token = csrf_token(client, f"/lab/lots/{lot.lot_id}")
+    assert client.post(f"/review/samples/{first}/certify", data={"csrf_token": token}).status_code == 302
+    page = html.unescape(client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True))
+    assert "Certify the lot" not in page
+    assert re.search(rf'data-testid="lot-certify-refusal">[^<]*{first} already on valid certificate', page), page
+    # A technician, who may not certify, is told nothing about it.
+    client.post("/logout", data={"csrf_token": token})
+    log_in(client, "tech")
+    page = client.get(f"/lab/lots/{lot.lot_id}").get_data(as_text=True)
+    assert "Certify the lot" not in page and "lot-certify-refusal" not in page
+
+
 def test_a_failing_prediction_never_costs_the_registration(client, seeded, monkeypatch):
     from analytics import predict
     from lims.kernel.models import Lot
     from lims.kernel.models.analytics import ModelVersion, Prediction
 
     def broken_model(session, store, registry, lot, *args, **kwargs):
-        now = utcnow()
-        mv = ModelVersion(
-            version="grade-broken", metrics={}, train_start=now, train_end=now, n_train=1, n_test=0,
-            features=[], feature_ranges={}, reference={}, classes=["A"], artifact_path="-", artifact_sha256="0" * 64,
-        )
+        mv = version_without_artifact("grade-broken", ["A"])
         session.add(mv)
         session.flush()
         session.add(Prediction(lot_id=lot.id, model_version_id=mv.id, predicted_grade="A", probabilities={}, top_features=[]))

@@ -17,6 +17,7 @@ from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import lab_today, local_date, local_name, parse_local_day
+from lims.web.limits import query_int
 from lims.web.request_db import db
 
 bp = web_blueprint("portal", __name__, url_prefix="/certificates")
@@ -41,6 +42,7 @@ def _query() -> search.Query:
         material=args.get("material") or None,
         grade=args.get("grade", "").strip() or None,
         status=status,
+        sort=search.CERTIFICATE_SORTING.check(current_user(), args.get("sort")),
         **dates,
     )
 
@@ -48,10 +50,12 @@ def _query() -> search.Query:
 @bp.get("/")
 @login_required(Capability.READ_CERTIFICATES)
 def certificates_list():
-    page = max(1, request.args.get("page", 1, type=int))
-    rows, total = search.search(db(), current_user(), _query(), page, PER_PAGE)
+    page = max(1, request.args.get("page", 1, type=query_int))
+    query = _query()
+    rows, total = search.search(db(), current_user(), query, page, PER_PAGE)
     return render_template(
         "portal/certificates.html",
+        sort=query.sort,
         certificates=rows,
         total=total,
         page=page,

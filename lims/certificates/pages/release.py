@@ -10,6 +10,7 @@ from markupsafe import Markup, escape
 
 from lims.certificates import amending, issuing
 from lims.kernel.errors import DomainError, WorkflowError
+from lims.kernel.models import Lot
 from lims.kernel.models.certificate import open_certificate
 from lims.permissions import Capability, get_lot, get_sample
 from lims.samples.pages import lab, review
@@ -54,6 +55,15 @@ def certify_lot(lot_id: int):
         return lab.lot_page(lot_id, {"_": [exc.message]}, exc.status)
     flash(Markup(_("Certificate %(number)s issued for lot %(code)s.", number=_certificate_link(cert), code=escape(lot.code))), "success")
     return redirect(url_for("lab.lot", lot_id=lot_id))
+
+
+def lot_certification_refusal(lot: Lot) -> str | None:
+    """Why the lot page offers no "Certify the lot" (None: it offers it): the issuing service's
+    answer, so the page never offers what a click would be refused."""
+    return issuing.lot_refusal(db(), lot)
+
+
+bp.add_app_template_global(lot_certification_refusal)
 
 
 @bp.post("/samples/<code>/invalidate")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, Index, String
+from sqlalchemy import JSON, Float, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lims.kernel.db import Base
@@ -33,15 +33,28 @@ class IngestReject(Base):
     reason: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(String(400))
     excerpt: Mapped[str] = mapped_column(String(400))
+    # Which message (topic, payload, MQTT packet id) and which part of it: a batch the broker
+    # redelivers after a crash between recording and acknowledging yields the same keys, and
+    # is not recorded twice (ingest.validate.keyed).
+    message_key: Mapped[str | None] = mapped_column(String(32), unique=True)
+
+
+ONE_OPEN = text("ended_at IS NULL")
 
 
 class AlarmEvent(Base):
-    """A sensor beyond an alarm limit from started_at until ended_at (NULL while active)."""
+    """A sensor beyond an alarm limit from started_at until ended_at (NULL while active).
+
+    Every ingester of a shared subscription sees part of a sensor's readings; the events are
+    decided here, not in each of them (ingest.alarms.merge_into_events)."""
 
     __tablename__ = "alarm_event"
     __table_args__ = (
         Index("ix_alarm_event_installation_sensor", "installation", "sensor"),
         Index("ix_alarm_event_started_at", "started_at"),
+        # one ongoing event per sensor, whichever ingester opened it
+        Index("uq_alarm_event_one_open", "installation", "sensor", unique=True,
+              postgresql_where=ONE_OPEN, sqlite_where=ONE_OPEN),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +67,10 @@ class AlarmEvent(Base):
     # the most extreme value while active (highest for high, lowest for low)
     peak_value: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[datetime | None]
+    # The newest reading beyond the limit any ingester recorded: a reading back within the
+    # limit ends the event only if it is newer (another ingester may still see it beyond).
+    last_beyond_at: Mapped[datetime] = mapped_column(
+        default=lambda ctx: ctx.get_current_parameters()["started_at"])
     # An operator's answer (lims.process.alarms): acknowledged with a comment, and/or shelved,
     # i.e. kept out of the active alarms until shelved_until.
     acknowledged_at: Mapped[datetime | None]

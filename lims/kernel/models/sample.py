@@ -78,6 +78,8 @@ class Sample(Base):
         Index("ix_sample_material_state_id", "material_id", "state", "id"),
         Index("ix_sample_line_state_id", "line_id", "state", "id"),
         Index("ix_sample_owner_org_id_id", "owner_org_id", "id"),
+        # Sorting by storage location (lims.samples.sample_search), page after page.
+        Index("ix_sample_storage_location_id", "storage_location", "id"),
         # The text filter has a trigram index on PostgreSQL, ix_sample_search: an expression
         # index that only migration 0007 knows (autogenerate cannot compare it).
     )

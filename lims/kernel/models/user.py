@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lims.kernel.clock import utcnow
@@ -28,6 +28,9 @@ class User(Base):
     # Stamped into each session at login and compared on every request: raising it (logout,
     # password change) ends every session of the user, wherever its cookie is.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when an administrator sets the password (and so knows it): until the user chooses
+    # their own, the account does nothing else.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # Loaded when asked for: most requests need only organization_id (the scoping rule).
     organization: Mapped[Organization] = relationship()
@@ -61,6 +64,10 @@ class Throttle(Base):
     __tablename__ = "throttle"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The count in the window that began at window_start, and in the window before it (see
+    # lims.throttle: the count slides over both).
     count: Mapped[int] = mapped_column(Integer)
-    window_start: Mapped[datetime]
+    previous_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Indexed for lims.throttle.prune, which looks up the oldest windows.
+    window_start: Mapped[datetime] = mapped_column(index=True)
     blocked_until: Mapped[datetime | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from lims.kernel.errors import InputError
-from lims.samples.imports import OPTIONAL, REQUIRED, import_results
+from lims.samples.imports import OPTIONAL, REQUIRED, decode, import_results
 from lims.samples.schemas import ImportResultSchema
 from lims.web.api_blueprint import blueprint
 from lims.web.auth import require_user
@@ -21,7 +21,7 @@ MAX_BYTES = 5 * 1024 * 1024
 @blp.doc(
     description=(
         f"A CSV file as multipart field 'file' or as a text/csv body. Columns: {', '.join(REQUIRED)} "
-        f"(required), {', '.join(OPTIONAL)}; separated by commas or semicolons. measured_at without"
+        f"(required), {', '.join(OPTIONAL)}; no other, each once; separated by commas or semicolons. measured_at without"
         " a UTC offset is read in the lab's zone; it lies between the sample's receipt and now. Any bad row: 422 listing every bad row with all"
         " its problems; nothing imported."
     )
@@ -33,9 +33,5 @@ def results():
     raw = upload.read(MAX_BYTES + 1) if upload else request.get_data(cache=False)
     if len(raw) > MAX_BYTES:
         raise InputError("file", f"larger than {MAX_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError("file", "not UTF-8 text") from exc
-    analyses = import_results(db(), user, text, lab_zone())
+    analyses = import_results(db(), user, decode(raw), lab_zone())
     return {"imported": len(analyses), "analyses": analyses}

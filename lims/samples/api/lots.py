@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from lims.permissions import get_lot, scope_lots
+from lims.permissions import get_lot
 from lims.samples import registration as sample_service
 from lims.samples.lot_search import lot_query
 from lims.samples.schemas import LotCreateSchema, LotQuerySchema, LotSchema
@@ -22,7 +22,7 @@ class Lots(MethodView):
     @blp.response(200, LotSchema(many=True))
     @blp.paginate()
     def get(self, args: dict, pagination_parameters):
-        return page(scope_lots(lot_query(args), require_user()), pagination_parameters)
+        return page(lot_query(args, require_user()), pagination_parameters)
 
     @blp.arguments(LotCreateSchema)
     @blp.response(201, LotSchema)

@@ -7,11 +7,13 @@ from flask.views import MethodView
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample
-from lims.permissions import get_sample, scope_samples
+from lims.kernel.db import LIKE_ESCAPE, contains_pattern
+from lims.kernel.models import Analysis, Lot, Material, Organization, ProgrammeLine, Sample, User
+from lims.permissions import get_sample, reads_lab_records, scope_samples
 from lims.samples import labels, workflow
 from lims.samples import registration as sample_service
 from lims.samples.lot_search import key_id as _key_id
+from lims.samples.sample_search import SAMPLE_SORTING
 from lims.samples.schemas import (
     BulkSampleSchema,
     LabelQuerySchema,
@@ -48,10 +50,13 @@ _SPACE = literal_column("' '")
 SEARCH_TEXT = Sample.code.concat(_SPACE).concat(Sample.description).concat(_SPACE).concat(
     Sample.storage_location
 )
+# A customer searches only what it reads: not the storage location, nor the lab's notes after
+# the description (workflow.without_workflow_notes).
+CUSTOMER_SEARCH_TEXT = Sample.code.concat(_SPACE).concat(workflow.description_without_notes())
 
 
-def sample_query(args: dict):
-    stmt = select(Sample).options(*LIST_LOAD).order_by(Sample.id.desc())
+def sample_query(args: dict, user: User):
+    stmt = SAMPLE_SORTING.apply(select(Sample).options(*LIST_LOAD), user, args.get("sort"))
     if "state" in args:
         stmt = stmt.where(Sample.state == args["state"])
     if "material" in args:
@@ -65,7 +70,8 @@ def sample_query(args: dict):
     if "owner" in args:
         stmt = stmt.where(Sample.owner_org_id == _key_id(Organization, args["owner"]))
     if "q" in args:
-        stmt = stmt.where(SEARCH_TEXT.ilike(f"%{args['q']}%"))
+        text = SEARCH_TEXT if reads_lab_records(user) else CUSTOMER_SEARCH_TEXT
+        stmt = stmt.where(text.ilike(contains_pattern(args["q"]), escape=LIKE_ESCAPE))
     if "registered_from" in args:
         stmt = stmt.where(Sample.registered_at >= args["registered_from"])
     if "registered_to" in args:
@@ -88,7 +94,8 @@ class Samples(MethodView):
     @blp.response(200, SampleSchema(many=True))
     @blp.paginate()
     def get(self, args: dict, pagination_parameters):
-        return page(scope_samples(sample_query(args), require_user()), pagination_parameters)
+        user = require_user()
+        return page(scope_samples(sample_query(args, user), user), pagination_parameters)
 
     @blp.arguments(SampleCreateSchema)
     @blp.response(201, SampleDetailSchema)
@@ -164,12 +171,7 @@ def partitions(data: dict, code: str):
 @blp.response(200, content_type="image/png", description="PNG (default) or PDF label.")
 def label(args: dict, code: str):
     sample = load_sample(code)
-    lines = [
-        f"{sample.material.code}  {sample.owner.name}",
-        f"Lot {sample.lot.code}" if sample.lot else "",
-        sample.storage_location,
-    ]
-    lines = [line for line in lines if line]
+    lines = labels.label_lines(require_user(), sample)
     if args["format"] == "pdf":
         return Response(labels.to_pdf(sample.code, lines), mimetype="application/pdf")
     return Response(labels.to_png(sample.code, lines), mimetype="image/png")

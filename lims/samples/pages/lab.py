@@ -7,10 +7,10 @@ Every change goes through the domain services; these views only read forms and r
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -22,23 +22,34 @@ from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
 from lims.kernel.models.certificate import Certificate, certificate_sample, open_certificate
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
-from lims.permissions import Capability, get_analysis, get_sample, scope_samples
-from lims.samples import grading, imports, workflow, worksheets
+from lims.permissions import Capability, can, get_analysis, get_sample, scope_samples
+from lims.samples import grading, imports, labels, workflow, worksheets
 from lims.samples import registration as sample_service
-from lims.samples.results import as_result, load_spec, measure
+from lims.samples.results import as_result, load_spec, measure, number
+from lims.samples.sample_search import SAMPLE_SORTING
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import lab_zone, local_name, localized, parse_local_datetime
+from lims.web.limits import query_int
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
 
 bp = web_blueprint("lab", __name__, url_prefix="/lab")
+bp.add_app_template_filter(grading.grade_name)
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_SAMPLES_PER_LOT_FORM = 50
+# What happens to a sample next, said on its page when the page offers its reader nothing to do
+# with it (a technician's sample waiting for review); not a dead end, a wait for someone else.
+NEXT_STEPS = {
+    "registered": _l("Next: the lab receives the sample (Receive, or scan its label)."),
+    "received": _l("Next: the results are entered on the worksheet."),
+    "to_be_verified": _l("Next: a reviewer verifies the submitted results (four eyes)."),
+    "verified": _l("Next: a reviewer certifies the sample."),
+}
 
 
 def _failed(exc: DomainError) -> dict[str, list[str]]:
@@ -54,31 +65,34 @@ def samples():
     state = request.args.get("state", "")
     if state in SAMPLE_STATES:
         query = query.where(Sample.state == state)
-    material = request.args.get("material", type=int)
+    material = request.args.get("material", type=query_int)
     if material:
         query = query.where(Sample.material_id == material)
     code = request.args.get("q", "").strip()
     if code:
         query = query.where(Sample.code.startswith(code.upper()))
-    # Keyset paging: newest first, next page starts below the last id shown (no OFFSET scans).
-    before = request.args.get("before", type=int)
+    sort = SAMPLE_SORTING.check(user, request.args.get("sort"))
+    # Keyset paging: the next page starts after the last sample shown, in the order sorted by
+    # (no OFFSET scans). `before` keeps its name from when the only order was newest first.
+    before = request.args.get("before", type=query_int)
     if before:
-        query = query.where(Sample.id < before)
-    rows = list(db().scalars(query.order_by(Sample.id.desc()).limit(PAGE_SIZE)))
+        query = SAMPLE_SORTING.after(query, user, sort, before)
+    rows = list(db().scalars(SAMPLE_SORTING.apply(query, user, sort).limit(PAGE_SIZE)))
     return render_template(
         "lab/samples.html",
         samples=rows,
         states=SAMPLE_STATES,
         materials=sorted(db().scalars(select(Material)), key=local_name),
-        filters={"state": state, "material": material, "q": code},
+        filters={"state": state, "material": material, "q": code, "sort": sort},
+        sort=sort,
         next_before=rows[-1].id if len(rows) == PAGE_SIZE else None,
     )
 
 
 def _lot_form_choices() -> dict[str, object]:
     return {
-        "installations": list(db().scalars(select(Installation).order_by(Installation.key))),
-        "materials": list(db().scalars(select(Material).order_by(Material.key))),
+        "installations": list(db().scalars(select(Installation).order_by(Installation.line_id, Installation.key))),
+        "materials": list(db().scalars(select(Material).order_by(Material.line_id, Material.key))),
         "owners": list(
             db().scalars(
                 select(Organization)
@@ -108,10 +122,8 @@ def _register_lot_and_samples(form) -> Lot:
         errors["sample_count"] = [_("give a whole number from 1 to %(n)s", n=MAX_SAMPLES_PER_LOT_FORM)]
         count = 0
     try:
-        recycled = Decimal(form.get("recycled_content_pct", "").replace(",", "."))
-        if not recycled.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
+        recycled = number(form.get("recycled_content_pct", ""), "recycled_content_pct")
+    except InputError:
         errors["recycled_content_pct"] = [_("give a percentage, e.g. 85")]
     window = {}
     for field in ("production_start", "production_end"):
@@ -179,7 +191,7 @@ def _predict(lot: Lot) -> None:
     prediction: a failing one is undone to its savepoint and logged, the lot stays."""
     try:
         with db().begin_nested():
-            predict.predict_lot(db(), timeseries_store(), load_registry(), lot)
+            predict.predict_lot(db(), timeseries_store(), load_registry(), lot, actor=current_user())
     except (predict.NoProductionModel, StoreError, ArtifactRefused) as exc:
         log.info("no grade prediction for lot %s: %s", lot.code, exc)
     except Exception:  # noqa: BLE001 - a model fault must not lose the registration
@@ -202,9 +214,24 @@ def lot_page(lot_id: int, errors: dict[str, list[str]] | None = None, status: in
     page = render_template(
         "lab/lot.html", lot=lot_row, samples=lot_samples, errors=errors or {},
         prediction=predict.shown_for_lot(db(), lot_id),
-        can_certify_some=any("certify" in workflow.allowed_actions(s, user) for s in lot_samples),
+        can_certify=can(user, Capability.ISSUE_CERTIFICATES),
     )
     return page, status
+
+
+@bp.get("/lots/<int:lot_id>/labels.pdf")
+@login_required(Capability.HANDLE_SAMPLES)
+def lot_labels(lot_id: int):
+    """Every sample label of a lot in one PDF, one per page."""
+    lot_row = db().get(Lot, lot_id)
+    if lot_row is None:
+        abort(404)
+    lot_samples = db().scalars(select(Sample).where(Sample.lot_id == lot_id).order_by(Sample.id)).all()
+    if not lot_samples:
+        abort(404)
+    user = current_user()
+    pdf = labels.sheet_pdf(lot_row.code, [(s.code, labels.label_lines(user, s)) for s in lot_samples])
+    return Response(pdf, mimetype="application/pdf")
 
 
 @bp.route("/receive", methods=["GET", "POST"])
@@ -230,10 +257,8 @@ def receive():
     return render_template("lab/receive.html", received=received, error=error), status
 
 
-def _sample_page_data(code: str, *, for_update: bool = False) -> dict[str, object]:
-    """With for_update, the sample is locked first (as every change to it is) and its analyses
-    are read after the lock: what a colleague entered meanwhile is seen, not written over."""
-    sample = get_sample(db(), current_user(), code, for_update=for_update)
+def _sample_page_data(code: str) -> dict[str, object]:
+    sample = get_sample(db(), current_user(), code)
     analyses = list(
         db().scalars(
             select(Analysis)
@@ -253,11 +278,17 @@ def _sample_page_data(code: str, *, for_update: bool = False) -> dict[str, objec
     user = current_user()
     # A sample reopened for correcting its certificate is re-issued by amending that certificate.
     reopened = open_certificate(db(), sample) if sample.state == "verified" else None
+    missed_grade, held_back = workflow.held_back_by(db(), sample)
     return {
         "sample": sample,
+        "missed_grade": missed_grade,
+        "held_back": held_back,
         "analyses": analyses,
+        "reaches": workflow.reaches(db(), [a for a in analyses if a.state != "retracted"]),
+        "replaced_because": {a.id: workflow.replaced_because(a) for a in analyses if a.retract_reason},
         "certificates": certificates,
         "reopened": reopened,
+        "next_step": NEXT_STEPS.get(sample.state),
         "actions": workflow.allowed_actions(sample, user),
         "analysis_actions": {a.id: workflow.allowed_actions(a, user) for a in analyses},
     }
@@ -329,7 +360,9 @@ def _submit_rows(analyses: list[Analysis], form) -> tuple[int, dict[int, dict[st
 @bp.route("/samples/<code>/worksheet", methods=["GET", "POST"])
 @login_required(Capability.HANDLE_SAMPLES)
 def worksheet(code: str):
-    data = _sample_page_data(code, for_update=request.method == "POST")
+    # workflow.submit queues each row on the sample and reads it again after the lock: what a
+    # colleague entered meanwhile is seen, not written over.
+    data = _sample_page_data(code)
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
         entered, errors = _submit_rows(data["analyses"], request.form)
@@ -366,15 +399,15 @@ def method_worksheet(method_key: str):
             int(name.split("-", 1)[1]) for name, value in request.form.items()
             if name.startswith("value-") and name.split("-", 1)[1].isdigit() and value.strip()
         ]
-        # Each sample is locked before its analysis changes (get_analysis), in sample order,
-        # so two sheets submitted at once cannot deadlock.
+        # Entered in sample order (workflow.submit locks each sample before its analysis
+        # changes), so two sheets submitted at once cannot deadlock.
         in_sample_order = db().scalars(
             select(Analysis.id).where(Analysis.id.in_(typed)).order_by(Analysis.sample_id, Analysis.id)
         ).all()
-        locked = [get_analysis(db(), current_user(), i, for_update=True) for i in in_sample_order]
-        entered, errors = _submit_rows(locked, request.form)
+        rows = [get_analysis(db(), current_user(), i) for i in in_sample_order]
+        entered, errors = _submit_rows(rows, request.form)
         if not errors:
-            flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=local_name(locked[0].method)), "success")
+            flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=local_name(rows[0].method)), "success")
             return redirect(url_for("lab.method_worksheet", method_key=method_key))
         db().rollback()
     return (
@@ -403,10 +436,14 @@ def evaluate(analysis_id: int):
         return jsonify(evaluation=None, why=_("no grade specification for this material"))
     if not spec.counts(method.property, method.key):
         return jsonify(evaluation=None, why=_("the grade specification names another method for this property"))
-    evaluation, why = grading.evaluate(spec, method.property, as_result(method, measured))
+    result = as_result(method, measured)
+    evaluation, why = grading.evaluate(spec, method.property, result)
     label = str(STATE_NAMES.get(evaluation, "")) if evaluation else ""
-    # The page's script shows `why` as the flag's hover text: in the reader's language.
-    return jsonify(evaluation=evaluation, label=label, why=localized(why))
+    # The page's script shows `why` as the flag's hover text: in the reader's language. The
+    # flag itself says what the value means for the grade (`reach`), not just the envelope.
+    reach = grading.reach(spec, method.property, result)
+    shown = reach and {"label": localized(reach.label), "flag": reach.flag, "why": localized(reach.why)}
+    return jsonify(evaluation=evaluation, label=label, why=localized(why), reach=shown)
 
 
 @bp.post("/analyses/<int:analysis_id>/retest")
@@ -431,15 +468,16 @@ def import_csv():
     text = ""
     if request.method == "POST":
         upload = request.files.get("file")
-        text = upload.read().decode("utf-8-sig", errors="replace") if upload and upload.filename else request.form.get("text", "")
         try:
+            text = imports.decode(upload.read()) if upload and upload.filename else request.form.get("text", "")
             imported = imports.import_results(db(), current_user(), text, lab_zone())
         except DomainError as exc:
             errors = _failed(exc)
     materials = sorted(db().scalars(select(Material).options(selectinload(Material.test_plan))), key=local_name)
     return (
         render_template(
-            "lab/import.html", imported=imported, errors=errors, columns=imports.COLUMNS,
+            "lab/import.html", imported=imported, reaches=workflow.reaches(db(), imported), errors=errors,
+            columns=imports.COLUMNS,
             # After a refusal the file's text stays in the box to be corrected; after success it is done.
             text=text if errors else "", materials=materials,
         ),

@@ -15,6 +15,7 @@ from lims.samples import lot_search
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
 from lims.web.i18n import local_name, parse_local_day
+from lims.web.limits import query_int
 from lims.web.request_db import db
 
 bp = web_blueprint("lot_list", __name__, url_prefix="/lots")
@@ -38,6 +39,7 @@ def _filter() -> lot_search.LotFilter:
         material=args.get("material") or None,
         grade=args.get("grade", "").strip() or None,
         agreement=agreement,
+        sort=lot_search.LOT_SORTING.check(current_user(), args.get("sort")),
         **dates,
     )
 
@@ -45,10 +47,12 @@ def _filter() -> lot_search.LotFilter:
 @bp.get("/")
 @login_required(Capability.FIND_LOTS)
 def lots_list():
-    page = max(1, request.args.get("page", 1, type=int))
-    rows, more = lot_search.search(db(), current_user(), _filter(), page, PER_PAGE)
+    page = max(1, request.args.get("page", 1, type=query_int))
+    found = _filter()
+    rows, more = lot_search.search(db(), current_user(), found, page, PER_PAGE)
     return render_template(
         "lab/lots.html",
+        sort=found.sort,
         rows=rows,
         page=page,
         more=more,

@@ -11,10 +11,11 @@ from sqlalchemy.orm import selectinload
 
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Sample
-from lims.permissions import Capability, get_analysis
+from lims.permissions import Capability, get_analysis, in_lock_order
 from lims.samples import workflow
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
+from lims.web.limits import query_int
 from lims.web.request_db import db
 
 bp = web_blueprint("review", __name__, url_prefix="/review")
@@ -46,23 +47,23 @@ def _queue_data() -> dict[str, object]:
     verified = list(
         db().scalars(select(Sample).where(Sample.state == "verified").order_by(Sample.id).limit(QUEUE_LIMIT))
     )
-    return {"pending": pending, "verified": verified, "limit": QUEUE_LIMIT}
+    return {"pending": pending, "reaches": workflow.reaches(db(), pending), "verified": verified, "limit": QUEUE_LIMIT}
 
 
 @bp.get("/")
 @login_required(Capability.REVIEW_RESULTS)
 def queue():
-    return render_template("review/queue.html", errors=[], **_queue_data())
+    return render_template("review/queue.html", errors=[], ticked=set(), reason="", **_queue_data())
 
 
 def _each_ticked(action) -> int:
     """Apply a workflow action to every ticked result; a refusal of any one propagates and the
     caller rolls all of them back. Returns how many were done."""
     user = current_user()
-    ids = request.form.getlist("analysis", type=int)
+    ids = request.form.getlist("analysis", type=query_int)
     if not ids:
         raise InputError("analysis", _("Tick at least one result."))
-    for analysis_id in ids:
+    for analysis_id in in_lock_order(db(), ids):
         action(user, get_analysis(db(), user, analysis_id, for_update=True))
     return len(ids)
 
@@ -70,7 +71,12 @@ def _each_ticked(action) -> int:
 def refused(exc: DomainError):
     """The queue again, with why the action was refused (after rolling the request back)."""
     db().rollback()
-    return render_template("review/queue.html", errors=[exc.message], **_queue_data()), exc.status
+    # What was ticked and typed stays, so correcting the one thing refused finishes the job.
+    ticked = set(request.form.getlist("analysis", type=query_int))
+    return render_template(
+        "review/queue.html", errors=[exc.message], ticked=ticked, reason=request.form.get("reason", ""),
+        **_queue_data(),
+    ), exc.status
 
 
 @bp.post("/verify")
