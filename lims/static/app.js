@@ -149,6 +149,25 @@ document.querySelectorAll("input[data-check-all]").forEach((box) => {
   });
 });
 
+// Scan forms (receiving by barcode): the scanner types an ID and Enter, and the next label may
+// be scanned before the answer to this one is back. So the form's values are taken at Enter, the
+// ID field is emptied for the next scan at once, and the scans are sent one after another from
+// the log (hx-sync queue all; sent from the form, htmx would check the now empty field), each
+// answer added on top of it.
+document.querySelectorAll("form[data-scan]").forEach((form) => {
+  const field = form.elements[form.dataset.scan];
+  const log = document.getElementById(form.dataset.scanLog);
+  log.setAttribute("hx-sync", "this:queue all");
+  form.addEventListener("submit", (event) => {
+    if (!window.htmx) return;  // not loaded yet: the form posts and the page shows the answer
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    field.value = "";
+    field.focus();
+    htmx.ajax("POST", form.action, { source: log, values, target: log, swap: "afterbegin", select: `#${log.id} > li` });
+  });
+});
+
 // A background request answered 401 means the session ended: reload into the login page
 // instead of swapping a login prompt into a chart or panel.
 document.body.addEventListener("htmx:beforeSwap", (event) => {
