@@ -166,6 +166,27 @@ document.querySelectorAll("form[data-scan]").forEach((form) => {
     field.focus();
     htmx.ajax("POST", form.action, { source: log, values, target: log, swap: "afterbegin", select: `#${log.id} > li` });
   });
+  // An answer that is not the receive page's (an expired form, a busy database, no answer at
+  // all) adds no line of its own: say that the scan did not go in rather than drop it unseen.
+  let lines = 0;
+  log.addEventListener("htmx:beforeRequest", () => { lines = log.children.length; });
+  log.addEventListener("htmx:afterRequest", (event) => {
+    const xhr = event.detail.xhr;
+    if (xhr.status === 401 || log.children.length > lines) return;  // 401: the page reloads into the login
+    const code = event.detail.requestConfig.formData.get(form.dataset.scan);
+    const page = xhr.status ? new DOMParser().parseFromString(xhr.responseText, "text/html") : null;
+    const title = page?.querySelector("h1")?.textContent.trim() || xhr.statusText;
+    const text = xhr.status
+      ? form.dataset.scanRefused.replace("{answer}", `${xhr.status} ${title}`)
+      : form.dataset.scanNoAnswer;
+    const line = document.createElement("li");
+    line.className = "flash error";
+    const message = document.createElement("span");
+    message.setAttribute("role", "alert");
+    message.textContent = text.replace("{code}", code);
+    line.append(message);
+    log.prepend(line);
+  });
 });
 
 // A background request answered 401 means the session ended: reload into the login page

@@ -1,6 +1,6 @@
 """Usability in the browser: the worksheet flag says what a typed value means for the grade,
 the top bar fits one line at 1280 px for every role, the Register-lot form offers only what
-fits, and a Dutch chart legend is Dutch."""
+fits, a Dutch chart legend is Dutch, and a scan the server refuses says it did not go in."""
 
 from __future__ import annotations
 
@@ -109,3 +109,29 @@ def test_the_chart_legend_names_the_time_in_dutch(app, live_server, browser_page
     page.goto(f"{live_server}/process/installations/ntk-ext1?range=1h")
     time_label = page.locator('.sensor-chart[data-sensor="melt_temp_c"] .u-legend .u-series').first.locator(".u-label")
     expect(time_label).to_have_text("Tijd")
+
+
+def test_a_scan_the_server_refuses_says_it_did_not_go_in(live_server, browser_page, session_factory):
+    """An answer that is not the receive page's (here: the form has expired) used to add nothing
+    to the log, so the technician could not tell the bag was never received."""
+    seed.seed_reference(session_factory)
+    code = seed.lot_with_samples(session_factory, 1, receive=False).sample_codes[0]
+    page = browser_page
+    login(page, live_server, "tech")
+    page.goto(f"{live_server}/lab/receive")
+    page.wait_for_load_state("load")
+    page.locator("form[data-scan] input[name=csrf_token]").evaluate("(field) => { field.value = 'expired'; }")
+    page.get_by_label("Sample ID").focus()
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    line = page.get_by_test_id("receive-log").get_by_role("listitem")
+    expect(line).to_have_count(1)
+    expect(line).to_have_text(f"{code} was not received: 400 The request could not be understood. Scan it again.")
+    with session_factory() as s:
+        assert s.scalar(select(Sample.state).where(Sample.code == code)) == "registered"
+
+    page.reload()
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text(f"Received {code}")
