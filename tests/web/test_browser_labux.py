@@ -131,6 +131,7 @@ def test_a_scan_the_server_refuses_says_it_did_not_go_in(live_server, browser_pa
         assert s.scalar(select(Sample.state).where(Sample.code == code)) == "registered"
 
     page.reload()
+    expect(page.get_by_label("Sample ID")).to_be_focused()
     page.keyboard.type(code)
     page.keyboard.press("Enter")
     expect(line).to_have_count(1)
