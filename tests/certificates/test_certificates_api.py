@@ -7,7 +7,6 @@ import os
 import re
 import stat
 import threading
-import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +21,7 @@ from lims.kernel.settings import load_settings
 from tests.certificates import support
 from tests.certificates.conftest import ok, pdf_text
 from tests.certificates.support import PP_GRADE_A
+from tests.support.postgres import wait_for_lock_waiters
 
 
 def _certify(lab, sample: str, **extra) -> dict:
@@ -283,7 +283,7 @@ def test_the_lab_key_is_private_and_can_come_from_a_file(app, client, tmp_path):
     assert signing.key_id(signing.signing_key(configured).public_key()) == signing.key_id(key.public_key())
 
 
-def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, app, session_factory):
+def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, app, session_factory, database_url):
     """PostgreSQL row locks: the second waits for the first and then finds the sample certified."""
     lab.lot("L-RACE")
     code = lab.verified_sample("L-RACE")
@@ -306,8 +306,7 @@ def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, a
         issuing.issue_for_sample(first, issuer, support.user(first, "reviewer"), sample)
         racer = threading.Thread(target=second)
         racer.start()
-        time.sleep(0.5)
-        assert racer.is_alive()  # blocked on the sample's row lock
+        wait_for_lock_waiters(database_url, 1, "the second reviewer to wait for the sample's row lock")
         first.commit()
     racer.join(timeout=30)
     assert "it is certified" in str(outcome["second"])

@@ -4,7 +4,6 @@ ways in (PostgreSQL, real threads)."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
@@ -61,9 +60,11 @@ def _first_analysis(session_factory) -> tuple[str, int, str, str]:
         return code, analysis.id, analysis.method.unit, in_spec_value(s, analysis)
 
 
-def _race_a_colleague(session_factory, analysis_id: int, unit: str, value: str, racer, started: threading.Event | None = None) -> None:
+def _race_a_colleague(
+    session_factory, url: str, analysis_id: int, unit: str, value: str, racer, started: threading.Event | None = None
+) -> None:
     """tech2 enters the result and holds the sample; `racer` runs meanwhile (once `started` is
-    set, when given), and tech2 commits half a second later."""
+    set, when given), and tech2 commits once the racer waits for the sample."""
     with session_factory() as colleague:
         tech2 = colleague.scalar(select(User).where(User.username == "tech2"))
         entered = get_analysis(colleague, tech2, analysis_id, for_update=True)
@@ -71,7 +72,7 @@ def _race_a_colleague(session_factory, analysis_id: int, unit: str, value: str, 
         thread = threading.Thread(target=racer)
         thread.start()
         assert started is None or started.wait(timeout=30)
-        time.sleep(0.5)
+        wait_for_lock_waiters(url, 1, "the other way in to wait for the sample")
         colleague.commit()
     thread.join(timeout=30)
 
@@ -84,7 +85,9 @@ def _only_the_colleagues_result(session_factory, analysis_id: int) -> None:
         assert len(submits) == 1
 
 
-def test_a_result_entered_by_a_colleague_meanwhile_is_not_overwritten_by_the_sample_worksheet(client, seeded, session_factory):
+def test_a_result_entered_by_a_colleague_meanwhile_is_not_overwritten_by_the_sample_worksheet(
+    client, seeded, session_factory, database_url
+):
     """Two technicians enter the same result at once, one by the API (or the method sheet) and
     one on the sample's worksheet page. The worksheet waits for the sample, as every other way in
     does, and then finds the result entered: never a second entry over the first."""
@@ -98,13 +101,13 @@ def test_a_result_entered_by_a_colleague_meanwhile_is_not_overwritten_by_the_sam
             "csrf_token": token, f"value-{analysis_id}": value, f"unit-{analysis_id}": unit,
             f"instrument-{analysis_id}": "the worksheet's"}))
 
-    _race_a_colleague(session_factory, analysis_id, unit, value, worksheet)
+    _race_a_colleague(session_factory, database_url, analysis_id, unit, value, worksheet)
     (answer,) = answers
     assert answer.status_code == 422 and "only once" in answer.get_data(as_text=True), answer.status_code
     _only_the_colleagues_result(session_factory, analysis_id)
 
 
-def test_a_result_entered_by_a_direct_service_call_waits_for_the_sample_as_well(seeded, session_factory):
+def test_a_result_entered_by_a_direct_service_call_waits_for_the_sample_as_well(seeded, session_factory, database_url):
     """A script (or any new way in) that reads an analysis without locking anything and calls
     workflow.submit: the service itself queues on the sample, then finds the colleague's result,
     and enters nothing over it."""
@@ -124,14 +127,14 @@ def test_a_result_entered_by_a_direct_service_call_waits_for_the_sample_as_well(
             except WorkflowError as exc:
                 outcome.append(exc.message)
 
-    _race_a_colleague(session_factory, analysis_id, unit, value, script, read)
+    _race_a_colleague(session_factory, database_url, analysis_id, unit, value, script, read)
     (answer,) = outcome
     assert "only once" in str(answer), answer
     _only_the_colleagues_result(session_factory, analysis_id)
 
 
 def test_a_result_verified_by_a_direct_service_call_while_a_colleague_retracts_it_stays_retracted(
-    seeded, session_factory
+    seeded, session_factory, database_url
 ):
     """The reviewer retracts a submitted result (holding its sample) while a script verifies it
     through workflow.verify without locking anything. The service queues on the sample, finds
@@ -162,7 +165,7 @@ def test_a_result_verified_by_a_direct_service_call_while_a_colleague_retracts_i
         thread = threading.Thread(target=script)
         thread.start()
         assert read.wait(timeout=30)
-        time.sleep(0.5)
+        wait_for_lock_waiters(database_url, 1, "the script to wait for the sample")
         colleague.commit()
     thread.join(timeout=30)
     assert outcome and outcome != ["verified"], outcome
@@ -171,7 +174,9 @@ def test_a_result_verified_by_a_direct_service_call_while_a_colleague_retracts_i
         assert (analysis.state, analysis.verified_by_id) == ("retracted", None)
 
 
-def test_two_instrument_files_naming_the_same_samples_in_opposite_order_both_import(seeded, session_factory):
+def test_two_instrument_files_naming_the_same_samples_in_opposite_order_both_import(
+    seeded, session_factory, database_url
+):
     """The MFR run lists S1 then S2, the DSC run S2 then S1, and two technicians import them at
     the same moment while a colleague holds S1. Taking the samples row by row, each import would
     hold one sample and wait for the other's: a deadlock, one file refused with a database error.
@@ -201,10 +206,10 @@ def test_two_instrument_files_naming_the_same_samples_in_opposite_order_both_imp
         colleague.scalar(select(Sample).where(Sample.code == first).with_for_update())
         mfr = threading.Thread(target=importer, args=("tech", csv("mfr_230_2_16", "12.00", [first, second])))
         mfr.start()
-        time.sleep(0.5)  # the MFR import waits for S1
+        wait_for_lock_waiters(database_url, 1, "the MFR import to wait for S1")
         ash = threading.Thread(target=importer, args=("tech2", csv("ash_3451", "0.40", [second, first])))
         ash.start()
-        time.sleep(0.5)  # the ash import holds S2 (row by row) and waits for S1
+        wait_for_lock_waiters(database_url, 2, "the ash import to wait as well")
         colleague.commit()
     mfr.join(timeout=60)
     ash.join(timeout=60)
