@@ -157,6 +157,7 @@ document.querySelectorAll("input[data-check-all]").forEach((box) => {
 document.querySelectorAll("form[data-scan]").forEach((form) => {
   const field = form.elements[form.dataset.scan];
   const log = document.getElementById(form.dataset.scanLog);
+  const line = `#${log.id} > li`;
   log.setAttribute("hx-sync", "this:queue all");
   form.addEventListener("submit", (event) => {
     if (!window.htmx) return;  // not loaded yet: the form posts and the page shows the answer
@@ -164,28 +165,27 @@ document.querySelectorAll("form[data-scan]").forEach((form) => {
     const values = Object.fromEntries(new FormData(form));
     field.value = "";
     field.focus();
-    htmx.ajax("POST", form.action, { source: log, values, target: log, swap: "afterbegin", select: `#${log.id} > li` });
+    htmx.ajax("POST", form.action, { source: log, values, target: log, swap: "afterbegin", select: line });
   });
   // An answer that is not the receive page's (an expired form, a busy database, no answer at
-  // all) adds no line of its own: say that the scan did not go in rather than drop it unseen.
-  let lines = 0;
-  log.addEventListener("htmx:beforeRequest", () => { lines = log.children.length; });
+  // all) holds no line for the log: say that the scan did not go in rather than drop it unseen.
   log.addEventListener("htmx:afterRequest", (event) => {
     const xhr = event.detail.xhr;
-    if (xhr.status === 401 || log.children.length > lines) return;  // 401: the page reloads into the login
+    if (xhr.status === 401) return;  // the page reloads into the login
+    const answer = xhr.status ? new DOMParser().parseFromString(xhr.responseText, "text/html") : null;
+    if (answer?.querySelector(line)) return;
     const code = event.detail.requestConfig.formData.get(form.dataset.scan);
-    const page = xhr.status ? new DOMParser().parseFromString(xhr.responseText, "text/html") : null;
-    const title = page?.querySelector("h1")?.textContent.trim() || xhr.statusText;
+    const title = answer?.querySelector("h1")?.textContent.trim() || xhr.statusText;
     const text = xhr.status
       ? form.dataset.scanRefused.replace("{answer}", `${xhr.status} ${title}`)
       : form.dataset.scanNoAnswer;
-    const line = document.createElement("li");
-    line.className = "flash error";
     const message = document.createElement("span");
     message.setAttribute("role", "alert");
     message.textContent = text.replace("{code}", code);
-    line.append(message);
-    log.prepend(line);
+    const item = document.createElement("li");
+    item.className = "flash error";
+    item.append(message);
+    log.prepend(item);
   });
 });
 
