@@ -331,6 +331,7 @@ def register_partitions(
             parent_id=parent.id,
             state="received" if received else "registered",
             received_at=now if received else None,
+            received_by_id=actor.id if received else None,
             storage_location=storage_location or parent.storage_location,
             description=f"partition {k} of {parent.code}",
             registered_at=now,

@@ -179,12 +179,29 @@ def receive(
     condition = (condition or "").strip()
     # Printed on the certificate: refused when too long, never cut short.
     at_most("condition", condition, 400)
-    changes: dict[str, object] = {"received_at": utcnow(), "condition_on_receipt": condition}
+    changes: dict[str, object] = {
+        "received_at": utcnow(),
+        "received_by_id": actor.id,
+        "condition_on_receipt": condition,
+    }
     if storage_location:
         changes["storage_location"] = storage_location
     _move_sample(session, actor, sample, "receive", "received", **changes)
     _settle(session, actor, sample)
     return sample
+
+
+def received_since(session: Session, actor: User, since: datetime, limit: int = 200) -> list[Sample]:
+    """What `actor` received since `since`, newest first: the receive page's log, which a reload
+    keeps (a technician who reloads mid-batch sees what is already in)."""
+    return list(
+        session.scalars(
+            select(Sample)
+            .where(Sample.received_by_id == actor.id, Sample.received_at >= since)
+            .order_by(Sample.received_at.desc(), Sample.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def cancel(session: Session, actor: User, sample: Sample, reason: str) -> Sample:

@@ -157,7 +157,7 @@ document.querySelectorAll("input[data-check-all]").forEach((box) => {
 document.querySelectorAll("form[data-scan]").forEach((form) => {
   const field = form.elements[form.dataset.scan];
   const log = document.getElementById(form.dataset.scanLog);
-  const line = `#${log.id} > li`;
+  const line = `#${log.id} > li[data-answer]`;
   log.setAttribute("hx-sync", "this:queue all");
   form.addEventListener("submit", (event) => {
     if (!window.htmx) return;  // not loaded yet: the form posts and the page shows the answer

@@ -5,14 +5,18 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from lims.kernel.db import Base
-from lims.kernel.migrate import upgrade
+from lims.kernel.db import Base, make_session_factory
+from lims.kernel.migrate import alembic_config, upgrade
+from lims.kernel.models import Sample
+from lims.samples import workflow
 from tests.conftest import PG_ADMIN_URL
+from tests.web import seed
 
 # The tables of the LIMS core (migration 0002_lims_core).
 LIMS_CORE = {
@@ -57,3 +61,23 @@ def test_models_match_migrations_on_postgresql(fresh_pg_url):
     assert LIMS_CORE <= tables
     assert diff == []
     assert "gin_trgm_ops" in search
+
+
+def test_samples_received_before_0024_name_their_receiver_from_the_audit_trail(fresh_pg_url):
+    """Migration 0024 adds who received a sample; for samples received before it, the receiver
+    is read from the audit trail's receipt, so the receive page's record of the day holds them."""
+    upgrade(fresh_pg_url, "heads")
+    engine = create_engine(fresh_pg_url)
+    factory = make_session_factory(engine)
+    seed.seed_reference(factory)
+    codes = seed.lot_with_samples(factory, 2, receive=False).sample_codes
+    with factory.begin() as s:
+        tech2 = seed.user(s, "tech2")
+        received = s.scalar(select(Sample).where(Sample.code == codes[0]))
+        workflow.receive(s, tech2, received)
+    command.downgrade(alembic_config(fresh_pg_url), "0023_security2_sliding_throttle")
+    upgrade(fresh_pg_url, "heads")
+    with engine.connect() as conn:
+        receivers = dict(conn.execute(text("SELECT code, received_by_id FROM sample ORDER BY code")).all())
+    engine.dispose()
+    assert receivers == {codes[0]: tech2.id, codes[1]: None}

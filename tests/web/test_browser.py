@@ -96,6 +96,12 @@ def test_technician_registers_a_lot_receives_by_barcode_and_enters_results(
     expect(scan).to_have_value("")
     assert navigations == []
     shot(page, artifacts_dir, "tech-3-received")
+    # A reload keeps what was received today; the refused scan was no receipt.
+    page.reload()
+    expect(log).to_have_count(2)
+    expect(log.nth(0)).to_contain_text(f"Received {codes[1]}")
+    expect(log.nth(1)).to_contain_text(f"Received {codes[0]}")
+    expect(scan).to_be_focused()
     label = page.request.get(f"{live_server}/api/v1/samples/{codes[0]}/label?format=pdf")
     assert label.ok and label.body().startswith(b"%PDF")
 

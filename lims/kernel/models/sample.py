@@ -80,6 +80,8 @@ class Sample(Base):
         Index("ix_sample_owner_org_id_id", "owner_org_id", "id"),
         # Sorting by storage location (lims.samples.sample_search), page after page.
         Index("ix_sample_storage_location_id", "storage_location", "id"),
+        # The receive page lists what its user received today (lims.samples.workflow.received_since).
+        Index("ix_sample_received_by_at", "received_by_id", "received_at"),
         # The text filter has a trigram index on PostgreSQL, ix_sample_search: an expression
         # index that only migration 0007 knows (autogenerate cannot compare it).
     )
@@ -98,6 +100,7 @@ class Sample(Base):
     registered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     received_at: Mapped[datetime | None]
+    received_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     # ISO/IEC 17025 7.8.2.2: recorded at registration (sampled_by "" = sampled by the customer)
     # and at receipt, never defaulted at issue.
     sampled_at: Mapped[datetime | None]

@@ -7,6 +7,7 @@ Every change goes through the domain services; these views only read forms and r
 from __future__ import annotations
 
 import logging
+from datetime import datetime, time
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -30,7 +31,7 @@ from lims.samples.sample_search import SAMPLE_SORTING
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import lab_zone, local_name, localized, parse_local_datetime
+from lims.web.i18n import lab_today, lab_zone, local_name, localized, parse_local_datetime
 from lims.web.limits import query_int
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
@@ -254,7 +255,9 @@ def receive():
             )
         except DomainError as exc:
             error, status = exc.message, exc.status
-    return render_template("lab/receive.html", received=received, error=error), status
+    day_start = datetime.combine(lab_today(), time(0), tzinfo=lab_zone())
+    earlier = [s for s in workflow.received_since(db(), current_user(), day_start) if s is not received]
+    return render_template("lab/receive.html", received=received, error=error, earlier=earlier), status
 
 
 def _sample_page_data(code: str) -> dict[str, object]:
