@@ -276,8 +276,10 @@ class InfluxStore:
     def _where(self, start: datetime, end: datetime) -> str:
         return f"time >= {to_ns(start)} AND time < {to_ns(end)}"
 
-    def latest(self, installation: str) -> dict[str, Point]:
-        series = self._select(f"SELECT last(value) FROM {_ident(installation)} GROUP BY sensor")
+    def latest(self, installation: str, until: datetime | None = None) -> dict[str, Point]:
+        before = "" if until is None else f" WHERE time <= {to_ns(until)}"
+        series = self._select(
+            f"SELECT last(value) FROM {_ident(installation)}{before} GROUP BY sensor")
         result = {}
         for s in series:
             sensor = s["tags"]["sensor"]

@@ -168,6 +168,12 @@ def test_latest_gives_the_newest_point_per_sensor(store):
         "b": Point(i, "b", T0 + timedelta(seconds=5), 3.0),
     }
     assert store.latest("no-such-installation") == {}
+    # until: the newest stamped at or before it, as the live view asks (a clock ahead)
+    assert store.latest(i, until=T0 + timedelta(seconds=5)) == {
+        "a": Point(i, "a", T0, 1.0),
+        "b": Point(i, "b", T0 + timedelta(seconds=5), 3.0),
+    }
+    assert store.latest(i, until=T0 - timedelta(microseconds=1)) == {}
 
 
 def test_aggregate_buckets_are_aligned_to_start_and_empty_ones_left_out(store):
