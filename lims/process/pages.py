@@ -120,7 +120,7 @@ def _latest(inst: Installation, until: datetime) -> dict[str, Point]:
     """Each sensor's newest reading stamped no later than `until`: one a device stamped
     further ahead would otherwise stand in for the live readings after it until the clock
     caught up with it. A sensor that has only such readings shows its newest (as ahead)."""
-    store = timeseries_store()
+    store = timeseries_store(live=True)
     latest = store.latest(inst.key, until)
     if any(sensor.key not in latest for sensor in inst.sensors):
         latest = store.latest(inst.key) | latest
@@ -138,7 +138,8 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
     result = {}
     for inst in installations:
         try:
-            latest = _latest(inst, now + stale_after)
+            # a store that did not answer for one installation is not asked for the next
+            latest = {} if store_error else _latest(inst, now + stale_after)
         except StoreError as exc:
             latest, store_error = {}, str(exc)
         sensors = {}
