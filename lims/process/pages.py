@@ -205,6 +205,7 @@ def dashboard():
         active_alarms=active,
         alarm_names=AlarmNames.of(installations),
         ingesters=_ingest_summary(),
+        stale_after_s=current_app.config["RECYCLAB"].live_stale_after_s,
     )
 
 
