@@ -14,8 +14,9 @@ stops reading the socket until the collector has caught up, and TCP holds the br
 Maximum) cannot be relied on for this: Mosquitto 2.0 sends its whole queue after the first
 acknowledgement.
 
-Sparkplug B session state (aliases, seq) lives in this process; with a shared subscription the
-edge nodes of one group should be pinned to one ingester, or rebirth requests fill the gaps.
+Sparkplug B session state (aliases, seq) lives in this process; with a shared subscription
+every member subscribes to the BIRTH and DEATH messages itself (IngestConfig.subscriptions),
+so it can read whichever DATA the broker hands it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.alarms import Changes
 from ingest.decoders import PayloadDecoder
-from ingest.decoders.sparkplug import NAMESPACE, rebirth_command
+from ingest.decoders.sparkplug import (
+    DATA_KINDS,
+    NAMESPACE,
+    SESSION_KINDS,
+    is_session_topic,
+    rebirth_command,
+    sparkplug_group,
+)
 from ingest.heartbeat import Heartbeat
 from ingest.mqtt_client import FastAckClient
 from ingest.records import LimsRecorder, LimsUnavailable, Refused
@@ -115,9 +123,21 @@ class IngestConfig:
     alarm_refresh_s: float = 5.0
 
     def subscriptions(self) -> list[str]:
-        if self.shared_group:
-            return [f"$share/{self.shared_group}/{t}" for t in self.topics]
-        return list(self.topics)
+        """In a shared group, Sparkplug DATA is shared out among the members, but every member
+        gets each BIRTH and DEATH itself: DATA comes by the aliases a BIRTH announced, to
+        whichever member the broker hands it."""
+        if not self.shared_group:
+            return list(self.topics)
+        subscriptions = []
+        for t in self.topics:
+            group = sparkplug_group(t)
+            if group is None:
+                subscriptions.append(f"$share/{self.shared_group}/{t}")
+                continue
+            subscriptions += [f"$share/{self.shared_group}/{NAMESPACE}/{group}/{kind}/#"
+                              for kind in DATA_KINDS]
+            subscriptions += [f"{NAMESPACE}/{group}/{kind}/#" for kind in SESSION_KINDS]
+        return subscriptions
 
 
 @dataclass
@@ -150,7 +170,9 @@ class Ingester:
         self.validator = validator
         self.decoder = PayloadDecoder(
             config.sparkplug_aliases_path
-            or config.spool_path.with_name(f"{config.spool_path.stem}.sparkplug-aliases.db"))
+            or config.spool_path.with_name(f"{config.spool_path.stem}.sparkplug-aliases.db"),
+            # a member of a shared group gets its share of an edge node's sequence numbers
+            check_seq=not config.shared_group)
         self.decoder.use(validator.registry)
         self.spool = Spool(config.spool_path, config.spool_max_values, config.spool_max_bytes)
         self.dead_letter_path = (config.dead_letter_path
@@ -421,8 +443,10 @@ class Ingester:
                 batch.row_topics.append((len(batch.rows), item[3]))
             if rejects and item[2]:
                 # A QoS 1 message the broker sends again keeps its packet id (MQTT 4.4), and a
-                # device sending the same bad bytes again most likely gets another one.
-                rejects = keyed(rejects, item[3], item[4], str(item[1]))
+                # device sending the same bad bytes again most likely gets another one. A
+                # BIRTH reaches every member of a shared group, each with its own packet id.
+                shared = self.config.shared_group and is_session_topic(item[3])
+                rejects = keyed(rejects, item[3], item[4], "" if shared else str(item[1]))
             batch.rejects.extend(rejects)
             batch.watched.extend(watched)
             if decoded.readings:

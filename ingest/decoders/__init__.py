@@ -25,9 +25,12 @@ __all__ = ["Decoded", "DecodeError", "PayloadDecoder", "Reading", "TOPIC_ROOT"]
 class PayloadDecoder:
     """Routes a message to its decoder by topic. Holds Sparkplug session state: one per worker."""
 
-    def __init__(self, sparkplug_aliases: Path | None = None) -> None:
-        """sparkplug_aliases: the file that keeps Sparkplug alias tables across restarts."""
-        self.sparkplug = SparkplugDecoder(AliasFile(sparkplug_aliases) if sparkplug_aliases else None)
+    def __init__(self, sparkplug_aliases: Path | None = None, check_seq: bool = True) -> None:
+        """sparkplug_aliases: the file that keeps Sparkplug alias tables across restarts;
+        check_seq: whether this decoder sees every message of an edge node (see
+        SparkplugDecoder)."""
+        self.sparkplug = SparkplugDecoder(
+            AliasFile(sparkplug_aliases) if sparkplug_aliases else None, check_seq)
         # topic -> (decoder, installation): the same few topics arrive again and again.
         self._routes: dict[str, tuple[Callable[[str, bytes], Decoded], str]] = {}
 

@@ -93,6 +93,11 @@ def decode_json(installation: str, payload: bytes) -> Decoded:
     except orjson.JSONDecodeError as exc:
         out.error("malformed", f"not JSON: {exc}", payload, installation)
         return out
+    except RecursionError:
+        # orjson takes 1,024 levels, the stdlib parser (a key given twice) fewer than
+        # Python's recursion limit; raised out of the collector, this would stop the ingester.
+        out.error("malformed", "JSON nested too deeply", payload, installation)
+        return out
     items = doc if isinstance(doc, list) else [doc]
     readings = out.readings
     for item in items:

@@ -31,12 +31,34 @@ log = logging.getLogger("recyclab.ingest")
 
 NAMESPACE = "spBv1.0"
 DATA_TYPES = {"NBIRTH", "NDATA", "NDEATH", "DBIRTH", "DDATA", "DDEATH"}
+# The messages that carry process values alone, and those that also begin or end a session
+# (its alias table and sequence numbers): every ingester must see the latter.
+DATA_KINDS = ("NDATA", "DDATA")
+SESSION_KINDS = ("NBIRTH", "NDEATH", "DBIRTH", "DDEATH")
 # Session bookkeeping metrics, not process values.
 _SKIP_NAMES = {"bdSeq"}
 _SKIP_PREFIXES = ("Node Control/", "Device Control/", "Properties/", "Node Info/")
 _SIGNED_BITS = {pb.Int8: 8, pb.Int16: 16, pb.Int32: 32, pb.Int64: 64}
 REBIRTH_INTERVAL_S = 10.0
 MAX_NODES = 10_000
+
+
+def sparkplug_group(topic_filter: str) -> str | None:
+    """The group level of a Sparkplug topic filter of every message of a group, or of every
+    group ("spBv1.0/#" -> "+", "spBv1.0/plant/#" -> "plant"); None for any other filter."""
+    parts = topic_filter.split("/")
+    if parts[0] != NAMESPACE:
+        return None
+    if parts[1:] == ["#"]:
+        return "+"
+    if len(parts) == 3 and parts[2] == "#" and parts[1]:
+        return parts[1]
+    return None
+
+
+def is_session_topic(topic: str) -> bool:
+    parts = topic.split("/", 4)
+    return len(parts) > 3 and parts[0] == NAMESPACE and parts[2] in SESSION_KINDS
 
 
 def is_reserved(name: str) -> bool:
@@ -118,7 +140,11 @@ class SparkplugDecoder:
     With an alias file, the alias tables outlast the process (sequence numbers need not:
     the first message after a start is never a gap)."""
 
-    def __init__(self, alias_file: AliasFile | None = None) -> None:
+    def __init__(self, alias_file: AliasFile | None = None, check_seq: bool = True) -> None:
+        """check_seq: a gap in an edge node's sequence numbers is a lost message, for which
+        the node is asked to rebirth. False where this decoder gets only a share of the
+        node's messages (a member of a shared group): there a gap is another member's share."""
+        self.check_seq = check_seq
         self.nodes: dict[tuple[str, str], EdgeNodeState] = {}
         self.seq_gaps = 0
         # (group, edge node) that should be asked for a rebirth (NCMD Node Control/Rebirth).
@@ -204,7 +230,7 @@ class SparkplugDecoder:
     def _check_seq(self, key: tuple[str, str], node: EdgeNodeState, msg: pb.Payload) -> None:
         if not msg.HasField("seq"):
             return
-        if node.seq is not None and msg.seq != (node.seq + 1) % 256:
+        if self.check_seq and node.seq is not None and msg.seq != (node.seq + 1) % 256:
             self.seq_gaps += 1
             self._want_rebirth(key, node)
         node.seq = msg.seq

@@ -131,8 +131,9 @@ class TimeSeriesStore(Protocol):
         """sole: no other writer adds points to the series this store writes, until told
         otherwise; a store may then skip reading before it writes. False: read first."""
 
-    def latest(self, installation: str) -> dict[str, Point]:
-        """The most recent point of each sensor of the installation, keyed by sensor."""
+    def latest(self, installation: str, until: datetime | None = None) -> dict[str, Point]:
+        """The most recent point of each sensor of the installation, keyed by sensor; with
+        `until`, the most recent stamped at or before it (a device clock may run ahead)."""
 
     def raw(
         self,

@@ -63,6 +63,26 @@ def _escape_tag(value: str) -> str:
     )
 
 
+# The read before a write covers its rows' times in at most READ_SPANS spans per
+# installation, cut at the widest gaps between them longer than SPAN_GAP_NS. One span from the
+# oldest row to the newest would read every point stored between them: a reading a gateway
+# forwards hours late, in a batch with live ones, made the read take longer than the store
+# timeout, and the spool's replay (which merges it with what came after) failed alike for good.
+READ_SPANS = 32
+SPAN_GAP_NS = 60 * 10**9
+
+
+def read_spans(stamps: set[int]) -> list[tuple[int, int]]:
+    """[first, last] spans that hold every time in stamps."""
+    times = sorted(stamps)
+    gaps = sorted(((times[i + 1] - times[i], i) for i in range(len(times) - 1)
+                   if times[i + 1] - times[i] > SPAN_GAP_NS), reverse=True)
+    cuts = sorted(i for _, i in gaps[: READ_SPANS - 1])
+    starts = [0] + [i + 1 for i in cuts]
+    ends = cuts + [len(times) - 1]
+    return [(times[a], times[b]) for a, b in zip(starts, ends, strict=True)]
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -148,20 +168,20 @@ class InfluxStore:
         return maybe
 
     def _stored(self, rows: Sequence[Row]) -> dict[tuple[str, str, int], float]:
-        """The values stored already within each installation's time span in rows."""
-        spans: dict[str, tuple[int, int]] = {}
+        """The values stored already at the times of rows: per installation, within the
+        spans of its rows' times (read_spans)."""
+        stamps: dict[str, set[int]] = {}
         for inst, _, ts, _ in rows:
-            lo, hi = spans.get(inst, (ts, ts))
-            spans[inst] = (min(lo, ts), max(hi, ts))
-        if not spans:
+            stamps.setdefault(inst, set()).add(ts)
+        if not stamps:
             return {}
-        insts = list(spans)
+        spans = [(inst, lo, hi) for inst, times in stamps.items() for lo, hi in read_spans(times)]
         results = self._select_all(";".join(
             f"SELECT value FROM {_ident(inst)} WHERE time >= {lo} AND time <= {hi} GROUP BY sensor"
-            for inst, (lo, hi) in spans.items()))
+            for inst, lo, hi in spans))
         return {
             (inst, s["tags"]["sensor"], ts): float(v)
-            for inst, result in zip(insts, results, strict=True)
+            for (inst, _, _), result in zip(spans, results, strict=True)
             for s in result.get("series", [])
             for ts, v in s["values"]
         }
@@ -256,8 +276,10 @@ class InfluxStore:
     def _where(self, start: datetime, end: datetime) -> str:
         return f"time >= {to_ns(start)} AND time < {to_ns(end)}"
 
-    def latest(self, installation: str) -> dict[str, Point]:
-        series = self._select(f"SELECT last(value) FROM {_ident(installation)} GROUP BY sensor")
+    def latest(self, installation: str, until: datetime | None = None) -> dict[str, Point]:
+        before = "" if until is None else f" WHERE time <= {to_ns(until)}"
+        series = self._select(
+            f"SELECT last(value) FROM {_ident(installation)}{before} GROUP BY sensor")
         result = {}
         for s in series:
             sensor = s["tags"]["sensor"]

@@ -172,12 +172,12 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"sqlite read from {self.path} failed: {exc}") from exc
 
-    def latest(self, installation: str) -> dict[str, Point]:
+    def latest(self, installation: str, until: datetime | None = None) -> dict[str, Point]:
         rows = self._query(
             "SELECT s.sensor, p.ts_ns, p.value FROM series AS s JOIN point AS p"
-            " ON p.series = s.id AND p.ts_ns = (SELECT MAX(ts_ns) FROM point WHERE series = s.id)"
-            " WHERE s.installation = ?",
-            (installation,),
+            " ON p.series = s.id AND p.ts_ns = (SELECT MAX(ts_ns) FROM point WHERE series = s.id"
+            " AND ts_ns <= ?) WHERE s.installation = ?",
+            (2**63 - 1 if until is None else to_ns(until), installation),
         )
         return {sensor: Point(installation, sensor, from_ns(ts), v) for sensor, ts, v in rows}
 

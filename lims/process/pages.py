@@ -116,6 +116,17 @@ def _age(age: timedelta) -> str:
     return _("%(n)s h ago", n=seconds // 3600)
 
 
+def _latest(inst: Installation, until: datetime) -> dict[str, Point]:
+    """Each sensor's newest reading stamped no later than `until`: one a device stamped
+    further ahead would otherwise stand in for the live readings after it until the clock
+    caught up with it. A sensor that has only such readings shows its newest (as ahead)."""
+    store = timeseries_store(live=True)
+    latest = store.latest(inst.key, until)
+    if any(sensor.key not in latest for sensor in inst.sensors):
+        latest = store.latest(inst.key) | latest
+    return latest
+
+
 def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> tuple[dict, str | None]:
     """Per installation: state and each sensor's latest value; plus a store error, if any."""
     now = utcnow()
@@ -127,7 +138,8 @@ def _live_state(installations: list[Installation], active: list[AlarmEvent]) -> 
     result = {}
     for inst in installations:
         try:
-            latest: dict[str, Point] = timeseries_store().latest(inst.key)
+            # a store that did not answer for one installation is not asked for the next
+            latest = {} if store_error else _latest(inst, now + stale_after)
         except StoreError as exc:
             latest, store_error = {}, str(exc)
         sensors = {}
@@ -193,6 +205,7 @@ def dashboard():
         active_alarms=active,
         alarm_names=AlarmNames.of(installations),
         ingesters=_ingest_summary(),
+        stale_after_s=current_app.config["RECYCLAB"].live_stale_after_s,
     )
 
 

@@ -8,13 +8,36 @@
   if (!grid) return;
   const note = document.getElementById("live-note");
   const url = grid.dataset.liveUrl;
+  const staleAfterMs = Number(grid.dataset.staleAfterS) * 1000;
   let busy = false;
+  let lastUpdate = Date.now();
+  // No update for the stale limit: whether data still comes in is unknown here, so nothing is
+  // called running and no age is given (a reading's time stays). An alarm stays shown, marked
+  // as without recent data, as the server marks one whose readings stopped.
+  function staleAll() {
+    grid.querySelectorAll("[data-live-state]").forEach((badge) => {
+      const inAlarm = badge.classList.contains("alarm");
+      if (!inAlarm) {
+        badge.className = "badge stale";
+        badge.textContent = grid.dataset.staleLabel;
+      }
+      const staleBadge = grid.querySelector(`[data-live-stale-installation="${CSS.escape(badge.dataset.liveState)}"]`);
+      if (staleBadge) staleBadge.hidden = !inAlarm;
+    });
+    grid.querySelectorAll("tr[data-sensor]").forEach((row) => {
+      if (row.className === "ok") row.className = "stale";
+      row.querySelector("[data-live-age]").textContent = "";
+      row.querySelector("[data-live-stale]").hidden = row.className !== "alarm";
+    });
+  }
   async function tick() {
     if (busy || document.hidden) return;
     busy = true;
     try {
       const response = await fetch(url, {
         headers: { Accept: "application/json", "X-Recyclab-Background": "1" }, cache: "no-store",
+        // a request that hangs (a cut network, a stuck server) counts as failed
+        signal: AbortSignal.timeout(5000),
       });
       if (response.status === 401) { window.location.reload(); return; }
       if (!response.ok) throw new Error(String(response.status));
@@ -53,9 +76,11 @@
       }));
       note.textContent = note.dataset.ok;
       note.classList.remove("lost");
+      lastUpdate = Date.now();
     } catch (err) {
       note.textContent = note.dataset.lost;
       note.classList.add("lost");
+      if (Date.now() - lastUpdate > staleAfterMs) staleAll();
     } finally {
       busy = false;
     }

@@ -100,12 +100,17 @@ def _sparkplug_birth_with_a_name_not_utf8() -> bytes:
     ("main", orjson.dumps({"ts": 1e308, "values": {"pressure_bar": 1.0}}), "bad_timestamp"),
     ("spb", _sparkplug_birth_with_a_name_not_utf8(), "malformed"),
     ("lp", b"ext pressure_bar=" + b"9" * 5000 + b"i 1780000000000000000", "malformed"),
-], ids=["json-time-beyond-any-clock", "sparkplug-name-not-utf8", "line-protocol-5000-digit-int"])
+    # 1,010 objects deep: within what orjson parses (1,024), beyond Python's recursion limit
+    ("main", b'{"ts": 1780000000000, "values": {"pressure_bar": ' + b'{"x": ' * 1010 + b"1"
+     + b"}" * 1012, "malformed"),
+], ids=["json-time-beyond-any-clock", "sparkplug-name-not-utf8", "line-protocol-5000-digit-int",
+        "json-nested-1010-deep"])
 def test_a_message_that_trips_a_decoder_is_a_reject_and_the_stream_goes_on(
     tmp_path, mqtt_broker, session_factory, stream, payload, reason
 ):
     """A JSON time of 1e308 ms (a float, so a valid number), a Sparkplug metric name that is
-    not UTF-8, a line-protocol integer of 5000 digits (more than Python converts): each
+    not UTF-8, a line-protocol integer of 5000 digits (more than Python converts), a JSON
+    value nested 1,010 objects deep (a 6 kB payload): each
     message is a reject with its reason, and the messages after it are stored. A decoder
     that raised would stop the ingester, and, since the message was never acknowledged,
     stop it again on every restart."""

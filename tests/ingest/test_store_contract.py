@@ -112,6 +112,21 @@ def test_two_values_for_one_point_in_one_write_keep_the_first(store):
     assert [p.value for p in store.raw(i, "s", T0, T0 + timedelta(seconds=1))] == [1.0, 3.0]
 
 
+def test_a_stored_value_keeps_its_value_however_far_apart_the_rows_of_a_write_are(store):
+    """A write of rows hours apart (a gateway's late readings among live ones, a spool's
+    replay) is checked against what is stored at each of their times: more spread-out times
+    than the InfluxDB store reads spans for, with the widest gaps not where the conflicts are."""
+    i, t, hour = inst(), to_ns(T0), 3_600 * 10**9
+    stored = [(i, "s", t + k * hour + k, float(k)) for k in range(0, 80, 2)]
+    assert store.write_rows(stored) == []
+    again = [(i, "s", ts, value + 0.5) for _, _, ts, value in stored]
+    fresh = [(i, "s", t + k * hour + 3 * k, -float(k)) for k in range(1, 80, 2)]
+    assert sorted(store.write_rows(fresh + again)) == sorted(
+        (row, value) for row, (*_, value) in zip(again, stored, strict=True))
+    got = store.raw(i, "s", T0, T0 + timedelta(hours=80))
+    assert len(got) == 80 and {p.value for p in got} >= {float(k) for k in range(0, 80, 2)}
+
+
 def test_a_batch_larger_than_one_request_is_stored_exactly_once(store):
     i = inst()
     t0 = int(T0.timestamp()) * 10**9
@@ -153,6 +168,12 @@ def test_latest_gives_the_newest_point_per_sensor(store):
         "b": Point(i, "b", T0 + timedelta(seconds=5), 3.0),
     }
     assert store.latest("no-such-installation") == {}
+    # until: the newest stamped at or before it, as the live view asks (a clock ahead)
+    assert store.latest(i, until=T0 + timedelta(seconds=5)) == {
+        "a": Point(i, "a", T0, 1.0),
+        "b": Point(i, "b", T0 + timedelta(seconds=5), 3.0),
+    }
+    assert store.latest(i, until=T0 - timedelta(microseconds=1)) == {}
 
 
 def test_aggregate_buckets_are_aligned_to_start_and_empty_ones_left_out(store):

@@ -298,13 +298,13 @@ def test_the_open_dashboard_says_so_when_the_store_stops_answering_and_when_it_i
     expect(page.locator('[data-sensor="ntk-ext1/melt_temp_c"] [data-live-value]')).to_have_text("212.4")
     banner = page.get_by_text("The process data store does not answer")
     expect(banner).to_be_hidden()
-    working = app.extensions["recyclab.store"]
+    working = app.extensions["recyclab.live_store"]
     nowhere = InfluxStore(f"http://127.0.0.1:{free_port()}", "", "recyclab", "none", timeout_s=1)
-    app.extensions["recyclab.store"] = nowhere  # nothing listens there: every read fails
+    app.extensions["recyclab.live_store"] = nowhere  # nothing listens there: every read fails
     try:
         expect(banner).to_be_visible(timeout=3000)
     finally:
-        app.extensions["recyclab.store"] = working
+        app.extensions["recyclab.live_store"] = working
         nowhere.close()
         store.close()
     expect(banner).to_be_hidden(timeout=3000)

@@ -207,6 +207,25 @@ def test_a_latest_reading_stamped_ahead_is_not_shown_as_live(app, client, seeded
     assert ext1["state"] == "stale"
 
 
+def test_a_reading_stamped_ahead_does_not_hide_the_live_readings_that_follow(app, client, seeded):
+    """A device clock jumped two hours ahead for one reading, then was set right; readings
+    keep coming every second. The newest stamp is the one from "the future", but the live
+    value is the one the line has now: the dashboard must show that one, as live, not the
+    stray reading as "stale" for the two hours until the clock catches up with it."""
+    store = open_store(app.config["RECYCLAB"])
+    now = utcnow()
+    store.write([Point("ntk-ext1", "melt_temp_c", now + timedelta(hours=2), 221.5),
+                 Point("ntk-ext1", "melt_temp_c", now - timedelta(seconds=2), 215.0),
+                 Point("ntk-ext1", "melt_temp_c", now - timedelta(seconds=1), 215.25)])
+    store.close()
+    log_in(client, "engineer")
+    ext1 = client.get("/process/live.json").get_json()["installations"]["ntk-ext1"]
+    melt = ext1["sensors"]["melt_temp_c"]
+    assert melt["value"] == 215.25 and melt["state"] == "ok" and not melt["stale"]
+    assert melt["age"].endswith("s ago")
+    assert ext1["state"] == "running"
+
+
 def test_an_ingester_holding_the_stream_back_is_not_shown_as_fine(client, seeded):
     """Connected to the broker, the store answering, and yet nothing is acknowledged: the
     spool's disk is full, or the LIMS database does not take the rejects and alarms. The
