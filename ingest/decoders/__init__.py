@@ -7,6 +7,7 @@ spBv1.0/<group>/<type>/<edge node>[/<device>]   Sparkplug B
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ingest.registry import Registry
 
 TOPIC_ROOT = "recyclab/v1/"
 MAX_ROUTES = 10_000  # topics remembered; a flood of one-off topics cannot grow memory
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Decoded", "DecodeError", "PayloadDecoder", "Reading", "TOPIC_ROOT"]
 
@@ -40,7 +43,21 @@ class PayloadDecoder:
         self.sparkplug.use(registry.sparkplug_devices, registry.sparkplug_nodes)
 
     def decode(self, topic: str, payload: bytes) -> Decoded | None:
-        """Decoded readings and errors, or None when the topic carries no data for us."""
+        """Decoded readings and errors, or None when the topic carries no data for us.
+
+        The decoders never raise on input; where one does (a bug, as a 1,010-deep JSON value
+        and a 5,000-digit integer once were), its message becomes a reject and the error goes to
+        the log. Raising would stop the ingester, and the message, never acknowledged, would
+        stop it again after every restart."""
+        try:
+            return self._decode(topic, payload)
+        except Exception as exc:
+            log.exception("the decoder failed on a message on %s; recorded as a malformed reject", topic)
+            out = Decoded()
+            out.error("malformed", f"the decoder failed on this message ({type(exc).__name__}: {exc})", payload)
+            return out
+
+    def _decode(self, topic: str, payload: bytes) -> Decoded | None:
         route = self._routes.get(topic)
         if route is not None:
             return route[0](route[1], payload)

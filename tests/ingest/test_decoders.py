@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from influxdb_client import Point as LPPoint
 from influxdb_client import WritePrecision
 
+import ingest.decoders as decoders
 from ingest.decoders import Decoded, PayloadDecoder
 from ingest.decoders import sparkplug_b_pb2 as pb
 from ingest.decoders.json_payload import parse_ts
@@ -395,3 +396,28 @@ def test_json_shaped_garbage_never_crashes(doc):
     except TypeError:  # integers beyond 64 bits
         return
     PayloadDecoder().decode("recyclab/v1/inst/main", payload)
+
+
+def test_a_decoder_that_raises_makes_its_message_a_reject_not_a_stopped_ingester(monkeypatch, caplog):
+    """Decoders must not raise on input, yet four did (a 1e308 time, a name not UTF-8, a
+    5,000-digit integer, a 1,010-deep JSON value), and each stopped the ingester again after
+    every restart. A decoder bug still to be found costs its message only: a reject saying what
+    failed, the traceback in the log, and the next message decodes as ever."""
+    real = decoders.decode_line_protocol
+
+    def buggy(installation: str, payload: bytes) -> Decoded:
+        if b"trips" in payload:
+            raise IndexError("a bug still to be found")
+        return real(installation, payload)
+
+    monkeypatch.setattr(decoders, "decode_line_protocol", buggy)
+    decoder = PayloadDecoder()
+    with caplog.at_level("ERROR", logger="ingest.decoders"):
+        out = decoder.decode("recyclab/v1/ext/lp", b"ext trips=1 1780000000000000000")
+    assert out is not None and out.readings == []
+    (error,) = out.errors
+    assert error.reason == "malformed" and "IndexError: a bug still to be found" in error.detail
+    assert error.excerpt == "ext trips=1 1780000000000000000"
+    assert "IndexError" in caplog.text
+    fine = decoder.decode("recyclab/v1/ext/lp", b"ext pressure_bar=1.5 1780000000000000000")
+    assert fine is not None and fine.errors == [] and len(fine.readings) == 1
