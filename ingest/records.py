@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.alarms import ActiveAlarm, AlarmTracker, Changes, ongoing_events, persist_alarms
+from ingest.registry import Registry
 from ingest.validate import Reject
 from lims.kernel.models.process import IngestReject
 
@@ -85,6 +86,27 @@ class LimsRecorder:
         self.tracker = tracker
         with sessions.begin() as session:
             tracker.load_active(session)
+
+    def sync_registry(self, registry: Registry) -> bool:
+        """Bring the LIMS's installations and sensors (what the dashboard shows, the limits the
+        charts draw) in line with the registry this ingester has reloaded. Members of a shared
+        group reload together and may insert the same new sensor at once: the one refused tries
+        again and finds it there."""
+        # Imported here, on a reload only: the seeding module pulls in the account services,
+        # which the ingester's start does without.
+        from lims.seed import sync_installations
+
+        error: SQLAlchemyError | None = None
+        for _attempt in range(2):
+            try:
+                with self.sessions.begin() as session:
+                    sync_installations(session, registry)
+                return True
+            except SQLAlchemyError as exc:
+                error = exc
+        log.error("event=registry_sync_failed error=%s action=web_shows_previous_sensors",
+                  error.__class__.__name__)
+        return False
 
     def refresh_alarms(self) -> None:
         """Let the tracker adopt the ongoing events (AlarmTracker.adopt). Raises

@@ -406,9 +406,11 @@ class Ingester:
         self.validator.use(registry)
         self.decoder.use(registry)
         self.recorder.tracker.use(registry)
-        log.info("event=registry_reloaded installations=%d sensors=%d",
+        synced = self.recorder.sync_registry(registry)
+        log.info("event=registry_reloaded installations=%d sensors=%d lims_synced=%s",
                  len(registry.installations),
-                 sum(len(i.sensors) for i in registry.installations.values()))
+                 sum(len(i.sensors) for i in registry.installations.values()),
+                 "yes" if synced else "no")
 
     def _collect(self) -> Batch | None:
         """Up to batch_values values, waiting at most linger_s after the first message."""

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.registry import RegistryError, load_registry
+from ingest.registry import Registry, RegistryError, load_registry
 from lims.audit import service as audit
 from lims.kernel.models import (
     GradeLimit,
@@ -131,6 +131,12 @@ def seed_installations(session: Session, path: Path) -> int:
         registry = load_registry(path)
     except RegistryError as exc:
         raise SeedError(str(exc)) from exc
+    return sync_installations(session, registry)
+
+
+def sync_installations(session: Session, registry: Registry) -> int:
+    """The lines, installations and sensors of `registry` into the LIMS, where the dashboard and
+    the charts read them (also done by an ingester that reloads its registry)."""
     changed = 0
     lines = {}
     for line in registry.lines.values():

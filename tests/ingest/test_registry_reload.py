@@ -1,6 +1,6 @@
 """A process engineer edits the registry (a new sensor, a narrower range) and sends the running
 ingester SIGHUP, as with Telegraf: the change applies from the next batch on, with no restart
-and no message lost or handled twice. A registry that does not load is refused, and the one
+and no message lost or handled twice; the LIMS's sensors, which the web shows, follow. A registry that does not load is refused, and the one
 in use stays."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from ingest.status import read_status
 from ingest.store.sqlite_store import SQLiteStore
+from lims.kernel.models import Installation, Sensor
 from lims.kernel.models.process import IngestReject
 from tests.ingest.support import (
     T0_MS,
@@ -83,6 +84,12 @@ def test_sighup_reloads_the_registry_without_a_restart_or_a_lost_message(
         ingester.process.send_signal(signal.SIGHUP)
         wait_until(lambda: "event=registry_reloaded" in log_path.read_text(), 15,
                    "the ingester to reload its registry")
+        # The web reads the same registry from the LIMS: the dashboard shows the new sensor and
+        # the charts draw the new range without anyone running `recyclab seed`.
+        with session_factory() as s:
+            ranges = dict(s.execute(select(Sensor.key, Sensor.range_max).join(Installation)
+                                    .where(Installation.key == inst)).all())
+        assert ranges == {"temp_c": 400, "pressure_bar": 50, "flow_m3h": 1000}
         during.join(30)
         send(range(550, 600))
         pub.wait_all_acked(15)
