@@ -71,6 +71,8 @@ class EdgeNodeState:
     aliases: dict[int, str] = field(default_factory=dict)
     seq: int | None = None
     rebirth_requested_at: float = 0.0
+    # The bdSeq of the node's last NBIRTH: its NDEATH (the MQTT will) carries the same.
+    bd_seq: int | None = None
 
 
 class AliasFile:
@@ -193,6 +195,13 @@ class SparkplugDecoder:
             if len(self.nodes) < MAX_NODES:
                 self.nodes[key] = node
         if kind == "NDEATH":
+            # An NDEATH with another bdSeq than the last NBIRTH's is the will of an earlier
+            # session, which the broker sends only once that connection has timed out, so it
+            # can come after the node has reconnected and sent its new BIRTH: it ends nothing
+            # (Sparkplug 3.0, the host checks bdSeq).
+            death = _bd_seq(msg)
+            if death is not None and node.bd_seq is not None and death != node.bd_seq:
+                return out
             # The node's aliases die with its session; DATA before the next BIRTH is unusable.
             node.aliases, node.seq = {}, None
             self._keep_aliases(key, node)
@@ -200,6 +209,7 @@ class SparkplugDecoder:
         if kind == "NBIRTH":
             node.aliases = {}
             node.seq = msg.seq if msg.HasField("seq") else None
+            node.bd_seq = _bd_seq(msg)
         else:
             self._check_seq(key, node, msg)
         if kind.endswith("BIRTH"):
@@ -285,6 +295,15 @@ class SparkplugDecoder:
                           f"{name} timestamp={ms}", installation, sensor)
                 continue
             out.readings.append((installation, sensor, ts, metric_value(m)))
+
+
+def _bd_seq(msg: pb.Payload) -> int | None:
+    """The birth/death sequence number an NBIRTH or NDEATH carries, if any."""
+    for m in msg.metrics:
+        if m.name == "bdSeq":
+            value = metric_value(m)
+            return value if isinstance(value, int) else None
+    return None
 
 
 def metric_value(m: pb.Payload.Metric) -> object:

@@ -215,8 +215,15 @@ def test_sparkplug_birth_alias_table_then_data_by_alias_and_death():
     # a gap in seq is counted and a rebirth is wanted
     d.decode("spBv1.0/ntk/NDATA/ntk-ext1", spb(9, []))
     assert d.sparkplug.seq_gaps == 1 and ("ntk", "ntk-ext1") in d.sparkplug.rebirth_wanted
-    # after DEATH the aliases are gone until the next BIRTH
-    assert d.decode("spBv1.0/ntk/NDEATH/ntk-ext1", spb(None, [])).readings == []
+    # The will of an earlier session (another bdSeq), delivered after this session's BIRTH,
+    # ends nothing: the live session's DATA by alias still decodes.
+    stale_death = spb(None, [{"name": "bdSeq", "datatype": pb.Int64, "long_value": 2}])
+    assert d.decode("spBv1.0/ntk/NDEATH/ntk-ext1", stale_death).readings == []
+    out = d.decode("spBv1.0/ntk/NDATA/ntk-ext1", spb(10, [{"alias": 1, "double_value": 212.0}]))
+    assert out.errors == [] and out.readings[0][1:] == ("melt_temp_c", 1_700_000_000_000 * 10**6, 212.0)
+    # after this session's DEATH the aliases are gone until the next BIRTH
+    death = spb(None, [{"name": "bdSeq", "datatype": pb.Int64, "long_value": 3}])
+    assert d.decode("spBv1.0/ntk/NDEATH/ntk-ext1", death).readings == []
     out = d.decode("spBv1.0/ntk/NDATA/ntk-ext1", spb(0, [{"alias": 1, "double_value": 1.0}]))
     assert out.readings == [] and out.errors[0].reason == "unknown_alias"
     assert d.decode("spBv1.0/STATE/host", b"ONLINE") is None
