@@ -113,7 +113,8 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
                                end=end and _start(end))
             n = save_manifest(records, manifest)
         store.close()
-        click.echo(f"SIMULATED {n} lots into the {settings.timeseries_backend} store; manifest {manifest}")
+        left_out = f" ({lots - n} would have ended after {end} UTC: left out)" if n < lots else ""
+        click.echo(f"SIMULATED {n} lots into the {settings.timeseries_backend} store{left_out}; manifest {manifest}")
         return
     sampled_fraction = 0.3 if sampled_fraction is None else sampled_fraction
     lab_rng = np.random.default_rng([seed, 2])

@@ -88,6 +88,8 @@ def generate(
     pending: list[Row] = []
     held: list[LotRecord] = []
     for lot in plant.lots(count, step_s):
+        if progress is not None:
+            progress.update(1)  # a lot left out is done with too: the bar reaches its end
         if end is not None and lot.plan.end > end:
             continue
         pending.extend(lot_rows(lot))
@@ -97,8 +99,6 @@ def generate(
             pending.clear()
             yield from held
             held.clear()
-        if progress is not None:
-            progress.update(1)
     store.write_rows(pending)
     yield from held
 

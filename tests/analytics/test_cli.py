@@ -58,3 +58,20 @@ def test_offline_training_set_to_production_model(tmp_path, database_url, seeded
 
     result = runner.invoke(train_command, ["--manifest", str(tmp_path / "missing.jsonl")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_lots_ending_after_end_are_left_out_and_the_output_says_so(tmp_path, database_url, seeded, monkeypatch):
+    """The demo writes history up to now with --end. The lots it leaves out were not counted in
+    the progress bar, which stopped at 573/600 as if the run had broken off, and the closing
+    line did not say why 27 lots were missing."""
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(tmp_path / "var"))
+    manifest = tmp_path / "lots.jsonl"
+    result = CliRunner().invoke(simulate_command, [
+        "--offline", "--lots", "30", "--seed", "4", "--start", "2025-03-03", "--end", "2025-03-04",
+        "--installations", "ntk-ext2", "--manifest", str(manifest)])
+    assert result.exit_code == 0, result.output
+    kept = len(manifest.read_text().splitlines())
+    assert 0 < kept < 30
+    assert f"SIMULATED {kept} lots into the sqlite store ({30 - kept} would have ended after 2025-03-04 00:00:00 UTC: left out)" in result.output
+    assert "30/30" in result.output
