@@ -40,6 +40,7 @@ def test_the_receive_page_lists_what_you_received_today_and_keeps_it_on_a_reload
         log_in(client, "tech")
         page = client.get("/lab/receive").get_data(as_text=True)
         assert _lines(page) == [f"Received {codes[2]} · Recycled polypropylene (injection moulding regranulate) · received · 00:05"]
+        assert f'<a href="/lab/samples/{codes[2]}" class="id">{codes[2]}</a>' in page  # one click to the sample
 
         answer = client.post("/lab/receive", data={"code": codes[3], "csrf_token": csrf_token(client, "/lab/receive")})
         # The answer comes first and alone marked as the answer (the line the page's script takes
