@@ -55,6 +55,7 @@ from analytics.properties import (
     residual_pools,
 )
 from analytics.simulator.dataset import LotRecord
+from analytics.simulator.physics import SIMULATED
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
@@ -82,6 +83,9 @@ class Dataset:
     lot_keys: list[str]
     # Lab values per property (mfr, intrinsic_viscosity, ...), NaN where not measured.
     properties: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # How many of the lots come from the pilot-line simulator: the model's figures are then
+    # figures on simulated lots, and its pages say so.
+    simulated: int = 0
 
 
 def frame(rows: Sequence[dict], numeric: Sequence[str]) -> pd.DataFrame:
@@ -109,6 +113,7 @@ def build_dataset(
         ends=[r.window.end for r in graded],
         lot_keys=[r.window.lot_key for r in graded],
         properties=pd.DataFrame.from_records(props, index=range(len(graded))).astype(float),
+        simulated=sum(r.source.startswith(SIMULATED) for r in graded),
     )
 
 
@@ -546,7 +551,7 @@ def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibratio
     combined = combine(p_model, p_props, exponents)
     proba = tempered(combined, temperature)
     pred, alarm = most_probable(proba, classes), off_spec_alarm(proba, classes, threshold)
-    metrics = {"model": scores(yt, pred, classes)}
+    metrics = {"model": scores(yt, pred, classes), "training_data": {"lots": n, "simulated_lots": data.simulated}}
     ece, curve = expected_calibration_error(proba, yt, classes)
     raw_ece, _ = expected_calibration_error(combined, yt, classes)
     metrics["model"].update(ece=ece, ece_uncalibrated=raw_ece, reliability=curve, calibrated=calibration["kept"])
@@ -705,7 +710,12 @@ def _f(x: float | None, fmt: str = ".3f") -> str:
 
 def summary(metrics: dict) -> str:
     """The figures of a training run, as the CLI prints them."""
-    lines = [f"{'':22s} {'macro-F1':>9s} {'bal.acc':>8s} {'acc':>6s}"]
+    lines = []
+    data = metrics.get("training_data")
+    if data and data["simulated_lots"]:
+        lines.append(f"SIMULATED: {data['simulated_lots']} of the {data['lots']} lots come from the pilot-line simulator; "
+                     "these are the model's figures on simulated lots")
+    lines.append(f"{'':22s} {'macro-F1':>9s} {'bal.acc':>8s} {'acc':>6s}")
     for name in ("model", *BASELINES):
         if name in metrics:
             m = metrics[name]

@@ -6,6 +6,7 @@ is each material's usual one is registered but not promoted."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -35,6 +36,7 @@ def test_offline_training_set_to_production_model(tmp_path, database_url, seeded
         assert s.scalars(select(IngesterHeartbeat)).all() == []
 
     result = runner.invoke(train_command, ["--manifest", str(manifest), "--promote", "--max-iter", "40"])
+    assert re.search(r"SIMULATED: (\d+) of the \1 lots come from the pilot-line simulator", result.output), result.output
     for shown in ("logistic_regression", "material_usual", "persistence", "confusion matrix", "per material",
                   "per installation", "off-spec alarm", "beats every baseline"):
         assert shown in result.output, result.output

@@ -69,6 +69,13 @@ def test_an_engineer_asks_for_a_lots_grade_on_its_page_and_reads_why(app, client
     assert "No prediction: no production grade model" in client.get(refused.headers["Location"]).get_data(as_text=True)
 
     _production_model(tmp_path, database_url, monkeypatch)
+    # Its figures are figures on simulated lots, and its pages say so (the brief: a simulated
+    # figure says so where it is shown); before, only a demo model's free-text note did.
+    listing = client.get("/models/").get_data(as_text=True)
+    version = re.search(r'href="/models/(grade-[^"]+)"', listing).group(1)
+    assert re.search(rf'{version}</a>\s*<span class="badge simulated"', listing)
+    data = re.search(r'data-testid="simulated-training">(.*?)</dd>', client.get(f"/models/{version}").get_data(as_text=True), re.S)
+    assert data and re.search(r"SIMULATED</span> (\d+) of the \1 lots come from the pilot-line simulator", data.group(1))
     asked = client.post(f"/models/lots/{lot_id}/predict", data={"csrf_token": csrf_token(client, f"/process/lots/{lot_id}")})
     assert asked.status_code == 302 and asked.headers["Location"].endswith(f"/process/lots/{lot_id}")
     page = client.get(asked.headers["Location"]).get_data(as_text=True)
