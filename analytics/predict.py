@@ -227,6 +227,15 @@ def predict_lot(
     return prediction
 
 
+def prediction_of_lot(session: Session, actor: User, lot: Lot) -> Prediction | None:
+    """The lot's latest prediction with the lab grade once it is known, for whoever may ask the
+    model (the lab's staff): it is the lab's working estimate from its pilot line's process
+    readings, not a result, and its customer does not read it."""
+    require(actor, Capability.REQUEST_PREDICTIONS)
+    update_agreement(session, [lot.id])
+    return latest_prediction(session, lot.id)
+
+
 def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
     return session.scalar(
         select(Prediction).where(Prediction.lot_id == lot_id).order_by(Prediction.id.desc()).limit(1)
