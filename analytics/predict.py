@@ -36,6 +36,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample, User
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability, require
+from lims.samples import grading
 from lims.samples.lot_search import NOT_COUNTED
 
 TOP_CANDIDATES = 12
@@ -247,11 +248,12 @@ def lab_grades(
     session: Session, lot_ids: list[int] | Select[tuple[int]] | None = None
 ) -> dict[int, tuple[str, datetime | None]]:
     """The latest lab grade per lot (graded top-level samples whose results still stand: not
-    one invalidated after release); `lot_ids` a list or a query."""
+    one invalidated after release, nor one "not graded" for want of a result the specification
+    limits); `lot_ids` a list or a query."""
     q = (
         select(Sample.lot_id, Sample.grade, Sample.graded_at)
-        .where(Sample.grade.is_not(None), Sample.lot_id.is_not(None), Sample.parent_id.is_(None),
-               Sample.state.not_in(NOT_COUNTED))
+        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.lot_id.is_not(None),
+               Sample.parent_id.is_(None), Sample.state.not_in(NOT_COUNTED))
         .order_by(Sample.graded_at, Sample.id)
     )
     if lot_ids is not None:

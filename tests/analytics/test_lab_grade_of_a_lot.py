@@ -52,3 +52,25 @@ def test_an_invalidated_sample_is_not_the_lab_grade_the_model_learns_or_is_score
         assert record.grade == "B" and record.lab["ash_3451"] == 1.5
         assert s.scalar(select(Sample.grade).where(Sample.code == wrong)) == "A"  # kept on the record
         assert s.scalar(select(Prediction.lab_grade)) == "B"
+
+
+def test_a_sample_tested_for_part_of_the_specification_gives_its_lot_no_lab_grade(
+    lab, session_factory, model_version  # noqa: F811
+):
+    """A customer who asks for the ash content only gets it, "not graded": that is no grade, and
+    the model neither learns it as one nor is scored against it."""
+    tech, reviewer, engineer = lab.as_("tech"), lab.as_("reviewer"), lab.as_("engineer")
+    lot_id = ok(tech.post("/lots", json=PP_LOT), 201)["id"]
+    ok(engineer.post(f"/lots/{lot_id}/prediction", json={}), 201)
+    code = ok(tech.post("/samples", json={"lot": PP_LOT["code"], "methods": ["ash_3451"]}), 201)["sample_id"]
+    ok(tech.post(f"/samples/{code}/receive", json={}))
+    (ash,) = ok(tech.get(f"/samples/{code}"))["analyses"]
+    ok(tech.post(f"/analyses/{ash['id']}/result", json={"value": "0.42", "unit": "%"}))
+    ok(reviewer.post(f"/analyses/{ash['id']}/verify"))
+    assert ok(tech.get(f"/samples/{code}"))["grade"] == "not graded"
+
+    shown = ok(engineer.get(f"/lots/{lot_id}/prediction"))
+    assert (shown["lab_grade"], shown["agrees"]) == (None, None)
+    with session_factory() as s:
+        assert train.lims_records(s) == []
+        assert predict.agreement_report(s) == []
