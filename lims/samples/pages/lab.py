@@ -159,7 +159,7 @@ def _register_lot_and_samples(form) -> Lot:
         sampling_plan=form.get("sampling_plan", ""),
     )
     try:
-        sample_service.register_samples(db(), user, [request_] * count)
+        sample_service.register_samples(db(), user, [request_] * count, zone=lab_zone())
     except InputError as exc:
         # Every sample is asked for alike, so the first one's problems are the form's fields.
         nested = exc.errors.get("samples")
