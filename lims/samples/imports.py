@@ -21,7 +21,7 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
+from lims.kernel.clock import OUT_OF_CALENDAR, from_wall_clock, in_calendar
 from lims.kernel.errors import N_, DomainError, InputError, Text
 from lims.kernel.models import Analysis, Material, Sample, User
 from lims.permissions import Capability, get_sample, require
@@ -60,9 +60,7 @@ def _measured_at(raw: str, zone: tzinfo) -> datetime | None:
         when = local
     if not in_calendar(when):
         raise InputError("measured_at", OUT_OF_CALENDAR)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=zone)
-    return when.astimezone(UTC)
+    return from_wall_clock(when, zone, "measured_at")
 
 
 def _add(errors: dict[str, list[str]], exc: DomainError, field: str) -> None:
