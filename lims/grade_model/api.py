@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -21,7 +19,6 @@ from lims.web.timeseries import timeseries_store
 
 blp = blueprint("predictions", "", "Predicted grade of a lot from its process window (grade model).")
 BLUEPRINTS = (blp,)
-_registry = cache(load_registry)
 
 
 class ModelUnavailable(DomainError):
@@ -88,7 +85,9 @@ class LotPrediction(MethodView):
             if sample.lot_id != lot.id:
                 raise InputError("sample", f"sample {sample.code} is not from lot {lot.code}")
         try:
-            return predict.predict_lot(db(), timeseries_store(), _registry(), lot, sample, actor=user)
+            # Read now, as the pages do: an alarm limit changed since (the ingester reads the
+            # file again on HUP) counts in every web process at once.
+            return predict.predict_lot(db(), timeseries_store(), load_registry(), lot, sample, actor=user)
         except predict.NoProductionModel as exc:
             raise ModelUnavailable(str(exc)) from exc
         except ArtifactRefused as exc:
