@@ -167,6 +167,10 @@ def parse_local_day(raw: str, field: str, *, end: bool = False) -> datetime:
 
 
 def local_input_value(ts: datetime) -> str:
-    """A UTC time as a date field shows it: in the lab's zone, in the page's date format."""
+    """A UTC time as a date field shows it: in the lab's zone, in the page's date format; in the
+    hour the clocks go back, when that names two moments, in ISO 8601 with its UTC offset
+    (which parse_local_datetime reads back as the same moment)."""
     local = ts.astimezone(lab_zone())
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return local.isoformat(timespec="minutes")
     return f"{format_date(local.date(), 'short')} {local:%H:%M}"

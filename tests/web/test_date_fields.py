@@ -76,3 +76,20 @@ def test_a_time_the_clocks_show_twice_or_skip_is_asked_about_not_guessed(client,
     with seeded() as s:
         lot = s.scalar(select(Lot).where(Lot.code == "EXT1-2026-1025"))
         assert lot.production_end == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def test_a_chart_range_in_the_hour_the_clocks_go_back_keeps_its_hour(client, seeded):
+    """The installation page writes the chosen range back into its fields and into its charts'
+    addresses as the lab's clocks show it: the second 02:30 of 25 October 2026 came back as a
+    bare "25/10/2026 02:30", which names two moments. Written with its offset, the charts show
+    the hour asked for."""
+    import html
+
+    log_in(client, "engineer")
+    asked = {"range": "custom", "start": "2026-10-25T02:30+01:00", "end": "2026-10-25T04:00+01:00"}
+    page = client.get("/process/installations/ntk-ext1", query_string=asked)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    series = html.unescape(re.search(r'fetch\("([^"]+/series[^"]*)"', page.get_data(as_text=True)).group(1))
+    shown = client.get(series.replace("\\u0026", "&"))
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    assert shown.get_json()["start"] == datetime(2026, 10, 25, 1, 30, tzinfo=UTC).timestamp()
