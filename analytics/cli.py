@@ -121,7 +121,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
     names = [n.strip() for n in as_users.split(",")]
     if len(names) != 3:
         raise click.BadParameter("give three usernames: lot creator, technician, reviewer", param_hint="--as-users")
-    actors = lims_entry.Actors(*names, owner=owner)
+    actors = lims_entry.Actors(*names, owner=owner, zone=settings.timezone)
     if not no_lims:
         with sessions() as session:
             try:

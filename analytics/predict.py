@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
@@ -36,6 +36,8 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample, User
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability, require
+from lims.samples import grading
+from lims.samples.lot_search import NOT_COUNTED
 
 TOP_CANDIDATES = 12
 TOP_SHOWN = 5
@@ -227,6 +229,15 @@ def predict_lot(
     return prediction
 
 
+def prediction_of_lot(session: Session, actor: User, lot: Lot) -> Prediction | None:
+    """The lot's latest prediction with the lab grade once it is known, for whoever may ask the
+    model (the lab's staff): it is the lab's working estimate from its pilot line's process
+    readings, not a result, and its customer does not read it."""
+    require(actor, Capability.REQUEST_PREDICTIONS)
+    update_agreement(session, [lot.id])
+    return latest_prediction(session, lot.id)
+
+
 def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
     return session.scalar(
         select(Prediction).where(Prediction.lot_id == lot_id).order_by(Prediction.id.desc()).limit(1)
@@ -236,10 +247,13 @@ def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
 def lab_grades(
     session: Session, lot_ids: list[int] | Select[tuple[int]] | None = None
 ) -> dict[int, tuple[str, datetime | None]]:
-    """The latest lab grade per lot (graded top-level samples); `lot_ids` a list or a query."""
+    """The latest lab grade per lot (graded top-level samples whose results still stand: not
+    one invalidated after release, nor one "not graded" for want of a result the specification
+    limits); `lot_ids` a list or a query."""
     q = (
         select(Sample.lot_id, Sample.grade, Sample.graded_at)
-        .where(Sample.grade.is_not(None), Sample.lot_id.is_not(None), Sample.parent_id.is_(None))
+        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.lot_id.is_not(None),
+               Sample.parent_id.is_(None), Sample.state.not_in(NOT_COUNTED))
         .order_by(Sample.graded_at, Sample.id)
     )
     if lot_ids is not None:
@@ -248,18 +262,19 @@ def lab_grades(
 
 
 def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
-    """Copy the lab grade onto the lots' predictions and mark agreement; returns how many changed."""
+    """Copy the lab grade onto the lots' predictions and mark agreement; a lot whose lab grade
+    is gone (its sample's results invalidated) has none again. Returns how many changed."""
     grades = lab_grades(session, lot_ids)
-    if not grades:
-        return 0
     changed = 0
-    q = select(Prediction).where(Prediction.lot_id.in_(list(grades)))
+    q = select(Prediction).where(or_(Prediction.lot_id.in_(list(grades)), Prediction.lab_grade.is_not(None)))
+    if lot_ids is not None:
+        q = q.where(Prediction.lot_id.in_(lot_ids))
     for p in session.scalars(q):
-        grade, at = grades[p.lot_id]
+        grade, at = grades.get(p.lot_id, (None, None))
         if p.lab_grade != grade:
             p.lab_grade = grade
-            p.lab_graded_at = at or utcnow()
-            p.agrees = p.predicted_grade == grade
+            p.lab_graded_at = None if grade is None else at or utcnow()
+            p.agrees = None if grade is None else p.predicted_grade == grade
             changed += 1
     session.flush()
     return changed

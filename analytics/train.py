@@ -62,6 +62,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Lot, Method, Sample
 from lims.kernel.models.analytics import ModelVersion
 from lims.samples import grading
+from lims.samples.lot_search import NOT_COUNTED
 
 MIN_LOTS = 40
 PSI_BINS = 10
@@ -118,12 +119,14 @@ def build_dataset(
 
 
 def lims_records(session: Session) -> list[LotRecord]:
-    """Lots in the LIMS with a lab grade (the latest graded top-level sample of each lot) and
-    that sample's verified values per method."""
+    """Lots in the LIMS with a lab grade (the latest graded top-level sample of each lot whose
+    results still stand: never one the lab invalidated, nor one "not graded" for want of a result
+    the specification limits) and that sample's verified values per method."""
     q = (
         select(Lot, Sample)
         .join(Sample, Sample.lot_id == Lot.id)
-        .where(Sample.grade.is_not(None), Sample.parent_id.is_(None))
+        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.parent_id.is_(None),
+               Sample.state.not_in(NOT_COUNTED))
         .order_by(Lot.id, Sample.graded_at)
     )
     latest: dict[int, tuple[Lot, Sample]] = {}

@@ -217,7 +217,7 @@ def fill_lims(session: Session, settings: Settings) -> int:
     finally:
         store.close()
     samples = lims_entry.enter_backlog(
-        session, lims_entry.Actors(), LabCatalogue.load(session), lots,
+        session, lims_entry.Actors(zone=settings.timezone), LabCatalogue.load(session), lots,
         np.random.default_rng([2, 1]), Issuer.from_settings(settings),
     )
     admin = session.scalar(select(User).where(User.username == "admin"))

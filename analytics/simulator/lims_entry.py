@@ -29,6 +29,7 @@ class Actors:
     technician: str = "tech"
     reviewer: str = "reviewer"
     owner: str = "ntk"  # the organization owning the pilot lines' lots
+    zone: str = sample_service.LAB_ZONE  # the lab's (settings.timezone): its year numbers samples
 
     def user(self, session: Session, username: str) -> User:
         user = session.scalar(select(User).where(User.username == username))
@@ -74,6 +75,7 @@ def register_sample(session: Session, actors: Actors, lot: Lot) -> Sample:
                 sampling_plan=SAMPLING_PLAN,
             )
         ],
+        zone=actors.zone,
     )
     return sample
 

@@ -71,6 +71,19 @@ _NOT_VALID = {
 }
 
 
+def _lock_samples(session: Session, cert: Certificate) -> None:
+    """The certificate's samples (a lot certificate's: every sample of its lot, as issuing its
+    revision takes them), in id order, before the certificate itself: the order invalidating a
+    sample takes (the sample, then the certificates covering it). Taken the other way round, an
+    amendment and an invalidation of its sample would each hold what the other waits for."""
+    covered = Sample.lot_id == cert.lot_id if cert.kind == "lot" else Sample.id.in_(
+        select(certificate_sample.c.sample_id).where(certificate_sample.c.certificate_id == cert.id)
+    )
+    session.execute(select(Sample.id).where(covered).order_by(Sample.id).with_for_update())
+    # What the previous holder of the locks committed (a withdrawal, a revision).
+    session.refresh(cert)
+
+
 def _lock_valid(session: Session, cert: Certificate, doing: str) -> None:
     session.execute(select(Certificate.id).where(Certificate.id == cert.id).with_for_update())
     session.refresh(cert)
@@ -92,6 +105,7 @@ def amend(
     by reopen() is replaced once its samples are verified again."""
     require(actor, Capability.ISSUE_CERTIFICATES, N_("amend certificates"))
     why = _reason(reason)
+    _lock_samples(session, cert)
     if cert.status == "valid":
         _lock_valid(session, cert, "amend")
         _withdraw(session, actor, cert, f"amended: {why}")
@@ -104,6 +118,7 @@ def reopen(session: Session, actor: User, cert: Certificate, reason: str) -> Cer
     issues the corrected revision. The samples are never left "invalid" for a correction."""
     require(actor, Capability.ISSUE_CERTIFICATES, N_("amend certificates"))
     why = _reason(reason)
+    _lock_samples(session, cert)
     _lock_valid(session, cert, "reopen")
     _withdraw(session, actor, cert, AMENDMENT_PENDING + why)
     for sample in cert.samples:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -12,6 +10,7 @@ from analytics.model_registry import ArtifactRefused
 from analytics.simulator.physics import SIMULATED
 from ingest.registry import load_registry
 from lims.kernel.errors import DomainError, InputError, NotFound
+from lims.kernel.models import Lot
 from lims.permissions import get_lot, get_sample
 from lims.web.api_blueprint import blueprint
 from lims.web.auth import require_user
@@ -20,7 +19,6 @@ from lims.web.timeseries import timeseries_store
 
 blp = blueprint("predictions", "", "Predicted grade of a lot from its process window (grade model).")
 BLUEPRINTS = (blp,)
-_registry = cache(load_registry)
 
 
 class ModelUnavailable(DomainError):
@@ -61,11 +59,10 @@ class PredictRequestSchema(Schema):
     sample = fields.String(load_default=None, metadata={"description": "Code of the lot's sample the prediction is for (optional)."})
 
 
-def _latest(lot_id: int):
-    predict.update_agreement(db(), [lot_id])
-    found = predict.latest_prediction(db(), lot_id)
+def _latest(lot: Lot):
+    found = predict.prediction_of_lot(db(), require_user(), lot)
     if found is None:
-        raise NotFound(f"lot {lot_id} has no prediction yet; POST to this URL to predict")
+        raise NotFound(f"lot {lot.id} has no prediction yet; POST to this URL to predict")
     return found
 
 
@@ -74,8 +71,7 @@ class LotPrediction(MethodView):
     @blp.response(200, PredictionSchema)
     def get(self, lot_id: int):
         """The latest prediction for the lot, with the lab grade once it is known."""
-        get_lot(db(), require_user(), lot_id)
-        return _latest(lot_id)
+        return _latest(get_lot(db(), require_user(), lot_id))
 
     @blp.arguments(PredictRequestSchema)
     @blp.response(201, PredictionSchema)
@@ -89,7 +85,9 @@ class LotPrediction(MethodView):
             if sample.lot_id != lot.id:
                 raise InputError("sample", f"sample {sample.code} is not from lot {lot.code}")
         try:
-            return predict.predict_lot(db(), timeseries_store(), _registry(), lot, sample, actor=user)
+            # Read now, as the pages do: an alarm limit changed since (the ingester reads the
+            # file again on HUP) counts in every web process at once.
+            return predict.predict_lot(db(), timeseries_store(), load_registry(), lot, sample, actor=user)
         except predict.NoProductionModel as exc:
             raise ModelUnavailable(str(exc)) from exc
         except ArtifactRefused as exc:
@@ -101,6 +99,6 @@ class LotPrediction(MethodView):
 def sample_prediction(code: str):
     """The latest prediction for the lot the sample was taken from."""
     sample = get_sample(db(), require_user(), code)
-    if sample.lot_id is None:
+    if sample.lot is None:
         raise NotFound(f"sample {code} is not from a production lot; there is no process data to predict from")
-    return _latest(sample.lot_id)
+    return _latest(sample.lot)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from lims.kernel.errors import N_
+from lims.kernel.errors import N_, InputError
 
 _fixed: datetime | None = None
 _offset = timedelta(0)
@@ -28,6 +28,28 @@ OUT_OF_CALENDAR = N_(
 
 def in_calendar(when: date) -> bool:
     return EARLIEST_YEAR <= when.year <= LATEST_YEAR
+
+
+def from_wall_clock(local: datetime, zone: tzinfo, field: str) -> datetime:
+    """A time as the clocks in `zone` show it (no UTC offset: typed on a page, written by an
+    instrument), as UTC; one with an offset as it says. In the hour the clocks go back such a
+    time names two moments an hour apart, and in the hour they go forward none: InputError
+    naming the field, rather than a guess an hour off."""
+    if local.tzinfo is not None:
+        return local.astimezone(UTC)
+    earlier, later = local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1)
+    if earlier.utcoffset() == later.utcoffset():
+        return earlier.astimezone(UTC)
+    shown = f"{local:%Y-%m-%d %H:%M}"
+    if earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise InputError(field, N_(
+            "%(time)s does not exist in %(zone)s (the clocks go forward an hour there): check the time",
+            time=shown, zone=str(zone)))
+    raise InputError(field, N_(
+        "%(time)s comes twice in %(zone)s (the clocks go back an hour there): give its UTC offset, "
+        "%(first)s or %(second)s",
+        time=shown, zone=str(zone), first=earlier.isoformat(timespec="minutes"),
+        second=later.isoformat(timespec="minutes")))
 
 
 def utcnow() -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from argon2 import PasswordHasher
@@ -15,7 +16,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.organization import LANGUAGES
-from lims.kernel.models.user import ROLES
+from lims.kernel.models.user import ROLES, USERNAME_PATTERN
 from lims.permissions import Capability, can, require
 
 _hasher = PasswordHasher()
@@ -134,6 +135,7 @@ def create_user(
     who: str = "system",
 ) -> User:
     administer(actor, N_("create users"))
+    _check_new_account(username, full_name, email)
     _check_password(password)
     _check_role(role)
     _check_org_role(organization, role)
@@ -154,6 +156,16 @@ def create_user(
     session.flush()
     audit.record(session, actor, "user.create", "user", user.id, None, audit.snapshot(user), who=who)
     return user
+
+
+def _check_new_account(username: str, full_name: str, email: str) -> None:
+    """The rules of the users API's schema, for every way an account is made (the command line
+    comes straight here)."""
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise InputError("username", N_("give 2 to 80 letters, digits or . _ @ -, without spaces"))
+    for field, text in (("full_name", full_name), ("email", email)):
+        if len(text) > 200:
+            raise InputError(field, N_("at most %(n)s characters", n=200))
 
 
 def _revoke_tokens(session: Session, actor: User | None, user: User, who: str) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from lims.kernel.models.organization import LANGUAGES
-from lims.kernel.models.user import ROLES
+from lims.kernel.models.user import ROLES, USERNAME_PATTERN
 from lims.web.schemas import key_of
 
 ORG_KINDS = ("lab", "customer", "supplier")
@@ -37,7 +37,7 @@ class UserSchema(Schema):
 
 
 class UserCreateSchema(Schema):
-    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,80}$"))
+    username = fields.String(required=True, validate=validate.Regexp(USERNAME_PATTERN))
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=8, max=200)
     )

@@ -20,6 +20,10 @@ DECISION_RULES = ("simple", "guard_band")
 OFF_SPEC = "off-spec"
 # A test plan without a result for every limited property: no grade, not a failing one.
 NOT_GRADED = "not graded"
+# A material without a grade specification.
+UNGRADED = "ungraded"
+# What a sample's grade column may hold that is no grade of any specification.
+NO_GRADE = (NOT_GRADED, UNGRADED)
 
 
 def grade_name(grade: str | None) -> str:

@@ -6,7 +6,8 @@ external_provider and external_report (for a result transcribed from a subcontra
 Any other column is refused, as is one given twice: a misspelled one would lose its cells.
 Comma- or semicolon-separated (Dutch Excel writes semicolons and
 decimal commas); measured_at in ISO 8601 or as 31-12-2026 14:30 / 31/12/2026 14:30, read in
-the lab's zone when it carries no UTC offset, and between the sample's receipt and now (as
+the lab's zone when it carries no UTC offset (none in the hour the clocks go back or forward
+there: the offset is required then), and between the sample's receipt and now (as
 workflow.submit holds every way in). Every row is checked and entered in the caller's
 transaction; if any row is bad, InputError lists every bad row with every problem of the row,
 and the caller rolls the whole file back.
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lims.kernel.clock import OUT_OF_CALENDAR, in_calendar
+from lims.kernel.clock import OUT_OF_CALENDAR, from_wall_clock, in_calendar
 from lims.kernel.errors import N_, DomainError, InputError, Text
 from lims.kernel.models import Analysis, Material, Sample, User
 from lims.permissions import Capability, get_sample, require
@@ -60,9 +61,7 @@ def _measured_at(raw: str, zone: tzinfo) -> datetime | None:
         when = local
     if not in_calendar(when):
         raise InputError("measured_at", OUT_OF_CALENDAR)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=zone)
-    return when.astimezone(UTC)
+    return from_wall_clock(when, zone, "measured_at")
 
 
 def _add(errors: dict[str, list[str]], exc: DomainError, field: str) -> None:

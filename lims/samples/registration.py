@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import TypeVar, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
@@ -31,6 +32,9 @@ from lims.kernel.models.sample import INPUT_STREAMS
 from lims.permissions import Capability, require
 
 MAX_BULK = 1000
+# The year in a sample's ID is the lab's, as on its certificates: this zone unless the caller
+# names the configured one (settings.timezone; config/defaults.toml has the same).
+LAB_ZONE = "Europe/Amsterdam"
 # What the storage location column holds.
 STORAGE_MAX = 120
 # Printed on labels and searched for: letters, digits and . _ / -, up to the column's 60.
@@ -239,8 +243,11 @@ def _resolve(session: Session, req: SampleRequest) -> _Resolved | dict[str, list
     return _Resolved(lot, material, owner, methods)
 
 
-def register_samples(session: Session, actor: User, requests: list[SampleRequest]) -> list[Sample]:
-    """Register all or none: any bad request raises InputError naming every bad entry by index."""
+def register_samples(
+    session: Session, actor: User, requests: list[SampleRequest], *, zone: str | tzinfo = LAB_ZONE
+) -> list[Sample]:
+    """Register all or none: any bad request raises InputError naming every bad entry by index.
+    `zone`: the lab's, whose year numbers the samples (NTK-2027-… from midnight there)."""
     require(actor, Capability.REGISTER_SAMPLES, N_("register samples"))
     if not 1 <= len(requests) <= MAX_BULK:
         raise InputError("samples", N_("give 1 to %(n)s samples", n=MAX_BULK))
@@ -250,6 +257,7 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
         raise InputError({"samples": bad} if len(requests) > 1 else next(iter(bad.values())))
     resolved = [r for r in outcomes if isinstance(r, _Resolved)]  # all of them, none was bad
     now = utcnow()
+    year = now.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).year
     by_line: dict[int, list[int]] = {}
     for i, r in enumerate(resolved):
         by_line.setdefault(r.material.line_id, []).append(i)
@@ -260,9 +268,9 @@ def register_samples(session: Session, actor: User, requests: list[SampleRequest
             raise AttributeError(f"no programme line {line_id}")
         prefix = line.sample_prefix
         for i, number in zip(
-            indexes, next_numbers(session, prefix, now.year, len(indexes)), strict=True
+            indexes, next_numbers(session, prefix, year, len(indexes)), strict=True
         ):
-            codes[i] = format_code(prefix, now.year, number)
+            codes[i] = format_code(prefix, year, number)
     samples = []
     for i, (req, r) in enumerate(zip(requests, resolved, strict=True)):
         # Related objects are set, not just their ids, so answering needs no further queries.

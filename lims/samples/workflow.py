@@ -643,7 +643,7 @@ def _grade(session: Session, sample: Sample, analyses: list[Analysis]) -> gradin
     spec = load_spec(session, sample.material_id)
     if spec is None:
         return grading.GradeOutcome(
-            "ungraded", {"_": f"no grade specification for {sample.material.key}"}
+            grading.UNGRADED, {"_": f"no grade specification for {sample.material.key}"}
         )
     return grading.grade_sample(spec, _results(_counted(spec, analyses)))
 

@@ -21,7 +21,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel, format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 
-from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, in_calendar, today_in
+from lims.kernel.clock import EARLIEST_YEAR, LATEST_YEAR, from_wall_clock, in_calendar, today_in
 from lims.kernel.errors import InputError, Text
 from lims.kernel.models.reference import name_in
 
@@ -151,9 +151,7 @@ def parse_local_datetime(raw: str, field: str) -> datetime:
     if local is None:
         raise InputError(field, _("give a date and time like 29/11/2026 14:00"))
     _check_calendar(local, field)
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=lab_zone())
-    return local.astimezone(UTC)
+    return from_wall_clock(local, lab_zone(), field)
 
 
 def parse_local_day(raw: str, field: str, *, end: bool = False) -> datetime:
@@ -169,6 +167,10 @@ def parse_local_day(raw: str, field: str, *, end: bool = False) -> datetime:
 
 
 def local_input_value(ts: datetime) -> str:
-    """A UTC time as a date field shows it: in the lab's zone, in the page's date format."""
+    """A UTC time as a date field shows it: in the lab's zone, in the page's date format; in the
+    hour the clocks go back, when that names two moments, in ISO 8601 with its UTC offset
+    (which parse_local_datetime reads back as the same moment)."""
     local = ts.astimezone(lab_zone())
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return local.isoformat(timespec="minutes")
     return f"{format_date(local.date(), 'short')} {local:%H:%M}"

@@ -314,6 +314,61 @@ def test_two_reviewers_certifying_one_sample_at_once_make_one_certificate(lab, a
         assert len(session.scalars(select(Certificate)).all()) == 1
 
 
+def test_amending_a_certificate_while_a_colleague_invalidates_its_sample_is_no_deadlock(
+    lab, app, session_factory, database_url
+):
+    """Invalidating takes the sample, then its certificates; amending took the certificate, then
+    its samples. A reviewer amending while another invalidates (a technician holding the sample
+    a moment longer) each held what the other waited for, and PostgreSQL failed one of them. Now
+    both queue on the sample: the invalidation goes first, and the amendment is refused with
+    why (its certificate is withdrawn)."""
+    from lims.certificates import amending
+    from lims.permissions import get_sample
+
+    lab.lot("L-DEADLOCK")
+    code = lab.verified_sample("L-DEADLOCK")
+    cert_id = _certify(lab, code)["id"]
+    issuer = issuing.Issuer.from_settings(app.config["RECYCLAB"])
+    outcome: dict[str, object] = {}
+
+    def run(name: str, act) -> None:
+        with session_factory() as session:
+            try:
+                act(session)
+                session.commit()
+                outcome[name] = "done"
+            except WorkflowError as exc:
+                session.rollback()
+                outcome[name] = exc.message
+            except Exception as exc:  # noqa: BLE001 - the database's refusal is what the test reports
+                session.rollback()
+                outcome[name] = repr(exc)[:300]
+
+    def invalidate(session) -> None:
+        reviewer = support.user(session, "reviewer")
+        sample = get_sample(session, reviewer, code, for_update=True)  # as the API and the page take it
+        amending.invalidate_sample(session, reviewer, sample, "balance out of calibration")
+
+    def amend(session) -> None:
+        amending.amend(session, issuer, support.user(session, "admin"), session.get(Certificate, cert_id), "address corrected")
+
+    with session_factory() as technician:
+        technician.scalar(select(Sample).where(Sample.code == code).with_for_update())
+        invalidating = threading.Thread(target=run, args=("invalidate", invalidate))
+        invalidating.start()
+        wait_for_lock_waiters(database_url, 1, "the invalidation to wait for the sample")
+        amending_ = threading.Thread(target=run, args=("amend", amend))
+        amending_.start()
+        wait_for_lock_waiters(database_url, 2, "the amendment to wait as well")
+        technician.commit()
+    invalidating.join(timeout=60)
+    amending_.join(timeout=60)
+    assert outcome["invalidate"] == "done", outcome
+    assert "invalid" in str(outcome["amend"]) and "Error" not in str(outcome["amend"]), outcome
+    with session_factory() as session:
+        assert {c.status for c in session.scalars(select(Certificate))} == {"withdrawn"}
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_issue_and_withdraw_on_sqlite(lab):
     lab.lot("L-SQLITE")

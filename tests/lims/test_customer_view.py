@@ -121,3 +121,32 @@ def test_a_customer_reads_the_installations_but_not_their_process_sensors_and_al
         for installation in seen if isinstance(seen, list) else [seen]:
             assert installation["name"] and "sensors" not in installation, path
     assert ok(engineer.get("/installations/ntk-ext1"))["sensors"][0]["alarm_high"] is not None
+
+
+def test_a_customer_does_not_read_the_labs_grade_prediction_of_its_lot(lab, session_factory):
+    """The model's prediction is the lab's working estimate, drawn from the process readings
+    of its pilot line (its top features are sensor statistics): not a result, and not the
+    customer's to read, whether asked by the lot or by a sample of it."""
+    from lims.kernel.models.analytics import Prediction
+    from tests.support.models import version_without_artifact
+
+    tech, customer = lab.as_("tech"), lab.as_("polyvorm")
+    sample = register(tech, methods=["ash_3451"])
+    code, lot_id = sample["sample_id"], ok(customer.get("/lots"))[0]["id"]
+    with session_factory.begin() as s:
+        mv = version_without_artifact("grade-x", ["A", "B"], status="production")
+        s.add(mv)
+        s.flush()
+        s.add(Prediction(
+            lot_id=lot_id, model_version_id=mv.id, predicted_grade="B", probabilities={"A": 0.3, "B": 0.7},
+            top_features=[{"feature": "ntk-ext1:melt_temp_c:mean", "value": 231.4, "material_median": 225.0,
+                           "contribution": 0.12}],
+        ))
+
+    for path in (f"/lots/{lot_id}/prediction", f"/samples/{code}/prediction"):
+        refused = customer.get(path)
+        assert refused.status_code == 403, (path, refused.get_json())
+        assert "231.4" not in refused.get_data(as_text=True)
+        assert ok(tech.get(path))["predicted_grade"] == "B"
+    # Nor does it ask the model for one.
+    assert customer.post(f"/lots/{lot_id}/prediction", json={}).status_code == 403

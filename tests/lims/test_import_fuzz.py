@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from lims.kernel.clock import utcnow
+from lims.kernel.clock import today_in
 from lims.kernel.errors import InputError
 from lims.kernel.models import User
 from lims.samples.imports import import_results
-from lims.samples.registration import SampleRequest, register_samples
+from lims.samples.registration import LAB_ZONE, SampleRequest, register_samples
 from lims.samples.workflow import receive
 
 
@@ -23,7 +23,7 @@ def received(seeded, session_factory) -> None:
         receive(session, tech, sample)
     assert sample.code == SAMPLE
 
-SAMPLE = f"NTK-{utcnow().year}-000001"  # the first sample of a clean database
+SAMPLE = f"NTK-{today_in(LAB_ZONE).year}-000001"  # the first sample of a clean database (the lab's year)
 junk = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 

@@ -289,3 +289,25 @@ def test_retesting_a_result_the_guard_band_does_not_accept_opens_an_investigatio
     retest = ok(tech.post(f"/analyses/{mfr_id}/retest", json={"reason": "die not cleaned"}))
     oos = ok(lab.as_("reviewer").get(f"/analyses/{mfr_id}/oos"))
     assert (oos["original_evaluation"], oos["retest"]) == ("warn", retest["id"])
+
+
+def test_a_sample_registered_in_the_first_hour_of_the_new_year_is_numbered_in_that_year(lab, session_factory):
+    """The year in a sample's ID is the lab's year, as on its certificates: at 00:30 on New
+    Year's Day in Amsterdam (23:30 UTC the evening before) a new sample opens the new year's
+    numbers, by every way in."""
+    from datetime import UTC
+
+    from lims.kernel.clock import frozen_at
+
+    tech = lab.as_("tech")
+    ok(tech.post("/lots", json=PP_LOT), 201)
+    with frozen_at(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)):
+        single = ok(tech.post("/samples", json={"lot": PP_LOT["code"]}), 201)["sample_id"]
+        bulk = [s["sample_id"] for s in ok(tech.post("/samples/bulk", json={"samples": [{"lot": PP_LOT["code"]}] * 2}), 201)["samples"]]
+        with session_factory.begin() as s:
+            lot = s.scalar(select(Lot).where(Lot.code == PP_LOT["code"]))
+            simulated = lims_entry.register_sample(s, lims_entry.Actors(), lot).code
+    assert [single, *bulk, simulated] == [f"NTK-2027-00000{n}" for n in (1, 2, 3, 4)]
+    # Later in the year the numbers go on.
+    with frozen_at(datetime(2027, 1, 1, 9, 0, tzinfo=UTC)):
+        assert ok(tech.post("/samples", json={"lot": PP_LOT["code"]}), 201)["sample_id"] == "NTK-2027-000005"

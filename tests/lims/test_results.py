@@ -80,6 +80,25 @@ def test_csv_import_is_all_or_nothing_and_lists_every_bad_row(lab, session_facto
     assert tech.post("/imports/results", data=b"method,value\n1,2", content_type="text/csv").status_code == 422
 
 
+def test_an_instrument_time_the_clocks_show_twice_is_asked_about_not_guessed(lab, session_factory):
+    """An instrument writing local times without an offset: at 02:30 on 25 October 2026 (the
+    night Amsterdam's clocks go back, 02:30 comes twice) the row is refused naming measured_at
+    and both readings, rather than dated an hour off; with its offset it goes in."""
+    tech = lab.as_("tech")
+    with clock.frozen_at(datetime(2026, 10, 24, 20, 0, tzinfo=UTC)):
+        code = register(tech, methods=["mfr_230_2_16"])["sample_id"]
+    with clock.frozen_at(datetime(2026, 10, 25, 6, 0, tzinfo=UTC)):
+        row = f"{code},mfr_230_2_16,12.3,g/10 min,,MFR-02,,"
+        r = tech.post("/imports/results", data=f"{CSV_HEADER}\n{row}25-10-2026 02:30".encode(), content_type="text/csv")
+        assert r.status_code == 422, r.get_data(as_text=True)
+        (refused,) = r.get_json()["errors"]["json"]["rows"]
+        said = refused["errors"]["measured_at"][0]
+        assert "twice" in said and "+02:00" in said and "+01:00" in said, said
+        done = ok(tech.post("/imports/results", data=f"{CSV_HEADER}\n{row}2026-10-25T02:30+01:00".encode(),
+                            content_type="text/csv"), 201)
+    assert done["analyses"][0]["measured_at"] == "2026-10-25T01:30:00+00:00"
+
+
 def test_transitions_that_are_not_allowed_answer_409_with_the_reason(lab):
     tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
     sample = register(tech, methods=["ash_3451"])

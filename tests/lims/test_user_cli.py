@@ -69,3 +69,26 @@ def test_the_first_administrator_comes_from_the_command_line(database_url, sessi
     with session_factory() as s:
         by_command = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.actor == command_line_operator()))]
     assert by_command == ["user.create", "user.update"]
+
+
+def test_the_command_line_holds_a_new_account_to_the_rules_the_pages_and_the_api_do(
+    database_url, session_factory, tmp_path
+):
+    """A username the pages refuse (a space, one too long) came in by `recyclab user create`:
+    "reviewer " beside "reviewer" in the audit trail, or a database error on PostgreSQL and a
+    name kept whole on SQLite. The account service names the field, as the pages do."""
+    with session_factory.begin() as s:
+        seed_all(s, config_dir(), demo_users=False)
+
+    def create(username: str, *extra: str):
+        return _recyclab(database_url, tmp_path, "user", "create", username, "--role", "reviewer", "--organization",
+                         "ntk", *extra, "--password-stdin", password="a long enough secret")
+
+    for username in ("reviewer ", "x" * 81, "ruud visser", "r"):
+        refused = create(username)
+        assert refused.exit_code == 1 and "username: " in refused.output, (username, refused.output)
+    refused = create("ruud", "--full-name", "R" * 201)
+    assert refused.exit_code == 1 and "full_name: " in refused.output, refused.output
+    with session_factory() as s:
+        assert s.scalar(select(User.id)) is None
+    assert create("ruud.visser@ntk", "--full-name", "Ruud Visser").exit_code == 0

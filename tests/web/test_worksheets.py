@@ -67,6 +67,23 @@ def test_a_method_sheet_spans_samples_and_enters_them_all_or_nothing(app, client
     assert _count_queries(app, client, f"/lab/worksheets/{key}") == few
 
 
+def test_a_method_sheet_field_naming_no_analysis_is_passed_over_not_a_server_error(client, seeded):
+    """The sheet's fields are named after its analyses' ids (value-<id>); one edited to a number
+    no row has, however long, names no result: the rest of the sheet is entered as typed."""
+    lot = seed.lot_with_samples(seeded, 1)
+    analysis_id, key, unit, value = open_analysis(seeded, lot.sample_codes[0])
+    log_in(client, "tech")
+    token = csrf_token(client, f"/lab/worksheets/{key}")
+    beyond = {f"value-{'9' * 20}": value, f"value-{'9' * 5000}": value}
+    nothing = client.post(f"/lab/worksheets/{key}", data={"csrf_token": token, **beyond})
+    assert nothing.status_code == 422 and "Enter at least one value." in nothing.get_data(as_text=True)
+    done = client.post(f"/lab/worksheets/{key}", data={
+        "csrf_token": token, **beyond, f"value-{analysis_id}": value, f"unit-{analysis_id}": unit})
+    assert done.status_code == 302
+    with seeded() as s:
+        assert s.get(Analysis, analysis_id).state == "submitted"
+
+
 def test_a_certified_or_unreceived_sample_sheet_says_why_and_offers_no_submit(app, client, seeded):
     lot = seed.lot_with_samples(seeded, 1)
     code = lot.sample_codes[0]

@@ -82,9 +82,10 @@ def invalidate(code: str):
 
 
 def _on_certificate(code: str, act) -> object:
-    """Amend or reopen the sample's open certificate from the sample page."""
+    """Amend or reopen the sample's open certificate from the sample page. The service locks the
+    certificate's samples, in id order, before the certificate (this one among them)."""
     user = current_user()
-    sample = get_sample(db(), user, code, for_update=True)
+    sample = get_sample(db(), user, code)
     try:
         cert = open_certificate(db(), sample)
         if cert is None:

@@ -10,6 +10,9 @@ from lims.kernel.db import Base
 from lims.kernel.models.organization import Organization
 
 ROLES = ("admin", "technician", "reviewer", "engineer", "customer")
+# What a username is made of, whichever way the account is made (API, page, command line): no
+# space, nothing that reads like another name in the audit trail ("reviewer " beside "reviewer").
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{2,80}$"
 
 
 class User(Base):

@@ -22,7 +22,8 @@ MAX_BYTES = 5 * 1024 * 1024
     description=(
         f"A CSV file as multipart field 'file' or as a text/csv body. Columns: {', '.join(REQUIRED)} "
         f"(required), {', '.join(OPTIONAL)}; no other, each once; separated by commas or semicolons. measured_at without"
-        " a UTC offset is read in the lab's zone; it lies between the sample's receipt and now. Any bad row: 422 listing every bad row with all"
+        " a UTC offset is read in the lab's zone (in the hour its clocks go back or forward it needs the offset); it lies"
+        " between the sample's receipt and now. Any bad row: 422 listing every bad row with all"
         " its problems; nothing imported."
     )
 )

@@ -28,6 +28,7 @@ from lims.samples.schemas import (
 )
 from lims.web.api_blueprint import blueprint, page
 from lims.web.auth import require_user
+from lims.web.i18n import lab_zone
 from lims.web.request_db import db
 from lims.web.schemas import ReasonSchema
 
@@ -100,7 +101,7 @@ class Samples(MethodView):
     @blp.arguments(SampleCreateSchema)
     @blp.response(201, SampleDetailSchema)
     def post(self, data: dict):
-        (sample,) = sample_service.register_samples(db(), require_user(), [_request(data)])
+        (sample,) = sample_service.register_samples(db(), require_user(), [_request(data)], zone=lab_zone())
         return sample
 
 
@@ -110,7 +111,7 @@ class Samples(MethodView):
 def bulk(data: dict):
     """Register many samples in one request: all of them, or (on any error) none."""
     requests = [_request(item) for item in data["samples"]]
-    return {"samples": sample_service.register_samples(db(), require_user(), requests)}
+    return {"samples": sample_service.register_samples(db(), require_user(), requests, zone=lab_zone())}
 
 
 @blp.route("/<code>")

@@ -31,8 +31,13 @@ from lims.samples.sample_search import SAMPLE_SORTING
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
+<<<<<<< HEAD
 from lims.web.i18n import lab_today, lab_zone, local_name, localized, parse_local_datetime
 from lims.web.limits import query_int
+=======
+from lims.web.i18n import lab_zone, local_name, localized, parse_local_datetime
+from lims.web.limits import LARGEST_ID, query_int
+>>>>>>> audit3-lims
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
@@ -160,7 +165,7 @@ def _register_lot_and_samples(form) -> Lot:
         sampling_plan=form.get("sampling_plan", ""),
     )
     try:
-        sample_service.register_samples(db(), user, [request_] * count)
+        sample_service.register_samples(db(), user, [request_] * count, zone=lab_zone())
     except InputError as exc:
         # Every sample is asked for alike, so the first one's problems are the form's fields.
         nested = exc.errors.get("samples")
@@ -393,15 +398,29 @@ def method_worksheets():
     return render_template("lab/worksheets.html", methods=worksheets.open_methods(db(), current_user()))
 
 
+def _typed_analysis_ids(form) -> list[int]:
+    """The analyses whose value field (value-<id>) holds a value. A name edited to a number no
+    row can have (past the database's integers, or too long for int() to read) names none."""
+    ids = []
+    for name, value in form.items():
+        field, _, raw = name.partition("-")
+        if field != "value" or not raw.isdigit() or not value.strip():
+            continue
+        try:
+            analysis_id = int(raw)
+        except ValueError:
+            continue
+        if analysis_id <= LARGEST_ID:
+            ids.append(analysis_id)
+    return ids
+
+
 @bp.route("/worksheets/<method_key>", methods=["GET", "POST"])
 @login_required(Capability.HANDLE_SAMPLES)
 def method_worksheet(method_key: str):
     errors: dict[int, dict[str, list[str]]] = {}
     if request.method == "POST":
-        typed = [
-            int(name.split("-", 1)[1]) for name, value in request.form.items()
-            if name.startswith("value-") and name.split("-", 1)[1].isdigit() and value.strip()
-        ]
+        typed = _typed_analysis_ids(request.form)
         # Entered in sample order (workflow.submit locks each sample before its analysis
         # changes), so two sheets submitted at once cannot deadlock.
         in_sample_order = db().scalars(
