@@ -31,13 +31,8 @@ from lims.samples.sample_search import SAMPLE_SORTING
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-<<<<<<< HEAD
 from lims.web.i18n import lab_today, lab_zone, local_name, localized, parse_local_datetime
-from lims.web.limits import query_int
-=======
-from lims.web.i18n import lab_zone, local_name, localized, parse_local_datetime
 from lims.web.limits import LARGEST_ID, query_int
->>>>>>> audit3-lims
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
 from lims.web.timeseries import timeseries_store
