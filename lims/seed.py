@@ -30,6 +30,7 @@ from lims.kernel.models import (
 from lims.kernel.models.organization import LANGUAGES, ORGANIZATION_KINDS
 from lims.kernel.models.user import ROLES
 from lims.people.accounts import check_password, hash_password, set_password
+from lims.samples import workflow
 from lims.samples.grading import DECISION_RULES
 from lims.samples.results import normalize_unit
 
@@ -306,6 +307,7 @@ def seed_grade_specs(session: Session, path: Path) -> int:
         spec, c = _upsert(
             session, GradeSpec, {"material_id": material.id}, {"decision_rule": rule}, "grade_spec"
         )
+        before = changed
         changed += c
         wanted = set()
         for rank, grade in enumerate(grades, start=1):
@@ -340,6 +342,9 @@ def seed_grade_specs(session: Session, path: Path) -> int:
                 session.delete(limit)
                 changed += 1
         session.expire(spec)
+        if changed > before:
+            session.flush()
+            workflow.regrade_verified(session, material.id)
     return changed
 
 

@@ -639,6 +639,37 @@ def _settle(session: Session, actor: User, sample: Sample) -> None:
         )
 
 
+def regrade(session: Session, actor: User | None, sample: Sample) -> bool:
+    """Grade a verified (or certified) sample again under its material's specification as it
+    is now; True when its grade or reasons changed (audited as sample.regrade). A certificate
+    prints the limits in force when it is issued, so the grade beside them must be theirs:
+    issuing calls this, and so does a change of the specification for the samples it finds
+    verified."""
+    if sample.state not in ("verified", "certified"):
+        return False
+    outcome = _grade(session, sample, [a for a in sample.analyses if a.state != "retracted"])
+    if (outcome.grade, outcome.reasons) == (sample.grade, sample.grade_reasons):
+        return False
+    _move_sample(
+        session, actor, sample, "regrade", sample.state,
+        grade=outcome.grade, grade_reasons=outcome.reasons, graded_at=utcnow(),
+    )
+    return True
+
+
+def regrade_verified(session: Session, material_id: int) -> int:
+    """After the material's grade specification changed: its verified samples graded again
+    (the certified ones keep the grade their certificate states, until it is amended). Returns
+    how many changed."""
+    samples = session.scalars(
+        select(Sample)
+        .where(Sample.material_id == material_id, Sample.state == "verified")
+        .order_by(Sample.id)
+        .with_for_update(of=Sample)
+    ).all()
+    return sum(regrade(session, None, sample) for sample in samples)
+
+
 def _grade(session: Session, sample: Sample, analyses: list[Analysis]) -> grading.GradeOutcome:
     spec = load_spec(session, sample.material_id)
     if spec is None:
