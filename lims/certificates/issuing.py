@@ -421,7 +421,9 @@ def _lot_certificate_samples(
 ) -> list[Sample]:
     """The samples a certificate for the lot (or the revision of `old`) would carry, from the
     lot's samples; WorkflowError when it cannot be issued."""
-    busy = [s.code for s in samples if s.state in _IN_TESTING]
+    # A sample without analyses (a portion kept back: a partition made for storage) has nothing
+    # to test and goes on no certificate; it held the lot's certificate back for good.
+    busy = [s.code for s in samples if s.state in _IN_TESTING and s.analyses]
     if busy:
         raise WorkflowError(
             N_(
@@ -447,7 +449,9 @@ def _lot_certificate_samples(
 def lot_refusal(session: Session, lot: Lot) -> str | None:
     """Why a certificate for the lot cannot be issued now, or None when it can: what the lot
     page asks before it offers "Certify the lot", by the same checks issue_for_lot runs."""
-    samples = session.scalars(select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id)).all()
+    samples = session.scalars(
+        select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).options(selectinload(Sample.analyses))
+    ).all()
     try:
         _lot_certificate_samples(session, lot, list(samples), None)
     except WorkflowError as exc:
@@ -472,7 +476,11 @@ def issue_for_lot(
     """
     require(actor, Capability.ISSUE_CERTIFICATES)
     samples = session.scalars(
-        select(Sample).where(Sample.lot_id == lot.id).order_by(Sample.id).with_for_update(of=Sample)
+        select(Sample)
+        .where(Sample.lot_id == lot.id)
+        .order_by(Sample.id)
+        .with_for_update(of=Sample)
+        .options(selectinload(Sample.analyses))
     ).all()
     old = by_number(session, replaces) if replaces else None
     ready = _lot_certificate_samples(session, lot, list(samples), old)

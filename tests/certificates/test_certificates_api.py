@@ -385,3 +385,16 @@ def test_openapi_shows_the_public_checks_without_a_token(client):
     assert paths["/api/v1/public/certificates/{number}"]["get"]["security"] == []
     assert paths["/api/v1/public/certificates/verify"]["post"]["security"] == []
     assert "security" not in paths["/api/v1/certificates"]["get"]  # the bearer default applies
+
+
+def test_a_portion_kept_back_without_tests_does_not_hold_back_the_lot_certificate(lab):
+    """A partition made only to be stored (no methods) stayed "received" for good, and the lot's
+    certificate was refused as long as it existed ("not yet verified")."""
+    lab.lot("L-RETAIN")
+    code = lab.verified_sample("L-RETAIN")
+    tech, reviewer = lab.as_("tech"), lab.as_("reviewer")
+    (kept,) = ok(tech.post(f"/samples/{code}/partitions", json={"storage_location": "retain shelf R1"}), 201)["samples"]
+    assert kept["state"] == "received" and ok(tech.get(f"/samples/{kept['sample_id']}"))["analyses"] == []
+    cert = ok(reviewer.post("/certificates", json={"lot": "L-RETAIN"}), 201)
+    assert cert["samples"] == [code]
+    assert ok(tech.get(f"/samples/{kept['sample_id']}"))["state"] == "received"
