@@ -17,7 +17,7 @@ from lims.people.schemas import (
     UserUpdateSchema,
 )
 from lims.permissions import Capability, require, scope_organizations
-from lims.web.api_blueprint import blueprint
+from lims.web.api_blueprint import blueprint, page
 from lims.web.auth import keep_session, require_user
 from lims.web.request_db import db
 
@@ -40,8 +40,9 @@ def _org(user: User, key: str) -> Organization:
 @orgs_blp.route("")
 class Organizations(MethodView):
     @orgs_blp.response(200, OrganizationSchema(many=True))
-    def get(self):
-        return db().scalars(_orgs(require_user())).all()
+    @orgs_blp.paginate()
+    def get(self, pagination_parameters):
+        return page(_orgs(require_user()), pagination_parameters)
 
     @orgs_blp.arguments(OrganizationSchema)
     @orgs_blp.response(201, OrganizationSchema)
@@ -65,9 +66,10 @@ class OrganizationByKey(MethodView):
 @users_blp.route("")
 class Users(MethodView):
     @users_blp.response(200, UserSchema(many=True))
-    def get(self):
+    @users_blp.paginate()
+    def get(self, pagination_parameters):
         require(require_user(), Capability.ADMINISTER, N_("list users"))
-        return db().scalars(select(User).options(joinedload(User.organization)).order_by(User.id)).all()
+        return page(select(User).options(joinedload(User.organization)).order_by(User.id), pagination_parameters)
 
     @users_blp.arguments(UserCreateSchema)
     @users_blp.response(201, UserSchema)

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from lims.kernel.errors import NotFound
 from lims.kernel.models import ApiToken, User
@@ -21,7 +22,7 @@ from lims.people.schemas import (
     UserSchema,
 )
 from lims.permissions import Capability, can, require_own_password
-from lims.web.api_blueprint import blueprint
+from lims.web.api_blueprint import blueprint, page
 from lims.web.auth import log_in, require_user
 from lims.web.request_db import db
 from lims.web.schemas import MessageSchema
@@ -92,15 +93,16 @@ def me():
 
 
 def _visible_tokens(user: User):
-    stmt = select(ApiToken).order_by(ApiToken.id)
+    stmt = select(ApiToken).options(joinedload(ApiToken.user)).order_by(ApiToken.id)
     return stmt if can(user, Capability.ADMINISTER) else stmt.where(ApiToken.user_id == user.id)
 
 
 @tokens_blp.route("")
 class Tokens(MethodView):
     @tokens_blp.response(200, TokenSchema(many=True))
-    def get(self):
-        return db().scalars(_visible_tokens(require_user())).all()
+    @tokens_blp.paginate()
+    def get(self, pagination_parameters):
+        return page(_visible_tokens(require_user()), pagination_parameters)
 
     @tokens_blp.arguments(TokenCreateSchema)
     @tokens_blp.response(201, TokenCreatedSchema)

@@ -163,3 +163,34 @@ def test_a_customer_cannot_sort_by_the_storage_location_it_cannot_see(lab):
     assert "storage_location" not in message and "sample_id" in message
     assert len(ok(customer.get("/samples", query_string={"sort": "-sample_id"}))) == 7
     assert ok(lab.as_("tech").get("/samples", query_string={"sort": "storage_location"}))
+
+
+def test_the_admins_lists_of_tokens_users_and_organizations_come_in_pages_at_a_fixed_cost(app, lab):
+    """The tokens, users and organizations lists were answered whole, the tokens with one
+    query per token's owner: a lab with years of instrument PCs and scripts behind it got
+    one growing answer and query loop."""
+    admin = lab.as_("admin")
+    for username in ("tech", "tech2", "reviewer", "engineer", "polyvorm", "vezelwerk"):
+        lab.as_(username)  # each mints a token of its own
+    statements: list[str] = []
+    engine = app.extensions["recyclab.engine"]
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for path in ("/tokens", "/users", "/organizations"):
+            costs = []
+            for size in (2, 50):
+                statements.clear()
+                rows = ok(admin.get(path, query_string={"page_size": size}))
+                costs.append(len(statements))
+                assert len(rows) == size if size == 2 else len(rows) > 2, (path, rows)
+            assert costs[0] == costs[1], (path, costs)
+            second = admin.get(path, query_string={"page_size": 2, "page": 2})
+            assert json.loads(second.headers["X-Pagination"])["page"] == 2 and len(ok(second)) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    users = {t["user"] for t in ok(admin.get("/tokens", query_string={"page_size": 50}))}
+    assert users >= {"admin", "tech", "polyvorm"}
