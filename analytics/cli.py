@@ -86,6 +86,7 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
                      sampled_fraction, no_lims, offline, manifest, step, as_users, owner,
                      running_start, end, excursion_after) -> None:
     """Run the SIMULATED pilot lines: sensor data, lots and lab results."""
+    from analytics import predict
     from analytics.lims_link import LabCatalogue
     from analytics.simulator import lims_entry, publisher
     from analytics.simulator.physics import Excursion
@@ -130,11 +131,16 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
             except LookupError as exc:
                 raise click.ClickException(f"{exc} (`recyclab seed --demo-users`, or --as-users)") from exc
 
+    store = None if no_lims else open_store(settings)
+
     def on_lot_end(lot) -> None:
-        if no_lims:
+        if store is None:
             return
         with sessions.begin() as session:
             row = lims_entry.create_lot(session, actors, lot)
+            # The line's lot has ended: the model's grade first, as for a lot the line sends
+            # through the API, then the (simulated) lab.
+            predict.predict_if_served(session, store, registry, row, actor=None, who="pilot line (SIMULATED)")
             if lab_rng.random() < sampled_fraction:
                 lims_entry.enter_lab_results(session, actors, row, catalogue.lab_values(lot.plan.material, lot.properties, lab_rng))
         click.echo(f"lot {lot.plan.lot_key} closed ({lot.plan.material}, {lot.plan.start:%Y-%m-%d %H:%M}–{lot.plan.end:%H:%M} UTC)")
@@ -151,6 +157,8 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
         stats = None
     finally:
         pub.close()
+        if store is not None:
+            store.close()
     if stats is not None:
         click.echo(f"SIMULATED {stats.messages} messages, {stats.lots_finished} lots")
 
@@ -203,7 +211,7 @@ def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
 
 @click.group("model")
 def model_group() -> None:
-    """The grade model registry: list, promote, rollback, drift, agreement."""
+    """The grade model registry: list, promote, rollback, predict, drift, agreement."""
 
 
 @model_group.command("list")
@@ -247,6 +255,42 @@ def model_rollback() -> None:
     except model_registry.RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"rolled back: {version} is the production model again")
+
+
+@model_group.command("predict")
+def model_predict() -> None:
+    """Ask the production model about every open lot: production ended, no lab grade yet and
+    no prediction by this model (lots that came in while no model was served, or after a
+    promotion). Each lot is stored as it is done; a lot that cannot be predicted is skipped
+    and logged."""
+    from sqlalchemy.orm import joinedload
+
+    from analytics import model_registry, predict
+    from lims.kernel.models import Lot
+
+    settings, sessions = _context()
+    registry = load_registry()
+    store = open_store(settings)
+    who = command_line_operator()
+    try:
+        with sessions() as session:
+            try:
+                predictor = predict.production_predictor(session)
+            except (predict.NoProductionModel, model_registry.ArtifactRefused) as exc:
+                raise click.ClickException(str(exc)) from exc
+            lot_ids = [lot.id for lot in predict.open_lots(session)]
+        made = 0
+        for lot_id in tqdm(lot_ids, desc="predicting lots", unit="lot"):
+            with sessions.begin() as session:
+                # What the prediction reads of the lot, read first: in the savepoint the first
+                # LIMS statement is then the prediction's write (on SQLite a savepoint that read
+                # and then writes after another process committed is refused).
+                lot = session.get(Lot, lot_id, options=[joinedload(Lot.installation), joinedload(Lot.material)])
+                made += lot is not None and predict.predict_if_served(
+                    session, store, registry, lot, actor=None, who=who, predictor=predictor) is not None
+    finally:
+        store.close()
+    click.echo(f"{made} of {len(lot_ids)} open lots predicted by {predictor.version}")
 
 
 @model_group.command("drift")

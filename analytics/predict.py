@@ -16,6 +16,7 @@ and the limits of the grade in question that the interval crosses (the limits at
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +31,7 @@ from analytics.features import CATEGORICAL, lot_features, sensor_count
 from analytics.properties import property_intervals
 from analytics.train import grade_proba, matrix, off_spec_alarm, window_of_lot
 from ingest.registry import Registry
-from ingest.store.base import TimeSeriesStore
+from ingest.store.base import StoreError, TimeSeriesStore
 from lims.audit import service as audit
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample, User
@@ -38,6 +39,8 @@ from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability, require
 from lims.samples import grading
 from lims.samples.lot_search import NOT_COUNTED
+
+log = logging.getLogger(__name__)
 
 TOP_CANDIDATES = 12
 TOP_SHOWN = 5
@@ -227,6 +230,40 @@ def predict_lot(
     }, who=who)
     update_agreement(session, [lot.id])
     return prediction
+
+
+def predict_if_served(
+    session: Session, store: TimeSeriesStore, registry: Registry, lot: Lot, *, actor: User | None,
+    who: str = "system", predictor: Predictor | None = None,
+) -> Prediction | None:
+    """The production model's grade for a lot that has come in (registered on a page, sent by
+    the pilot line through the API or the simulator, or left open when a model was promoted),
+    before the lab is done. None, with the reason in the log, when no model is served, the
+    store does not answer or the artifact is refused; a fault of the model is logged too. The
+    lot stays either way: the prediction is made in a savepoint."""
+    try:
+        with session.begin_nested():
+            return predict_lot(session, store, registry, lot, predictor=predictor, actor=actor, who=who)
+    except (NoProductionModel, StoreError, model_registry.ArtifactRefused) as exc:
+        log.info("no grade prediction for lot %s: %s", lot.code, exc)
+    except Exception:  # noqa: BLE001 - a model fault must not lose the lot
+        log.exception("grade prediction for lot %s failed", lot.code)
+    return None
+
+
+def open_lots(session: Session) -> list[Lot]:
+    """The lots whose production has ended that have no lab grade yet and no prediction by the
+    production model: what a newly promoted model is asked about (`recyclab model predict`)."""
+    production = model_registry.production(session)
+    predicted = select(Prediction.lot_id)
+    if production is not None:
+        predicted = predicted.where(Prediction.model_version_id == production.id)
+    graded = list(lab_grades(session))
+    return list(session.scalars(
+        select(Lot)
+        .where(Lot.production_end <= utcnow(), Lot.id.not_in(predicted), Lot.id.not_in(graded))
+        .order_by(Lot.production_end, Lot.id)
+    ))
 
 
 def prediction_of_lot(session: Session, actor: User, lot: Lot) -> Prediction | None:

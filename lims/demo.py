@@ -104,7 +104,8 @@ class Demo:
         )
 
     def history_steps(self) -> list[list[str]]:
-        """The commands that write the simulated history and train the first model on it."""
+        """The commands that write the simulated history, train the first model on it and
+        predict the open lots with it."""
         now = utcnow()
         manifest = self.settings.var_dir / "simulated" / "demo-history.jsonl"
         return [
@@ -130,6 +131,8 @@ class Demo:
                 "--note",
                 "first model of the demo, trained on SIMULATED history",
             ],
+            # The backlog's lots came in before there was a model: its grades for them.
+            ["model", "predict"],
         ]
 
     def _first_model(self) -> None:
@@ -147,7 +150,7 @@ class Demo:
                     " runs without a model"
                 )
                 return
-        self.echo("first grade model trained and promoted")
+        self.echo("first grade model trained, promoted and asked about the open lots")
 
     def wait(self) -> int:
         """Until Ctrl-C (or SIGTERM) or until a child dies; returns that child's exit code."""

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from threadpoolctl import threadpool_limits
 
 from analytics import predict
-from analytics.cli import simulate_command, train_command
+from analytics.cli import model_group, simulate_command, train_command
 from analytics.features import lot_features
 from analytics.simulator import lims_entry
 from analytics.simulator.dataset import lot_rows
@@ -22,8 +22,11 @@ from analytics.simulator.physics import PilotPlant
 from ingest.registry import load_registry
 from ingest.store import open_store
 from lims.kernel.clock import utcnow
+from lims.kernel.models import User
 from lims.kernel.models.analytics import Prediction
 from lims.kernel.models.process import IngesterHeartbeat
+from lims.people.accounts import create_token
+from tests.support.api_client import Caller
 from tests.web.test_pages import csrf_token, log_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -119,3 +122,42 @@ def test_who_may_not_predict_gets_no_button_and_no_prediction(app, client, seede
     assert client.post(f"/models/lots/{lot_id}/predict",
                        data={"csrf_token": csrf_token(client, "/certificates/")}).status_code == 403
 
+
+
+def test_a_lot_the_line_sends_is_predicted_at_once_and_open_lots_when_a_model_is_promoted(
+    app, client, seeded, tmp_path, database_url, monkeypatch
+):
+    """Only a lot registered on the lot form was given the model's grade: a lot the pilot line
+    sent through the API (or the simulator) had none until someone pressed "Predict now", and
+    the lots that came in before the first model was promoted never had one. In the demo every
+    lot's predicted grade was "–"."""
+    before_the_model = _pilot_lot(app, seeded)
+    _production_model(tmp_path, database_url, monkeypatch)
+
+    plant = PilotPlant({"dctv-tear1": load_registry().installations["dctv-tear1"]}, seed=11,
+                       start=datetime(2025, 7, 1, tzinfo=UTC))
+    lot = next(plant.lots(1))
+    store = open_store(app.config["RECYCLAB"])
+    try:
+        store.write_rows(lot_rows(lot))
+    finally:
+        store.close()
+    with seeded.begin() as s:
+        engineer = s.scalar(select(User).where(User.username == "engineer"))
+        _, token = create_token(s, engineer, engineer, "pilot line MES")
+    line = Caller(client, "engineer", token)
+    sent = line.post("/lots", json={
+        "code": "TEAR1-API-0001", "installation": "dctv-tear1", "material": lot.plan.material, "owner": "ntk",
+        "production_start": lot.plan.start.isoformat(), "production_end": lot.plan.end.isoformat(),
+        "input_stream": lot.plan.input_stream, "recycled_content_pct": str(lot.plan.recycled_content)})
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    predicted = line.get(f"/lots/{sent.get_json()['id']}/prediction")
+    assert predicted.status_code == 200 and predicted.get_json()["predicted_grade"] in ("A", "B", "C", "off-spec")
+
+    asked = CliRunner().invoke(model_group, ["predict"])
+    assert asked.exit_code == 0, asked.output
+    assert re.search(r"1 of 1 open lots predicted by grade-", asked.output), asked.output
+    with seeded() as s:
+        assert s.scalar(select(func.count()).select_from(Prediction).where(Prediction.lot_id == before_the_model)) == 1
+    again = CliRunner().invoke(model_group, ["predict"])
+    assert "0 of 0 open lots predicted" in again.output, again.output

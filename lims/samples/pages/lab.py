@@ -6,7 +6,6 @@ Every change goes through the domain services; these views only read forms and r
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, time
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -16,9 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from analytics import predict
-from analytics.model_registry import ArtifactRefused
 from ingest.registry import load_registry
-from ingest.store import StoreError
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
 from lims.kernel.models.certificate import Certificate, certificate_sample, open_certificate
@@ -39,7 +36,6 @@ from lims.web.timeseries import timeseries_store
 
 bp = web_blueprint("lab", __name__, url_prefix="/lab")
 bp.add_app_template_filter(grading.grade_name)
-log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_SAMPLES_PER_LOT_FORM = 50
@@ -188,15 +184,7 @@ def new_lot():
 
 
 def _predict(lot: Lot) -> None:
-    """Ask the production model for the lot's grade. Registration never fails for want of a
-    prediction: a failing one is undone to its savepoint and logged, the lot stays."""
-    try:
-        with db().begin_nested():
-            predict.predict_lot(db(), timeseries_store(), load_registry(), lot, actor=current_user())
-    except (predict.NoProductionModel, StoreError, ArtifactRefused) as exc:
-        log.info("no grade prediction for lot %s: %s", lot.code, exc)
-    except Exception:  # noqa: BLE001 - a model fault must not lose the registration
-        log.exception("grade prediction for lot %s failed", lot.code)
+    predict.predict_if_served(db(), timeseries_store(), load_registry(), lot, actor=current_user())
 
 
 @bp.get("/lots/<int:lot_id>")
