@@ -117,8 +117,12 @@ def verify(
     if digest != doc["content_hash"]:
         return Verification(False, N_("content does not match its content_hash"), number, digest)
     signed_kid = doc["certificate"].get("key_id")
-    kid = signed_kid or doc["signature"].get("key_id")  # certificates from before key_id was signed
-    if signed_kid and doc["signature"].get("key_id") not in (None, signed_kid):
+    beside_kid = doc["signature"].get("key_id")
+    if not all(k is None or isinstance(k, str) for k in (signed_kid, beside_kid)):
+        # A key is named by its id, a text; a list or an object names none (and is no dict key).
+        return Verification(False, N_("malformed: %(problem)s", problem=N_("key_id is not a text")), number, digest)
+    kid = signed_kid or beside_kid  # certificates from before key_id was signed
+    if signed_kid and beside_kid not in (None, signed_kid):
         return Verification(
             False, N_("the key_id beside the signature differs from the signed one"), number, digest
         )

@@ -104,9 +104,18 @@ def pdf_file(cert: Certificate, settings: Settings) -> bytes:
     return signed_pdf(cert, settings.public_url, signer, utcnow().replace(microsecond=0))
 
 
+# The number column's width (String(40)).
+NUMBER_LENGTH = 40
+
+
 def by_number(session: Session, number: str) -> Certificate | None:
-    """Numbers are case-insensitive (people type them); they are issued in upper case."""
-    return session.scalar(select(Certificate).where(Certificate.number == number.strip().upper()))
+    """Numbers are case-insensitive (people type them); they are issued in upper case. A text
+    no number can be (a NUL, which the database refuses in a query, or longer than the column:
+    an uploaded file's content says what it likes) names none."""
+    number = number.strip().upper()
+    if "\x00" in number or len(number) > NUMBER_LENGTH:
+        return None
+    return session.scalar(select(Certificate).where(Certificate.number == number))
 
 
 # What the public verify page says about why a certificate is no longer valid, by cause.
