@@ -71,7 +71,8 @@ def _reject_constant(name: str) -> None:
 def parse(raw: bytes) -> dict:
     try:
         doc = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+            # A byte order mark is how some editors (Notepad) save UTF-8: layout, not content.
+            raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
         )
     except UnicodeDecodeError as exc:
         raise _Malformed(N_("not UTF-8")) from exc
