@@ -181,6 +181,24 @@ def test_a_grant_shares_one_certificate_with_a_buyer_and_follows_its_revisions(l
     assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 404
 
 
+def test_sharing_a_certificate_after_its_amendment_shares_the_revision_in_force_too(lab):
+    """The lab shares the certificate number on the buyer's delivery note, issued before an
+    amendment. The buyer reads that certificate (superseded, 'current revision: -R1') and the
+    revision in force it is sent to; before, only a share made before the amendment followed
+    it, and the buyer was sent to a revision it could not open (404)."""
+    lab.lot("L-GRANT-LATE")
+    cert = _certify(lab, lab.verified_sample("L-GRANT-LATE"))
+    r1 = ok(lab.as_("reviewer").post(f"/certificates/{cert['id']}/amend", json={"reason": "address"}), 201)
+    admin, buyer = lab.as_("admin"), lab.as_("buyer")
+    ok(admin.post(f"/certificates/{cert['id']}/grants", json={"organization": "kunststofkringloop"}), 201)
+
+    assert [c["number"] for c in ok(buyer.get("/certificates"))] == [r1["number"], cert["number"]]
+    assert buyer.get(f"/certificates/{r1['id']}.pdf").status_code == 200
+    assert [g["organization"] for g in ok(admin.get(f"/certificates/{r1['id']}/grants"))] == ["kunststofkringloop"]
+    # Another customer still reads neither.
+    assert ok(lab.as_("vezelwerk").get("/certificates")) == []
+
+
 def test_a_buyer_does_not_learn_who_else_a_certificate_is_shared_with(lab):
     """Who a certificate is shared with is the lab's to know (GET .../grants): a buyer reading
     the certificate must not find the other buyers in it, nor the owner its business partners."""
