@@ -83,8 +83,11 @@ def verify(file: Path, public_key_file: Path | None, base_url: str | None) -> No
             why = f"{result.number} is {status['status']} on {status['withdrawn_on']}"
             if status.get("withdrawal_category"):
                 why += f" ({status['withdrawal_category']})"
-            if status.get("superseded_by"):
-                why += f"; current revision: {status['superseded_by']}"
+            current = status.get("current_revision", status.get("superseded_by"))  # a lab before 2026-12
+            if current:
+                why += f"; current revision: {current}"
+            elif status.get("superseded_by"):
+                why += f"; replaced by {status['superseded_by']}, itself no longer valid"
             click.echo(f"INVALID: {why}", err=True)
             raise SystemExit(1)
         if not status.get("hash_matches"):

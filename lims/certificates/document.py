@@ -71,7 +71,8 @@ def _reject_constant(name: str) -> None:
 def parse(raw: bytes) -> dict:
     try:
         doc = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+            # A byte order mark is how some editors (Notepad) save UTF-8: layout, not content.
+            raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
         )
     except UnicodeDecodeError as exc:
         raise _Malformed(N_("not UTF-8")) from exc
@@ -117,8 +118,12 @@ def verify(
     if digest != doc["content_hash"]:
         return Verification(False, N_("content does not match its content_hash"), number, digest)
     signed_kid = doc["certificate"].get("key_id")
-    kid = signed_kid or doc["signature"].get("key_id")  # certificates from before key_id was signed
-    if signed_kid and doc["signature"].get("key_id") not in (None, signed_kid):
+    beside_kid = doc["signature"].get("key_id")
+    if not all(k is None or isinstance(k, str) for k in (signed_kid, beside_kid)):
+        # A key is named by its id, a text; a list or an object names none (and is no dict key).
+        return Verification(False, N_("malformed: %(problem)s", problem=N_("key_id is not a text")), number, digest)
+    kid = signed_kid or beside_kid  # certificates from before key_id was signed
+    if signed_kid and beside_kid not in (None, signed_kid):
         return Verification(
             False, N_("the key_id beside the signature differs from the signed one"), number, digest
         )

@@ -104,9 +104,18 @@ def pdf_file(cert: Certificate, settings: Settings) -> bytes:
     return signed_pdf(cert, settings.public_url, signer, utcnow().replace(microsecond=0))
 
 
+# The number column's width (String(40)).
+NUMBER_LENGTH = 40
+
+
 def by_number(session: Session, number: str) -> Certificate | None:
-    """Numbers are case-insensitive (people type them); they are issued in upper case."""
-    return session.scalar(select(Certificate).where(Certificate.number == number.strip().upper()))
+    """Numbers are case-insensitive (people type them); they are issued in upper case. A text
+    no number can be (a NUL, which the database refuses in a query, or longer than the column:
+    an uploaded file's content says what it likes) names none."""
+    number = number.strip().upper()
+    if "\x00" in number or len(number) > NUMBER_LENGTH:
+        return None
+    return session.scalar(select(Certificate).where(Certificate.number == number))
 
 
 # What the public verify page says about why a certificate is no longer valid, by cause.
@@ -125,6 +134,23 @@ def withdrawal_cause(cert: Certificate) -> str | None:
     if cert.status == "superseded":
         return "superseded"
     return "pending_revision" if cert.withdrawn_reason.startswith(AMENDMENT_PENDING) else "invalidated"
+
+
+def latest_revision(cert: Certificate) -> Certificate:
+    """The newest revision of the certificate's item: each revision names the one that replaced
+    it, so an old file's holder is sent to the end of the chain, not to the next link."""
+    seen = {cert.id}
+    while cert.superseded_by is not None and cert.superseded_by.id not in seen:
+        cert = cert.superseded_by
+        seen.add(cert.id)
+    return cert
+
+
+def current_revision(cert: Certificate) -> Certificate | None:
+    """The revision in force that replaced this certificate, if one is (None for a certificate
+    in force itself, or whose latest revision is withdrawn too)."""
+    latest = latest_revision(cert)
+    return latest if latest is not cert and latest.status == "valid" else None
 
 
 def public_summary(cert: Certificate) -> dict[str, Any]:
@@ -149,7 +175,12 @@ def public_summary(cert: Certificate) -> dict[str, Any]:
         "withdrawal_category": PUBLIC_WITHDRAWAL_CATEGORIES.get(cause) if cause else None,
         "superseded_by": cert.superseded_by.number if cert.superseded_by else None,
         "replaces": cert.supersedes.number if cert.supersedes else None,
+        "current_revision": current.number if (current := current_revision(cert)) else None,
     }
+
+
+def _cause_text(cert: Certificate) -> Text:
+    return Text(PUBLIC_WITHDRAWAL_CATEGORIES[withdrawal_cause(cert) or "invalidated"])
 
 
 @dataclass(frozen=True)
@@ -190,17 +221,24 @@ def check_upload(session: Session, raw: bytes, published: Sequence[signing.Publi
     if cert.status != "valid":
         # The status as the pages' badges name it (withdrawn, superseded), so the catalogue has it.
         status = Text(cert.status)
-        why = (
-            N_(
+        latest = latest_revision(cert)
+        if latest is not cert and latest.status == "valid":
+            why = N_(
                 "certificate %(number)s is %(status)s; current revision: %(current)s",
-                number=cert.number, status=status, current=cert.superseded_by.number,
+                number=cert.number, status=status, current=latest.number,
             )
-            if cert.superseded_by
-            else N_(
+        elif latest is not cert:
+            # Replaced, but its latest revision was withdrawn too: none is in force.
+            why = N_(
+                "certificate %(number)s is %(status)s; its latest revision %(latest)s is %(latest_status)s: %(cause)s",
+                number=cert.number, status=status, latest=latest.number, latest_status=Text(latest.status),
+                cause=_cause_text(latest),
+            )
+        else:
+            why = N_(
                 "certificate %(number)s is %(status)s: %(cause)s", number=cert.number, status=status,
-                cause=Text(PUBLIC_WITHDRAWAL_CATEGORIES[withdrawal_cause(cert) or "invalidated"]),
+                cause=_cause_text(cert),
             )
-        )
         return UploadCheck(False, why, True, True, True, cert)
     return UploadCheck(True, N_("genuine and valid"), True, True, True, cert)
 

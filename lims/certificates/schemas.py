@@ -136,6 +136,10 @@ class PublicCertificateSchema(Schema):
     withdrawn_on = fields.String(allow_none=True)
     superseded_by = fields.String(allow_none=True)
     replaces = fields.String(allow_none=True)
+    current_revision = fields.String(
+        allow_none=True,
+        metadata={"description": "The revision in force that replaced this one (superseded_by may itself be superseded)."},
+    )
     hash_matches = fields.Boolean(
         allow_none=True, metadata={"description": "Whether ?hash= equals the registered hash."}
     )

@@ -96,7 +96,13 @@ def search_statement(user: User, query: Query) -> Select:
     if query.issued_to:
         stmt = stmt.where(Certificate.issued_at < query.issued_to)
     if query.q:
-        stmt = stmt.where(Certificate.search_text.like(contains_pattern(query.q.lower()), escape=LIKE_ESCAPE))
+        pattern = contains_pattern(query.q.lower())
+        # The search text holds the material's English name; a Dutch reader types the name its
+        # pages and PDFs show, which the material holds.
+        named_in_dutch = select(Material.id).where(func.lower(Material.name_nl).like(pattern, escape=LIKE_ESCAPE))
+        stmt = stmt.where(
+            or_(Certificate.search_text.like(pattern, escape=LIKE_ESCAPE), Certificate.material_id.in_(named_in_dutch))
+        )
     return CERTIFICATE_SORTING.apply(stmt, user, query.sort)
 
 

@@ -41,14 +41,22 @@ def shared_with(actor: User, cert: Certificate) -> list[CertificateGrant]:
 def grant(
     session: Session, actor: User, cert: Certificate, organization_key: str
 ) -> CertificateGrant:
-    """Share a certificate with another organization (a buyer); idempotent."""
+    """Share a certificate with another organization (a buyer); idempotent. A share follows
+    the certificate's revisions: those issued later carry it (issuing.revise), and those issued
+    already get it now, so the buyer of a superseded certificate reads the revision it is sent to."""
     require(actor, Capability.SHARE_CERTIFICATES)
     org = session.scalar(select(Organization).where(Organization.key == organization_key))
     if org is None:
         raise InputError("organization", N_("unknown organization %(key)s", key=repr(organization_key)))
     if org.id == cert.owner_org_id:
         raise InputError("organization", N_("%(key)s owns this certificate already", key=org.key))
-    return add_grant(session, actor, cert, org)
+    shared = add_grant(session, actor, cert, org)
+    later, seen = cert.superseded_by, {cert.id}
+    while later is not None and later.id not in seen:
+        add_grant(session, actor, later, org)
+        seen.add(later.id)
+        later = later.superseded_by
+    return shared
 
 
 def revoke_grant(session: Session, actor: User, cert: Certificate, organization_key: str) -> None:

@@ -308,3 +308,41 @@ def test_the_verify_page_tells_a_manufacturer_why_a_certificate_was_withdrawn(la
         client, invalid["number"], "results invalidated after issue",
         "results invalidated after issue", "resultaten na uitgifte ongeldig verklaard",
     )
+
+
+def test_an_old_revision_uploaded_names_the_revision_in_force_not_the_next_one(lab, client):
+    """A manufacturer checks the file of the first issue of a certificate amended twice: it is
+    told the current revision is -R2, not -R1 (itself superseded). Once -R2 is withdrawn too,
+    no revision is called current: the check says the latest revision is withdrawn and why."""
+    lab.lot("L-CHAIN")
+    reviewer = lab.as_("reviewer")
+    code, cert = _certified(lab, "L-CHAIN")
+    first_file = lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").data
+    r1 = ok(reviewer.post(f"/certificates/{cert['id']}/amend", json={"reason": "address corrected"}), 201)
+    r2 = ok(reviewer.post(f"/certificates/{r1['id']}/amend", json={"reason": "postcode corrected"}), 201)
+
+    def check() -> dict:
+        return ok(client.post("/api/v1/public/certificates/verify", data=first_file, content_type="application/json"))
+
+    result = check()
+    assert not result["valid"] and f"current revision: {r2['number']}" in result["reason"], result["reason"]
+    status = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
+    assert status["superseded_by"] == r1["number"] and status["current_revision"] == r2["number"]
+
+    ok(reviewer.post(f"/samples/{code}/invalidate", json={"reason": "sample from the wrong big bag"}))
+    result = check()
+    assert "current revision" not in result["reason"], result["reason"]
+    assert (
+        f"latest revision {r2['number']} is withdrawn: results invalidated after issue" in result["reason"]
+    ), result["reason"]
+    assert ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))["current_revision"] is None
+    # The verify page says it in Dutch too.
+    from io import BytesIO
+
+    form = client.get("/verify", headers=DUTCH).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    page = client.post(
+        "/verify", data={"csrf_token": token, "file": (BytesIO(first_file), "c.json")},
+        content_type="multipart/form-data", headers=DUTCH,
+    ).get_data(as_text=True)
+    assert f"de laatste revisie {r2['number']} is" in page

@@ -117,3 +117,22 @@ def test_the_description_the_lab_writes_for_a_lot_or_an_undescribed_sample_is_pr
     nl = " ".join(pdf_text(buyer.get(f"/certificates/{one['id']}.pdf").data, tmp_path).split())
     assert f"Omschrijving Gerecycled polypropeen (spuitgietregranulaat), monster {sample}" in nl
     assert "Recycled polypropylene" not in nl
+
+
+def test_a_dutch_customer_finds_its_certificates_by_the_material_name_it_reads(lab):
+    """Kunststofkringloop reads its portal and PDFs in Dutch: 'Gerecycled polypropeen'. Searching
+    for the name it reads finds its certificates, as the English name does for an English
+    reader; before, the search text held the English name only and 'polypropeen' found none."""
+    lab.lot("L-NL-SEARCH", owner="kunststofkringloop")
+    cert = ok(lab.as_("reviewer").post("/certificates", json={"sample": lab.verified_sample("L-NL-SEARCH")}), 201)
+    buyer = lab.as_("buyer")
+
+    def numbers(q: str) -> list[str]:
+        return [c["number"] for c in ok(buyer.get("/certificates", query_string={"q": q}))]
+
+    assert numbers("polypropeen") == [cert["number"]]
+    assert numbers("Spuitgietregranulaat") == [cert["number"]]
+    assert numbers("polypropylene") == [cert["number"]]
+    assert numbers("polyetheen") == []
+    # Nobody finds another's certificate by a material name either.
+    assert [c["number"] for c in ok(lab.as_("polyvorm").get("/certificates", query_string={"q": "polypropeen"}))] == []

@@ -181,6 +181,24 @@ def test_a_grant_shares_one_certificate_with_a_buyer_and_follows_its_revisions(l
     assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 404
 
 
+def test_sharing_a_certificate_after_its_amendment_shares_the_revision_in_force_too(lab):
+    """The lab shares the certificate number on the buyer's delivery note, issued before an
+    amendment. The buyer reads that certificate (superseded, 'current revision: -R1') and the
+    revision in force it is sent to; before, only a share made before the amendment followed
+    it, and the buyer was sent to a revision it could not open (404)."""
+    lab.lot("L-GRANT-LATE")
+    cert = _certify(lab, lab.verified_sample("L-GRANT-LATE"))
+    r1 = ok(lab.as_("reviewer").post(f"/certificates/{cert['id']}/amend", json={"reason": "address"}), 201)
+    admin, buyer = lab.as_("admin"), lab.as_("buyer")
+    ok(admin.post(f"/certificates/{cert['id']}/grants", json={"organization": "kunststofkringloop"}), 201)
+
+    assert [c["number"] for c in ok(buyer.get("/certificates"))] == [r1["number"], cert["number"]]
+    assert buyer.get(f"/certificates/{r1['id']}.pdf").status_code == 200
+    assert [g["organization"] for g in ok(admin.get(f"/certificates/{r1['id']}/grants"))] == ["kunststofkringloop"]
+    # Another customer still reads neither.
+    assert ok(lab.as_("vezelwerk").get("/certificates")) == []
+
+
 def test_a_buyer_does_not_learn_who_else_a_certificate_is_shared_with(lab):
     """Who a certificate is shared with is the lab's to know (GET .../grants): a buyer reading
     the certificate must not find the other buyers in it, nor the owner its business partners."""
@@ -398,3 +416,41 @@ def test_a_portion_kept_back_without_tests_does_not_hold_back_the_lot_certificat
     cert = ok(reviewer.post("/certificates", json={"lot": "L-RETAIN"}), 201)
     assert cert["samples"] == [code]
     assert ok(tech.get(f"/samples/{kept['sample_id']}"))["state"] == "received"
+
+
+def test_an_upload_naming_its_key_or_number_oddly_gets_a_verdict_not_an_error(lab, client):
+    """Someone uploads a made-up certificate file whose hash they computed themselves: its
+    content names the signing key by a list, or carries a number no certificate can have (a NUL,
+    longer than any number). The check gives its verdict (not genuine) as for any bad file,
+    on the API and on the page; before, the first was a server error (500) and the second a
+    422 about 'a value that does not fit its column'."""
+    lab.lot("L-ODD-UPLOAD")
+    cert = _certify(lab, lab.verified_sample("L-ODD-UPLOAD"))
+    signed = lab.as_("polyvorm").get(f"/certificates/{cert['id']}.json").get_json()
+    from io import BytesIO
+
+    from lims.certificates import document
+
+    def made_up(content_hash: str | None = None, key_beside: str | None = None, **changes) -> bytes:
+        content = {**signed["certificate"], **changes}
+        digest = content_hash or signing.content_hash(signing.canonical(content))
+        return document.to_bytes(document.envelope(content, digest, signed["signature"]["value"], key_beside))
+
+    files = {
+        "key named by a list": made_up(key_id=[cert["key_id"]]),
+        "key named by an object": made_up(key_id={"kid": cert["key_id"]}),
+        "key beside the signature named by a number": made_up(key_id=None, key_beside=7),
+        "key named by an empty list": made_up(key_id=[], key_beside=cert["key_id"]),
+        "a NUL in the number": made_up(number=cert["number"] + "\x00", content_hash="sha256:00"),
+        "a number longer than any": made_up(number="N" * 500),
+    }
+    form = client.get("/verify").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    for what, raw in files.items():
+        result = client.post("/api/v1/public/certificates/verify", data=raw, content_type="application/json")
+        assert result.status_code == 200, (what, result.status_code, result.get_data(as_text=True))
+        assert not result.get_json()["valid"], what
+        page = client.post(
+            "/verify", data={"csrf_token": token, "file": (BytesIO(raw), "c.json")}, content_type="multipart/form-data"
+        )
+        assert page.status_code == 200 and "Genuine and valid" not in page.get_data(as_text=True), what

@@ -54,6 +54,18 @@ def test_a_re_indented_file_still_verifies(key):
     assert document.verify(reformatted, key.public_key()).valid
 
 
+def test_a_file_saved_again_by_a_windows_editor_still_verifies(key):
+    """Notepad saves UTF-8 with a byte order mark and CRLF line ends: the signed content is the
+    same, so the file is as genuine as it came; before, the BOM made it 'malformed: not JSON'."""
+    raw = signed_file(key)
+    saved_by_notepad = b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n")
+    result = document.verify(saved_by_notepad, key.public_key())
+    assert result.valid, result.reason
+    assert result.canonical == signing.canonical(CONTENT)
+    # Only one mark at the very start: elsewhere it is not layout.
+    assert not document.verify(b"\xef\xbb\xbf" + saved_by_notepad, key.public_key()).valid
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_any_single_byte_change_either_fails_or_leaves_the_content_unchanged(key, data):
