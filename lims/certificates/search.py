@@ -87,7 +87,7 @@ def search_statement(user: User, query: Query) -> Select:
                 and_(
                     certificate_sample.c.certificate_id == Certificate.id,
                     certificate_sample.c.sample_id
-                    == select(Sample.id).where(Sample.code == query.sample).scalar_subquery(),
+                    == select(Sample.id).where(Sample.code == query.sample.strip().upper()).scalar_subquery(),
                 )
             )
         )

@@ -142,6 +142,8 @@ def test_search_filters_and_pages(lab):
     assert numbers(customer, q="polyvorm") == [b["number"], a["number"]]
     assert numbers(customer, q="%") == []  # wildcards are taken literally
     assert numbers(customer, status="withdrawn") == []
+    # A sample ID as a buyer types it off a delivery note (the portal upper-cased it, the API did not).
+    assert numbers(customer, sample=f" {a['samples'][0].lower()} ") == [a["number"]]
     issued = a["issued_at"]
     assert numbers(customer, issued_from=issued) == [b["number"], a["number"]]
     assert numbers(customer, issued_to=issued) == []

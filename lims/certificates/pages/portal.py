@@ -38,7 +38,7 @@ def _query() -> search.Query:
     return search.Query(
         q=args.get("q", "").strip() or None,
         lot=args.get("lot", "").strip() or None,
-        sample=args.get("sample", "").strip().upper() or None,
+        sample=args.get("sample", "").strip() or None,
         material=args.get("material") or None,
         grade=args.get("grade", "").strip() or None,
         status=status,
