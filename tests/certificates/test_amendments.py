@@ -328,6 +328,9 @@ def test_an_old_revision_uploaded_names_the_revision_in_force_not_the_next_one(l
     assert not result["valid"] and f"current revision: {r2['number']}" in result["reason"], result["reason"]
     status = ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))
     assert status["superseded_by"] == r1["number"] and status["current_revision"] == r2["number"]
+    # The verify page the QR code opens says so too, not only "replaced by -R1".
+    page = " ".join(client.get(f"/verify/{cert['number']}").get_data(as_text=True).split())
+    assert f'The revision in force is <a href="/verify/{r2["number"]}">{r2["number"]}</a>' in page, page
 
     ok(reviewer.post(f"/samples/{code}/invalidate", json={"reason": "sample from the wrong big bag"}))
     result = check()
@@ -336,6 +339,7 @@ def test_an_old_revision_uploaded_names_the_revision_in_force_not_the_next_one(l
         f"latest revision {r2['number']} is withdrawn: results invalidated after issue" in result["reason"]
     ), result["reason"]
     assert ok(client.get(f"/api/v1/public/certificates/{cert['number']}"))["current_revision"] is None
+    assert "its latest revision was withdrawn too" in client.get(f"/verify/{cert['number']}").get_data(as_text=True)
     # The verify page says it in Dutch too.
     from io import BytesIO
 
