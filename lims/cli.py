@@ -7,9 +7,9 @@ from importlib.metadata import version as package_version
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
-from lims.kernel.settings import DEV_SECRET_KEY
+from lims.kernel.settings import DEV_SECRET_KEY, SettingsError
 
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -45,10 +45,17 @@ _LAZY_COMMANDS = {
 }
 
 
+class _BadSettings(NoAppException):
+    """A setting no command can use: Flask's `--help` then prints this line, not a traceback."""
+
+
 def _create_app() -> Flask:
     from lims.app import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except SettingsError as exc:
+        raise _BadSettings(str(exc)) from exc
 
 
 class RecyclabGroup(FlaskGroup):
@@ -66,6 +73,13 @@ class RecyclabGroup(FlaskGroup):
             module, name = _LAZY_COMMANDS[cmd_name].split(":")
             return getattr(import_module(module), name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # What the operator must fix outside the program is said in one line, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, _BadSettings) as exc:
+            raise click.ClickException(str(exc.message if isinstance(exc, _BadSettings) else exc)) from exc
 
 
 @click.group(cls=RecyclabGroup, create_app=_create_app, add_default_commands=False)

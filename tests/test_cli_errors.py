@@ -1,0 +1,56 @@
+"""What an operator meets when a setting, the database or the broker is wrong: one line naming
+the setting and what is wrong with it, and a non-zero exit; never a Python traceback."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from lims.cli import main
+
+
+def _recyclab(tmp_path, *args: str, **env: str):
+    env = {"RECYCLAB_VAR_DIR": str(tmp_path / "var"),
+           "RECYCLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'lims.db'}", **env}
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def _refused_in_one_line(result, *words: str) -> str:
+    assert isinstance(result.exception, SystemExit) and result.exit_code != 0, result.output
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+BAD_SETTINGS = [
+    ("RECYCLAB_WEB_PORT", "eighty", "whole number"),
+    ("RECYCLAB_SESSION_IDLE_MINUTES", "0", "1 or more"),
+    ("RECYCLAB_PROXY_HOPS", "-1", "0 or more"),
+    ("RECYCLAB_TIMEZONE", "Europe/Amsterdm", "time zone"),
+    ("RECYCLAB_TIMESERIES_BACKEND", "influx", "'sqlite' or 'influxdb'"),
+    ("RECYCLAB_SIMULATED_DATA", "maybe", "true or false"),
+    ("RECYCLAB_BROKER_URL", "http://127.0.0.1:1883", "mqtt://"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "why"), BAD_SETTINGS)
+@pytest.mark.parametrize("command", [["audit", "verify"], ["model", "list"], ["keys", "list"], ["ingest"]])
+def test_a_bad_setting_is_named_in_one_line_by_every_command(tmp_path, command, variable, value, why):
+    result = _recyclab(tmp_path, *command, **{variable: value})
+    _refused_in_one_line(result, variable, repr(value), why)
+
+
+def test_a_missing_secret_key_file_is_named_not_a_traceback(tmp_path):
+    missing = tmp_path / "no-such.key"
+    for command in (["web"], ["seed"]):
+        result = _recyclab(tmp_path, *command, RECYCLAB_SECRET_KEY_FILE=str(missing))
+        _refused_in_one_line(result, "RECYCLAB_SECRET_KEY_FILE", str(missing), "cannot be read")
+
+
+def test_help_with_a_bad_setting_names_it_and_still_lists_the_commands(tmp_path):
+    result = _recyclab(tmp_path, "--help", RECYCLAB_WEB_PORT="eighty")
+    assert "Traceback" not in result.output, result.output
+    assert "RECYCLAB_WEB_PORT" in result.output and "seed" in result.output
