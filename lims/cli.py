@@ -8,8 +8,10 @@ from importlib.metadata import version as package_version
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, NoAppException, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
-from lims.kernel.settings import DEV_SECRET_KEY, SettingsError
+from lims.kernel.db import unusable_database
+from lims.kernel.settings import DEV_SECRET_KEY, SettingsError, load_settings
 
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -80,6 +82,11 @@ class RecyclabGroup(FlaskGroup):
             return super().invoke(ctx)
         except (SettingsError, _BadSettings) as exc:
             raise click.ClickException(str(exc.message if isinstance(exc, _BadSettings) else exc)) from exc
+        except SQLAlchemyError as exc:
+            problem = unusable_database(exc, load_settings().database_url)
+            if problem is None:
+                raise
+            raise click.ClickException(problem) from exc
 
 
 @click.group(cls=RecyclabGroup, create_app=_create_app, add_default_commands=False)

@@ -54,3 +54,26 @@ def test_help_with_a_bad_setting_names_it_and_still_lists_the_commands(tmp_path)
     result = _recyclab(tmp_path, "--help", RECYCLAB_WEB_PORT="eighty")
     assert "Traceback" not in result.output, result.output
     assert "RECYCLAB_WEB_PORT" in result.output and "seed" in result.output
+
+
+UNREACHABLE = "postgresql+psycopg://recyclab:s3cret@127.0.0.1:1/recyclab?connect_timeout=2"
+DATABASE_COMMANDS = [["db", "upgrade"], ["seed"], ["audit", "verify"], ["user", "list"], ["model", "list"],
+                     ["model", "rollback"], ["train"], ["simulate", "--offline", "--lots", "1"]]
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_an_unreachable_database_is_named_in_one_line_without_its_password(tmp_path, command):
+    result = _recyclab(tmp_path, *command, RECYCLAB_DATABASE_URL=UNREACHABLE)
+    _refused_in_one_line(result, "RECYCLAB_DATABASE_URL", "127.0.0.1:1/recyclab", "Connection refused")
+    assert "s3cret" not in result.output
+
+
+@pytest.mark.parametrize("command", [["seed"], ["audit", "verify"], ["user", "list"], ["model", "list"]])
+def test_a_database_without_the_schema_says_to_upgrade_it(tmp_path, command):
+    result = _recyclab(tmp_path, *command)  # a fresh SQLite file: no tables
+    _refused_in_one_line(result, "RECYCLAB_DATABASE_URL", "recyclab db upgrade")
+
+
+def test_a_database_url_sqlalchemy_cannot_use_is_named(tmp_path):
+    result = _recyclab(tmp_path, "user", "list", RECYCLAB_DATABASE_URL="postgres://db.example/recyclab")
+    _refused_in_one_line(result, "RECYCLAB_DATABASE_URL", "postgres://db.example/recyclab")
