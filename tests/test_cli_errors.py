@@ -3,6 +3,14 @@ the setting and what is wrong with it, and a non-zero exit; never a Python trace
 
 from __future__ import annotations
 
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+
 import pytest
 from click.testing import CliRunner
 
@@ -77,3 +85,45 @@ def test_a_database_without_the_schema_says_to_upgrade_it(tmp_path, command):
 def test_a_database_url_sqlalchemy_cannot_use_is_named(tmp_path):
     result = _recyclab(tmp_path, "user", "list", RECYCLAB_DATABASE_URL="postgres://db.example/recyclab")
     _refused_in_one_line(result, "RECYCLAB_DATABASE_URL", "postgres://db.example/recyclab")
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_simulate_names_a_broker_it_cannot_reach(tmp_path):
+    broker = f"mqtt://127.0.0.1:{_closed_port()}"
+    for step in (["db", "upgrade"], ["seed"]):
+        assert _recyclab(tmp_path, *step).exit_code == 0
+    result = _recyclab(tmp_path, "simulate", "--no-lims", "--duration", "1", "--broker-url", broker)
+    _refused_in_one_line(result, broker, "Connection refused")
+
+
+def test_the_ingester_says_in_its_log_that_it_cannot_reach_the_broker(tmp_path):
+    """It keeps trying (a broker restarting is no reason to stop), but not in silence: before,
+    its log said nothing after 'ingesting ... from mqtt://...' for as long as it tried."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLAB_")}
+    env.update(RECYCLAB_VAR_DIR=str(tmp_path / "var"), RECYCLAB_DATABASE_URL=f"sqlite:///{tmp_path / 'lims.db'}",
+               RECYCLAB_BROKER_URL=f"mqtt://127.0.0.1:{_closed_port()}")
+    assert _recyclab(tmp_path, "db", "upgrade").exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "lims.cli", "ingest", "--client-id", "unreachable"],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+    seen = []
+    try:
+        deadline = time.monotonic() + 30
+        while not any("event=mqtt_connect_failed" in line for line in seen):
+            try:
+                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    failed = [line for line in seen if "event=mqtt_connect_failed" in line]
+    assert failed, "".join(seen)
+    assert env["RECYCLAB_BROKER_URL"] in failed[0] and "action=retry" in failed[0]
