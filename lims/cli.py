@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, NoAppException, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from ingest.store.base import StoreUnavailable
 from lims.kernel.db import unusable_database
 from lims.kernel.settings import DEV_SECRET_KEY, SettingsError, load_settings
 
@@ -87,6 +88,12 @@ class RecyclabGroup(FlaskGroup):
             if problem is None:
                 raise
             raise click.ClickException(problem) from exc
+        except StoreUnavailable as exc:
+            settings = load_settings()
+            where = (f"InfluxDB at RECYCLAB_INFLUX_URL={settings.influx_url}"
+                     if settings.timeseries_backend == "influxdb"
+                     else f"the time-series file {settings.timeseries_sqlite_path}")
+            raise click.ClickException(f"{where} cannot be used: {exc}") from exc
 
 
 @click.group(cls=RecyclabGroup, create_app=_create_app, add_default_commands=False)

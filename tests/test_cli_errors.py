@@ -127,3 +127,12 @@ def test_the_ingester_says_in_its_log_that_it_cannot_reach_the_broker(tmp_path):
     failed = [line for line in seen if "event=mqtt_connect_failed" in line]
     assert failed, "".join(seen)
     assert env["RECYCLAB_BROKER_URL"] in failed[0] and "action=retry" in failed[0]
+
+
+def test_an_unreachable_influxdb_is_named_in_one_line(tmp_path):
+    for step in (["db", "upgrade"], ["seed"]):
+        assert _recyclab(tmp_path, *step).exit_code == 0
+    influx = f"http://127.0.0.1:{_closed_port()}"
+    result = _recyclab(tmp_path, "simulate", "--offline", "--lots", "1",
+                       RECYCLAB_TIMESERIES_BACKEND="influxdb", RECYCLAB_INFLUX_URL=influx)
+    _refused_in_one_line(result, "RECYCLAB_INFLUX_URL", influx, "Connection refused")
