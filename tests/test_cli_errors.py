@@ -136,3 +136,12 @@ def test_an_unreachable_influxdb_is_named_in_one_line(tmp_path):
     result = _recyclab(tmp_path, "simulate", "--offline", "--lots", "1",
                        RECYCLAB_TIMESERIES_BACKEND="influxdb", RECYCLAB_INFLUX_URL=influx)
     _refused_in_one_line(result, "RECYCLAB_INFLUX_URL", influx, "Connection refused")
+
+
+def test_python_m_ingest_names_a_bad_setting_too(tmp_path):
+    """docker images and service files may start the ingester as `python -m ingest`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLAB_")}
+    env.update(RECYCLAB_VAR_DIR=str(tmp_path / "var"), RECYCLAB_TIMEZONE="Europe/Amsterdm")
+    done = subprocess.run([sys.executable, "-m", "ingest"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "Error: RECYCLAB_TIMEZONE='Europe/Amsterdm'" in done.stderr
