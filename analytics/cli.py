@@ -145,8 +145,13 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
                 lims_entry.enter_lab_results(session, actors, row, catalogue.lab_values(lot.plan.material, lot.properties, lab_rng))
         click.echo(f"lot {lot.plan.lot_key} closed ({lot.plan.material}, {lot.plan.start:%Y-%m-%d %H:%M}–{lot.plan.end:%H:%M} UTC)")
 
-    pub = publisher.MqttPublisher(broker_url or settings.broker_url, username=settings.broker_username or None,
-                                  password=settings.broker_password or None)
+    broker_url = broker_url or settings.broker_url
+    try:
+        pub = publisher.MqttPublisher(broker_url, username=settings.broker_username or None,
+                                      password=settings.broker_password or None)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot reach the MQTT broker {broker_url} (--broker-url, RECYCLAB_BROKER_URL):"
+                                   f" {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         stats = publisher.run(pub, registry, installations=keys, seed=seed, start=begin, rate=rate, speedup=speedup,
                               lots=lots, duration=duration, stream=stream, on_lot_end=on_lot_end,

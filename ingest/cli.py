@@ -19,7 +19,7 @@ from ingest.status import STATUS_FILE
 from ingest.store import StoreUnavailable, open_store
 from ingest.validate import EARLIEST, MAX_FUTURE_S, Validator
 from lims.kernel.db import make_engine, make_session_factory
-from lims.kernel.settings import load_settings
+from lims.kernel.settings import SettingsError, load_settings
 
 
 @click.command("ingest")
@@ -77,7 +77,10 @@ def ingest_command(
 ) -> None:
     """Consume pilot-installation MQTT data into the time-series store (runs until stopped)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:  # `python -m ingest` comes here without the recyclab group
+        raise click.ClickException(str(exc)) from exc
     config = IngestConfig(
         broker_url=broker_url or settings.broker_url,
         username=username or settings.broker_username or None,

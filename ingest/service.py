@@ -219,6 +219,7 @@ class Ingester:
         if urlsplit(cfg.broker_url).scheme == "mqtts":
             client.tls_set(ca_certs=cfg.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.message_sink = self._on_publish
         client.may_read = self._has_room
@@ -235,6 +236,11 @@ class Ingester:
             client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.config.subscriptions()])
         else:
             client.subscribe([(t, 1) for t in self.config.subscriptions()])
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        # paho retries (1 s, then up to 30 s apart); without this line the log said nothing
+        # while it did, as if connected to a mistyped or stopped broker.
+        log.warning("event=mqtt_connect_failed broker=%s action=retry", self.config.broker_url)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.status.broker_connected = False

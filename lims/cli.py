@@ -7,9 +7,12 @@ from importlib.metadata import version as package_version
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
-from lims.kernel.settings import DEV_SECRET_KEY
+from ingest.store.base import StoreUnavailable
+from lims.kernel.db import unusable_database
+from lims.kernel.settings import DEV_SECRET_KEY, SettingsError, load_settings
 
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -45,10 +48,17 @@ _LAZY_COMMANDS = {
 }
 
 
+class _BadSettings(NoAppException):
+    """A setting no command can use: Flask's `--help` then prints this line, not a traceback."""
+
+
 def _create_app() -> Flask:
     from lims.app import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except SettingsError as exc:
+        raise _BadSettings(str(exc)) from exc
 
 
 class RecyclabGroup(FlaskGroup):
@@ -66,6 +76,24 @@ class RecyclabGroup(FlaskGroup):
             module, name = _LAZY_COMMANDS[cmd_name].split(":")
             return getattr(import_module(module), name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # What the operator must fix outside the program is said in one line, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, _BadSettings) as exc:
+            raise click.ClickException(str(exc.message if isinstance(exc, _BadSettings) else exc)) from exc
+        except SQLAlchemyError as exc:
+            problem = unusable_database(exc, load_settings().database_url)
+            if problem is None:
+                raise
+            raise click.ClickException(problem) from exc
+        except StoreUnavailable as exc:
+            settings = load_settings()
+            where = (f"InfluxDB at RECYCLAB_INFLUX_URL={settings.influx_url}"
+                     if settings.timeseries_backend == "influxdb"
+                     else f"the time-series file {settings.timeseries_sqlite_path}")
+            raise click.ClickException(f"{where} cannot be used: {exc}") from exc
 
 
 @click.group(cls=RecyclabGroup, create_app=_create_app, add_default_commands=False)

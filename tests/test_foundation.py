@@ -228,3 +228,26 @@ def test_migrations_have_one_head():
 
     heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     assert len(heads) == 1, f"several Alembic heads, add a merge migration: {heads}"
+
+
+@pytest.mark.parametrize("schema", ["none", "behind"])
+def test_healthz_is_503_while_the_database_lacks_this_versions_migrations(tmp_path, schema):
+    """The database answers but the app cannot work on it (a new image started before `recyclab
+    db upgrade`): logins and the verify page answer 503, so /healthz may not say ok."""
+    from sqlalchemy import create_engine, text
+
+    from lims.app import create_app
+    from lims.kernel.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'lims.db'}"
+    if schema == "behind":
+        upgrade(url)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0023_security2_sliding_throttle'"))
+        engine.dispose()
+    resp = create_app(database_url=url, var_dir=tmp_path).test_client().get("/healthz")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["database"] == "ok" and body["schema"] == "not upgraded"
+    assert "recyclab db upgrade" in body["detail"]

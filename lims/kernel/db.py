@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as exc_module
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -89,3 +90,28 @@ def insert_or_merge(session: Session, target: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(target)
+
+
+# PostgreSQL's codes for a table or column the schema lacks: a database not (fully) upgraded.
+_SCHEMA_BEHIND = {"42P01", "42703"}
+
+
+def unusable_database(exc: Exception, url: str) -> str | None:
+    """Why the database at `url` (RECYCLAB_DATABASE_URL) cannot serve a command, in one line:
+    a URL SQLAlchemy cannot use, a server that does not answer, a schema not upgraded. None
+    for any other error (a program error keeps its traceback)."""
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except exc_module.ArgumentError:
+        where = url
+    setting = f"the LIMS database {where} (RECYCLAB_DATABASE_URL)"
+    if isinstance(exc, exc_module.ArgumentError):  # NoSuchModuleError too: an unknown dialect
+        return f"{setting} is no database URL SQLAlchemy can use: {exc}"
+    if not isinstance(exc, exc_module.DBAPIError):
+        return None
+    reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    if getattr(exc.orig, "sqlstate", None) in _SCHEMA_BEHIND or reason.startswith(("no such table", "no such column")):
+        return f"{setting} lacks Recyclab's tables or columns ({reason}): run `recyclab db upgrade`"
+    if isinstance(exc, exc_module.OperationalError):
+        return f"{setting} cannot be used: {reason}"
+    return None

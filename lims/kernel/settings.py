@@ -6,6 +6,8 @@ import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The key in config/defaults.toml: public, so anyone could sign an admin session cookie with it.
@@ -58,12 +60,59 @@ class Settings:
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in hidden}
 
 
-def _coerce(raw: str, default: object) -> object:
+class SettingsError(ValueError):
+    """A setting no command can work with; the message names its RECYCLAB_ variable."""
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+TIMESERIES_BACKENDS = ("sqlite", "influxdb")
+
+
+def _variable(name: str) -> str:
+    return f"RECYCLAB_{name.upper()}"
+
+
+def _coerce(name: str, raw: str, default: object) -> object:
     if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if raw.strip().lower() in _TRUE | _FALSE:
+            return raw.strip().lower() in _TRUE
+        raise SettingsError(f"{_variable(name)}={raw!r}: give true or false")
     if isinstance(default, int):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{_variable(name)}={raw!r}: give a whole number, e.g. {default}") from None
     return raw
+
+
+def _check(values: dict[str, object]) -> None:
+    """Refuse a value no command could use, naming it, before anything starts on it."""
+
+    def refuse(name: str, why: str) -> None:
+        raise SettingsError(f"{_variable(name)}={str(values[name])!r}: {why}")
+
+    for name, least in (("session_idle_minutes", 1), ("proxy_hops", 0), ("live_stale_after_s", 1),
+                        ("web_port", 1)):
+        if int(values[name]) < least:  # type: ignore[call-overload]
+            # session_idle_minutes 0 would not turn the timeout off but end every session at
+            # its next request.
+            refuse(name, f"must be {least} or more")
+    if int(values["web_port"]) > 65535:  # type: ignore[call-overload]
+        refuse("web_port", "must be a port number, 1 to 65535")
+    if values["timeseries_backend"] not in TIMESERIES_BACKENDS:
+        refuse("timeseries_backend", "must be 'sqlite' or 'influxdb'")
+    try:
+        ZoneInfo(str(values["timezone"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        refuse("timezone", "not a time zone of the IANA database, e.g. Europe/Amsterdam")
+    broker = urlsplit(str(values["broker_url"]))
+    if values["broker_url"] != "embedded" and (broker.scheme not in ("mqtt", "mqtts") or not broker.hostname):
+        refuse("broker_url", "give mqtt://host:port, mqtts://host:port or embedded")
+    if values["secret_key_file"]:
+        try:
+            Path(str(values["secret_key_file"])).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            refuse("secret_key_file", f"cannot be read ({getattr(exc, 'strerror', None) or exc})")
 
 
 def load_settings(overrides: dict[str, object] | None = None) -> Settings:
@@ -72,11 +121,9 @@ def load_settings(overrides: dict[str, object] | None = None) -> Settings:
     for name in list(values):
         env = os.environ.get(f"RECYCLAB_{name.upper()}")
         if env is not None:
-            values[name] = _coerce(env, values[name])
+            values[name] = _coerce(name, env, values[name])
     values.update(overrides or {})
-    if int(values["session_idle_minutes"]) < 1:  # type: ignore[call-overload]
-        # 0 would not turn the timeout off but end every session at its next request.
-        raise ValueError("RECYCLAB_SESSION_IDLE_MINUTES (session_idle_minutes) must be 1 or more")
+    _check(values)
 
     var_dir = Path(str(values["var_dir"]))
     if not var_dir.is_absolute():

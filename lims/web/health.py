@@ -1,4 +1,5 @@
-"""Liveness and readiness: /healthz answers 200 only when the database answers."""
+"""Liveness and readiness: /healthz answers 200 only when the database answers and its schema
+is at this version's migrations (else logins and pages would fail behind a green check)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from lims.kernel.migrate import head_revisions
 from lims.web.request_db import db
 
 blp = Blueprint("health", __name__)
@@ -17,4 +19,12 @@ def healthz():
         db().execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         return jsonify(status="error", database="unreachable", detail=type(exc).__name__), 503
+    try:
+        applied = set(db().scalars(text("SELECT version_num FROM alembic_version")))
+    except SQLAlchemyError:
+        applied = set()
+    if applied != head_revisions():
+        return jsonify(status="error", database="ok", schema="not upgraded",
+                       detail=f"the database is at {sorted(applied) or 'no migration'}, this version needs"
+                              f" {sorted(head_revisions())}: run `recyclab db upgrade`"), 503
     return jsonify(status="ok", database="ok")
