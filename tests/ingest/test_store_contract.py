@@ -15,7 +15,7 @@ from ingest.store import Point, StoreUnavailable, TimeSeriesStore, open_store
 from ingest.store.base import to_ns
 from ingest.store.influx_store import InfluxStore
 from ingest.store.sqlite_store import SQLiteStore
-from lims.kernel.settings import load_settings
+from lims.kernel.settings import SettingsError, load_settings
 from tests.support.influx import free_port
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -277,5 +277,6 @@ def test_open_store_follows_settings(tmp_path):
     s = open_store(load_settings({"timeseries_backend": "influxdb"}))
     assert isinstance(s, InfluxStore)
     s.close()
-    with pytest.raises(ValueError, match="timeseries_backend"):
-        open_store(load_settings({"timeseries_backend": "csv"}))
+    # An unknown backend is refused when the settings are read, before any store is opened.
+    with pytest.raises(SettingsError, match="RECYCLAB_TIMESERIES_BACKEND='csv'"):
+        load_settings({"timeseries_backend": "csv"})
