@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event
 
 from tests.lims.conftest import PP_LOT, analyses_by_method, ok, register
+from tests.support.queries import statements_run
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
@@ -85,14 +85,7 @@ def test_list_pages_cost_the_same_number_of_queries_for_5_or_50_rows(app, lab):
     ok(tech.post(f"/samples/{pp}/partitions", json={"count": 2}), 201)
     ash = analyses_by_method(ok(tech.get(f"/samples/{pp}")))["ash_3451"]
     ok(tech.post(f"/analyses/{ash}/result", json={"value": "0.5", "unit": "%"}))
-    statements: list[str] = []
-    engine = app.extensions["recyclab.engine"]
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app) as statements:
         costs = {}
         for path in ("/samples", "/analyses", "/lots"):
             for size in (5, 50):
@@ -108,8 +101,6 @@ def test_list_pages_cost_the_same_number_of_queries_for_5_or_50_rows(app, lab):
         statements.clear()
         ok(tech.get(f"/samples/{pp}"))
         assert len(statements) <= 8, statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _all_pages(caller, path: str, size: int, **query) -> list[dict]:
@@ -172,14 +163,7 @@ def test_the_admins_lists_of_tokens_users_and_organizations_come_in_pages_at_a_f
     admin = lab.as_("admin")
     for username in ("tech", "tech2", "reviewer", "engineer", "polyvorm", "vezelwerk"):
         lab.as_(username)  # each mints a token of its own
-    statements: list[str] = []
-    engine = app.extensions["recyclab.engine"]
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app) as statements:
         for path in ("/tokens", "/users", "/organizations"):
             costs = []
             for size in (2, 50):
@@ -190,7 +174,5 @@ def test_the_admins_lists_of_tokens_users_and_organizations_come_in_pages_at_a_f
             assert costs[0] == costs[1], (path, costs)
             second = admin.get(path, query_string={"page_size": 2, "page": 2})
             assert json.loads(second.headers["X-Pagination"])["page"] == 2 and len(ok(second)) == 2
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     users = {t["user"] for t in ok(admin.get("/tokens", query_string={"page_size": 50}))}
     assert users >= {"admin", "tech", "polyvorm"}

@@ -32,17 +32,22 @@ from tests.web.test_pages import csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def _pilot_lot(app, seeded) -> int:
-    """One more lot of the tearing line, its process data in the store, entered as the
-    simulator enters lots (so without a prediction)."""
-    plant = PilotPlant({"dctv-tear1": load_registry().installations["dctv-tear1"]}, seed=9,
-                       start=datetime(2025, 6, 1, tzinfo=UTC))
+def _tearing_lot_in_store(app, seed: int, start: datetime):
+    """One more lot of the tearing line, its process data written to the store."""
+    plant = PilotPlant({"dctv-tear1": load_registry().installations["dctv-tear1"]}, seed=seed,
+                       start=start)
     lot = next(plant.lots(1))
     store = open_store(app.config["RECYCLAB"])
     try:
         store.write_rows(lot_rows(lot))
     finally:
         store.close()
+    return lot
+
+
+def _pilot_lot(app, seeded) -> int:
+    """A tearing-line lot entered as the simulator enters lots (so without a prediction)."""
+    lot = _tearing_lot_in_store(app, 9, datetime(2025, 6, 1, tzinfo=UTC))
     with seeded.begin() as s:
         return lims_entry.create_lot(s, lims_entry.Actors(), lot).id
 
@@ -134,14 +139,7 @@ def test_a_lot_the_line_sends_is_predicted_at_once_and_open_lots_when_a_model_is
     before_the_model = _pilot_lot(app, seeded)
     _production_model(tmp_path, database_url, monkeypatch)
 
-    plant = PilotPlant({"dctv-tear1": load_registry().installations["dctv-tear1"]}, seed=11,
-                       start=datetime(2025, 7, 1, tzinfo=UTC))
-    lot = next(plant.lots(1))
-    store = open_store(app.config["RECYCLAB"])
-    try:
-        store.write_rows(lot_rows(lot))
-    finally:
-        store.close()
+    lot = _tearing_lot_in_store(app, 11, datetime(2025, 7, 1, tzinfo=UTC))
     with seeded.begin() as s:
         engineer = s.scalar(select(User).where(User.username == "engineer"))
         _, token = create_token(s, engineer, engineer, "pilot line MES")

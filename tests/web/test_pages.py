@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from ingest.heartbeat import Heartbeat
 from ingest.status import IngestStatus
@@ -18,6 +18,7 @@ from lims.kernel import clock
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Sample
 from tests.support.models import version_without_artifact
+from tests.support.queries import statements_run
 from tests.web import seed
 
 # The demo (`make run`) serves these pages from SQLite, production from PostgreSQL.
@@ -244,18 +245,9 @@ def test_an_ingester_holding_the_stream_back_is_not_shown_as_fine(client, seeded
 
 
 def _count_queries(app, client, path: str) -> int:
-    engine = app.extensions["recyclab.engine"]
-    seen = []
-
-    def count(*_args):
-        seen.append(1)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app) as statements:
         assert client.get(path).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(seen)
+    return len(statements)
 
 
 def test_list_pages_do_not_query_per_row(app, client, seeded):
