@@ -41,6 +41,9 @@ BAD_SETTINGS = [
     ("RECYCLAB_TIMESERIES_BACKEND", "influx", "'sqlite' or 'influxdb'"),
     ("RECYCLAB_SIMULATED_DATA", "maybe", "true or false"),
     ("RECYCLAB_BROKER_URL", "http://127.0.0.1:1883", "mqtt://"),
+    # defaults.toml offered "embedded", which only the demo's own broker is (the demo takes no
+    # broker setting): `recyclab ingest` with it ended in a traceback.
+    ("RECYCLAB_BROKER_URL", "embedded", "mqtt://"),
 ]
 
 

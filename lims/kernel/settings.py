@@ -106,8 +106,8 @@ def _check(values: dict[str, object]) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         refuse("timezone", "not a time zone of the IANA database, e.g. Europe/Amsterdam")
     broker = urlsplit(str(values["broker_url"]))
-    if values["broker_url"] != "embedded" and (broker.scheme not in ("mqtt", "mqtts") or not broker.hostname):
-        refuse("broker_url", "give mqtt://host:port, mqtts://host:port or embedded")
+    if broker.scheme not in ("mqtt", "mqtts") or not broker.hostname:
+        refuse("broker_url", "give mqtt://host:port or mqtts://host:port")
     if values["secret_key_file"]:
         try:
             Path(str(values["secret_key_file"])).read_text()
