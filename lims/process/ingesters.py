@@ -69,25 +69,30 @@ def prometheus_text(states: list[IngesterState]) -> str:
         metric("recyclab_ingest_messages_total", "counter", who, c.get("messages_total"))
         metric("recyclab_ingest_values_stored_total", "counter", who, c.get("values_stored_total"))
         metric("recyclab_ingest_values_spooled_total", "counter", who, c.get("values_spooled_total"))
+        metric("recyclab_ingest_dead_letters_total", "counter", who, c.get("dead_letters_total"))
+        for reason, n in sorted(dict(c.get("rejects_by_reason") or {}).items()):
+            metric("recyclab_ingest_rejects_total", "counter", f'{who},reason="{_label(reason)}"', n)
+        # The spool is on disk: what a stopped ingester left there still waits for the store.
+        spool = c.get("spool") or {}
+        metric("recyclab_ingest_spool_values", "gauge", who, spool.get("values"))
+        metric("recyclab_ingest_spool_bytes", "gauge", who, spool.get("bytes"))
+        metric("recyclab_ingest_spool_oldest_age_seconds", "gauge", who, spool.get("oldest_age_s"))
+        if not s.up:
+            # Its connections, rates and lag are what they were at its last heartbeat, not now:
+            # left out, Prometheus marks them stale instead of showing a dead ingester connected.
+            continue
         metric("recyclab_ingest_messages_per_second", "gauge", who, c.get("messages_per_s"))
         metric("recyclab_ingest_values_per_second", "gauge", who, c.get("values_per_s"))
         metric("recyclab_ingest_broker_connected", "gauge", who, int(bool(c.get("broker_connected"))))
         metric("recyclab_ingest_store_available", "gauge", who, int(bool(c.get("store_available"))))
         metric("recyclab_ingest_lims_available", "gauge", who, int(bool(c.get("lims_available", 1))))
         metric("recyclab_ingest_disk_full", "gauge", who, int(bool(c.get("disk_full"))))
-        metric("recyclab_ingest_dead_letters_total", "counter", who, c.get("dead_letters_total"))
         if c.get("last_store_write_age_s") is not None:
             metric("recyclab_ingest_last_store_write_age_seconds", "gauge", who,
                    c["last_store_write_age_s"])
         metric("recyclab_ingest_queue_depth", "gauge", who, c.get("queue_depth"))
         metric("recyclab_ingest_reading_paused", "gauge", who, int(bool(c.get("reading_paused"))))
         metric("recyclab_ingest_lag_seconds", "gauge", who, c.get("lag_s"))
-        spool = c.get("spool") or {}
-        metric("recyclab_ingest_spool_values", "gauge", who, spool.get("values"))
-        metric("recyclab_ingest_spool_bytes", "gauge", who, spool.get("bytes"))
-        metric("recyclab_ingest_spool_oldest_age_seconds", "gauge", who, spool.get("oldest_age_s"))
-        for reason, n in sorted(dict(c.get("rejects_by_reason") or {}).items()):
-            metric("recyclab_ingest_rejects_total", "counter", f'{who},reason="{_label(reason)}"', n)
     lines = []
     for name, (kind, samples) in metrics.items():
         lines += [f"# TYPE {name} {kind}", *samples]

@@ -160,3 +160,28 @@ def test_an_ingester_tells_its_start_and_updates_by_the_projects_clock(session_f
     with session_factory() as s:
         row = s.get(IngesterHeartbeat, "ingest-t")
         assert row.started_at == row.heartbeat_at == moment
+
+
+def test_metrics_do_not_report_a_silent_ingester_as_connected(client, session_factory):
+    """/metrics went on exporting a killed ingester's last heartbeat as its present:
+    broker_connected 1, store_available 1, a frozen lag and rate, so a Grafana panel or an
+    alert on them saw nothing wrong; only recyclab_ingest_up said 0. What the ingester no longer
+    knows is left out (Prometheus marks it stale); its totals and its spool on disk stay."""
+    live, killed = IngestStatus(), IngestStatus()
+    for status in (live, killed):
+        status.broker_connected, status.values_stored = True, 100
+    with frozen_at(utcnow() - timedelta(minutes=5)):
+        Heartbeat(killed, session_factory, "ingest-killed").beat("running")
+    Heartbeat(live, session_factory, "ingest-live").beat("running")
+
+    text = client.get("/metrics").get_data(as_text=True)
+    host = socket.gethostname()
+    live_labels = f'{{ingester="ingest-live",host="{host}"}}'
+    killed_labels = f'{{ingester="ingest-killed",host="{host}"}}'
+    assert f"recyclab_ingest_up{killed_labels} 0.0" in text
+    for name in ("broker_connected", "store_available", "lims_available", "messages_per_second",
+                 "values_per_second", "lag_seconds", "queue_depth", "reading_paused"):
+        assert f"recyclab_ingest_{name}{live_labels}" in text, name
+        assert f"recyclab_ingest_{name}{killed_labels}" not in text, name
+    for name in ("values_stored_total", "heartbeat_age_seconds", "spool_values"):
+        assert f"recyclab_ingest_{name}{killed_labels}" in text, name
