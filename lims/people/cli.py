@@ -86,6 +86,37 @@ def set_password(username: str, password_stdin: bool) -> None:
     click.echo(f"new password set for {username}; their sessions ended and API tokens revoked")
 
 
+def _set_active(username: str, active: bool) -> None:
+    sessions = current_app.extensions["recyclab.sessions"]
+    try:
+        with sessions.begin() as session:
+            account = session.scalar(select(User).where(User.username == username))
+            if account is None:
+                raise click.ClickException(f"no user {username!r}")
+            accounts.update_user(session, None, account, {"active": active}, who=command_line_operator())
+    except DomainError as exc:
+        raise _refused(exc) from exc
+
+
+@user.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def deactivate(username: str) -> None:
+    """Close USERNAME's account at once (someone left, a laptop was lost): it ends the account's
+    sessions and revokes its API tokens for good; what it did stays in the audit trail."""
+    _set_active(username, False)
+    click.echo(f"{username} deactivated; their sessions ended and API tokens revoked")
+
+
+@user.command("activate")
+@click.argument("username")
+@with_appcontext
+def activate(username: str) -> None:
+    """Open a closed account again; its owner logs in anew (no old session or token comes back)."""
+    _set_active(username, True)
+    click.echo(f"{username} active again")
+
+
 @user.command("list")
 @with_appcontext
 def list_users() -> None:

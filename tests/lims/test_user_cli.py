@@ -92,3 +92,37 @@ def test_the_command_line_holds_a_new_account_to_the_rules_the_pages_and_the_api
     with session_factory() as s:
         assert s.scalar(select(User.id)) is None
     assert create("ruud.visser@ntk", "--full-name", "Ruud Visser").exit_code == 0
+
+
+def test_the_operator_closes_an_account_from_the_command_line(database_url, session_factory, client, tmp_path):
+    """A technician left with a laptop still logged in, and the one administrator is away:
+    the command line could make accounts and set passwords, not close one."""
+    with session_factory.begin() as s:
+        seed_all(s, config_dir(), demo_users=False)
+    made = _recyclab(database_url, tmp_path, "user", "create", "tim", "--role", "technician", "--organization",
+                     "ntk", "--password-stdin", password="a long enough secret")
+    assert made.exit_code == 0, made.output
+    assert _login(client, "tim", "a long enough secret").status_code == 200
+    token = client.post("/api/v1/tokens", headers={"X-CSRFToken": client.get("/api/v1/auth/csrf").get_json()["csrf_token"]},
+                        json={"name": "balance PC", "password": "a long enough secret"})
+    assert token.status_code == 201, token.get_data(as_text=True)
+    bearer = {"Authorization": f"Bearer {token.get_json()['token']}"}
+
+    closed = _recyclab(database_url, tmp_path, "user", "deactivate", "tim")
+    assert closed.exit_code == 0 and "tim deactivated" in closed.output, closed.output
+    assert client.get("/api/v1/samples").status_code == 401  # the browser left logged in
+    assert client.get("/api/v1/samples", headers=bearer).status_code == 401
+    assert _login(client, "tim", "a long enough secret").status_code == 401
+    assert "closed" in _recyclab(database_url, tmp_path, "user", "list").output
+
+    reopened = _recyclab(database_url, tmp_path, "user", "activate", "tim")
+    assert reopened.exit_code == 0, reopened.output
+    assert client.get("/api/v1/samples", headers=bearer).status_code == 401  # the token stays revoked
+    assert _login(client, "tim", "a long enough secret").status_code == 200
+    unknown = _recyclab(database_url, tmp_path, "user", "deactivate", "nobody")
+    assert unknown.exit_code == 1 and "no user 'nobody'" in unknown.output
+    with session_factory() as s:
+        by_command = [(e.action, e.after.get("active") if e.after else None)
+                      for e in s.scalars(select(AuditEvent).where(AuditEvent.actor == command_line_operator())
+                                         .order_by(AuditEvent.seq))]
+    assert ("user.update", False) in by_command and ("user.update", True) in by_command
