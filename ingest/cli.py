@@ -24,8 +24,10 @@ from lims.kernel.settings import SettingsError, load_settings
 
 @click.command("ingest")
 @click.option("--broker-url", default=None, help="mqtt://host:port or mqtts:// (TLS); default: settings.")
-@click.option("--username", envvar="RECYCLAB_BROKER_USERNAME", default=None)
-@click.option("--password", envvar="RECYCLAB_BROKER_PASSWORD", default=None)
+# No --password: a command line is visible to every user of the host (ps, /proc).
+@click.option("--username", default=None,
+              help="Broker user; default: settings (RECYCLAB_BROKER_USERNAME). The password comes only"
+                   " from RECYCLAB_BROKER_PASSWORD.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="CA certificate for mqtts://.")
 @click.option("--client-id", default="recyclab-ingest", show_default=True,
@@ -58,7 +60,6 @@ from lims.kernel.settings import SettingsError, load_settings
 def ingest_command(
     broker_url: str | None,
     username: str | None,
-    password: str | None,
     ca_file: str | None,
     client_id: str,
     shared_group: str | None,
@@ -84,7 +85,7 @@ def ingest_command(
     config = IngestConfig(
         broker_url=broker_url or settings.broker_url,
         username=username or settings.broker_username or None,
-        password=password or settings.broker_password or None,
+        password=settings.broker_password or None,
         ca_file=ca_file,
         client_id=client_id,
         shared_group=shared_group,

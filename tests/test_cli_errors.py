@@ -148,3 +148,13 @@ def test_python_m_ingest_names_a_bad_setting_too(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ingest"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "Error: RECYCLAB_TIMEZONE='Europe/Amsterdm'" in done.stderr
+
+
+def test_the_ingesters_broker_password_is_not_taken_on_the_command_line(tmp_path):
+    """`recyclab ingest --password ...` put the broker password where `ps` shows it to every
+    user of the host; it comes from RECYCLAB_BROKER_PASSWORD only."""
+    helped = _recyclab(tmp_path, "ingest", "--help")
+    assert helped.exit_code == 0 and "RECYCLAB_BROKER_PASSWORD" in helped.output
+    assert "--password" not in helped.output
+    refused = _recyclab(tmp_path, "ingest", "--password", "s3cret")
+    assert refused.exit_code == 2 and "No such option '--password'" in refused.output
