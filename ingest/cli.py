@@ -36,14 +36,17 @@ from lims.kernel.settings import SettingsError, load_settings
               help="MQTT 5 shared subscription group: ingesters with the same group split the stream.")
 @click.option("--topic", "topics", multiple=True, default=TOPICS, show_default=True,
               help="Topic filter to subscribe to (repeatable).")
-@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True,
+              help="MQTT protocol; shared groups and flow control need 5.")
 @click.option("--batch-values", default=20_000, show_default=True,
               help="Most values per store write (fewer under light load: see --linger-ms).")
 @click.option("--linger-ms", default=50, show_default=True, help="Longest wait to fill a batch.")
 @click.option("--receive-maximum", default=10_000, show_default=True,
               help="Unacknowledged messages the broker may send us (MQTT 5), and the most"
                    " held in memory before we stop reading the socket.")
-@click.option("--spool-max-values", default=20_000_000, show_default=True)
+@click.option("--spool-max-values", default=20_000_000, show_default=True,
+              help="Most values held on disk while the store is down; when full, the ingester stops"
+                   " acknowledging (the broker keeps the rest).")
 @click.option("--spool-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Default: <var_dir>/ingest-spool.<client id>.db")
 @click.option("--status-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
