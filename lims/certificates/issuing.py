@@ -475,12 +475,15 @@ def issue_for_lot(
     are still certified (the invalidated ones drop out), next to any newly verified ones.
     """
     require(actor, Capability.ISSUE_CERTIFICATES)
+    # Read as the previous holder of the locks left them: a page that read one of these samples
+    # before waiting (the sample page's amend) would otherwise certify it in a state it has left.
     samples = session.scalars(
         select(Sample)
         .where(Sample.lot_id == lot.id)
         .order_by(Sample.id)
         .with_for_update(of=Sample)
         .options(selectinload(Sample.analyses))
+        .execution_options(populate_existing=True)
     ).all()
     old = by_number(session, replaces) if replaces else None
     ready = _lot_certificate_samples(session, lot, list(samples), old)

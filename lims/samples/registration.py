@@ -310,6 +310,11 @@ def register_partitions(
 ) -> list[Sample]:
     """Sub-samples NTK-2026-000123-01, -02, ... that keep their parent, lot, material and owner."""
     require(actor, Capability.REGISTER_SAMPLES, N_("register partitions"))
+    # Lock the parent (two requests never hand out the same partition number) and read it as the
+    # previous holder left it: a sample cancelled meanwhile gets no partitions.
+    session.scalar(
+        select(Sample).where(Sample.id == parent.id).with_for_update().execution_options(populate_existing=True)
+    )
     if parent.parent_id is not None:
         raise WorkflowError(N_("%(code)s is itself a partition; partition its parent", code=parent.code))
     if parent.state in ("cancelled", "rejected", "invalid"):
@@ -318,8 +323,6 @@ def register_partitions(
         )
     if not 1 <= count <= 99:
         raise InputError("count", N_("give 1 to 99 partitions"))
-    # Lock the parent so two requests do not hand out the same partition number.
-    session.scalar(select(Sample.id).where(Sample.id == parent.id).with_for_update())
     existing = session.scalar(select(func.count()).where(Sample.parent_id == parent.id)) or 0
     if existing + count > 99:
         raise InputError("count", N_("%(code)s has %(n)s partitions; at most 99", code=parent.code, n=existing))

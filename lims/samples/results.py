@@ -24,6 +24,9 @@ _LARGEST = Decimal(10) ** 12
 _LARGEST_TEXT = f"{_LARGEST:.0e}"
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?")
 _BELOW = re.compile(r"^\s*<\s*(?P<limit>\S+)\s*$")
+# One to three digits, a point or a comma, three digits: "1.420" is 1420 to a Dutch reader and
+# 1.42 to an English one ("1,420" the other way round).
+_GROUPED = re.compile(r"[+-]?[1-9][0-9]{0,2}(?P<sign>[.,])[0-9]{3}")
 
 
 def normalize_unit(unit: str) -> str:
@@ -103,6 +106,28 @@ def _check_plausible(method: Method, value: Decimal, shown: str) -> None:
                 hi=_plain(hi) if hi is not None else "inf",
             ),
         )
+
+
+def _check_unambiguous(method: Method, raw: object, factor: Decimal | None) -> None:
+    """A number a thousands separator could have written is refused when both readings are
+    plausible results of the method: read as a fraction and rounded to the method's decimals,
+    1420 MPa typed "1.420" would be stored as 1 MPa. Where the method's plausible range rules
+    the thousands out (an MFR of 15.745), the number is a fraction."""
+    grouped = _GROUPED.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if grouped is None or method.plausible_max is None:
+        return
+    thousands = Decimal(grouped.group().replace(grouped["sign"], ""))
+    lo, hi = method.plausible_min, method.plausible_max
+    if thousands * (factor or 1) > hi or (lo is not None and thousands * (factor or 1) < lo):
+        return
+    raise InputError(
+        "value",
+        N_(
+            "%(raw)s: is the %(sign)s a decimal sign or a thousands separator? Write the number "
+            "without a thousands separator (e.g. %(thousands)s)",
+            raw=grouped.group(), sign=repr(grouped["sign"]), thousands=thousands,
+        ),
+    )
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -199,6 +224,7 @@ def measure(
             )
         return Measured(limit.quantize(q, ROUND_UP), True, None, **entered)
     value = number(raw_value, "value") * (factor or 1)
+    _check_unambiguous(method, raw_value, factor)
     _check_plausible(method, value, f"{raw_value} {unit}".strip())
     if method.detection_limit is not None and value < method.detection_limit:
         return Measured(method.detection_limit.quantize(q, ROUND_UP), True, None, **entered)

@@ -283,3 +283,40 @@ def test_an_import_and_a_review_over_samples_of_both_lines_both_finish(client, s
     first.join(timeout=60)
     second.join(timeout=60)
     assert outcome == {"import": "imported", "review": 302}, outcome
+
+
+def test_a_sample_cancelled_while_a_colleague_partitions_it_gets_no_partitions(lab, database_url):
+    """Partitioning read the sample (registered), checked it, and only then waited for it: a
+    colleague's cancel that went first left a cancelled sample with fresh partitions, which could
+    then be received, tested and certified on their own. The check now reads the sample after
+    the wait, and the partitioning is refused with why."""
+    from sqlalchemy import create_engine, text
+
+    from tests.lims.conftest import ok, register
+
+    tech = lab.as_("tech")
+    code = register(tech, receive=False)["sample_id"]
+    lab.as_("reviewer")  # its token made before the threads start
+    answers: dict[str, object] = {}
+
+    def post(username: str, path: str, body: dict) -> None:
+        response = lab.as_(username).post(path, json=body)
+        answers[path.rsplit("/", 1)[1]] = (response.status_code, response.get_json())
+
+    cancelling = threading.Thread(target=post, args=("tech", f"/samples/{code}/cancel", {"reason": "bag torn"}))
+    partitioning = threading.Thread(target=post, args=("reviewer", f"/samples/{code}/partitions", {"count": 2}))
+    holder = create_engine(database_url)
+    with holder.connect() as hold:
+        hold.execute(text("SELECT id FROM sample WHERE code = :code FOR UPDATE"), {"code": code})
+        cancelling.start()
+        wait_for_lock_waiters(database_url, 1, "the cancel to wait for the sample")
+        partitioning.start()
+        wait_for_lock_waiters(database_url, 2, "the partitioning to wait as well")
+        hold.rollback()
+    cancelling.join(60)
+    partitioning.join(60)
+    holder.dispose()
+    assert answers["cancel"][0] == 200, answers
+    status, body = answers["partitions"]
+    assert status == 409 and "cancelled" in body["message"], answers
+    assert ok(tech.get(f"/samples/{code}"))["partitions"] == []

@@ -200,3 +200,29 @@ def test_a_column_the_import_does_not_know_is_refused_naming_it_and_the_known_on
     assert r.status_code == 422 and "'value' twice" in r.get_json()["errors"]["json"]["file"][0], r.get_json()
     with session_factory() as s:
         assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0
+
+
+def test_a_number_a_thousands_separator_could_have_written_is_asked_about_not_read_as_a_fraction(lab, session_factory):
+    """A tensile modulus of 1420 MPa typed the Dutch way ("1.420") or exported by an English
+    instrument PC ("1,420") was read as 1.420 and stored, at the method's no decimals, as 1 MPa:
+    both are plausible results, so neither was refused. Such a number is now asked about, by
+    the API and the CSV import alike; one no thousands separator could have written is read as
+    before (1,42; 0,905 g/cm3; an MFR of 15.745, where 15745 is no plausible result)."""
+    tech = lab.as_("tech")
+    sample = register(tech, methods=["tensile_modulus_527", "density_1183", "mfr_230_2_16"])
+    ids = analyses_by_method(sample)
+    for typed in ("1.420", "1,420", "+1.420"):
+        r = tech.post(f"/analyses/{ids['tensile_modulus_527']}/result", json={"value": typed, "unit": "MPa"})
+        assert r.status_code == 422, (typed, r.get_json())
+        assert "thousands separator" in r.get_json()["errors"]["json"]["value"][0], typed
+    csv = "\n".join([CSV_HEADER, f"{sample['sample_id']},tensile_modulus_527,\"1,420\",MPa,,,,"])
+    refused = tech.post("/imports/results", data=csv.encode(), content_type="text/csv")
+    assert refused.status_code == 422
+    (row,) = refused.get_json()["errors"]["json"]["rows"]
+    assert "thousands separator" in row["errors"]["value"][0]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).where(Analysis.state != "unassigned")) == 0
+
+    assert ok(tech.post(f"/analyses/{ids['tensile_modulus_527']}/result", json={"value": "1420", "unit": "MPa"}))["value"] == "1420"
+    assert ok(tech.post(f"/analyses/{ids['density_1183']}/result", json={"value": "0,905", "unit": "g/cm3"}))["value"] == "0.905"
+    assert ok(tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": "15.745", "unit": "g/10 min"}))["value"] == "15.74"

@@ -42,3 +42,32 @@ def test_a_refused_retract_or_verify_keeps_the_ticks_and_the_reason(client, seed
     page = gone.get_data(as_text=True)
     assert _ticked(page) == {second}
     assert re.search(r'<input name="reason" form="review-form"[^>]*value="balance drift"', page)
+
+
+def test_a_sample_reopened_for_an_amendment_is_offered_its_amendment_not_a_certify_the_service_refuses(
+    app, client, seeded
+):
+    """A certified sample reopened to correct its certificate is "verified" again, so the queue
+    listed it among the samples ready to certify with a Certify button, which answered 409
+    ("reopened to correct certificate ...: amend it"). The queue now leads to the amendment on
+    the sample page; a sample never certified keeps its Certify button."""
+    from lims.certificates import amending, issuing
+    from lims.kernel.models.certificate import Certificate
+
+    reopened, fresh = seed.lot_with_samples(seeded, 2).sample_codes
+    for code in (reopened, fresh):
+        seed.submit_all(seeded, code, "tech")
+        seed.verify_all(seeded, code, "reviewer")
+    with seeded.begin() as s:
+        reviewer = seed.user(s, "reviewer")
+        sample = s.scalar(select(Sample).where(Sample.code == reopened))
+        cert = issuing.issue_for_sample(s, issuing.Issuer.from_settings(app.config["RECYCLAB"]), reviewer, sample)
+        amending.reopen(s, reviewer, cert, "MFR measured at the wrong temperature")
+        number = cert.number
+    log_in(client, "reviewer")
+    page = client.get("/review/").get_data(as_text=True)
+    assert f'action="/review/samples/{fresh}/certify"' in page
+    assert f'action="/review/samples/{reopened}/certify"' not in page
+    assert f'href="/lab/samples/{reopened}">Issue the amended certificate replacing {number}</a>' in page
+    with seeded() as s:
+        assert s.scalar(select(Certificate.status).where(Certificate.number == number)) == "withdrawn"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from lims.kernel.errors import DomainError, InputError
 from lims.kernel.models import Analysis, Sample
+from lims.kernel.models.certificate import open_certificates
 from lims.permissions import Capability, get_analysis, in_lock_order
 from lims.samples import workflow
 from lims.web.auth import current_user, login_required
@@ -47,7 +48,11 @@ def _queue_data() -> dict[str, object]:
     verified = list(
         db().scalars(select(Sample).where(Sample.state == "verified").order_by(Sample.id).limit(QUEUE_LIMIT))
     )
-    return {"pending": pending, "reaches": workflow.reaches(db(), pending), "verified": verified, "limit": QUEUE_LIMIT}
+    return {
+        "pending": pending, "reaches": workflow.reaches(db(), pending), "verified": verified, "limit": QUEUE_LIMIT,
+        # A sample reopened to correct its certificate is certified again only by amending it.
+        "reopened": open_certificates(db(), [s.id for s in verified]),
+    }
 
 
 @bp.get("/")
