@@ -60,6 +60,11 @@ def test_sample_list_filters_and_pagination(lab):
     ash = ok(tech.get("/analyses", query_string={"method": "ash_3451", "state": "unassigned"}))
     assert len(ash) == 13
     assert ok(tech.get("/analyses", query_string={"sample": made["pp"][0]}))[0]["sample_id"] == made["pp"][0]
+    # As typed by hand or pasted from a mail, in any case and with spaces around it, as the
+    # certificate search takes them: these two filters found nothing.
+    typed = f" {made['pp'][0].lower()} "
+    assert {a["sample_id"] for a in ok(tech.get("/analyses", query_string={"sample": typed}))} == set(made["pp"])
+    assert set(_codes(tech.get("/samples", query_string={"lot": " l-ext1-2026-0043"}))) == set(made["lot43"])
 
 
 def test_lot_input_is_checked_field_by_field(lab):

@@ -39,7 +39,7 @@ def analyses(args: dict, pagination_parameters):
     if "sample" in args:
         stmt = stmt.where(
             Analysis.sample_id
-            == select(Sample.id).where(Sample.code == args["sample"]).scalar_subquery()
+            == select(Sample.id).where(Sample.code == args["sample"].strip().upper()).scalar_subquery()
         )
     if "state" in args:
         stmt = stmt.where(Analysis.state == args["state"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 from flask.views import MethodView
-from sqlalchemy import literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from lims.kernel.db import LIKE_ESCAPE, contains_pattern
@@ -65,9 +65,9 @@ def sample_query(args: dict, user: User):
     if "line" in args:
         stmt = stmt.where(Sample.line_id == _key_id(ProgrammeLine, args["line"]))
     if "lot" in args:
-        stmt = stmt.where(
-            Sample.lot_id == select(Lot.id).where(Lot.code == args["lot"]).scalar_subquery()
-        )
+        # Lot codes are the producer's, in its case; two that differ in case only are both found.
+        lots = select(Lot.id).where(func.upper(Lot.code) == args["lot"].strip().upper())
+        stmt = stmt.where(Sample.lot_id.in_(lots))
     if "owner" in args:
         stmt = stmt.where(Sample.owner_org_id == _key_id(Organization, args["owner"]))
     if "q" in args:
