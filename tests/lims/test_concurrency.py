@@ -320,3 +320,39 @@ def test_a_sample_cancelled_while_a_colleague_partitions_it_gets_no_partitions(l
     status, body = answers["partitions"]
     assert status == 409 and "cancelled" in body["message"], answers
     assert ok(tech.get(f"/samples/{code}"))["partitions"] == []
+
+
+def test_two_moves_of_one_sample_at_once_each_audit_where_it_really_was(lab, database_url, session_factory):
+    """Moving a sample read it without waiting for it: two colleagues moving it at once both
+    recorded its first shelf as where it came from, so the audit trail lost the stay between
+    (the chain of custody read "Shelf A1 -> B2", "Shelf A1 -> C3")."""
+    from sqlalchemy import create_engine, text
+
+    from tests.lims.conftest import register
+
+    code = register(lab.as_("tech"), storage_location="Shelf A1")["sample_id"]
+    lab.as_("tech2")  # its token made before the threads start
+    answers: list[int] = []
+
+    def move(username: str, shelf: str) -> None:
+        answers.append(lab.as_(username).put(f"/samples/{code}/storage", json={"storage_location": shelf}).status_code)
+
+    holder = create_engine(database_url)
+    with holder.connect() as hold:
+        hold.execute(text("SELECT id FROM sample WHERE code = :code FOR UPDATE"), {"code": code})
+        first = threading.Thread(target=move, args=("tech", "Shelf B2"))
+        first.start()
+        wait_for_lock_waiters(database_url, 1, "the first move to wait for the sample")
+        second = threading.Thread(target=move, args=("tech2", "Shelf C3"))
+        second.start()
+        wait_for_lock_waiters(database_url, 2, "the second move to wait as well")
+        hold.rollback()
+    first.join(60)
+    second.join(60)
+    holder.dispose()
+    assert answers == [200, 200], answers
+    with session_factory() as s:
+        moves = [(e.before["storage_location"], e.after["storage_location"]) for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "sample.store", AuditEvent.entity_id == code)
+            .order_by(AuditEvent.seq))]
+    assert len(moves) == 2 and moves[0][0] == "Shelf A1" and moves[1][0] == moves[0][1], moves

@@ -152,7 +152,7 @@ def reject(data: dict, code: str):
 @blp.response(200, SampleDetailSchema)
 def storage(data: dict, code: str):
     return sample_service.update_storage(
-        db(), require_user(), load_sample(code), data["storage_location"]
+        db(), require_user(), load_sample(code, for_update=True), data["storage_location"]
     )
 
 
