@@ -65,6 +65,10 @@ from lims.samples import grading
 from lims.samples.lot_search import NOT_COUNTED
 
 MIN_LOTS = 40
+# The newest share of the lots held out for the test: the model is promoted only if it beats
+# every baseline on them, which means little on a handful of lots, and with more than half
+# held out the calibration slice and the training lots are left too few.
+TEST_FRACTIONS = (0.1, 0.5)
 PSI_BINS = 10
 OFF_SPEC = grading.OFF_SPEC
 # Passing an off-spec lot costs more than a false alarm: the decision threshold is chosen to
@@ -486,8 +490,15 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
         return _fit(data, numeric, test_fraction, calibration_fraction, max_iter, progress, limits, acceptance)
 
 
+def check_test_fraction(value: float) -> None:
+    low, high = TEST_FRACTIONS
+    if not low <= value <= high:
+        raise ValueError(f"the test set is {low} to {high} of the lots (the newest), not {value}")
+
+
 def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibration_fraction: float, max_iter: int,
          progress, limits: dict | None, acceptance: dict | None) -> Outcome:
+    check_test_fraction(test_fraction)
     n = len(data.y)
     if n < MIN_LOTS:
         raise ValueError(f"{n} graded lots; training needs at least {MIN_LOTS}")
