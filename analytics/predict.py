@@ -37,8 +37,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample, User
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability, require
-from lims.samples import grading
-from lims.samples.lot_search import NOT_COUNTED
+from lims.samples.lot_search import GIVES_LAB_GRADE
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +288,7 @@ def lab_grades(
     limits); `lot_ids` a list or a query."""
     q = (
         select(Sample.lot_id, Sample.grade, Sample.graded_at)
-        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.lot_id.is_not(None),
-               Sample.parent_id.is_(None), Sample.state.not_in(NOT_COUNTED))
+        .where(GIVES_LAB_GRADE, Sample.lot_id.is_not(None))
         .order_by(Sample.graded_at, Sample.id)
     )
     if lot_ids is not None:

@@ -62,7 +62,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Lot, Method, Sample
 from lims.kernel.models.analytics import ModelVersion
 from lims.samples import grading
-from lims.samples.lot_search import NOT_COUNTED
+from lims.samples.lot_search import GIVES_LAB_GRADE
 
 MIN_LOTS = 40
 # The newest share of the lots held out for the test: the model is promoted only if it beats
@@ -129,8 +129,7 @@ def lims_records(session: Session) -> list[LotRecord]:
     q = (
         select(Lot, Sample)
         .join(Sample, Sample.lot_id == Lot.id)
-        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.parent_id.is_(None),
-               Sample.state.not_in(NOT_COUNTED))
+        .where(GIVES_LAB_GRADE)
         .order_by(Lot.id, Sample.graded_at)
     )
     latest: dict[int, tuple[Lot, Sample]] = {}

@@ -1,10 +1,11 @@
 """Finding lots: by code or source text, installation, material, owner, line, production date,
 lab grade and how the model's predicted grade compares with it.
 
-The lab grade of a lot is the grade of its most recently graded top-level sample; the predicted
-grade is the lot's latest prediction. Both are correlated subqueries of the one statement, so
-a filter on them runs in the database before the page is cut, and a page of lots costs one
-query however many lots it shows (plus one for the sample counts).
+The lab grade of a lot is the grade of its most recently graded sample that gives it one
+(GIVES_LAB_GRADE); the predicted grade is the lot's latest prediction. Both are correlated
+subqueries of the one statement, so a filter on them runs in the database before the page is
+cut, and a page of lots costs one query however many lots it shows (plus one for the sample
+counts).
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ from lims.kernel.models import (
 )
 from lims.kernel.models.analytics import Prediction
 from lims.permissions import scope_lots
+from lims.samples import grading
 from lims.sorting import Sorting
 
 # predicted vs lab grade
 AGREEMENTS = ("agrees", "differs", "awaiting_lab", "no_prediction")
 # Samples in these states no longer speak for the lot: they are not counted.
 NOT_COUNTED = ("cancelled", "rejected", "invalid")
+# A sample that gives its lot a lab grade: a top-level sample graded by its specification
+# (not "not graded" for want of a result, nor "ungraded") whose results still stand. The lot
+# list, the model's training labels and its agreement with the lab all read the lab grade so.
+GIVES_LAB_GRADE = and_(
+    Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.parent_id.is_(None),
+    Sample.state.not_in(NOT_COUNTED),
+)
 
 
 LOT_SORTING = Sorting(
@@ -73,8 +82,7 @@ def lot_query(args: dict, user: User) -> Select:
 
 LAB_GRADE = (
     select(Sample.grade)
-    .where(Sample.lot_id == Lot.id, Sample.grade.is_not(None), Sample.parent_id.is_(None),
-           Sample.state.not_in(NOT_COUNTED))
+    .where(Sample.lot_id == Lot.id, GIVES_LAB_GRADE)
     .order_by(Sample.graded_at.desc(), Sample.id.desc())
     .limit(1)
     .correlate(Lot)

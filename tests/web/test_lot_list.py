@@ -148,3 +148,32 @@ def test_lot_codes_of_spaces_or_300_characters_are_refused_under_the_code(client
 def fields_with_errors(page: str) -> list[str]:
     """The form field each error message stands under (the last field named before it)."""
     return [re.findall(r'name="([\w-]+)"', page[: m.start()])[-1] for m in re.finditer(r'class="field-error"', page)]
+
+
+def lot_row(client, lot_code: str) -> str:
+    page = client.get("/lots/", query_string={"q": lot_code}).get_data(as_text=True)
+    return re.search(rf'<tr data-lot="{lot_code}">.*?</tr>', page, re.S).group(0)
+
+
+def test_a_sample_not_graded_gives_its_lot_no_lab_grade_to_hold_the_prediction_against(client, seeded):
+    """A sample "not graded" (its test plan lacks a result the specification limits) stood as
+    the lot's lab grade on the list: a lot predicted A was listed as differing from the lab
+    (✗, and under "prediction differs from lab"), while the model's own page counts no lab
+    grade for it; and it hid the grade an earlier sample of the lot did get."""
+    waiting, earlier = seed.lot_with_samples(seeded, 1), seed.lot_with_samples(seeded, 2)
+    predict(seeded, waiting.lot_id, "A")
+    grade(seeded, waiting.sample_codes[0], "not graded", state="verified")
+    predict(seeded, earlier.lot_id, "A")
+    grade(seeded, earlier.sample_codes[0], "A")
+    grade(seeded, earlier.sample_codes[1], "not graded", state="verified")
+    log_in(client, "engineer")
+    row = lot_row(client, waiting.lot_code)
+    assert "✗" not in row and "not graded" not in row
+    assert re.search(r'<span class="grade">A</span>\s*<span class="badge ok">✓', lot_row(client, earlier.lot_code))
+
+    def found(**args) -> set[str]:
+        return set(lot_codes(client.get("/lots/", query_string=args).get_data(as_text=True)))
+
+    assert found(agreement="differs") == set()
+    assert found(agreement="awaiting_lab") == {waiting.lot_code}
+    assert found(agreement="agrees") == {earlier.lot_code}
