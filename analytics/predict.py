@@ -344,8 +344,10 @@ class Shown:
 
 def shown_for_lot(session: Session, lot_id: int) -> Shown | None:
     p = latest_prediction(session, lot_id)
-    if p is None:
-        return None
+    return None if p is None else shown(p)
+
+
+def shown(p: Prediction) -> Shown:
     return Shown(
         p.predicted_grade, p.model_version.version, p.probabilities.get(p.predicted_grade),
         p.out_of_training_range, p.lab_grade, p.agrees,

@@ -17,13 +17,13 @@ from tests.web.test_pages import _count_queries, csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-def predict(session_factory, lot_id: int, grade: str) -> None:
+def predict(session_factory, lot_id: int, grade: str, version: str = "grade-t") -> None:
     now = utcnow()
     with session_factory.begin() as s:
-        mv = s.scalar(select(ModelVersion).where(ModelVersion.version == "grade-t"))
+        mv = s.scalar(select(ModelVersion).where(ModelVersion.version == version))
         if mv is None:
             mv = ModelVersion(
-                version="grade-t", status="production", metrics={}, train_start=now, train_end=now,
+                version=version, status="production", metrics={}, train_start=now, train_end=now,
                 n_train=1, n_test=0, features=[], feature_ranges={}, reference={}, classes=["A", "B"],
                 artifact_path="-", artifact_sha256="0" * 64,
             )
@@ -153,6 +153,21 @@ def fields_with_errors(page: str) -> list[str]:
 def lot_row(client, lot_code: str) -> str:
     page = client.get("/lots/", query_string={"q": lot_code}).get_data(as_text=True)
     return re.search(rf'<tr data-lot="{lot_code}">.*?</tr>', page, re.S).group(0)
+
+
+def test_each_predicted_grade_on_the_lot_list_names_its_model_and_a_lot_outside_its_training_range(client, seeded):
+    """The list showed a bare grade: which model said so (a retired one, after a rollback?),
+    how sure it was, and that the lot lay outside what it was trained on were on the lot's own
+    page only."""
+    inside, outside = seed.lot_with_samples(seeded, 1), seed.lot_with_samples(seeded, 1)
+    predict(seeded, inside.lot_id, "A")
+    predict(seeded, outside.lot_id, "B")
+    with seeded.begin() as s:
+        s.scalar(select(Prediction).where(Prediction.lot_id == outside.lot_id)).out_of_training_range = True
+    log_in(client, "engineer")
+    row = lot_row(client, inside.lot_code)
+    assert "grade-t" in row and "80 %" in row and "outside the training range" not in row
+    assert "outside the training range" in lot_row(client, outside.lot_code)
 
 
 def test_a_sample_not_graded_gives_its_lot_no_lab_grade_to_hold_the_prediction_against(client, seeded):

@@ -8,6 +8,7 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from analytics import predict
 from lims.kernel.errors import InputError
 from lims.kernel.models import Installation, Material
 from lims.permissions import Capability
@@ -54,6 +55,7 @@ def lots_list():
         "lab/lots.html",
         sort=found.sort,
         rows=rows,
+        predictions={r.lot.id: predict.shown(r.prediction) for r in rows if r.prediction is not None},
         page=page,
         more=more,
         installations=list(db().scalars(select(Installation).order_by(Installation.key))),
