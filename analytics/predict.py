@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
@@ -315,11 +315,21 @@ def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
     return changed
 
 
+def standing_predictions() -> Select[tuple[int]]:
+    """The ids of each lot's latest prediction by each model version: the answer the version
+    stands by. A lot asked again (Predict again now) counts once against its lab grade."""
+    return select(func.max(Prediction.id)).group_by(Prediction.lot_id, Prediction.model_version_id)
+
+
 def agreement_report(session: Session) -> list[dict]:
-    """Per model version and month of prediction: predictions with a lab grade and agreement."""
+    """Per model version and month of prediction: lots with a lab grade and agreement."""
     update_agreement(session)
     rows: dict[tuple[str, str], list[int]] = {}
-    q = select(ModelVersion.version, Prediction.created_at, Prediction.agrees).join(ModelVersion).where(Prediction.agrees.is_not(None))
+    q = (
+        select(ModelVersion.version, Prediction.created_at, Prediction.agrees)
+        .join(ModelVersion)
+        .where(Prediction.agrees.is_not(None), Prediction.id.in_(standing_predictions()))
+    )
     for version, created, agrees in session.execute(q):
         acc = rows.setdefault((version, created.strftime("%Y-%m")), [0, 0])
         acc[0] += 1
