@@ -55,7 +55,7 @@ from analytics.properties import (
     residual_pools,
 )
 from analytics.simulator.dataset import LotRecord
-from analytics.simulator.physics import SIMULATED
+from analytics.simulator.physics import from_simulator
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
@@ -118,7 +118,7 @@ def build_dataset(
         ends=[r.window.end for r in graded],
         lot_keys=[r.window.lot_key for r in graded],
         properties=pd.DataFrame.from_records(props, index=range(len(graded))).astype(float),
-        simulated=sum(r.source.startswith(SIMULATED) for r in graded),
+        simulated=sum(from_simulator(r.source) for r in graded),
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Sample
+from lims.kernel.models import Lot, Sample
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from tests.web import seed
 from tests.web.test_pages import _count_queries, csrf_token, log_in
@@ -192,3 +192,28 @@ def test_a_sample_not_graded_gives_its_lot_no_lab_grade_to_hold_the_prediction_a
     assert found(agreement="differs") == set()
     assert found(agreement="awaiting_lab") == {waiting.lot_code}
     assert found(agreement="agrees") == {earlier.lot_code}
+
+
+def test_a_lot_from_the_simulator_is_marked_simulated_where_a_lab_running_on_real_data_shows_it(client, seeded):
+    """`recyclab simulate` enters its lots into whatever LIMS it is pointed at. Only the
+    simulated_data setting (the demo's) put SIMULATED on the pages, so in a lab on real data a
+    simulated lot, its process window and its predicted grade looked like a pilot line's; only
+    the API's prediction said so."""
+    simulated, real = seed.lot_with_samples(seeded, 1), seed.lot_with_samples(seeded, 1)
+    with seeded.begin() as s:
+        s.get(Lot, simulated.lot_id).source = "SIMULATED post-consumer PP, seed 3"
+        s.get(Lot, real.lot_id).source = "post-consumer PP, Twente collection"
+    marker = 'class="badge simulated"'
+    log_in(client, "engineer")
+    assert marker in lot_row(client, simulated.lot_code) and marker not in lot_row(client, real.lot_code)
+    assert marker in client.get(f"/process/lots/{simulated.lot_id}").get_data(as_text=True)
+    assert marker not in client.get(f"/process/lots/{real.lot_id}").get_data(as_text=True)
+    predict(seeded, simulated.lot_id, "A")
+    predict(seeded, real.lot_id, "A")
+    recent = client.get("/models/grade-t").get_data(as_text=True).split("Recent predictions")[1]
+    rows = dict(re.findall(r'>(LOT-\d+)</a>(.*?)</tr>', recent, re.S))
+    assert marker in rows[simulated.lot_code] and marker not in rows[real.lot_code]
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/lots/")})
+    log_in(client, "tech")
+    assert marker in client.get(f"/lab/lots/{simulated.lot_id}").get_data(as_text=True)
+    assert marker not in client.get(f"/lab/lots/{real.lot_id}").get_data(as_text=True)

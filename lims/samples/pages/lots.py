@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from analytics import predict
+from analytics.simulator.physics import from_simulator
 from lims.kernel.errors import InputError
 from lims.kernel.models import Installation, Material
 from lims.permissions import Capability
@@ -20,6 +21,9 @@ from lims.web.limits import query_int
 from lims.web.request_db import db
 
 bp = web_blueprint("lot_list", __name__, url_prefix="/lots")
+# `lot is simulated`: every page that shows a lot says SIMULATED of one from the simulator, in a
+# lab on real data too (the simulated_data setting marks every process page of a demo).
+bp.add_app_template_test(lambda lot: from_simulator(lot.source), "simulated")
 
 PER_PAGE = 50
 
