@@ -254,7 +254,10 @@ def model_list() -> None:
 
     _, sessions = _context()
     with sessions() as session:
-        for mv in model_registry.list_versions(session):
+        versions = model_registry.list_versions(session)
+        if not versions:
+            click.echo("no model version yet: `recyclab train` trains and registers one")
+        for mv in versions:
             m = mv.metrics.get("model", {})
             click.echo(f"{mv.version:32s} {mv.status:10s} macro-F1 {m.get('macro_f1', float('nan')):.3f} "
                        f"ECE {m.get('ece', float('nan')):.3f} train {mv.n_train} test {mv.n_test}  {mv.note}")
@@ -363,5 +366,7 @@ def model_agreement() -> None:
     _, sessions = _context()
     with sessions.begin() as session:
         rows = agreement_report(session)
+    if not rows:
+        click.echo("no prediction has a lab grade yet: nothing to compare")
     for r in rows:
         click.echo(f"{r['version']:32s} {r['month']}  {r['with_lab_grade']:5d} with lab grade  agreement {r['agreement']:.3f}")
