@@ -54,25 +54,51 @@ def _start(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# What the time-series stores hold (nanoseconds since 1970 in 64 bits, up to 2262), with room
+# for the lots that follow a start.
+EARLIEST, LATEST = datetime(1970, 1, 1), datetime(2200, 1, 1)
+
+
+def _simulated_time(ctx, param, value: datetime | None) -> datetime | None:
+    if value is not None and not EARLIEST <= value.replace(tzinfo=None) < LATEST:
+        raise click.BadParameter(f"{value.date().isoformat()} is outside {EARLIEST.year}..{LATEST.year - 1}")
+    return value
+
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def _test_fraction(ctx, param, value: float) -> float:
+    from analytics import train
+
+    try:
+        train.check_test_fraction(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return value
+
+
 @click.command("simulate")
 @click.option("--broker-url", default=None, help="mqtt://host:port (default: settings broker_url).")
-@click.option("--rate", default=2.0, show_default=True, help="Messages per second per installation.")
-@click.option("--speedup", default=60.0, show_default=True, help="Simulated seconds per real second.")
-@click.option("--lots", default=None, type=int,
+@click.option("--rate", default=2.0, show_default=True, type=POSITIVE, help="Messages per second per installation.")
+@click.option("--speedup", default=60.0, show_default=True, type=POSITIVE, help="Simulated seconds per real second.")
+@click.option("--lots", default=None, type=click.IntRange(min=1),
               help=f"Stop after this many lots (default: run until --duration or Ctrl-C; --offline: {DEFAULT_OFFLINE_LOTS}).")
-@click.option("--duration", default=None, type=float, help="Stop after this many real seconds.")
+@click.option("--duration", default=None, type=POSITIVE, help="Stop after this many real seconds.")
 @click.option("--installations", default=None, help="Comma-separated installation keys (default: all).")
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same lots.")
-@click.option("--start", default=None, type=click.DateTime(), help="Simulated start time, UTC (default: now).")
+@click.option("--start", default=None, type=click.DateTime(), callback=_simulated_time,
+              help="Simulated start time, UTC (default: now).")
 @click.option("--stream", default="process", show_default=True, help="Topic stream: recyclab/v1/<installation>/<stream>.")
-@click.option("--sampled-fraction", default=None, type=float,
+@click.option("--sampled-fraction", default=None, type=click.FloatRange(0, 1),
               help="Share of lots the lab tests (default 0.3 live; 1.0 --offline, a training set).")
 @click.option("--no-lims", is_flag=True, help="Only publish sensor data; create no lots in the LIMS.")
 @click.option("--offline", is_flag=True, help="No MQTT: write the lots' data straight into the time-series store (fast, for training sets).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="--offline: where to write the lot manifest (default: <var_dir>/simulated/lots-<seed>.jsonl).")
-@click.option("--step", default=60.0, show_default=True, help="--offline: seconds between readings.")
-@click.option("--end", default=None, type=click.DateTime(),
+@click.option("--step", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="--offline: seconds between readings (1 or more).")
+@click.option("--end", default=None, type=click.DateTime(), callback=_simulated_time,
               help="--offline: leave out lots that would end after this time, UTC.")
 @click.option("--as-users", default="engineer,tech,reviewer", show_default=True,
               help="Usernames acting in the LIMS: lot creator, technician, reviewer (demo users by default).")
@@ -171,8 +197,10 @@ def simulate_command(broker_url, rate, speedup, lots, duration, installations, s
 @click.command("train")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Train on a simulated manifest (recyclab simulate --offline) instead of the LIMS lots.")
-@click.option("--test-fraction", default=0.2, show_default=True, help="Newest share of lots held out for testing.")
-@click.option("--max-iter", default=120, show_default=True, help="Boosting iterations.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=float, callback=_test_fraction,
+              help="Newest share of lots held out for testing (0.1 to 0.5): the lots the model must beat every "
+                   "baseline on.")
+@click.option("--max-iter", default=120, show_default=True, type=click.IntRange(min=1), help="Boosting iterations.")
 @click.option("--promote", is_flag=True, help="Make the new version the production model.")
 @click.option("--note", default="", help="Free text stored with the version.")
 def train_command(manifest, test_fraction, max_iter, promote, note) -> None:
@@ -226,7 +254,10 @@ def model_list() -> None:
 
     _, sessions = _context()
     with sessions() as session:
-        for mv in model_registry.list_versions(session):
+        versions = model_registry.list_versions(session)
+        if not versions:
+            click.echo("no model version yet: `recyclab train` trains and registers one")
+        for mv in versions:
             m = mv.metrics.get("model", {})
             click.echo(f"{mv.version:32s} {mv.status:10s} macro-F1 {m.get('macro_f1', float('nan')):.3f} "
                        f"ECE {m.get('ece', float('nan')):.3f} train {mv.n_train} test {mv.n_test}  {mv.note}")
@@ -299,10 +330,12 @@ def model_predict() -> None:
 
 
 @model_group.command("drift")
-@click.option("--days", default=30, show_default=True, help="Recent lots: production window ended in the last N days.")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36500),
+              help="Recent lots: production window ended in the last N days.")
 @click.option("--version", default=None, help="Model version (default: production).")
-@click.option("--top", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Show the N features that drifted most.")
+@click.option("--json", "as_json", is_flag=True, help="Every feature as JSON instead of the table.")
 def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None:
     """PSI per feature between the model's training lots and recent lots."""
     from analytics.drift import recent_drift
@@ -333,5 +366,7 @@ def model_agreement() -> None:
     _, sessions = _context()
     with sessions.begin() as session:
         rows = agreement_report(session)
+    if not rows:
+        click.echo("no prediction has a lab grade yet: nothing to compare")
     for r in rows:
         click.echo(f"{r['version']:32s} {r['month']}  {r['with_lab_grade']:5d} with lab grade  agreement {r['agreement']:.3f}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
@@ -37,8 +37,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample, User
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability, require
-from lims.samples import grading
-from lims.samples.lot_search import NOT_COUNTED
+from lims.samples.lot_search import GIVES_LAB_GRADE
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +288,7 @@ def lab_grades(
     limits); `lot_ids` a list or a query."""
     q = (
         select(Sample.lot_id, Sample.grade, Sample.graded_at)
-        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.lot_id.is_not(None),
-               Sample.parent_id.is_(None), Sample.state.not_in(NOT_COUNTED))
+        .where(GIVES_LAB_GRADE, Sample.lot_id.is_not(None))
         .order_by(Sample.graded_at, Sample.id)
     )
     if lot_ids is not None:
@@ -317,11 +315,21 @@ def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
     return changed
 
 
+def standing_predictions() -> Select[tuple[int]]:
+    """The ids of each lot's latest prediction by each model version: the answer the version
+    stands by. A lot asked again (Predict again now) counts once against its lab grade."""
+    return select(func.max(Prediction.id)).group_by(Prediction.lot_id, Prediction.model_version_id)
+
+
 def agreement_report(session: Session) -> list[dict]:
-    """Per model version and month of prediction: predictions with a lab grade and agreement."""
+    """Per model version and month of prediction: lots with a lab grade and agreement."""
     update_agreement(session)
     rows: dict[tuple[str, str], list[int]] = {}
-    q = select(ModelVersion.version, Prediction.created_at, Prediction.agrees).join(ModelVersion).where(Prediction.agrees.is_not(None))
+    q = (
+        select(ModelVersion.version, Prediction.created_at, Prediction.agrees)
+        .join(ModelVersion)
+        .where(Prediction.agrees.is_not(None), Prediction.id.in_(standing_predictions()))
+    )
     for version, created, agrees in session.execute(q):
         acc = rows.setdefault((version, created.strftime("%Y-%m")), [0, 0])
         acc[0] += 1
@@ -346,8 +354,10 @@ class Shown:
 
 def shown_for_lot(session: Session, lot_id: int) -> Shown | None:
     p = latest_prediction(session, lot_id)
-    if p is None:
-        return None
+    return None if p is None else shown(p)
+
+
+def shown(p: Prediction) -> Shown:
     return Shown(
         p.predicted_grade, p.model_version.version, p.probabilities.get(p.predicted_grade),
         p.out_of_training_range, p.lab_grade, p.agrees,

@@ -55,16 +55,20 @@ from analytics.properties import (
     residual_pools,
 )
 from analytics.simulator.dataset import LotRecord
-from analytics.simulator.physics import SIMULATED
+from analytics.simulator.physics import from_simulator
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Lot, Method, Sample
 from lims.kernel.models.analytics import ModelVersion
 from lims.samples import grading
-from lims.samples.lot_search import NOT_COUNTED
+from lims.samples.lot_search import GIVES_LAB_GRADE
 
 MIN_LOTS = 40
+# The newest share of the lots held out for the test: the model is promoted only if it beats
+# every baseline on them, which means little on a handful of lots, and with more than half
+# held out the calibration slice and the training lots are left too few.
+TEST_FRACTIONS = (0.1, 0.5)
 PSI_BINS = 10
 OFF_SPEC = grading.OFF_SPEC
 # Passing an off-spec lot costs more than a false alarm: the decision threshold is chosen to
@@ -114,7 +118,7 @@ def build_dataset(
         ends=[r.window.end for r in graded],
         lot_keys=[r.window.lot_key for r in graded],
         properties=pd.DataFrame.from_records(props, index=range(len(graded))).astype(float),
-        simulated=sum(r.source.startswith(SIMULATED) for r in graded),
+        simulated=sum(from_simulator(r.source) for r in graded),
     )
 
 
@@ -125,8 +129,7 @@ def lims_records(session: Session) -> list[LotRecord]:
     q = (
         select(Lot, Sample)
         .join(Sample, Sample.lot_id == Lot.id)
-        .where(Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.parent_id.is_(None),
-               Sample.state.not_in(NOT_COUNTED))
+        .where(GIVES_LAB_GRADE)
         .order_by(Lot.id, Sample.graded_at)
     )
     latest: dict[int, tuple[Lot, Sample]] = {}
@@ -486,8 +489,15 @@ def fit(data: Dataset, numeric: Sequence[str], test_fraction: float = 0.2, calib
         return _fit(data, numeric, test_fraction, calibration_fraction, max_iter, progress, limits, acceptance)
 
 
+def check_test_fraction(value: float) -> None:
+    low, high = TEST_FRACTIONS
+    if not low <= value <= high:
+        raise ValueError(f"the test set is {low} to {high} of the lots (the newest), not {value}")
+
+
 def _fit(data: Dataset, numeric: Sequence[str], test_fraction: float, calibration_fraction: float, max_iter: int,
          progress, limits: dict | None, acceptance: dict | None) -> Outcome:
+    check_test_fraction(test_fraction)
     n = len(data.y)
     if n < MIN_LOTS:
         raise ValueError(f"{n} graded lots; training needs at least {MIN_LOTS}")

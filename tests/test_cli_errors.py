@@ -158,3 +158,35 @@ def test_the_ingesters_broker_password_is_not_taken_on_the_command_line(tmp_path
     assert "--password" not in helped.output
     refused = _recyclab(tmp_path, "ingest", "--password", "s3cret")
     assert refused.exit_code == 2 and "No such option '--password'" in refused.output
+
+
+# Each one did something else before: a traceback (ZeroDivisionError, OverflowError, the
+# simulator's ValueError, scikit-learn's parameter check, an empty split), 6000 lots for
+# --lots 0, none at all for --lots -3, a lab testing 7 lots in 1, a model evaluated on one
+# held-out lot (--test-fraction -1: may then be promoted on it), the last feature left out
+# (--top -1).
+IMPOSSIBLE_OPTIONS = [
+    (["simulate", "--offline", "--lots", "0"], "--lots"),
+    (["simulate", "--offline", "--lots", "-3"], "--lots"),
+    (["simulate", "--offline", "--lots", "2", "--step", "0"], "--step"),
+    (["simulate", "--offline", "--lots", "2", "--step", "-60"], "--step"),
+    (["simulate", "--offline", "--lots", "2", "--sampled-fraction", "7"], "--sampled-fraction"),
+    (["simulate", "--offline", "--lots", "2", "--start", "0001-01-01"], "--start"),
+    (["simulate", "--offline", "--lots", "2", "--end", "9999-01-01"], "--end"),
+    (["simulate", "--no-lims", "--duration", "1", "--rate", "0"], "--rate"),
+    (["simulate", "--no-lims", "--duration", "1", "--speedup", "0"], "--speedup"),
+    (["simulate", "--no-lims", "--duration", "-1"], "--duration"),
+    (["train", "--test-fraction", "1.5"], "--test-fraction"),
+    (["train", "--test-fraction", "0.9"], "--test-fraction"),
+    (["train", "--test-fraction", "-1"], "--test-fraction"),
+    (["train", "--max-iter", "0"], "--max-iter"),
+    (["model", "drift", "--days", "100000000"], "--days"),
+    (["model", "drift", "--days", "-5"], "--days"),
+    (["model", "drift", "--top", "-1"], "--top"),
+]
+
+
+@pytest.mark.parametrize(("command", "option"), IMPOSSIBLE_OPTIONS)
+def test_simulate_train_and_drift_refuse_an_impossible_number_in_one_line(tmp_path, command, option):
+    result = _recyclab(tmp_path, *command)
+    _refused_in_one_line(result, option)

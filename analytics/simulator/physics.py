@@ -46,6 +46,12 @@ from ingest.registry import Installation
 
 SIMULATED = "SIMULATED"
 
+
+def from_simulator(source: str) -> bool:
+    """A lot whose source says it is the simulator's (every simulated lot's starts so)."""
+    return source.startswith(SIMULATED)
+
+
 @dataclass(frozen=True)
 class LotPlan:
     """A production lot before it runs: metadata plus the hidden factors the physics uses."""

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from analytics import predict
 from analytics.model_registry import ArtifactRefused
-from analytics.simulator.physics import SIMULATED
+from analytics.simulator.physics import from_simulator
 from ingest.registry import load_registry
 from lims.kernel.errors import DomainError, InputError, NotFound
 from lims.kernel.models import Lot
@@ -38,7 +38,7 @@ class PredictionSchema(Schema):
     lot = fields.Function(lambda p: p.lot.code)
     sample = fields.Function(lambda p: p.sample.code if p.sample else None)
     simulated = fields.Function(
-        lambda p: p.lot.source.startswith(SIMULATED),
+        lambda p: from_simulator(p.lot.source),
         metadata={"description": "The lot and its process data come from the pilot-line simulator."},
     )
     model_version = fields.Function(lambda p: p.model_version.version)

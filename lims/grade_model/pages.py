@@ -50,9 +50,11 @@ def _named(baselines: list[str]) -> list:
 
 
 def _agreement(version_id: int, lab_grades: dict[int, str]) -> dict[tuple[str, str], int]:
-    """(predicted, lab) -> number of predictions of this version whose lot has a lab grade."""
+    """(predicted, lab) -> number of lots with a lab grade, by this version's latest
+    prediction of each."""
     rows = db().execute(
-        select(Prediction.lot_id, Prediction.predicted_grade).where(Prediction.model_version_id == version_id)
+        select(Prediction.lot_id, Prediction.predicted_grade)
+        .where(Prediction.model_version_id == version_id, Prediction.id.in_(predict.standing_predictions()))
     )
     return dict(Counter((predicted, lab_grades[lot]) for lot, predicted in rows if lot in lab_grades))
 

@@ -1,10 +1,11 @@
 """Finding lots: by code or source text, installation, material, owner, line, production date,
 lab grade and how the model's predicted grade compares with it.
 
-The lab grade of a lot is the grade of its most recently graded top-level sample; the predicted
-grade is the lot's latest prediction. Both are correlated subqueries of the one statement, so
-a filter on them runs in the database before the page is cut, and a page of lots costs one
-query however many lots it shows (plus one for the sample counts).
+The lab grade of a lot is the grade of its most recently graded sample that gives it one
+(GIVES_LAB_GRADE); the predicted grade is the lot's latest prediction. Both are correlated
+subqueries of the one statement, so a filter on them runs in the database before the page is
+cut, and a page of lots costs one query however many lots it shows (plus one for the sample
+counts and one for the predictions shown).
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ from lims.kernel.models import (
 )
 from lims.kernel.models.analytics import Prediction
 from lims.permissions import scope_lots
+from lims.samples import grading
 from lims.sorting import Sorting
 
 # predicted vs lab grade
 AGREEMENTS = ("agrees", "differs", "awaiting_lab", "no_prediction")
 # Samples in these states no longer speak for the lot: they are not counted.
 NOT_COUNTED = ("cancelled", "rejected", "invalid")
+# A sample that gives its lot a lab grade: a top-level sample graded by its specification
+# (not "not graded" for want of a result, nor "ungraded") whose results still stand. The lot
+# list, the model's training labels and its agreement with the lab all read the lab grade so.
+GIVES_LAB_GRADE = and_(
+    Sample.grade.is_not(None), Sample.grade.not_in(grading.NO_GRADE), Sample.parent_id.is_(None),
+    Sample.state.not_in(NOT_COUNTED),
+)
 
 
 LOT_SORTING = Sorting(
@@ -73,31 +82,42 @@ def lot_query(args: dict, user: User) -> Select:
 
 LAB_GRADE = (
     select(Sample.grade)
-    .where(Sample.lot_id == Lot.id, Sample.grade.is_not(None), Sample.parent_id.is_(None),
-           Sample.state.not_in(NOT_COUNTED))
+    .where(Sample.lot_id == Lot.id, GIVES_LAB_GRADE)
     .order_by(Sample.graded_at.desc(), Sample.id.desc())
     .limit(1)
     .correlate(Lot)
     .scalar_subquery()
     .label("lab_grade")
 )
-PREDICTED_GRADE = (
-    select(Prediction.predicted_grade)
-    .where(Prediction.lot_id == Lot.id)
-    .order_by(Prediction.id.desc())
-    .limit(1)
-    .correlate(Lot)
-    .scalar_subquery()
-    .label("predicted_grade")
-)
+
+
+def _latest_prediction(column):
+    return (
+        select(column)
+        .where(Prediction.lot_id == Lot.id)
+        .order_by(Prediction.id.desc())
+        .limit(1)
+        .correlate(Lot)
+        .scalar_subquery()
+    )
+
+
+PREDICTED_GRADE = _latest_prediction(Prediction.predicted_grade).label("predicted_grade")
+LATEST_PREDICTION = _latest_prediction(Prediction.id).label("latest_prediction")
 
 
 @dataclass(frozen=True)
 class LotRow:
     lot: Lot
     lab_grade: str | None
-    predicted_grade: str | None
+    # The lot's latest prediction, shown with its model version, the grade's probability and
+    # whether the lot lay outside the model's training range.
+    prediction: Prediction | None
     samples: int
+
+    @property
+    def predicted_grade(self) -> str | None:
+        return self.prediction.predicted_grade if self.prediction is not None else None
 
     @property
     def agrees(self) -> bool | None:
@@ -125,7 +145,7 @@ def search(session: Session, user: User, f: LotFilter, page: int, per_page: int)
         {"q": f.q, "installation": f.installation, "material": f.material, "sort": f.sort,
          "produced_from": f.produced_from, "produced_to": f.produced_to},
         user,
-    ).add_columns(LAB_GRADE, PREDICTED_GRADE)
+    ).add_columns(LAB_GRADE, LATEST_PREDICTION)
     if f.grade:
         stmt = stmt.where(func.upper(LAB_GRADE.element) == f.grade.upper())
     lab, predicted = LAB_GRADE.element, PREDICTED_GRADE.element
@@ -147,5 +167,9 @@ def search(session: Session, user: User, f: LotFilter, page: int, per_page: int)
             .group_by(Sample.lot_id)
         ).tuples().all()
     ) if shown else {}
-    rows = [LotRow(lot, lab_grade, predicted_grade, counts.get(lot.id, 0)) for lot, lab_grade, predicted_grade in shown]
+    prediction_ids = [p for _lot, _grade, p in shown if p is not None]
+    predictions = {
+        p.id: p for p in session.scalars(select(Prediction).where(Prediction.id.in_(prediction_ids)))
+    } if prediction_ids else {}
+    rows = [LotRow(lot, lab_grade, predictions.get(p), counts.get(lot.id, 0)) for lot, lab_grade, p in shown]
     return rows, len(found) > per_page

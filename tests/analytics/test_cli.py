@@ -77,3 +77,14 @@ def test_lots_ending_after_end_are_left_out_and_the_output_says_so(tmp_path, dat
     assert 0 < kept < 30
     assert f"SIMULATED {kept} lots into the sqlite store ({30 - kept} would have ended after 2025-03-04 00:00:00 UTC: left out)" in result.output
     assert "30/30" in result.output
+
+
+def test_model_list_and_agreement_say_when_there_is_nothing_to_list(database_url, seeded, monkeypatch):
+    """On a new installation both printed nothing at all and exited 0: no way to tell an empty
+    registry from a command that did not run, nor what to do next."""
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    runner = CliRunner()
+    listed = runner.invoke(model_group, ["list"])
+    assert listed.exit_code == 0 and "no model version yet" in listed.output and "recyclab train" in listed.output
+    agreed = runner.invoke(model_group, ["agreement"])
+    assert agreed.exit_code == 0 and "no prediction has a lab grade yet" in agreed.output

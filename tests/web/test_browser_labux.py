@@ -13,8 +13,10 @@ from sqlalchemy import select
 from ingest.store import Point, open_store
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Analysis, Sample
+from lims.kernel.models.analytics import Prediction
 from tests.web import seed
 from tests.web.test_browser import login, logout
+from tests.web.test_lot_list import predict
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +71,11 @@ def test_the_lot_list_fits_1280_px_in_dutch_with_each_lot_code_on_one_line(live_
     characters, and the table still ran past the page's right edge."""
     seed.seed_reference(session_factory)
     for line in ("ext1", "ext2"):
-        seed.lot_with_samples(session_factory, 1, code=f"SIM2-202612030641-ntk-{line}-000003")
+        lot = seed.lot_with_samples(session_factory, 1, code=f"SIM2-202612030641-ntk-{line}-000003")
+        # with the model's version and a warning under its grade
+        predict(session_factory, lot.lot_id, "off-spec", version="grade-20261203T064112345678Z")
+    with session_factory.begin() as s:
+        s.scalar(select(Prediction).limit(1)).out_of_training_range = True
     page = browser_page
     login(page, live_server, "engineer")
     page.get_by_role("button", name="NL", exact=True).click()

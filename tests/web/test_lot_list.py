@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Sample
+from lims.kernel.models import Lot, Sample
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from tests.web import seed
 from tests.web.test_pages import _count_queries, csrf_token, log_in
@@ -17,13 +17,13 @@ from tests.web.test_pages import _count_queries, csrf_token, log_in
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
 
-def predict(session_factory, lot_id: int, grade: str) -> None:
+def predict(session_factory, lot_id: int, grade: str, version: str = "grade-t") -> None:
     now = utcnow()
     with session_factory.begin() as s:
-        mv = s.scalar(select(ModelVersion).where(ModelVersion.version == "grade-t"))
+        mv = s.scalar(select(ModelVersion).where(ModelVersion.version == version))
         if mv is None:
             mv = ModelVersion(
-                version="grade-t", status="production", metrics={}, train_start=now, train_end=now,
+                version=version, status="production", metrics={}, train_start=now, train_end=now,
                 n_train=1, n_test=0, features=[], feature_ranges={}, reference={}, classes=["A", "B"],
                 artifact_path="-", artifact_sha256="0" * 64,
             )
@@ -148,3 +148,72 @@ def test_lot_codes_of_spaces_or_300_characters_are_refused_under_the_code(client
 def fields_with_errors(page: str) -> list[str]:
     """The form field each error message stands under (the last field named before it)."""
     return [re.findall(r'name="([\w-]+)"', page[: m.start()])[-1] for m in re.finditer(r'class="field-error"', page)]
+
+
+def lot_row(client, lot_code: str) -> str:
+    page = client.get("/lots/", query_string={"q": lot_code}).get_data(as_text=True)
+    return re.search(rf'<tr data-lot="{lot_code}">.*?</tr>', page, re.S).group(0)
+
+
+def test_each_predicted_grade_on_the_lot_list_names_its_model_and_a_lot_outside_its_training_range(client, seeded):
+    """The list showed a bare grade: which model said so (a retired one, after a rollback?),
+    how sure it was, and that the lot lay outside what it was trained on were on the lot's own
+    page only."""
+    inside, outside = seed.lot_with_samples(seeded, 1), seed.lot_with_samples(seeded, 1)
+    predict(seeded, inside.lot_id, "A")
+    predict(seeded, outside.lot_id, "B")
+    with seeded.begin() as s:
+        s.scalar(select(Prediction).where(Prediction.lot_id == outside.lot_id)).out_of_training_range = True
+    log_in(client, "engineer")
+    row = lot_row(client, inside.lot_code)
+    assert "grade-t" in row and "80 %" in row and "outside the training range" not in row
+    assert "outside the training range" in lot_row(client, outside.lot_code)
+
+
+def test_a_sample_not_graded_gives_its_lot_no_lab_grade_to_hold_the_prediction_against(client, seeded):
+    """A sample "not graded" (its test plan lacks a result the specification limits) stood as
+    the lot's lab grade on the list: a lot predicted A was listed as differing from the lab
+    (✗, and under "prediction differs from lab"), while the model's own page counts no lab
+    grade for it; and it hid the grade an earlier sample of the lot did get."""
+    waiting, earlier = seed.lot_with_samples(seeded, 1), seed.lot_with_samples(seeded, 2)
+    predict(seeded, waiting.lot_id, "A")
+    grade(seeded, waiting.sample_codes[0], "not graded", state="verified")
+    predict(seeded, earlier.lot_id, "A")
+    grade(seeded, earlier.sample_codes[0], "A")
+    grade(seeded, earlier.sample_codes[1], "not graded", state="verified")
+    log_in(client, "engineer")
+    row = lot_row(client, waiting.lot_code)
+    assert "✗" not in row and "not graded" not in row
+    assert re.search(r'<span class="grade">A</span>\s*<span class="badge ok">✓', lot_row(client, earlier.lot_code))
+
+    def found(**args) -> set[str]:
+        return set(lot_codes(client.get("/lots/", query_string=args).get_data(as_text=True)))
+
+    assert found(agreement="differs") == set()
+    assert found(agreement="awaiting_lab") == {waiting.lot_code}
+    assert found(agreement="agrees") == {earlier.lot_code}
+
+
+def test_a_lot_from_the_simulator_is_marked_simulated_where_a_lab_running_on_real_data_shows_it(client, seeded):
+    """`recyclab simulate` enters its lots into whatever LIMS it is pointed at. Only the
+    simulated_data setting (the demo's) put SIMULATED on the pages, so in a lab on real data a
+    simulated lot, its process window and its predicted grade looked like a pilot line's; only
+    the API's prediction said so."""
+    simulated, real = seed.lot_with_samples(seeded, 1), seed.lot_with_samples(seeded, 1)
+    with seeded.begin() as s:
+        s.get(Lot, simulated.lot_id).source = "SIMULATED post-consumer PP, seed 3"
+        s.get(Lot, real.lot_id).source = "post-consumer PP, Twente collection"
+    marker = 'class="badge simulated"'
+    log_in(client, "engineer")
+    assert marker in lot_row(client, simulated.lot_code) and marker not in lot_row(client, real.lot_code)
+    assert marker in client.get(f"/process/lots/{simulated.lot_id}").get_data(as_text=True)
+    assert marker not in client.get(f"/process/lots/{real.lot_id}").get_data(as_text=True)
+    predict(seeded, simulated.lot_id, "A")
+    predict(seeded, real.lot_id, "A")
+    recent = client.get("/models/grade-t").get_data(as_text=True).split("Recent predictions")[1]
+    rows = dict(re.findall(r'>(LOT-\d+)</a>(.*?)</tr>', recent, re.S))
+    assert marker in rows[simulated.lot_code] and marker not in rows[real.lot_code]
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/lots/")})
+    log_in(client, "tech")
+    assert marker in client.get(f"/lab/lots/{simulated.lot_id}").get_data(as_text=True)
+    assert marker not in client.get(f"/lab/lots/{real.lot_id}").get_data(as_text=True)

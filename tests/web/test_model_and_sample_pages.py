@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from analytics.predict import agreement_report
 from tests.web import seed
 from tests.web.test_lot_list import grade, predict
 from tests.web.test_pages import _certify, log_in
@@ -26,6 +27,26 @@ def test_the_model_page_shows_a_lab_grade_given_after_the_prediction(client, see
     assert re.search(r">B<|^B\b", cells[2].strip()), cells  # the lab grade, beside the predicted A
     assert "✗" in cells[2]
     assert "No prediction of this version has a lab grade yet." not in page
+
+
+def test_a_lot_predicted_again_counts_once_against_its_lab_grade(client, seeded):
+    """'Predict again now' (or a second registration-time prediction) added a second row for the
+    same lot: the model page's predicted-against-lab table and `recyclab model agreement` counted
+    the lot twice, its earlier answer too, so one lot the model got right after late process
+    data came in showed as one hit and one miss."""
+    lot = seed.lot_with_samples(seeded, 1)
+    predict(seeded, lot.lot_id, "A")
+    predict(seeded, lot.lot_id, "B")  # asked again: the answer that stands
+    grade(seeded, lot.sample_codes[0], "B")
+    log_in(client, "engineer")
+    page = client.get("/models/grade-t").get_data(as_text=True)
+    table = page[page.index("Predicted against lab grade"):].split("</table>")[0]
+    counts = {lab: [int(n) for n in re.findall(r"<td>(\d+)</td>", cells)]
+              for lab, cells in re.findall(r"<tr><th>(\w+)</th>(.*?)</tr>", table, re.S)}
+    assert counts == {"A": [0, 0], "B": [0, 1]}, counts  # rows lab A, B; columns predicted A, B
+    with seeded.begin() as s:
+        (report,) = agreement_report(s)
+    assert (report["with_lab_grade"], report["agreement"]) == (1, 1.0)
 
 
 class _Labels(HTMLParser):

@@ -8,6 +8,8 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from analytics import predict
+from analytics.simulator.physics import from_simulator
 from lims.kernel.errors import InputError
 from lims.kernel.models import Installation, Material
 from lims.permissions import Capability
@@ -19,6 +21,9 @@ from lims.web.limits import query_int
 from lims.web.request_db import db
 
 bp = web_blueprint("lot_list", __name__, url_prefix="/lots")
+# `lot is simulated`: every page that shows a lot says SIMULATED of one from the simulator, in a
+# lab on real data too (the simulated_data setting marks every process page of a demo).
+bp.add_app_template_test(lambda lot: from_simulator(lot.source), "simulated")
 
 PER_PAGE = 50
 
@@ -54,6 +59,7 @@ def lots_list():
         "lab/lots.html",
         sort=found.sort,
         rows=rows,
+        predictions={r.lot.id: predict.shown(r.prediction) for r in rows if r.prediction is not None},
         page=page,
         more=more,
         installations=list(db().scalars(select(Installation).order_by(Installation.key))),
