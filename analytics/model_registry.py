@@ -167,6 +167,13 @@ def rollback(session: Session, who: str) -> ModelVersion:
     )
     if previous is None:
         raise RegistryError(f"{current.version} is the only model promoted; nothing to roll back to")
+    # Promote's rule: a version promoted before it (or by hand) would come back unserved.
+    not_beaten = baselines_not_beaten(previous.metrics)
+    if not_beaten:
+        raise NotPromotable(
+            f"{previous.version} does not beat {', '.join(not_beaten)} on the held-out newer lots: not"
+            f" rolled back ({current.version} stays in production; promote a version that does)"
+        )
     current.status = "retired"
     current.promoted_at = None
     current.note = (current.note + " rolled back").strip()

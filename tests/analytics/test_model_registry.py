@@ -168,3 +168,23 @@ def test_every_promotion_and_rollback_is_in_the_audit_trail_with_who_and_when(se
         ]
         assert all("qa-anna" in e.actor and e.at is not None for e in events)
         assert verify_chain(s).ok
+
+
+def test_a_rollback_does_not_bring_back_a_model_that_would_not_be_served(session_factory, database_url, monkeypatch):
+    """A version promoted before the baseline rule came back by `model rollback` as "production"
+    (the command said so) while nothing served it: the lots went unpredicted behind a success.
+    The rollback keeps the rule promote keeps, and the current model stays in production."""
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    with session_factory.begin() as s:
+        _version(s, "v1", datetime(2026, 1, 1, tzinfo=UTC))
+        _version(s, "v2", datetime(2026, 1, 2, tzinfo=UTC))
+    runner = CliRunner()
+    for name in ("v1", "v2"):
+        assert runner.invoke(model_group, ["promote", name]).exit_code == 0
+    with session_factory.begin() as s:  # v1 as promoted before the rule: persistence beats it
+        v1 = s.scalar(select(ModelVersion).where(ModelVersion.version == "v1"))
+        v1.metrics = v1.metrics | {"persistence": {"macro_f1": 0.9}}
+    result = runner.invoke(model_group, ["rollback"])
+    assert result.exit_code == 1 and "v1 does not beat persistence" in result.output, result.output
+    with session_factory() as s:
+        assert {mv.version: mv.status for mv in s.scalars(select(ModelVersion))} == {"v1": "retired", "v2": "production"}
