@@ -20,6 +20,7 @@ from analytics.features import feature_rows
 from analytics.train import frame, window_of_lot
 from ingest.registry import Registry
 from ingest.store.base import TimeSeriesStore
+from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot
 
 EPS = 1e-4
@@ -70,11 +71,14 @@ class DriftReport:
 
 
 def recent_drift(session: Session, store: TimeSeriesStore, registry: Registry, since: datetime, version: str | None = None) -> DriftReport:
-    """Drift of the lots whose production window ended after ``since`` against a model's training."""
+    """Drift of the lots whose production window ended after ``since`` (and before now) against a
+    model's training."""
     mv = model_registry.get_version(session, version) if version else model_registry.production(session)
     if mv is None:
         raise LookupError("no production model; name a version with --version")
-    lots = list(session.scalars(select(Lot).where(Lot.production_end >= since).order_by(Lot.production_end)))
+    # Only lots whose production has ended: a running lot's window is half filled.
+    ended = Lot.production_end.between(since, utcnow())
+    lots = list(session.scalars(select(Lot).where(ended).order_by(Lot.production_end)))
     rows = feature_rows(store, registry, [window_of_lot(lot) for lot in lots])
     numeric = [f for f in mv.features if f in mv.reference]
     return DriftReport(mv.version, len(lots), drift(mv.reference, frame(rows, numeric)))
