@@ -18,6 +18,9 @@
   const clock = new Intl.DateTimeFormat(locale, { timeZone: tz, hour: "2-digit", minute: "2-digit" });
   const day = new Intl.DateTimeFormat(locale, { timeZone: tz, day: "numeric", month: "short" });
   const charts = Array.from(grid.querySelectorAll(".sensor-chart"), (el) => ({ el, plot: null, limits: [] }));
+  // "Refreshed every 10 s" is untrue while zoomed: the refresh waits for the chosen range.
+  const refreshNote = document.getElementById("refresh-note");
+  const refreshText = refreshNote && refreshNote.textContent;
 
   function iso(seconds) { return new Date(seconds * 1000).toISOString(); }
 
@@ -187,6 +190,7 @@
       if (link) link.href = `${c.el.dataset.csvUrl}?${query}`;
     }
     grid.dataset.zoomed = String(shown.zoomed);
+    if (refreshNote) refreshNote.textContent = shown.zoomed ? refreshNote.dataset.paused : refreshText;
   }
 
   function resetRange() {

@@ -195,6 +195,20 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
     store.close()
     expect(melt).not_to_have_attribute("data-end", before, timeout=15_000)
     shot(page, artifacts_dir, "charts-4-1h-refreshed")
+    # Zoomed, the refresh waits, and the line under the title says so (it went on saying
+    # "Refreshed every 10 s" over charts that no longer moved).
+    note = page.locator("#refresh-note")
+    expect(note).to_have_text("Refreshed every 10 s.")
+    box = plot_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20, steps=8)
+    page.mouse.up()
+    expect(page.locator("#sensor-charts")).to_have_attribute("data-zoomed", "true")
+    expect(note).to_contain_text("paused while zoomed")
+    box = plot_box()
+    page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + 20)
+    expect(note).to_have_text("Refreshed every 10 s.")
 
 
 def test_a_sensor_in_alarm_whose_data_stopped_shows_both(
