@@ -150,7 +150,7 @@ def csv_text(buckets: Sequence[Bucket], every: timedelta) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["bucket_start_utc", "bucket_seconds", "mean", "min", "max", "count"])
-    seconds = f"{every.total_seconds():g}"
+    seconds = repr(every.total_seconds())
     for b in buckets:
         writer.writerow(
             [b.start.isoformat(), seconds, repr(b.mean), repr(b.min), repr(b.max), b.count]

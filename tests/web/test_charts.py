@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.store import Bucket
-from lims.process.charts import bucket_width, chart
+from lims.process.charts import bucket_width, chart, csv_text
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -61,3 +61,11 @@ def test_a_gap_lifts_the_pen_but_regular_sparse_data_does_not():
 def test_an_empty_range_has_no_made_up_scale():
     empty = chart([], T0, T0 + timedelta(hours=1), timedelta(seconds=15), str)
     assert empty.empty and not empty.y_ticks and not empty.mean_path
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+def test_the_csv_bucket_width_reads_back_as_the_width_used(microseconds):
+    """A custom range gives a bucket of e.g. 131760.25 s; the CSV wrote 131760 (six digits)."""
+    every = timedelta(microseconds=microseconds)
+    text = csv_text(buckets([0], [1.0]), every)
+    assert float(text.splitlines()[1].split(",")[1]) == every.total_seconds()
