@@ -341,8 +341,10 @@ def register_partitions(
             owner_org_id=parent.owner_org_id,
             parent_id=parent.id,
             state="received" if received else "registered",
-            received_at=now if received else None,
-            received_by_id=actor.id if received else None,
+            # Split from material the lab already holds: received with it, by whoever received it
+            # (the receipt a certificate states, and what a result may not be measured before).
+            received_at=(parent.received_at or now) if received else None,
+            received_by_id=(parent.received_by_id or actor.id) if received else None,
             storage_location=storage_location or parent.storage_location,
             description=f"partition {k} of {parent.code}",
             registered_at=now,

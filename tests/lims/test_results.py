@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from lims.kernel import clock
-from lims.kernel.models import Analysis, AuditEvent, Sample
+from lims.kernel.models import Analysis, AuditEvent, Sample, User
 from tests.lims.conftest import analyses_by_method, ok, register
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
@@ -226,3 +226,24 @@ def test_a_number_a_thousands_separator_could_have_written_is_asked_about_not_re
     assert ok(tech.post(f"/analyses/{ids['tensile_modulus_527']}/result", json={"value": "1420", "unit": "MPa"}))["value"] == "1420"
     assert ok(tech.post(f"/analyses/{ids['density_1183']}/result", json={"value": "0,905", "unit": "g/cm3"}))["value"] == "0.905"
     assert ok(tech.post(f"/analyses/{ids['mfr_230_2_16']}/result", json={"value": "15.745", "unit": "g/10 min"}))["value"] == "15.74"
+
+
+def test_a_partition_was_received_when_its_parent_was(lab, session_factory):
+    """A partition counted as received when it was split off, by whoever split it: a result
+    measured on the material before the split was refused as "before receipt", the receipt
+    date of a certificate on the partition was the day of the split, and the splitter's
+    receive log listed a receipt she never scanned."""
+    tech, tech2 = lab.as_("tech"), lab.as_("tech2")
+    received = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    with clock.frozen_at(received):
+        parent = register(tech, methods=["mfr_230_2_16"])["sample_id"]
+    with clock.frozen_at(received + timedelta(days=1)):
+        (part,) = ok(tech2.post(f"/samples/{parent}/partitions", json={"count": 1, "methods": ["ash_3451"]}), 201)["samples"]
+        assert part["received_at"] == ok(tech.get(f"/samples/{parent}"))["received_at"]
+        ash = analyses_by_method(ok(tech2.get(f"/samples/{part['sample_id']}")))["ash_3451"]
+        entered = tech2.post(f"/analyses/{ash}/result", json={
+            "value": "0.5", "unit": "%", "measured_at": (received + timedelta(hours=3)).isoformat()})
+        assert entered.status_code == 200, entered.get_data(as_text=True)
+    with session_factory() as s:
+        row = s.scalar(select(Sample).where(Sample.code == part["sample_id"]))
+        assert s.get(User, row.received_by_id).username == "tech"
