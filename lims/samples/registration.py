@@ -355,9 +355,10 @@ def register_partitions(
         parts.append(part)
     session.flush()
     for part in parts:
-        audit.record(
-            session, actor, "sample.partition", "sample", part.code, None, audit.snapshot(part)
-        )
+        # The tests it was split off for are part of what was decided (a sample's own snapshot
+        # names none).
+        after = audit.snapshot(part) | {"methods": [m.key for m in part_methods]}
+        audit.record(session, actor, "sample.partition", "sample", part.code, None, after)
     return parts
 
 

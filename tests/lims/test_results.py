@@ -247,3 +247,5 @@ def test_a_partition_was_received_when_its_parent_was(lab, session_factory):
     with session_factory() as s:
         row = s.scalar(select(Sample).where(Sample.code == part["sample_id"]))
         assert s.get(User, row.received_by_id).username == "tech"
+        split = s.scalar(select(AuditEvent).where(AuditEvent.action == "sample.partition"))
+        assert split.actor == "tech2" and split.after["methods"] == ["ash_3451"]
