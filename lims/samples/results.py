@@ -234,8 +234,9 @@ def measure(
     if uncertainty is None:
         return Measured(value, False, floor, **entered)
     u = number(uncertainty, "uncertainty") * (factor or 1)
-    if u < 0:
-        raise InputError("uncertainty", N_("must not be negative"))
+    if u <= 0:
+        # No measurement is exact; a zero U would take the decision rule's guard band away.
+        raise InputError("uncertainty", N_("give an expanded uncertainty greater than zero"))
     u = u.quantize(q, ROUND_UP)
     _check_uncertainty_sensible(method, value, u, floor)
     if u < floor and not reason:

@@ -96,9 +96,16 @@ def _tested(lab, plan: dict[str, tuple[str, str]], **extra) -> dict:
 def test_the_methods_uncertainty_is_the_floor_unless_a_reason_is_documented(lab):
     tech = lab.as_("tech")
     mfr = analyses_by_method(register(tech, methods=["mfr_230_2_16"]))["mfr_230_2_16"]
-    refused = tech.post(f"/analyses/{mfr}/result", json={"value": "15.9", "unit": "g/10 min", "uncertainty": "0"})
+    refused = tech.post(f"/analyses/{mfr}/result", json={"value": "15.9", "unit": "g/10 min", "uncertainty": "0.1"})
     assert refused.status_code == 422, refused.get_data(as_text=True)
     assert "0.80" in refused.get_json()["errors"]["json"]["uncertainty_reason"][0]
+    # No measurement is exact: U = 0 (or "-0", stored as a negative zero) with any reason typed
+    # took the guard band away altogether.
+    for zero in ("0", "-0", "0.000"):
+        refused = tech.post(f"/analyses/{mfr}/result", json={
+            "value": "15.9", "unit": "g/10 min", "uncertainty": zero, "uncertainty_reason": "exact"})
+        assert refused.status_code == 422, (zero, refused.get_data(as_text=True))
+        assert "greater than zero" in refused.get_json()["errors"]["json"]["uncertainty"][0]
     # Without U the method's applies: 15.9 ± 0.80 crosses max 16 (guard band): not grade A.
     plain = _tested(lab, PP_PLAN | {"mfr_230_2_16": ("15.9", "g/10 min")})
     assert plain["grade"] == "B", plain["grade_reasons"]
