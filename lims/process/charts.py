@@ -143,16 +143,19 @@ def series(buckets: Sequence[Bucket], every: timedelta) -> dict[str, list[float]
     }
 
 
-def csv_text(buckets: Sequence[Bucket], every: timedelta) -> str:
+def csv_text(buckets: Sequence[Bucket], every: timedelta, dutch_excel: bool = False) -> str:
     """The aggregated series as CSV, one row per bucket, times in UTC (ISO 8601). Values in
     the shortest digits that read back as the stored float: min and max are readings, and an
-    export must not round them."""
+    export must not round them. dutch_excel: semicolons and decimal commas, as Excel set to
+    Dutch reads a CSV (with commas it puts each row in one column)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", delimiter=";" if dutch_excel else ",")
+
+    def num(value: float) -> str:
+        return repr(value).replace(".", ",") if dutch_excel else repr(value)
+
     writer.writerow(["bucket_start_utc", "bucket_seconds", "mean", "min", "max", "count"])
-    seconds = repr(every.total_seconds())
+    seconds = num(every.total_seconds())
     for b in buckets:
-        writer.writerow(
-            [b.start.isoformat(), seconds, repr(b.mean), repr(b.min), repr(b.max), b.count]
-        )
+        writer.writerow([b.start.isoformat(), seconds, num(b.mean), num(b.min), num(b.max), b.count])
     return out.getvalue()

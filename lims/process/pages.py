@@ -359,8 +359,10 @@ def chart_csv(key: str, sensor_key: str):
     except StoreError as exc:
         abort(503, str(exc))
     name = f"{inst.key}_{sensor.key}_{start:%Y%m%dT%H%M}Z_{end:%Y%m%dT%H%M}Z.csv"
+    dutch_excel = request.args.get("sep") == "semicolon"
+    # Excel opens a UTF-8 file right (°C, µ) only with the byte order mark.
     return Response(
-        charts.csv_text(buckets, every),
+        ("\ufeff" if dutch_excel else "") + charts.csv_text(buckets, every, dutch_excel),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

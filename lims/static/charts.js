@@ -186,8 +186,9 @@
     const query = params(true);
     for (const c of charts) {
       show(c, data.sensors[c.el.dataset.sensor], data.every_s);
-      const link = c.el.parentElement.querySelector("a[data-csv]");
-      if (link) link.href = `${c.el.dataset.csvUrl}?${query}`;
+      for (const link of c.el.parentElement.querySelectorAll("a[data-csv]")) {
+        link.href = `${c.el.dataset.csvUrl}?${query}${link.dataset.csv === "semicolon" ? "&sep=semicolon" : ""}`;
+      }
     }
     grid.dataset.zoomed = String(shown.zoomed);
     if (refreshNote) refreshNote.textContent = shown.zoomed ? refreshNote.dataset.paused : refreshText;

@@ -159,7 +159,7 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
     shot(page, artifacts_dir, "charts-3-zoomed")
 
     # CSV of the shown (zoomed) range.
-    link = page.locator("section", has=melt).locator("a[data-csv]")
+    link = page.locator("section", has=melt).locator("a[data-csv='comma']")
     expect(link).to_have_attribute("href", re.compile(r"range=custom"))
     with page.expect_download() as download:
         link.click()
@@ -167,6 +167,8 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
     assert len(rows) == int(melt.get_attribute("data-points"))
     first = datetime.fromisoformat(rows[0]["bucket_start_utc"]).timestamp()
     assert zoom_start - 0.001 <= first < zoom_start + float(rows[0]["bucket_seconds"])  # ms in the URL
+    dutch = page.locator("section", has=melt).locator("a[data-csv='semicolon']")
+    expect(dutch).to_have_attribute("href", re.compile(r"range=custom.*sep=semicolon"))
 
     # Shift+drag pans every chart back in time by the dragged width.
     box = plot_box()

@@ -69,6 +69,15 @@ def test_csv_export_is_the_shown_range_as_the_chart_draws_it(client, week_of_dat
     assert rows[0]["bucket_start_utc"] >= start.isoformat() and rows[-1]["bucket_start_utc"] < end.isoformat()
     wrong = client.get(f"{URL}/csv", query_string={"range": "custom", "start": "yesterday", "end": shown["end"]})
     assert wrong.status_code == 422 and "start" in wrong.get_data(as_text=True)
+    # Excel set to Dutch put each comma-separated row in one column (the import side already
+    # took its semicolons and decimal commas); the page links this variant beside the other.
+    dutch = client.get(f"{URL}/csv", query_string=shown | {"sep": "semicolon"}).get_data(as_text=True)
+    assert dutch.startswith("\ufeff")
+    nl_rows = list(csv.DictReader(io.StringIO(dutch.lstrip("\ufeff")), delimiter=";"))
+    assert [float(r["mean"].replace(",", ".")) for r in nl_rows] == data["mean"]
+    assert "," in nl_rows[0]["mean"] and "." not in nl_rows[0]["mean"]
+    page_html = client.get("/process/installations/ntk-ext1?range=24h").get_data(as_text=True)
+    assert 'data-csv="semicolon"' in page_html and "sep=semicolon" in page_html
 
 
 def test_csv_export_gives_every_value_exactly(app, client, session_factory):
