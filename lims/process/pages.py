@@ -38,7 +38,7 @@ from lims.process.ingesters import ingesters
 from lims.samples.lot_search import NOT_COUNTED
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
-from lims.web.i18n import local_input_value, local_number, parse_local_datetime
+from lims.web.i18n import lab_zone, local_input_value, local_number, parse_local_datetime
 from lims.web.limits import query_int
 from lims.web.request_db import db
 from lims.web.state_names import STATE_NAMES
@@ -251,6 +251,10 @@ def chart_range() -> tuple[str, datetime, datetime]:
 
 def _time_formatter(start: datetime, end: datetime):
     pattern = "HH:mm" if end - start <= timedelta(hours=36) else "d MMM HH:mm"
+    zone = lab_zone()
+    if start.astimezone(zone).utcoffset() != end.astimezone(zone).utcoffset():
+        # The clocks changed within the range: the hour they went back reads twice without it.
+        pattern += " xxx"
     return lambda ts: format_datetime(ts, pattern)
 
 

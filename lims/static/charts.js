@@ -17,6 +17,13 @@
   const time = new Intl.DateTimeFormat(locale, { timeZone: tz, dateStyle: "short", timeStyle: "medium" });
   const clock = new Intl.DateTimeFormat(locale, { timeZone: tz, hour: "2-digit", minute: "2-digit" });
   const day = new Intl.DateTimeFormat(locale, { timeZone: tz, day: "numeric", month: "short" });
+  const clockAndOffset = new Intl.DateTimeFormat(locale, { timeZone: tz, hour: "2-digit", minute: "2-digit", timeZoneName: "shortOffset" });
+  const offsetOnly = new Intl.DateTimeFormat("en-GB", { timeZone: tz, timeZoneName: "shortOffset" });
+  function offset(seconds) {
+    return offsetOnly.formatToParts(new Date(seconds * 1000)).find((p) => p.type === "timeZoneName").value;
+  }
+  // The clocks changed within the shown range: the hour they went back reads twice without it.
+  function clocksChange(u) { return offset(u.scales.x.min) !== offset(u.scales.x.max); }
   const charts = Array.from(grid.querySelectorAll(".sensor-chart"), (el) => ({ el, plot: null, limits: [] }));
   // "Refreshed every 10 s" is untrue while zoomed: the refresh waits for the chosen range.
   const refreshNote = document.getElementById("refresh-note");
@@ -114,16 +121,21 @@
       },
       scales: { x: { time: true, range: () => [shown.start, shown.end] }, y: { range: yRange(chart) } },
       series: [
-        { label: grid.dataset.timeLabel, value: (u, v) => (v == null ? "–" : time.format(new Date(v * 1000))) },
+        { label: grid.dataset.timeLabel, value: (u, v) => (v == null ? "–"
+          : time.format(new Date(v * 1000)) + (clocksChange(u) ? ` ${offset(v)}` : "")) },
         { label: chart.el.dataset.label, stroke: "#1a7f64", width: 1.6, value },
         { label: "min", stroke: "#8cc7b5", width: 1, value },
         { label: "max", stroke: "#8cc7b5", width: 1, value },
       ],
       bands: [{ series: [3, 2], fill: "rgba(182, 221, 210, 0.6)" }],
       // Axis labels in the page's language and the lab's zone, never the US month/day.
-      axes: [{ values: (u, splits) => {
-        const f = u.scales.x.max - u.scales.x.min <= 2 * 86400 ? clock : day;
-        return splits.map((v) => f.format(new Date(v * 1000)));
+      // Labels with the offset are twice as wide: ticks further apart, or they overlap.
+      axes: [{ space: (u) => (clocksChange(u) ? 110 : 50), values: (u, splits) => {
+        const short = u.scales.x.max - u.scales.x.min <= 2 * 86400;
+        const f = short ? (clocksChange(u) ? clockAndOffset : clock) : day;
+        const labels = splits.map((v) => f.format(new Date(v * 1000)));
+        chart.el.dataset.timeTicks = labels.join(" | ");
+        return labels;
       } }, { size: 56 }],
       hooks: {
         draw: [drawLimits(chart)],

@@ -212,6 +212,12 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
     page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + 20)
     expect(note).to_have_text("Refreshed every 10 s.")
 
+    # Over the night the clocks go back, the time axis carries the offset: 02:30 comes twice.
+    page.goto(f"{live_server}/process/installations/ntk-ext1?range=custom&start=2025-10-26T01:00&end=2025-10-26T04:00")
+    _ready_ms(page)
+    expect(melt).to_have_attribute("data-time-ticks", re.compile(r"GMT\+2.*GMT\+1"))
+    shot(page, artifacts_dir, "charts-5-clocks-back")
+
 
 def test_a_sensor_in_alarm_whose_data_stopped_shows_both(
     app, live_server, browser_page, session_factory, artifacts_dir

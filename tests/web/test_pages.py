@@ -16,7 +16,7 @@ from ingest.status import IngestStatus
 from ingest.store import Point, open_store
 from lims.kernel import clock
 from lims.kernel.clock import utcnow
-from lims.kernel.models import Analysis, Sample
+from lims.kernel.models import Analysis, Sample, User
 from tests.support.models import version_without_artifact
 from tests.support.queries import statements_run
 from tests.web import seed
@@ -528,3 +528,32 @@ def test_a_failing_prediction_never_costs_the_registration(client, seeded, monke
     assert "give a percentage" in page
     with seeded() as s:
         assert s.scalar(select(Lot.id).where(Lot.code == "LOT-PRED-2")) is None
+
+
+def test_a_lot_chart_over_the_night_the_clocks_go_back_tells_the_two_02_30s_apart(app, client, seeded):
+    """A lot made from 02:00 summer time to 02:30 winter time (Amsterdam, 26 October 2025):
+    the chart's time axis read 02:00, 02:08 ... 02:30, 02:38 (the first 02:30 an hour before the
+    second), so a reading could not be placed. Over a change of offset the ticks carry it."""
+    from decimal import Decimal
+
+    from lims.samples import registration as samples
+
+    start = datetime(2025, 10, 26, 0, 0, tzinfo=UTC)  # 02:00 CEST
+    end = datetime(2025, 10, 26, 1, 30, tzinfo=UTC)  # 02:30 CET
+    store = open_store(app.config["RECYCLAB"])
+    store.write([Point("ntk-ext1", "melt_temp_c", start + timedelta(minutes=m), 230.0 + m % 7) for m in range(91)])
+    store.close()
+    with seeded.begin() as s:
+        tech = s.scalar(select(User).where(User.username == "tech"))
+        lot = samples.create_lot(
+            s, tech, code="L-DST-2025", installation="ntk-ext1", material="pp", owner="polyvorm",
+            production_start=start, production_end=end, input_stream="post-consumer",
+            recycled_content_pct=Decimal("90"),
+        )
+        lot_id = lot.id
+    log_in(client, "engineer")
+    html = client.get(f"/process/lots/{lot_id}").get_data(as_text=True)
+    assert "+02:00" in html and "+01:00" in html, html[html.find("<svg"):html.find("</svg>")]
+    # A day without a change keeps the short labels.
+    plain = client.get("/process/installations/ntk-ext1?range=custom&start=2026-01-01T00:00&end=2026-01-01T06:00")
+    assert "+01:00" not in plain.get_data(as_text=True)
