@@ -35,19 +35,33 @@ FORGET_AFTER = 2 * LONGEST_WINDOW
 PRUNE_BATCH = 100
 
 
-def _count_up(session: Session, key: str, now: datetime, window: timedelta) -> tuple[float, bool]:
-    """Adds one to the key's counter; the count over the last window, and whether this one
-    started a window (a new row, or one whose window had passed)."""
-    if window > LONGEST_WINDOW:
-        raise ValueError(f"a throttle window of {window} outlasts the counters ({LONGEST_WINDOW})")
-    # The (no-op) update on conflict holds the row until the transaction ends: the read, the
-    # count and the write below are one step for every process counting the same key.
+def _held(session: Session, key: str, now: datetime) -> tuple[int, int, datetime]:
+    """The key's counter (count, previous_count, window_start), a new one started at `now`
+    if it has none. The (no-op) update on conflict holds the row until the transaction ends:
+    what the caller reads and writes of it is one step for every process counting the same key."""
     count, previous, start = session.execute(
         insert_or_merge(session, Throttle)
         .values(key=key, count=0, previous_count=0, window_start=now)
         .on_conflict_do_update(index_elements=["key"], set_={"key": key})
         .returning(Throttle.count, Throttle.previous_count, Throttle.window_start)
     ).one()
+    return count, previous, start
+
+
+def _estimate(count: int, previous: int, start: datetime, now: datetime, window: timedelta) -> float:
+    """The count over the last window: the current window's and the part of the previous
+    window's still within one window of now."""
+    # A clock set back (tests) counts the previous window whole.
+    still_in = min(1.0, max(0.0, 1 - (now - start) / window))
+    return previous * still_in + count
+
+
+def _count_up(session: Session, key: str, now: datetime, window: timedelta) -> tuple[float, bool]:
+    """Adds one to the key's counter; the count over the last window, and whether this one
+    started a window (a new row, or one whose window had passed)."""
+    if window > LONGEST_WINDOW:
+        raise ValueError(f"a throttle window of {window} outlasts the counters ({LONGEST_WINDOW})")
+    count, previous, start = _held(session, key, now)
     if now >= start + 2 * window:
         count, previous, start = 0, 0, now
     elif now >= start + window:
@@ -57,9 +71,7 @@ def _count_up(session: Session, key: str, now: datetime, window: timedelta) -> t
         update(Throttle).where(Throttle.key == key)
         .values(count=count, previous_count=previous, window_start=start)
     )
-    # A clock set back (tests) counts the previous window whole.
-    still_in = min(1.0, max(0.0, 1 - (now - start) / window))
-    return previous * still_in + count, count == 1
+    return _estimate(count, previous, start, now, window), count == 1
 
 
 def prune(session: Session, now: datetime) -> None:
@@ -139,13 +151,37 @@ def login_failed(session: Session, keys: tuple[str, ...]) -> dict[str, tuple[int
     return blocked
 
 
-def login_succeeded(session: Session, account_key: str) -> None:
-    """The account's streak ends; the address keeps its count (one valid account of an
-    attacker must not reset the guessing of others from the same address)."""
+def login_attempt(session: Session, keys: tuple[str, ...]) -> tuple[int, dict[str, tuple[int, timedelta]]]:
+    """Whether a login may try its password now. While a key is blocked: how many seconds the
+    longest block lasts, and nothing is counted. Else 0, and the attempt is counted as a failed
+    one (login_failed: the keys it blocks), before its password is tried; login_succeeded takes
+    it back. Counted first, on the locked counters: logins sent at once each see the attempts
+    before them, where a check before the password and a count after it let a whole burst
+    through between the two."""
+    now = utcnow()
+    for key in keys:
+        _held(session, key, now)
+    wait = wait_seconds(session, keys)
+    if wait:
+        return wait, {}
+    return 0, login_failed(session, keys)
+
+
+def login_succeeded(session: Session, keys: tuple[str, ...]) -> None:
+    """The attempt login_attempt counted was no failure. The account's streak ends; the
+    address loses that one count only (one valid account of an attacker must not reset the
+    guessing of others from the same address), and the block that count alone set is lifted."""
+    account, *addresses = keys
     session.execute(
-        update(Throttle).where(Throttle.key == account_key)
+        update(Throttle).where(Throttle.key == account)
         .values(count=0, previous_count=0, blocked_until=None)
     )
+    now = utcnow()
+    for key in addresses:
+        count, previous, start = _held(session, key, now)
+        count = max(0, count - 1)
+        unblocked = {"blocked_until": None} if _estimate(count, previous, start, now, FAILURE_MEMORY) <= FREE_FAILURES else {}
+        session.execute(update(Throttle).where(Throttle.key == key).values(count=count, **unblocked))
 
 
 def over_rate(session: Session, key: str, limit: int, window: timedelta) -> bool:

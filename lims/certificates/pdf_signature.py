@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyhanko.pdf_utils import embed, generic
+from pyhanko.pdf_utils.decode_limits import DecodeLimits, DocumentDecodeBudget, StreamDecodeLimits
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -43,6 +44,14 @@ FIELD = "Recyclab"
 # reservation spares pyHanko a trial signature to measure it (a third of the signing time).
 RESERVED_BYTES = 4096
 MAGIC = b"%PDF-"
+# An uploaded PDF is anyone's, and a deflated stream unpacks up to a thousandfold: pyHanko's
+# defaults for untrusted input (256 MB a document) let one 512 kB upload hold half a gigabyte
+# while it is checked. What a check unpacks of a PDF the lab signed (its cross-reference and
+# object streams, the certificate file of a few kB, the signer's certificate) is some kB.
+UPLOAD_DECODE_LIMITS = DecodeLimits(
+    per_stream=StreamDecodeLimits(max_output_size=4 * 2**20),
+    document_budget=DocumentDecodeBudget(base_allowance=16 * 2**20, max_ratio=16),
+)
 
 
 T = TypeVar("T")
@@ -196,7 +205,7 @@ def verify(raw: bytes, published: Sequence[signing.PublishedKey]) -> document.Ve
     by the key its content names). Only the lab can sign, so the values the pages show are those
     of that content."""
     try:
-        reader = PdfFileReader(io.BytesIO(raw), strict=False)
+        reader = PdfFileReader(io.BytesIO(raw), strict=False, decode_limits=UPLOAD_DECODE_LIMITS)
         carried = _attachment(reader)
         problem = _signature_problem(reader, published)
     except Exception as exc:  # noqa: BLE001

@@ -28,15 +28,15 @@ def checked_login(username: str, password: str) -> User | None:
     keys = throttle.login_keys(username, request.remote_addr)
     counters = current_app.extensions["recyclab.sessions"]
     with counters.begin() as s:
-        wait = throttle.wait_seconds(s, keys)
+        wait, blocked = throttle.login_attempt(s, keys)
     if wait:
         raise LoginThrottled(wait)
     user = authenticate(db(), username, password)
     with counters.begin() as s:
         if user is not None:
-            throttle.login_succeeded(s, keys[0])
+            throttle.login_succeeded(s, keys)
             return user
-        for key, (failures, delay) in throttle.login_failed(s, keys).items():
+        for key, (failures, delay) in blocked.items():
             kind, _, subject = key.partition(":")
             audit.record(s, None, "login.throttled", kind, subject, None, {
                 "failures": failures, "blocked_seconds": int(delay.total_seconds()),

@@ -10,6 +10,8 @@ import json
 import re
 import shutil
 import subprocess
+import tracemalloc
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from fpdf import FPDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
@@ -287,6 +289,39 @@ def test_any_byte_change_outside_the_signature_value_fails_without_crashing(sign
     # Only the zero padding after the signature value inside /Contents may change unnoticed:
     # neither the page nor the attached file is there.
     assert not verdict.valid or signed_before <= at < signed_again, (at, verdict)
+
+
+def _certificate_file_unpacking_to(megabytes: int) -> bytes:
+    """An unsigned PDF carrying, where the lab's PDF carries its certificate file, a stream of
+    zeros deflated about a thousandfold: a few hundred kB that unpack to `megabytes` MB."""
+    page = FPDF()
+    page.add_page()
+    writer = IncrementalPdfFileWriter(io.BytesIO(bytes(page.output())))
+    deflate = zlib.compressobj(9)
+    zeros = b"".join(deflate.compress(bytes(1 << 20)) for _ in range(megabytes)) + deflate.flush()
+    embedded = embed.EmbeddedFileObject(
+        writer, dict_data={generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")}, encoded_data=zeros,
+    )
+    name = pdf_signature.ATTACHMENT
+    embed.embed_file(writer, embed.FileSpec(file_spec_string=name, file_name=name, embedded_data=embedded))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_an_uploaded_pdf_that_unpacks_to_hundreds_of_megabytes_is_refused_without_unpacking_it(client):
+    """Anyone may upload at /verify, as often as 60 times a minute and several at once: a
+    512 kB file must not cost the web process half a gigabyte each."""
+    bomb = _certificate_file_unpacking_to(200)
+    assert len(bomb) < 512 * 1024
+    tracemalloc.start()
+    try:
+        verdict = _upload(client, bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not verdict["valid"] and "not a readable signed PDF" in verdict["reason"], verdict
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB held while checking a {len(bomb) // 1024} kB upload"
 
 
 def test_a_key_set_from_before_certificates_gets_them(lab, app, client, tmp_path, monkeypatch):

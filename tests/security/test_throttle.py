@@ -5,6 +5,7 @@ the user is told how long; the block is in the audit trail; the counters live in
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -66,6 +67,43 @@ def test_ninety_wrong_passwords_then_the_right_one_is_refused(client, seeded, se
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
         assert {e.entity_type for e in events} == {"login-user", "login-addr"}
         assert any(e.entity_id == "tech" and e.after["address"] == "10.0.0.1" for e in events)
+
+
+def _all_at_once(app, creds, count: int) -> list[int]:
+    """The answers to `count` logins sent together, each from its own connection."""
+    start = threading.Barrier(count)
+    statuses: list[int] = []
+
+    def send() -> None:
+        client = app.test_client()
+        start.wait()
+        statuses.append(_api_login(client, creds).status_code)
+
+    senders = [threading.Thread(target=send) for _ in range(count)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    return sorted(statuses)
+
+
+def test_guesses_sent_all_at_once_get_no_more_tries_than_one_after_another(app, client, seeded):
+    """A burst passed the check for a block together, before any of its failures was counted:
+    every guess of it was tried, as many as the web process has threads, where the rule allows
+    one before the next block."""
+    with frozen_at(utcnow()):
+        assert [_api_login(client, BAD).status_code for _ in range(throttle.FREE_FAILURES)] == [401] * throttle.FREE_FAILURES
+        assert _all_at_once(app, BAD, 6) == [401] + [429] * 5
+        assert _api_login(client, GOOD).status_code == 429
+
+
+def test_colleagues_logging_in_from_one_address_are_no_guessers(client, seeded):
+    """Each login is counted as a failure until its password proves right; the lab's users
+    behind one address (its router) each logging in must not add up to a block."""
+    with frozen_at(utcnow()):
+        for username in ["tech", "tech2", "reviewer", "engineer", "admin", "polyvorm", "vezelwerk"] * 2:
+            assert _api_login(client, {"username": username, "password": f"demo-{username}"}).status_code == 200
+        assert _api_login(client, BAD).status_code == 401
 
 
 def test_an_address_guessing_many_accounts_is_blocked(client, seeded):
