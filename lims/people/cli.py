@@ -73,27 +73,19 @@ def create(username: str, role: str, organization: str, full_name: str, email: s
 @with_appcontext
 def set_password(username: str, password_stdin: bool) -> None:
     """Give USERNAME a new password: it ends the account's sessions and revokes its API tokens."""
-    password = _password(password_stdin)
-    sessions = current_app.extensions["recyclab.sessions"]
-    try:
-        with sessions.begin() as session:
-            account = session.scalar(select(User).where(User.username == username))
-            if account is None:
-                raise click.ClickException(f"no user {username!r}")
-            accounts.set_password(session, None, account, password, who=command_line_operator())
-    except DomainError as exc:
-        raise _refused(exc) from exc
+    _update(username, {"password": _password(password_stdin)})
     click.echo(f"new password set for {username}; their sessions ended and API tokens revoked")
 
 
-def _set_active(username: str, active: bool) -> None:
+def _update(username: str, changes: dict) -> None:
+    """The account service's change, as the pages and the API make it, by the operator."""
     sessions = current_app.extensions["recyclab.sessions"]
     try:
         with sessions.begin() as session:
             account = session.scalar(select(User).where(User.username == username))
             if account is None:
                 raise click.ClickException(f"no user {username!r}")
-            accounts.update_user(session, None, account, {"active": active}, who=command_line_operator())
+            accounts.update_user(session, None, account, changes, who=command_line_operator())
     except DomainError as exc:
         raise _refused(exc) from exc
 
@@ -104,7 +96,7 @@ def _set_active(username: str, active: bool) -> None:
 def deactivate(username: str) -> None:
     """Close USERNAME's account at once (someone left, a laptop was lost): it ends the account's
     sessions and revokes its API tokens for good; what it did stays in the audit trail."""
-    _set_active(username, False)
+    _update(username, {"active": False})
     click.echo(f"{username} deactivated; their sessions ended and API tokens revoked")
 
 
@@ -113,7 +105,7 @@ def deactivate(username: str) -> None:
 @with_appcontext
 def activate(username: str) -> None:
     """Open a closed account again; its owner logs in anew (no old session or token comes back)."""
-    _set_active(username, True)
+    _update(username, {"active": True})
     click.echo(f"{username} active again")
 
 

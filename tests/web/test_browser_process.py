@@ -134,6 +134,14 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
         melt.scroll_into_view_if_needed()
         return melt.locator(".u-over").bounding_box()
 
+    def zoom_to_the_middle_fifth():
+        box = plot_box()
+        page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 20)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20, steps=8)
+        page.mouse.up()
+        expect(page.locator("#sensor-charts")).to_have_attribute("data-zoomed", "true")
+
     box = plot_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     legend = melt.locator(".u-legend .u-series")
@@ -145,12 +153,7 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
 
     # Drag to zoom: every chart fetches the chosen fifth of the week, downsampled anew.
     week_start = melt.get_attribute("data-start")
-    box = plot_box()
-    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 20)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20, steps=8)
-    page.mouse.up()
-    expect(page.locator("#sensor-charts")).to_have_attribute("data-zoomed", "true")
+    zoom_to_the_middle_fifth()
     expect(melt).not_to_have_attribute("data-start", week_start)
     zoom_start, zoom_end = float(melt.get_attribute("data-start")), float(melt.get_attribute("data-end"))
     assert abs((zoom_end - zoom_start) - 0.2 * 7 * 86400) < 0.02 * 7 * 86400
@@ -201,12 +204,7 @@ def test_engineer_reads_zooms_pans_and_exports_the_sensor_charts(
     # "Refreshed every 10 s" over charts that no longer moved).
     note = page.locator("#refresh-note")
     expect(note).to_have_text("Refreshed every 10 s.")
-    box = plot_box()
-    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 20)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20, steps=8)
-    page.mouse.up()
-    expect(page.locator("#sensor-charts")).to_have_attribute("data-zoomed", "true")
+    zoom_to_the_middle_fifth()
     expect(note).to_contain_text("paused while zoomed")
     box = plot_box()
     page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + 20)
