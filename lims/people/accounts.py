@@ -45,6 +45,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     # a login answered without hashing would tell that the name does not exist.
     if not check_password(user, password) or user is None or not user.active:
         return None
+    # Costs are raised over the years; a hash keeps its own until the password is known again.
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return user
 
 

@@ -159,3 +159,25 @@ def test_the_process_engineer_reads_no_certificates_by_the_api_either(lab):
         assert refused.status_code == 403 and "read certificates" in refused.get_json()["message"], path
     assert ok(tech.get(f"/certificates/{cert['id']}"))["number"] == cert["number"]
     assert [c["number"] for c in ok(lab.as_("polyvorm").get("/certificates"))] == [cert["number"]]
+
+
+def test_a_password_hashed_with_older_parameters_is_hashed_anew_at_login(client, seeded, session_factory):
+    """Argon2's costs are raised as machines get faster, but a stored hash kept the parameters
+    it was made with for as long as its password was not changed: an account from the first
+    year stayed as cheap to attack as then. At a successful login (the only moment the
+    password is known) it is hashed again with today's."""
+    from argon2 import PasswordHasher
+
+    from lims.people import accounts
+
+    old = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash("demo-tech")
+    with session_factory.begin() as s:
+        s.scalar(select(User).where(User.username == "tech")).password_hash = old
+    assert client.post(f"{API}/auth/login", json={"username": "tech", "password": "wrong one"}).status_code == 401
+    with session_factory() as s:
+        assert s.scalar(select(User.password_hash).where(User.username == "tech")) == old
+    assert client.post(f"{API}/auth/login", json={"username": "tech", "password": "demo-tech"}).status_code == 200
+    with session_factory() as s:
+        now = s.scalar(select(User.password_hash).where(User.username == "tech"))
+    assert now != old and not accounts._hasher.check_needs_rehash(now)
+    assert accounts._hasher.verify(now, "demo-tech")
