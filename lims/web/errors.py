@@ -32,6 +32,11 @@ ADVICE = {
     413: (_l("The upload is too large"), _l("Send a smaller file, or split it into several.")),
     429: (_l("Too many attempts"), _l("Wait the time named below, then try again.")),
     422: (_l("The input was not accepted"), _l("Correct the fields named below and submit again.")),
+    503: (
+        _l("This is not available right now"),
+        _l("A part of the system this page needs does not answer (named below). Try again in a minute; if it"
+           " keeps happening, tell the lab's IT contact."),
+    ),
     500: (
         _l("Something went wrong on our side"),
         _l("Nothing was saved. Try again in a minute; if it keeps happening, tell the lab's IT contact."),
@@ -53,10 +58,10 @@ def init_app(app: Flask, api_prefix: str) -> None:
             detail = _l("The form had expired or was sent from elsewhere (%(reason)s).", reason=exc.description)
         else:
             # Werkzeug's text for 404/403 says nothing the advice does not; for the others it names the problem.
-            detail = exc.description if exc.code in (400, 409, 422) else ""
+            detail = exc.description if exc.code in (400, 409, 422, 503) else ""
         return render_error(exc.code or 500, str(detail))
 
-    for code in (400, 401, 403, 404, 405, 409, 413, 422, 429):
+    for code in (400, 401, 403, 404, 405, 409, 413, 422, 429, 503):
         app.register_error_handler(code, _http_error)
 
     @app.errorhandler(500)
