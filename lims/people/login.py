@@ -4,6 +4,7 @@ a logout that ends every session of the user."""
 from __future__ import annotations
 
 from flask import current_app, request, session
+from sqlalchemy import select
 
 from lims import throttle
 from lims.audit import service as audit
@@ -12,6 +13,8 @@ from lims.kernel.models import ApiToken, User
 from lims.people.accounts import authenticate, change_own_password, create_token, end_sessions
 from lims.web.auth import SESSION_KEY, clear_session, current_user
 from lims.web.request_db import db
+
+NO_SUCH_ACCOUNT = "(no such account)"
 
 
 class LoginThrottled(Exception):
@@ -36,8 +39,15 @@ def checked_login(username: str, password: str) -> User | None:
         if user is not None:
             throttle.login_succeeded(s, keys)
             return user
+        # A name no account has is often a password typed into the wrong field: the audit
+        # trail, which all staff read, does not keep it.
+        unknown = bool(blocked) and s.scalar(select(User.id).where(User.username == username)) is None
+        if unknown:
+            username = NO_SUCH_ACCOUNT
         for key, (failures, delay) in blocked.items():
             kind, _, subject = key.partition(":")
+            if unknown and kind == "login-user":
+                subject = NO_SUCH_ACCOUNT
             audit.record(s, None, "login.throttled", kind, subject, None, {
                 "failures": failures, "blocked_seconds": int(delay.total_seconds()),
                 "username": username[:80], "address": request.remote_addr,

@@ -240,3 +240,18 @@ def test_free_login_failures_do_not_renew_at_a_window_boundary(client, seeded):
         assert _api_login(client, BAD, "10.0.2.2").status_code == 401
         # The sixth failure within the hour blocks, as it would have a minute earlier.
         assert _api_login(client, GOOD, "10.0.2.2").status_code == 429
+
+
+def test_a_password_typed_into_the_username_field_does_not_reach_the_audit_trail(client, seeded, session_factory):
+    """Blocked logins were audited with the username as typed, for every member of staff to
+    read: someone who typed a password into the username field (a habit of the Tab key) left it
+    there. A username no account has is recorded as such, not as typed."""
+    typed = "Zomer2026!kluis"
+    for _ in range(throttle.FREE_FAILURES + 1):
+        assert _api_login(client, {"username": typed, "password": "x"}, "10.0.0.7").status_code == 401
+    with session_factory() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
+        assert {e.entity_type for e in events} == {"login-user", "login-addr"}
+        recorded = " ".join(f"{e.entity_id} {e.after}" for e in events)
+    assert typed.lower() not in recorded.lower() and "no such account" in recorded
+    assert "10.0.0.7" in recorded
