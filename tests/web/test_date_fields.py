@@ -89,7 +89,7 @@ def test_a_chart_range_in_the_hour_the_clocks_go_back_keeps_its_hour(client, see
     asked = {"range": "custom", "start": "2026-10-25T02:30+01:00", "end": "2026-10-25T04:00+01:00"}
     page = client.get("/process/installations/ntk-ext1", query_string=asked)
     assert page.status_code == 200, page.get_data(as_text=True)
-    series = html.unescape(re.search(r'fetch\("([^"]+/series[^"]*)"', page.get_data(as_text=True)).group(1))
-    shown = client.get(series.replace("\\u0026", "&"))
+    series = html.unescape(re.search(r'data-first-series-url="([^"]+)"', page.get_data(as_text=True)).group(1))
+    shown = client.get(series)
     assert shown.status_code == 200, shown.get_data(as_text=True)
     assert shown.get_json()["start"] == datetime(2026, 10, 25, 1, 30, tzinfo=UTC).timestamp()
