@@ -230,3 +230,17 @@ document.body.addEventListener("htmx:beforeSwap", (event) => {
   document.addEventListener("click", (event) => { if (!menu.contains(event.target)) menu.open = false; });
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") menu.open = false; });
 })();
+
+// A table wider than the screen scrolls inside its .table-wrap: without a tab stop, a keyboard
+// user could not scroll it to the columns on the right (WCAG 2.1.1). Only a wrap that overflows
+// gets one, so narrow tables add no stop; it is checked again as the window or the content changes.
+(function scrollableTables() {
+  function mark(wrap) {
+    if (wrap.scrollWidth > wrap.clientWidth) wrap.tabIndex = 0;
+    else wrap.removeAttribute("tabindex");
+  }
+  const observer = new ResizeObserver((entries) => entries.forEach((entry) => mark(entry.target)));
+  function watch(root) { root.querySelectorAll(".table-wrap").forEach((wrap) => { mark(wrap); observer.observe(wrap); }); }
+  watch(document);
+  document.body.addEventListener("htmx:afterSettle", (event) => watch(event.detail.elt));
+})();
