@@ -131,7 +131,10 @@ def web(host: str | None, port: int | None, threads: int) -> None:
     host = host or settings.web_host
     port = port or settings.web_port
     click.echo(f"Recyclab web on http://{host}:{port}/  (health: /healthz)")
-    serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+    # Waitress drops X-Forwarded-For from any peer it is not told to trust; with proxy hops
+    # set, the app's ProxyFix takes the client's address from it, trusting only those hops.
+    serve(current_app._get_current_object(), host=host, port=port, threads=threads,
+          clear_untrusted_proxy_headers=not settings.proxy_hops)
 
 
 @main.group()
