@@ -106,7 +106,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default: settings web_host).")
 @click.option("--port", default=None, type=int, help="Port (default: settings web_port, 8000).")
-@click.option("--threads", default=8, show_default=True, help="Worker threads.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1), help="Worker threads.")
 def web(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web app and API with waitress."""
     from waitress import serve
