@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, with_expression
 from threadpoolctl import threadpool_limits
 
 from analytics import model_registry
@@ -37,7 +37,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.models import Lot, Sample, User
 from lims.kernel.models.analytics import ModelVersion, Prediction
 from lims.permissions import Capability, require
-from lims.samples.lot_search import GIVES_LAB_GRADE
+from lims.samples.lot_search import GIVES_LAB_GRADE, lab_grade_of
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,7 @@ def predict_lot(
         "predicted_grade": outcome.grade, "off_spec_alarm": outcome.off_spec_alarm,
         "out_of_training_range": bool(outcome.out_of_range),
     }, who=who)
-    update_agreement(session, [lot.id])
-    return prediction
+    return session.scalars(_lab_graded(select(Prediction).where(Prediction.id == prediction.id))).one()
 
 
 def predict_if_served(
@@ -270,14 +269,21 @@ def prediction_of_lot(session: Session, actor: User, lot: Lot) -> Prediction | N
     model (the lab's staff): it is the lab's working estimate from its pilot line's process
     readings, not a result, and its customer does not read it."""
     require(actor, Capability.REQUEST_PREDICTIONS)
-    update_agreement(session, [lot.id])
     return latest_prediction(session, lot.id)
 
 
-def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
-    return session.scalar(
-        select(Prediction).where(Prediction.lot_id == lot_id).order_by(Prediction.id.desc()).limit(1)
+def _lab_graded(stmt: Select[tuple[Prediction]]) -> Select[tuple[Prediction]]:
+    """Loads the predictions with their lots' lab grades as they stand now, in the one query:
+    reading a prediction writes nothing (a read replica, a read-only transaction)."""
+    return stmt.options(with_expression(Prediction.lab_grade, lab_grade_of(Prediction.lot_id))).execution_options(
+        populate_existing=True  # a prediction this session holds already gets its lab grade too
     )
+
+
+def latest_prediction(session: Session, lot_id: int) -> Prediction | None:
+    return session.scalar(_lab_graded(
+        select(Prediction).where(Prediction.lot_id == lot_id).order_by(Prediction.id.desc()).limit(1)
+    ))
 
 
 def lab_grades(
@@ -296,25 +302,6 @@ def lab_grades(
     return {lot_id: (grade, at) for lot_id, grade, at in session.execute(q)}
 
 
-def update_agreement(session: Session, lot_ids: list[int] | None = None) -> int:
-    """Copy the lab grade onto the lots' predictions and mark agreement; a lot whose lab grade
-    is gone (its sample's results invalidated) has none again. Returns how many changed."""
-    grades = lab_grades(session, lot_ids)
-    changed = 0
-    q = select(Prediction).where(or_(Prediction.lot_id.in_(list(grades)), Prediction.lab_grade.is_not(None)))
-    if lot_ids is not None:
-        q = q.where(Prediction.lot_id.in_(lot_ids))
-    for p in session.scalars(q):
-        grade, at = grades.get(p.lot_id, (None, None))
-        if p.lab_grade != grade:
-            p.lab_grade = grade
-            p.lab_graded_at = None if grade is None else at or utcnow()
-            p.agrees = None if grade is None else p.predicted_grade == grade
-            changed += 1
-    session.flush()
-    return changed
-
-
 def standing_predictions() -> Select[tuple[int]]:
     """The ids of each lot's latest prediction by each model version: the answer the version
     stands by. A lot asked again (Predict again now) counts once against its lab grade."""
@@ -323,17 +310,17 @@ def standing_predictions() -> Select[tuple[int]]:
 
 def agreement_report(session: Session) -> list[dict]:
     """Per model version and month of prediction: lots with a lab grade and agreement."""
-    update_agreement(session)
     rows: dict[tuple[str, str], list[int]] = {}
+    lab_grade = lab_grade_of(Prediction.lot_id)
     q = (
-        select(ModelVersion.version, Prediction.created_at, Prediction.agrees)
+        select(ModelVersion.version, Prediction.created_at, Prediction.predicted_grade, lab_grade)
         .join(ModelVersion)
-        .where(Prediction.agrees.is_not(None), Prediction.id.in_(standing_predictions()))
+        .where(lab_grade.is_not(None), Prediction.id.in_(standing_predictions()))
     )
-    for version, created, agrees in session.execute(q):
+    for version, created, predicted, lab in session.execute(q):
         acc = rows.setdefault((version, created.strftime("%Y-%m")), [0, 0])
         acc[0] += 1
-        acc[1] += int(agrees)
+        acc[1] += int(predicted == lab)
     return [
         {"version": v, "month": m, "with_lab_grade": n, "agreement": round(a / n, 4)}
         for (v, m), (n, a) in sorted(rows.items())
@@ -348,8 +335,6 @@ class Shown:
     model_version: str
     confidence: float | None
     out_of_training_range: bool
-    lab_grade: str | None
-    agrees: bool | None
 
 
 def shown_for_lot(session: Session, lot_id: int) -> Shown | None:
@@ -360,5 +345,5 @@ def shown_for_lot(session: Session, lot_id: int) -> Shown | None:
 def shown(p: Prediction) -> Shown:
     return Shown(
         p.predicted_grade, p.model_version.version, p.probabilities.get(p.predicted_grade),
-        p.out_of_training_range, p.lab_grade, p.agrees,
+        p.out_of_training_range,
     )

@@ -22,14 +22,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.status import IngestStatus
 from lims.kernel.clock import utcnow
 from lims.kernel.models.process import IngesterHeartbeat
-from lims.process.ingesters import SILENT_AFTER, ingesters
+from lims.process.ingesters import SILENT_AFTER, database_now, ingesters
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Heartbeat(threading.Thread):
     def beat(self, state: str) -> None:
         values = {
             "host": self.host[:255], "pid": self.pid, "started_at": self.status.started_at,
-            "heartbeat_at": utcnow(), "interval_s": self.interval_s, "state": state,
+            "heartbeat_at": utcnow(), "db_beat_at": func.now(), "interval_s": self.interval_s, "state": state,
             "counters": self.counters(),
         }
         alone = False
@@ -118,7 +118,7 @@ def registered_writer(
     without reading first); the row goes when the writer is done, as it is no ingester."""
     heartbeat = Heartbeat(IngestStatus(), sessions, name, interval_s, writer_only=True)
     heartbeat.beat("running")
-    registered = utcnow()
+    registered = _database_now(sessions)
     heartbeat.start()
     try:
         deadline = time.monotonic() + SILENT_AFTER.total_seconds()
@@ -134,10 +134,22 @@ def registered_writer(
             log.warning("event=heartbeat_remove_failed writer=%s error=%s", name, exc)
 
 
-def _seen_by_every_ingester(sessions: sessionmaker[Session], name: str, since: datetime) -> bool:
+def _database_now(sessions: sessionmaker[Session]) -> datetime | None:
     try:
         with sessions() as session:
-            return all(s.heartbeat_at > since for s in ingesters(session)
+            return database_now(session)
+    except SQLAlchemyError:
+        return None
+
+
+def _seen_by_every_ingester(sessions: sessionmaker[Session], name: str, since: datetime | None) -> bool:
+    """Every running ingester has beaten since `since`, by the database's clock (the ingesters'
+    own clocks may be off from this writer's)."""
+    if since is None:
+        return False
+    try:
+        with sessions() as session:
+            return all(s.db_beat_at > since for s in ingesters(session)
                        if s.up and s.ingester != name)
     except SQLAlchemyError:
         return False

@@ -13,8 +13,15 @@ from lims.web import init_web, limits, request_db, security
 from lims.web.api_blueprint import API_PREFIX
 from lims.web.api_errors import register_error_handlers
 
+# A request holds its session's connection and, at a login (a password change, a token, the
+# audit check page), one more for its own transaction: each worker thread may need two at once.
+CONNECTIONS_PER_THREAD = 2
 
-def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
+
+def create_app(settings: Settings | None = None, *, threads: int | None = None, **overrides: object) -> Flask:
+    """The app; `threads`: how many requests its server serves at once (`recyclab web
+    --threads`), for which the database connection pool is sized. Without it, SQLAlchemy's
+    default pool: tests and the commands need few connections."""
     settings = settings or load_settings(overrides or None)
     app = Flask(__name__)
     app.config.update(
@@ -31,7 +38,11 @@ def create_app(settings: Settings | None = None, **overrides: object) -> Flask:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    engine = make_engine(settings.database_url)
+    pool = {} if threads is None else {
+        # Kept open: one a thread. Opened when needed and closed after: the second.
+        "pool_size": threads, "max_overflow": (CONNECTIONS_PER_THREAD - 1) * threads,
+    }
+    engine = make_engine(settings.database_url, **pool)
     app.extensions["recyclab.engine"] = engine
     app.extensions["recyclab.sessions"] = make_session_factory(engine)
     request_db.init_app(app)

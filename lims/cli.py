@@ -52,11 +52,11 @@ class _BadSettings(NoAppException):
     """A setting no command can use: Flask's `--help` then prints this line, not a traceback."""
 
 
-def _create_app() -> Flask:
+def _create_app(threads: int | None = None) -> Flask:
     from lims.app import create_app
 
     try:
-        return create_app()
+        return create_app(threads=threads)
     except SettingsError as exc:
         raise _BadSettings(str(exc)) from exc
 
@@ -106,15 +106,16 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default: settings web_host).")
 @click.option("--port", default=None, type=int, help="Port (default: settings web_port, 8000).")
-@click.option("--threads", default=8, show_default=True, help="Worker threads.")
-@with_appcontext
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1), help="Worker threads.")
 def web(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web app and API with waitress."""
     from waitress import serve
 
     from lims.certificates import signing
 
-    settings = current_app.config["RECYCLAB"]
+    # Its own app, not the command group's: the database connection pool fits the threads.
+    app = _create_app(threads)
+    settings = app.config["RECYCLAB"]
     problem = secret_key_problem(settings)
     if problem:
         raise click.ClickException(
@@ -131,7 +132,10 @@ def web(host: str | None, port: int | None, threads: int) -> None:
     host = host or settings.web_host
     port = port or settings.web_port
     click.echo(f"Recyclab web on http://{host}:{port}/  (health: /healthz)")
-    serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+    # Waitress drops X-Forwarded-For from any peer it is not told to trust; with proxy hops
+    # set, the app's ProxyFix takes the client's address from it, trusting only those hops.
+    serve(app, host=host, port=port, threads=threads,
+          clear_untrusted_proxy_headers=not settings.proxy_hops)
 
 
 @main.group()

@@ -190,3 +190,11 @@ IMPOSSIBLE_OPTIONS = [
 def test_simulate_train_and_drift_refuse_an_impossible_number_in_one_line(tmp_path, command, option):
     result = _recyclab(tmp_path, *command)
     _refused_in_one_line(result, option)
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_a_web_server_without_threads_is_refused_naming_the_option(tmp_path, threads):
+    """`recyclab web --threads 0` sized a database pool of no connections and handed waitress
+    a server that could serve nobody."""
+    result = _recyclab(tmp_path, "web", "--port", "9", "--threads", threads, RECYCLAB_SECRET_KEY="k" * 64)
+    _refused_in_one_line(result, "--threads", threads)

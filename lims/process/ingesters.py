@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from lims.kernel.clock import utcnow
+from lims.kernel.db import UTCDateTime
 from lims.kernel.models.process import IngesterHeartbeat
 
 # A running ingester beats every interval (1 s by default); missing this long means it is gone.
@@ -22,7 +22,8 @@ class IngesterState:
     host: str
     pid: int
     started_at: datetime
-    heartbeat_at: datetime
+    heartbeat_at: datetime  # by the ingester's clock
+    db_beat_at: datetime  # by the database's; age_s too
     age_s: float
     # "running", "stopped" (shut down cleanly) or "silent" (no heartbeat for SILENT_AFTER)
     state: str
@@ -33,20 +34,26 @@ class IngesterState:
         return self.state == "running"
 
 
+def database_now(session: Session) -> datetime:
+    """The database server's time: the one clock every ingester's beat and every web process's
+    look at it are measured by, whichever hosts they run on."""
+    return session.execute(select(type_coerce(func.now(), UTCDateTime()))).scalar_one()
+
+
 def ingesters(session: Session, writers: bool = False) -> list[IngesterState]:
     """writers: also the writers of process data that are no ingester (`recyclab simulate
     --offline`), which beat only so that no ingester takes itself for a sole writer."""
-    now = utcnow()
+    now = database_now(session)
     rows = session.scalars(select(IngesterHeartbeat).order_by(IngesterHeartbeat.ingester))
     result = []
     for row in rows:
         if not writers and row.counters.get("writer_only"):
             continue
-        age = now - row.heartbeat_at
+        age = max(timedelta(0), now - row.db_beat_at)
         silent_after = max(SILENT_AFTER, timedelta(seconds=3 * row.interval_s))
         state = row.state if row.state != "running" or age <= silent_after else "silent"
         result.append(IngesterState(
-            row.ingester, row.host, row.pid, row.started_at, row.heartbeat_at,
+            row.ingester, row.host, row.pid, row.started_at, row.heartbeat_at, row.db_beat_at,
             round(age.total_seconds(), 3), state, dict(row.counters),
         ))
     return result

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from lims.kernel.db import LIKE_ESCAPE, contains_pattern
 from lims.kernel.models import (
@@ -80,15 +80,19 @@ def lot_query(args: dict, user: User) -> Select:
     return stmt
 
 
-LAB_GRADE = (
-    select(Sample.grade)
-    .where(Sample.lot_id == Lot.id, GIVES_LAB_GRADE)
-    .order_by(Sample.graded_at.desc(), Sample.id.desc())
-    .limit(1)
-    .correlate(Lot)
-    .scalar_subquery()
-    .label("lab_grade")
-)
+def lab_grade_of(lot_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ScalarSelect[str]:
+    """The lab grade of the lot whose id is `lot_id`, a column of the enclosing query."""
+    return (
+        select(Sample.grade)
+        .where(Sample.lot_id == lot_id, GIVES_LAB_GRADE)
+        .order_by(Sample.graded_at.desc(), Sample.id.desc())
+        .limit(1)
+        .correlate_except(Sample)
+        .scalar_subquery()
+    )
+
+
+LAB_GRADE = lab_grade_of(Lot.id).label("lab_grade")
 
 
 def _latest_prediction(column):

@@ -16,6 +16,7 @@ from lims.kernel.clock import frozen_at, utcnow
 from lims.kernel.models import Organization
 from lims.kernel.models.process import AlarmEvent, IngesterHeartbeat, IngestReject
 from lims.people import accounts as auth
+from lims.process.ingesters import database_now
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
@@ -126,8 +127,8 @@ def test_status_and_metrics_show_every_ingester_from_the_database(app, client, s
     a.messages, a.values_stored, a.broker_connected = 10, 200, True
     a.add_rejects({"out_of_range": 3})
     b.messages, b.values_stored = 5, 50
-    with frozen_at(utcnow() - timedelta(minutes=5)):  # b's last beat: five minutes ago
-        Heartbeat(b, session_factory, "ingest-b").beat("running")
+    Heartbeat(b, session_factory, "ingest-b").beat("running")
+    _last_beat_ago(session_factory, "ingest-b", timedelta(minutes=5))
     Heartbeat(a, session_factory, "ingest-a").beat("running")
     Heartbeat(IngestStatus(), session_factory, "ingest-c").beat("stopped")
 
@@ -162,6 +163,28 @@ def test_an_ingester_tells_its_start_and_updates_by_the_projects_clock(session_f
         assert row.started_at == row.heartbeat_at == moment
 
 
+def _last_beat_ago(session_factory, ingester: str, ago: timedelta) -> None:
+    """The ingester's last beat reached the database `ago` before now, by the database's clock."""
+    with session_factory.begin() as s:
+        row = s.get(IngesterHeartbeat, ingester)
+        row.db_beat_at = database_now(s) - ago
+
+
+def test_an_ingester_on_a_host_whose_clock_is_off_is_judged_by_its_beats(client, session_factory):
+    """Silence compared the ingester host's clock (its heartbeat time) with the web host's: a
+    running ingester on a host 30 s behind was shown silent, a dead one on a host 5 minutes
+    ahead as running for those 5 minutes. The database's own clock times each beat."""
+    with frozen_at(utcnow() - timedelta(seconds=30)):
+        Heartbeat(IngestStatus(), session_factory, "ingest-behind").beat("running")
+    with frozen_at(utcnow() + timedelta(minutes=5)):
+        Heartbeat(IngestStatus(), session_factory, "ingest-ahead").beat("running")
+    _last_beat_ago(session_factory, "ingest-ahead", timedelta(minutes=1))  # and none since
+
+    states = {i["ingester"]: i for i in client.get("/api/v1/ingest/status").get_json()["ingesters"]}
+    assert (states["ingest-behind"]["state"], states["ingest-ahead"]["state"]) == ("running", "silent")
+    assert states["ingest-behind"]["age_s"] < 10 and 60 <= states["ingest-ahead"]["age_s"] < 70
+
+
 def test_metrics_do_not_report_a_silent_ingester_as_connected(client, session_factory):
     """/metrics went on exporting a killed ingester's last heartbeat as its present:
     broker_connected 1, store_available 1, a frozen lag and rate, so a Grafana panel or an
@@ -170,8 +193,8 @@ def test_metrics_do_not_report_a_silent_ingester_as_connected(client, session_fa
     live, killed = IngestStatus(), IngestStatus()
     for status in (live, killed):
         status.broker_connected, status.values_stored = True, 100
-    with frozen_at(utcnow() - timedelta(minutes=5)):
-        Heartbeat(killed, session_factory, "ingest-killed").beat("running")
+    Heartbeat(killed, session_factory, "ingest-killed").beat("running")
+    _last_beat_ago(session_factory, "ingest-killed", timedelta(minutes=5))
     Heartbeat(live, session_factory, "ingest-live").beat("running")
 
     text = client.get("/metrics").get_data(as_text=True)

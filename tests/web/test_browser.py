@@ -277,7 +277,6 @@ def _model_version(s, lot_id: int) -> str:
     s.add(Prediction(
         lot_id=lot_id, model_version_id=mv.id, predicted_grade="A",
         probabilities={"A": 0.81, "B": 0.15, "C": 0.03, "off-spec": 0.01}, top_features=[],
-        lab_grade="A", agrees=True,
     ))
     return mv.version
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from lims.kernel.clock import utcnow
 from lims.kernel.db import Base
@@ -65,14 +65,19 @@ class Prediction(Base):
     # {"off_spec_alarm": bool, "properties": [{"property", "predicted", "low", "high"}],
     #  "limits_at_risk": [{"property", "grade", "bound", "limit", "share_beyond"}]}
     details: Mapped[dict | None] = mapped_column(JSON)
-    # Filled when the lab grade of the lot arrives.
-    lab_grade: Mapped[str | None] = mapped_column(String(20))
-    lab_graded_at: Mapped[datetime | None]
-    agrees: Mapped[bool | None]
+    # The lot's lab grade as the lab has it now, for the one who loads the prediction with it
+    # (analytics.predict); None otherwise. Never stored: it changes with the lot's samples,
+    # and a copy on the row was written by whoever read it.
+    lab_grade: Mapped[str | None] = query_expression()
 
     lot: Mapped[Lot] = relationship()
     sample: Mapped[Sample | None] = relationship()
     model_version: Mapped[ModelVersion] = relationship(lazy="joined")
+
+    @property
+    def agrees(self) -> bool | None:
+        """The predicted grade is the lab grade (None while the lot has none)."""
+        return None if self.lab_grade is None else self.predicted_grade == self.lab_grade
 
 
 class ModelArtifact(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, Index, String, text
+from sqlalchemy import JSON, Float, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lims.kernel.db import Base
@@ -91,7 +91,11 @@ class IngesterHeartbeat(Base):
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int]
     started_at: Mapped[datetime]
+    # By the ingester's clock, as it tells it.
     heartbeat_at: Mapped[datetime]
+    # By the database's clock: whether the ingester still beats is judged by this one clock,
+    # not by the clocks of the ingester's and the web's hosts, which may differ.
+    db_beat_at: Mapped[datetime] = mapped_column(server_default=func.now())
     interval_s: Mapped[float] = mapped_column(Float)
     # "running" while it beats; "stopped" after a clean shutdown.
     state: Mapped[str] = mapped_column(String(20))
