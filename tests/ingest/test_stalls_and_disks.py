@@ -211,7 +211,7 @@ def test_a_full_disk_holds_the_stream_back_and_it_resumes_by_itself(
             # /metrics shows it too: the heartbeat carries the status to the LIMS database.
             counters = Heartbeat(ing.status, None, "disk-test", 1.0).counters()
             now = datetime.now(UTC)
-            beat = IngesterState("disk-test", "here", 1, now, now, 0.0, "running", counters)
+            beat = IngesterState("disk-test", "here", 1, now, now, now, 0.0, "running", counters)
             assert 'recyclab_ingest_disk_full{ingester="disk-test",host="here"} 1.0' in prometheus_text([beat])
             held = ing.status.messages
             time.sleep(1.5)
