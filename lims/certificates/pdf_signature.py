@@ -57,7 +57,7 @@ UPLOAD_DECODE_LIMITS = DecodeLimits(
 T = TypeVar("T")
 
 
-def _blocking(call: Callable[[], T]) -> T:
+def blocking(call: Callable[[], T]) -> T:
     """pyHanko's blocking calls use asyncio.run(), which refuses to run in a thread whose event
     loop is running (a caller inside asyncio, e.g. Playwright's sync API); such a caller gets
     them in a thread of their own."""
@@ -132,7 +132,7 @@ def sign(
         name=certificate.subject.rfc4514_string(),
     )
     signing_pdf = _SignedAt(meta, signer, when)
-    return _blocking(lambda: signing_pdf.sign_pdf(writer, bytes_reserved=RESERVED_BYTES)).getvalue()
+    return blocking(lambda: signing_pdf.sign_pdf(writer, bytes_reserved=RESERVED_BYTES)).getvalue()
 
 
 def _entry(container: generic.PdfObject | None, key: str) -> generic.PdfObject | None:
@@ -176,7 +176,7 @@ def _signature_problem(reader: PdfFileReader, published: Sequence[signing.Publis
     # the lab's key. skip_diff: a change after signing is refused whole (below), so there is nothing
     # to weigh.
     context = ValidationContext(trust_roots=[signer_cert], moment=utcnow())
-    status = _blocking(lambda: validate_pdf_signature(signature, context, skip_diff=True))
+    status = blocking(lambda: validate_pdf_signature(signature, context, skip_diff=True))
     if not status.intact or not status.valid:
         return N_("the PDF's content does not match its signature: it was changed after signing")
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
