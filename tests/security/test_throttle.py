@@ -234,6 +234,20 @@ def test_behind_the_proxy_one_guessing_address_does_not_lock_out_the_lab(databas
     app.extensions["recyclab.engine"].dispose()
 
 
+def test_behind_the_proxy_a_stranger_failing_logins_for_a_username_does_not_keep_its_owner_out(database_url, tmp_path, seeded):
+    """The pair is the account and the address the proxy names, not the proxy's own: the
+    stranger is blocked for the account, its owner behind the same proxy logs in."""
+    from lims.app import create_app
+
+    app = create_app(database_url=database_url, var_dir=tmp_path / "var", secret_key="s" * 40, proxy_hops=1)
+    client = app.test_client()
+    for _ in range(throttle.FREE_FAILURES + 3):
+        _through_proxy(client, BAD, "203.0.113.5")
+    assert _through_proxy(client, GOOD, "203.0.113.5").status_code == 429
+    assert _through_proxy(client, GOOD, "198.51.100.7").status_code == 200
+    app.extensions["recyclab.engine"].dispose()
+
+
 def test_without_a_proxy_the_forwarded_for_header_is_not_believed(client, seeded):
     for i in range(throttle.FREE_FAILURES + 1):
         assert _api_login(client, {"username": f"user{i}", "password": "x"}, "10.0.0.4").status_code == 401
