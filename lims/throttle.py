@@ -27,9 +27,9 @@ from lims.kernel.models import Throttle
 FREE_FAILURES = 5
 # Failed logins for one account, from all addresses together, before the first delay. This
 # delay keeps its owner out from everywhere, so no one address may be able to cause it: one
-# address, its own delays doubling up to 15 minutes, fails about 17 times in an hour; 50 takes
-# several addresses working together (distributed guessing), which this still slows down to a
-# try every 15 minutes. A person mistyping never gets near it.
+# address, waiting out its own delays (doubling up to 15 minutes), fails fewer than 20 times in
+# an hour; 50 takes at least three addresses working together (distributed guessing), which
+# this still slows down to a try every 15 minutes. A person mistyping never gets near it.
 ACCOUNT_FREE_FAILURES = 50
 MAX_DELAY = timedelta(minutes=15)
 # A streak of failures older than this is forgotten (a user who mistyped yesterday starts fresh).
