@@ -1,12 +1,12 @@
-"""Counters that slow down guessing, kept in the LIMS database so every web process (and every
-worker thread) counts the same attempts: failed logins per account and client address together,
-per client address, and per account from all addresses; and requests per address to the public
-endpoints. A count covers the last window, sliding: the
-current window's count plus the previous window's weighted by how much of it still lies within
-one window of now. (Fixed windows would forget everything at a window's end, so a guesser could
-spend one window's allowance just before its end and the next one's just after.) A counter that
-counts nothing any more is deleted by whoever next starts a count (prune): the table holds the
-addresses and accounts still counting, not every one that ever called."""
+"""Counters that slow down guessing, kept in the LIMS database so every web process (and every worker
+thread) counts the same attempts: failed logins per account and client address together, per client
+address, and per account from all addresses; and requests per address to the public endpoints. A
+count covers the last window, sliding: the current window's count plus the previous window's
+weighted by how much of it still lies within one window of now. (Fixed windows would forget
+everything at a window's end, so a guesser could spend one window's allowance just before its end
+and the next one's just after.) A counter that counts nothing any more is deleted by whoever next
+starts a count (prune): the table holds the addresses and accounts still counting, not every one
+that ever called."""
 
 from __future__ import annotations
 
