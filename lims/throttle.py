@@ -1,17 +1,19 @@
-"""Counters that slow down guessing, kept in the LIMS database so every web process (and every
-worker thread) counts the same attempts: failed logins per account and per client address, and
-requests per address to the public endpoints. A count covers the last window, sliding: the
-current window's count plus the previous window's weighted by how much of it still lies within
-one window of now. (Fixed windows would forget everything at a window's end, so a guesser could
-spend one window's allowance just before its end and the next one's just after.) A counter that
-counts nothing any more is deleted by whoever next starts a count (prune): the table holds the
-addresses and accounts still counting, not every one that ever called."""
+"""Counters that slow down guessing, kept in the LIMS database so every web process (and every worker
+thread) counts the same attempts: failed logins per account and client address together, per client
+address, and per account from all addresses; and requests per address to the public endpoints. A
+count covers the last window, sliding: the current window's count plus the previous window's
+weighted by how much of it still lies within one window of now. (Fixed windows would forget
+everything at a window's end, so a guesser could spend one window's allowance just before its end
+and the next one's just after.) A counter that counts nothing any more is deleted by whoever next
+starts a count (prune): the table holds the addresses and accounts still counting, not every one
+that ever called."""
 
 from __future__ import annotations
 
 import ipaddress
 import math
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -20,8 +22,15 @@ from lims.kernel.clock import utcnow
 from lims.kernel.db import insert_or_merge
 from lims.kernel.models import Throttle
 
-# Failed logins before the first delay; then 1 s, 2 s, 4 s ... up to 15 minutes a try.
+# Failed logins before the first delay; then 1 s, 2 s, 4 s ... up to 15 minutes a try. Counted
+# for an account from one address, and for one address across accounts (password spraying).
 FREE_FAILURES = 5
+# Failed logins for one account, from all addresses together, before the first delay. This
+# delay keeps its owner out from everywhere, so no one address may be able to cause it: one
+# address, waiting out its own delays (doubling up to 15 minutes), fails fewer than 20 times in
+# an hour; 50 takes at least three addresses working together (distributed guessing), which
+# this still slows down to a try every 15 minutes. A person mistyping never gets near it.
+ACCOUNT_FREE_FAILURES = 50
 MAX_DELAY = timedelta(minutes=15)
 # A streak of failures older than this is forgotten (a user who mistyped yesterday starts fresh).
 FAILURE_MEMORY = timedelta(hours=1)
@@ -115,8 +124,26 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
-def login_keys(username: str, address: str | None) -> tuple[str, str]:
-    return f"login-user:{username.strip().lower()[:80]}", f"login-addr:{client_key(address)}"
+class LoginKeys(NamedTuple):
+    """The counters one login attempt counts against."""
+
+    account: str  # the username's, from every address
+    pair: str  # the username's from this address: the quick block, which leaves its owner elsewhere alone
+    address: str  # this address's, whatever the username
+
+
+ACCOUNT, PAIR, ADDRESS = "login-user", "login-pair", "login-addr"
+_FREE = {ACCOUNT: ACCOUNT_FREE_FAILURES, PAIR: FREE_FAILURES, ADDRESS: FREE_FAILURES}
+
+
+def login_keys(username: str, address: str | None) -> LoginKeys:
+    name, client = username.strip().lower()[:80], client_key(address)
+    # No address has a space (and no username an account has): the pair's parts cannot run together.
+    return LoginKeys(f"{ACCOUNT}:{name}", f"{PAIR}:{client} {name}", f"{ADDRESS}:{client}")
+
+
+def _free_failures(key: str) -> int:
+    return _FREE[key.partition(":")[0]]
 
 
 def wait_seconds(session: Session, keys: tuple[str, ...]) -> int:
@@ -128,21 +155,21 @@ def wait_seconds(session: Session, keys: tuple[str, ...]) -> int:
     return 0 if until is None else max(1, int((until - now).total_seconds() + 0.999))
 
 
-def delay_after(failures: int) -> timedelta:
-    if failures <= FREE_FAILURES:
+def delay_after(failures: int, free: int) -> timedelta:
+    if failures <= free:
         return timedelta(0)
-    return min(MAX_DELAY, timedelta(seconds=2 ** min(failures - FREE_FAILURES - 1, 20)))
+    return min(MAX_DELAY, timedelta(seconds=2 ** min(failures - free - 1, 20)))
 
 
 def login_failed(session: Session, keys: tuple[str, ...]) -> dict[str, tuple[int, timedelta]]:
-    """Counts a failed login against each key and blocks the keys past FREE_FAILURES; returns
-    key -> (failures, delay) for the keys now blocked."""
+    """Counts a failed login against each key and blocks the keys past their free failures;
+    returns key -> (failures, delay) for the keys now blocked."""
     now = utcnow()
     blocked = {}
     for key, count in zip(keys, _count_and_prune(session, keys, now, FAILURE_MEMORY), strict=True):
         # A part of a failure counts as one: the estimate never lets a guess through early.
         failures = math.ceil(round(count, 6))
-        delay = delay_after(failures)
+        delay = delay_after(failures, _free_failures(key))
         if delay:
             session.execute(
                 update(Throttle).where(Throttle.key == key).values(blocked_until=now + delay)
@@ -167,21 +194,20 @@ def login_attempt(session: Session, keys: tuple[str, ...]) -> tuple[int, dict[st
     return 0, login_failed(session, keys)
 
 
-def login_succeeded(session: Session, keys: tuple[str, ...]) -> None:
-    """The attempt login_attempt counted was no failure. The account's streak ends; the
-    address loses that one count only (one valid account of an attacker must not reset the
-    guessing of others from the same address), and the block that count alone set is lifted."""
-    account, *addresses = keys
-    session.execute(
-        update(Throttle).where(Throttle.key == account)
-        .values(count=0, previous_count=0, blocked_until=None)
-    )
+def login_succeeded(session: Session, keys: LoginKeys) -> None:
+    """The attempt login_attempt counted was no failure. The streaks of the account and of the
+    account from this address end; the address loses that one count only (one valid account of
+    an attacker must not reset the guessing of others from the same address), and the block
+    that count alone set is lifted."""
+    for key in (keys.account, keys.pair):  # one at a time, in login_attempt's lock order
+        session.execute(
+            update(Throttle).where(Throttle.key == key).values(count=0, previous_count=0, blocked_until=None)
+        )
     now = utcnow()
-    for key in addresses:
-        count, previous, start = _held(session, key, now)
-        count = max(0, count - 1)
-        unblocked = {"blocked_until": None} if _estimate(count, previous, start, now, FAILURE_MEMORY) <= FREE_FAILURES else {}
-        session.execute(update(Throttle).where(Throttle.key == key).values(count=count, **unblocked))
+    count, previous, start = _held(session, keys.address, now)
+    count = max(0, count - 1)
+    unblocked = {"blocked_until": None} if _estimate(count, previous, start, now, FAILURE_MEMORY) <= FREE_FAILURES else {}
+    session.execute(update(Throttle).where(Throttle.key == keys.address).values(count=count, **unblocked))
 
 
 def over_rate(session: Session, key: str, limit: int, window: timedelta) -> bool:

@@ -37,8 +37,9 @@ BLUEPRINTS = (login_blp, tokens_blp)
 @login_blp.arguments(LoginSchema)
 @login_blp.response(200, UserSchema)
 def login(creds: dict):
-    """Session login. After repeated failures the account and the client address are blocked
-    for a growing time (429 with Retry-After)."""
+    """Session login. After repeated failures the account from this client address, and the
+    address, are blocked for a growing time (429 with Retry-After); after many more for the
+    account from many addresses, the account."""
     try:
         user = checked_login(creds["username"], creds["password"])
     except LoginThrottled as exc:

@@ -10,6 +10,7 @@ from lims import throttle
 from lims.audit import service as audit
 from lims.kernel.errors import N_, InputError
 from lims.kernel.models import ApiToken, User
+from lims.kernel.models.audit import ENTITY_ID_LENGTH
 from lims.people.accounts import authenticate, change_own_password, create_token, end_sessions
 from lims.web.auth import SESSION_KEY, clear_session, current_user
 from lims.web.request_db import db
@@ -24,10 +25,10 @@ class LoginThrottled(Exception):
 
 
 def checked_login(username: str, password: str) -> User | None:
-    """The user these credentials belong to, or None; raises LoginThrottled while the account or
-    the client address is blocked after repeated failures (then not even the right password is
-    tried). The counters and the audit event are committed on their own: the request itself
-    answers an error and rolls back."""
+    """The user these credentials belong to, or None; raises LoginThrottled while the account
+    (from this client address, or from everywhere) or the address is blocked after repeated
+    failures (then not even the right password is tried). The counters and the audit event are
+    committed on their own: the request itself answers an error and rolls back."""
     keys = throttle.login_keys(username, request.remote_addr)
     counters = current_app.extensions["recyclab.sessions"]
     with counters.begin() as s:
@@ -44,11 +45,14 @@ def checked_login(username: str, password: str) -> User | None:
         unknown = bool(blocked) and s.scalar(select(User.id).where(User.username == username)) is None
         if unknown:
             username = NO_SUCH_ACCOUNT
+        # A block of the account from this address is the account's event too: the address
+        # it is blocked for is beside it.
+        account = NO_SUCH_ACCOUNT if unknown else keys.account.partition(":")[2]
+        subjects = {keys.account: account, keys.pair: account, keys.address: keys.address.partition(":")[2]}
         for key, (failures, delay) in blocked.items():
-            kind, _, subject = key.partition(":")
-            if unknown and kind == "login-user":
-                subject = NO_SUCH_ACCOUNT
-            audit.record(s, None, "login.throttled", kind, subject, None, {
+            # A username may be longer than an event's subject: the whole one is in `after`.
+            subject = subjects[key][:ENTITY_ID_LENGTH]
+            audit.record(s, None, "login.throttled", key.partition(":")[0], subject, None, {
                 "failures": failures, "blocked_seconds": int(delay.total_seconds()),
                 "username": username[:80], "address": request.remote_addr,
             })

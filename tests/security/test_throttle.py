@@ -1,6 +1,7 @@
-"""Item 4: repeated failed logins block the account and the client address for a growing time;
-the user is told how long; the block is in the audit trail; the counters live in the database
-(so every web process sees them)."""
+"""Item 4: repeated failed logins block the account from the client address, and the address,
+for a growing time; many more, from many addresses, the account itself. The user is told how
+long; the block is in the audit trail; the counters live in the database (so every web process
+sees them)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_ninety_wrong_passwords_then_the_right_one_is_refused(client, seeded, se
         assert _api_login(client, GOOD).status_code == 200
     with session_factory() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
-        assert {e.entity_type for e in events} == {"login-user", "login-addr"}
+        # The account is blocked from this address only (and the address for every account).
+        assert {e.entity_type for e in events} == {"login-pair", "login-addr"}
         assert any(e.entity_id == "tech" and e.after["address"] == "10.0.0.1" for e in events)
 
 
@@ -112,6 +114,74 @@ def test_an_address_guessing_many_accounts_is_blocked(client, seeded):
     assert _api_login(client, GOOD, "10.0.0.2").status_code == 429
     # Another address is not blocked, nor is the account.
     assert _api_login(client, GOOD, "10.0.0.3").status_code == 200
+
+
+def test_a_stranger_failing_logins_for_a_username_does_not_keep_its_owner_out(client, seeded, session_factory):
+    """Usernames are printed on certificates and in the audit trail: anyone who read one could
+    fail logins for it all day from elsewhere, and every try of its owner was refused too. The
+    stranger's address is blocked for that account; the owner at the bench logs in."""
+    with frozen_at(utcnow()):
+        storm = [_api_login(client, BAD, "203.0.113.66").status_code for _ in range(40)]
+        assert storm[: throttle.FREE_FAILURES + 1] == [401] * (throttle.FREE_FAILURES + 1)
+        assert set(storm[throttle.FREE_FAILURES + 1:]) == {429}
+        assert _api_login(client, GOOD, "10.0.5.20").status_code == 200
+        # The right password from the stranger's address is still refused: it is not let guess on.
+        assert _api_login(client, GOOD, "203.0.113.66").status_code == 429
+    with session_factory() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
+        assert {(e.entity_type, e.entity_id, e.after["address"]) for e in events} == {
+            ("login-pair", "tech", "203.0.113.66"), ("login-addr", "203.0.113.66", "203.0.113.66"),
+        }
+
+
+def test_guessing_spread_over_many_addresses_still_slows_the_account_down(client, seeded, session_factory):
+    """A guesser with many addresses stays under each address's allowance. The account counts
+    the failures from all of them: past its (far higher) allowance, every try for the account is
+    delayed, from any address, and the audit trail says so."""
+    per_address = throttle.FREE_FAILURES - 2
+    with frozen_at(utcnow()):
+        spread = [_api_login(client, BAD, f"10.0.6.{n // per_address}").status_code
+                  for n in range(throttle.ACCOUNT_FREE_FAILURES + 1)]
+        assert spread == [401] * (throttle.ACCOUNT_FREE_FAILURES + 1)
+        refused = _api_login(client, GOOD, "10.0.7.1")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    with session_factory() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
+        assert [(e.entity_type, e.entity_id, e.after["failures"]) for e in events] == [
+            ("login-user", "tech", throttle.ACCOUNT_FREE_FAILURES + 1)
+        ]
+
+
+def test_logging_in_ends_the_accounts_streak_of_failures(client, seeded):
+    """A technician who mistyped four times and then got in is not blocked by her next typo;
+    and failures for her account from elsewhere before her login no longer count towards
+    delaying it."""
+    bench = "10.0.8.1"
+    with frozen_at(utcnow()):
+        assert [_api_login(client, BAD, bench).status_code for _ in range(throttle.FREE_FAILURES - 1)] == [401] * (throttle.FREE_FAILURES - 1)
+        assert _api_login(client, GOOD, bench).status_code == 200
+        assert _api_login(client, BAD, bench).status_code == 401
+        assert _api_login(client, GOOD, bench).status_code == 200
+        elsewhere = [_api_login(client, BAD, f"10.0.9.{n // 3}").status_code for n in range(throttle.ACCOUNT_FREE_FAILURES)]
+        assert elsewhere == [401] * throttle.ACCOUNT_FREE_FAILURES
+
+
+def test_a_blocked_login_for_the_longest_username_is_audited(client, seeded, session_factory):
+    """A username may be 80 characters, an audit event's subject 60: the sixth wrong password
+    for such an account answered 422 and its block went unaudited."""
+    from tests.certificates import support
+
+    name = "lab.technician." + "x" * 65
+    with session_factory.begin() as s:
+        support.make_user(s, name, "technician", "ntk")
+    with frozen_at(utcnow()):
+        guesses = [_api_login(client, {"username": name, "password": "x"}, "10.0.10.1").status_code
+                   for _ in range(throttle.FREE_FAILURES + 1)]
+    assert guesses == [401] * (throttle.FREE_FAILURES + 1)
+    with session_factory() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
+        assert {e.entity_type for e in events} == {"login-pair", "login-addr"}
+        assert all(e.after["username"] == name for e in events)
 
 
 def test_the_login_page_tells_the_user_how_long_to_wait(client, seeded):
@@ -164,6 +234,20 @@ def test_behind_the_proxy_one_guessing_address_does_not_lock_out_the_lab(databas
     app.extensions["recyclab.engine"].dispose()
 
 
+def test_behind_the_proxy_a_stranger_failing_logins_for_a_username_does_not_keep_its_owner_out(database_url, tmp_path, seeded):
+    """The pair is the account and the address the proxy names, not the proxy's own: the
+    stranger is blocked for the account, its owner behind the same proxy logs in."""
+    from lims.app import create_app
+
+    app = create_app(database_url=database_url, var_dir=tmp_path / "var", secret_key="s" * 40, proxy_hops=1)
+    client = app.test_client()
+    for _ in range(throttle.FREE_FAILURES + 3):
+        _through_proxy(client, BAD, "203.0.113.5")
+    assert _through_proxy(client, GOOD, "203.0.113.5").status_code == 429
+    assert _through_proxy(client, GOOD, "198.51.100.7").status_code == 200
+    app.extensions["recyclab.engine"].dispose()
+
+
 def test_without_a_proxy_the_forwarded_for_header_is_not_believed(client, seeded):
     for i in range(throttle.FREE_FAILURES + 1):
         assert _api_login(client, {"username": f"user{i}", "password": "x"}, "10.0.0.4").status_code == 401
@@ -184,7 +268,8 @@ def test_counters_of_addresses_that_stopped_are_forgotten_and_live_ones_kept(cli
             assert _api_login(client, {"username": f"user{i}", "password": "x"}, "10.0.1.1").status_code == 401
         public = client.get(f"{API}/public/certificates/NTK-COA-2026-999999", environ_base={"REMOTE_ADDR": "10.0.1.2"})
         assert public.status_code == 404
-    long_streak = throttle.login_keys("nobody", "10.0.1.4")[1:]
+    nobody = throttle.login_keys("nobody", "10.0.1.4")
+    long_streak = (nobody.pair, nobody.address)
     with frozen_at(start), session_factory.begin() as s:
         for _ in range(throttle.FREE_FAILURES + 1):
             throttle.login_failed(s, long_streak)
@@ -201,8 +286,9 @@ def test_counters_of_addresses_that_stopped_are_forgotten_and_live_ones_kept(cli
             left = set(s.scalars(select(Throttle.key)))
             assert throttle.wait_seconds(s, long_streak) > 0
     assert left == {
-        "login-user:tech", "login-addr:10.0.1.3", "login-addr:10.0.1.4",
-        "login-user:someone", "login-addr:10.0.1.5",
+        "login-user:tech", "login-pair:10.0.1.3 tech", "login-addr:10.0.1.3",
+        "login-pair:10.0.1.4 nobody", "login-addr:10.0.1.4",
+        "login-user:someone", "login-pair:10.0.1.5 someone", "login-addr:10.0.1.5",
     }
 
 
@@ -251,7 +337,7 @@ def test_a_password_typed_into_the_username_field_does_not_reach_the_audit_trail
         assert _api_login(client, {"username": typed, "password": "x"}, "10.0.0.7").status_code == 401
     with session_factory() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).all()
-        assert {e.entity_type for e in events} == {"login-user", "login-addr"}
+        assert {e.entity_type for e in events} == {"login-pair", "login-addr"}
         recorded = " ".join(f"{e.entity_id} {e.after}" for e in events)
     assert typed.lower() not in recorded.lower() and "no such account" in recorded
     assert "10.0.0.7" in recorded

@@ -7,6 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from lims.kernel.db import Base
 
+# The longest subject an event names (shorter than some usernames: callers cut theirs to it).
+ENTITY_ID_LENGTH = 60
+
 
 class AuditEvent(Base):
     """Append-only; hash = sha256(prev_hash + canonical JSON of the other fields)."""
@@ -23,7 +26,7 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(40))
     entity_type: Mapped[str] = mapped_column(String(40))
-    entity_id: Mapped[str] = mapped_column(String(60))
+    entity_id: Mapped[str] = mapped_column(String(ENTITY_ID_LENGTH))
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))

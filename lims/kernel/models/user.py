@@ -61,8 +61,9 @@ class ApiToken(Base):
 
 
 class Throttle(Base):
-    """A counter shared by every web process: failed logins per account and per client address,
-    requests per address to the public endpoints. Rows are keyed "<purpose>:<subject>"."""
+    """A counter shared by every web process: failed logins per account, per account and client
+    address, and per address; requests per address to the public endpoints. Rows are keyed
+    "<purpose>:<subject>"."""
 
     __tablename__ = "throttle"
 
