@@ -3,6 +3,7 @@ rest of the group gets every message, also while that member's persistent sessio
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -47,12 +48,26 @@ def test_a_stopping_member_hands_its_share_to_the_group(tmp_path, mqtt_broker, s
     try:
         with IngesterThread(members[0]):
             leaving.__enter__()
-            for seq in range(count // 2):
-                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+            sent = 0
+
+            def publish(n: int) -> None:
+                nonlocal sent
+                for seq in range(sent, sent + n):
+                    pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+                sent += n
+
+            publish(count // 2)
+            # On a loaded machine its subscription can come after that half: it must have had a
+            # share before it stops, or the test shows nothing.
+            deadline = time.monotonic() + 30
+            while members[1].status.messages == 0:
+                assert time.monotonic() < deadline, "the second member never had a share"
+                publish(10)
+                time.sleep(0.05)
             leaving.__exit__(None, None, None)  # stopped while its share is still arriving
-            for seq in range(count // 2, count):
-                pub.publish(topic, json_message(seq, {"pressure_bar": float(seq)}))
+            publish(count // 2)
             pub.wait_all_acked(60)
+            count = sent
 
             def stored() -> int:
                 return len(store.raw(inst, "pressure_bar", T0, T0 + timedelta(days=1)))
