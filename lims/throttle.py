@@ -22,9 +22,14 @@ from lims.kernel.clock import utcnow
 from lims.kernel.db import insert_or_merge
 from lims.kernel.models import Throttle
 
-# Failed logins before the first delay; then 1 s, 2 s, 4 s ... up to 15 minutes a try. Counted
-# for an account from one address, and for one address across accounts (password spraying).
+# Failed logins for an account from one address before the first delay; then 1 s, 2 s, 4 s ...
+# up to 15 minutes a try.
 FREE_FAILURES = 5
+# Failed logins from one address across accounts (password spraying) before the first delay. An
+# address is often shared (the lab's tablet, an office behind one NAT router): five colleagues'
+# typos in an hour must not lock all of them out, so the address allows more than one account's
+# pair does; each guessed account is still held to FREE_FAILURES from it.
+ADDRESS_FREE_FAILURES = 20
 # Failed logins for one account, from all addresses together, before the first delay. This
 # delay keeps its owner out from everywhere, so no one address may be able to cause it: one
 # address, waiting out its own delays (doubling up to 15 minutes), fails fewer than 20 times in
@@ -133,7 +138,7 @@ class LoginKeys(NamedTuple):
 
 
 ACCOUNT, PAIR, ADDRESS = "login-user", "login-pair", "login-addr"
-_FREE = {ACCOUNT: ACCOUNT_FREE_FAILURES, PAIR: FREE_FAILURES, ADDRESS: FREE_FAILURES}
+_FREE = {ACCOUNT: ACCOUNT_FREE_FAILURES, PAIR: FREE_FAILURES, ADDRESS: ADDRESS_FREE_FAILURES}
 
 
 def login_keys(username: str, address: str | None) -> LoginKeys:

@@ -79,7 +79,7 @@ def test_behind_the_proxy_the_web_process_tells_the_clients_apart(web_behind_a_p
     address it was not told to trust, so every client was the proxy's own address: one
     colleague's mistyped passwords blocked the whole lab's logins."""
     url = web_behind_a_proxy(4)
-    for i in range(throttle.FREE_FAILURES + 1):
+    for i in range(throttle.ADDRESS_FREE_FAILURES + 1):
         assert _login(url, f"nobody{i}", "guess", "10.2.0.1") == 401
     assert _login(url, "tech", "demo-tech", "10.2.0.1") == 429
     assert _login(url, "tech", "demo-tech", "10.2.0.2") == 200
