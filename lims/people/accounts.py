@@ -117,15 +117,16 @@ def create_token(
     return row, token
 
 
-def revoke_token(session: Session, actor: User | None, token: ApiToken, *, who: str = "system") -> None:
+def revoke_token(session: Session, actor: User | None, token: ApiToken, *, who: str = "system") -> list[ApiToken]:
     """By its owner or an administrator; to anyone else the token is not found (that it exists
     is not theirs to know). The tokens minted with it go too, and theirs in turn: whoever held
     a leaked token may have minted more with it. Each revocation is in the audit trail. `who`,
     with no actor: whom the audit trail names (e.g. the operating-system account of a
-    command)."""
+    command). Returns the tokens it revoked (none if this one was revoked already)."""
     if actor is not None and token.user_id != actor.id and not can(actor, Capability.ADMINISTER):
         raise NotFound(N_("token %(id)s not found", id=token.id))
     now = utcnow()
+    revoked: list[ApiToken] = []
     lineage = [token]
     while lineage:
         current = lineage.pop()
@@ -136,9 +137,11 @@ def revoke_token(session: Session, actor: User | None, token: ApiToken, *, who: 
                 session, actor, "token.revoke", "api_token", current.id, before, audit.snapshot(current),
                 who=who,
             )
+            revoked.append(current)
         # Minted tokens are the owner's too (only the owner mints), so whoever may revoke the
         # parent may revoke them. A revoked child's own children are looked at all the same.
         lineage.extend(session.scalars(select(ApiToken).where(ApiToken.parent_id == current.id)))
+    return revoked
 
 
 def _check_role(role: str) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from marshmallow import ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
@@ -232,9 +233,12 @@ def revoke_token(token_id: int):
     try:
         if token is None:
             raise NotFound(_("token not found"))
-        accounts.revoke_token(db(), user, token)
+        revoked = accounts.revoke_token(db(), user, token)
     except NotFound:
         return _tokens_page(everyone=False, errors={"_": [_("token not found")]}, status=404)
     flash(_("Token %(name)s (%(prefix)s…) revoked: it no longer works.", name=token.name, prefix=token.prefix), "success")
+    if len(revoked) > 1:
+        flash(ngettext("The token minted with it is revoked too.", "The %(num)s tokens minted with it are revoked too.",
+                       len(revoked) - 1), "success")
     mine = token.user_id == user.id and request.form.get("back") != "all"
     return redirect(url_for("admin_pages.my_tokens" if mine else "admin_pages.all_tokens"))

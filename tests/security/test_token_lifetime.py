@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import event, func, select
 
 from lims.kernel.clock import frozen_at
 from lims.kernel.models import ApiToken, AuditEvent
+from lims.kernel.settings import SettingsError, load_settings
 from tests.lims.conftest import API, ok
 from tests.support.api_client import Caller
 from tests.web.test_pages import csrf_token, log_in
@@ -77,6 +79,28 @@ def test_a_token_minted_by_a_token_dies_with_its_parent(lab, session_factory):
         revoked = set(s.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "token.revoke")))
         names = dict(s.execute(select(ApiToken.id, ApiToken.name)).all())
     assert {names[int(i)] for i in revoked} == {"leaked", "child", "grandchild"}
+
+
+def test_revoking_on_the_page_says_the_minted_tokens_went_too(lab, client, session_factory):
+    leaked = _mint(lab.as_("tech"), "leaked")
+    _mint(_mint(leaked, "child"), "grandchild")
+    log_in(client, "tech")
+    leaked_id = _listed(leaked, "leaked")["id"]
+    done = client.post(f"/tokens/{leaked_id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens")},
+                       follow_redirects=True)
+    assert "The 2 tokens minted with it are revoked too." in done.get_data(as_text=True)
+    assert leaked.get("/auth/me").status_code == 401
+
+
+@pytest.mark.parametrize("app_settings", [{"token_lifetime_days": 30}])
+def test_the_lab_chooses_the_default_lifetime_within_the_maximum(lab, monkeypatch):
+    with frozen_at(T0):
+        made = ok(lab.as_("tech").post("/tokens", json={"name": "default"}), 201)
+    assert _at(made["expires_at"]) == T0 + timedelta(days=30)
+    for days in ("0", "367", "ninety"):
+        monkeypatch.setenv("RECYCLAB_TOKEN_LIFETIME_DAYS", days)
+        with pytest.raises(SettingsError, match="RECYCLAB_TOKEN_LIFETIME_DAYS"):
+            load_settings()
 
 
 def test_an_expiry_beyond_the_maximum_is_refused_naming_the_field(lab, client, session_factory):
