@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The key in config/defaults.toml: public, so anyone could sign an admin session cookie with it.
 DEV_SECRET_KEY = "dev-only-not-secret"
+# The longest an API token may live, asked for or as the default: a token forgotten on a
+# machine stops working within a year.
+TOKEN_LIFETIME_MAX_DAYS = 366
 
 
 def config_dir() -> Path:
@@ -34,6 +37,7 @@ class Settings:
     secret_key: str
     secret_key_file: str
     session_idle_minutes: int
+    token_lifetime_days: int
     web_host: str
     web_port: int
     timezone: str
@@ -97,6 +101,8 @@ def _check(values: dict[str, object]) -> None:
             # session_idle_minutes 0 would not turn the timeout off but end every session at
             # its next request.
             refuse(name, f"must be {least} or more")
+    if not 1 <= int(values["token_lifetime_days"]) <= TOKEN_LIFETIME_MAX_DAYS:  # type: ignore[call-overload]
+        refuse("token_lifetime_days", f"give 1 to {TOKEN_LIFETIME_MAX_DAYS} days")
     if int(values["web_port"]) > 65535:  # type: ignore[call-overload]
         refuse("web_port", "must be a port number, 1 to 65535")
     if values["timeseries_backend"] not in TIMESERIES_BACKENDS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,6 +18,7 @@ from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.organization import LANGUAGES
 from lims.kernel.models.user import ROLES, USERNAME_PATTERN
+from lims.kernel.settings import TOKEN_LIFETIME_MAX_DAYS, load_settings
 from lims.permissions import Capability, can, require
 
 _hasher = PasswordHasher()
@@ -83,35 +85,63 @@ def token_owner(actor: User, username: str | None) -> User:
     return actor
 
 
-def create_token(session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, actor: User, owner: User, name: str, *, days: int | None = None,
+    default_days: int | None = None, parent: ApiToken | None = None,
+) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is never stored and cannot be shown again.
 
     Only the owner mints a token: one minted by an admin for someone else would let the admin
-    act as that user (and get round the four-eyes rule); an admin may revoke any token."""
+    act as that user (and get round the four-eyes rule); an admin may revoke any token.
+
+    It expires after `days` (the creator's choice), else `default_days` (the web app passes
+    its RECYCLAB_TOKEN_LIFETIME_DAYS; callers without an app, tests and benchmarks, get the
+    configured one), at most TOKEN_LIFETIME_MAX_DAYS. `parent` is the token the creator is
+    calling with: the new one expires no later, and is revoked with it."""
     token_owner(actor, owner.username)
     if not name.strip() or len(name) > 100:
         raise InputError("name", N_("give the token a name of 1 to 100 characters (e.g. the machine using it)"))
+    if days is None:
+        days = default_days if default_days is not None else load_settings().token_lifetime_days
+    if not 1 <= days <= TOKEN_LIFETIME_MAX_DAYS:
+        raise InputError("expires_in_days", N_("give 1 to %(n)s days", n=TOKEN_LIFETIME_MAX_DAYS))
+    expires_at = utcnow() + timedelta(days=days)
+    if parent is not None and parent.expires_at is not None:
+        expires_at = min(expires_at, parent.expires_at)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=owner.id, name=name, token_hash=token_hash(token), prefix=token[:10])
+    row = ApiToken(user_id=owner.id, name=name, token_hash=token_hash(token), prefix=token[:10],
+                   expires_at=expires_at, parent_id=parent.id if parent is not None else None)
     session.add(row)
     session.flush()
     audit.record(session, actor, "token.create", "api_token", row.id, None, audit.snapshot(row))
     return row, token
 
 
-def revoke_token(session: Session, actor: User | None, token: ApiToken, *, who: str = "system") -> None:
+def revoke_token(session: Session, actor: User | None, token: ApiToken, *, who: str = "system") -> list[ApiToken]:
     """By its owner or an administrator; to anyone else the token is not found (that it exists
-    is not theirs to know). `who`, with no actor: whom the audit trail names (e.g. the
-    operating-system account of a command)."""
+    is not theirs to know). The tokens minted with it go too, and theirs in turn: whoever held
+    a leaked token may have minted more with it. Each revocation is in the audit trail. `who`,
+    with no actor: whom the audit trail names (e.g. the operating-system account of a
+    command). Returns the tokens it revoked (none if this one was revoked already)."""
     if actor is not None and token.user_id != actor.id and not can(actor, Capability.ADMINISTER):
         raise NotFound(N_("token %(id)s not found", id=token.id))
-    if token.revoked_at is None:
-        before = audit.snapshot(token)
-        token.revoked_at = utcnow()
-        audit.record(
-            session, actor, "token.revoke", "api_token", token.id, before, audit.snapshot(token),
-            who=who,
-        )
+    now = utcnow()
+    revoked: list[ApiToken] = []
+    lineage = [token]
+    while lineage:
+        current = lineage.pop()
+        if current.revoked_at is None:
+            before = audit.snapshot(current)
+            current.revoked_at = now
+            audit.record(
+                session, actor, "token.revoke", "api_token", current.id, before, audit.snapshot(current),
+                who=who,
+            )
+            revoked.append(current)
+        # Minted tokens are the owner's too (only the owner mints), so whoever may revoke the
+        # parent may revoke them. A revoked child's own children are looked at all the same.
+        lineage.extend(session.scalars(select(ApiToken).where(ApiToken.parent_id == current.id)))
+    return revoked
 
 
 def _check_role(role: str) -> None:

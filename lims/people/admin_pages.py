@@ -6,21 +6,25 @@ lims.people.accounts, which writes the audit trail."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
+from lims.kernel.clock import utcnow
 from lims.kernel.errors import DomainError, InputError, NotFound
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.user import ROLES
+from lims.kernel.settings import TOKEN_LIFETIME_MAX_DAYS
 from lims.people import accounts
 from lims.people.login import LoginThrottled, minted_token
 from lims.people.pages import too_many_failures
-from lims.people.schemas import UserCreateSchema
+from lims.people.schemas import TokenCreateSchema, UserCreateSchema
 from lims.permissions import NEW_USER_ROLE, Capability
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
@@ -28,6 +32,8 @@ from lims.web.request_db import db
 
 bp = web_blueprint("admin_pages", __name__)
 NEW_TOKEN = "new_api_token"
+# A token expiring within this is marked on the tokens page, so its owner replaces it in time.
+EXPIRES_SOON = timedelta(days=7)
 # The language a certificate is printed in, named in the page's language.
 CERTIFICATE_LANGUAGES = {"en": _l("English"), "nl": _l("Dutch")}
 ORGANIZATION_KINDS = {
@@ -49,7 +55,9 @@ def _new_user_defaults(organizations: list[Organization]) -> dict[str, str]:
 def _users_page(errors: dict[str, list[str]] | None = None, status: int = 200):
     tokens = dict(
         db().execute(
-            select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.user_id)
+            select(ApiToken.user_id, func.count())
+            .where(ApiToken.revoked_at.is_(None), or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()))
+            .group_by(ApiToken.user_id)
         ).all()
     )
     organizations = _organizations()
@@ -167,9 +175,11 @@ def _tokens_page(*, everyone: bool, created: tuple[ApiToken, str] | None = None,
     stmt = select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
     if not everyone:
         stmt = stmt.where(ApiToken.user_id == current_user().id)
+    now = utcnow()
     return render_template(
         "admin/tokens.html", tokens=db().scalars(stmt).all(), everyone=everyone, created=created,
-        errors=errors or {},
+        errors=errors or {}, form=request.form if errors else {}, now=now, soon=now + EXPIRES_SOON,
+        default_days=current_app.config["RECYCLAB"].token_lifetime_days, max_days=TOKEN_LIFETIME_MAX_DAYS,
     ), status
 
 
@@ -189,7 +199,13 @@ def my_tokens():
 def create_token():
     user = current_user()
     try:
-        created = minted_token(user, request.form.get("name", "").strip(), request.form.get("password"))
+        days = TokenCreateSchema(only=("expires_in_days",)).load(
+            {"expires_in_days": request.form["expires_in_days"]} if request.form.get("expires_in_days") else {}
+        ).get("expires_in_days")
+    except ValidationError as exc:
+        return _tokens_page(everyone=False, errors={f: list(m) for f, m in exc.messages.items()}, status=422)
+    try:
+        created = minted_token(user, request.form.get("name", "").strip(), request.form.get("password"), days)
     except LoginThrottled as exc:
         return _tokens_page(everyone=False, errors={"password": [too_many_failures(exc)]}, status=429)
     except DomainError as exc:
@@ -217,9 +233,12 @@ def revoke_token(token_id: int):
     try:
         if token is None:
             raise NotFound(_("token not found"))
-        accounts.revoke_token(db(), user, token)
+        revoked = accounts.revoke_token(db(), user, token)
     except NotFound:
         return _tokens_page(everyone=False, errors={"_": [_("token not found")]}, status=404)
     flash(_("Token %(name)s (%(prefix)s…) revoked: it no longer works.", name=token.name, prefix=token.prefix), "success")
+    if len(revoked) > 1:
+        flash(ngettext("The token minted with it is revoked too.", "The %(num)s tokens minted with it are revoked too.",
+                       len(revoked) - 1), "success")
     mine = token.user_id == user.id and request.form.get("back") != "all"
     return redirect(url_for("admin_pages.my_tokens" if mine else "admin_pages.all_tokens"))

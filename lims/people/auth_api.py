@@ -28,7 +28,7 @@ from lims.web.request_db import db
 from lims.web.schemas import MessageSchema
 
 login_blp = blueprint("auth", "/auth", "Session login for the web UI.", public=True)
-tokens_blp = blueprint("tokens", "/tokens", "API tokens: created once, stored hashed, revocable.")
+tokens_blp = blueprint("tokens", "/tokens", "API tokens: created once, stored hashed, expiring, revocable.")
 BLUEPRINTS = (login_blp, tokens_blp)
 
 
@@ -111,7 +111,7 @@ class Tokens(MethodView):
         user = require_user()
         auth_service.token_owner(user, data.get("user"))
         try:
-            row, token = minted_token(user, data["name"], data.get("password"))
+            row, token = minted_token(user, data["name"], data.get("password"), data.get("expires_in_days"))
         except LoginThrottled as exc:
             _throttled(exc)
         row.token = token  # only in this response
@@ -121,6 +121,7 @@ class Tokens(MethodView):
 @tokens_blp.route("/<int:token_id>", methods=["DELETE"])
 @tokens_blp.response(204)
 def revoke(token_id: int):
+    """Revokes the token and every token minted with it (and theirs in turn)."""
     user = require_user()
     token = db().get(ApiToken, token_id)
     if token is None:

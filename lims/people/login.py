@@ -12,7 +12,7 @@ from lims.kernel.errors import N_, InputError
 from lims.kernel.models import ApiToken, User
 from lims.kernel.models.audit import ENTITY_ID_LENGTH
 from lims.people.accounts import authenticate, change_own_password, create_token, end_sessions
-from lims.web.auth import SESSION_KEY, clear_session, current_user
+from lims.web.auth import SESSION_KEY, clear_session, current_token, current_user
 from lims.web.request_db import db
 
 NO_SUCH_ACCOUNT = "(no such account)"
@@ -77,16 +77,19 @@ def changed_password(username: str, current: str, new: str) -> User:
     return change_own_password(db(), user, current, new)
 
 
-def minted_token(user: User, name: str, password: str | None) -> tuple[ApiToken, str]:
+def minted_token(user: User, name: str, password: str | None, days: int | None = None) -> tuple[ApiToken, str]:
     """A new API token of the user's own, for the pages and the API alike. A browser session
     proves its user with the password first (tried as a login is, so guessing it here is
     throttled too): a login left open on a shared lab computer must not turn into a credential
     that outlives it, as a token outlives logout, the idle timeout and its owner's own password
-    change. A caller sending a token holds a lasting credential already. Raises LoginThrottled,
-    or InputError naming the field that is wrong."""
-    if not request.headers.get("Authorization"):
+    change. A caller sending a token holds a lasting credential already: the new token is that
+    one's child (see create_token). Raises LoginThrottled, or InputError naming the field that
+    is wrong."""
+    parent = current_token()
+    if parent is None:
         if not password:
             raise InputError("password", N_("give your password: a token outlives this login"))
         if checked_login(user.username, password) is None:
             raise InputError("password", N_("wrong password"))
-    return create_token(db(), user, user, name)
+    return create_token(db(), user, user, name, days=days, parent=parent,
+                        default_days=current_app.config["RECYCLAB"].token_lifetime_days)

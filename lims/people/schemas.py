@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from lims.kernel.models.organization import LANGUAGES
 from lims.kernel.models.user import ROLES, USERNAME_PATTERN
+from lims.kernel.settings import TOKEN_LIFETIME_MAX_DAYS
 from lims.web.schemas import key_of
 
 ORG_KINDS = ("lab", "customer", "supplier")
@@ -76,10 +77,22 @@ class TokenSchema(Schema):
     user = key_of("user.username")
     created_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Refused from then on (401 saying it expired). Null: never (a token from before tokens"
+        " expired)."})
+    last_used_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When it last authenticated a request, to within a few minutes; null: never used."})
+    parent = fields.Integer(attribute="parent_id", allow_none=True, metadata={
+        "description": "The token it was minted with, if any: it expires no later and is revoked with it."})
 
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
+    expires_in_days = fields.Integer(
+        validate=validate.Range(1, TOKEN_LIFETIME_MAX_DAYS),
+        metadata={"description": "Days until it expires; default: the lab's setting (RECYCLAB_TOKEN_LIFETIME_DAYS,"
+                  " 90 unless set otherwise). A token minted with a token expires no later than that one."},
+    )
     user = fields.String(metadata={"description": "Yourself (the default): tokens are minted only by their owner."})
     password = fields.String(load_only=True, metadata={
         "description": "Your password: required when logged in with the session cookie (a token outlives the"

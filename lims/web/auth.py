@@ -14,9 +14,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_smorest import abort as api_abort
 
-from lims.identity import user_for_token
+from lims.identity import TokenExpired, authenticated_token, note_use
 from lims.kernel.clock import utcnow
-from lims.kernel.models import User
+from lims.kernel.models import ApiToken, User
 from lims.permissions import Capability, can, require_own_password
 from lims.web.request_db import db
 
@@ -52,13 +52,28 @@ def current_user() -> User | None:
     return g.user
 
 
+def current_token() -> ApiToken | None:
+    """The API token this request authenticated with; None for a session (or nobody)."""
+    current_user()
+    return g.get("api_token")
+
+
 def _resolve() -> User | None:
     header = request.headers.get("Authorization", "")
     if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
             return None
-        return user_for_token(db(), token.strip())
+        try:
+            token = authenticated_token(db(), secret.strip())
+        except TokenExpired as exc:
+            g.token_expired = exc
+            return None
+        if token is None:
+            return None
+        note_use(current_app.extensions["recyclab.sessions"], token)
+        g.api_token = token
+        return token.user
     user_id = session.get(SESSION_KEY)
     if user_id is None or not _session_alive():
         return None
@@ -99,6 +114,8 @@ def require_user() -> User:
     """The API's gate: 401 in the API's JSON error format when nobody is calling."""
     user = current_user()
     if user is None:
+        if "token_expired" in g:
+            api_abort(401, message=str(g.token_expired))
         if session.get(ENDED_IDLE_KEY):
             minutes = int(_idle_limit().total_seconds() // 60)
             api_abort(401, message=f"the session ended after {minutes} minutes without activity: log in again")

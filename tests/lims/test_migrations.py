@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from lims.identity import authenticated_token, token_hash
 from lims.kernel.db import Base, make_session_factory
 from lims.kernel.migrate import alembic_config, upgrade
 from lims.kernel.models import Sample
@@ -81,3 +82,28 @@ def test_samples_received_before_0024_name_their_receiver_from_the_audit_trail(f
         receivers = dict(conn.execute(text("SELECT code, received_by_id FROM sample ORDER BY code")).all())
     engine.dispose()
     assert receivers == {codes[0]: tech2.id, codes[1]: None}
+
+
+def test_tokens_made_before_0027_keep_working_and_never_expire(fresh_pg_url):
+    """Migration 0027 gives tokens an expiry, a last use and a parent. A machine client's token
+    made before it must not stop working at the upgrade: it has no expiry (as before) until
+    its owner replaces it, and nothing minted it."""
+    upgrade(fresh_pg_url, "heads")
+    engine = create_engine(fresh_pg_url)
+    factory = make_session_factory(engine)
+    seed.seed_reference(factory)
+    with factory.begin() as s:
+        tech_id = seed.user(s, "tech").id
+    command.downgrade(alembic_config(fresh_pg_url), "0026_audit6_db_beat_at")
+    secret = "rcl_made-before-expiry-existed"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO api_token (user_id, name, token_hash, prefix, created_at)"
+            " VALUES (:user, 'old balance PC', :hash, :prefix, now() - interval '2 years')"
+        ), {"user": tech_id, "hash": token_hash(secret), "prefix": secret[:10]})
+    upgrade(fresh_pg_url, "heads")
+    with factory() as s:
+        token = authenticated_token(s, secret)
+        assert token is not None and token.user.username == "tech"
+        assert (token.expires_at, token.parent_id, token.last_used_at) == (None, None, None)
+    engine.dispose()

@@ -56,6 +56,14 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # None: never (tokens made before tokens expired, migration 0027); every new token has one.
+    expires_at: Mapped[datetime | None]
+    # Stamped when the token authenticates, at most every few minutes (lims.identity.note_use).
+    last_used_at: Mapped[datetime | None]
+    # The token that was calling when this one was minted (none: minted on a password). It
+    # never outlives its parent and is revoked with it, so revoking a leaked token also ends
+    # the tokens minted with it.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id"), index=True)
 
     user: Mapped[User] = relationship(lazy="joined")
 
