@@ -337,15 +337,16 @@ def model_predict() -> None:
               help="Show the N features that drifted most.")
 @click.option("--json", "as_json", is_flag=True, help="Every feature as JSON instead of the table.")
 def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None:
-    """PSI per feature between the model's training lots and recent lots."""
-    from analytics.drift import recent_drift
+    """PSI per feature between the model's training lots and recent lots; the report is kept
+    and the model's page shows the latest."""
+    from analytics.drift import record_drift
 
     settings, sessions = _context()
     registry = load_registry()
     store = open_store(settings)
     try:
-        with sessions() as session:
-            report = recent_drift(session, store, registry, utcnow() - timedelta(days=days), version)
+        with sessions.begin() as session:
+            report = record_drift(session, store, registry, utcnow() - timedelta(days=days), version)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -6,6 +6,7 @@ child processes (the same commands production runs), so one Ctrl-C stops them al
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -104,8 +105,8 @@ class Demo:
         )
 
     def history_steps(self) -> list[list[str]]:
-        """The commands that write the simulated history, train the first model on it and
-        predict the open lots with it."""
+        """The commands that write the simulated history, train the first model on it,
+        predict the open lots with it and check its drift over them."""
         now = utcnow()
         manifest = self.settings.var_dir / "simulated" / "demo-history.jsonl"
         return [
@@ -133,6 +134,8 @@ class Demo:
             ],
             # The backlog's lots came in before there was a model: its grades for them.
             ["model", "predict"],
+            # Its drift over the backlog's lots, so the model's page shows a report from the start.
+            ["model", "drift", "--days", str(math.ceil(BACKLOG_SPAN / timedelta(days=1)))],
         ]
 
     def _first_model(self) -> None:
@@ -150,7 +153,7 @@ class Demo:
                     " runs without a model"
                 )
                 return
-        self.echo("first grade model trained, promoted and asked about the open lots")
+        self.echo("first grade model trained, promoted, asked about the open lots and checked for drift")
 
     def wait(self) -> int:
         """Until Ctrl-C (or SIGTERM) or until a child dies; returns that child's exit code."""

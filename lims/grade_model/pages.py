@@ -1,9 +1,11 @@
 """Grade model pages: the versions in the registry, one version's metrics against the
-baselines, its confusion matrix and calibration, and predicted against lab grade."""
+baselines, its confusion matrix and calibration, its latest feature drift, and predicted
+against lab grade."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -11,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from analytics import model_registry, predict
+from analytics import drift, model_registry, predict
 from analytics.model_registry import ArtifactRefused
 from ingest.registry import load_registry
 from ingest.store import StoreError
@@ -34,6 +36,17 @@ COMPARED = {
     "majority": _l("baseline: majority class"),
 }
 
+# A drift level in words, and the badge it is shown with.
+DRIFT_LEVELS = {
+    "stable": (_l("stable"), "ok"),
+    "moderate": (_l("moderate shift"), "warn"),
+    "major": (_l("major shift"), "bad"),
+    "no data": (_l("no recent values"), "stale"),
+    drift.NO_LOTS: (_l("no lots in the window"), "stale"),
+}
+# The features the chart draws, as many as `recyclab model drift` prints by default.
+DRIFT_BARS = 20
+
 
 @bp.get("/")
 @login_required(Capability.SEE_MODELS)
@@ -42,6 +55,7 @@ def versions():
     return render_template(
         "models/versions.html", versions=versions,
         not_beaten={v.id: _named(model_registry.baselines_not_beaten(v.metrics)) for v in versions},
+        drift=drift.latest_reports(db()), drift_levels=DRIFT_LEVELS,
     )
 
 
@@ -73,6 +87,53 @@ def calibration_points(reliability: list[dict], size: int = 260, pad: int = 30) 
     ]
 
 
+@dataclass(frozen=True)
+class DriftBar:
+    feature: str
+    psi: float | None
+    level: str
+    y: float
+    width: float
+
+
+@dataclass(frozen=True)
+class DriftChart:
+    """PSI per feature as horizontal bars, largest first, on a scale from 0 to `top`."""
+
+    bars: list[DriftBar]
+    thresholds: list[tuple[float, float]]  # (x, PSI) of the moderate and major lines
+    top: float
+    not_drawn: int
+    width: int = 660
+    left: int = 250
+    plot_width: int = 260
+    row: int = 18
+    head: int = 18
+
+    @property
+    def height(self) -> int:
+        return self.head + self.row * len(self.bars) + 4
+
+
+def drift_chart(features: list[dict], shown: int = DRIFT_BARS) -> DriftChart:
+    """The stored report's features (largest PSI first, no-data last) placed on the chart.
+    The scale reaches 0.3 at least, so the two thresholds always show, and 1 at most: a
+    larger PSI is a major shift whatever its size, and its bar runs to the end."""
+    drawn = features[:shown]
+    top = min(1.0, max([0.3, *(f["psi"] for f in drawn if f["psi"] is not None)]))
+
+    def x(value: float) -> float:
+        return DriftChart.plot_width * min(value, top) / top
+
+    bars = [
+        DriftBar(f["feature"], f["psi"], f["level"], DriftChart.head + i * DriftChart.row,
+                 0.0 if f["psi"] is None else x(f["psi"]))
+        for i, f in enumerate(drawn)
+    ]
+    return DriftChart(bars, [(DriftChart.left + x(v), v) for v in (drift.MODERATE, drift.MAJOR)], top,
+                      len(features) - len(drawn))
+
+
 @bp.get("/<version>")
 @login_required(Capability.SEE_MODELS)
 def version(version: str):
@@ -99,9 +160,13 @@ def version(version: str):
             .limit(RECENT_PREDICTIONS)
         )
     )
+    report = drift.latest_report(db(), mv.id)
     return render_template(
         "models/version.html",
         mv=mv,
+        drift=report,
+        drift_chart=drift_chart(report.features) if report is not None else None,
+        drift_levels=DRIFT_LEVELS,
         metrics=metrics,
         classes=mv.classes,
         compared=COMPARED,

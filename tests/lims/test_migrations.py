@@ -15,8 +15,10 @@ from lims.identity import authenticated_token, token_hash
 from lims.kernel.db import Base, make_session_factory
 from lims.kernel.migrate import alembic_config, upgrade
 from lims.kernel.models import Sample
+from lims.kernel.models.analytics import ModelDriftReport
 from lims.samples import workflow
 from tests.conftest import PG_ADMIN_URL
+from tests.support.models import version_without_artifact
 from tests.web import seed
 
 # The tables of the LIMS core (migration 0002_lims_core).
@@ -106,4 +108,27 @@ def test_tokens_made_before_0027_keep_working_and_never_expire(fresh_pg_url):
         token = authenticated_token(s, secret)
         assert token is not None and token.user.username == "tech"
         assert (token.expires_at, token.parent_id, token.last_used_at) == (None, None, None)
+    engine.dispose()
+
+
+def test_drift_reports_stored_after_0028_go_with_a_downgrade_and_their_table_comes_back(fresh_pg_url):
+    """Migration 0028 adds the stored drift reports of the grade model versions: a downgrade
+    removes them with their table (the versions stay), and upgrading again makes it anew."""
+    upgrade(fresh_pg_url, "heads")
+    engine = create_engine(fresh_pg_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as s:
+        mv = version_without_artifact("grade-m", ["A"])
+        s.add(mv)
+        s.flush()
+        s.add(ModelDriftReport(model_version=mv, since=mv.created_at, until=mv.created_at, lots=0,
+                               level="no lots", features=[]))
+    command.downgrade(alembic_config(fresh_pg_url), "0027_sec7_token_expiry")
+    with engine.connect() as conn:
+        tables = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+        versions = conn.execute(text("SELECT version FROM model_version")).scalars().all()
+    assert "model_drift_report" not in tables and versions == ["grade-m"]
+    upgrade(fresh_pg_url, "heads")
+    with factory() as s:
+        assert s.scalars(select(ModelDriftReport)).all() == []
     engine.dispose()

@@ -11,7 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 from werkzeug.exceptions import HTTPException
 
 from analytics import train
-from lims.kernel.models.analytics import Prediction
+from lims.kernel.models.analytics import ModelDriftReport, Prediction
 from tests.analytics.test_grade_model import by_process, synthetic
 from tests.support.models import version_without_artifact
 from tests.web import seed
@@ -45,7 +45,7 @@ def kinds_of_page(app, username: str, seen: set[str]) -> list[str]:
 
 def lab_in_every_state(app, session_factory) -> str:
     """Samples waiting for results, for review, for a certificate and certified; a model version
-    with its metrics and a prediction for the lot. Returns the certificate's number."""
+    with its metrics, a prediction for the lot and a drift report. Returns the certificate's number."""
     seed.seed_reference(session_factory)
     lot = seed.lot_with_samples(session_factory, 4)
     codes = lot.sample_codes
@@ -59,6 +59,12 @@ def lab_in_every_state(app, session_factory) -> str:
         s.flush()
         s.add(Prediction(lot_id=lot.lot_id, model_version_id=version.id, predicted_grade="B",
                          probabilities={"A": 0.3, "B": 0.6, "C": 0.1}, top_features=[], out_of_training_range=False))
+        s.add(ModelDriftReport(model_version=version, since=version.created_at, until=version.created_at, lots=1,
+                               level="major", features=[
+                                   {"feature": "x", "psi": 0.4, "n_recent": 1, "level": "major"},
+                                   {"feature": "z", "psi": 0.15, "n_recent": 1, "level": "moderate"},
+                                   {"feature": "y", "psi": 0.01, "n_recent": 1, "level": "stable"},
+                                   {"feature": "w", "psi": None, "n_recent": 0, "level": "no data"}]))
     return _certify(app, session_factory, codes[3])
 
 

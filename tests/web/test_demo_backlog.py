@@ -8,13 +8,16 @@ import math
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ingest.store import open_store
+from lims.cli import main
 from lims.demo import DEMO_BUYERS, Demo, fill_lims
 from lims.kernel.clock import frozen_at
 from lims.kernel.models import Certificate, Installation, Lot
+from tests.support.models import version_without_artifact
 from tests.web.test_pages import log_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -62,3 +65,25 @@ def test_each_backlog_lot_has_its_own_process_data_and_the_history_ends_before_t
         history = Demo(settings, web_port=0, broker_port=0, train_first_model=False).history_steps()[0]
     history_end = datetime.fromisoformat(history[history.index("--end") + 1]).replace(tzinfo=UTC)
     assert history_end <= min(lot.production_start for lot in lots)
+
+
+def test_the_demos_first_model_page_shows_a_drift_report_over_the_backlog(app, client, seeded, tmp_path, monkeypatch):
+    """The demo trains its first model, then checks its drift over the backlog's lots, so
+    the model page shows what a report looks like from the start, not only the command."""
+    settings = app.config["RECYCLAB"]
+    with seeded.begin() as s:
+        fill_lims(s, settings)
+        s.add(version_without_artifact("grade-demo", ["A"], status="production"))
+    steps = Demo(settings, web_port=0, broker_port=0, train_first_model=False).history_steps()
+    after_training = steps[[args[0] for args in steps].index("train") + 1:]
+    (drift,) = [args for args in after_training if args[:2] == ["model", "drift"]]
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", str(settings.database_url))
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("RECYCLAB_TIMESERIES_BACKEND", "sqlite")
+    result = CliRunner().invoke(main, drift)
+    assert result.exit_code == 0, result.output
+    with seeded() as s:
+        backlog = len(s.scalars(select(Lot.id)).all())
+    log_in(client, "engineer")
+    page = client.get("/models/grade-demo").get_data(as_text=True)
+    assert f"{backlog} lots" in page[page.index('id="drift"'):]

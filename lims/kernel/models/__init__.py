@@ -1,6 +1,6 @@
 """All tables. Importing this package registers every model on Base.metadata (Alembic needs that)."""
 
-from lims.kernel.models.analytics import ModelVersion, Prediction
+from lims.kernel.models.analytics import ModelDriftReport, ModelVersion, Prediction
 from lims.kernel.models.audit import AuditEvent, AuditHead
 from lims.kernel.models.certificate import Certificate, CertificateGrant
 from lims.kernel.models.organization import Organization
@@ -19,6 +19,7 @@ from lims.kernel.models.sample import Analysis, Lot, OosInvestigation, Sample, S
 from lims.kernel.models.user import ApiToken, Throttle, User
 
 __all__ = [
+    "ModelDriftReport",
     "ModelVersion",
     "Prediction",
     "AlarmEvent",

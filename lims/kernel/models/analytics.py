@@ -45,6 +45,27 @@ class ModelVersion(Base):
     note: Mapped[str] = mapped_column(String(400), default="")
 
 
+class ModelDriftReport(Base):
+    """One `recyclab model drift` of a version: PSI per feature between its training lots and
+    the lots whose production ended in the window, kept so its page shows the latest."""
+
+    __tablename__ = "model_drift_report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"), index=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    since: Mapped[datetime]
+    until: Mapped[datetime]
+    lots: Mapped[int]
+    # The worst feature level (analytics.drift.LEVELS), or "no lots" when none ended in the
+    # window: the list pages read it without the features.
+    level: Mapped[str] = mapped_column(String(20))
+    # [{"feature", "psi" (None: no recent value), "n_recent", "level"}], largest PSI first.
+    features: Mapped[list] = mapped_column(JSON)
+
+    model_version: Mapped[ModelVersion] = relationship()
+
+
 class Prediction(Base):
     """A predicted grade for a lot (and the sample it was asked for), kept for agreement."""
 
