@@ -339,6 +339,7 @@ def model_predict() -> None:
 def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None:
     """PSI per feature between the model's training lots and recent lots; the report is kept
     and the model's page shows the latest."""
+    from analytics import model_registry
     from analytics.drift import record_drift
 
     settings, sessions = _context()
@@ -347,7 +348,7 @@ def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None
     try:
         with sessions.begin() as session:
             report = record_drift(session, store, registry, utcnow() - timedelta(days=days), version)
-    except LookupError as exc:
+    except (LookupError, model_registry.RegistryError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()

@@ -32,10 +32,10 @@ REFERENCE = {
 }
 
 
-def _version(session_factory, version: str, status: str = "production") -> None:
+def _version(session_factory, version: str, status: str = "production", **fields: object) -> None:
     with session_factory.begin() as s:
         s.add(version_without_artifact(version, ["A", "B"], status=status, features=list(REFERENCE),
-                                       reference=REFERENCE))
+                                       reference=REFERENCE, **fields))
 
 
 def _drift(database_url, tmp_path, monkeypatch, *args: str):
@@ -56,7 +56,7 @@ def test_an_engineer_runs_model_drift_then_reads_the_report_on_the_model_page(
 ):
     for _ in range(2):
         seed.lot_with_samples(seeded, 1)
-    _version(seeded, "grade-drift")
+    _version(seeded, "grade-drift", metrics={"training_data": {"lots": 40, "simulated_lots": 40}})
 
     printed = _drift(database_url, tmp_path, monkeypatch, "--days", "2")
     assert "model grade-drift: 2 recent lots" in printed  # the output it always printed
@@ -81,6 +81,14 @@ def test_an_engineer_runs_model_drift_then_reads_the_report_on_the_model_page(
     assert re.findall(r'<line class="(?:moderate|major)-line"[^>]*><title>PSI ([\d.]+)', svg) == ["0.1", "0.25"]
     assert "recyclab model drift --version grade-drift" in drift
     assert "<script" not in drift
+    assert 'data-testid="simulated-training"' in page  # the page still says its figures are on SIMULATED lots
+
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "nl-NL,nl;q=0.9"
+    dutch = _drift_section(client.get("/models/grade-drift").get_data(as_text=True))
+    assert "Drift van de kenmerken" in dutch and "2 partijen" in dutch
+    assert re.findall(r'<text class="level"[^>]*>([^<]+)</text>', dutch) == [
+        "grote verschuiving", "matige verschuiving", "geen recente waarden"]
+    client.environ_base.pop("HTTP_ACCEPT_LANGUAGE")
 
     listed = client.get("/models/").get_data(as_text=True)
     row = re.search(r"<tr><td><a [^>]*>grade-drift</a>.*?</tr>", listed, re.S).group(0)
@@ -131,3 +139,16 @@ def test_the_model_list_shows_each_versions_drift_level_at_a_fixed_cost(
     rows = dict(re.findall(r"<tr><td><a [^>]*>(grade-\d)</a>.*?data-drift=\"([\w ]+)\"", page, re.S))
     assert rows == {"grade-1": "major", "grade-2": "major", "grade-3": "major", "grade-4": "major",
                     "grade-5": "none"}
+
+
+def test_drift_of_a_version_that_does_not_exist_is_named_in_one_line(seeded, database_url, tmp_path, monkeypatch):
+    """The page's command with a mistyped version ended in a traceback (RegistryError) and
+    stored nothing; it names the version, as `recyclab model promote` does."""
+    _version(seeded, "grade-real")
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("RECYCLAB_TIMESERIES_BACKEND", "sqlite")
+    result = CliRunner().invoke(model_group, ["drift", "--version", "grade-typo"])
+    assert result.exit_code == 1 and result.output == "Error: no model version 'grade-typo'\n", result.output
+    with seeded() as s:
+        assert s.scalars(select(ModelDriftReport)).all() == []
