@@ -147,11 +147,13 @@ class Demo:
                 return
             self._job = self._spawn(args)
             if self._job.wait() != 0:
-                self.echo(
-                    f"first model: `recyclab {args[0]}` ended without a production model (a model"
-                    " that does not beat every baseline is not promoted; see /models); the demo"
-                    " runs without a model"
-                )
+                command = " ".join(args[:2] if args[0] == "model" else args[:1])
+                if args[0] in ("simulate", "train"):
+                    outcome = ("ended without a production model (a model that does not beat every"
+                               " baseline is not promoted; see /models); the demo runs without a model")
+                else:  # after `train`: the model is in production, only this step's work is missing
+                    outcome = "failed (see its output above); the first model is in production all the same"
+                self.echo(f"first model: `recyclab {command}` {outcome}")
                 return
         self.echo("first grade model trained, promoted, asked about the open lots and checked for drift")
 

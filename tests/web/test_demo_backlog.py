@@ -87,3 +87,15 @@ def test_the_demos_first_model_page_shows_a_drift_report_over_the_backlog(app, c
     log_in(client, "engineer")
     page = client.get("/models/grade-demo").get_data(as_text=True)
     assert f"{backlog} lots" in page[page.index('id="drift"'):]
+
+
+def test_a_step_after_training_that_fails_does_not_say_the_demo_has_no_model(app, seeded, monkeypatch):
+    """Training promoted a model, then its drift check failed: the demo said `recyclab model`
+    "ended without a production model" and "runs without a model", with one in production."""
+    lines: list[str] = []
+    demo = Demo(app.config["RECYCLAB"], web_port=0, broker_port=0, train_first_model=False, echo=lines.append)
+    demo._env = demo.child_env("mqtt://127.0.0.1:1")
+    monkeypatch.setattr(demo, "history_steps", lambda: [["model", "drift", "--version", "no-such-version"]])
+    demo._first_model()
+    assert lines[-1].startswith("first model: `recyclab model drift` failed"), lines
+    assert "in production all the same" in lines[-1]
