@@ -66,7 +66,9 @@ class Card:
     out_of_range: list[Reading]
 
 
-def _reading(feature: dict, sensors: dict[str, Sensor]) -> Reading:
+def reading(feature: dict, sensors: dict[str, Sensor]) -> Reading:
+    """The feature named as the pages name it: its sensor (or derived quantity, or lot figure),
+    statistic and unit, from the sensors of the feature's installation."""
     parts = feature["feature"].split(":")
     value, median = feature.get("value"), feature.get("material_median")
     if len(parts) == 3:
@@ -106,6 +108,6 @@ def for_lot(session: Session, lot: Lot) -> Card | None:
                               risks.get(p["property"], []))
             for p in details.get("properties", [])
         ],
-        readings=[_reading(f, sensors) for f in prediction.top_features or []],
-        out_of_range=[_reading({"feature": f}, sensors) for f in prediction.out_of_range_features or []],
+        readings=[reading(f, sensors) for f in prediction.top_features or []],
+        out_of_range=[reading({"feature": f}, sensors) for f in prediction.out_of_range_features or []],
     )

@@ -17,7 +17,10 @@ from analytics import drift, model_registry, predict
 from analytics.model_registry import ArtifactRefused
 from ingest.registry import load_registry
 from ingest.store import StoreError
+from lims.grade_model import card
+from lims.grade_model.card import Reading
 from lims.kernel.models.analytics import ModelVersion, Prediction
+from lims.kernel.models.reference import Sensor
 from lims.permissions import Capability, get_lot
 from lims.web.auth import current_user, login_required
 from lims.web.errors import web_blueprint
@@ -89,7 +92,9 @@ def calibration_points(reliability: list[dict], size: int = 260, pad: int = 30) 
 
 @dataclass(frozen=True)
 class DriftBar:
-    feature: str
+    feature: str  # the raw key, as `recyclab model drift` prints it
+    reading: Reading  # what the pages call it
+    installation: str | None  # whose sensor; None for a lot figure
     psi: float | None
     level: str
     y: float
@@ -111,27 +116,47 @@ class DriftChart:
     head: int = 18
 
     @property
+    def installations(self) -> int:
+        """How many installations the drawn features come from: past one, a sensor's name
+        alone may not say whose it is."""
+        return len({bar.installation for bar in self.bars if bar.installation})
+
+    @property
     def height(self) -> int:
         return self.head + self.row * len(self.bars) + 4
 
 
-def drift_chart(features: list[dict], shown: int = DRIFT_BARS) -> DriftChart:
-    """The stored report's features (largest PSI first, no-data last) placed on the chart.
-    The scale reaches 0.3 at least, so the two thresholds always show, and 1 at most: a
-    larger PSI is a major shift whatever its size, and its bar runs to the end."""
+def drift_chart(features: list[dict], sensors: dict[str, dict[str, Sensor]], shown: int = DRIFT_BARS) -> DriftChart:
+    """The stored report's features (largest PSI first, no-data last) placed on the chart,
+    named by their sensors (`sensors`: installation key -> sensor key -> sensor). The scale
+    reaches 0.3 at least, so the two thresholds always show, and 1 at most: a larger PSI is a
+    major shift whatever its size, and its bar runs to the end."""
     drawn = features[:shown]
     top = min(1.0, max([0.3, *(f["psi"] for f in drawn if f["psi"] is not None)]))
 
     def x(value: float) -> float:
         return DriftChart.plot_width * min(value, top) / top
 
-    bars = [
-        DriftBar(f["feature"], f["psi"], f["level"], DriftChart.head + i * DriftChart.row,
-                 0.0 if f["psi"] is None else x(f["psi"]))
-        for i, f in enumerate(drawn)
-    ]
+    def installation(feature: str) -> str | None:
+        parts = feature.split(":")
+        return parts[0] if len(parts) == 3 else None
+
+    bars = []
+    for i, f in enumerate(drawn):
+        inst = installation(f["feature"])
+        bars.append(DriftBar(
+            f["feature"], card.reading(f, sensors.get(inst or "", {})), inst, f["psi"], f["level"],
+            DriftChart.head + i * DriftChart.row, 0.0 if f["psi"] is None else x(f["psi"]),
+        ))
     return DriftChart(bars, [(DriftChart.left + x(v), v) for v in (drift.MODERATE, drift.MAJOR)], top,
                       len(features) - len(drawn))
+
+
+def sensors_by_installation() -> dict[str, dict[str, Sensor]]:
+    by_installation: dict[str, dict[str, Sensor]] = {}
+    for sensor in db().scalars(select(Sensor).options(joinedload(Sensor.installation))):
+        by_installation.setdefault(sensor.installation.key, {})[sensor.key] = sensor
+    return by_installation
 
 
 @bp.get("/<version>")
@@ -165,7 +190,7 @@ def version(version: str):
         "models/version.html",
         mv=mv,
         drift=report,
-        drift_chart=drift_chart(report.features) if report is not None else None,
+        drift_chart=drift_chart(report.features, sensors_by_installation()) if report is not None else None,
         drift_levels=DRIFT_LEVELS,
         metrics=metrics,
         classes=mv.classes,

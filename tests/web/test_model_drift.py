@@ -24,7 +24,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], ind
 # 10 % of lots above 50 % recycled content, every recent lot above it is a major shift; trained
 # on 3 % of windows of 3 h or more, all recent windows under 3 h is a moderate one (PSI 0.17).
 # The melt temperature has no recent values: the store has no process data.
-MELT = "ntk-ext1:melt_temp:mean"
+MELT = "ntk-ext1:melt_temp_c:mean"
 REFERENCE = {
     "recycled_content": {"edges": [50.0], "shares": [0.9, 0.1]},
     "window_hours": {"edges": [3.0], "shares": [0.97, 0.03]},
@@ -74,7 +74,12 @@ def test_an_engineer_runs_model_drift_then_reads_the_report_on_the_model_page(
     assert 'aria-label="Population stability index per feature' in svg
     # Largest first, each with its level in words, and the two thresholds drawn.
     bars = re.findall(r'<g class="drift-row ([\w-]+)"><title>([^<]+)</title>', svg)
-    assert [feature for _level, feature in bars] == ["recycled_content", "window_hours", MELT]
+    assert [title for _level, title in bars] == [
+        "recycled content (recycled_content)", "production window length (h) (window_hours)",
+        f"Melt temperature, mean ({MELT})"]
+    # Named as the lot page names the readings, not by the raw keys `recyclab model drift` prints.
+    assert re.findall(r'<text x="[\d.]+" y="[\d.]+" text-anchor="end">([^<]+)</text>', svg) == [
+        "recycled content", "production window length (h)", "Melt temperature, mean"]
     labels = re.findall(r'<text class="level"[^>]*>([^<]+)</text>', svg)
     assert labels == ["major shift", "moderate shift", "no recent values"]
     assert [level for level, _ in bars] == ["major", "moderate", "no-data"]
@@ -88,6 +93,7 @@ def test_an_engineer_runs_model_drift_then_reads_the_report_on_the_model_page(
     assert "Drift van de kenmerken" in dutch and "2 partijen" in dutch
     assert re.findall(r'<text class="level"[^>]*>([^<]+)</text>', dutch) == [
         "grote verschuiving", "matige verschuiving", "geen recente waarden"]
+    assert "Smelttemperatuur, " in dutch
     client.environ_base.pop("HTTP_ACCEPT_LANGUAGE")
 
     listed = client.get("/models/").get_data(as_text=True)
