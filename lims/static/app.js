@@ -120,6 +120,13 @@
         row.querySelectorAll('[data-error-for="value"], [data-error-for="unit"], [data-error-for="uncertainty"]').forEach((slot) => {
           slot.textContent = (errors[slot.dataset.errorFor] || []).join("; ");
         });
+        // A field is invalid while one of the slots describing it says why, so that a screen
+        // reader on the field says so too.
+        row.querySelectorAll("[aria-describedby]").forEach((field) => {
+          const said = field.getAttribute("aria-describedby").split(" ").some((id) => document.getElementById(id)?.textContent.trim());
+          if (said) field.setAttribute("aria-invalid", "true");
+          else field.removeAttribute("aria-invalid");
+        });
       } catch (err) {
         flag.textContent = "";
       }

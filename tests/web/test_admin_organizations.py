@@ -50,11 +50,11 @@ def test_an_admin_sets_a_customers_certificate_language_on_the_organizations_pag
                                   "language": "fr"})
     assert bad.status_code == 422
     refused = bad.get_data(as_text=True)
-    assert re.search(r'name="language".*?</select></label><p class="field-error">must be one of en, nl</p>', refused, re.S)
+    assert re.search(r'name="language".*?</select></label><p class="field-error" id="error-language">must be one of en, nl</p>', refused, re.S)
     assert 'value="Havenweg 88"' in refused  # what was typed stays
     assert _language(seeded, "kunststofkringloop") == "nl"
     no_name = client.post(EDIT, data={"csrf_token": token, "name": " ", "address": "", "language": "en"})
-    assert no_name.status_code == 422 and re.search(r'name="name"[^>]*></label><p class="field-error">', no_name.get_data(as_text=True))
+    assert no_name.status_code == 422 and re.search(r'name="name"[^>]*></label><p class="field-error" id="error-name">', no_name.get_data(as_text=True))
     assert _language(seeded, "kunststofkringloop") == "nl"
 
     saved = client.post(EDIT, data={"csrf_token": token, "name": "Kunststofkringloop Nederland B.V.",

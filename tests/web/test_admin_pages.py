@@ -33,7 +33,7 @@ def test_admin_creates_and_deactivates_users_with_errors_under_their_fields(clie
     assert bad.status_code == 422
     refused = bad.get_data(as_text=True)
     for field in ("username", "password"):
-        assert re.search(rf'name="{field}"[^>]*>\s*</label><p class="field-error">', refused), field
+        assert re.search(rf'name="{field}"[^>]*aria-describedby="error-{field}"[^>]*>\s*</label><p class="field-error" id="error-{field}">', refused), field
     assert 'value="Nina Bakker"' in refused  # what was typed stays
     wrong_org = client.post("/admin/users", data={**form, "username": "nina", "password": "long enough pw", "organization": "polyvorm",
                                                   "csrf_token": csrf_token(client, "/admin/users")})

@@ -63,11 +63,11 @@ def test_a_time_the_clocks_show_twice_or_skip_is_asked_about_not_guessed(client,
     twice = client.post("/lab/lots/new", data=form)
     page = twice.get_data(as_text=True)
     assert twice.status_code == 422
-    said = re.search(r'name="production_end".*?<p class="field-error">([^<]*)</p>', page, re.S).group(1)
+    said = re.search(r'name="production_end".*?<p class="field-error" id="error-production_end">([^<]*)</p>', page, re.S).group(1)
     assert "twice" in said and "+02:00" in said and "+01:00" in said, said
     skipped = client.post("/lab/lots/new", data=form | {"production_start": "29/03/2026 02:30", "production_end": "29/03/2026 06:00"})
     assert skipped.status_code == 422
-    said = re.search(r'name="production_start".*?<p class="field-error">([^<]*)</p>', skipped.get_data(as_text=True), re.S)
+    said = re.search(r'name="production_start".*?<p class="field-error" id="error-production_start">([^<]*)</p>', skipped.get_data(as_text=True), re.S)
     assert "does not exist" in said.group(1), said.group(1)
     with seeded() as s:
         assert s.scalar(select(Lot).where(Lot.code == "EXT1-2026-1025")) is None

@@ -559,26 +559,33 @@ def test_a_lot_chart_over_the_night_the_clocks_go_back_tells_the_two_02_30s_apar
     assert "+01:00" not in plain.get_data(as_text=True)
 
 
-def test_a_chart_csv_the_store_cannot_give_is_a_page_saying_so_in_the_users_language(app, client, seeded):
-    """With the process data store down, the CSV link answered Werkzeug's bare English
-    "Service Unavailable" page, outside the app's pages and untranslated."""
+@contextlib.contextmanager
+def store_unreachable(app):
+    """The process data store down: the app reads from a port nothing listens on."""
     from ingest.store.influx_store import InfluxStore
     from tests.support.influx import free_port
 
-    log_in(client, "engineer")
     nowhere = InfluxStore(f"http://127.0.0.1:{free_port()}", "", "recyclab", "none", timeout_s=1)
     working = app.extensions.get("recyclab.store")
-    app.extensions["recyclab.store"] = nowhere  # nothing listens there: every read fails
+    app.extensions["recyclab.store"] = nowhere
     try:
-        answer = client.get("/process/installations/ntk-ext1/charts/melt_temp_c/csv?range=1h")
-        dutch = client.get("/process/installations/ntk-ext1/charts/melt_temp_c/csv?range=1h",
-                           headers={"Accept-Language": "nl"})
+        yield
     finally:
         if working is None:
             app.extensions.pop("recyclab.store")
         else:
             app.extensions["recyclab.store"] = working
         nowhere.close()
+
+
+def test_a_chart_csv_the_store_cannot_give_is_a_page_saying_so_in_the_users_language(app, client, seeded):
+    """With the process data store down, the CSV link answered Werkzeug's bare English
+    "Service Unavailable" page, outside the app's pages and untranslated."""
+    log_in(client, "engineer")
+    with store_unreachable(app):
+        answer = client.get("/process/installations/ntk-ext1/charts/melt_temp_c/csv?range=1h")
+        dutch = client.get("/process/installations/ntk-ext1/charts/melt_temp_c/csv?range=1h",
+                           headers={"Accept-Language": "nl"})
     assert answer.status_code == 503 and answer.mimetype == "text/html"
     page = answer.get_data(as_text=True)
     assert "not available right now" in page and "Log out" in page, page

@@ -38,7 +38,7 @@ def test_a_material_of_another_line_is_refused_under_the_material_field(client, 
     refused = client.post("/lab/lots/new", data=FORM | {"material": "cotton", "csrf_token": token})
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
-    assert re.search(r'name="material".*?</select></label><p class="field-error">[^<]*not made on the line of ntk-ext1', page, re.S)
+    assert re.search(r'name="material".*?</select></label><p class="field-error" id="error-material">[^<]*not made on the line of ntk-ext1', page, re.S)
     # What was chosen stays chosen for the correction.
     assert re.search(r'<option value="ntk-ext1"[^>]*selected', _select(page, "installation"))
 

@@ -52,7 +52,7 @@ def test_a_method_sheet_spans_samples_and_enters_them_all_or_nothing(app, client
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert page.count("furlong") == 2  # the typed unit kept in its box, and the message once
-    assert re.search(rf'name="unit-{second_id}"[^>]*><span class="field-error" data-error-for="unit">expected', page)
+    assert re.search(rf'name="unit-{second_id}"[^>]*aria-invalid="true"[^>]*><span class="field-error" data-error-for="unit" id="error-unit-{second_id}">expected', page)
     with seeded() as s:
         assert s.get(Analysis, first_id).state == "unassigned"
     done = client.post(f"/lab/worksheets/{key}", data={
@@ -113,4 +113,4 @@ def test_sample_worksheet_shows_every_grades_limit_and_one_error_per_field(clien
         "csrf_token": csrf_token(client, f"/lab/samples/{code}/worksheet"),
         f"value-{analysis_id}": value, f"unit-{analysis_id}": unit, f"instrument-{analysis_id}": "x" * 300})
     assert refused.status_code == 422  # a 300-character instrument is refused, not a database error
-    assert re.search(r'data-error-for="instrument">at most 100 characters', refused.get_data(as_text=True))
+    assert re.search(r'data-error-for="instrument"[^>]*>at most 100 characters', refused.get_data(as_text=True))
