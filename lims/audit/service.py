@@ -13,14 +13,24 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from lims.kernel.clock import utcnow
-from lims.kernel.db import Base, insert_or_merge
+from lims.kernel.db import (
+    Base,
+    insert_or_merge,
+    make_engine,
+    make_session_factory,
+    unusable_database,
+)
+from lims.kernel.migrate import schema_problem
 from lims.kernel.models import AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
@@ -154,6 +164,36 @@ def record(
     )
     state[0], state[1] = event.seq, event.hash
     return event
+
+
+class TrailUnavailable(Exception):
+    """The audit trail cannot be written; the reason, in one line."""
+
+
+def record_by_operator(database_url: str, action: str, entity_type: str, entity_id: object,
+                       before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    """An event by the operator of a command that does its work without the LIMS database (the
+    signing keys are files, made before the database may exist), in a transaction of its own
+    on `database_url`, after the work is done. Raises TrailUnavailable when there is no
+    database there yet (an SQLite file is not made by asking), it does not answer, or its
+    schema is not at this version's migrations."""
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+                and not Path(url.database).exists():
+            raise TrailUnavailable(f"no database at {url.database} yet")
+        engine = make_engine(database_url)
+        try:
+            with make_session_factory(engine).begin() as session:
+                problem = schema_problem(session.connection())
+                if problem:
+                    raise TrailUnavailable(problem)
+                record(session, None, action, entity_type, entity_id, before, after, who=command_line_operator())
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        reason = unusable_database(exc, database_url) or " ".join(str(exc).split())[:200]
+        raise TrailUnavailable(reason) from exc
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """`recyclab certificate verify FILE` (offline, or asking the lab with --url) and `recyclab keys`
-(create, rotate, list the certificate signing keys)."""
+(create, rotate, list the certificate signing keys; creating and rotating are in the audit
+trail when the lab's database is there to take them)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import hashes
 
+from lims.audit.service import TrailUnavailable, record_by_operator
 from lims.certificates import document, pdf_signature, signing
 from lims.kernel.clock import utcnow
 from lims.kernel.settings import load_settings
@@ -129,6 +131,16 @@ def _key_file() -> Path:
     return signing.key_path(load_settings())
 
 
+def _audit(action: str, key_id: str, before: dict | None, after: dict) -> None:
+    """Into the audit trail under the operating-system account, if the lab's database can take
+    it: the key is changed either way (its files are the truth), and the operator is told in
+    one line when the trail missed it."""
+    try:
+        record_by_operator(load_settings().database_url, action, "signing_key", key_id, before, after)
+    except TrailUnavailable as exc:
+        click.echo(f"audit trail not written: {exc}", err=True)
+
+
 @keys.command("create")
 def keys_create() -> None:
     """Make the lab's first signing key (refused if there is one: rotate instead)."""
@@ -137,7 +149,9 @@ def keys_create() -> None:
         key = signing.create_key(path, utcnow(), load_settings().lab_name)
     except FileExistsError as exc:
         raise click.UsageError(f"{path} exists; use `recyclab keys rotate` for a new key") from exc
-    click.echo(f"created key {signing.key_id(key.public_key())} at {path}")
+    kid = signing.key_id(key.public_key())
+    click.echo(f"created key {kid} at {path}")
+    _audit("signing_key.create", kid, None, {"key_id": kid})
 
 
 @keys.command("rotate")
@@ -149,6 +163,7 @@ def keys_rotate() -> None:
     except signing.MissingKey as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"rotated: {old} retired, {new} signs from now on ({path})")
+    _audit("signing_key.rotate", new, {"key_id": old}, {"key_id": new})
 
 
 @keys.command("list")

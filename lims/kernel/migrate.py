@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -28,3 +30,16 @@ def head_revisions() -> frozenset[str]:
     from alembic.script import ScriptDirectory
 
     return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def schema_problem(connection: Connection) -> str | None:
+    """Why the database on `connection` is not at this version's migrations, in one line; None
+    when it is. (On PostgreSQL a database without Alembic's table leaves the transaction failed.)"""
+    try:
+        applied = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    except SQLAlchemyError:
+        applied = set()
+    if applied == head_revisions():
+        return None
+    return (f"the database is at {sorted(applied) or 'no migration'}, this version needs"
+            f" {sorted(head_revisions())}: run `recyclab db upgrade`")

@@ -172,6 +172,8 @@ def organization(key: str):
 
 def _tokens_page(*, everyone: bool, created: tuple[ApiToken, str] | None = None,
                  errors: dict[str, list[str]] | None = None, status: int = 200):
+    # A token's parent (shown as "minted with") is one of its owner's tokens, all of them on the
+    # page: t.parent comes from the session's identity map, not a query per row.
     stmt = select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
     if not everyone:
         stmt = stmt.where(ApiToken.user_id == current_user().id)

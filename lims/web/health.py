@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from lims.kernel.migrate import head_revisions
+from lims.kernel.migrate import schema_problem
 from lims.web.request_db import db
 
 blp = Blueprint("health", __name__)
@@ -19,12 +19,7 @@ def healthz():
         db().execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         return jsonify(status="error", database="unreachable", detail=type(exc).__name__), 503
-    try:
-        applied = set(db().scalars(text("SELECT version_num FROM alembic_version")))
-    except SQLAlchemyError:
-        applied = set()
-    if applied != head_revisions():
-        return jsonify(status="error", database="ok", schema="not upgraded",
-                       detail=f"the database is at {sorted(applied) or 'no migration'}, this version needs"
-                              f" {sorted(head_revisions())}: run `recyclab db upgrade`"), 503
+    problem = schema_problem(db().connection())
+    if problem:
+        return jsonify(status="error", database="ok", schema="not upgraded", detail=problem), 503
     return jsonify(status="ok", database="ok")

@@ -5,14 +5,19 @@ verify page takes certificate numbers in any case."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from sqlalchemy import select
 
+from lims.audit.service import verify_chain
 from lims.certificates import signing
 from lims.certificates.cli import certificate, keys
 from lims.cli import main
+from lims.kernel.models import AuditEvent
 from tests.certificates.conftest import ok
 
 LOT = "L-KEYS"
@@ -112,3 +117,62 @@ def test_certificate_numbers_are_case_insensitive_on_verify(lab, client):
     page = client.get(f"/verify/{lower}?hash={cert['content_hash']}")
     assert page.status_code == 200 and cert["number"] in page.get_data(as_text=True)
     assert ok(client.get(f"/api/v1/public/certificates/{lower}"))["number"] == cert["number"]
+
+
+def _key_commands_on(monkeypatch, var_dir: Path, database_url: str) -> None:
+    """`recyclab keys` as the operator qa-anna runs it on the server, with the lab's settings."""
+    monkeypatch.setenv("RECYCLAB_VAR_DIR", str(var_dir))
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    monkeypatch.delenv("RECYCLAB_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.setenv("LOGNAME", "qa-anna")
+
+
+@pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
+def test_creating_and_rotating_the_signing_key_is_in_the_audit_trail_under_the_operator(app, session_factory, monkeypatch):
+    """An auditor asks who changed the key certificates are signed with, and when: the trail
+    names the operating-system account that ran `recyclab keys`, and the old and new key ids."""
+    settings = app.config["RECYCLAB"]
+    _key_commands_on(monkeypatch, settings.var_dir, settings.database_url)
+    signing.key_path(settings).unlink()
+    created = CliRunner().invoke(keys, ["create"])
+    assert created.exit_code == 0, created.output
+    first = signing.key_id(signing.load_key(signing.key_path(settings)).public_key())
+    rotated = CliRunner().invoke(keys, ["rotate"])
+    assert rotated.exit_code == 0, rotated.output
+    assert "audit" not in rotated.output
+    second = signing.key_id(signing.load_key(signing.key_path(settings)).public_key())
+
+    with session_factory() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.entity_type == "signing_key").order_by(AuditEvent.seq)).all()
+        assert [(e.action, e.actor, e.actor_id, e.entity_id, e.before, e.after) for e in events] == [
+            ("signing_key.create", "qa-anna (command line)", None, first, None, {"key_id": first}),
+            ("signing_key.rotate", "qa-anna (command line)", None, second, {"key_id": first}, {"key_id": second}),
+        ]
+        assert verify_chain(s).ok
+
+
+def test_without_a_usable_database_the_key_still_rotates_and_one_line_says_the_trail_was_not_written(app, tmp_path, monkeypatch):
+    """The signing keys are files: `recyclab keys create` runs before the database exists (the
+    container's first start), and a rotation must not wait for a database that is down. The
+    operator reads, in one line, that the audit trail was not written and why."""
+    settings = app.config["RECYCLAB"]
+    path = signing.key_path(settings)
+    not_yet = tmp_path / "not-yet" / "lims.db"
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for url, why in [
+        (f"sqlite:///{not_yet}", f"no database at {not_yet} yet"),
+        (f"sqlite:///{empty}", "recyclab db upgrade"),
+        ("postgresql+psycopg://recyclab@127.0.0.1:1/lims", "cannot be used"),
+    ]:
+        _key_commands_on(monkeypatch, settings.var_dir, url)
+        path.unlink()
+        for command in ("create", "rotate"):
+            before = path.exists() and signing.key_id(signing.load_key(path).public_key())
+            result = CliRunner().invoke(keys, [command])
+            assert result.exit_code == 0 and result.exception is None, (url, result.output)
+            assert signing.key_id(signing.load_key(path).public_key()) != before
+            (said,) = [line for line in result.output.splitlines() if "audit" in line]
+            assert said.startswith("audit trail not written: ") and why in said, (url, said)
+            assert "Traceback" not in result.output
+        assert not not_yet.exists()  # no database made by the way

@@ -8,9 +8,9 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from lims.kernel.models import AuditEvent
+from lims.kernel.models import ApiToken, AuditEvent
 from tests.web import seed
-from tests.web.test_pages import csrf_token, log_in
+from tests.web.test_pages import _count_queries, csrf_token, log_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
 
@@ -85,8 +85,6 @@ def test_tokens_are_minted_by_their_owner_shown_once_and_revocable(client, seede
     bearer = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/auth/me", headers=bearer).get_json()["username"] == "tech"
     with seeded() as s:
-        from lims.kernel.models import ApiToken
-
         token_id = s.scalar(select(ApiToken.id).where(ApiToken.name == "balance PC"))
     log_out(client)
     # Somebody else's token is not theirs to revoke; an admin may, but may not mint one for tech.
@@ -100,6 +98,41 @@ def test_tokens_are_minted_by_their_owner_shown_once_and_revocable(client, seede
     assert 'data-token="balance PC"' in listing
     assert client.post(f"/tokens/{token_id}/revoke", data={"back": "all", "csrf_token": csrf_token(client, "/admin/tokens")}).status_code == 302
     assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401
+
+
+def test_the_tokens_pages_say_which_token_each_token_was_minted_with_at_one_cost(app, client, seeded):
+    """Tech mints an ERP token with their password, and the ERP mints its nightly tokens with it
+    through the API: tech's page and the admin's show against each which token it was minted
+    with (revoking that one ends them too), and cost as many statements for many as for one."""
+    log_in(client, "tech")
+    created = client.post("/account/tokens", data={"name": "ERP import", "password": seed.PASSWORDS["tech"],
+                                                 "csrf_token": csrf_token(client, "/account/tokens")},
+                          follow_redirects=True)
+    erp = {"Authorization": f"Bearer {TOKEN.search(created.get_data(as_text=True)).group(1)}"}
+
+    def mint(name: str) -> None:
+        assert app.test_client().post("/api/v1/tokens", json={"name": name}, headers=erp).status_code == 201
+
+    def row(page: str, name: str) -> str:
+        found = re.search(rf'<tr data-token="{name}".*?</tr>', page, re.S)
+        assert found, name
+        return " ".join(re.sub(r"<[^>]+>", " ", found.group(0)).split())
+
+    mint("ERP night 1")
+    with seeded() as s:
+        prefix = s.scalar(select(ApiToken.prefix).where(ApiToken.name == "ERP import"))
+    mine = client.get("/account/tokens").get_data(as_text=True)
+    assert "Minted with" in mine
+    assert f"ERP import {prefix}…" in row(mine, "ERP night 1")
+    assert "password" in row(mine, "ERP import")
+    few = _count_queries(app, client, "/account/tokens")
+    for n in range(2, 7):
+        mint(f"ERP night {n}")
+    assert _count_queries(app, client, "/account/tokens") == few
+    log_out(client)
+    log_in(client, "admin")
+    everyone = client.get("/admin/tokens").get_data(as_text=True)
+    assert f"ERP import {prefix}…" in row(everyone, "ERP night 6")
 
 
 def test_audit_log_filters_and_the_chain_check_finds_a_changed_event(client, seeded):

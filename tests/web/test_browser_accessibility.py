@@ -14,12 +14,14 @@ from urllib.parse import urlsplit
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from analytics import train
 from ingest.store import Point, open_store
 from lims import throttle
 from lims.kernel.clock import utcnow
+from lims.kernel.models import Installation
 from lims.kernel.models.analytics import ModelDriftReport, Prediction
 from tests.analytics.test_grade_model import by_process, synthetic
 from tests.support.models import version_without_artifact
@@ -34,20 +36,73 @@ RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "
 ROLES = ["tech", "reviewer", "engineer", "admin", "polyvorm"]
 
 # WCAG 1.4.11, which axe-core does not check: the lines a chart is read by (its axes, alarm
-# limits and mean) need 3:1 against what they are drawn on.
-FAINT_CHART_LINES = """() => {
+# limits and mean) need 3:1 against what they are drawn on. `faint` lists a colour seen on a
+# background (alpha blended) that falls short of the ratio asked.
+CONTRAST = """
   const rgba = (c) => { const v = (c.match(/[\\d.]+/g) || []).map(Number); return v.length === 3 ? [...v, 1] : v; };
   const luminance = (rgb) => { const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
   const behind = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgba(getComputedStyle(e).backgroundColor); if (c[3] > 0) return c; } return [255, 255, 255, 1]; };
-  return [...document.querySelectorAll("svg.chart .axis, svg.chart .limit, svg.chart .mean")].flatMap((el) => {
-    const style = getComputedStyle(el);
-    const back = behind(el.ownerSVGElement);
-    const [r, g, b, a] = rgba(style.stroke);
-    const alpha = a * Number(style.strokeOpacity) * Number(style.opacity);
+  const faint = (what, [r, g, b, alpha], back, needed) => {
     const seen = [r, g, b].map((v, i) => v * alpha + back[i] * (1 - alpha));
     const [hi, lo] = [luminance(seen), luminance(back.slice(0, 3))].sort((x, y) => y - x);
     const ratio = (hi + 0.05) / (lo + 0.05);
-    return ratio < 3 ? [`svg.chart ${el.tagName}.${el.getAttribute("class")} ${style.stroke} on rgb(${back.slice(0, 3)}): ${ratio.toFixed(2)}:1`] : [];
+    return ratio < needed ? [`${what} rgba(${r}, ${g}, ${b}, ${alpha}) on rgb(${back.slice(0, 3)}): ${ratio.toFixed(2)}:1`] : [];
+  };
+"""
+FAINT_CHART_LINES = """() => {""" + CONTRAST + """
+  return [...document.querySelectorAll("svg.chart .axis, svg.chart .limit, svg.chart .mean")].flatMap((el) => {
+    const style = getComputedStyle(el);
+    const [r, g, b, a] = rgba(style.stroke);
+    const alpha = a * Number(style.strokeOpacity) * Number(style.opacity);
+    return faint(`svg.chart ${el.tagName}.${el.getAttribute("class")}`, [r, g, b, alpha], behind(el.ownerSVGElement), 3);
+  });
+}"""
+
+# uPlot draws the installation charts on a canvas, where the lines are no elements to style:
+# the page's uPlot is wrapped before it loads, so each chart it makes can be asked for the
+# colours it strokes with, and the lines its own draw hooks add (the alarm limits) are noted as
+# they are stroked. A script for every page of a browser context, before the page's own.
+WATCH_UPLOT = """(() => {
+  const plots = window.recyclabPlots = [];
+  let wrapped;
+  Object.defineProperty(window, "uPlot", { configurable: true, get: () => wrapped, set: (uPlot) => {
+    wrapped = Object.assign(function (opts, data, target) {
+      const hooks = opts.hooks || {};
+      hooks.draw = (hooks.draw || []).map((hook) => (u) => {
+        const stroke = u.ctx.stroke;
+        u.ctx.stroke = function (...args) { u.recyclabHookLines.add(this.strokeStyle); return stroke.apply(this, args); };
+        try { return hook(u); } finally { delete u.ctx.stroke; }
+      });
+      const u = new uPlot({ ...opts, hooks }, data, target);
+      u.recyclabHookLines = u.recyclabHookLines || new Set();
+      plots.push(u);
+      return u;
+    }, uPlot);
+  } });
+})();"""
+
+# The series, the axes' tick marks (they place a value, as the SVG axis does; the grid behind
+# is only a guide), the axes' labels (text: 4.5:1) and the lines the draw hooks add, of every
+# uPlot chart on the page, against the card the chart stands on.
+CANVAS_CHART_LINES = """() => {""" + CONTRAST + """
+  const canvas = document.createElement("canvas").getContext("2d");
+  const colour = (c) => {
+    canvas.fillStyle = "#000"; canvas.fillStyle = c; c = canvas.fillStyle;
+    return c.startsWith("#") ? [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)).concat(1) : rgba(c);
+  };
+  const value = (v, u, i) => (typeof v === "function" ? v(u, i) : v);
+  return (window.recyclabPlots || []).flatMap((u) => {
+    const back = behind(u.root);
+    const lines = [];
+    u.series.forEach((s, i) => { if (i > 0 && s.show && s.width > 0) lines.push([`series ${s.label}`, value(s.stroke, u, i), 3]); });
+    u.axes.forEach((a, i) => {
+      if (!a.show) return;
+      lines.push([`axis ${i} labels`, value(a.stroke, u, i), 4.5]);
+      if (a.ticks.show && a.ticks.width > 0) lines.push([`axis ${i} ticks`, value(a.ticks.stroke, u, i), 3]);
+      if (a.border.show && a.border.width > 0) lines.push([`axis ${i} border`, value(a.border.stroke, u, i), 3]);
+    });
+    for (const c of u.recyclabHookLines || []) lines.push(["drawn by a hook", c, 3]);
+    return lines.map(([what, c, needed]) => ({ what, faint: faint(`uPlot ${u.root.closest("[data-sensor]")?.dataset.sensor} ${what}`, colour(c), back, needed) }));
   });
 }"""
 
@@ -72,7 +127,16 @@ def check(page: Page, axe: Axe, found: dict[str, list[str]], who: str, settled: 
             f"{where} {' '.join(n['target'])}: {n['html'][:120]}" for n in violation["nodes"]
         )
     found.setdefault("non-text-contrast", []).extend(f"{where} {line}" for line in page.evaluate(FAINT_CHART_LINES))
+    for line in page.evaluate(CANVAS_CHART_LINES):
+        found["non-text-contrast"].extend(f"{where} {faint}" for faint in line["faint"])
     found.setdefault("field-error-untied", []).extend(f"{where} {e}" for e in page.evaluate(UNTIED_FIELD_ERRORS))
+
+
+def watched_context(browser, locale: str):
+    """A browser context whose pages' uPlot charts CANVAS_CHART_LINES can check."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
+    context.add_init_script(WATCH_UPLOT)
+    return context
 
 
 def violations(found: dict[str, list[str]]) -> dict[str, int]:
@@ -137,7 +201,7 @@ def test_every_kind_of_page_each_role_sees_passes_the_wcag_aa_rules(app, live_se
     pages[""] = ["/login", "/verify", f"/verify/{number}", "/verify/NTK-COA-2026-999999"]
     # axe-core goes into the page through the DevTools protocol (page.evaluate), which the page's
     # Content-Security-Policy does not govern: no bypass_csp, so the pages are checked as shipped.
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context = watched_context(browser, "en-GB")
     page = context.new_page()
     axe = Axe()
     found: dict[str, list[str]] = {}
@@ -269,9 +333,33 @@ def test_refused_forms_error_pages_changed_pages_and_dutch_pages_pass_the_wcag_a
     axe = Axe()
     found: dict[str, list[str]] = {}
     for lab, locale in zip(labs, ["en-GB", "nl-NL"], strict=True):
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
+        context = watched_context(browser, locale)
         try:
             refused_and_updated_states(context.new_page(), live_server, app, axe, found, lab)
         finally:
             context.close()
     assert violations(found) == {}
+
+
+def test_the_lines_an_engineer_reads_the_installation_charts_by_stand_out_from_the_card(app, live_server, browser, session_factory):
+    """The mean, the min-max band's edges, the dashed alarm limits, the tick marks and the axis
+    labels of the uPlot charts on the installation page, with data near the alarm limits."""
+    seed.seed_reference(session_factory)
+    with session_factory() as s:
+        sensors = s.scalar(select(Installation).where(Installation.key == "ntk-ext1")).sensors
+        low, high = next((x.alarm_low, x.alarm_high) for x in sensors if x.key == "melt_temp_c")
+    store = open_store(app.config["RECYCLAB"])
+    now = utcnow()
+    store.write([Point("ntk-ext1", "melt_temp_c", now - timedelta(minutes=m), low + (high - low) * (m % 7) / 6) for m in range(60)])
+    store.close()
+    context = watched_context(browser, "en-GB")
+    try:
+        page = context.new_page()
+        login(page, live_server, "engineer")
+        page.goto(f"{live_server}/process/installations/ntk-ext1?range=1h")
+        expect(page.locator('.sensor-chart[data-sensor="melt_temp_c"]')).to_have_attribute("data-limits-drawn", "2")
+        lines = page.evaluate(CANVAS_CHART_LINES)
+    finally:
+        context.close()
+    assert {"series min", "series max", "axis 0 ticks", "axis 1 ticks", "drawn by a hook"} <= {line["what"] for line in lines}
+    assert [faint for line in lines for faint in line["faint"]] == []

@@ -66,6 +66,7 @@ class ApiToken(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id"), index=True)
 
     user: Mapped[User] = relationship(lazy="joined")
+    parent: Mapped[ApiToken | None] = relationship(remote_side=[id])
 
 
 class Throttle(Base):
