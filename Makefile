@@ -10,7 +10,7 @@ LOWEST := .venv-lowest
 LOWEST_TESTS := tests/ingest/test_decoders.py tests/ingest/test_sqlite_store.py \
 	tests/certificates/test_document.py tests/analytics/test_features.py \
 	tests/analytics/test_model_registry.py tests/lims/test_grading.py tests/web/test_charts.py \
-	tests/web/test_translations.py tests/certificates/test_pdf_signature.py
+	tests/web/test_translations.py tests/certificates/test_pdf_signature.py tests/lims/test_password_rule.py
 
 .PHONY: run test test-lowest lint services bench clean
 

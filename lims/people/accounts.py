@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from lims.audit import service as audit
 from lims.identity import token_hash
@@ -25,6 +26,10 @@ _hasher = PasswordHasher()
 TOKEN_PREFIX = "rcl_"
 # Run against unknown usernames too, so login time does not tell which usernames exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+# zxcvbn's list of the 30,000 passwords found most often in leaked password sets (lowercase):
+# kept up by a maintained library rather than by hand here.
+_COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+SERVICE_NAME = "recyclab"
 
 
 def hash_password(password: str) -> str:
@@ -169,7 +174,7 @@ def create_user(
 ) -> User:
     administer(actor, N_("create users"))
     _check_new_account(username, full_name, email)
-    _check_password(password)
+    check_new_password(session, username, password)
     _check_role(role)
     _check_org_role(organization, role)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -208,17 +213,44 @@ def _revoke_tokens(session: Session, actor: User | None, user: User, who: str) -
         revoke_token(session, actor, token, who=who)
 
 
-def _check_password(password: str) -> None:
+def check_new_password(session: Session, username: str, password: str) -> None:
+    """The rule for a password being set, by every way in (pages, API, command line), after
+    NIST SP 800-63B 5.1.1.2: 8 to 200 characters; not one of the passwords attackers try first
+    (a common one from leaked lists, also with digits or signs around it, in any case); not the
+    account's username nor the lab's or the service's name with digits added. No other
+    composition rule: a long phrase of ordinary words is fine. A password set before this rule
+    keeps working at login."""
     if not isinstance(password, str) or not 8 <= len(password) <= 200:
         raise InputError("password", N_("give a password of 8 to 200 characters"))
+    lowered = password.casefold()
+    if lowered in _COMMON_PASSWORDS or lowered.strip("0123456789 !?.,-_#@*+=&$%") in _COMMON_PASSWORDS:
+        raise InputError("password", N_(
+            "this is one of the passwords used most often, which attackers try first: choose"
+            " another, e.g. a few words that do not belong together"))
+    if len(username) >= 3 and username.casefold() in lowered:
+        raise InputError("password", N_(
+            "the password contains the username %(name)s, which attackers try first: choose one"
+            " without it", name=repr(username)))
+    labs = session.execute(select(Organization.key, Organization.name).where(Organization.kind == "lab"))
+    context = {SERVICE_NAME, *(word for lab in labs for word in lab)}
+    letters = "".join(c for c in lowered if c.isalpha())
+    if any(letters == "".join(c for c in word.casefold() if c.isalpha()) for word in context):
+        raise InputError("password", N_(
+            "the password is the name of the lab or of Recyclab, which attackers try first:"
+            " choose another, e.g. a few words that do not belong together"))
 
 
 def update_user(
-    session: Session, actor: User | None, user: User, changes: dict, *, who: str = "system"
+    session: Session, actor: User | None, user: User, changes: dict, *, who: str = "system",
+    demo_credentials: bool = False,
 ) -> User:
     """A password set by someone else is a temporary one (they know it): its owner chooses a
     new one at the next login, and the account's API tokens are revoked. The system (seeding
-    its demo users from a file) sets passwords that stay."""
+    its demo users from a file) sets passwords that stay.
+
+    demo_credentials: the password is a published demo one of config/users.toml ("demo-tech"),
+    seeded by the system: nobody chose it, and it names its account, so check_new_password's
+    rule for chosen passwords is not applied. Honoured for the system only (no actor)."""
     administer(actor, N_("change users"))
     if actor is not None and actor.id == user.id:
         # Else the lab's one administrator is locked out, or demoted, by a single change.
@@ -229,8 +261,8 @@ def update_user(
     before = audit.snapshot(user)
     deactivated = user.active and changes.get("active") is False
     password = changes.pop("password", None)
-    if password is not None:
-        _check_password(password)
+    if password is not None and not (demo_credentials and actor is None):
+        check_new_password(session, user.username, password)
     by_someone_else = actor is None or actor.id != user.id
     if "role" in changes:
         _check_role(changes["role"])
@@ -253,10 +285,13 @@ def update_user(
 
 
 def set_password(
-    session: Session, actor: User | None, user: User, password: str, *, who: str = "system"
+    session: Session, actor: User | None, user: User, password: str, *, who: str = "system",
+    demo_credentials: bool = False,
 ) -> User:
     """Ends the user's other sessions; see update_user for what else follows."""
-    return update_user(session, actor, user, {"password": password}, who=who)
+    return update_user(
+        session, actor, user, {"password": password}, who=who, demo_credentials=demo_credentials
+    )
 
 
 def change_own_password(session: Session, user: User, current: str, new: str) -> User:
@@ -266,7 +301,7 @@ def change_own_password(session: Session, user: User, current: str, new: str) ->
         raise Forbidden(N_("the account %(name)s is deactivated", name=repr(user.username)))
     if not check_password(user, current):
         raise InputError("current_password", N_("this is not your current password"))
-    _check_password(new)
+    check_new_password(session, user.username, new)
     if new == current:
         raise InputError("password", N_("choose a password other than the current one"))
     before = audit.snapshot(user)

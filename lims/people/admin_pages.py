@@ -98,9 +98,11 @@ def create_user():
     return redirect(url_for("admin_pages.users"))
 
 
-def _change_user(username: str, change: Callable[[User], object], done: str):
+def _change_user(username: str, change: Callable[[User], object], done: str, field: str = ""):
     """One change to a user from a button in the users table: its refusal is shown above the
-    table (not under the new-user form's fields of the same name)."""
+    table (not under the new-user form's fields of the same name), or, when it is about the
+    row's own `field` (the temporary password), under that field of the user's row, as
+    "<field>-<username>" (the template's name for it)."""
     user = db().scalar(select(User).where(User.username == username))
     if user is None:
         return _users_page({"_": [_("user %(name)s not found", name=username)]}, 404)
@@ -108,6 +110,9 @@ def _change_user(username: str, change: Callable[[User], object], done: str):
         change(user)
     except DomainError as exc:
         db().rollback()
+        refused = _failed(exc)
+        if field in refused:
+            return _users_page({f"{field}-{username}": refused[field]}, exc.status)
         return _users_page({"_": [exc.message]}, exc.status)
     flash(done, "success")
     return redirect(url_for("admin_pages.users"))
@@ -131,7 +136,9 @@ def set_password(username: str):
     password = request.form.get("password", "")
     done = _("Temporary password set for %(name)s: they choose their own at their next login. Their other"
              " logins ended and their API tokens are revoked.", name=username)
-    return _change_user(username, lambda user: accounts.set_password(db(), current_user(), user, password), done)
+    return _change_user(
+        username, lambda user: accounts.set_password(db(), current_user(), user, password), done, "password"
+    )
 
 
 def _organizations() -> list[Organization]:

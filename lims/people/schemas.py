@@ -37,10 +37,19 @@ class UserSchema(Schema):
     created_at = fields.DateTime()
 
 
+# What every way of setting a password says of it (lims.people.accounts.check_new_password).
+PASSWORD_RULE = (
+    "8 to 200 characters; not a commonly used password (also with digits added), nor one"
+    " containing the username, nor the lab's name or 'recyclab' with digits (422 naming"
+    " `password`)."
+)
+
+
 class UserCreateSchema(Schema):
     username = fields.String(required=True, validate=validate.Regexp(USERNAME_PATTERN))
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=8, max=200)
+        required=True, load_only=True, validate=validate.Length(min=8, max=200),
+        metadata={"description": "The first password, temporary: " + PASSWORD_RULE},
     )
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     organization = fields.String(required=True, metadata={"description": "Organization key."})
@@ -53,7 +62,10 @@ class UserUpdateSchema(Schema):
     email = fields.Email()
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
-    password = fields.String(load_only=True, validate=validate.Length(min=8, max=200))
+    password = fields.String(
+        load_only=True, validate=validate.Length(min=8, max=200),
+        metadata={"description": "A new password (temporary when set for someone else): " + PASSWORD_RULE},
+    )
 
 
 class LoginSchema(Schema):
@@ -66,7 +78,7 @@ class PasswordChangeSchema(Schema):
     current_password = fields.String(required=True, load_only=True)
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=8, max=200),
-        metadata={"description": "The new password, 8 to 200 characters."},
+        metadata={"description": "The new password: " + PASSWORD_RULE},
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from tests.certificates.conftest import ok, pdf_text
-from tests.certificates.support import PP_GRADE_A
+from tests.certificates.support import PP_GRADE_A, password_of
 
 
 def _analysis(caller, code: str, method: str) -> dict:
@@ -187,7 +187,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def _log_in_as_reviewer(client) -> None:
     token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    login = {"username": "reviewer", "password": "pw-reviewer-0123456789", "csrf_token": token}
+    login = {"username": "reviewer", "password": password_of("reviewer"), "csrf_token": token}
     assert client.post("/login", data=login).status_code == 302
 
 

@@ -43,7 +43,7 @@ def test_a_certificate_is_not_authorised_by_an_account_without_a_full_name(lab, 
     """The certificate would name the login instead of a person (what it did before)."""
     with session_factory.begin() as session:
         auth.create_user(
-            session, None, username="rv2", password="pw-rv2-0123456789", role="reviewer",
+            session, None, username="rv2", password="pw-second-reviewer-0123456789", role="reviewer",
             organization=auth.get_org(session, "ntk"), full_name="  ",
         )
     lab.lot(LOT)

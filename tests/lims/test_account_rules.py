@@ -110,10 +110,10 @@ def test_a_password_set_by_an_administrator_must_be_changed_at_the_next_login(la
                                                 "password": "told-at-the-desk", "repeat": "told-at-the-desk"})
     assert same.status_code == 422
     changed = page.post("/account/password", data={"csrf_token": token, "current_password": "told-at-the-desk",
-                                                   "password": "only-tech-knows", "repeat": "only-tech-knows"})
+                                                   "password": "only-tim-knows-it", "repeat": "only-tim-knows-it"})
     assert changed.status_code == 302, changed.get_data(as_text=True)
     assert page.get("/lab/samples").status_code == 200
-    assert _works(_logged_in(app, "tech", "only-tech-knows"))
+    assert _works(_logged_in(app, "tech", "only-tim-knows-it"))
     with session_factory() as s:
         assert not _user(s, "tech").must_change_password
 
@@ -145,15 +145,15 @@ def test_a_new_users_first_password_is_chosen_again_by_api_and_then_works(lab, a
     refused = client.post(f"{API}/auth/login", json={"username": "nina", "password": "first-password"})
     assert refused.status_code == 403 and "password" in refused.get_json()["errors"]["json"]
     wrong = client.post(f"{API}/auth/password", json={"username": "nina", "current_password": "guess",
-                                                      "password": "ninas-own-choice"})
+                                                      "password": "her-own-choice-now"})
     assert wrong.status_code == 422 and "current_password" in wrong.get_json()["errors"]["json"]
     short = client.post(f"{API}/auth/password", json={"username": "nina", "current_password": "first-password",
                                                       "password": "short"})
     assert short.status_code == 422 and "password" in short.get_json()["errors"]["json"]
     me = ok(client.post(f"{API}/auth/password", json={"username": "nina", "current_password": "first-password",
-                                                      "password": "ninas-own-choice"}))
+                                                      "password": "her-own-choice-now"}))
     assert me["username"] == "nina" and ok(client.get(f"{API}/auth/me"))["username"] == "nina"
-    ok(app.test_client().post(f"{API}/auth/login", json={"username": "nina", "password": "ninas-own-choice"}))
+    ok(app.test_client().post(f"{API}/auth/login", json={"username": "nina", "password": "her-own-choice-now"}))
 
 
 def test_the_administration_page_sets_a_temporary_password(lab, app, session_factory):

@@ -61,7 +61,7 @@ def test_admin_manages_users_and_roles_are_enforced(lab, client):
                                   "organization": "recytex"}), 201)
     # The administrator knows the first password: eve chooses her own before anything else.
     ok(client.post(f"{API}/auth/password", json={"username": "eve", "current_password": "long-enough",
-                                                  "password": "eves-own-choice"}))
+                                                  "password": "her-own-choice-now"}))
     assert ok(client.get(f"{API}/organizations")) == [
         {"id": pytest.approx(0, abs=10**9), "key": "recytex", "name": "Recytex B.V.", "kind": "customer", "address": "", "language": "en"}
     ]

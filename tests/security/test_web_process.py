@@ -98,7 +98,7 @@ def test_as_many_logins_at_once_as_the_web_process_has_threads_all_get_in(web_be
 
     def log_in(i: int) -> None:
         start.wait()
-        statuses.append(_login(url, f"shift{i}", f"pw-shift{i}-0123456789", f"10.1.0.{i + 1}"))
+        statuses.append(_login(url, f"shift{i}", support.password_of(f"shift{i}"), f"10.1.0.{i + 1}"))
 
     began = time.monotonic()
     logins = [threading.Thread(target=log_in, args=(i,)) for i in range(THREADS)]

@@ -175,3 +175,50 @@ def test_deactivating_a_user_asks_for_confirmation_first(client, seeded):
     assert client.post("/admin/users/tech/active", data={"active": "1", "csrf_token": token}).status_code == 302
     with seeded() as s:
         assert seed.user(s, "tech").active
+
+
+def test_a_common_password_is_refused_on_the_pages_under_the_field_it_is_about(client, seeded):
+    """Whether the administrator types it for a new colleague or as a temporary password in a
+    user's row, or the user chooses it on the change-password page: the refusal says why, under
+    the field a screen reader is on (the row's own, not the new-user form's)."""
+    log_in(client, "admin")
+    form = {"username": "nina", "full_name": "Nina Bakker", "role": "technician", "organization": "ntk"}
+    bad = client.post("/admin/users", data={**form, "password": "Password1", "csrf_token": csrf_token(client, "/admin/users")})
+    assert bad.status_code == 422
+    assert re.search(r'name="password"[^>]*aria-describedby="error-password"[^>]*>\s*</label>'
+                     r'<p class="field-error" id="error-password">[^<]*used most often', bad.get_data(as_text=True))
+
+    reset = client.post("/admin/users/tech/password", data={"password": "welcome123", "csrf_token": csrf_token(client, "/admin/users")})
+    assert reset.status_code == 422
+    row = re.search(r'<tr data-user="tech">.*?</tr>', reset.get_data(as_text=True), re.S).group(0)
+    assert re.search(r'<input name="password"[^>]*aria-invalid="true" aria-describedby="error-password-tech"', row), row
+    assert re.search(r'<p class="field-error" id="error-password-tech">[^<]*used most often', row), row
+    made = client.post("/admin/users", data={**form, "password": "told at the desk on monday",
+                                              "csrf_token": csrf_token(client, "/admin/users")})
+    assert made.status_code == 302
+
+    log_out(client)
+    client.post("/login", data={"username": "nina", "password": "told at the desk on monday", "csrf_token": csrf_token(client)})
+    own = {"current_password": "told at the desk on monday", "password": "nina2026!", "repeat": "nina2026!"}
+    refused = client.post("/account/password", data={**own, "csrf_token": csrf_token(client, "/account/password")})
+    assert refused.status_code == 422
+    assert re.search(r'<p class="field-error" id="error-password">[^<]*contains the username', refused.get_data(as_text=True))
+
+
+def test_the_password_rule_is_said_in_dutch(client, seeded):
+    log_in(client, "admin")
+    client.post("/lang", data={"lang": "nl", "next": "/admin/users", "csrf_token": csrf_token(client, "/admin/users")})
+    reset = client.post("/admin/users/tech/password", data={"password": "welcome123", "csrf_token": csrf_token(client, "/admin/users")})
+    assert reset.status_code == 422
+    assert "een van de meest gebruikte wachtwoorden" in reset.get_data(as_text=True)
+
+
+def test_a_refused_temporary_password_is_tied_to_its_field_in_the_users_row(client, seeded):
+    """A screen reader on the temporary-password field of tech's row hears why it was refused
+    (and the reason is said, not just "invalid password" above the table)."""
+    log_in(client, "admin")
+    reset = client.post("/admin/users/tech/password", data={"password": "short", "csrf_token": csrf_token(client, "/admin/users")})
+    assert reset.status_code == 422
+    row = re.search(r'<tr data-user="tech">.*?</tr>', reset.get_data(as_text=True), re.S).group(0)
+    assert re.search(r'<input name="password"[^>]*aria-invalid="true" aria-describedby="error-password-tech"', row), row
+    assert '<p class="field-error" id="error-password-tech">give a password of 8 to 200 characters</p>' in row
