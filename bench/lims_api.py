@@ -70,6 +70,16 @@ VALUES = {
     "colour_a": (-1, 1), "colour_b": (3, 2), "cotton_content": (90, 5),
     "polyester_content": (60, 8), "mean_fibre_length": (18, 4), "fabric_tensile_strength": (500, 80),
 }
+# Colour a* and b* may be negative; no other property can (the API refuses a negative one).
+SIGNED = {"colour_a", "colour_b"}
+
+
+def draw(rng: random.Random, prop: str) -> float:
+    """A plausible value of the property: its normal, drawn again where it fell below zero."""
+    mean, sd = VALUES[prop]
+    while (value := rng.gauss(mean, sd)) < 0 and prop not in SIGNED:
+        pass
+    return value
 
 
 def ensure_database(url: str, reset: bool) -> None:
@@ -159,8 +169,7 @@ def seed_bulk(url: str, n_samples: int, rng: random.Random) -> None:
                 ]
                 for (method_id, prop, decimals, unit), retracted in rows:
                     analysis_id += 1
-                    mean, sd = VALUES[prop]
-                    value = Decimal(rng.gauss(mean, sd)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_EVEN)
+                    value = Decimal(draw(rng, prop)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_EVEN)
                     verified = not retracted and rng_state() < 0.7
                     copy.write_row((
                         analysis_id, sample_id, method_id,
@@ -250,8 +259,7 @@ def measure(url: str, iterations: int, rng: random.Random) -> dict[str, list[flo
 
     def enter_result() -> None:
         analysis_id, method, prop = open_analyses.pop()
-        mean, sd = VALUES[prop]
-        post(f"/analyses/{analysis_id}/result", {"value": f"{rng.gauss(mean, sd):.3f}", "unit": units[method]})
+        post(f"/analyses/{analysis_id}/result", {"value": f"{draw(rng, prop):.3f}", "unit": units[method]})
 
     for _ in range(20):  # warm-up: connections, caches
         list_page()
