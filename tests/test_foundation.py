@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from lims.kernel.clock import utcnow
 from lims.kernel.models import Organization
@@ -36,6 +36,15 @@ def test_a_row_written_is_read_back_with_utc_time(session_factory):
 
 def test_postgres_is_the_default_test_database(database_url):
     assert database_url.startswith("postgresql")
+
+
+def test_postgres_plans_the_labs_short_queries_without_jit(session_factory):
+    """A customer's lookup of one lot among 100,000 certificates (bench/certificates.py, target
+    p95 30 ms) spent ~600 ms of its 700 with PostgreSQL compiling the query (JIT, switched on by
+    the cost estimate of its eager joins). The LIMS's queries are short: its connections run
+    without JIT."""
+    with session_factory() as s:
+        assert s.scalar(text("SHOW jit")) == "off"
 
 
 @BOTH

@@ -63,9 +63,12 @@ class Query:
 def search_statement(user: User, query: Query) -> Select:
     stmt = scope(select(Certificate), user)
     if query.lot:
-        # Part of the code in any case: people remember "0412", not "EXT1-2026-0412".
-        stmt = stmt.where(
-            Certificate.lot_id.in_(select(Lot.id).where(func.lower(Lot.code).like(contains_pattern(query.lot.lower()), escape=LIKE_ESCAPE)))
+        # Part of the code in any case: people remember "0412", not "EXT1-2026-0412". A join,
+        # not IN (subquery): behind the eager joins of a certificate (more tables than PostgreSQL
+        # reorders, join_collapse_limit) the subquery was applied last, after joining every
+        # certificate the customer has: 150 ms for a lot's 4 among 100,000, not 8 ms.
+        stmt = stmt.join(Lot, Lot.id == Certificate.lot_id).where(
+            func.lower(Lot.code).like(contains_pattern(query.lot.lower()), escape=LIKE_ESCAPE)
         )
     if query.material:
         stmt = stmt.where(

@@ -55,7 +55,10 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # JIT compiles a query whose estimated cost is high, which takes hundreds of milliseconds:
+    # the eager joins of a certificate lookup among 100,000 put it past the threshold, and
+    # compiling took ~600 ms of its 700 (bench/certificates.py). The LIMS's queries are short.
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c jit=off"}, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
