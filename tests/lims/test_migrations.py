@@ -14,9 +14,9 @@ from sqlalchemy.engine import make_url
 from lims.identity import authenticated_token, token_hash
 from lims.kernel.db import Base, make_session_factory
 from lims.kernel.migrate import alembic_config, upgrade
-from lims.permissions import PasswordChangeRequired, require_own_password
 from lims.kernel.models import Sample, User
 from lims.kernel.models.analytics import ModelDriftReport
+from lims.permissions import PasswordChangeRequired, require_own_password
 from lims.samples import workflow
 from tests.conftest import PG_ADMIN_URL
 from tests.support.models import version_without_artifact
