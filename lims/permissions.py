@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text, either
 from lims.kernel.models import Analysis, Lot, Organization, Sample, User
+from lims.kernel.models.user import PASSWORD_COMMON, PASSWORD_SET_BY_ADMIN
 
 
 class Capability(StrEnum):
@@ -112,21 +113,30 @@ def require(user: User, capability: Capability, doing: Text | None = None) -> No
 
 
 class PasswordChangeRequired(InputError):
-    """The account's password was set by an administrator, who therefore knows it."""
+    """The account must choose a new password first: the one it has was set by an
+    administrator, who therefore knows it, or is one of the common ones attackers try first.
+    The message tells which."""
 
     status = 403
 
-    def __init__(self) -> None:
-        super().__init__("password", N_(
-            "this password was set by an administrator and must be changed first: choose your own"
-            " on the web page's login or with POST auth/password"))
+    def __init__(self, reason: str | None = PASSWORD_SET_BY_ADMIN) -> None:
+        if reason == PASSWORD_COMMON:
+            message = N_(
+                "this password is one of those attackers try first (it is on leaked password lists)"
+                " and must be changed first: choose another on the web page's login or with POST"
+                " auth/password")
+        else:
+            message = N_(
+                "this password was set by an administrator and must be changed first: choose your"
+                " own on the web page's login or with POST auth/password")
+        super().__init__("password", message)
 
 
 def require_own_password(user: User) -> None:
     """Until its owner chose a password, the account does nothing but choose one (the API
     refuses; the pages send the user to the password form)."""
     if user.must_change_password:
-        raise PasswordChangeRequired()
+        raise PasswordChangeRequired(user.password_change_reason)
 
 
 def reads_lab_records(user: User | None) -> bool:

@@ -18,7 +18,7 @@ from lims.kernel.clock import utcnow
 from lims.kernel.errors import N_, Forbidden, InputError, NotFound, Text
 from lims.kernel.models import ApiToken, Organization, User
 from lims.kernel.models.organization import LANGUAGES
-from lims.kernel.models.user import ROLES, USERNAME_PATTERN
+from lims.kernel.models.user import PASSWORD_COMMON, PASSWORD_SET_BY_ADMIN, ROLES, USERNAME_PATTERN
 from lims.kernel.settings import TOKEN_LIFETIME_MAX_DAYS, load_settings
 from lims.permissions import Capability, can, require
 
@@ -29,6 +29,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 # zxcvbn's list of the 30,000 passwords found most often in leaked password sets (lowercase):
 # kept up by a maintained library rather than by hand here.
 _COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+# What may be added around a common password without making it any less common ("Password1!").
+_AROUND_COMMON = "0123456789 !?.,-_#@*+=&$%"
 SERVICE_NAME = "recyclab"
 
 
@@ -47,6 +49,8 @@ def check_password(user: User | None, password: str) -> bool:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user these credentials belong to, or None. A common password (see
+    flag_common_password) logs in, but the account must change it before anything else."""
     user = session.scalar(select(User).where(User.username == username))
     # The password is checked first, also for an unknown username (against the dummy hash):
     # a login answered without hashing would tell that the name does not exist.
@@ -55,7 +59,34 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     # Costs are raised over the years; a hash keeps its own until the password is known again.
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    flag_common_password(session, user, password)
     return user
+
+
+def is_common_password(password: str) -> bool:
+    """One of the passwords attackers try first: on the leaked lists, also with digits or signs
+    around it, in any case."""
+    lowered = password.casefold()
+    return lowered in _COMMON_PASSWORDS or lowered.strip(_AROUND_COMMON) in _COMMON_PASSWORDS
+
+
+def flag_common_password(session: Session, user: User, password: str) -> None:
+    """A common password set before the rule refused them is evidence of compromise (NIST SP
+    800-63B 5.1.1.2: the verifier forces a change): the account must choose another before
+    anything else. Only the leaked list counts here, not check_new_password's other rules: the
+    demo accounts' published passwords contain their usernames and keep working. An account
+    flagged already keeps its reason (an administrator's password is known to them)."""
+    if user.must_change_password or not is_common_password(password):
+        return
+    before = audit.snapshot(user)
+    _require_change(user, PASSWORD_COMMON)
+    audit.record(session, None, "user.password_common", "user", user.id, before, audit.snapshot(user))
+
+
+def _require_change(user: User, reason: str | None) -> None:
+    """The account must choose its own password (for `reason`), or, with None, need not."""
+    user.must_change_password = reason is not None
+    user.password_change_reason = reason
 
 
 def administer(actor: User | None, doing: Text) -> None:
@@ -186,9 +217,9 @@ def create_user(
         organization_id=organization.id,
         full_name=full_name,
         email=email,
-        # The administrator making the account knows its first password.
-        must_change_password=actor is not None,
     )
+    # The administrator making the account knows its first password.
+    _require_change(user, PASSWORD_SET_BY_ADMIN if actor is not None else None)
     user.organization = organization
     session.add(user)
     session.flush()
@@ -218,15 +249,15 @@ def check_new_password(session: Session, username: str, password: str) -> None:
     NIST SP 800-63B 5.1.1.2: 8 to 200 characters; not one of the passwords attackers try first
     (a common one from leaked lists, also with digits or signs around it, in any case); not the
     account's username nor the lab's or the service's name with digits added. No other
-    composition rule: a long phrase of ordinary words is fine. A password set before this rule
-    keeps working at login."""
+    composition rule: a long phrase of ordinary words is fine. A common password set before
+    this rule still logs in, once: then it must be changed (flag_common_password)."""
     if not isinstance(password, str) or not 8 <= len(password) <= 200:
         raise InputError("password", N_("give a password of 8 to 200 characters"))
-    lowered = password.casefold()
-    if lowered in _COMMON_PASSWORDS or lowered.strip("0123456789 !?.,-_#@*+=&$%") in _COMMON_PASSWORDS:
+    if is_common_password(password):
         raise InputError("password", N_(
             "this is one of the passwords used most often, which attackers try first: choose"
             " another, e.g. a few words that do not belong together"))
+    lowered = password.casefold()
     if len(username) >= 3 and username.casefold() in lowered:
         raise InputError("password", N_(
             "the password contains the username %(name)s, which attackers try first: choose one"
@@ -271,7 +302,7 @@ def update_user(
         setattr(user, key, value)
     if password is not None:
         user.password_hash = hash_password(password)
-        user.must_change_password = actor is not None and by_someone_else
+        _require_change(user, PASSWORD_SET_BY_ADMIN if actor is not None and by_someone_else else None)
     if password is not None or deactivated:
         # A deactivation ends access for good: reactivating the account must not bring back a
         # browser left logged in or a leaked token (revoked below); its owner logs in again.
@@ -306,7 +337,7 @@ def change_own_password(session: Session, user: User, current: str, new: str) ->
         raise InputError("password", N_("choose a password other than the current one"))
     before = audit.snapshot(user)
     user.password_hash = hash_password(new)
-    user.must_change_password = False
+    _require_change(user, None)
     end_sessions(user)
     audit.record(session, user, "user.password", "user", user.id, before, audit.snapshot(user))
     return user

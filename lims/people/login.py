@@ -28,7 +28,8 @@ def checked_login(username: str, password: str) -> User | None:
     """The user these credentials belong to, or None; raises LoginThrottled while the account
     (from this client address, or from everywhere) or the address is blocked after repeated
     failures (then not even the right password is tried). The counters and the audit event are
-    committed on their own: the request itself answers an error and rolls back."""
+    committed on their own: the request itself answers an error and rolls back. So is a login
+    that flags the account for a password change (accounts.flag_common_password)."""
     keys = throttle.login_keys(username, request.remote_addr)
     counters = current_app.extensions["recyclab.sessions"]
     with counters.begin() as s:
@@ -36,6 +37,11 @@ def checked_login(username: str, password: str) -> User | None:
     if wait:
         raise LoginThrottled(wait)
     user = authenticate(db(), username, password)
+    if user is not None and user.must_change_password:
+        # The API answers this login 403, which rolls the request back: the flag and its audit
+        # event must stand all the same (so the account's tokens stop too). Committed before the
+        # counters are written: SQLite would have them wait for this transaction's lock.
+        db().commit()
     with counters.begin() as s:
         if user is not None:
             throttle.login_succeeded(s, keys)

@@ -14,8 +14,9 @@ from sqlalchemy.engine import make_url
 from lims.identity import authenticated_token, token_hash
 from lims.kernel.db import Base, make_session_factory
 from lims.kernel.migrate import alembic_config, upgrade
-from lims.kernel.models import Sample
+from lims.kernel.models import Sample, User
 from lims.kernel.models.analytics import ModelDriftReport
+from lims.permissions import PasswordChangeRequired, require_own_password
 from lims.samples import workflow
 from tests.conftest import PG_ADMIN_URL
 from tests.support.models import version_without_artifact
@@ -132,3 +133,23 @@ def test_drift_reports_stored_after_0028_go_with_a_downgrade_and_their_table_com
     with factory() as s:
         assert s.scalars(select(ModelDriftReport)).all() == []
     engine.dispose()
+
+
+def test_a_password_an_administrator_set_before_0029_still_says_so(fresh_pg_url):
+    """Migration 0029 stores why an account must change its password. One flagged before it
+    was flagged because an administrator set the password: it still says that, not that the
+    password is a common one."""
+    upgrade(fresh_pg_url, "heads")
+    engine = create_engine(fresh_pg_url)
+    factory = make_session_factory(engine)
+    seed.seed_reference(factory)
+    command.downgrade(alembic_config(fresh_pg_url), "0028_eng7_drift_report")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE app_user SET must_change_password = true WHERE username = 'tech'"))
+    upgrade(fresh_pg_url, "heads")
+    with factory() as s:
+        reasons = dict(s.execute(select(User.username, User.password_change_reason)).tuples().all())
+        with pytest.raises(PasswordChangeRequired, match="set by an administrator"):
+            require_own_password(s.scalar(select(User).where(User.username == "tech")))
+    engine.dispose()
+    assert reasons["tech"] == "set_by_admin" and reasons["tech2"] is None

@@ -13,6 +13,10 @@ ROLES = ("admin", "technician", "reviewer", "engineer", "customer")
 # What a username is made of, whichever way the account is made (API, page, command line): no
 # space, nothing that reads like another name in the audit trail ("reviewer " beside "reviewer").
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{2,80}$"
+# Why an account must choose a new password (User.password_change_reason): the page and the
+# API tell the user the true reason.
+PASSWORD_SET_BY_ADMIN = "set_by_admin"
+PASSWORD_COMMON = "common_password"
 
 
 class User(Base):
@@ -31,9 +35,12 @@ class User(Base):
     # Stamped into each session at login and compared on every request: raising it (logout,
     # password change) ends every session of the user, wherever its cookie is.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Set when an administrator sets the password (and so knows it): until the user chooses
+    # Set when an administrator sets the password (and so knows it), or when a login shows the
+    # password is a common one (set before the rule refused those): until the user chooses
     # their own, the account does nothing else.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Which of the two (PASSWORD_SET_BY_ADMIN, PASSWORD_COMMON); None while no change is due.
+    password_change_reason: Mapped[str | None] = mapped_column(String(20))
 
     # Loaded when asked for: most requests need only organization_id (the scoping rule).
     organization: Mapped[Organization] = relationship()
