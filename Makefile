@@ -33,8 +33,13 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Test workers (pytest-xdist): most tests wait on a server, a subprocess or a browser, so more
+# workers than cores still shorten the run. Each worker has its own PostgreSQL database,
+# InfluxDB and Chromium (tests/conftest.py); `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 3
+
 test: $(INSTALLED) services lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # The lowest versions pyproject.toml allows for the direct dependencies (uv's lowest-direct
 # resolution), in a venv of their own: a lower bound the code has outgrown fails here.

@@ -48,6 +48,9 @@ START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 SEED = 1
 
 
+# The whole story takes about two minutes alone; beside other test workers on two cores, twice
+# that, near the suite's 300 s limit per test.
+@pytest.mark.timeout(600)
 def test_simulate_ingest_grade_train_predict(app, lab, session_factory, mqtt_broker, tmp_path):
     registry = load_registry()
     settings = app.config["RECYCLAB"]
