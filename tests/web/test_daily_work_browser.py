@@ -90,7 +90,7 @@ def test_admin_adds_a_user_who_mints_and_revokes_a_token_and_the_audit_chain_hol
     page.get_by_label("Full name").fill("Nina Bakker")
     page.get_by_label("Role").select_option("technician")
     page.get_by_label("Organization").select_option("ntk")
-    page.get_by_label("Initial password (at least 8 characters)").fill("bakker-pass-2026")
+    page.get_by_label("Initial password (8 to 200 characters, not a common one, not containing the login name)").fill("bakker-pass-2026")
     page.get_by_role("button", name="Create user").click()
     expect(page.get_by_text("User nina created.")).to_be_visible()
     expect(page.locator("tr[data-user=nina]")).to_contain_text("active")
