@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from ingest.heartbeat import registered_writer
 from ingest.registry import load_registry
 from ingest.store import open_store
+from ingest.store.base import StoreUnavailable
 from lims.audit.service import command_line_operator
 from lims.kernel.clock import utcnow
 from lims.kernel.db import make_engine, make_session_factory
@@ -329,6 +333,25 @@ def model_predict() -> None:
     click.echo(f"{made} of {len(lot_ids)} open lots predicted by {predictor.version}")
 
 
+class Interval(click.ParamType):
+    """A repeat interval written as a number and a unit: 90s, 30m, 24h, 7d."""
+
+    name = "interval"
+    _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value, param, ctx) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        try:
+            seconds = float(text[:-1]) * self._UNITS[text[-1:]]
+        except (KeyError, ValueError):
+            self.fail(f"{value!r} is not an interval such as 90s, 30m, 24h or 7d", param, ctx)
+        if not 1 <= seconds <= 366 * 86400:
+            self.fail(f"{value!r} is not between 1 s and 366 days", param, ctx)
+        return timedelta(seconds=seconds)
+
+
 @model_group.command("drift")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36500),
               help="Recent lots: production window ended in the last N days.")
@@ -336,9 +359,34 @@ def model_predict() -> None:
 @click.option("--top", default=20, show_default=True, type=click.IntRange(min=1),
               help="Show the N features that drifted most.")
 @click.option("--json", "as_json", is_flag=True, help="Every feature as JSON instead of the table.")
-def model_drift(days: int, version: str | None, top: int, as_json: bool) -> None:
+@click.option("--every", type=Interval(), default=None,
+              help="Keep running and make a new report at this interval (e.g. 24h) until stopped,"
+                   " as a scheduled job does; a report that cannot be made (no production model"
+                   " yet, a database or store outage) is said and tried again at the next one.")
+def model_drift(days: int, version: str | None, top: int, as_json: bool, every: timedelta | None) -> None:
     """PSI per feature between the model's training lots and recent lots; the report is kept
     and the model's page shows the latest."""
+    if every is None:
+        _drift_report(days, version, top, as_json)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while True:
+            try:
+                _drift_report(days, version, top, as_json)
+            except (click.ClickException, StoreUnavailable, SQLAlchemyError) as exc:
+                # The page keeps showing the last report with its date; the next run may succeed.
+                reason = exc.format_message() if isinstance(exc, click.ClickException) else str(exc).splitlines()[0]
+                click.echo(f"no drift report this time: {reason}", err=True)
+            click.echo(f"next drift report at {(utcnow() + every).isoformat(timespec='seconds')}", err=True)
+            if stop.wait(every.total_seconds()):
+                return
+    except KeyboardInterrupt:
+        return
+
+
+def _drift_report(days: int, version: str | None, top: int, as_json: bool) -> None:
     from analytics import model_registry
     from analytics.drift import record_drift
 

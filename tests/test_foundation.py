@@ -188,7 +188,8 @@ def test_docker_compose_file_parses_and_demands_its_secrets():
 
 def test_docker_compose_runs_two_web_workers_and_two_ingesters_sharing_state_explicitly():
     """Every web worker gets the signing key as a secret file and the public URL; the two
-    ingesters split one shared subscription, each with its own session and spool volume."""
+    ingesters split one shared subscription, each with its own session and spool volume; a
+    job makes the drift report daily."""
     import yaml
 
     spec = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
@@ -206,6 +207,8 @@ def test_docker_compose_runs_two_web_workers_and_two_ingesters_sharing_state_exp
     assert {c[c.index("--shared-group") + 1] for c in commands} == {"recyclab-ingest"}
     volumes = [services[name]["volumes"][0] for name in ("ingest-1", "ingest-2")]
     assert len(set(volumes)) == 2 and "healthcheck" in services["ingest-1"]
+    # The model page's drift report is kept recent by a job, not by someone remembering to run it.
+    assert services["drift"]["command"][:3] == ["recyclab", "model", "drift"] and "--every" in services["drift"]["command"]
 
 
 def test_every_web_worker_reads_the_labs_whole_key_set_not_only_its_key():

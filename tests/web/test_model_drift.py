@@ -5,7 +5,9 @@ moved away from what it was trained on; the list shows each version's latest dri
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import pytest
 from click.testing import CliRunner
@@ -13,8 +15,10 @@ from sqlalchemy import select
 
 from analytics.cli import model_group
 from lims.kernel.models.analytics import ModelDriftReport
+from tests.ingest.support import wait_until
 from tests.support.models import version_without_artifact
 from tests.support.queries import statements_run
+from tests.test_scale_out import Processes
 from tests.web import seed
 from tests.web.test_pages import log_in
 
@@ -158,3 +162,39 @@ def test_drift_of_a_version_that_does_not_exist_is_named_in_one_line(seeded, dat
     assert result.exit_code == 1 and result.output == "Error: no model version 'grade-typo'\n", result.output
     with seeded() as s:
         assert s.scalars(select(ModelDriftReport)).all() == []
+
+
+def test_drift_runs_as_a_scheduled_job_and_outlives_a_run_without_a_model(seeded, database_url, tmp_path):
+    """`model drift --every` keeps the model page's report recent, as a scheduled job does. A
+    report that cannot be made (here: no production model yet) is said and tried again at the
+    next interval, not the end of the job; SIGTERM ends it cleanly."""
+    seed.lot_with_samples(seeded, 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLAB_")}
+    env.update(RECYCLAB_DATABASE_URL=database_url, RECYCLAB_VAR_DIR=str(tmp_path / "var"),
+               RECYCLAB_TIMESERIES_BACKEND="sqlite")
+
+    def reports() -> int:
+        with seeded() as s:
+            return len(s.scalars(select(ModelDriftReport)).all())
+
+    with Processes() as procs:
+        job = procs.start("drift", ["model", "drift", "--days", "2", "--every", "1s"], env, tmp_path)
+        log = tmp_path / "drift.log"
+        wait_until(lambda: "no drift report this time" in log.read_text(), 60, "a run without a model")
+        assert job.poll() is None, log.read_text()
+        _version(seeded, "grade-scheduled")
+        wait_until(lambda: reports() >= 2, 60, "two scheduled reports")
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(20) == 0, log.read_text()
+    printed = log.read_text()
+    assert "Traceback" not in printed
+    assert "model grade-scheduled: 1 recent lots" in printed
+    assert re.search(r"next drift report at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", printed)
+
+
+@pytest.mark.parametrize("every", ["0s", "soon", "24", "400d"])
+def test_a_drift_interval_it_cannot_keep_is_refused_in_one_line(every, seeded, database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECYCLAB_DATABASE_URL", database_url)
+    result = CliRunner().invoke(model_group, ["drift", "--every", every])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for '--every'" in result.output, result.output
