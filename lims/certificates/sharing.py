@@ -51,27 +51,45 @@ def grant(
     if org.id == cert.owner_org_id:
         raise InputError("organization", N_("%(key)s owns this certificate already", key=org.key))
     shared = add_grant(session, actor, cert, org)
-    later, seen = cert.superseded_by, {cert.id}
-    while later is not None and later.id not in seen:
+    for later in _later_revisions(cert):
         add_grant(session, actor, later, org)
-        seen.add(later.id)
-        later = later.superseded_by
     return shared
 
 
+def _later_revisions(cert: Certificate) -> list[Certificate]:
+    """The revisions that replaced the certificate, oldest first."""
+    found: list[Certificate] = []
+    later, seen = cert.superseded_by, {cert.id}
+    while later is not None and later.id not in seen:
+        found.append(later)
+        seen.add(later.id)
+        later = later.superseded_by
+    return found
+
+
 def revoke_grant(session: Session, actor: User, cert: Certificate, organization_key: str) -> None:
+    """Take a share back, from the certificate and the revisions that replaced it, as grant()
+    gave it to them: the buyer is not left reading the revision in force. Those it replaced
+    stay shared (a share given to a revision never reached them either)."""
     require(actor, Capability.SHARE_CERTIFICATES)
-    found = next((g for g in cert.grants if g.organization.key == organization_key), None)
-    if found is None:
+    if _grant_of(cert, organization_key) is None:
         raise NotFound(N_("certificate %(number)s is not shared with %(key)s", number=cert.number, key=repr(organization_key)))
-    session.delete(found)
-    audit.record(
-        session,
-        actor,
-        "certificate.revoke_grant",
-        "certificate",
-        cert.number,
-        {"certificate": cert.number, "organization": organization_key},
-        None,
-    )
+    for shared in (cert, *_later_revisions(cert)):
+        found = _grant_of(shared, organization_key)
+        if found is None:
+            continue
+        session.delete(found)
+        audit.record(
+            session,
+            actor,
+            "certificate.revoke_grant",
+            "certificate",
+            shared.number,
+            {"certificate": shared.number, "organization": organization_key},
+            None,
+        )
+
+
+def _grant_of(cert: Certificate, organization_key: str) -> CertificateGrant | None:
+    return next((g for g in cert.grants if g.organization.key == organization_key), None)
 

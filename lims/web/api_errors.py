@@ -14,7 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from lims.kernel.errors import DomainError, InputError
 from lims.web import request_db
 from lims.web.api_blueprint import API_PREFIX
-from lims.web.errors import render_error
+from lims.web.errors import error_detail, render_error
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ def _constraint_field(exc: IntegrityError) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return _answer(exc.status, exc.message, exc.errors if isinstance(exc, InputError) else None)
+        return _answer(
+            exc.status, exc.message, exc.errors if isinstance(exc, InputError) else None, error_detail(exc)
+        )
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc: IntegrityError):

@@ -8,7 +8,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from lims.kernel.errors import DomainError
+from lims.kernel.errors import DomainError, InputError
+from lims.web.i18n import localized
 
 # status -> (title, what to do)
 ADVICE = {
@@ -71,8 +72,20 @@ def init_app(app: Flask, api_prefix: str) -> None:
         return render_error(500)
 
 
+def error_detail(exc: DomainError) -> object:
+    """What a page says of a refusal: an input error names its field(s) before the problem, as
+    the API's body does, since one wording ("give a date like ...") can fit several fields of a
+    form; entries of a list (rows, samples) keep the service's summary."""
+    if isinstance(exc, InputError) and all(isinstance(found, list) for found in exc.errors.values()):
+        return "; ".join(
+            f"{field}: {'; '.join(str(localized(message)) for message in found)}"
+            for field, found in exc.errors.items()
+        )
+    return exc.message
+
+
 def _domain_error_page(exc: DomainError):
-    return render_error(exc.status, exc.message)
+    return render_error(exc.status, error_detail(exc))
 
 
 def web_blueprint(name: str, import_name: str, **options: object) -> Blueprint:

@@ -183,6 +183,27 @@ def test_a_grant_shares_one_certificate_with_a_buyer_and_follows_its_revisions(l
     assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 404
 
 
+def test_taking_a_share_back_takes_back_the_revisions_it_followed_to(lab):
+    """A share follows the certificate's revisions; taking it back did not: the buyer the owner
+    no longer wanted reading its certificates kept reading the revision in force, results and
+    all, while the lab's page of the certificate it had shared said it was no longer shared."""
+    lab.lot("L-GRANT-BACK")
+    cert = _certify(lab, lab.verified_sample("L-GRANT-BACK"))
+    admin, buyer = lab.as_("admin"), lab.as_("buyer")
+    ok(admin.post(f"/certificates/{cert['id']}/grants", json={"organization": "kunststofkringloop"}), 201)
+    r1 = ok(lab.as_("reviewer").post(f"/certificates/{cert['id']}/amend", json={"reason": "address"}), 201)
+    r2 = ok(lab.as_("reviewer").post(f"/certificates/{r1['id']}/amend", json={"reason": "typo"}), 201)
+
+    # Taken back from the middle revision: from it and what replaced it, not from what came before.
+    assert admin.delete(f"/certificates/{r1['id']}/grants/kunststofkringloop").status_code == 204
+    assert [c["number"] for c in ok(buyer.get("/certificates"))] == [cert["number"]]
+    for gone in (r1, r2):
+        assert buyer.get(f"/certificates/{gone['id']}.pdf").status_code == 404
+        assert ok(admin.get(f"/certificates/{gone['id']}/grants")) == []
+    assert admin.delete(f"/certificates/{cert['id']}/grants/kunststofkringloop").status_code == 204
+    assert ok(buyer.get("/certificates")) == []
+
+
 def test_sharing_a_certificate_after_its_amendment_shares_the_revision_in_force_too(lab):
     """The lab shares the certificate number on the buyer's delivery note, issued before an
     amendment. The buyer reads that certificate (superseded, 'current revision: -R1') and the

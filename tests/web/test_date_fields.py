@@ -93,3 +93,17 @@ def test_a_chart_range_in_the_hour_the_clocks_go_back_keeps_its_hour(client, see
     shown = client.get(series)
     assert shown.status_code == 200, shown.get_data(as_text=True)
     assert shown.get_json()["start"] == datetime(2026, 10, 25, 1, 30, tzinfo=UTC).timestamp()
+
+
+def test_a_refused_search_field_is_named_on_the_page_in_the_readers_language(client, seeded):
+    """The manufacturer's certificate search has two day fields refused with one wording; the
+    error page said "Correct the fields named below" and named none, so the reader could not
+    tell which of the two (or the sort) to correct."""
+    log_in(client, "polyvorm")
+    for query, said in (({"issued_from": "01/12/2026", "issued_to": "31/02/2026"}, "issued_to: give a date like"),
+                        ({"issued_from": "2026-13-01"}, "issued_from: give a date like"),
+                        ({"sort": "owner"}, "sort: must be one of number, -number")):
+        refused = client.get("/certificates/", query_string=query)
+        assert refused.status_code == 422 and f'<p class="detail">{said}' in refused.get_data(as_text=True), query
+    dutch = client.get("/certificates/", query_string={"issued_to": "31/02/2026"}, headers={"Accept-Language": "nl"})
+    assert '<p class="detail">issued_to: geef een datum zoals 29-11-2026</p>' in dutch.get_data(as_text=True)
