@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
@@ -189,10 +190,13 @@ def _check_header(header: list[str], rows: list[list[str]]) -> None:
                 unknown=", ".join(map(repr, unknown)), columns=", ".join(COLUMNS),
             ),
         )
+    # One pass over the cells, not one per column: a 5 MB file may hold a million columns.
+    filled = {at for cells in rows for at, cell in enumerate(cells) if cell.strip()}
     for at, name in enumerate(header):
-        if not name and any(len(cells) > at and cells[at].strip() for cells in rows):
+        if not name and at in filled:
             raise InputError("file", N_("column %(n)s has no name but holds values: name it or empty it", n=at + 1))
-    twice = sorted({name for name in header if name and header.count(name) > 1})
+    counts = Counter(name for name in header if name)
+    twice = sorted(name for name, n in counts.items() if n > 1)
     if twice:
         raise InputError("file", N_("column %(name)s twice: give each column once", name=repr(twice[0])))
 
