@@ -488,7 +488,7 @@ def import_csv():
     if request.method == "POST":
         upload = request.files.get("file")
         try:
-            text = imports.decode(upload.read()) if upload and upload.filename else request.form.get("text", "")
+            text = imports.decode(upload.read(imports.MAX_BYTES + 1)) if upload and upload.filename else request.form.get("text", "")
             imported = imports.import_results(db(), current_user(), text, lab_zone())
         except DomainError as exc:
             errors = _failed(exc)
