@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
@@ -35,6 +36,8 @@ OPTIONAL = (
 )
 COLUMNS = REQUIRED + OPTIONAL
 MAX_ROWS = 10_000
+# However it comes in (an upload, a request body, text pasted on the page).
+MAX_BYTES = 5 * 1024 * 1024
 DELIMITERS = (",", ";")
 # Day first, as the Netherlands writes dates (and Excel exports them there).
 _LOCAL_FORMATS = ("%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
@@ -127,10 +130,17 @@ def _import_row(session: Session, actor: User, row: dict[str, str], zone: tzinfo
     return analysis
 
 
+def _within_size(size: int) -> None:
+    if size > MAX_BYTES:
+        raise InputError("file", N_("larger than %(n)s bytes; split the file", n=MAX_BYTES))
+
+
 def decode(raw: bytes) -> str:
     """An uploaded file's text: UTF-8, with or without the byte order mark Excel writes. Any
     other encoding is refused, not guessed: Excel's plain "CSV" on Windows is Windows-1252, whose
-    letters read as UTF-8 would be stored as replacement characters."""
+    letters read as UTF-8 would be stored as replacement characters. The size first: a file read
+    only to one byte past the limit may end inside a character."""
+    _within_size(len(raw))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -189,10 +199,13 @@ def _check_header(header: list[str], rows: list[list[str]]) -> None:
                 unknown=", ".join(map(repr, unknown)), columns=", ".join(COLUMNS),
             ),
         )
+    # One pass over the cells, not one per column: a 5 MB file may hold a million columns.
+    filled = {at for cells in rows for at, cell in enumerate(cells) if cell.strip()}
     for at, name in enumerate(header):
-        if not name and any(len(cells) > at and cells[at].strip() for cells in rows):
+        if not name and at in filled:
             raise InputError("file", N_("column %(n)s has no name but holds values: name it or empty it", n=at + 1))
-    twice = sorted({name for name in header if name and header.count(name) > 1})
+    counts = Counter(name for name in header if name)
+    twice = sorted(name for name, n in counts.items() if n > 1)
     if twice:
         raise InputError("file", N_("column %(name)s twice: give each column once", name=repr(twice[0])))
 
@@ -200,6 +213,7 @@ def _check_header(header: list[str], rows: list[list[str]]) -> None:
 def import_results(session: Session, actor: User, text: str, zone: tzinfo = UTC) -> list[Analysis]:
     """`zone`: where a measured_at without a UTC offset was written (the lab's zone)."""
     require(actor, Capability.HANDLE_SAMPLES, N_("import results"))
+    _within_size(len(text.encode("utf-8", "surrogatepass")))
     table = read_table(text)
     header = [h.strip().lower() for h in (table[0] if table else [])]
     _check_header(header, table[1:])

@@ -211,7 +211,17 @@ def measure(
     q = _quantum(method)
     below = _BELOW.match(raw_value) if isinstance(raw_value, str) else None
     if below:
+        if method.detection_limit is None:
+            # Grading reads "< L" as 0 to L: meaningless for a method that reports every value
+            # (a density), wrong for one whose values may be negative (colour a*).
+            raise InputError(
+                "value",
+                N_("method %(method)s has no detection limit: give the measured value", method=method.key),
+            )
         limit = number(below.group("limit"), "value") * (factor or 1)
+        # The limit stands in for the value: the same checks, or "< 5000" goes where 5000 may not.
+        _check_unambiguous(method, below.group("limit"), factor)
+        _check_plausible(method, limit, f"{raw_value} {unit}".strip())
         if limit <= 0:
             raise InputError("value", N_("a detection limit must be positive"))
         if method.detection_limit is not None and limit < method.detection_limit:

@@ -21,7 +21,7 @@ from lims.web.api_blueprint import API_PREFIX
 from lims.web.errors import render_error
 
 MAX_REQUEST_BYTES = 512 * 1024
-# endpoint -> its larger limit. The CSV import reads up to 5 MB (samples.api.imports.MAX_BYTES)
+# endpoint -> its larger limit. The CSV import reads up to 5 MB (samples.imports.MAX_BYTES)
 # plus multipart framing; a certificate file up to 512 kB (certificates.api.MAX_UPLOAD).
 UPLOAD_LIMITS = {
     "imports.results": 6 * 1024 * 1024,

@@ -208,6 +208,28 @@ def test_detection_limit():
         raise AssertionError("a limit under the method's detection limit was accepted")
 
 
+
+def test_a_result_below_a_detection_limit_is_checked_as_a_value_is():
+    """"< L" passed the checks a value meets: an MFR "< 5000" (plausible to 2000) was stored, so
+    was "< 1,000" as "< 1.00" (one reading of 1000, which would meet a maximum of 2), and a "<"
+    on a density, whose method has no detection limit (and a colour a*, whose values may be
+    negative, where grading reads "< L" as 0 to L)."""
+    mfr = _method(key="mfr_230_2_16", unit="g/10 min", detection_limit=D("0.1"), plausible_min=D(0), plausible_max=D(2000))
+    density = _method(key="density_1183", unit="g/cm3", decimals=3, detection_limit=None,
+                      plausible_min=D("0.5"), plausible_max=D("2.5"))
+    for method, raw, unit, said in (
+        (mfr, "< 5000", "g/10 min", "not a plausible result"),
+        (mfr, "< 1,000", "g/10 min", "thousands separator"),
+        (density, "< 0.9", "g/cm3", "no detection limit"),
+    ):
+        try:
+            measure(method, raw, unit)
+        except InputError as exc:
+            assert said in str(exc.errors["value"][0]), exc.errors
+        else:
+            raise AssertionError(f"{raw} {unit} was accepted for {method.key}")
+    assert measure(mfr, "< 1,0", "g/10 min").value == D("1.00")
+
 @given(
     value=st.decimals(min_value=-500, max_value=500, places=3),
     decimals_=st.integers(0, 3),

@@ -155,3 +155,20 @@ def test_a_misspelled_column_is_refused_on_the_page_naming_it_in_english_and_dut
     assert "onbekende kolom(men): 'measured at'" in html.unescape(dutch.get_data(as_text=True))
     with seeded() as s:
         assert s.get(Analysis, analysis_id).state == "unassigned"
+
+
+def test_the_page_refuses_a_file_past_the_apis_size_as_the_api_does(client, seeded):
+    """The API refuses a file over 5 MB; the page read any the request limit let through (6 MB),
+    uploaded or pasted: one limit for every way a file comes in."""
+    lot = seed.lot_with_samples(seeded, 1)
+    _, key, unit, value = first_analysis(seeded, lot.sample_codes[0])
+    text = f"sample_id,method,value,unit\n{lot.sample_codes[0]},{key},{value},{unit}\n"
+    text += (" " * 130_000 + "\n") * 41  # blank lines (of spaces) to past 5 MB
+    log_in(client, "tech")
+    token = csrf_token(client, "/lab/import")
+    for data in ({"file": (__import__("io").BytesIO(text.encode()), "results.csv")}, {"text": text}):
+        refused = client.post("/lab/import", data={**data, "csrf_token": token})
+        assert refused.status_code == 422, refused.status_code
+        assert "larger than" in refused.get_data(as_text=True)
+    with seeded() as s:
+        assert s.scalar(select(Analysis).where(Analysis.state != "unassigned")) is None

@@ -114,3 +114,23 @@ def test_sample_worksheet_shows_every_grades_limit_and_one_error_per_field(clien
         f"value-{analysis_id}": value, f"unit-{analysis_id}": unit, f"instrument-{analysis_id}": "x" * 300})
     assert refused.status_code == 422  # a 300-character instrument is refused, not a database error
     assert re.search(r'data-error-for="instrument"[^>]*>at most 100 characters', refused.get_data(as_text=True))
+
+
+def test_a_row_a_colleague_entered_meanwhile_is_named_on_the_refused_sheet(client, seeded):
+    """A colleague entered one of the sheet's results after it was opened: the sheet came back
+    422 "Correct the rows marked below" with no row marked (the row, no longer open, is off the
+    sheet, and so was the only message that said what was wrong)."""
+    lot = seed.lot_with_samples(seeded, 2)
+    taken_id, key, unit, value = open_analysis(seeded, lot.sample_codes[0])
+    other_id, *_ = open_analysis(seeded, lot.sample_codes[1], key)
+    log_in(client, "tech")
+    token = csrf_token(client, f"/lab/worksheets/{key}")
+    seed.submit_all(seeded, lot.sample_codes[0], "tech2")
+    refused = client.post(f"/lab/worksheets/{key}", data={
+        "csrf_token": token, f"value-{taken_id}": value, f"unit-{taken_id}": unit,
+        f"value-{other_id}": value, f"unit-{other_id}": unit})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert lot.sample_codes[0] in page and "can be entered only once" in page, page
+    with seeded() as s:
+        assert s.get(Analysis, other_id).state == "unassigned"

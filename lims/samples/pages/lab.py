@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from analytics import predict
 from ingest.registry import load_registry
-from lims.kernel.errors import DomainError, InputError
+from lims.kernel.errors import N_, DomainError, InputError
 from lims.kernel.models import Analysis, Installation, Lot, Material, Organization, Sample
 from lims.kernel.models.certificate import Certificate, certificate_sample, open_certificate
 from lims.kernel.models.sample import INPUT_STREAMS, SAMPLE_STATES
@@ -402,6 +402,7 @@ def _typed_analysis_ids(form) -> list[int]:
 @login_required(Capability.HANDLE_SAMPLES)
 def method_worksheet(method_key: str):
     errors: dict[int, dict[str, list[str]]] = {}
+    codes: dict[int, str] = {}  # analysis id -> its sample, for a refused row off the sheet
     if request.method == "POST":
         typed = _typed_analysis_ids(request.form)
         # Entered in sample order (workflow.submit locks each sample before its analysis
@@ -414,13 +415,26 @@ def method_worksheet(method_key: str):
         if not errors:
             flash(_("%(n)s result(s) submitted on the %(method)s worksheet.", n=entered, method=local_name(rows[0].method)), "success")
             return redirect(url_for("lab.method_worksheet", method_key=method_key))
+        codes = {a.id: a.sample.code for a in rows}
         db().rollback()
+    sheet = worksheets.sheet(db(), current_user(), method_key)
+    if errors:
+        _say_off_sheet(errors, codes, {a.id for a in sheet.analyses})
     return (
-        render_template("lab/method_worksheet.html", sheet=worksheets.sheet(db(), current_user(), method_key),
+        render_template("lab/method_worksheet.html", sheet=sheet,
                         errors=errors, form=request.form, take_results=worksheets.TAKE_RESULTS,
                         providers=_providers()),
         422 if errors else 200,
     )
+
+
+def _say_off_sheet(errors: dict[int, dict[str, list[str]]], codes: dict[int, str], on_sheet: set[int]) -> None:
+    """A refused row the sheet no longer shows (a colleague entered its result meanwhile) has
+    its messages said above the sheet, naming its sample: beside a row they would go unseen."""
+    for analysis_id in [i for i in errors if i and i not in on_sheet]:
+        said = errors.setdefault(0, {}).setdefault("_", [])
+        for messages in errors.pop(analysis_id).values():
+            said.extend(N_("%(code)s: %(message)s", code=codes[analysis_id], message=m) for m in messages)
 
 
 @bp.get("/analyses/<int:analysis_id>/evaluate")
@@ -474,7 +488,7 @@ def import_csv():
     if request.method == "POST":
         upload = request.files.get("file")
         try:
-            text = imports.decode(upload.read()) if upload and upload.filename else request.form.get("text", "")
+            text = imports.decode(upload.read(imports.MAX_BYTES + 1)) if upload and upload.filename else request.form.get("text", "")
             imported = imports.import_results(db(), current_user(), text, lab_zone())
         except DomainError as exc:
             errors = _failed(exc)
