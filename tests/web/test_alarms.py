@@ -237,3 +237,12 @@ def test_installation_page_shows_a_shelved_alarm_as_shelved_until_the_shelf_time
     with session_factory.begin() as s:
         s.get(AlarmEvent, events["melt_temp_c"]).shelved_until = utcnow() - timedelta(seconds=1)
     assert "active" in melt_row() and "shelved" not in melt_row()
+
+
+def test_api_history_filter_names_a_refused_range_where_it_was_given(app, session_factory, events):
+    """Schema errors of a GET are under "query"; the service's were said to be in a JSON body
+    that a GET has not."""
+    answer = _api(app, session_factory, "engineer").get(
+        "/api/v1/alarms", query_string={"since": "2026-01-02T00:00Z", "until": "2026-01-01T00:00Z"})
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"] == {"query": {"until": ["the end must be after the start"]}}
