@@ -87,6 +87,26 @@ def from_ns(ns: int) -> datetime:
     return EPOCH + timedelta(microseconds=ns // 1_000)
 
 
+# The times a store holds: nanoseconds in a signed 64-bit integer, 1677-09-21 to 2262-04-11
+# (InfluxDB's own bounds, one short of the integer's; the SQLite store's column alike).
+MIN_NS, MAX_NS = -(2**63) + 2, 2**63 - 2
+
+
+def bound_ns(ts: datetime) -> int:
+    """A query bound in nanoseconds, moved within the times a store holds: a range asked for
+    in any year (the pages take 1000 to 9000) finds what the store has of it, nothing beyond."""
+    return min(max(to_ns(ts), MIN_NS), MAX_NS)
+
+
+def bucket_start_ns(start: datetime, step: int) -> int:
+    """bound_ns(start), moved on by whole buckets of `step` ns when the store holds no time
+    that early, so the buckets within keep the places they have counted from `start`."""
+    start_ns = to_ns(start)
+    if start_ns < MIN_NS:
+        start_ns += -(-(MIN_NS - start_ns) // step) * step
+    return min(start_ns, MAX_NS)
+
+
 def every_ns(every: timedelta) -> int:
     ns = to_ns(EPOCH + every)
     if ns <= 0:

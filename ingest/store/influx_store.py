@@ -35,6 +35,7 @@ from ingest.store.base import (
     SensorSummary,
     StoreError,
     StoreUnavailable,
+    bound_ns,
     every_ns,
     first_of_each,
     from_ns,
@@ -274,10 +275,10 @@ class InfluxStore:
         return results
 
     def _where(self, start: datetime, end: datetime) -> str:
-        return f"time >= {to_ns(start)} AND time < {to_ns(end)}"
+        return f"time >= {bound_ns(start)} AND time < {bound_ns(end)}"
 
     def latest(self, installation: str, until: datetime | None = None) -> dict[str, Point]:
-        before = "" if until is None else f" WHERE time <= {to_ns(until)}"
+        before = "" if until is None else f" WHERE time <= {bound_ns(until)}"
         series = self._select(
             f"SELECT last(value) FROM {_ident(installation)}{before} GROUP BY sensor")
         result = {}

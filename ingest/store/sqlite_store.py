@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ingest.store.base import (
+    MAX_NS,
     Bucket,
     Conflict,
     Conflicts,
@@ -25,10 +26,11 @@ from ingest.store.base import (
     Row,
     SensorSummary,
     StoreUnavailable,
+    bound_ns,
+    bucket_start_ns,
     every_ns,
     from_ns,
     point_rows,
-    to_ns,
 )
 
 SCHEMA_VERSION = 2
@@ -177,7 +179,7 @@ class SQLiteStore:
             "SELECT s.sensor, p.ts_ns, p.value FROM series AS s JOIN point AS p"
             " ON p.series = s.id AND p.ts_ns = (SELECT MAX(ts_ns) FROM point WHERE series = s.id"
             " AND ts_ns <= ?) WHERE s.installation = ?",
-            (2**63 - 1 if until is None else to_ns(until), installation),
+            (MAX_NS if until is None else bound_ns(until), installation),
         )
         return {sensor: Point(installation, sensor, from_ns(ts), v) for sensor, ts, v in rows}
 
@@ -193,7 +195,7 @@ class SQLiteStore:
             "SELECT p.ts_ns, p.value FROM series AS s JOIN point AS p ON p.series = s.id"
             " WHERE s.installation = ? AND s.sensor = ? AND p.ts_ns >= ? AND p.ts_ns < ?"
             " ORDER BY p.ts_ns LIMIT ?",
-            (installation, sensor, to_ns(start), to_ns(end), -1 if limit is None else limit),
+            (installation, sensor, bound_ns(start), bound_ns(end), -1 if limit is None else limit),
         )
         return [Point(installation, sensor, from_ns(ts), v) for ts, v in rows]
 
@@ -206,8 +208,9 @@ class SQLiteStore:
         every: timedelta,
         with_std: bool = True,
     ) -> list[Bucket]:
-        start_ns, step = to_ns(start), every_ns(every)
-        params = {"start": start_ns, "end": to_ns(end), "step": step, "inst": installation,
+        step = every_ns(every)
+        start_ns = bucket_start_ns(start, step)
+        params = {"start": start_ns, "end": bound_ns(end), "step": step, "inst": installation,
                   "sensor": sensor}
         if not with_std:
             rows = self._query(
@@ -266,7 +269,7 @@ class SQLiteStore:
                    (SELECT value FROM w AS l WHERE l.sensor = m.sensor AND l.ts_ns = m.t1)
             FROM w JOIN m ON w.sensor = m.sensor GROUP BY m.sensor ORDER BY m.sensor
             """,
-            {"inst": installation, "start": to_ns(start), "end": to_ns(end)},
+            {"inst": installation, "start": bound_ns(start), "end": bound_ns(end)},
         )
         return {
             s: SensorSummary(s, mean, _std(ss, n), mn, mx, n, first, last)

@@ -292,6 +292,15 @@ def installation(key: str):
     """The page comes at once; each chart is fetched on its own (htmx), in parallel."""
     inst = _installation(key)
     chosen, start, end = chart_range()
+    recent = list(
+        db().scalars(
+            select(AlarmEvent)
+            .where(AlarmEvent.installation == key)
+            .order_by(AlarmEvent.started_at.desc())
+            .limit(20)
+        )
+    )
+    now = utcnow()
     return render_template(
         "process/installation.html",
         installation=inst,
@@ -304,14 +313,9 @@ def installation(key: str):
         refresh_ms=int(AUTO_REFRESH.total_seconds() * 1000) if chosen in AUTO_REFRESH_RANGES else None,
         timezone=current_app.config["RECYCLAB"].timezone,
         alarm_names=AlarmNames.of([inst]),
-        alarms=list(
-            db().scalars(
-                select(AlarmEvent)
-                .where(AlarmEvent.installation == key)
-                .order_by(AlarmEvent.started_at.desc())
-                .limit(20)
-            )
-        ),
+        alarms=recent,
+        # ongoing, but out of the active ones (as on the dashboard and the alarms page)
+        shelved={a.id for a in recent if alarm_service.is_shelved(a, now)},
     )
 
 

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 def _body(status: int, message: str, errors: dict | None = None):
     body = {"code": status, "status": HTTP_STATUS_CODES.get(status, ""), "message": message}
     if errors:
-        body["errors"] = {"json": errors}
+        # Where the field was given, as flask-smorest says it for a schema's errors: a GET has
+        # no body, its fields are in the query string.
+        body["errors"] = {"query" if request.method == "GET" else "json": errors}
     return body, status
 
 

@@ -280,3 +280,24 @@ def test_open_store_follows_settings(tmp_path):
     # An unknown backend is refused when the settings are read, before any store is opened.
     with pytest.raises(SettingsError, match="RECYCLAB_TIMESERIES_BACKEND='csv'"):
         load_settings({"timeseries_backend": "csv"})
+
+
+def test_a_range_beyond_the_times_a_store_holds_finds_nothing_there_and_raises_nothing(store):
+    """A store keeps times as 64-bit nanoseconds (1677 to 2262); a chart may be asked for any
+    year the pages take (1000 to 9000)."""
+    i = inst()
+    store.write([Point(i, "s", T0, 5.0)])
+    far = datetime(8000, 1, 1, tzinfo=UTC)
+    every = timedelta(hours=1)
+    assert store.aggregate(i, "s", far, far + timedelta(days=1), every) == []
+    assert store.raw(i, "s", far, far + timedelta(days=1)) == []
+    assert store.window_summary(i, far, far + timedelta(days=1)) == {}
+    assert store.latest(i, far)["s"].value == 5.0
+    old = datetime(1000, 1, 1, tzinfo=UTC)
+    assert store.aggregate(i, "s", old, old + timedelta(days=1), every) == []
+    # Partly beyond: what lies within is found, in buckets aligned to the start asked for.
+    start = datetime(1677, 9, 1, 0, 30, tzinfo=UTC)
+    store.write([Point(i, "s", datetime(1677, 9, 22, 5, 40, tzinfo=UTC), 7.0)])
+    [bucket] = store.aggregate(i, "s", start, start + timedelta(days=30), every)
+    assert (bucket.start, bucket.count) == (datetime(1677, 9, 22, 5, 30, tzinfo=UTC), 1)
+    assert [p.value for p in store.raw(i, "s", start, start + timedelta(days=30))] == [7.0]

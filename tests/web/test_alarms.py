@@ -220,3 +220,29 @@ def test_alarm_times_read_like_every_other_time_with_their_seconds(client, event
     page = client.get("/process/alarms").get_data(as_text=True)
     shown = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', page)
     assert shown and all(re.fullmatch(r"\d{2}/\d{2}/\d{4}, \d{2}:\d{2}:\d{2}", t) for t in shown), shown
+
+
+def test_installation_page_shows_a_shelved_alarm_as_shelved_until_the_shelf_time_ends(client, session_factory, events):
+    """The alarms page and the dashboard leave a shelved alarm out of the active ones; the
+    installation's recent alarms called it active all the same."""
+    with session_factory.begin() as s:
+        alarms.shelve(s, seed.user(s, "engineer"), events["melt_temp_c"], 60, "sensor being replaced")
+    log_in(client, "engineer")
+
+    def melt_row() -> str:
+        recent = client.get("/process/installations/ntk-ext1").get_data(as_text=True).split("Recent alarms")[1]
+        return next(row for row in recent.split("<tr>") if "Melt temperature" in row)
+
+    assert "shelved" in melt_row() and "active" not in melt_row()
+    with session_factory.begin() as s:
+        s.get(AlarmEvent, events["melt_temp_c"]).shelved_until = utcnow() - timedelta(seconds=1)
+    assert "active" in melt_row() and "shelved" not in melt_row()
+
+
+def test_api_history_filter_names_a_refused_range_where_it_was_given(app, session_factory, events):
+    """Schema errors of a GET are under "query"; the service's were said to be in a JSON body
+    that a GET has not."""
+    answer = _api(app, session_factory, "engineer").get(
+        "/api/v1/alarms", query_string={"since": "2026-01-02T00:00Z", "until": "2026-01-01T00:00Z"})
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"] == {"query": {"until": ["the end must be after the start"]}}

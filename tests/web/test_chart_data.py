@@ -94,3 +94,15 @@ def test_csv_export_gives_every_value_exactly(app, client, session_factory):
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [(r["min"], r["mean"], r["max"]) for r in rows] == [
         ("212.34567", "212.34567", "212.34567"), ("1234567.25", "1234567.25", "1234567.25")]
+
+
+def test_a_chart_of_any_year_the_page_takes_is_drawn_empty_not_an_error(client, week_of_data):
+    """The store holds 1677 to 2262 (64-bit nanoseconds); the range fields take 1000 to 9000."""
+    log_in(client, "engineer")
+    for start, end in (("8000-01-01T00:00Z", "8000-01-02T00:00Z"),
+                       ("1000-01-02T00:00Z", "1000-01-03T00:00Z")):
+        shown = {"range": "custom", "start": start, "end": end}
+        page = client.get(SERIES, query_string=shown)
+        assert page.status_code == 200 and page.get_json()["sensors"]["melt_temp_c"]["t"] == []
+        csv_rows = client.get(f"{URL}/csv", query_string=shown).get_data(as_text=True).splitlines()
+        assert csv_rows == ["bucket_start_utc,bucket_seconds,mean,min,max,count"]
