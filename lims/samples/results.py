@@ -224,7 +224,7 @@ def measure(
         _check_plausible(method, limit, f"{raw_value} {unit}".strip())
         if limit <= 0:
             raise InputError("value", N_("a detection limit must be positive"))
-        if method.detection_limit is not None and limit < method.detection_limit:
+        if limit < method.detection_limit:
             raise InputError(
                 "value",
                 N_(
